@@ -1,0 +1,34 @@
+"""polpo-nb: notebook-native orchestration of teams of LLM agents.
+
+    import polpo_nb as polpo
+    project = polpo.Project(".")
+    mission = polpo.Mission("demo", prompt="...").task("Write", assign_to="writer")
+    run = project.execute(mission)
+"""
+
+from .errors import ConflictError, IllegalTransitionError, NotFoundError, PolpoError, SpecError, StoreError
+from .missionfile import dump_mission, load_mission, parse_mission_text
+from .project import AsyncProject, Project, RunHandle
+from .spec import (
+    Agent,
+    Assessment,
+    Checkpoint,
+    ExpectedOutcome,
+    Mission,
+    MissionRecord,
+    QualityGate,
+    RetryPolicy,
+    Task,
+    TaskRecord,
+    TaskResult,
+    Team,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent", "Assessment", "AsyncProject", "Checkpoint", "ConflictError", "ExpectedOutcome",
+    "IllegalTransitionError", "Mission", "MissionRecord", "NotFoundError", "PolpoError", "Project",
+    "QualityGate", "RetryPolicy", "RunHandle", "SpecError", "StoreError", "Task", "TaskRecord", "TaskResult",
+    "Team", "dump_mission", "load_mission", "parse_mission_text",
+]

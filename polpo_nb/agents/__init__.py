@@ -1,0 +1,6 @@
+"""Agent runtimes: Python function agents (here) and LLM agents."""
+
+from .context import AgentContext
+from .function import AgentUnavailableError, FunctionAgent, load_handler, to_task_result
+
+__all__ = ["AgentContext", "AgentUnavailableError", "FunctionAgent", "load_handler", "to_task_result"]

@@ -1,0 +1,53 @@
+"""What an agent sees of its task's world, and how it talks back while it works."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..spec import Agent, Phase, TaskRecord, TaskResult
+
+
+@dataclass
+class AgentContext:
+    """Handed to every agent call. Safe to use from the worker thread a sync agent runs on."""
+
+    task: TaskRecord
+    agent: Agent
+    model: str | None
+    attempt: int
+    phase: Phase
+    project_dir: Path
+    feedback: str | None = None
+    mission_name: str | None = None
+    mission_prompt: str = ""
+    mission_data: Any = None
+    upstream: dict[str, TaskResult] = field(default_factory=dict)
+    memory: str = ""
+    _output: Callable[[str], None] = field(default=lambda text: None, repr=False)
+    _log: Callable[[str, str], None] = field(default=lambda message, level: None, repr=False)
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def output_dir(self) -> Path:
+        """`.polpo/output/`, the default place for an agent's files."""
+        path = self.project_dir / ".polpo" / "output"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def output(self, text: str) -> None:
+        """Stream a piece of output: a `task:output` event, live in widgets and SSE streams."""
+        self._output(str(text))
+
+    def log(self, message: str, level: str = "info") -> None:
+        """A line in this attempt's log session (`GET logs/:sessionId`)."""
+        self._log(str(message), level)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the attempt was killed or timed out. A sync agent cannot be interrupted from
+        outside its thread; a long-running one should check this and return early."""
+        return self._cancelled.is_set()

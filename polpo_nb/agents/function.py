@@ -1,0 +1,79 @@
+"""Function agents: any Python callable `(task, ctx) -> str | dict | TaskResult` playing an agent.
+
+They make the toolkit useful without any model and make tests deterministic. Sync callables run on a
+worker thread so they never block the engine's loop.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import PolpoError
+from ..spec import TaskResult
+from ..spec.results import Usage
+
+AgentFn = Callable[..., Any]
+
+_RESULT_KEYS = {name for name in TaskResult.model_fields} | {f.alias for f in TaskResult.model_fields.values() if f.alias}
+
+
+class AgentUnavailableError(PolpoError):
+    """An agent exists in the spec but nothing in this process can run it."""
+
+    code = "BAD_REQUEST"
+
+
+class FunctionAgent:
+    def __init__(self, name: str, fn: AgentFn) -> None:
+        if not callable(fn):
+            raise TypeError(f"function agent {name!r}: {fn!r} is not callable")
+        self.name = name
+        self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+    def __repr__(self) -> str:
+        return f"FunctionAgent({self.name!r}, {getattr(self.fn, '__qualname__', self.fn)!r})"
+
+
+def to_task_result(value: Any) -> TaskResult:
+    """Normalise what an agent returned. A dict whose keys are all TaskResult fields is a TaskResult;
+    any other dict, list or number becomes `data` (with its JSON as `content`)."""
+    if isinstance(value, TaskResult):
+        return value
+    if value is None:
+        return TaskResult()
+    if isinstance(value, str):
+        return TaskResult(content=value)
+    if isinstance(value, dict) and value and set(value) <= _RESULT_KEYS:
+        data = dict(value)
+        if isinstance(data.get("usage"), dict):
+            data["usage"] = Usage.model_validate(data["usage"])
+        return TaskResult.model_validate(data)
+    try:
+        content = json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        content = repr(value)
+    return TaskResult(content=content, data=value)
+
+
+def load_handler(spec: str, project_dir: Path) -> AgentFn:
+    """Import `package.module:function`, with the project directory first on the import path."""
+    module_name, _, attr = spec.partition(":")
+    root = str(project_dir.resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise AgentUnavailableError(f"cannot load handler {spec!r}: {exc}") from exc
+    if not callable(obj):
+        raise AgentUnavailableError(f"handler {spec!r} is not callable")
+    return obj

@@ -1,0 +1,953 @@
+"""The orchestrator: runs missions and standalone tasks on one asyncio loop.
+
+Everything here happens on the engine's loop. State changes go through the journal (durable before
+their events are published); scheduling uses per-task counters of unmet dependencies so a 2,000-task
+mission costs O(edges), not O(n²). Agents run through the executor; assessment through `assess`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..agents.context import AgentContext
+from ..agents.function import FunctionAgent, to_task_result
+from ..assess import AssessmentConfigError, Judge, assess
+from ..errors import ConflictError, NotFoundError
+from ..events.model import Event
+from ..executors import Executor
+from ..spec import (
+    Agent,
+    Assessment,
+    MissionRecord,
+    MissionStatus,
+    Phase,
+    ProjectConfig,
+    TaskRecord,
+    TaskResult,
+    TaskStatus,
+    utcnow,
+)
+from ..spec.status import RUNNING_TASK_STATES, TERMINAL_MISSION_STATES
+from ..store.journal import Emit, Journal
+from ..store.sqlite import Store, Tx
+from .ownership import HEARTBEAT_SECONDS, lease_deadline, owner_alive
+from .run import Run, RunFlags
+from .states import RESTART_FROM, check_transition
+
+S = TaskStatus
+SKIPPED_PREFIX = "skipped:"
+
+
+@dataclass
+class EngineDeps:
+    """What the engine needs from its project, passed in so the engine knows nothing of Project."""
+
+    store: Store
+    journal: Journal
+    project_dir: Path
+    config: ProjectConfig
+    owner: str
+    executor: Executor
+    resolve_agent: Callable[[str, Run], tuple[Agent, FunctionAgent]]
+    judge: Callable[[], Judge | None]
+    memory: Callable[[], str]
+
+
+class Engine:
+    def __init__(self, deps: EngineDeps) -> None:
+        self.d = deps
+        self.runs: dict[str, Run] = {}
+        self._ready: list[tuple[float, int, str, str]] = []
+        self._running = 0
+        self._tick = 0
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    # == lifecycle =====================================================================================
+
+    async def start(self) -> None:
+        await self._recover_orphans()
+        self._heartbeat = asyncio.create_task(self._renew_leases(), name="polpo-lease")
+
+    async def close(self) -> None:
+        if self._heartbeat:
+            self._heartbeat.cancel()
+        jobs = [j for run in self.runs.values() for j in run.jobs.values()]
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            if any(r.mission for r in self.runs.values()):
+                owner = self.d.owner
+                await self.d.journal.write(lambda tx, emit: tx.renew_leases(owner, lease_deadline()))
+
+    async def _recover_orphans(self) -> None:
+        """Attempts left `running` by a dead process: the attempt is marked crashed and its task goes
+        back to pending without burning a retry; finished tasks are never touched."""
+        with self.d.store.read() as tx:
+            orphans = [a for a in tx.running_attempts() if not self._owner_alive(tx, a["owner"])]
+        for attempt in orphans:
+            def requeue(tx: Tx, emit: Emit, a: dict[str, Any] = attempt) -> None:
+                tx.finish_attempt(a["task_id"], a["number"], "crashed", None)
+                task = tx.task(a["task_id"])
+                if task.status in RUNNING_TASK_STATES:
+                    self._put(tx, emit, task, S.PENDING, reason="requeued after the process running it died")
+            await self.d.journal.write(requeue)
+
+    def _owner_alive(self, tx: Tx, owner: str) -> bool:
+        if owner == self.d.owner:
+            return True
+        leases = [lease for (o, lease, _) in (tx.run(m.id) or ("", 0.0, {}) for m in tx.missions(with_tasks=False)) if o == owner]
+        return owner_alive(owner, max(leases, default=0.0))
+
+    def run_owner(self, mission_id: str) -> tuple[str, bool] | None:
+        """(owner, alive) of a mission's run row, or None when no process claims it."""
+        with self.d.store.read() as tx:
+            row = tx.run(mission_id)
+        if row is None:
+            return None
+        owner, lease, _ = row
+        return owner, owner == self.d.owner or owner_alive(owner, lease)
+
+    # == writes ========================================================================================
+
+    def _put(self, tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = None, *,
+             reason: str | None = None, agent: str | None = None, **changes: Any) -> TaskRecord:
+        """Persist a task (with an optional checked transition) and emit `task:transition`."""
+        previous = task.status
+        if status is not None and status != previous:
+            check_transition(task.id, previous, status)
+            changes["status"] = status
+        changes["updated_at"] = utcnow()
+        new = task.model_copy(update=changes)
+        tx.put_task(new)
+        if status is not None and status != previous:
+            payload: dict[str, Any] = {"taskId": task.id, "missionId": task.mission_id, "title": task.title,
+                                       "from": previous.value, "to": status.value, "agentName": agent or task.assign_to}
+            if reason:
+                payload["reason"] = reason
+            emit("task:transition", payload)
+        return new
+
+    async def _update(self, run: Run, task_id: str, fn: Callable[[Tx, Emit, TaskRecord], TaskRecord]) -> TaskRecord:
+        """Apply `fn` to the run's current copy of a task in one journal write; keep the copy in sync."""
+        def write(tx: Tx, emit: Emit) -> TaskRecord:
+            return fn(tx, emit, run.tasks[task_id])
+        new = await self.d.journal.write(write)
+        run.tasks[task_id] = new
+        return new
+
+    async def _set_mission(self, run: Run, status: MissionStatus, *, extra: Iterable[tuple[str, dict[str, Any]]] = (),
+                           **changes: Any) -> None:
+        mission = run.mission
+        assert mission is not None
+        previous = mission.status
+        updated = mission.model_copy(update={"status": status, "updated_at": utcnow(), **changes})
+
+        def write(tx: Tx, emit: Emit) -> None:
+            tx.put_mission(updated)
+            if status != previous:
+                payload = {"missionId": mission.id, "name": mission.name, "from": previous.value, "to": status.value,
+                           "status": status.value}
+                for key in ("pause_reason", "pause_message", "error"):
+                    if changes.get(key):
+                        payload[_camel(key)] = changes[key]
+                emit("mission:status", payload)
+            for name, data in extra:
+                emit(name, {"missionId": mission.id, "name": mission.name, **data})
+            if status in TERMINAL_MISSION_STATES:
+                tx.delete_run(mission.id)
+            else:
+                tx.put_run(mission.id, self.d.owner, lease_deadline(), run.flags.to_json())
+        await self.d.journal.write(write)
+        run.mission = updated
+
+    async def _save_flags(self, run: Run) -> None:
+        if run.mission:
+            mid, owner, flags = run.mission.id, self.d.owner, run.flags.to_json()
+            await self.d.journal.write(lambda tx, emit: tx.put_run(mid, owner, lease_deadline(), flags))
+
+    # == starting runs =================================================================================
+
+    async def execute_mission(self, mission_id: str) -> Run:
+        with self.d.store.read() as tx:
+            mission = tx.mission(mission_id)
+        self._refuse_if_running(mission)
+        if not mission.tasks:
+            raise ConflictError(f"Mission {mission.name!r} has no tasks to execute")
+        run = Run(mission, mission.tasks)
+        for task in mission.tasks:  # fail fast, before anything is written
+            self.d.resolve_agent(task.assign_to, run)
+
+        def start(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            tasks = [self._restart(tx, emit, t) for t in mission.tasks]
+            if mission.team:
+                for agent in mission.team.agents:
+                    tx.put_agent(agent, mission.id if mission.team.volatile else None)
+            return tasks
+        tasks = await self.d.journal.write(start)
+        run = Run(mission, tasks)
+        self.runs[run.key] = run
+        await self._set_mission(
+            run, MissionStatus.ACTIVE, execution_count=mission.execution_count + 1, pause_reason=None,
+            pause_message=None, error=None,
+            extra=[("mission:executed", {"executionCount": mission.execution_count + 1, "taskCount": len(tasks)})],
+        )
+        self._start_deadline_watch(run)
+        self._enqueue_ready(run, run.tasks)
+        self._dispatch()
+        self._check_settled(run)
+        return run
+
+    def _restart(self, tx: Tx, emit: Emit, task: TaskRecord) -> TaskRecord:
+        """A new execution starts a task afresh: results of the previous one stay in its attempts."""
+        if task.status not in RESTART_FROM:
+            raise ConflictError(f"Task {task.id} is {task.status.value}; abort or wait before executing again")
+        previous = task.status
+        new = task.model_copy(update={"status": S.PENDING, "phase": None, "retries": 0, "result": None,
+                                      "assessment": None, "feedback": None, "updated_at": utcnow()})
+        tx.put_task(new)
+        if previous != S.PENDING:
+            emit("task:transition", {"taskId": task.id, "missionId": task.mission_id, "title": task.title,
+                                     "from": previous.value, "to": S.PENDING.value, "agentName": task.assign_to,
+                                     "reason": "execution started"})
+        return new
+
+    def _refuse_if_running(self, mission: MissionRecord) -> None:
+        if mission.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
+            owner = self.run_owner(mission.id)
+            alive = owner is not None and owner[1]
+            hint = "resume or abort it" if mission.status == MissionStatus.PAUSED or not alive else "abort it first"
+            raise ConflictError(f"Mission {mission.name!r} is already {mission.status.value}; {hint}")
+
+    async def execute_task(self, task_id: str) -> Run:
+        """Run one task on its own (standalone, or a mission task while its mission is not running)."""
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+            mission = tx.mission(task.mission_id, with_tasks=False) if task.mission_id else None
+        if mission and mission.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
+            raise ConflictError(f"Task {task_id} belongs to mission {mission.name!r}, which is {mission.status.value}")
+        key = f"task:{task_id}"
+        if key in self.runs:
+            raise ConflictError(f"Task {task_id} is already executing")
+        threshold = mission.quality_threshold if mission else self.d.config.quality_threshold
+        probe = Run(None, [task], threshold=threshold)
+        self.d.resolve_agent(task.assign_to, probe)
+        fresh = await self.d.journal.write(lambda tx, emit: self._restart(tx, emit, tx.task(task_id)))
+        run = Run(None, [fresh], threshold=threshold)  # alone, its dependencies are not in the run: none wait
+        run.mission_context = mission  # type: ignore[attr-defined]
+        self.runs[run.key] = run
+        self._enqueue_ready(run, [task_id])
+        self._dispatch()
+        return run
+
+    # == scheduling ====================================================================================
+
+    def _enqueue_ready(self, run: Run, task_ids: Iterable[str]) -> None:
+        for tid in task_ids:
+            task = run.tasks.get(tid)
+            if task is None or task.status != S.PENDING or run.unmet.get(tid, 0) or tid in run.jobs or tid in run.queued:
+                continue
+            if not self._gates_allow(run, task):
+                run.parked.add(tid)
+                continue
+            run.parked.discard(tid)
+            run.queued.add(tid)
+            self._tick += 1
+            heapq.heappush(self._ready, (-float(task.priority), task.seq, tid, run.key))
+
+    def _dispatch(self) -> None:
+        limit = self.d.config.max_concurrency
+        while self._ready and self._running < limit:
+            _, _, tid, key = heapq.heappop(self._ready)
+            run = self.runs.get(key)
+            if run is None or tid not in run.queued:
+                continue
+            run.queued.discard(tid)
+            task = run.tasks.get(tid)
+            if task is None or task.status != S.PENDING:
+                continue
+            if not run.active:
+                run.deferred.append(tid)
+                continue
+            self._running += 1
+            run.idle.clear()
+            run.jobs[tid] = asyncio.create_task(self._job(run, tid), name=f"polpo-task-{tid}")
+
+    async def _job(self, run: Run, tid: str) -> None:
+        try:
+            await self._drive(run, tid)
+        except asyncio.CancelledError:
+            return  # killed/aborted: the canceller writes the outcome
+        except Exception:  # noqa: BLE001 - an engine bug must not stall the mission
+            await self._fail_task(run, tid, traceback.format_exc(), reason="engine error")
+        finally:
+            self._running -= 1
+            run.jobs.pop(tid, None)
+            self._dispatch()
+        await self._check_finished(run)  # the last job of a run closes it
+
+    # == one task: execution, review, fix ==============================================================
+
+    async def _drive(self, run: Run, tid: str) -> None:
+        failures = 0
+        task = run.tasks[tid]
+        phase = Phase.EXECUTION
+        while True:
+            agent, runtime, model = self._pick_agent(run, task, failures)
+            with self.d.store.read() as tx:
+                number = tx.attempt_count(tid) + 1
+
+            def begin(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+                tx.start_attempt(t.id, number, phase=phase.value, agent=agent.name, model=model, owner=self.d.owner)
+                if t.status == S.PENDING:
+                    t = self._put(tx, emit, t, S.ASSIGNED, agent=agent.name)
+                    t = self._put(tx, emit, t, S.IN_PROGRESS, agent=agent.name, phase=phase)
+                emit("agent:spawned", {"taskId": t.id, "missionId": t.mission_id, "agentName": agent.name,
+                                       "model": model, "attempt": number, "phase": phase.value})
+                return t
+            task = await self._update(run, tid, begin)
+
+            ctx = self._context(run, task, agent, model, number, phase)
+            started = time.perf_counter()
+            error: str | None = None
+            value: Any = None
+            try:
+                timeout = task.max_duration / 1000 if task.max_duration else None
+                value = await asyncio.wait_for(self.d.executor.run(runtime, ctx), timeout)
+            except TimeoutError:
+                ctx._cancelled.set()
+                error = f"timed out after {task.max_duration:g} ms (maxDuration)"
+                await self.d.journal.emit("task:timeout", taskId=tid, missionId=task.mission_id,
+                                          maxDuration=task.max_duration, attempt=number)
+            except asyncio.CancelledError:
+                ctx._cancelled.set()
+                raise
+            except Exception:  # noqa: BLE001 - the agent's failure is the attempt's result
+                error = traceback.format_exc()
+            duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            try:
+                result = to_task_result(value) if error is None else TaskResult(error=error)
+            except Exception:  # noqa: BLE001 - an unusable return value fails the attempt like a raise
+                error = traceback.format_exc()
+                result = TaskResult(error=error)
+            result = result.model_copy(update={"agent": agent.name, "model": model, "duration_ms": duration_ms})
+            result_json = result.model_dump_json(by_alias=True, exclude_none=True)
+
+            if error is not None:
+                failures += 1
+                retry = failures <= task.max_retries
+
+                def failed(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+                    tx.finish_attempt(t.id, number, "failed", result_json)
+                    tx.log(f"{t.id}-{number}", error or "", level="error", task_id=t.id)
+                    emit("agent:completed", {"taskId": t.id, "missionId": t.mission_id, "agentName": agent.name,
+                                             "attempt": number, "ok": False, "durationMs": duration_ms,
+                                             "error": (error or "").strip().splitlines()[-1]})
+                    if retry:
+                        t = self._put(tx, emit, t, S.PENDING, reason="attempt failed", retries=t.retries + 1,
+                                      result=result, phase=None)
+                        emit("task:retry", {"taskId": t.id, "missionId": t.mission_id, "retries": t.retries,
+                                            "reason": "attempt failed", "attempt": number})
+                        return t
+                    return self._put(tx, emit, t, S.FAILED, reason="attempt failed, no retries left", result=result,
+                                     phase=None)
+                task = await self._update(run, tid, failed)
+                if retry:
+                    phase = Phase.EXECUTION
+                    continue
+                await self._after_task(run, tid)
+                return
+
+            def review(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+                tx.finish_attempt(t.id, number, "completed", result_json)
+                emit("agent:completed", {"taskId": t.id, "missionId": t.mission_id, "agentName": agent.name,
+                                         "attempt": number, "ok": True, "durationMs": duration_ms})
+                t = self._put(tx, emit, t, S.REVIEW, agent=agent.name, phase=Phase.REVIEW, result=result)
+                emit("assessment:started", {"taskId": t.id, "missionId": t.mission_id, "attempt": number})
+                return t
+            task = await self._update(run, tid, review)
+
+            try:
+                assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=run.threshold,
+                                          judge=self.d.judge(), command_timeout=self.d.config.command_timeout)
+            except AssessmentConfigError as exc:
+                await self._fail_task(run, tid, exc.message, reason="assessment cannot run")
+                return
+            failures += 0 if assessment.passed else 1
+            fix = not assessment.passed and failures <= task.max_retries
+
+            def judged(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+                emit("assessment:completed", _assessment_event(t, assessment))
+                if assessment.passed:
+                    if t.side_effects:
+                        t = self._put(tx, emit, t, S.AWAITING_APPROVAL, assessment=assessment, phase=None)
+                        emit("approval:requested", {"taskId": t.id, "missionId": t.mission_id, "kind": "task",
+                                                    "title": t.title, "score": assessment.score})
+                        return t
+                    t = self._put(tx, emit, t, S.DONE, assessment=assessment, phase=None)
+                    emit("task:completed", _completed_event(t))
+                    return t
+                if fix:
+                    t = self._put(tx, emit, t, S.IN_PROGRESS, reason="assessment failed", assessment=assessment,
+                                  phase=Phase.FIX, retries=t.retries + 1, feedback=assessment.feedback)
+                    emit("task:fix", {"taskId": t.id, "missionId": t.mission_id, "attempt": number + 1,
+                                      "retries": t.retries, "feedback": assessment.feedback, "score": assessment.score})
+                    return t
+                return self._put(tx, emit, t, S.FAILED, reason="assessment failed, no retries left",
+                                 assessment=assessment, phase=None)
+            task = await self._update(run, tid, judged)
+            if fix:
+                phase = Phase.FIX
+                continue
+            await self._after_task(run, tid)
+            return
+
+    def _pick_agent(self, run: Run, task: TaskRecord, failures: int) -> tuple[Agent, FunctionAgent, str | None]:
+        """Escalation order of `retryPolicy`: the task's agent, then its `escalateModel` after
+        `escalateAfter` failures, then `fallbackAgent` after as many more (at once if no model is set)."""
+        agent, runtime = self.d.resolve_agent(task.assign_to, run)
+        model = agent.model or self.d.config.default_model
+        policy = task.retry_policy
+        if policy is None or failures < policy.escalate_after:
+            return agent, runtime, model
+        fallback_at = policy.escalate_after * (2 if policy.escalate_model else 1)
+        if policy.fallback_agent and failures >= fallback_at:
+            agent, runtime = self.d.resolve_agent(policy.fallback_agent, run)
+            return agent, runtime, agent.model or self.d.config.default_model
+        return agent, runtime, policy.escalate_model or model
+
+    def _context(self, run: Run, task: TaskRecord, agent: Agent, model: str | None, number: int,
+                 phase: Phase) -> AgentContext:
+        loop = asyncio.get_running_loop()
+        journal = self.d.journal
+        session = f"{task.id}-{number}"
+        mission = run.mission or getattr(run, "mission_context", None)
+        upstream = {}
+        for title in task.depends_on:
+            dep = run.task_by_title(title)
+            if dep is not None and dep.result is not None:
+                upstream[title] = dep.result
+
+        def output(text: str) -> None:
+            data = {"taskId": task.id, "missionId": task.mission_id, "attempt": number, "text": text}
+            loop.call_soon_threadsafe(lambda: journal.emit("task:output", **data))
+
+        def log(message: str, level: str) -> None:
+            loop.call_soon_threadsafe(lambda: journal.write(lambda tx, emit: tx.log(session, message, level=level, task_id=task.id)))
+
+        return AgentContext(
+            task=task, agent=agent, model=model, attempt=number, phase=phase, project_dir=self.d.project_dir,
+            feedback=task.feedback if phase == Phase.FIX else None,
+            mission_name=mission.name if mission else None, mission_prompt=mission.prompt if mission else "",
+            mission_data=mission.data if mission else None, upstream=upstream, memory=self.d.memory(),
+            _output=output, _log=log,
+        )
+
+    async def _fail_task(self, run: Run, tid: str, error: str, *, reason: str) -> None:
+        def fail(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            if t.status in (S.DONE, S.FAILED):
+                return t
+            for attempt in tx.running_attempts():
+                if attempt["task_id"] == t.id:
+                    tx.finish_attempt(t.id, attempt["number"], "killed", None)
+            result = (t.result or TaskResult()).model_copy(update={"error": error})
+            return self._put(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None)
+        await self._update(run, tid, fail)
+        await self._after_task(run, tid)
+
+    # == after a task settles: dependents, gates, checkpoints, completion ===============================
+
+    async def _after_task(self, run: Run, tid: str) -> None:
+        task = run.tasks.get(tid)
+        if task is None:
+            return
+        if task.status == S.DONE:
+            released = []
+            for child in run.dependents.get(tid, []):
+                run.unmet[child] -= 1
+                if run.unmet[child] == 0:
+                    released.append(child)
+            await self._check_gates(run)
+            self._enqueue_ready(run, [*released, *list(run.parked)])
+            await self._check_checkpoints(run)
+        elif task.status == S.FAILED:
+            await self._skip_dependents(run, task)
+            await self._check_gates(run)
+        self._dispatch()
+        await self._check_finished(run)
+
+    async def _skip_dependents(self, run: Run, failed: TaskRecord) -> None:
+        doomed: list[str] = []
+        frontier = [failed.id]
+        while frontier:
+            for child in run.dependents.get(frontier.pop(), []):
+                if child not in doomed and run.tasks[child].status == S.PENDING:
+                    doomed.append(child)
+                    frontier.append(child)
+        if not doomed:
+            return
+        message = f"{SKIPPED_PREFIX} dependency {failed.title!r} failed"
+
+        def skip(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            return [self._put(tx, emit, run.tasks[c], S.FAILED, reason=message,
+                              result=TaskResult(error=message)) for c in doomed]
+        for new in await self.d.journal.write(skip):
+            run.tasks[new.id] = new
+            run.queued.discard(new.id)
+            run.parked.discard(new.id)
+
+    def _gate_state(self, run: Run, index: int) -> str:
+        """'open', 'waiting' or 'blocked' (can no longer be met)."""
+        assert run.mission is not None
+        gate = run.mission.quality_gates[index]
+        if index in run.flags.overridden_gates:
+            return "open"
+        min_score = gate.min_score if gate.min_score is not None else run.threshold
+        state = "open"
+        for title in gate.after_tasks:
+            task = run.task_by_title(title)
+            if task is None:
+                continue
+            if task.status == S.FAILED:
+                return "blocked"
+            if task.status != S.DONE:
+                state = "waiting"
+                continue
+            score = task.assessment.score if task.assessment else None
+            passed = task.assessment.passed if task.assessment else True
+            if (score is not None and score < min_score) or (gate.require_all_passed and not passed):
+                return "blocked"
+        return state
+
+    def _gates_allow(self, run: Run, task: TaskRecord) -> bool:
+        if run.mission is None:
+            return True
+        return all(
+            self._gate_state(run, i) == "open"
+            for i, gate in enumerate(run.mission.quality_gates)
+            if task.title in gate.blocks_tasks
+        )
+
+    async def _check_gates(self, run: Run) -> None:
+        if run.mission is None:
+            return
+        for i, gate in enumerate(run.mission.quality_gates):
+            state = self._gate_state(run, i)
+            waiting = [t for t in gate.blocks_tasks if (x := run.task_by_title(t)) and x.status == S.PENDING]
+            info = {"gate": gate.name or f"gate-{i}", "afterTasks": gate.after_tasks, "blocksTasks": gate.blocks_tasks}
+            if state == "open" and f"gate-open-{i}" not in run.flags.passed_checkpoints:
+                run.flags.passed_checkpoints.append(f"gate-open-{i}")
+                await self.d.journal.emit("gate:passed", missionId=run.mission.id, **info)
+            elif state == "blocked" and waiting and run.active:
+                run.flags.blocked_gate = i
+                await self._set_mission(run, MissionStatus.PAUSED, pause_reason="gate",
+                                        pause_message=f"Quality gate {info['gate']!r} cannot be met: "
+                                                      f"{', '.join(gate.after_tasks)} below the minimum score or failed",
+                                        extra=[("gate:blocked", info)])
+
+    async def _check_checkpoints(self, run: Run) -> None:
+        if run.mission is None or not run.active:
+            return
+        for cp in run.mission.checkpoints:
+            if cp.name in run.flags.passed_checkpoints:
+                continue
+            tasks = [run.task_by_title(t) for t in cp.after_tasks]
+            if not all(t is not None and t.status == S.DONE for t in tasks):
+                continue
+            if run.all_terminal() or all(t.status != S.PENDING for t in run.tasks.values()):
+                run.flags.passed_checkpoints.append(cp.name)  # nothing left to hold back
+                continue
+            run.flags.waiting_checkpoint = cp.name
+            info = {"checkpoint": cp.name, "message": cp.message, "afterTasks": cp.after_tasks}
+            await self._set_mission(run, MissionStatus.PAUSED, pause_reason="checkpoint",
+                                    pause_message=cp.message or f"Checkpoint {cp.name!r} reached",
+                                    extra=[("checkpoint:waiting", info),
+                                           ("approval:requested", {"kind": "checkpoint", **info})])
+            return
+
+    async def _check_finished(self, run: Run) -> None:
+        if run.jobs or any(t in run.queued for t in run.tasks):
+            return
+        if run.all_terminal():
+            await self._finish(run)
+        self._check_settled(run)
+
+    def _check_settled(self, run: Run) -> None:
+        """Idle = nothing running or startable: finished, paused, or waiting for a human's approval."""
+        if not run.jobs and not run.queued:
+            run.idle.set()
+
+    async def _finish(self, run: Run) -> None:
+        self.runs.pop(run.key, None)
+        if run.deadline_watch:
+            run.deadline_watch.cancel()
+        if run.mission is not None:
+            ok = all(t.status == S.DONE for t in run.tasks.values())
+            status = MissionStatus.COMPLETED if ok else MissionStatus.FAILED
+            failed = [t.title for t in run.tasks.values() if t.status == S.FAILED]
+            mission_id = run.mission.id
+            await self._set_mission(run, status, error=None if ok else f"failed tasks: {', '.join(failed)}",
+                                    extra=[("mission:completed", {"status": status.value})])
+            if run.mission.team and run.mission.team.volatile:
+                await self.d.journal.write(lambda tx, emit: tx.delete_mission_agents(mission_id))
+        run.finished.set()
+        run.idle.set()
+
+    def _start_deadline_watch(self, run: Run) -> None:
+        deadline = run.mission.deadline if run.mission else None
+        if deadline is None:
+            return
+        if deadline.tzinfo is None:
+            deadline = deadline.replace(tzinfo=UTC)
+
+        async def watch() -> None:
+            await asyncio.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
+            await self._stop(run, MissionStatus.FAILED, error="deadline", reason="mission deadline passed",
+                             event=("mission:status", {}))
+        run.deadline_watch = asyncio.create_task(watch(), name=f"polpo-deadline-{run.key}")
+
+    # == human and API commands ========================================================================
+
+    def _run_of(self, task_id: str) -> Run | None:
+        return next((r for r in self.runs.values() if task_id in r.tasks), None)
+
+    async def abort(self, mission_id: str) -> None:
+        run = self.runs.get(mission_id)
+        if run is None:
+            with self.d.store.read() as tx:
+                mission = tx.mission(mission_id)
+            if mission.status not in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
+                raise ConflictError(f"Mission {mission.name!r} is {mission.status.value}, not running")
+            self._refuse_foreign(mission)
+            run = Run(mission, mission.tasks, flags=self._flags(mission.id))
+        await self._stop(run, MissionStatus.CANCELLED, error="aborted", reason="mission aborted",
+                         event=("mission:aborted", {}))
+
+    async def _stop(self, run: Run, status: MissionStatus, *, error: str, reason: str,
+                    event: tuple[str, dict[str, Any]]) -> None:
+        jobs = list(run.jobs.values())
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        run.queued.clear()
+
+        def stop(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            out = []
+            for attempt in tx.running_attempts():
+                if attempt["task_id"] in run.tasks:
+                    tx.finish_attempt(attempt["task_id"], attempt["number"], "killed", None)
+            for t in run.tasks.values():
+                if t.status in (S.DONE, S.FAILED, S.DRAFT):
+                    continue
+                result = (t.result or TaskResult()).model_copy(update={"error": reason})
+                out.append(self._put(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None))
+            return out
+        for new in await self.d.journal.write(stop):
+            run.tasks[new.id] = new
+        if run.mission is not None:
+            self.runs.pop(run.key, None)
+            await self._set_mission(run, status, error=error, pause_reason=None, pause_message=None,
+                                    extra=[(event[0], {"status": status.value, **event[1]})] if event[0] != "mission:status" else [])
+        else:
+            self.runs.pop(run.key, None)
+        if run.deadline_watch and run.deadline_watch is not asyncio.current_task():
+            run.deadline_watch.cancel()
+        run.finished.set()
+        run.idle.set()
+
+    def _flags(self, mission_id: str) -> RunFlags:
+        with self.d.store.read() as tx:
+            row = tx.run(mission_id)
+        return RunFlags.from_json(row[2]) if row else RunFlags()
+
+    def _refuse_foreign(self, mission: MissionRecord) -> None:
+        owner = self.run_owner(mission.id)
+        if owner and owner[0] != self.d.owner and owner[1]:
+            raise ConflictError(f"Mission {mission.name!r} is run by another live process ({owner[0]})")
+
+    async def resume(self, mission_id: str, *, retry_failed: bool = False) -> Run:
+        with self.d.store.read() as tx:
+            mission = tx.mission(mission_id)
+        run = self.runs.get(mission.id)
+        if run is None:
+            if mission.status not in (MissionStatus.PAUSED, MissionStatus.ACTIVE, MissionStatus.FAILED):
+                raise ConflictError(f"Mission {mission.name!r} is {mission.status.value}; only paused, failed or "
+                                    "interrupted missions can be resumed")
+            if mission.status == MissionStatus.FAILED and not retry_failed:
+                raise ConflictError(f"Mission {mission.name!r} failed; resume it with retryFailed to retry its failed tasks")
+            self._refuse_foreign(mission)
+            run = Run(mission, mission.tasks, flags=self._flags(mission.id))
+            for t in list(run.tasks.values()):
+                run.tasks[t.id] = t
+            self.runs[run.key] = run
+            await self._requeue_in_flight(run)
+            self._start_deadline_watch(run)
+        elif run.status != MissionStatus.PAUSED and not retry_failed:
+            raise ConflictError(f"Mission {mission.name!r} is {run.status.value}, not paused")
+        extra: list[tuple[str, dict[str, Any]]] = []
+        if run.flags.waiting_checkpoint:
+            extra += [("checkpoint:resumed", {"checkpoint": run.flags.waiting_checkpoint}),
+                      ("approval:resolved", {"kind": "checkpoint", "checkpoint": run.flags.waiting_checkpoint,
+                                             "approved": True})]
+            run.flags.passed_checkpoints.append(run.flags.waiting_checkpoint)
+            run.flags.waiting_checkpoint = None
+        if run.flags.blocked_gate is not None:
+            if not retry_failed:
+                run.flags.overridden_gates.append(run.flags.blocked_gate)
+            run.flags.blocked_gate = None
+        if retry_failed:
+            await self._retry_failed(run)
+        await self._set_mission(run, MissionStatus.ACTIVE, pause_reason=None, pause_message=None, error=None,
+                                extra=[("mission:resumed", {"retryFailed": retry_failed}), *extra])
+        run.rebuild_counters()
+        pending = [t.id for t in run.tasks.values() if t.status == S.PENDING]
+        deferred, run.deferred = run.deferred, []
+        self._enqueue_ready(run, [*deferred, *pending])
+        await self._check_checkpoints(run)
+        self._dispatch()
+        await self._check_finished(run)
+        return run
+
+    async def _requeue_in_flight(self, run: Run) -> None:
+        """Take over an orphaned run: attempts in flight run again (at-least-once), done work stays."""
+        def requeue(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            for attempt in tx.running_attempts():
+                if attempt["task_id"] in run.tasks:
+                    tx.finish_attempt(attempt["task_id"], attempt["number"], "crashed", None)
+            return [self._put(tx, emit, t, S.PENDING, reason="requeued after the process running it died", phase=None)
+                    for t in run.tasks.values() if t.status in RUNNING_TASK_STATES]
+        for new in await self.d.journal.write(requeue):
+            run.tasks[new.id] = new
+
+    async def _retry_failed(self, run: Run) -> None:
+        def retry(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            out = []
+            for t in run.tasks.values():
+                if t.status == S.FAILED:
+                    skipped = bool(t.result and t.result.error and t.result.error.startswith(SKIPPED_PREFIX))
+                    out.append(self._put(tx, emit, t, S.PENDING, reason="resume with retryFailed",
+                                         retries=t.retries + (0 if skipped else 1), phase=None))
+                    if not skipped:
+                        emit("task:retry", {"taskId": t.id, "missionId": t.mission_id, "retries": t.retries + 1,
+                                            "reason": "resume with retryFailed"})
+            return out
+        for new in await self.d.journal.write(retry):
+            run.tasks[new.id] = new
+
+    async def kill(self, task_id: str) -> TaskRecord:
+        run = self._run_of(task_id)
+        if run is not None and task_id in run.jobs:
+            job = run.jobs[task_id]
+            job.cancel()
+            await asyncio.gather(job, return_exceptions=True)
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+        if task.status in (S.DONE, S.FAILED, S.DRAFT):
+            raise ConflictError(f"Task {task_id} is {task.status.value}, not running")
+        if run is None:
+            await self._refuse_task_foreign(task)
+            run = Run(None, [task])
+        run.queued.discard(task_id)
+        await self._fail_task(run, task_id, "killed", reason="killed")
+        return run.tasks[task_id]
+
+    async def _refuse_task_foreign(self, task: TaskRecord) -> None:
+        if task.mission_id:
+            with self.d.store.read() as tx:
+                self._refuse_foreign(tx.mission(task.mission_id, with_tasks=False))
+
+    async def decide(self, task_id: str, approve: bool, note: str | None = None) -> TaskRecord:
+        """Approve or reject a task awaiting approval (side effects)."""
+        run = self._run_of(task_id)
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+        if run is None:
+            await self._refuse_task_foreign(task)
+            run = Run(None, [task])
+        target = S.DONE if approve else S.FAILED
+
+        def decide(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            changes: dict[str, Any] = {}
+            if not approve:
+                changes["result"] = (t.result or TaskResult()).model_copy(update={"error": f"rejected{': ' + note if note else ''}"})
+            t = self._put(tx, emit, t, target, reason="approved" if approve else "rejected", **changes)
+            emit("approval:resolved", {"taskId": t.id, "missionId": t.mission_id, "kind": "task", "approved": approve,
+                                       **({"note": note} if note else {})})
+            if approve:
+                emit("task:completed", _completed_event(t))
+            return t
+        run.tasks[task_id] = task
+        new = await self._update(run, task_id, decide)
+        if run.key in self.runs:
+            await self._after_task(run, task_id)
+        return new
+
+    async def retry(self, task_id: str) -> TaskRecord:
+        """A failed task goes back to pending (retries + 1) with the dependents its failure skipped, and
+        runs again: in its mission's run, by resuming a failed mission, or standalone."""
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+        check_transition(task_id, task.status, S.PENDING)
+        run = self._run_of(task_id)
+        if run is None and task.mission_id:
+            with self.d.store.read() as tx:
+                mission = tx.mission(task.mission_id)
+            if mission.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
+                self._refuse_foreign(mission)
+            probe = Run(mission, mission.tasks)
+        else:
+            probe = run or Run(None, [task])
+        revive = [task_id] + [d for d in self._skipped_descendants(probe, task_id)]
+
+        def write(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            out = []
+            for tid in revive:
+                t = probe.tasks[tid]
+                first = tid == task_id
+                out.append(self._put(tx, emit, t, S.PENDING, reason="retry" if first else "dependency retried",
+                                     retries=t.retries + (1 if first else 0), phase=None))
+                if first:
+                    emit("task:retry", {"taskId": tid, "missionId": t.mission_id, "retries": t.retries + 1,
+                                        "reason": "retry"})
+            return out
+        for new in await self.d.journal.write(write):
+            probe.tasks[new.id] = new
+        if run is not None:
+            run.rebuild_counters()
+            self._enqueue_ready(run, revive)
+            self._dispatch()
+        elif task.mission_id:
+            mission_status = probe.mission.status if probe.mission else None
+            if mission_status in (MissionStatus.FAILED, MissionStatus.CANCELLED, MissionStatus.COMPLETED):
+                await self._reopen(probe)
+        else:
+            await self.execute_task_from_pending(task_id)
+        with self.d.store.read() as tx:
+            return tx.task(task_id)
+
+    async def _reopen(self, probe: Run) -> None:
+        assert probe.mission is not None
+        run = Run(probe.mission, list(probe.tasks.values()), flags=self._flags(probe.mission.id))
+        self.runs[run.key] = run
+        await self._set_mission(run, MissionStatus.ACTIVE, error=None, extra=[("mission:resumed", {"retryFailed": False})])
+        self._enqueue_ready(run, [t.id for t in run.tasks.values() if t.status == S.PENDING])
+        self._dispatch()
+        await self._check_finished(run)
+
+    async def execute_task_from_pending(self, task_id: str) -> Run:
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+        run = Run(None, [task], threshold=self.d.config.quality_threshold)
+        self.runs[run.key] = run
+        self._enqueue_ready(run, [task_id])
+        self._dispatch()
+        return run
+
+    def _skipped_descendants(self, run: Run, task_id: str) -> list[str]:
+        out: list[str] = []
+        frontier = [task_id]
+        while frontier:
+            for child in run.dependents.get(frontier.pop(), []):
+                t = run.tasks[child]
+                if child not in out and t.status == S.FAILED and t.result and (t.result.error or "").startswith(SKIPPED_PREFIX):
+                    out.append(child)
+                    frontier.append(child)
+        return out
+
+    async def reassess(self, task_id: str) -> TaskRecord:
+        """Assess the stored result again (after the expectations changed) without running the agent."""
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+            mission = tx.mission(task.mission_id, with_tasks=False) if task.mission_id else None
+        if task.result is None or task.status not in (S.DONE, S.FAILED):
+            raise ConflictError(f"Task {task_id} is {task.status.value}; only a finished task with a result can be reassessed")
+        if self._run_of(task_id):
+            raise ConflictError(f"Task {task_id} belongs to a running mission; reassess it once the mission settles")
+        run = Run(None, [task])
+        result = task.result
+
+        def begin(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            t = self._put(tx, emit, t, S.REVIEW, reason="reassess", phase=Phase.REVIEW)
+            emit("assessment:started", {"taskId": t.id, "missionId": t.mission_id, "reassess": True})
+            return t
+        await self._update(run, task_id, begin)
+        threshold = mission.quality_threshold if mission else self.d.config.quality_threshold
+        try:
+            assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=threshold,
+                                      judge=self.d.judge(), command_timeout=self.d.config.command_timeout)
+        except AssessmentConfigError as exc:
+            assessment = Assessment(passed=False, feedback=exc.message, threshold=threshold, timestamp=utcnow())
+
+        def judged(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            emit("assessment:completed", _assessment_event(t, assessment))
+            status = S.DONE if assessment.passed else S.FAILED
+            t = self._put(tx, emit, t, status, reason="reassessed", assessment=assessment, phase=None)
+            if status == S.DONE:
+                emit("task:completed", _completed_event(t))
+            return t
+        return await self._update(run, task_id, judged)
+
+    def update_running_task(self, task: TaskRecord) -> None:
+        """Keep a run's copy in step with a spec edit (priority, expectations, ...) of a pending task."""
+        run = self._run_of(task.id)
+        if run is not None:
+            run.tasks[task.id] = task
+            run.rebuild_counters()
+
+    async def add_task_to_run(self, task: TaskRecord) -> None:
+        """A task added to an active mission is scheduled at once (seed 004)."""
+        if task.mission_id is None or task.mission_id not in self.runs:
+            return
+        run = self.runs[task.mission_id]
+        run.add_task(task)
+        new = await self._update(run, task.id, lambda tx, emit, t: self._put(tx, emit, t, S.PENDING, reason="added to a running mission"))
+        run.tasks[task.id] = new
+        self._enqueue_ready(run, [task.id])
+        self._dispatch()
+
+    def remove_task_from_run(self, task_id: str) -> None:
+        run = self._run_of(task_id)
+        if run is not None:
+            run.remove_task(task_id)
+            run.queued.discard(task_id)
+
+    def processes(self) -> list[dict[str, Any]]:
+        """The attempts this engine is running now."""
+        out = []
+        for run in self.runs.values():
+            for tid in run.jobs:
+                task = run.tasks[tid]
+                out.append({"taskId": tid, "missionId": task.mission_id, "title": task.title,
+                            "agentName": task.assign_to, "status": task.status.value,
+                            "phase": task.phase.value if task.phase else None, "owner": self.d.owner})
+        return out
+
+
+def _assessment_event(task: TaskRecord, a: Assessment) -> dict[str, Any]:
+    return {"taskId": task.id, "missionId": task.mission_id, "score": a.score, "passed": a.passed,
+            "feedback": a.feedback, "checks": [c.to_wire() for c in a.checks],
+            "criteria": [c.to_wire() for c in a.criteria]}
+
+
+def _completed_event(task: TaskRecord) -> dict[str, Any]:
+    return {"taskId": task.id, "missionId": task.mission_id, "title": task.title, "status": task.status.value,
+            "score": task.assessment.score if task.assessment else None}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+__all__ = ["Engine", "EngineDeps", "Event", "NotFoundError"]

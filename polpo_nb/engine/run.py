@@ -1,0 +1,101 @@
+"""The in-memory state of one execution: a mission run, or a standalone task run.
+
+The store is the truth; a `Run` is the engine's working copy for scheduling (dependency counters,
+parked tasks, the human-in-the-loop flags), rebuilt from the store when a run is resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
+from ..spec.mission import DEFAULT_QUALITY_THRESHOLD
+
+
+@dataclass
+class RunFlags:
+    """What humans decided during the run; persisted in the `runs` row so a resume keeps it."""
+
+    passed_checkpoints: list[str] = field(default_factory=list)
+    overridden_gates: list[int] = field(default_factory=list)
+    waiting_checkpoint: str | None = None
+    blocked_gate: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passedCheckpoints": self.passed_checkpoints,
+            "overriddenGates": self.overridden_gates,
+            "waitingCheckpoint": self.waiting_checkpoint,
+            "blockedGate": self.blocked_gate,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunFlags:
+        return cls(
+            passed_checkpoints=list(data.get("passedCheckpoints", [])),
+            overridden_gates=list(data.get("overriddenGates", [])),
+            waiting_checkpoint=data.get("waitingCheckpoint"),
+            blocked_gate=data.get("blockedGate"),
+        )
+
+
+class Run:
+    def __init__(self, mission: MissionRecord | None, tasks: list[TaskRecord], *, threshold: float | None = None,
+                 flags: RunFlags | None = None) -> None:
+        self.mission = mission
+        self.key = mission.id if mission else f"task:{tasks[0].id}"
+        self.threshold = mission.quality_threshold if mission else (threshold or DEFAULT_QUALITY_THRESHOLD)
+        self.flags = flags or RunFlags()
+        self.tasks: dict[str, TaskRecord] = {t.id: t for t in tasks}
+        self.by_title: dict[str, str] = {t.title: t.id for t in tasks}
+        self.unmet: dict[str, int] = {}
+        self.dependents: dict[str, list[str]] = {t.id: [] for t in tasks}
+        self.parked: set[str] = set()
+        self.deferred: list[str] = []
+        self.queued: set[str] = set()
+        self.jobs: dict[str, asyncio.Task[None]] = {}
+        self.idle = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.deadline_watch: asyncio.Task[None] | None = None
+        self.agent_cache: dict[str, Any] = {}
+        self.rebuild_counters()
+
+    @property
+    def status(self) -> MissionStatus:
+        return self.mission.status if self.mission else MissionStatus.ACTIVE
+
+    @property
+    def active(self) -> bool:
+        return self.status == MissionStatus.ACTIVE
+
+    def rebuild_counters(self) -> None:
+        for deps in self.dependents.values():
+            deps.clear()
+        for task in self.tasks.values():
+            ids = [self.by_title[d] for d in task.depends_on if d in self.by_title]
+            self.unmet[task.id] = sum(1 for d in ids if self.tasks[d].status != TaskStatus.DONE)
+            for d in ids:
+                self.dependents[d].append(task.id)
+
+    def add_task(self, task: TaskRecord) -> None:
+        self.tasks[task.id] = task
+        self.by_title[task.title] = task.id
+        self.dependents[task.id] = []
+        self.rebuild_counters()
+
+    def remove_task(self, task_id: str) -> None:
+        task = self.tasks.pop(task_id)
+        self.by_title.pop(task.title, None)
+        self.dependents.pop(task_id, None)
+        self.unmet.pop(task_id, None)
+        self.parked.discard(task_id)
+        self.rebuild_counters()
+
+    def task_by_title(self, title: str) -> TaskRecord | None:
+        tid = self.by_title.get(title)
+        return self.tasks[tid] if tid else None
+
+    def all_terminal(self) -> bool:
+        return all(t.status in (TaskStatus.DONE, TaskStatus.FAILED) for t in self.tasks.values())

@@ -1,0 +1,154 @@
+"""The in-process side of the event stream: publish committed events in id order, fan them out.
+
+Events are rows of the store first (durable, global integer ids across processes); the bus only
+delivers them. `cursor` is the last id delivered: a commit whose ids do not follow it (another process
+wrote in between) first delivers the missing rows from the store, so every subscriber in every
+process sees one stream, ordered by id, with no gaps. A ring of the last 1000 events serves
+reconnects without touching the store; older replays read the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING
+
+from .filters import EventFilter
+from .model import Event
+
+if TYPE_CHECKING:
+    from ..store.sqlite import Store
+
+RING_SIZE = 1000
+#: A live subscriber that falls this far behind is dropped; its stream ends and the client reconnects
+#: with its last id, losing nothing (the store replays).
+MAX_BACKLOG = 10_000
+
+
+class Subscription:
+    def __init__(self, bus: EventBus, flt: EventFilter, callback: Callable[[Event], None]) -> None:
+        self._bus = bus
+        self.filter = flt
+        self.callback = callback
+
+    def close(self) -> None:
+        self._bus._unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventBus:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.RLock()
+        self._subs: list[Subscription] = []
+        self._ring: deque[Event] = deque(maxlen=RING_SIZE)
+        with store.read() as tx:
+            self.cursor = tx.last_event_id()
+
+    # -- subscribing -----------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Event], None], pattern: str | Iterable[str] | None = None) -> Subscription:
+        """`callback` runs on the publishing thread: keep it short, hand work to your own loop."""
+        sub = Subscription(self, EventFilter(pattern), callback)
+        with self._lock:
+            self._subs = [*self._subs, sub]
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs = [s for s in self._subs if s is not sub]
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subs)
+
+    # -- publishing ------------------------------------------------------------------------------------
+
+    def publish(self, events: list[Event]) -> None:
+        """Deliver events just committed by this process (ascending ids), filling any gap first."""
+        if not events:
+            return
+        with self._lock:
+            if events[0].id != self.cursor + 1:
+                self._deliver(self._read_after(self.cursor, upto=events[0].id - 1))
+            self._deliver(e for e in events if e.id > self.cursor)
+
+    def poll(self) -> int:
+        """Deliver events committed by other processes since the cursor; returns how many."""
+        with self._lock:
+            events = self._read_after(self.cursor)
+            self._deliver(events)
+            return len(events)
+
+    def _read_after(self, after: int, upto: int | None = None) -> list[Event]:
+        with self._store.read() as tx:
+            return tx.events_after(after, upto=upto, limit=1_000_000)
+
+    def _deliver(self, events: Iterable[Event]) -> None:
+        subs = self._subs
+        for event in events:
+            self.cursor = event.id
+            self._ring.append(event)
+            for sub in subs:
+                if sub.filter.matches(event.event):
+                    sub.callback(event)
+
+    # -- replay ----------------------------------------------------------------------------------------
+
+    def replay(self, after: int, pattern: str | Iterable[str] | None = None, *, upto: int | None = None) -> list[Event]:
+        """Events with id > `after` (and <= `upto`), from the ring when it reaches back far enough."""
+        flt = EventFilter(pattern)
+        with self._lock:
+            upto = self.cursor if upto is None else upto
+            ring = list(self._ring)
+        if ring and after >= ring[0].id - 1:
+            events = [e for e in ring if after < e.id <= upto]
+        else:
+            events = self._read_after(after, upto=upto)
+        return [e for e in events if flt.matches(e.event)]
+
+    async def stream(self, pattern: str | Iterable[str] | None = None, *, after: int | None = None) -> AsyncIterator[Event]:
+        """Replay after `after` (if given), then live events, on the caller's loop, with no gap and no
+        duplicate between the two. Ends if the consumer falls more than MAX_BACKLOG events behind."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        overflow = False
+
+        def enqueue(event: Event) -> None:
+            nonlocal overflow
+            if queue.qsize() >= MAX_BACKLOG:
+                overflow = True
+                queue.put_nowait(None)
+            else:
+                queue.put_nowait(event)
+
+        def on_event(event: Event) -> None:
+            if not overflow:
+                loop.call_soon_threadsafe(enqueue, event)
+
+        with self._lock:
+            sub = self.subscribe(on_event, pattern)
+            start = self.cursor
+        try:
+            last = start
+            if after is not None and after < start:
+                for event in self.replay(after, pattern, upto=start):
+                    yield event
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                if event.id > last:
+                    last = event.id
+                    yield event
+        finally:
+            with contextlib.suppress(Exception):
+                sub.close()

@@ -1,0 +1,37 @@
+"""Glob filters on event names: `task:*`, `*`, `mission:created,mission:completed`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+
+class EventFilter:
+    """Matches an event name against any of several glob patterns (`*` matches any run of characters)."""
+
+    __slots__ = ("patterns", "_regex")
+
+    def __init__(self, patterns: str | Iterable[str] | None = None) -> None:
+        if patterns is None:
+            items: list[str] = ["*"]
+        elif isinstance(patterns, str):
+            items = [p.strip() for p in patterns.split(",") if p.strip()] or ["*"]
+        else:
+            items = [p.strip() for p in patterns if p.strip()]
+        self.patterns = tuple(dict.fromkeys(items))
+        self._regex = _compile(self.patterns)
+
+    def matches(self, name: str) -> bool:
+        return self._regex is not None and self._regex.match(name) is not None
+
+    def __repr__(self) -> str:
+        return f"EventFilter({','.join(self.patterns)!r})"
+
+
+@lru_cache(maxsize=256)
+def _compile(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    alternatives = ("".join(".*" if c == "*" else re.escape(c) for c in p) for p in patterns)
+    return re.compile("^(?:" + "|".join(alternatives) + ")$")

@@ -1,0 +1,5 @@
+"""Where task bodies run: in-process (default)."""
+
+from .inprocess import Executor, InProcessExecutor
+
+__all__ = ["Executor", "InProcessExecutor"]

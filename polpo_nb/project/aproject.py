@@ -1,0 +1,615 @@
+"""`AsyncProject`: the public API of a project, the one the HTTP layer and the notebook both call.
+
+Every public coroutine runs on the project's loop (see `loop.engine_call`), so it may be awaited from
+any loop or thread. Inputs are pydantic models or their JSON; invalid input raises SpecError before
+anything is written; unknown ids raise NotFoundError; illegal states raise ConflictError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler
+from ..assess import FunctionJudge, Judge
+from ..engine.engine import Engine, EngineDeps
+from ..engine.ownership import new_owner_id, owner_alive, release_owner
+from ..engine.run import Run
+from ..errors import ConflictError, NotFoundError, SpecError
+from ..events.bus import EventBus, Subscription
+from ..events.model import Event, format_event_id
+from ..executors import Executor, InProcessExecutor
+from ..spec import (
+    Agent,
+    Mission,
+    MissionRecord,
+    MissionStatus,
+    ProjectConfig,
+    Task,
+    TaskRecord,
+    Team,
+    parse,
+    utcnow,
+)
+from ..spec.mission import mission_problems
+from ..spec.state import Process, ProjectInfo, ProjectState
+from ..spec.status import RUNNING_TASK_STATES
+from ..spec.task import TASK_SPEC_FIELDS
+from ..store.journal import Emit, Journal
+from ..store.sqlite import Store, Tx
+from .config import POLPO_DIR, load_config
+from .handles import RunHandle
+from .loop import engine_call
+from .memory import MemoryFile
+
+TAIL_INTERVAL = 0.05
+HOUSEKEEPING_INTERVAL = 300.0
+MISSION_PATCH_FIELDS = frozenset(Mission.model_fields) - {"tasks"}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+class AsyncProject:
+    """Open with `await AsyncProject.open(path)` on the loop that will run its engine."""
+
+    def __init__(self, path: str | Path = ".", *, config: dict[str, Any] | None = None,
+                 executor: Executor | None = None) -> None:
+        self.root = Path(path).resolve()
+        if not self.root.is_dir():
+            raise NotFoundError(f"project directory does not exist: {self.root}")
+        self.config: ProjectConfig = load_config(self.root, config)
+        self.id = self.config.project or self.root.name
+        self.polpo_dir = self.root / POLPO_DIR
+        (self.polpo_dir / "output").mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.polpo_dir / "state.db", synchronous=self.config.synchronous)
+        self.bus = EventBus(self.store)
+        self.memory_file = MemoryFile(self.polpo_dir / "memory.md")
+        self.owner = new_owner_id()
+        self._functions: dict[str, FunctionAgent] = {}
+        self._judge: Judge | None = None
+        self._executor = executor or InProcessExecutor(self.config.max_concurrency)
+        self._loop: asyncio.AbstractEventLoop
+        self._background: set[asyncio.Task[None]] = set()
+        self.engine: Engine
+        self.journal: Journal
+        self.closed = False
+
+    @classmethod
+    async def open(cls, path: str | Path = ".", **kwargs: Any) -> AsyncProject:
+        project = cls(path, **kwargs)
+        await project._start()
+        return project
+
+    async def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.journal = Journal(self.store, self.bus, self._loop)
+        self.engine = Engine(EngineDeps(
+            store=self.store, journal=self.journal, project_dir=self.root, config=self.config, owner=self.owner,
+            executor=self._executor, resolve_agent=self._resolve_agent, judge=lambda: self._judge,
+            memory=self.memory_file.read,
+        ))
+        await self.engine.start()
+        for coro in (self._tail(), self._housekeeping()):
+            task = asyncio.create_task(coro)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _tail(self) -> None:
+        """Deliver events committed by other processes (a kernel, `polpo run`, another server)."""
+        version = self.store.data_version()
+        while True:
+            await asyncio.sleep(TAIL_INTERVAL)
+            current = self.store.data_version()
+            if current != version:
+                version = current
+                self.bus.poll()
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            keep = self.config.event_retention
+            await self.journal.write(lambda tx, emit: tx.prune_events(keep))
+            self.store.checkpoint()
+
+    @engine_call
+    async def close(self) -> None:
+        """Stop the engine (running attempts are cancelled and will be re-run by a later resume)."""
+        if self.closed:
+            return
+        self.closed = True
+        for task in list(self._background):
+            task.cancel()
+        await self.engine.close()
+        self._executor.close()
+        release_owner(self.owner)
+        self.store.close()
+
+    # == agents ========================================================================================
+
+    def agent(self, name: str, *, role: str = "", model: str | None = None, **spec: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: the function plays agent `name`: `(task, ctx) -> str | dict | TaskResult`."""
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.register_agent(name, fn, role=role, model=model, **spec)
+            return fn
+        return register
+
+    def register_agent(self, name: str, fn: Callable[..., Any], *, role: str = "", model: str | None = None,
+                       **spec: Any) -> Agent:
+        runtime = FunctionAgent(name, fn)
+        handler = _importable_handler(fn)
+        agent = parse(Agent, {"name": name, "role": role or (inspect.getdoc(fn) or "").split("\n")[0],
+                              "model": model, "handler": handler, **spec})
+        self._functions[name] = runtime
+        with self.store.write() as tx:
+            tx.put_agent(agent)
+        return agent
+
+    def judge(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: `(expectation, task, result) -> score | (score, feedback) | dict` scores every
+        criterion expectation, with no model involved."""
+        self._judge = FunctionJudge(fn)
+        return fn
+
+    def set_judge(self, judge: Judge | None) -> None:
+        self._judge = judge
+
+    def _resolve_agent(self, name: str, run: Run) -> tuple[Agent, FunctionAgent]:
+        cached = run.agent_cache.get(name)
+        if cached is not None:
+            return cached
+        spec = run.mission.team.agent(name) if run.mission and run.mission.team else None
+        if spec is None:
+            with self.store.read() as tx:
+                spec = tx.agent(name)
+        runtime = self._functions.get(name)
+        if spec is None and runtime is None:
+            raise AgentUnavailableError(f"unknown agent {name!r}: add it to the team or register @project.agent({name!r})")
+        spec = spec or Agent(name=name)
+        if runtime is None and spec.handler:
+            runtime = FunctionAgent(name, load_handler(spec.handler, self.root))
+        if runtime is None:
+            what = f"an LLM agent (model {spec.model!r})" if spec.model else "neither a model nor a handler"
+            raise AgentUnavailableError(
+                f"agent {name!r} is {what}, and this build of polpo-nb runs function agents only: register one "
+                f"with @project.agent({name!r}) or give the agent a `handler: module:function`"
+            )
+        run.agent_cache[name] = (spec, runtime)
+        return spec, runtime
+
+    def _known_agents(self, team: Team | None = None) -> set[str]:
+        with self.store.read() as tx:
+            names = {a.name for a, _ in tx.agents()}
+        return names | set(self._functions) | ({a.name for a in team.agents} if team else set())
+
+    def _check_agents(self, tasks: Iterable[Task], team: Team | None, *, prefix: tuple[Any, ...] = ("tasks",)) -> None:
+        known = self._known_agents(team)
+        errors = []
+        for i, task in enumerate(tasks):
+            if task.assign_to not in known:
+                errors.append({"loc": [*prefix, i, "assignTo"], "msg": f"unknown agent {task.assign_to!r} (known: {sorted(known)})"})
+            fallback = task.retry_policy.fallback_agent if task.retry_policy else None
+            if fallback and fallback not in known:
+                errors.append({"loc": [*prefix, i, "retryPolicy", "fallbackAgent"], "msg": f"unknown agent {fallback!r}"})
+        if errors:
+            raise SpecError(errors)
+
+    @engine_call
+    async def list_agents(self) -> list[Agent]:
+        with self.store.read() as tx:
+            return [a for a, _ in tx.agents()]
+
+    @engine_call
+    async def add_agent(self, agent: Agent | dict[str, Any]) -> Agent:
+        agent = parse(Agent, agent if isinstance(agent, dict) else agent.model_dump())
+
+        def write(tx: Tx, emit: Emit) -> Agent:
+            if tx.agent(agent.name) is not None:
+                raise ConflictError(f"An agent named {agent.name!r} already exists")
+            tx.put_agent(agent)
+            emit("agent:added", {"agentName": agent.name})
+            return agent
+        return await self.journal.write(write)
+
+    @engine_call
+    async def remove_agent(self, name: str) -> None:
+        def write(tx: Tx, emit: Emit) -> None:
+            if not tx.delete_agent(name):
+                raise NotFoundError(f"Agent not found: {name}")
+            emit("agent:removed", {"agentName": name})
+        await self.journal.write(write)
+        self._functions.pop(name, None)
+
+    @engine_call
+    async def get_team(self) -> Team:
+        with self.store.read() as tx:
+            name = tx.get_kv("team.name", "default")
+            agents = [a for a, _ in tx.agents()]
+        return Team(name=name, agents=agents)
+
+    @engine_call
+    async def rename_team(self, name: str) -> Team:
+        team = parse(Team, {"name": name})
+        await self.journal.write(lambda tx, emit: (tx.put_kv("team.name", team.name), emit("team:renamed", {"name": team.name})))
+        return await self.get_team()
+
+    @engine_call
+    async def processes(self) -> list[Process]:
+        with self.store.read() as tx:
+            running = tx.running_attempts()
+            out = []
+            for a in running:
+                with contextlib.suppress(NotFoundError):
+                    task = tx.task(a["task_id"])
+                    out.append(Process(task_id=task.id, mission_id=task.mission_id, title=task.title,
+                                       agent_name=a["agent"], status=task.status.value,
+                                       phase=task.phase.value if task.phase else None, owner=a["owner"]))
+        return out
+
+    # == tasks =========================================================================================
+
+    @engine_call
+    async def list_tasks(self, *, status: str | None = None, group: str | None = None,
+                         assign_to: str | None = None, mission_id: str | None = None) -> list[TaskRecord]:
+        with self.store.read() as tx:
+            return tx.tasks(status=status, group=group, assign_to=assign_to, mission_id=mission_id)
+
+    @engine_call
+    async def get_task(self, task_id: str) -> TaskRecord:
+        with self.store.read() as tx:
+            return tx.task(task_id)
+
+    @engine_call
+    async def create_task(self, task: Task | dict[str, Any]) -> TaskRecord:
+        """A standalone task (status draft); run it with `execute_task`."""
+        spec = parse(Task, _as_data(task))
+        self._check_agents([spec], None, prefix=())
+        return await self.journal.write(lambda tx, emit: self._insert_task(tx, emit, spec, None))
+
+    def _insert_task(self, tx: Tx, emit: Emit, spec: Task, mission: MissionRecord | None) -> TaskRecord:
+        now = utcnow()
+        record = TaskRecord(**spec.model_dump(), id=new_id("task"), mission_id=mission.id if mission else None,
+                            group=mission.name if mission else None, seq=tx.next_seq(), created_at=now, updated_at=now)
+        tx.put_task(record)
+        emit("task:created", {"taskId": record.id, "missionId": record.mission_id, "title": record.title,
+                              "assignTo": record.assign_to})
+        return record
+
+    @engine_call
+    async def update_task(self, task_id: str, patch: dict[str, Any]) -> TaskRecord:
+        """Change definition fields (priority, expectations, ...) of a task that is not running."""
+        unknown = set(_snake_keys(patch)) - TASK_SPEC_FIELDS
+        if unknown:
+            raise SpecError([{"loc": [k], "msg": "not a field a PATCH may change"} for k in sorted(unknown)])
+        with self.store.read() as tx:
+            current = tx.task(task_id)
+            mission = tx.mission(current.mission_id) if current.mission_id else None
+        if current.status in RUNNING_TASK_STATES:
+            raise ConflictError(f"Task {task_id} is {current.status.value}; kill it or wait before changing it")
+        spec = parse(Task, {**current.spec.model_dump(by_alias=True), **patch})
+        self._check_agents([spec], mission.team if mission else None, prefix=())
+        if mission is not None:
+            self._check_mission_tasks(mission, [spec if t.id == task_id else t for t in mission.tasks])
+
+        def write(tx: Tx, emit: Emit) -> TaskRecord:
+            updated = current.model_copy(update={**spec.model_dump(), "updated_at": utcnow()})
+            if mission is not None and spec.title != current.title:
+                self._rename_references(tx, mission, current.title, spec.title)
+            tx.put_task(updated)
+            emit("task:updated", {"taskId": task_id, "missionId": current.mission_id,
+                                  "fields": sorted(_camel_keys(patch))})
+            return updated
+        updated = await self.journal.write(write)
+        self.engine.update_running_task(updated)
+        return updated
+
+    def _rename_references(self, tx: Tx, mission: MissionRecord, old: str, new: str) -> None:
+        for task in mission.tasks:
+            if old in task.depends_on:
+                tx.put_task(task.model_copy(update={"depends_on": [new if d == old else d for d in task.depends_on]}))
+
+    def _check_mission_tasks(self, mission: MissionRecord, tasks: list[Any]) -> None:
+        candidate = Mission.model_construct(**{**dict(mission.spec), "tasks": tasks})
+        problems = mission_problems(candidate)
+        if problems:
+            raise SpecError([{"loc": [int(p) if p.isdigit() else p for p in path.split(".")], "msg": msg}
+                             for path, msg in problems])
+
+    @engine_call
+    async def delete_task(self, task_id: str) -> None:
+        with self.store.read() as tx:
+            task = tx.task(task_id)
+            mission = tx.mission(task.mission_id) if task.mission_id else None
+        if task.status in RUNNING_TASK_STATES:
+            raise ConflictError(f"Task {task_id} is {task.status.value}; kill it before deleting it")
+        if mission is not None:
+            self._check_mission_tasks(mission, [t for t in mission.tasks if t.id != task_id])
+        self.engine.remove_task_from_run(task_id)
+
+        def write(tx: Tx, emit: Emit) -> None:
+            tx.delete_task(task_id)
+            emit("task:removed", {"taskId": task_id, "missionId": task.mission_id, "title": task.title})
+        await self.journal.write(write)
+
+    @engine_call
+    async def execute_task(self, task_id: str) -> RunHandle:
+        run = await self.engine.execute_task(task_id)
+        return RunHandle(self, run.key, task_id=task_id)
+
+    @engine_call
+    async def retry_task(self, task_id: str) -> TaskRecord:
+        return await self.engine.retry(task_id)
+
+    @engine_call
+    async def kill_task(self, task_id: str) -> TaskRecord:
+        return await self.engine.kill(task_id)
+
+    @engine_call
+    async def reassess_task(self, task_id: str) -> TaskRecord:
+        return await self.engine.reassess(task_id)
+
+    @engine_call
+    async def approve_task(self, task_id: str, note: str | None = None) -> TaskRecord:
+        return await self.engine.decide(task_id, True, note)
+
+    @engine_call
+    async def reject_task(self, task_id: str, note: str | None = None) -> TaskRecord:
+        return await self.engine.decide(task_id, False, note)
+
+    @engine_call
+    async def attempts(self, task_id: str) -> list[dict[str, Any]]:
+        with self.store.read() as tx:
+            tx.task(task_id)
+            return tx.attempts(task_id)
+
+    # == missions ======================================================================================
+
+    @engine_call
+    async def list_missions(self, *, status: str | None = None) -> list[MissionRecord]:
+        with self.store.read() as tx:
+            return tx.missions(status=status)
+
+    @engine_call
+    async def resumable_missions(self) -> list[MissionRecord]:
+        """Paused missions, and active ones whose engine died (resume takes them over)."""
+        out = []
+        with self.store.read() as tx:
+            for mission in tx.missions(with_tasks=False):
+                if mission.status == MissionStatus.PAUSED:
+                    out.append(mission)
+                elif mission.status == MissionStatus.ACTIVE:
+                    row = tx.run(mission.id)
+                    if row is None or (row[0] != self.owner and not owner_alive(row[0], row[1])):
+                        out.append(mission.model_copy(update={"pause_reason": "interrupted",
+                                                              "pause_message": "The process running it stopped"}))
+        return out
+
+    @engine_call
+    async def get_mission(self, ref: str) -> MissionRecord:
+        with self.store.read() as tx:
+            return tx.mission(ref)
+
+    @engine_call
+    async def save_mission(self, mission: Mission | dict[str, Any]) -> MissionRecord:
+        """Create a mission (status draft) with its tasks. Names are unique in a project."""
+        spec = parse(Mission, _as_data(mission))
+        self._check_agents(spec.tasks, spec.team)
+        mission_id = new_id("msn")
+        now = utcnow()
+
+        def write(tx: Tx, emit: Emit) -> MissionRecord:
+            record = MissionRecord(**{**dict(spec), "tasks": []}, id=mission_id, created_at=now, updated_at=now)
+            tx.put_mission(record)
+            for task in spec.tasks:
+                self._insert_task(tx, emit, task, record)
+            emit("mission:saved", {"missionId": mission_id, "name": spec.name, "taskCount": len(spec.tasks)})
+            return tx.mission(mission_id)
+        return await self.journal.write(write)
+
+    @engine_call
+    async def update_mission(self, ref: str, patch: dict[str, Any]) -> MissionRecord:
+        """Change a mission's definition. `tasks` (if given) replaces the task list, matched by title:
+        tasks keep their ids and history, new titles are created, missing ones removed."""
+        keys = set(_snake_keys(patch))
+        unknown = keys - MISSION_PATCH_FIELDS - {"tasks"}
+        if unknown:
+            raise SpecError([{"loc": [k], "msg": "not a field a PATCH may change"} for k in sorted(unknown)])
+        with self.store.read() as tx:
+            current = tx.mission(ref)
+        running = current.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED)
+        if running and "tasks" in keys:
+            raise ConflictError(f"Mission {current.name!r} is {current.status.value}; change its tasks with the "
+                                "mission task routes, or abort it first")
+        base = current.spec.model_dump(by_alias=True, exclude_none=True)
+        spec = parse(Mission, {**base, **patch})
+        self._check_agents(spec.tasks, spec.team)
+
+        def write(tx: Tx, emit: Emit) -> MissionRecord:
+            if "tasks" in keys:
+                self._replace_tasks(tx, emit, current, spec.tasks)
+            record = current.model_copy(update={**dict(spec), "tasks": [], "updated_at": utcnow()})
+            tx.put_mission(record)
+            emit("mission:saved", {"missionId": current.id, "name": spec.name, "fields": sorted(_camel_keys(patch))})
+            return tx.mission(current.id)
+        updated = await self.journal.write(write)
+        if current.id in self.engine.runs:
+            self.engine.runs[current.id].mission = updated
+        return updated
+
+    def _replace_tasks(self, tx: Tx, emit: Emit, current: MissionRecord, tasks: list[Task]) -> None:
+        existing = {t.title: t for t in current.tasks}
+        wanted = {t.title for t in tasks}
+        for title, old in existing.items():
+            if title not in wanted:
+                tx.delete_task(old.id)
+                emit("task:removed", {"taskId": old.id, "missionId": current.id, "title": title})
+        for spec in tasks:
+            old = existing.get(spec.title)
+            if old is None:
+                self._insert_task(tx, emit, spec, current)
+            elif old.spec != spec:
+                tx.put_task(old.model_copy(update={**spec.model_dump(), "updated_at": utcnow()}))
+                emit("task:updated", {"taskId": old.id, "missionId": current.id})
+
+    @engine_call
+    async def delete_mission(self, ref: str) -> None:
+        with self.store.read() as tx:
+            mission = tx.mission(ref, with_tasks=False)
+        if mission.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
+            raise ConflictError(f"Mission {mission.name!r} is {mission.status.value}; abort it before deleting it")
+
+        def write(tx: Tx, emit: Emit) -> None:
+            tx.delete_mission(mission.id)
+            tx.delete_mission_agents(mission.id)
+            emit("mission:deleted", {"missionId": mission.id, "name": mission.name})
+        await self.journal.write(write)
+
+    @engine_call
+    async def add_mission_task(self, ref: str, task: Task | dict[str, Any]) -> TaskRecord:
+        """Add a task; if the mission is running it is scheduled at once (seed 004)."""
+        spec = parse(Task, _as_data(task))
+        with self.store.read() as tx:
+            mission = tx.mission(ref)
+        self._check_agents([spec], mission.team, prefix=())
+        self._check_mission_tasks(mission, [*mission.tasks, spec])
+        record = await self.journal.write(lambda tx, emit: self._insert_task(tx, emit, spec, mission))
+        if mission.status == MissionStatus.ACTIVE or mission.id in self.engine.runs:
+            await self.engine.add_task_to_run(record)
+            record = await self.get_task(record.id)
+        return record
+
+    async def _mission_task(self, ref: str, task_id: str) -> TaskRecord:
+        with self.store.read() as tx:
+            mission = tx.mission(ref, with_tasks=False)
+            task = tx.task(task_id)
+        if task.mission_id != mission.id:
+            raise NotFoundError(f"Task {task_id} is not in mission {mission.name!r}")
+        return task
+
+    @engine_call
+    async def update_mission_task(self, ref: str, task_id: str, patch: dict[str, Any]) -> TaskRecord:
+        await self._mission_task(ref, task_id)
+        return await self.update_task(task_id, patch)
+
+    @engine_call
+    async def remove_mission_task(self, ref: str, task_id: str) -> None:
+        await self._mission_task(ref, task_id)
+        await self.delete_task(task_id)
+
+    @engine_call
+    async def execute_mission(self, mission: str | Mission | dict[str, Any]) -> RunHandle:
+        """Run a saved mission (by id or name), or save-and-run a Mission: a mission of the same name
+        that is not running gets the new definition first, so re-running a notebook cell just works."""
+        if isinstance(mission, str):
+            ref = mission
+        else:
+            spec = parse(Mission, _as_data(mission))
+            with self.store.read() as tx:
+                existing = next((m for m in tx.missions(with_tasks=False) if m.name == spec.name), None)
+            if existing is None:
+                ref = (await self.save_mission(spec)).id
+            else:
+                ref = (await self.update_mission(existing.id, spec.to_wire())).id
+        run = await self.engine.execute_mission(ref)
+        return RunHandle(self, run.key, mission_id=run.key)
+
+    @engine_call
+    async def resume_mission(self, ref: str, *, retry_failed: bool = False) -> RunHandle:
+        run = await self.engine.resume(ref, retry_failed=retry_failed)
+        return RunHandle(self, run.key, mission_id=run.key)
+
+    @engine_call
+    async def abort_mission(self, ref: str) -> MissionRecord:
+        await self.engine.abort(ref)
+        return await self.get_mission(ref)
+
+    # == memory, state, config, logs ===================================================================
+
+    @engine_call
+    async def get_memory(self) -> str:
+        return self.memory_file.read()
+
+    @engine_call
+    async def put_memory(self, text: str) -> str:
+        if not isinstance(text, str):
+            raise SpecError([{"loc": ["content"], "msg": "memory is text"}])
+        self.memory_file.write(text)
+        await self.journal.emit("memory:updated", length=len(text))
+        return text
+
+    @engine_call
+    async def append_memory(self, text: str) -> str:
+        current = self.memory_file.read()
+        sep = "" if not current or current.endswith("\n") else "\n"
+        return await self.put_memory(current + sep + text)
+
+    @engine_call
+    async def state(self) -> ProjectState:
+        with self.store.read() as tx:
+            tasks = tx.tasks()
+            missions = tx.missions(with_tasks=False)
+            last = tx.last_event_id()
+        return ProjectState(
+            project=self.info(), tasks=tasks, missions=missions, agents=await self.list_agents(),
+            team=(await self.get_team()).to_wire(exclude={"agents"}), processes=await self.processes(),
+            last_event_id=format_event_id(last) if last else None,
+        )
+
+    def info(self) -> ProjectInfo:
+        return ProjectInfo(id=self.id, name=self.root.name, path=str(self.root))
+
+    @engine_call
+    async def log_sessions(self) -> list[dict[str, Any]]:
+        with self.store.read() as tx:
+            return tx.log_sessions()
+
+    @engine_call
+    async def log(self, session_id: str) -> list[dict[str, Any]]:
+        with self.store.read() as tx:
+            entries = tx.log_entries(session_id)
+        if not entries:
+            raise NotFoundError(f"Log session not found: {session_id}")
+        return entries
+
+    # == events ========================================================================================
+
+    def subscribe(self, callback: Callable[[Event], None], pattern: str | Iterable[str] | None = None) -> Subscription:
+        """`callback(event)` for every matching event, on the engine's thread (hand off to your own)."""
+        return self.bus.subscribe(callback, pattern)
+
+    def replay(self, after: int = 0, pattern: str | Iterable[str] | None = None) -> list[Event]:
+        return self.bus.replay(after, pattern)
+
+    def events(self, pattern: str | Iterable[str] | None = None, *, after: int | None = None) -> AsyncIterator[Event]:
+        """Replay after `after`, then live events, on the caller's loop: the feed of SSE and WebSocket."""
+        return self.bus.stream(pattern, after=after)
+
+
+def _as_data(value: Any) -> Any:
+    if isinstance(value, Task | Mission):
+        return value.model_dump(by_alias=True, exclude_none=True)
+    return value
+
+
+def _snake_keys(patch: dict[str, Any]) -> list[str]:
+    import re
+    return [re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower() for k in patch]
+
+
+def _camel_keys(patch: dict[str, Any]) -> list[str]:
+    return [k.split("_")[0] + "".join(p.title() for p in k.split("_")[1:]) for k in patch]
+
+
+def _importable_handler(fn: Callable[..., Any]) -> str | None:
+    """`module:qualname` when another process could import the function; None for notebook cells."""
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname or module.startswith("__"):
+        return None
+    return f"{module}:{qualname}"

@@ -1,0 +1,58 @@
+"""Handles on executions: what `project.execute(...)` returns at once.
+
+`await run` and `run.wait()` both return when the run settles: finished, paused at a checkpoint or
+gate, or waiting for a human's approval. Waiting again after a resume or an approval waits for the
+next settle.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..spec import MissionRecord, TaskRecord
+from .loop import block_on, on_loop
+
+if TYPE_CHECKING:
+    from .aproject import AsyncProject
+
+
+class RunHandle:
+    def __init__(self, project: AsyncProject, key: str, *, mission_id: str | None = None, task_id: str | None = None) -> None:
+        self.project = project
+        self.key = key
+        self.mission_id = mission_id
+        self.task_id = task_id
+
+    async def _settled(self) -> MissionRecord | TaskRecord:
+        run = self.project.engine.runs.get(self.key)
+        if run is not None:
+            await run.idle.wait()
+        return await self._record()
+
+    async def _record(self) -> MissionRecord | TaskRecord:
+        if self.mission_id:
+            return await self.project.get_mission(self.mission_id)
+        assert self.task_id is not None
+        return await self.project.get_task(self.task_id)
+
+    async def wait_async(self) -> MissionRecord | TaskRecord:
+        return await on_loop(self.project._loop, self._settled())
+
+    def __await__(self) -> Any:
+        return self.wait_async().__await__()
+
+    def wait(self, timeout: float | None = None) -> MissionRecord | TaskRecord:
+        """Block until the run settles (from a script, a test, or a notebook cell)."""
+        return block_on(self.project._loop, self._settled(), timeout)
+
+    def record(self) -> MissionRecord | TaskRecord:
+        """The mission (or task) as stored now."""
+        return block_on(self.project._loop, self._record())
+
+    @property
+    def status(self) -> str:
+        return self.record().status.value
+
+    def __repr__(self) -> str:
+        what = f"mission={self.mission_id}" if self.mission_id else f"task={self.task_id}"
+        return f"<RunHandle {what}>"

@@ -1,0 +1,59 @@
+"""The pydantic models of every concept: the JSON of the API, of mission files and of the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import SpecError
+from ._base import WireModel, utcnow
+from .agent import Agent, Team
+from .config import ProjectConfig, ProviderConfig
+from .expectations import (
+    CriterionExpectation,
+    Expectation,
+    ExpectedOutcome,
+    FileExistsExpectation,
+    LlmReviewExpectation,
+    MetricsExpectation,
+    ReviewDimension,
+    ScriptExpectation,
+    TestExpectation,
+)
+from .mission import Checkpoint, Mission, MissionRecord, QualityGate
+from .results import Assessment, CheckResult, CriterionScore, TaskResult, Usage
+from .status import MissionStatus, Phase, TaskStatus
+from .task import RetryPolicy, Task, TaskRecord
+
+
+def spec_error(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> SpecError:
+    """A pydantic error as our SpecError: camelCase field paths, including the precise path of graph
+    problems (which pydantic would otherwise report at the model's root)."""
+    errors: list[dict[str, Any]] = []
+    for err in exc.errors():
+        loc = [*prefix, *err["loc"]]
+        ctx = err.get("ctx") or {}
+        msg = err["msg"]
+        if err["type"] == "mission_graph":
+            loc = [*loc, *(int(p) if p.isdigit() else p for p in ctx["path"].split("."))]
+            msg = ctx["message"]
+        errors.append({"loc": loc, "msg": msg})
+    return SpecError(errors)
+
+
+def parse(model: type[WireModel], data: Any, *, prefix: tuple[str | int, ...] = ()) -> Any:
+    """`model.model_validate(data)` raising SpecError, the one exception type for invalid input."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error(exc, prefix) from None
+
+
+__all__ = [
+    "Agent", "Assessment", "CheckResult", "Checkpoint", "CriterionExpectation", "CriterionScore",
+    "Expectation", "ExpectedOutcome", "FileExistsExpectation", "LlmReviewExpectation", "MetricsExpectation",
+    "Mission", "MissionRecord", "MissionStatus", "Phase", "ProjectConfig", "ProviderConfig", "QualityGate",
+    "RetryPolicy", "ReviewDimension", "ScriptExpectation", "Task", "TaskRecord", "TaskResult", "TaskStatus",
+    "Team", "TestExpectation", "Usage", "WireModel", "parse", "spec_error", "utcnow",
+]

@@ -1,0 +1,28 @@
+"""The project's orchestrator config: `.polpo/config.json` or `polpo.json` at the project root."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ._base import WireModel
+
+
+class ProviderConfig(WireModel):
+    """An OpenAI-compatible endpoint (Ollama, vLLM, ...): `model: "<name>:<model>"` then uses it."""
+
+    base_url: str
+    api_key_env: str | None = Field(default=None, description="Name of the env var holding the key; never the key.")
+
+
+class ProjectConfig(WireModel):
+    project: str | None = Field(default=None, description="Project id; defaults to the directory name.")
+    default_model: str | None = None
+    judge_model: str | None = None
+    orchestrator_model: str | None = None
+    max_concurrency: int = Field(default=8, ge=1, le=1024)
+    quality_threshold: float = Field(default=3.0, ge=1, le=5, description="For standalone tasks.")
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    allowed_tools: list[str] | None = None
+    command_timeout: float = Field(default=300.0, gt=0, description="Seconds for expectation commands.")
+    event_retention: int = Field(default=100_000, ge=1000, description="Events kept in state.db.")
+    synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL)$", description="SQLite durability.")

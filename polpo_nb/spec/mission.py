@@ -1,0 +1,257 @@
+"""Missions: a DAG of tasks, a team, quality gates and checkpoints (seed 004).
+
+`Mission` is both the schema and the notebook builder: `Mission("x").task(...).gate(...)` mutates and
+returns the same model, checking each new piece against what is already there, so a mistake surfaces
+in the cell that made it. `Mission.model_validate(json)` checks the whole graph at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from croniter import croniter
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..errors import SpecError
+from ._base import WireModel
+from .agent import Agent, Team
+from .expectations import ExpectedOutcome
+from .graph import find_cycle
+from .status import MissionStatus
+from .task import DEFAULT_MAX_RETRIES, RetryPolicy, Task, TaskRecord
+
+DEFAULT_QUALITY_THRESHOLD = 3.0
+
+
+class QualityGate(WireModel):
+    """Blocks `blocksTasks` until every `afterTasks` task is done with score >= `minScore`."""
+
+    name: str | None = None
+    after_tasks: list[str] = Field(min_length=1)
+    blocks_tasks: list[str] = Field(min_length=1)
+    min_score: float | None = Field(default=None, ge=1, le=5, description="Defaults to the mission's threshold.")
+    require_all_passed: bool = False
+
+
+class Checkpoint(WireModel):
+    """Pauses the whole mission for a human once `afterTasks` are done, until `resume`."""
+
+    name: str = Field(min_length=1)
+    after_tasks: list[str] = Field(min_length=1)
+    message: str = ""
+
+
+def _invalid(path: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError("mission_graph", "{path}: {message}", {"path": path, "message": message})
+
+
+def check_schedule(value: str) -> str:
+    """A cron expression (recurring) or an ISO 8601 timestamp (once)."""
+    if croniter.is_valid(value):
+        return value
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is neither a cron expression nor an ISO 8601 timestamp") from None
+    return value
+
+
+class Mission(WireModel):
+    name: str = Field(min_length=1, max_length=200)
+    prompt: str = ""
+    data: Any = None
+    tasks: list[Task] = Field(default_factory=list)
+    team: Team | None = None
+    quality_threshold: float = Field(default=DEFAULT_QUALITY_THRESHOLD, ge=1, le=5)
+    deadline: datetime | None = None
+    schedule: str | None = None
+    end_date: datetime | None = Field(default=None, description="Last date a recurring schedule fires.")
+    quality_gates: list[QualityGate] = Field(default_factory=list)
+    checkpoints: list[Checkpoint] = Field(default_factory=list)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_valid(cls, value: str | None) -> str | None:
+        return value if value is None else check_schedule(value)
+
+    @model_validator(mode="after")
+    def _check_graph(self) -> Mission:
+        for problem in mission_problems(self):
+            raise _invalid(*problem)
+        return self
+
+    # -- builder ---------------------------------------------------------------------------------------
+
+    def __init__(self, name: str | None = None, /, **data: Any) -> None:
+        if name is not None:
+            data["name"] = name
+        super().__init__(**data)
+
+    def task(
+        self,
+        title: str,
+        description: str = "",
+        *,
+        assign_to: str,
+        depends_on: Sequence[str] = (),
+        expectations: Iterable[Any] = (),
+        expected_outcomes: Iterable[ExpectedOutcome | dict[str, Any]] = (),
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        priority: int | float = 0,
+        side_effects: bool = False,
+        max_duration: float | None = None,
+        retry_policy: RetryPolicy | dict[str, Any] | None = None,
+    ) -> Mission:
+        """Add a task; its dependencies must already be in the mission."""
+        task = _validated(
+            Task,
+            {
+                "title": title,
+                "description": description,
+                "assign_to": assign_to,
+                "depends_on": list(depends_on),
+                "expectations": list(expectations),
+                "expected_outcomes": list(expected_outcomes),
+                "max_retries": max_retries,
+                "priority": priority,
+                "side_effects": side_effects,
+                "max_duration": max_duration,
+                "retry_policy": retry_policy,
+            },
+            loc=("tasks", len(self.tasks)),
+        )
+        self._extend("tasks", task)
+        return self
+
+    def gate(
+        self,
+        after: Sequence[str],
+        blocks: Sequence[str],
+        *,
+        min_score: float | None = None,
+        require_all_passed: bool = False,
+        name: str | None = None,
+    ) -> Mission:
+        gate = _validated(
+            QualityGate,
+            {"name": name, "after_tasks": list(after), "blocks_tasks": list(blocks), "min_score": min_score,
+             "require_all_passed": require_all_passed},
+            loc=("qualityGates", len(self.quality_gates)),
+        )
+        self._extend("quality_gates", gate)
+        return self
+
+    def checkpoint(self, name: str, after: Sequence[str], message: str = "") -> Mission:
+        checkpoint = _validated(
+            Checkpoint,
+            {"name": name, "after_tasks": list(after), "message": message},
+            loc=("checkpoints", len(self.checkpoints)),
+        )
+        self._extend("checkpoints", checkpoint)
+        return self
+
+    def agent(self, agent: Agent) -> Mission:
+        """Add an agent to the mission's team (creating a default team if there is none)."""
+        team = self.team or Team(name=f"{self.name}-team")
+        candidate = team.model_copy(update={"agents": [*team.agents, agent]})
+        self.team = _validated(Team, candidate.model_dump(), loc=("team",))
+        return self
+
+    def _extend(self, field: str, item: Any) -> None:
+        getattr(self, field).append(item)
+        problems = mission_problems(self)
+        if problems:
+            getattr(self, field).pop()
+            raise SpecError([{"loc": _split_path(path), "msg": msg} for path, msg in problems])
+
+    # -- files -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str) -> Mission:
+        from ..missionfile import load_mission
+
+        return load_mission(path)
+
+    def dump(self, path: str) -> None:
+        from ..missionfile import dump_mission
+
+        dump_mission(self, path)
+
+
+class MissionRecord(Mission):
+    """A mission as stored and served: its definition, its tasks as records, and its run state."""
+
+    id: str
+    tasks: list[TaskRecord] = Field(default_factory=list)  # type: ignore[assignment]
+    status: MissionStatus = MissionStatus.DRAFT
+    execution_count: int = 0
+    task_count: int = 0
+    pause_reason: str | None = None
+    pause_message: str | None = None
+    error: str | None = None
+    next_run_at: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @model_validator(mode="after")
+    def _count_tasks(self) -> MissionRecord:
+        self.task_count = len(self.tasks)
+        return self
+
+    @property
+    def spec(self) -> Mission:
+        return Mission.model_validate(
+            {**self.model_dump(include=set(Mission.model_fields)), "tasks": [t.spec for t in self.tasks]}
+        )
+
+
+def mission_problems(mission: Mission) -> list[tuple[str, str]]:
+    """Every structural problem as `(path, message)`: duplicate titles, unknown or cyclic dependencies,
+    gates and checkpoints naming tasks that do not exist, and agents missing from a declared team."""
+    problems: list[tuple[str, str]] = []
+    titles: dict[str, int] = {}
+    for i, task in enumerate(mission.tasks):
+        if task.title in titles:
+            problems.append((f"tasks.{i}.title", f"duplicate task title {task.title!r}"))
+        titles.setdefault(task.title, i)
+    for i, task in enumerate(mission.tasks):
+        for j, dep in enumerate(task.depends_on):
+            if dep not in titles:
+                problems.append((f"tasks.{i}.dependsOn.{j}", f"unknown task {dep!r}"))
+    if not problems:
+        cycle = find_cycle({t.title: t.depends_on for t in mission.tasks})
+        if cycle:
+            problems.append(("tasks", "dependency cycle: " + " -> ".join(cycle)))
+    for field, items in (("qualityGates", mission.quality_gates), ("checkpoints", mission.checkpoints)):
+        for i, item in enumerate(items):
+            for key, names in (("afterTasks", item.after_tasks), ("blocksTasks", getattr(item, "blocks_tasks", []))):
+                for j, name in enumerate(names):
+                    if name not in titles:
+                        problems.append((f"{field}.{i}.{key}.{j}", f"unknown task {name!r}"))
+    if mission.team is not None and mission.team.agents:
+        names = {a.name for a in mission.team.agents}
+        for i, task in enumerate(mission.tasks):
+            if task.assign_to not in names:
+                problems.append((f"tasks.{i}.assignTo", f"unknown agent {task.assign_to!r} (team: {sorted(names)})"))
+            fallback = task.retry_policy and task.retry_policy.fallback_agent
+            if fallback and fallback not in names:
+                problems.append((f"tasks.{i}.retryPolicy.fallbackAgent", f"unknown agent {fallback!r}"))
+    return problems
+
+
+def _split_path(path: str) -> list[str | int]:
+    return [int(p) if p.isdigit() else p for p in path.split(".")]
+
+
+def _validated(model: type[WireModel], data: dict[str, Any], *, loc: tuple[str | int, ...]) -> Any:
+    from pydantic import ValidationError
+
+    from . import spec_error
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error(exc, prefix=loc) from None

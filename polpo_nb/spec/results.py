@@ -1,0 +1,59 @@
+"""What an agent produces and what the assessment says of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from ._base import WireModel
+
+
+class Usage(WireModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+
+
+class TaskResult(WireModel):
+    """An attempt's output. `error` is set (with the traceback) when the agent raised or timed out."""
+
+    content: str = ""
+    files_created: list[str] = Field(default_factory=list)
+    data: Any = None
+    error: str | None = None
+    usage: Usage | None = None
+    model: str | None = Field(default=None, description="The model the attempt ran with, if any.")
+    agent: str | None = None
+    duration_ms: float | None = None
+
+
+class CheckResult(WireModel):
+    """One expected outcome's deterministic check."""
+
+    type: str
+    target: str = ""
+    passed: bool
+    message: str = ""
+
+
+class CriterionScore(WireModel):
+    """One expectation's score (1-5) and the judge's or check's feedback."""
+
+    criterion: str
+    kind: str = "criterion"
+    score: float = Field(ge=1, le=5)
+    feedback: str = ""
+
+
+class Assessment(WireModel):
+    """Score = mean of the criteria (None when there are none); passed = every check passed and
+    score >= the mission's qualityThreshold."""
+
+    score: float | None = None
+    passed: bool
+    feedback: str = ""
+    checks: list[CheckResult] = Field(default_factory=list)
+    criteria: list[CriterionScore] = Field(default_factory=list)
+    threshold: float | None = None
+    timestamp: str | None = None

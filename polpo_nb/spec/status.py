@@ -1,0 +1,37 @@
+"""Status vocabularies of tasks and missions (seed 002, ARCHITECTURE.md §3)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TaskStatus(StrEnum):
+    DRAFT = "draft"
+    PENDING = "pending"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    REVIEW = "review"
+    AWAITING_APPROVAL = "awaiting_approval"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Phase(StrEnum):
+    EXECUTION = "execution"
+    REVIEW = "review"
+    FIX = "fix"
+
+
+class MissionStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: Tasks in these states hold an agent (or are about to): they cannot be deleted, only killed.
+RUNNING_TASK_STATES = frozenset({TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REVIEW})
+TERMINAL_MISSION_STATES = frozenset({MissionStatus.COMPLETED, MissionStatus.FAILED, MissionStatus.CANCELLED})

@@ -1,0 +1,85 @@
+"""The SQL schema of `.polpo/state.db` and its migrations.
+
+Rows keep the columns we filter or join on, plus `doc`: the pydantic model's JSON, so the store speaks
+the same schema as the API. A migration is the SQL from one version to the next, run in one
+`BEGIN IMMEDIATE` transaction so two processes opening a new project cannot both apply it. Opening a newer database than this code knows is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+V1 = """
+CREATE TABLE missions (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    mission_id TEXT REFERENCES missions(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    assign_to TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX tasks_by_mission ON tasks(mission_id, seq);
+CREATE TABLE attempts (
+    task_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    model TEXT,
+    owner TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    result TEXT,
+    PRIMARY KEY (task_id, number)
+);
+CREATE TABLE runs (
+    mission_id TEXT PRIMARY KEY REFERENCES missions(id) ON DELETE CASCADE,
+    owner TEXT NOT NULL,
+    lease_until REAL NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    task_id TEXT,
+    ts TEXT NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX logs_by_session ON logs(session_id, id);
+CREATE TABLE agents (
+    name TEXT PRIMARY KEY,
+    mission_id TEXT,
+    doc TEXT NOT NULL
+);
+CREATE TABLE kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mission_id TEXT,
+    task_id TEXT,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+#: `MIGRATIONS[n]` is the SQL that upgrades a database at version n to n+1 (PRAGMA user_version).
+MIGRATIONS: list[str] = [V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def statements(script: str) -> list[str]:
+    """Split a migration into statements (ours hold no `;` inside literals)."""
+    return [s.strip() for s in script.split(";") if s.strip()]

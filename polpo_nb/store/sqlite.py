@@ -1,0 +1,314 @@
+"""`.polpo/state.db`: the durable source of truth of a project.
+
+One connection per process, guarded by a lock so the engine thread and a caller's thread can share it.
+Writes run in `BEGIN IMMEDIATE` transactions (SQLite serialises writers across processes; `busy_timeout`
+makes the others wait rather than fail). WAL mode lets readers in other processes go on meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConflictError, NotFoundError, StoreError
+from ..events.model import Event
+from ..spec import Agent, MissionRecord, TaskRecord, utcnow
+from .schema import MIGRATIONS, SCHEMA_VERSION, statements
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
+            self._conn.execute(f"PRAGMA synchronous = {synchronous}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}. The file is left untouched; move it away to start afresh.") from exc
+        self.tx = Tx(self._conn)
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema version {version}, newer than this polpo-nb ({SCHEMA_VERSION}); upgrade polpo-nb.")
+        if version == SCHEMA_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+            for target in range(version, SCHEMA_VERSION):
+                for stmt in statements(MIGRATIONS[target]):
+                    conn.execute(stmt)
+                conn.execute(f"PRAGMA user_version = {target + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One write transaction: everything inside commits together or not at all."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"{self.path} is locked by another process for more than {BUSY_TIMEOUT_MS / 1000:.0f}s: {exc}") from exc
+            try:
+                yield self.tx
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self._lock:
+            yield self.tx
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside `write()`: a nested unit that rolls back alone on error, leaving the batch intact."""
+        self._conn.execute("SAVEPOINT op")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK TO op")
+            self._conn.execute("RELEASE op")
+            raise
+        self._conn.execute("RELEASE op")
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: the cheap poll behind the event tail."""
+        with self._lock:
+            return self._conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class Tx:
+    """Queries and writes over the connection; use inside `Store.read()` / `Store.write()`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+
+    # -- tasks -----------------------------------------------------------------------------------------
+
+    def put_task(self, task: TaskRecord) -> None:
+        self._c.execute(
+            "INSERT INTO tasks (id, mission_id, seq, status, assign_to, doc) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET mission_id=excluded.mission_id, seq=excluded.seq, "
+            "status=excluded.status, assign_to=excluded.assign_to, doc=excluded.doc",
+            (task.id, task.mission_id, task.seq, task.status.value, task.assign_to, task.model_dump_json(by_alias=True, exclude_none=True)),
+        )
+
+    def task(self, task_id: str) -> TaskRecord:
+        row = self._c.execute("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"Task not found: {task_id}")
+        return TaskRecord.model_validate_json(row[0])
+
+    def tasks(self, *, mission_id: str | None = None, status: str | None = None, assign_to: str | None = None,
+              group: str | None = None, standalone: bool = False) -> list[TaskRecord]:
+        where, args = [], []
+        if mission_id is not None:
+            where.append("mission_id = ?")
+            args.append(mission_id)
+        if standalone:
+            where.append("mission_id IS NULL")
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if assign_to is not None:
+            where.append("assign_to = ?")
+            args.append(assign_to)
+        if group is not None:
+            where.append("mission_id IN (SELECT id FROM missions WHERE id = ? OR name = ?)")
+            args += [group, group]
+        sql = "SELECT doc FROM tasks" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
+        return [TaskRecord.model_validate_json(r[0]) for r in self._c.execute(sql, args)]
+
+    def delete_task(self, task_id: str) -> None:
+        self._c.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+
+    def next_seq(self) -> int:
+        return self._c.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks").fetchone()[0]
+
+    # -- missions --------------------------------------------------------------------------------------
+
+    def put_mission(self, mission: MissionRecord) -> None:
+        """Store the mission's own fields; its tasks live in the tasks table."""
+        doc = mission.model_dump_json(by_alias=True, exclude_none=True, exclude={"tasks", "task_count"})
+        try:
+            self._c.execute(
+                "INSERT INTO missions (id, name, status, doc) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET name=excluded.name, status=excluded.status, doc=excluded.doc",
+                (mission.id, mission.name, mission.status.value, doc),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(f"A mission named {mission.name!r} already exists in this project") from exc
+
+    def mission(self, ref: str, *, with_tasks: bool = True) -> MissionRecord:
+        """By id or by name."""
+        row = self._c.execute("SELECT id, doc FROM missions WHERE id = ? OR name = ? LIMIT 1", (ref, ref)).fetchone()
+        if row is None:
+            raise NotFoundError(f"Mission not found: {ref}")
+        return self._mission_from(row[0], row[1], with_tasks)
+
+    def missions(self, *, status: str | None = None, with_tasks: bool = True) -> list[MissionRecord]:
+        sql, args = "SELECT id, doc FROM missions", []
+        if status is not None:
+            sql, args = sql + " WHERE status = ?", [status]
+        return [self._mission_from(r[0], r[1], with_tasks) for r in self._c.execute(sql + " ORDER BY rowid", args).fetchall()]
+
+    def _mission_from(self, mission_id: str, doc: str, with_tasks: bool) -> MissionRecord:
+        data = json.loads(doc)
+        data["tasks"] = [t.model_dump(by_alias=True) for t in self.tasks(mission_id=mission_id)] if with_tasks else []
+        record = MissionRecord.model_validate(data)
+        if not with_tasks:
+            record.task_count = self._c.execute("SELECT COUNT(*) FROM tasks WHERE mission_id = ?", (mission_id,)).fetchone()[0]
+        return record
+
+    def delete_mission(self, mission_id: str) -> None:
+        self._c.execute("DELETE FROM tasks WHERE mission_id = ?", (mission_id,))
+        self._c.execute("DELETE FROM runs WHERE mission_id = ?", (mission_id,))
+        self._c.execute("DELETE FROM missions WHERE id = ?", (mission_id,))
+
+    # -- attempts --------------------------------------------------------------------------------------
+
+    def start_attempt(self, task_id: str, number: int, *, phase: str, agent: str, model: str | None, owner: str) -> None:
+        self._c.execute(
+            "INSERT OR REPLACE INTO attempts (task_id, number, status, phase, agent, model, owner, started_at) "
+            "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+            (task_id, number, phase, agent, model, owner, utcnow()),
+        )
+
+    def finish_attempt(self, task_id: str, number: int, status: str, result_json: str | None) -> None:
+        self._c.execute(
+            "UPDATE attempts SET status = ?, finished_at = ?, result = ? WHERE task_id = ? AND number = ?",
+            (status, utcnow(), result_json, task_id, number),
+        )
+
+    def attempts(self, task_id: str) -> list[dict[str, Any]]:
+        cur = self._c.execute("SELECT * FROM attempts WHERE task_id = ? ORDER BY number", (task_id,))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def running_attempts(self, owner: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM attempts WHERE status = 'running'", []
+        if owner is not None:
+            sql, args = sql + " AND owner = ?", [owner]
+        cur = self._c.execute(sql, args)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def attempt_count(self, task_id: str) -> int:
+        return self._c.execute("SELECT COALESCE(MAX(number), 0) FROM attempts WHERE task_id = ?", (task_id,)).fetchone()[0]
+
+    # -- runs (ownership) ------------------------------------------------------------------------------
+
+    def put_run(self, mission_id: str, owner: str, lease_until: float, state: dict[str, Any]) -> None:
+        self._c.execute(
+            "INSERT OR REPLACE INTO runs (mission_id, owner, lease_until, state) VALUES (?, ?, ?, ?)",
+            (mission_id, owner, lease_until, json.dumps(state)),
+        )
+
+    def run(self, mission_id: str) -> tuple[str, float, dict[str, Any]] | None:
+        row = self._c.execute("SELECT owner, lease_until, state FROM runs WHERE mission_id = ?", (mission_id,)).fetchone()
+        return None if row is None else (row[0], row[1], json.loads(row[2]))
+
+    def renew_leases(self, owner: str, lease_until: float) -> None:
+        self._c.execute("UPDATE runs SET lease_until = ? WHERE owner = ?", (lease_until, owner))
+
+    def delete_run(self, mission_id: str) -> None:
+        self._c.execute("DELETE FROM runs WHERE mission_id = ?", (mission_id,))
+
+    # -- events ----------------------------------------------------------------------------------------
+
+    def append_event(self, name: str, data: dict[str, Any]) -> Event:
+        cur = self._c.execute("INSERT INTO events (name, data) VALUES (?, ?)", (name, json.dumps(data)))
+        return Event(id=cur.lastrowid, event=name, data=data)
+
+    def events_after(self, after: int, *, limit: int = 10_000, upto: int | None = None) -> list[Event]:
+        sql, args = "SELECT id, name, data FROM events WHERE id > ?", [after]
+        if upto is not None:
+            sql, args = sql + " AND id <= ?", [after, upto]
+        rows = self._c.execute(sql + " ORDER BY id LIMIT ?", [*args, limit]).fetchall()
+        return [Event(id=i, event=n, data=json.loads(d)) for i, n, d in rows]
+
+    def last_event_id(self) -> int:
+        return self._c.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+
+    def prune_events(self, keep: int) -> int:
+        cur = self._c.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
+        return cur.rowcount
+
+    # -- agents, key/values, logs ----------------------------------------------------------------------
+
+    def put_agent(self, agent: Agent, mission_id: str | None = None) -> None:
+        self._c.execute(
+            "INSERT OR REPLACE INTO agents (name, mission_id, doc) VALUES (?, ?, ?)",
+            (agent.name, mission_id, agent.model_dump_json(by_alias=True, exclude_none=True)),
+        )
+
+    def agent(self, name: str) -> Agent | None:
+        row = self._c.execute("SELECT doc FROM agents WHERE name = ?", (name,)).fetchone()
+        return None if row is None else Agent.model_validate_json(row[0])
+
+    def agents(self) -> list[tuple[Agent, str | None]]:
+        rows = self._c.execute("SELECT doc, mission_id FROM agents ORDER BY rowid").fetchall()
+        return [(Agent.model_validate_json(d), m) for d, m in rows]
+
+    def delete_agent(self, name: str) -> bool:
+        return self._c.execute("DELETE FROM agents WHERE name = ?", (name,)).rowcount > 0
+
+    def delete_mission_agents(self, mission_id: str) -> list[str]:
+        names = [r[0] for r in self._c.execute("SELECT name FROM agents WHERE mission_id = ?", (mission_id,))]
+        self._c.execute("DELETE FROM agents WHERE mission_id = ?", (mission_id,))
+        return names
+
+    def get_kv(self, key: str, default: Any = None) -> Any:
+        row = self._c.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def put_kv(self, key: str, value: Any) -> None:
+        self._c.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def log(self, session_id: str, message: str, *, level: str = "info", task_id: str | None = None) -> None:
+        self._c.execute(
+            "INSERT INTO logs (session_id, task_id, ts, level, message) VALUES (?, ?, ?, ?, ?)",
+            (session_id, task_id, utcnow(), level, message),
+        )
+
+    def log_sessions(self) -> list[dict[str, Any]]:
+        rows = self._c.execute(
+            "SELECT session_id, MAX(task_id), COUNT(*), MIN(ts), MAX(ts) FROM logs GROUP BY session_id ORDER BY MIN(id)"
+        ).fetchall()
+        return [{"sessionId": s, "taskId": t, "entries": n, "startedAt": a, "updatedAt": b} for s, t, n, a, b in rows]
+
+    def log_entries(self, session_id: str) -> list[dict[str, Any]]:
+        rows = self._c.execute(
+            "SELECT ts, level, message, task_id FROM logs WHERE session_id = ? ORDER BY id", (session_id,)
+        ).fetchall()
+        return [{"timestamp": ts, "level": lv, "message": m, "taskId": t} for ts, lv, m, t in rows]
