@@ -1,0 +1,219 @@
+"""The pydantic models: seed JSON round-trips, and invalid specs are refused naming the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import polpo_nb as polpo
+from polpo_nb.errors import SpecError
+from polpo_nb.spec import (
+    FileExistsExpectation,
+    LlmReviewExpectation,
+    MetricsExpectation,
+    Mission,
+    ScriptExpectation,
+    TestExpectation,
+    parse,
+)
+
+SEED_DEPLOY_PIPELINE = {
+    "name": "deploy-pipeline",
+    "prompt": "Run the deployment pipeline for the backend service.",
+    "qualityThreshold": 4.0,
+    "tasks": [
+        {
+            "title": "Run tests",
+            "description": "Execute the full test suite and report results.",
+            "assignTo": "backend-dev",
+            "maxRetries": 2,
+            "expectations": [{"criterion": "All tests pass"}, {"criterion": "Code coverage above 80%"}],
+        },
+        {
+            "title": "Deploy to staging",
+            "description": "Deploy the latest build to the staging environment.",
+            "assignTo": "deploy-agent",
+            "dependsOn": ["Run tests"],
+            "sideEffects": True,
+        },
+    ],
+    "team": {
+        "name": "deploy-crew",
+        "volatile": True,
+        "agents": [
+            {"name": "backend-dev", "role": "Run tests and validate build", "model": "anthropic/claude-sonnet-4-5"},
+            {"name": "deploy-agent", "role": "Deploy services to staging and production", "model": "anthropic/claude-sonnet-4-5"},
+        ],
+    },
+    "qualityGates": [
+        {"afterTasks": ["Run tests"], "blocksTasks": ["Deploy to staging"], "minScore": 4.0, "requireAllPassed": True}
+    ],
+}
+
+
+def _errors(data: dict) -> list[dict]:
+    with pytest.raises(SpecError) as info:
+        parse(Mission, data)
+    return info.value.errors
+
+
+def _mission(**changes) -> dict:
+    return json.loads(json.dumps({**SEED_DEPLOY_PIPELINE, **changes}))
+
+
+def test_seed_deploy_pipeline_validates_unchanged():
+    mission = Mission.model_validate(SEED_DEPLOY_PIPELINE)
+    assert mission.quality_threshold == 4.0
+    assert mission.tasks[1].depends_on == ["Run tests"]
+    assert mission.quality_gates[0].require_all_passed is True
+    wire = mission.to_wire()
+    for key, value in SEED_DEPLOY_PIPELINE.items():
+        if key != "tasks":
+            assert key in wire
+    assert wire["tasks"][0]["assignTo"] == "backend-dev"
+    assert wire["team"]["agents"][0]["model"] == "anthropic/claude-sonnet-4-5"
+    assert Mission.model_validate(wire) == mission
+
+
+def test_unknown_dependency_names_the_field():
+    data = _mission()
+    data["tasks"][1]["dependsOn"] = ["Build"]
+    [err] = _errors(data)
+    assert err["loc"] == ["tasks", 1, "dependsOn", 0]
+    assert "Build" in err["msg"]
+
+
+def test_dependency_cycle_is_named():
+    data = _mission()
+    data["tasks"][0]["dependsOn"] = ["Deploy to staging"]
+    [err] = _errors(data)
+    assert err["loc"] == ["tasks"]
+    assert "Run tests -> Deploy to staging -> Run tests" in err["msg"] or "Deploy to staging -> Run tests -> Deploy to staging" in err["msg"]
+
+
+def test_self_dependency_is_a_cycle():
+    data = _mission()
+    data["tasks"][0]["dependsOn"] = ["Run tests"]
+    assert "cycle" in _errors(data)[0]["msg"]
+
+
+def test_unknown_agent_of_declared_team_is_refused():
+    data = _mission()
+    data["tasks"][0]["assignTo"] = "ghost"
+    [err] = _errors(data)
+    assert err["loc"] == ["tasks", 0, "assignTo"]
+    assert "ghost" in err["msg"]
+
+
+def test_duplicate_task_titles_are_refused():
+    data = _mission()
+    data["tasks"][1]["title"] = "Run tests"
+    data["tasks"][1]["dependsOn"] = []
+    data["qualityGates"] = []
+    errors = _errors(data)
+    assert any(e["loc"] == ["tasks", 1, "title"] and "duplicate" in e["msg"] for e in errors)
+
+
+def test_gate_and_checkpoint_naming_missing_tasks_are_refused():
+    data = _mission(checkpoints=[{"name": "review", "afterTasks": ["Nope"]}])
+    data["qualityGates"][0]["blocksTasks"] = ["Missing"]
+    locs = [e["loc"] for e in _errors(data)]
+    assert ["qualityGates", 0, "blocksTasks", 0] in locs
+
+
+def test_checkpoint_naming_missing_task_is_refused():
+    data = _mission(checkpoints=[{"name": "review", "afterTasks": ["Nope"]}])
+    [err] = _errors(data)
+    assert err["loc"] == ["checkpoints", 0, "afterTasks", 0]
+
+
+@pytest.mark.parametrize("field,value", [("qualityThreshold", 0), ("qualityThreshold", 5.5)])
+def test_scores_outside_one_to_five_are_refused(field, value):
+    [err] = _errors(_mission(**{field: value}))
+    assert err["loc"] == [field]
+
+
+def test_gate_min_score_outside_range_is_refused():
+    data = _mission()
+    data["qualityGates"][0]["minScore"] = 9
+    [err] = _errors(data)
+    assert err["loc"] == ["qualityGates", 0, "minScore"]
+
+
+def test_schedule_must_be_cron_or_iso():
+    assert parse(Mission, {"name": "m", "schedule": "0 9 * * 1"}).schedule == "0 9 * * 1"
+    assert parse(Mission, {"name": "m", "schedule": "2026-12-01T09:00:00Z"}).schedule
+    [err] = _errors({"name": "m", "schedule": "every tuesday"})
+    assert err["loc"] == ["schedule"]
+
+
+def test_every_expectation_form_parses():
+    task = parse(polpo.Task, {
+        "title": "t", "assignTo": "a",
+        "expectations": [
+            "plain string is a criterion",
+            {"criterion": "c"},
+            {"type": "test", "command": "pytest -q"},
+            {"type": "file_exists", "paths": ["a.txt"]},
+            {"type": "script", "script": "exit 0"},
+            {"type": "metrics", "command": "echo 0.9", "threshold": 0.8},
+            {"type": "llm_review", "criterion": "r", "dimensions": [{"name": "clarity", "weight": 2, "rubric": "x"}]},
+        ],
+    })
+    kinds = [type(e) for e in task.expectations]
+    assert kinds[2:] == [TestExpectation, FileExistsExpectation, ScriptExpectation, MetricsExpectation, LlmReviewExpectation]
+    assert task.expectations[0].criterion == "plain string is a criterion"
+
+
+def test_unknown_expectation_type_is_refused():
+    with pytest.raises(SpecError) as info:
+        parse(polpo.Task, {"title": "t", "assignTo": "a", "expectations": [{"type": "vibes"}]})
+    assert info.value.errors[0]["loc"][0] == "expectations"
+
+
+def test_builder_refuses_unknown_dependency_and_keeps_mission_unchanged():
+    mission = polpo.Mission("m").task("a", assign_to="w")
+    with pytest.raises(SpecError) as info:
+        mission.task("b", assign_to="w", depends_on=["zzz"])
+    assert info.value.errors[0]["loc"] == ["tasks", 1, "dependsOn", 0]
+    assert [t.title for t in mission.tasks] == ["a"]
+
+
+def test_builder_chains_tasks_gates_and_checkpoints():
+    mission = (
+        polpo.Mission("m", prompt="p", quality_threshold=3.5)
+        .task("a", "do a", assign_to="w", expectations=["good"])
+        .task("b", assign_to="w", depends_on=["a"], side_effects=True, priority=5)
+        .gate(after=["a"], blocks=["b"], min_score=4)
+        .checkpoint("look", after=["a"], message="check a")
+    )
+    wire = mission.to_wire()
+    assert wire["qualityGates"] == [{"afterTasks": ["a"], "blocksTasks": ["b"], "minScore": 4.0, "requireAllPassed": False}]
+    assert wire["checkpoints"] == [{"name": "look", "afterTasks": ["a"], "message": "check a"}]
+    assert wire["tasks"][1]["priority"] == 5
+
+
+def test_builder_gate_on_unknown_task_is_refused():
+    with pytest.raises(SpecError) as info:
+        polpo.Mission("m").task("a", assign_to="w").gate(after=["a"], blocks=["nope"])
+    assert info.value.errors[0]["loc"] == ["qualityGates", 0, "blocksTasks", 0]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_mission_files_round_trip(tmp_path: Path, suffix: str):
+    mission = Mission.model_validate(SEED_DEPLOY_PIPELINE)
+    path = tmp_path / f"m{suffix}"
+    mission.dump(path)
+    assert Mission.load(path) == mission
+    if suffix == ".yaml":
+        assert "assignTo: backend-dev" in path.read_text()
+
+
+def test_invalid_mission_file_names_the_problem(tmp_path: Path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: m\ntasks:\n  - title: a\n    assignTo: w\n    dependsOn: [ghost]\n")
+    with pytest.raises(SpecError) as info:
+        polpo.load_mission(path)
+    assert info.value.errors[0]["loc"] == ["tasks", 0, "dependsOn", 0]
