@@ -20,7 +20,7 @@ from typing import Any
 from ..agents.context import AgentContext
 from ..agents.function import FunctionAgent, to_task_result
 from ..assess import AssessmentConfigError, Judge, assess
-from ..errors import ConflictError, NotFoundError
+from ..errors import ConflictError, IllegalTransitionError, NotFoundError
 from ..events.model import Event
 from ..executors import Executor
 from ..spec import (
@@ -772,6 +772,9 @@ class Engine:
         run = self._run_of(task_id)
         with self.d.store.read() as tx:
             task = tx.task(task_id)
+        if task.status != S.AWAITING_APPROVAL:
+            raise IllegalTransitionError(f"Task {task_id} is {task.status.value}, not awaiting approval",
+                                         taskId=task_id, status=task.status.value)
         if run is None:
             await self._refuse_task_foreign(task)
             run = Run(None, [task])

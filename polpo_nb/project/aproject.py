@@ -273,12 +273,8 @@ class AsyncProject:
         return await self.journal.write(lambda tx, emit: self._insert_task(tx, emit, spec, None))
 
     def _insert_task(self, tx: Tx, emit: Emit, spec: Task, mission: MissionRecord | None) -> TaskRecord:
-        now = utcnow()
-        record = TaskRecord(**spec.model_dump(), id=new_id("task"), mission_id=mission.id if mission else None,
-                            group=mission.name if mission else None, seq=tx.next_seq(), created_at=now, updated_at=now)
-        tx.put_task(record)
-        emit("task:created", {"taskId": record.id, "missionId": record.mission_id, "title": record.title,
-                              "assignTo": record.assign_to})
+        record = _task_record(spec, tx.next_seq(), mission.id if mission else None, mission.name if mission else None)
+        _put_new_task(tx, emit, record)
         return record
 
     @engine_call
@@ -404,10 +400,11 @@ class AsyncProject:
         now = utcnow()
 
         def write(tx: Tx, emit: Emit) -> MissionRecord:
-            record = MissionRecord(**{**dict(spec), "tasks": []}, id=mission_id, created_at=now, updated_at=now)
-            tx.put_mission(record)
-            for task in spec.tasks:
-                self._insert_task(tx, emit, task, record)
+            seq = tx.next_seq()
+            tasks = [_task_record(t, seq + i, mission_id, spec.name) for i, t in enumerate(spec.tasks)]
+            tx.put_mission(MissionRecord(**{**dict(spec), "tasks": tasks}, id=mission_id, created_at=now, updated_at=now))
+            for task in tasks:
+                _put_new_task(tx, emit, task)
             emit("mission:saved", {"missionId": mission_id, "name": spec.name, "taskCount": len(spec.tasks)})
             return tx.mission(mission_id)
         return await self.journal.write(write)
@@ -589,6 +586,18 @@ class AsyncProject:
     def events(self, pattern: str | Iterable[str] | None = None, *, after: int | None = None) -> AsyncIterator[Event]:
         """Replay after `after`, then live events, on the caller's loop: the feed of SSE and WebSocket."""
         return self.bus.stream(pattern, after=after)
+
+
+def _task_record(spec: Task, seq: int, mission_id: str | None, group: str | None) -> TaskRecord:
+    now = utcnow()
+    return TaskRecord(**spec.model_dump(), id=new_id("task"), mission_id=mission_id, group=group, seq=seq,
+                      created_at=now, updated_at=now)
+
+
+def _put_new_task(tx: Tx, emit: Emit, record: TaskRecord) -> None:
+    tx.put_task(record)
+    emit("task:created", {"taskId": record.id, "missionId": record.mission_id, "title": record.title,
+                          "assignTo": record.assign_to})
 
 
 def _as_data(value: Any) -> Any:

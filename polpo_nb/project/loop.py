@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
@@ -51,6 +52,8 @@ def engine_call(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coro
 def block_on(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[T], timeout: float | None = None) -> T:
     """Run `awaitable` on `loop` from another thread and wait for its result."""
     if current_loop() is loop:
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()
         raise RuntimeError(
             "a blocking polpo call was made on the engine's own event loop; use the async API "
             "(`await project.aio.<method>(...)`) from coroutines that run there"

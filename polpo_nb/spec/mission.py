@@ -197,8 +197,10 @@ class MissionRecord(Mission):
     updated_at: str | None = None
 
     @model_validator(mode="after")
-    def _count_tasks(self) -> MissionRecord:
-        self.task_count = len(self.tasks)
+    def _check_graph(self) -> MissionRecord:
+        """Records are checked when written; a summary record (list views) carries no tasks."""
+        if self.tasks:
+            self.task_count = len(self.tasks)
         return self
 
     @property
