@@ -1,0 +1,110 @@
+"""The event stream: filters, ids, replay from the ring and the store, live streams, other processes."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import polpo_nb as polpo
+from polpo_nb.errors import SpecError
+from polpo_nb.events import EventFilter, format_event_id, parse_event_id
+from polpo_nb.events.bus import RING_SIZE
+
+
+@pytest.mark.parametrize("pattern,name,expected", [
+    ("task:*", "task:transition", True), ("task:*", "mission:status", False), ("*", "anything:at_all", True),
+    ("mission:created,mission:completed", "mission:completed", True),
+    ("mission:created,mission:completed", "mission:status", False), ("agent:*,task:transition", "agent:spawned", True),
+    ("task:transition", "task:transitions", False), (None, "x", True),
+])
+def test_glob_filters(pattern, name, expected):
+    assert EventFilter(pattern).matches(name) is expected
+
+
+def test_event_ids_render_and_parse():
+    assert format_event_id(42) == "evt_00042"
+    assert parse_event_id("evt_00042") == parse_event_id("42") == parse_event_id(42) == 42
+    assert parse_event_id("") is None
+    with pytest.raises(SpecError):
+        parse_event_id("event-42")
+
+
+def _emit(project, n: int, name: str = "test:ping") -> None:
+    async def go():
+        for i in range(n):
+            await project.aio.journal.emit(name, i=i)
+    project._thread.call(go())
+
+
+def test_ids_are_consecutive_and_replay_returns_what_followed(project):
+    _emit(project, 20)
+    events = project.replay(0, "test:*")
+    ids = [e.id for e in events]
+    assert ids == list(range(ids[0], ids[0] + 20))
+    tail = project.replay(ids[9], "test:*")
+    assert [e.data["i"] for e in tail] == list(range(10, 20))
+
+
+def test_replay_beyond_the_ring_reads_the_store(project):
+    _emit(project, RING_SIZE + 300)
+    first = project.replay(0, "test:*")[0].id
+    events = project.replay(first - 1, "test:*")
+    assert len(events) == RING_SIZE + 300
+    assert [e.data["i"] for e in events[:3]] == [0, 1, 2]
+
+
+def test_replay_filters_by_pattern(project):
+    _emit(project, 3, "alpha:x")
+    _emit(project, 2, "beta:y")
+    assert [e.event for e in project.replay(0, "beta:*")] == ["beta:y", "beta:y"]
+
+
+async def test_stream_replays_then_goes_live_without_gap_or_duplicate(project):
+    _emit(project, 5)
+    start = project.replay(0, "test:*")[0].id - 1
+    received: list[int] = []
+
+    async def consume():
+        async for event in project.aio.events("test:*", after=start):
+            received.append(event.data["i"])
+            if len(received) == 10:
+                return
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.05)
+    await asyncio.to_thread(_emit, project, 5)
+    await asyncio.wait_for(consumer, 30)
+    assert received == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
+    assert project.aio.bus.subscriber_count == 0  # the finished stream left no subscriber behind
+
+
+CHILD = textwrap.dedent("""
+    import sys, polpo_nb as polpo
+    project = polpo.Project(sys.argv[1])
+    project.agent("w")(lambda task, ctx: "from the child")
+    run = project.execute(polpo.Mission("child-mission").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"]))
+    print(run.wait(60).status.value)
+    project.close()
+""")
+
+
+def test_events_from_another_process_reach_this_processs_subscribers(project, tmp_path: Path):
+    seen = []
+    project.subscribe(seen.append)
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    out = subprocess.run([sys.executable, str(script), str(project.root)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "completed", out.stderr
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(e.event == "mission:completed" for e in seen):
+        time.sleep(0.02)
+    names = [e.event for e in seen]
+    assert "mission:completed" in names and names.count("task:completed") == 2
+    ids = [e.id for e in seen]
+    assert ids == sorted(ids) and ids == list(range(ids[0], ids[0] + len(ids)))  # ordered, no gap

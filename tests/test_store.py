@@ -1,0 +1,101 @@
+"""`.polpo/state.db`: WAL, schema versioning, conflicts, and clear errors on a bad file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import polpo_nb as polpo
+from polpo_nb.errors import StoreError
+from polpo_nb.store import Store
+from polpo_nb.store.schema import SCHEMA_VERSION
+
+
+def test_state_db_is_wal_with_current_schema_version(project):
+    db = project.root / ".polpo" / "state.db"
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"missions", "tasks", "attempts", "events", "logs", "runs", "agents"} <= tables
+
+
+def test_ids_have_their_prefixes(project):
+    project.agent("w")(lambda t, c: "ok")
+    mission = project.save_mission(polpo.Mission("m").task("a", assign_to="w"))
+    assert mission.id.startswith("msn_") and mission.tasks[0].id.startswith("task_")
+
+
+def test_reopening_a_project_keeps_everything(project_dir: Path):
+    with polpo.Project(project_dir) as first:
+        first.agent("w")(lambda t, c: "kept")
+        first.execute(polpo.Mission("m").task("a", assign_to="w")).wait(30)
+    with polpo.Project(project_dir) as second:
+        mission = second.get_mission("m")
+        assert mission.status.value == "completed"
+        assert mission.tasks[0].result.content == "kept"
+
+
+def test_newer_schema_is_refused_without_touching_the_file(tmp_path: Path):
+    db = tmp_path / "state.db"
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(StoreError, match="newer than this polpo-nb"):
+        Store(db)
+    assert db.read_bytes() == before
+
+
+def test_corrupted_state_db_gives_a_clear_error_and_is_left_in_place(project_dir: Path):
+    db = project_dir / ".polpo" / "state.db"
+    db.parent.mkdir(parents=True)
+    garbage = b"this is not a database" * 100
+    db.write_bytes(garbage)
+    with pytest.raises(StoreError) as info:
+        polpo.Project(project_dir)
+    assert "state.db" in str(info.value) and "untouched" in str(info.value)
+    assert db.read_bytes() == garbage
+
+
+def test_locked_database_reports_a_clear_error(tmp_path: Path, monkeypatch):
+    import polpo_nb.store.sqlite as sqlite_mod
+
+    monkeypatch.setattr(sqlite_mod, "BUSY_TIMEOUT_MS", 200)
+    db = tmp_path / "state.db"
+    store = Store(db)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"), store.write() as tx:
+            tx.put_kv("k", 1)
+    finally:
+        blocker.execute("ROLLBACK")
+    with store.write() as tx:  # nothing was lost: the store works once the lock is gone
+        tx.put_kv("k", 2)
+    with store.read() as tx:
+        assert tx.get_kv("k") == 2
+
+
+def test_two_stores_on_one_file_see_each_others_writes(tmp_path: Path):
+    db = tmp_path / "state.db"
+    a, b = Store(db), Store(db)
+    with a.write() as tx:
+        tx.put_kv("shared", "from a")
+    with b.read() as tx:
+        assert tx.get_kv("shared") == "from a"
+
+
+def test_event_retention_prunes_old_events(tmp_path: Path):
+    store = Store(tmp_path / "state.db")
+    with store.write() as tx:
+        for i in range(50):
+            tx.append_event("x", {"i": i})
+        removed = tx.prune_events(keep=10)
+    with store.read() as tx:
+        remaining = tx.events_after(0)
+    assert removed == 40 and [e.data["i"] for e in remaining] == list(range(40, 50))
