@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import polpo_nb as polpo
 from polpo_nb.errors import SpecError
 from polpo_nb.events import EventFilter, format_event_id, parse_event_id
 from polpo_nb.events.bus import RING_SIZE

@@ -35,7 +35,7 @@ class FunctionAgent:
             raise TypeError(f"function agent {name!r}: {fn!r} is not callable")
         self.name = name
         self.fn = fn
-        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
 
     def __repr__(self) -> str:
         return f"FunctionAgent({self.name!r}, {getattr(self.fn, '__qualname__', self.fn)!r})"

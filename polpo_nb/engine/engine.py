@@ -8,6 +8,7 @@ mission costs O(edges), not O(n²). Agents run through the executor; assessment 
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import time
 import traceback
@@ -44,6 +45,16 @@ from .states import RESTART_FROM, check_transition
 
 S = TaskStatus
 SKIPPED_PREFIX = "skipped:"
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    task: TaskRecord
+    agent: Agent
+    runtime: FunctionAgent
+    model: str | None
+    number: int
+    phase: Phase
 
 
 @dataclass
@@ -88,8 +99,10 @@ class Engine:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             if any(r.mission for r in self.runs.values()):
-                owner = self.d.owner
-                await self.d.journal.write(lambda tx, emit: tx.renew_leases(owner, lease_deadline()))
+                await self.d.journal.write(self._renew)
+
+    def _renew(self, tx: Tx, emit: Emit) -> None:
+        tx.renew_leases(self.d.owner, lease_deadline())
 
     async def _recover_orphans(self) -> None:
         """Attempts left `running` by a dead process: the attempt is marked crashed and its task goes
@@ -300,84 +313,19 @@ class Engine:
     # == one task: execution, review, fix ==============================================================
 
     async def _drive(self, run: Run, tid: str) -> None:
+        """Attempts until the task settles: execution, review, then fix or retry while the budget lasts."""
         failures = 0
-        task = run.tasks[tid]
         phase = Phase.EXECUTION
         while True:
-            agent, runtime, model = self._pick_agent(run, task, failures)
-            with self.d.store.read() as tx:
-                number = tx.attempt_count(tid) + 1
-
-            def begin(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
-                tx.start_attempt(t.id, number, phase=phase.value, agent=agent.name, model=model, owner=self.d.owner)
-                if t.status == S.PENDING:
-                    t = self._put(tx, emit, t, S.ASSIGNED, agent=agent.name)
-                    t = self._put(tx, emit, t, S.IN_PROGRESS, agent=agent.name, phase=phase)
-                emit("agent:spawned", {"taskId": t.id, "missionId": t.mission_id, "agentName": agent.name,
-                                       "model": model, "attempt": number, "phase": phase.value})
-                return t
-            task = await self._update(run, tid, begin)
-
-            ctx = self._context(run, task, agent, model, number, phase)
-            started = time.perf_counter()
-            error: str | None = None
-            value: Any = None
-            try:
-                timeout = task.max_duration / 1000 if task.max_duration else None
-                value = await asyncio.wait_for(self.d.executor.run(runtime, ctx), timeout)
-            except TimeoutError:
-                ctx._cancelled.set()
-                error = f"timed out after {task.max_duration:g} ms (maxDuration)"
-                await self.d.journal.emit("task:timeout", taskId=tid, missionId=task.mission_id,
-                                          maxDuration=task.max_duration, attempt=number)
-            except asyncio.CancelledError:
-                ctx._cancelled.set()
-                raise
-            except Exception:  # noqa: BLE001 - the agent's failure is the attempt's result
-                error = traceback.format_exc()
-            duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            try:
-                result = to_task_result(value) if error is None else TaskResult(error=error)
-            except Exception:  # noqa: BLE001 - an unusable return value fails the attempt like a raise
-                error = traceback.format_exc()
-                result = TaskResult(error=error)
-            result = result.model_copy(update={"agent": agent.name, "model": model, "duration_ms": duration_ms})
-            result_json = result.model_dump_json(by_alias=True, exclude_none=True)
-
+            attempt = await self._begin_attempt(run, tid, phase, failures)
+            result, error = await self._call_agent(run, attempt)
             if error is not None:
                 failures += 1
-                retry = failures <= task.max_retries
-
-                def failed(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
-                    tx.finish_attempt(t.id, number, "failed", result_json)
-                    tx.log(f"{t.id}-{number}", error or "", level="error", task_id=t.id)
-                    emit("agent:completed", {"taskId": t.id, "missionId": t.mission_id, "agentName": agent.name,
-                                             "attempt": number, "ok": False, "durationMs": duration_ms,
-                                             "error": (error or "").strip().splitlines()[-1]})
-                    if retry:
-                        t = self._put(tx, emit, t, S.PENDING, reason="attempt failed", retries=t.retries + 1,
-                                      result=result, phase=None)
-                        emit("task:retry", {"taskId": t.id, "missionId": t.mission_id, "retries": t.retries,
-                                            "reason": "attempt failed", "attempt": number})
-                        return t
-                    return self._put(tx, emit, t, S.FAILED, reason="attempt failed, no retries left", result=result,
-                                     phase=None)
-                task = await self._update(run, tid, failed)
-                if retry:
+                if await self._attempt_failed(run, attempt, result, error, retry=failures <= attempt.task.max_retries):
                     phase = Phase.EXECUTION
                     continue
-                await self._after_task(run, tid)
-                return
-
-            def review(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
-                tx.finish_attempt(t.id, number, "completed", result_json)
-                emit("agent:completed", {"taskId": t.id, "missionId": t.mission_id, "agentName": agent.name,
-                                         "attempt": number, "ok": True, "durationMs": duration_ms})
-                t = self._put(tx, emit, t, S.REVIEW, agent=agent.name, phase=Phase.REVIEW, result=result)
-                emit("assessment:started", {"taskId": t.id, "missionId": t.mission_id, "attempt": number})
-                return t
-            task = await self._update(run, tid, review)
-
+                break
+            task = await self._update(run, tid, functools.partial(self._to_review, attempt, result))
             try:
                 assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=run.threshold,
                                           judge=self.d.judge(), command_timeout=self.d.config.command_timeout)
@@ -386,32 +334,98 @@ class Engine:
                 return
             failures += 0 if assessment.passed else 1
             fix = not assessment.passed and failures <= task.max_retries
+            await self._update(run, tid, functools.partial(self._judged, attempt, assessment, fix))
+            if not fix:
+                break
+            phase = Phase.FIX
+        await self._after_task(run, tid)
 
-            def judged(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
-                emit("assessment:completed", _assessment_event(t, assessment))
-                if assessment.passed:
-                    if t.side_effects:
-                        t = self._put(tx, emit, t, S.AWAITING_APPROVAL, assessment=assessment, phase=None)
-                        emit("approval:requested", {"taskId": t.id, "missionId": t.mission_id, "kind": "task",
-                                                    "title": t.title, "score": assessment.score})
-                        return t
-                    t = self._put(tx, emit, t, S.DONE, assessment=assessment, phase=None)
-                    emit("task:completed", _completed_event(t))
-                    return t
-                if fix:
-                    t = self._put(tx, emit, t, S.IN_PROGRESS, reason="assessment failed", assessment=assessment,
-                                  phase=Phase.FIX, retries=t.retries + 1, feedback=assessment.feedback)
-                    emit("task:fix", {"taskId": t.id, "missionId": t.mission_id, "attempt": number + 1,
-                                      "retries": t.retries, "feedback": assessment.feedback, "score": assessment.score})
-                    return t
-                return self._put(tx, emit, t, S.FAILED, reason="assessment failed, no retries left",
-                                 assessment=assessment, phase=None)
-            task = await self._update(run, tid, judged)
-            if fix:
-                phase = Phase.FIX
-                continue
-            await self._after_task(run, tid)
-            return
+    async def _begin_attempt(self, run: Run, tid: str, phase: Phase, failures: int) -> _Attempt:
+        """Commit the attempt row (and assigned -> in_progress) before the agent is called."""
+        agent, runtime, model = self._pick_agent(run, run.tasks[tid], failures)
+        with self.d.store.read() as tx:
+            number = tx.attempt_count(tid) + 1
+
+        def begin(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            tx.start_attempt(t.id, number, phase=phase.value, agent=agent.name, model=model, owner=self.d.owner)
+            if t.status == S.PENDING:
+                t = self._put(tx, emit, t, S.ASSIGNED, agent=agent.name)
+                t = self._put(tx, emit, t, S.IN_PROGRESS, agent=agent.name, phase=phase)
+            emit("agent:spawned", {"taskId": t.id, "missionId": t.mission_id, "agentName": agent.name,
+                                   "model": model, "attempt": number, "phase": phase.value})
+            return t
+        task = await self._update(run, tid, begin)
+        return _Attempt(task, agent, runtime, model, number, phase)
+
+    async def _call_agent(self, run: Run, at: _Attempt) -> tuple[TaskResult, str | None]:
+        """Run the agent under `maxDuration`; any exception or timeout is the attempt's error."""
+        task = at.task
+        ctx = self._context(run, task, at.agent, at.model, at.number, at.phase)
+        started = time.perf_counter()
+        error: str | None = None
+        result = TaskResult()
+        try:
+            timeout = task.max_duration / 1000 if task.max_duration else None
+            result = to_task_result(await asyncio.wait_for(self.d.executor.run(at.runtime, ctx), timeout))
+        except TimeoutError:
+            ctx._cancelled.set()
+            error = f"timed out after {task.max_duration:g} ms (maxDuration)"
+            await self.d.journal.emit("task:timeout", taskId=task.id, missionId=task.mission_id,
+                                      maxDuration=task.max_duration, attempt=at.number)
+        except asyncio.CancelledError:
+            ctx._cancelled.set()
+            raise
+        except Exception:  # noqa: BLE001 - the agent's failure (or unusable return value) is the attempt's result
+            error = traceback.format_exc()
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        result = result.model_copy(update={"agent": at.agent.name, "model": at.model, "duration_ms": duration_ms,
+                                           "error": error})
+        return result, error
+
+    async def _attempt_failed(self, run: Run, at: _Attempt, result: TaskResult, error: str, *, retry: bool) -> bool:
+        def failed(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            tx.finish_attempt(t.id, at.number, "failed", result.model_dump_json(by_alias=True, exclude_none=True))
+            tx.log(f"{t.id}-{at.number}", error, level="error", task_id=t.id)
+            emit("agent:completed", {"taskId": t.id, "missionId": t.mission_id, "agentName": at.agent.name,
+                                     "attempt": at.number, "ok": False, "durationMs": result.duration_ms,
+                                     "error": error.strip().splitlines()[-1]})
+            if not retry:
+                return self._put(tx, emit, t, S.FAILED, reason="attempt failed, no retries left", result=result, phase=None)
+            t = self._put(tx, emit, t, S.PENDING, reason="attempt failed", retries=t.retries + 1, result=result, phase=None)
+            emit("task:retry", {"taskId": t.id, "missionId": t.mission_id, "retries": t.retries,
+                                "reason": "attempt failed", "attempt": at.number})
+            return t
+        await self._update(run, at.task.id, failed)
+        return retry
+
+    def _to_review(self, at: _Attempt, result: TaskResult, tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+        tx.finish_attempt(t.id, at.number, "completed", result.model_dump_json(by_alias=True, exclude_none=True))
+        emit("agent:completed", {"taskId": t.id, "missionId": t.mission_id, "agentName": at.agent.name,
+                                 "attempt": at.number, "ok": True, "durationMs": result.duration_ms})
+        t = self._put(tx, emit, t, S.REVIEW, agent=at.agent.name, phase=Phase.REVIEW, result=result)
+        emit("assessment:started", {"taskId": t.id, "missionId": t.mission_id, "attempt": at.number})
+        return t
+
+    def _judged(self, at: _Attempt, assessment: Assessment, fix: bool, tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+        """Result, assessment and the new status in one transaction, before any dependent is released."""
+        emit("assessment:completed", _assessment_event(t, assessment))
+        if assessment.passed:
+            if t.side_effects:
+                t = self._put(tx, emit, t, S.AWAITING_APPROVAL, assessment=assessment, phase=None)
+                emit("approval:requested", {"taskId": t.id, "missionId": t.mission_id, "kind": "task",
+                                            "title": t.title, "score": assessment.score})
+                return t
+            t = self._put(tx, emit, t, S.DONE, assessment=assessment, phase=None)
+            emit("task:completed", _completed_event(t))
+            return t
+        if fix:
+            t = self._put(tx, emit, t, S.IN_PROGRESS, reason="assessment failed", assessment=assessment,
+                          phase=Phase.FIX, retries=t.retries + 1, feedback=assessment.feedback)
+            emit("task:fix", {"taskId": t.id, "missionId": t.mission_id, "attempt": at.number + 1,
+                              "retries": t.retries, "feedback": assessment.feedback, "score": assessment.score})
+            return t
+        return self._put(tx, emit, t, S.FAILED, reason="assessment failed, no retries left", assessment=assessment,
+                         phase=None)
 
     def _pick_agent(self, run: Run, task: TaskRecord, failures: int) -> tuple[Agent, FunctionAgent, str | None]:
         """Escalation order of `retryPolicy`: the task's agent, then its `escalateModel` after

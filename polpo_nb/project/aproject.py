@@ -114,9 +114,11 @@ class AsyncProject:
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
-            keep = self.config.event_retention
-            await self.journal.write(lambda tx, emit: tx.prune_events(keep))
+            await self.journal.write(self._prune)
             self.store.checkpoint()
+
+    def _prune(self, tx: Tx, emit: Emit) -> None:
+        tx.prune_events(self.config.event_retention)
 
     @engine_call
     async def close(self) -> None:
