@@ -34,6 +34,6 @@ class ProgressPrinter:
             "assessment:completed": lambda: f"score {data.get('score')}  {'passed' if data.get('passed') else 'FAILED'}",
             "task:fix": lambda: f"fix phase: {(data.get('feedback') or '').splitlines()[0][:80] if data.get('feedback') else ''}",
             "mission:status": lambda: f"{data.get('from')} -> {data.get('to')}" + (f"  {data['pauseMessage']}" if data.get("pauseMessage") else ""),
-        }.get(event.event, lambda: data.get("checkpoint") or data.get("gate") or data.get("status") or "")()
+        }.get(event.event, lambda: data.get("checkpoint") or data.get("gate") or data.get("status") or data.get("kind") or "")()
         elapsed = time.perf_counter() - self._start
         print(f"[{elapsed:6.2f}s] {event.event:22} {title:24} {detail}", file=self._out, flush=True)
