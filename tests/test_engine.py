@@ -352,6 +352,7 @@ def test_abort_cancels_running_attempts(project, events):
     assert all(t.status == TaskStatus.FAILED for t in record.tasks)
     assert project.attempts(record.tasks[0].id)[0]["status"] == "killed"
     assert events.of("mission:aborted")
+    assert events.of("mission:completed")[-1]["status"] == "cancelled"
     assert run.wait(WAIT).status == MissionStatus.CANCELLED
 
 

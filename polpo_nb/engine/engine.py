@@ -560,8 +560,8 @@ class Engine:
             state = self._gate_state(run, i)
             waiting = [t for t in gate.blocks_tasks if (x := run.task_by_title(t)) and x.status == S.PENDING]
             info = {"gate": gate.name or f"gate-{i}", "afterTasks": gate.after_tasks, "blocksTasks": gate.blocks_tasks}
-            if state == "open" and f"gate-open-{i}" not in run.flags.passed_checkpoints:
-                run.flags.passed_checkpoints.append(f"gate-open-{i}")
+            if state == "open" and i not in run.flags.passed_gates:
+                run.flags.passed_gates.append(i)
                 await self.d.journal.emit("gate:passed", missionId=run.mission.id, **info)
             elif state == "blocked" and waiting and run.active:
                 run.flags.blocked_gate = i
@@ -603,18 +603,24 @@ class Engine:
             run.idle.set()
 
     async def _finish(self, run: Run) -> None:
+        ok = all(t.status == S.DONE for t in run.tasks.values())
+        failed = [t.title for t in run.tasks.values() if t.status == S.FAILED]
+        await self._close_run(run, MissionStatus.COMPLETED if ok else MissionStatus.FAILED,
+                              error=None if ok else f"failed tasks: {', '.join(failed)}")
+
+    async def _close_run(self, run: Run, status: MissionStatus, *, error: str | None,
+                         extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> None:
+        """The one way a run ends: mission status + `mission:completed`, volatile team released."""
         self.runs.pop(run.key, None)
-        if run.deadline_watch:
+        if run.deadline_watch and run.deadline_watch is not asyncio.current_task():
             run.deadline_watch.cancel()
         if run.mission is not None:
-            ok = all(t.status == S.DONE for t in run.tasks.values())
-            status = MissionStatus.COMPLETED if ok else MissionStatus.FAILED
-            failed = [t.title for t in run.tasks.values() if t.status == S.FAILED]
-            mission_id = run.mission.id
-            await self._set_mission(run, status, error=None if ok else f"failed tasks: {', '.join(failed)}",
-                                    extra=[("mission:completed", {"status": status.value})])
-            if run.mission.team and run.mission.team.volatile:
-                await self.d.journal.write(lambda tx, emit: tx.delete_mission_agents(mission_id))
+            mission = run.mission
+            await self._set_mission(run, status, error=error, pause_reason=None, pause_message=None,
+                                    extra=[*extra, ("mission:completed", {"status": status.value,
+                                                                          **({"error": error} if error else {})})])
+            if mission.team and mission.team.volatile:
+                await self.d.journal.write(lambda tx, emit: tx.delete_mission_agents(mission.id))
         run.finished.set()
         run.idle.set()
 
@@ -627,8 +633,7 @@ class Engine:
 
         async def watch() -> None:
             await asyncio.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
-            await self._stop(run, MissionStatus.FAILED, error="deadline", reason="mission deadline passed",
-                             event=("mission:status", {}))
+            await self._stop(run, MissionStatus.FAILED, error="deadline", reason="mission deadline passed")
         run.deadline_watch = asyncio.create_task(watch(), name=f"polpo-deadline-{run.key}")
 
     # == human and API commands ========================================================================
@@ -646,10 +651,11 @@ class Engine:
             self._refuse_foreign(mission)
             run = Run(mission, mission.tasks, flags=self._flags(mission.id))
         await self._stop(run, MissionStatus.CANCELLED, error="aborted", reason="mission aborted",
-                         event=("mission:aborted", {}))
+                         extra=[("mission:aborted", {"status": MissionStatus.CANCELLED.value})])
 
     async def _stop(self, run: Run, status: MissionStatus, *, error: str, reason: str,
-                    event: tuple[str, dict[str, Any]]) -> None:
+                    extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> None:
+        """Cancel what runs, fail what has not finished (abort, deadline), close the run."""
         jobs = list(run.jobs.values())
         for job in jobs:
             job.cancel()
@@ -669,16 +675,7 @@ class Engine:
             return out
         for new in await self.d.journal.write(stop):
             run.tasks[new.id] = new
-        if run.mission is not None:
-            self.runs.pop(run.key, None)
-            await self._set_mission(run, status, error=error, pause_reason=None, pause_message=None,
-                                    extra=[(event[0], {"status": status.value, **event[1]})] if event[0] != "mission:status" else [])
-        else:
-            self.runs.pop(run.key, None)
-        if run.deadline_watch and run.deadline_watch is not asyncio.current_task():
-            run.deadline_watch.cancel()
-        run.finished.set()
-        run.idle.set()
+        await self._close_run(run, status, error=error, extra=extra)
 
     def _flags(self, mission_id: str) -> RunFlags:
         with self.d.store.read() as tx:

@@ -19,6 +19,7 @@ class RunFlags:
     """What humans decided during the run; persisted in the `runs` row so a resume keeps it."""
 
     passed_checkpoints: list[str] = field(default_factory=list)
+    passed_gates: list[int] = field(default_factory=list)
     overridden_gates: list[int] = field(default_factory=list)
     waiting_checkpoint: str | None = None
     blocked_gate: int | None = None
@@ -26,6 +27,7 @@ class RunFlags:
     def to_json(self) -> dict[str, Any]:
         return {
             "passedCheckpoints": self.passed_checkpoints,
+            "passedGates": self.passed_gates,
             "overriddenGates": self.overridden_gates,
             "waitingCheckpoint": self.waiting_checkpoint,
             "blockedGate": self.blocked_gate,
@@ -35,6 +37,7 @@ class RunFlags:
     def from_json(cls, data: dict[str, Any]) -> RunFlags:
         return cls(
             passed_checkpoints=list(data.get("passedCheckpoints", [])),
+            passed_gates=list(data.get("passedGates", [])),
             overridden_gates=list(data.get("overriddenGates", [])),
             waiting_checkpoint=data.get("waitingCheckpoint"),
             blocked_gate=data.get("blockedGate"),
