@@ -63,6 +63,7 @@ class Run:
         self.finished = asyncio.Event()
         self.deadline_watch: asyncio.Task[None] | None = None
         self.agent_cache: dict[str, Any] = {}
+        self.attempts: dict[str, int] = {}  # last attempt number per task, to number the next one
         self.rebuild_counters()
 
     @property

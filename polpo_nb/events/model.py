@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
-
-from pydantic import BaseModel
 
 from ..errors import SpecError
 
 _EVENT_ID = re.compile(r"^(?:evt_)?(\d+)$")
 
 
-class Event(BaseModel):
+@dataclass(slots=True, frozen=True)
+class Event:
+    """A plain slotted class, not a pydantic model: ten are built per task on the hot path. Its wire
+    schema is `StreamEvent` on the HTTP side."""
+
     id: int
     event: str
     data: dict[str, Any]

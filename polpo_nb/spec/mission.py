@@ -161,11 +161,14 @@ class Mission(WireModel):
         return self
 
     def _extend(self, field: str, item: Any) -> None:
-        getattr(self, field).append(item)
-        problems = mission_problems(self)
+        """Append after checking only what the new item adds (its references must already exist, so no
+        cycle can appear): building a 2,000-task mission stays linear-ish, not a full re-check per add."""
+        items = getattr(self, field)
+        problems = [(f"{_FIELD_ALIASES[field]}.{len(items)}.{path}", msg)
+                    for path, msg in _new_item_problems(self, field, item)]
         if problems:
-            getattr(self, field).pop()
             raise SpecError([{"loc": _split_path(path), "msg": msg} for path, msg in problems])
+        items.append(item)
 
     # -- files -----------------------------------------------------------------------------------------
 
@@ -179,6 +182,11 @@ class Mission(WireModel):
         from ..missionfile import dump_mission
 
         dump_mission(self, path)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from ..notebook.display import mission_mimebundle  # the DAG as static HTML in notebooks
+
+        return mission_mimebundle(self, include, exclude)
 
 
 class MissionRecord(Mission):
@@ -241,6 +249,23 @@ def mission_problems(mission: Mission) -> list[tuple[str, str]]:
             fallback = task.retry_policy and task.retry_policy.fallback_agent
             if fallback and fallback not in names:
                 problems.append((f"tasks.{i}.retryPolicy.fallbackAgent", f"unknown agent {fallback!r}"))
+    return problems
+
+
+_FIELD_ALIASES = {"tasks": "tasks", "quality_gates": "qualityGates", "checkpoints": "checkpoints"}
+
+
+def _new_item_problems(mission: Mission, field: str, item: Any) -> list[tuple[str, str]]:
+    titles = {t.title for t in mission.tasks}
+    if field != "tasks":
+        named = [("afterTasks", item.after_tasks), ("blocksTasks", getattr(item, "blocks_tasks", []))]
+        return [(f"{key}.{j}", f"unknown task {name!r}") for key, names in named for j, name in enumerate(names)
+                if name not in titles]
+    problems = [(f"dependsOn.{j}", f"unknown task {dep!r}") for j, dep in enumerate(item.depends_on) if dep not in titles]
+    if item.title in titles:
+        problems.append(("title", f"duplicate task title {item.title!r}"))
+    if mission.team is not None and mission.team.agents and mission.team.agent(item.assign_to) is None:
+        problems.append(("assignTo", f"unknown agent {item.assign_to!r}"))
     return problems
 
 

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 from ..events.bus import EventBus
 from ..events.model import Event
-from ..spec import utcnow
 from .sqlite import Store, Tx
 
 T = TypeVar("T")
@@ -44,27 +43,13 @@ class Journal:
 
     def _flush(self) -> None:
         batch, self._queue = self._queue, []
-        events: list[Event] = []
-        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
-
-        def emit(name: str, data: dict[str, Any]) -> Event:
-            data.setdefault("timestamp", utcnow())
-            event = tx.append_event(name, data)
-            pending.append(event)
-            return event
-
         try:
-            with self._store.write() as tx:
-                for fn, future in batch:
-                    pending: list[Event] = []
-                    try:
-                        with self._store.savepoint():
-                            value = fn(tx, emit)
-                    except Exception as exc:  # noqa: BLE001 - reported to that writer only
-                        outcomes.append((future, False, exc))
-                        continue
-                    events.extend(pending)
-                    outcomes.append((future, True, value))
+            try:
+                events, outcomes = self._commit(batch, isolate=False)
+            except _WriteFailed:
+                # One write raised: run the batch again, each write in its own savepoint, so only that
+                # writer fails. The fast path above needs no savepoints, the common case.
+                events, outcomes = self._commit(batch, isolate=True)
         except Exception as exc:  # the commit itself failed: every writer learns it
             for _, future in batch:
                 if not future.done():
@@ -78,3 +63,38 @@ class Journal:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+    def _commit(self, batch: list[tuple[WriteFn[Any], asyncio.Future[Any]]], *, isolate: bool
+                ) -> tuple[list[Event], list[tuple[asyncio.Future[Any], bool, Any]]]:
+        events: list[Event] = []
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        with self._store.write() as tx:
+            now = tx.now
+
+            def emit(name: str, data: dict[str, Any]) -> Event:
+                data.setdefault("timestamp", now)
+                event = tx.append_event(name, data)
+                pending.append(event)
+                return event
+
+            for fn, future in batch:
+                pending: list[Event] = []
+                if not isolate:
+                    try:
+                        value = fn(tx, emit)
+                    except Exception as exc:
+                        raise _WriteFailed from exc
+                else:
+                    try:
+                        with self._store.savepoint():
+                            value = fn(tx, emit)
+                    except Exception as exc:  # noqa: BLE001 - reported to that writer only
+                        outcomes.append((future, False, exc))
+                        continue
+                events.extend(pending)
+                outcomes.append((future, True, value))
+        return events, outcomes
+
+
+class _WriteFailed(Exception):
+    """A write of an un-isolated batch raised; the transaction was rolled back."""

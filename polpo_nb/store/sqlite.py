@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import to_json
+
 from ..errors import ConflictError, NotFoundError, StoreError
 from ..events.model import Event
 from ..spec import Agent, MissionRecord, TaskRecord, utcnow
@@ -69,11 +71,15 @@ class Store:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"{self.path} is locked by another process for more than {BUSY_TIMEOUT_MS / 1000:.0f}s: {exc}") from exc
+            self.tx.now = utcnow()
             try:
                 yield self.tx
+                self.tx.flush()
             except BaseException:
+                self.tx.reset()
                 self._conn.execute("ROLLBACK")
                 raise
+            self.tx.reset()
             self._conn.execute("COMMIT")
 
     @contextmanager
@@ -84,10 +90,12 @@ class Store:
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Inside `write()`: a nested unit that rolls back alone on error, leaving the batch intact."""
+        mark = self.tx.mark()
         self._conn.execute("SAVEPOINT op")
         try:
             yield
         except BaseException:
+            self.tx.restore(mark)  # rows buffered before this unit stay; anything it flushed is rolled back
             self._conn.execute("ROLLBACK TO op")
             self._conn.execute("RELEASE op")
             raise
@@ -108,23 +116,65 @@ class Store:
 
 
 class Tx:
-    """Queries and writes over the connection; use inside `Store.read()` / `Store.write()`."""
+    """Queries and writes over the connection; use inside `Store.read()` / `Store.write()`.
+
+    Task rows and events, the bulk of the engine's writes, are buffered and written with one
+    `executemany` each when the transaction commits (or before any query, so reads always see them):
+    a task that moves assigned -> in_progress in one transaction costs one row write, and a batch of
+    thirty events one statement. Event ids are assigned here, under the write lock, so the caller gets
+    them at once.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
+        self._tasks: dict[str, tuple[Any, ...]] = {}
+        self._events: list[tuple[int, str, str]] = []
+        self._next_event: int | None = None
+        self.now = ""  # the transaction's timestamp: everything it commits happens at once
+
+    def _x(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
+        if self._tasks or self._events:
+            self.flush()
+        return self._c.execute(sql, args)
+
+    def _w(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
+        """A write to a table the buffers never touch (attempts, runs, logs, kv, agents): no flush."""
+        return self._c.execute(sql, args)
+
+    def flush(self) -> None:
+        """Write the buffered rows (called before COMMIT and before any statement)."""
+        if self._tasks:
+            self._c.executemany(
+                "INSERT INTO tasks (id, mission_id, seq, status, assign_to, doc) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET mission_id=excluded.mission_id, seq=excluded.seq, "
+                "status=excluded.status, assign_to=excluded.assign_to, doc=excluded.doc",
+                list(self._tasks.values()),
+            )
+            self._tasks.clear()
+        if self._events:
+            self._c.executemany("INSERT INTO events (id, name, data) VALUES (?, ?, ?)", self._events)
+            self._events.clear()
+
+    def reset(self) -> None:
+        """Forget buffered rows and the event counter (after a rollback, at the end of a transaction)."""
+        self._tasks.clear()
+        self._events.clear()
+        self._next_event = None
+
+    def mark(self) -> tuple[dict[str, tuple[Any, ...]], list[tuple[int, str, str]], int | None]:
+        return dict(self._tasks), list(self._events), self._next_event
+
+    def restore(self, mark: tuple[dict[str, tuple[Any, ...]], list[tuple[int, str, str]], int | None]) -> None:
+        self._tasks, self._events, self._next_event = dict(mark[0]), list(mark[1]), mark[2]
 
     # -- tasks -----------------------------------------------------------------------------------------
 
     def put_task(self, task: TaskRecord) -> None:
-        self._c.execute(
-            "INSERT INTO tasks (id, mission_id, seq, status, assign_to, doc) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET mission_id=excluded.mission_id, seq=excluded.seq, "
-            "status=excluded.status, assign_to=excluded.assign_to, doc=excluded.doc",
-            (task.id, task.mission_id, task.seq, task.status.value, task.assign_to, task.model_dump_json(by_alias=True, exclude_none=True)),
-        )
+        self._tasks[task.id] = (task.id, task.mission_id, task.seq, task.status.value, task.assign_to,
+                                task.model_dump_json(by_alias=True, exclude_none=True))
 
     def task(self, task_id: str) -> TaskRecord:
-        row = self._c.execute("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        row = self._x("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"Task not found: {task_id}")
         return TaskRecord.model_validate_json(row[0])
@@ -147,13 +197,13 @@ class Tx:
             where.append("mission_id IN (SELECT id FROM missions WHERE id = ? OR name = ?)")
             args += [group, group]
         sql = "SELECT doc FROM tasks" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
-        return [TaskRecord.model_validate_json(r[0]) for r in self._c.execute(sql, args)]
+        return [TaskRecord.model_validate_json(r[0]) for r in self._x(sql, args)]
 
     def delete_task(self, task_id: str) -> None:
-        self._c.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+        self._x("DELETE FROM tasks WHERE id = ?", (task_id,))
 
     def next_seq(self) -> int:
-        return self._c.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks").fetchone()[0]
+        return self._x("SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks").fetchone()[0]
 
     # -- missions --------------------------------------------------------------------------------------
 
@@ -161,7 +211,7 @@ class Tx:
         """Store the mission's own fields; its tasks live in the tasks table."""
         doc = mission.model_dump_json(by_alias=True, exclude_none=True, exclude={"tasks", "task_count"})
         try:
-            self._c.execute(
+            self._x(
                 "INSERT INTO missions (id, name, status, doc) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET name=excluded.name, status=excluded.status, doc=excluded.doc",
                 (mission.id, mission.name, mission.status.value, doc),
@@ -171,7 +221,7 @@ class Tx:
 
     def mission(self, ref: str, *, with_tasks: bool = True) -> MissionRecord:
         """By id or by name."""
-        row = self._c.execute("SELECT id, doc FROM missions WHERE id = ? OR name = ? LIMIT 1", (ref, ref)).fetchone()
+        row = self._x("SELECT id, doc FROM missions WHERE id = ? OR name = ? LIMIT 1", (ref, ref)).fetchone()
         if row is None:
             raise NotFoundError(f"Mission not found: {ref}")
         return self._mission_from(row[0], row[1], with_tasks)
@@ -180,38 +230,39 @@ class Tx:
         sql, args = "SELECT id, doc FROM missions", []
         if status is not None:
             sql, args = sql + " WHERE status = ?", [status]
-        return [self._mission_from(r[0], r[1], with_tasks) for r in self._c.execute(sql + " ORDER BY rowid", args).fetchall()]
+        return [self._mission_from(r[0], r[1], with_tasks) for r in self._x(sql + " ORDER BY rowid", args).fetchall()]
 
     def _mission_from(self, mission_id: str, doc: str, with_tasks: bool) -> MissionRecord:
-        data = json.loads(doc)
-        data["tasks"] = [t.model_dump(by_alias=True) for t in self.tasks(mission_id=mission_id)] if with_tasks else []
-        record = MissionRecord.model_validate(data)
-        if not with_tasks:
-            record.task_count = self._c.execute("SELECT COUNT(*) FROM tasks WHERE mission_id = ?", (mission_id,)).fetchone()[0]
+        record = MissionRecord.model_validate_json(doc)
+        if with_tasks:
+            record.tasks = self.tasks(mission_id=mission_id)  # parsed once, not re-validated
+            record.task_count = len(record.tasks)
+        else:
+            record.task_count = self._x("SELECT COUNT(*) FROM tasks WHERE mission_id = ?", (mission_id,)).fetchone()[0]
         return record
 
     def delete_mission(self, mission_id: str) -> None:
-        self._c.execute("DELETE FROM tasks WHERE mission_id = ?", (mission_id,))
-        self._c.execute("DELETE FROM runs WHERE mission_id = ?", (mission_id,))
-        self._c.execute("DELETE FROM missions WHERE id = ?", (mission_id,))
+        self._x("DELETE FROM tasks WHERE mission_id = ?", (mission_id,))
+        self._x("DELETE FROM runs WHERE mission_id = ?", (mission_id,))
+        self._x("DELETE FROM missions WHERE id = ?", (mission_id,))
 
     # -- attempts --------------------------------------------------------------------------------------
 
     def start_attempt(self, task_id: str, number: int, *, phase: str, agent: str, model: str | None, owner: str) -> None:
-        self._c.execute(
+        self._w(
             "INSERT OR REPLACE INTO attempts (task_id, number, status, phase, agent, model, owner, started_at) "
             "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
             (task_id, number, phase, agent, model, owner, utcnow()),
         )
 
     def finish_attempt(self, task_id: str, number: int, status: str, result_json: str | None) -> None:
-        self._c.execute(
+        self._w(
             "UPDATE attempts SET status = ?, finished_at = ?, result = ? WHERE task_id = ? AND number = ?",
             (status, utcnow(), result_json, task_id, number),
         )
 
     def attempts(self, task_id: str) -> list[dict[str, Any]]:
-        cur = self._c.execute("SELECT * FROM attempts WHERE task_id = ? ORDER BY number", (task_id,))
+        cur = self._x("SELECT * FROM attempts WHERE task_id = ? ORDER BY number", (task_id,))
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur]
 
@@ -219,96 +270,103 @@ class Tx:
         sql, args = "SELECT * FROM attempts WHERE status = 'running'", []
         if owner is not None:
             sql, args = sql + " AND owner = ?", [owner]
-        cur = self._c.execute(sql, args)
+        cur = self._x(sql, args)
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur]
 
     def attempt_count(self, task_id: str) -> int:
-        return self._c.execute("SELECT COALESCE(MAX(number), 0) FROM attempts WHERE task_id = ?", (task_id,)).fetchone()[0]
+        return self._x("SELECT COALESCE(MAX(number), 0) FROM attempts WHERE task_id = ?", (task_id,)).fetchone()[0]
 
     # -- runs (ownership) ------------------------------------------------------------------------------
 
     def put_run(self, mission_id: str, owner: str, lease_until: float, state: dict[str, Any]) -> None:
-        self._c.execute(
+        self._w(
             "INSERT OR REPLACE INTO runs (mission_id, owner, lease_until, state) VALUES (?, ?, ?, ?)",
             (mission_id, owner, lease_until, json.dumps(state)),
         )
 
     def run(self, mission_id: str) -> tuple[str, float, dict[str, Any]] | None:
-        row = self._c.execute("SELECT owner, lease_until, state FROM runs WHERE mission_id = ?", (mission_id,)).fetchone()
+        row = self._x("SELECT owner, lease_until, state FROM runs WHERE mission_id = ?", (mission_id,)).fetchone()
         return None if row is None else (row[0], row[1], json.loads(row[2]))
 
     def renew_leases(self, owner: str, lease_until: float) -> None:
-        self._c.execute("UPDATE runs SET lease_until = ? WHERE owner = ?", (lease_until, owner))
+        self._w("UPDATE runs SET lease_until = ? WHERE owner = ?", (lease_until, owner))
 
     def delete_run(self, mission_id: str) -> None:
-        self._c.execute("DELETE FROM runs WHERE mission_id = ?", (mission_id,))
+        self._w("DELETE FROM runs WHERE mission_id = ?", (mission_id,))
 
     # -- events ----------------------------------------------------------------------------------------
 
     def append_event(self, name: str, data: dict[str, Any]) -> Event:
-        cur = self._c.execute("INSERT INTO events (name, data) VALUES (?, ?)", (name, json.dumps(data)))
-        return Event(id=cur.lastrowid, event=name, data=data)
+        """Inside `Store.write()` only: the id is the AUTOINCREMENT sequence's next value, which no other
+        writer can take while we hold the write lock."""
+        if self._next_event is None:
+            row = self._c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+            self._next_event = (row[0] if row else 0) + 1
+        event_id = self._next_event
+        self._next_event += 1
+        self._events.append((event_id, name, to_json(data).decode()))
+        return Event(id=event_id, event=name, data=data)
 
     def events_after(self, after: int, *, limit: int = 10_000, upto: int | None = None) -> list[Event]:
         sql, args = "SELECT id, name, data FROM events WHERE id > ?", [after]
         if upto is not None:
             sql, args = sql + " AND id <= ?", [after, upto]
-        rows = self._c.execute(sql + " ORDER BY id LIMIT ?", [*args, limit]).fetchall()
+        rows = self._x(sql + " ORDER BY id LIMIT ?", [*args, limit]).fetchall()
         return [Event(id=i, event=n, data=json.loads(d)) for i, n, d in rows]
 
     def last_event_id(self) -> int:
-        return self._c.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        return self._x("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
 
     def prune_events(self, keep: int) -> int:
-        cur = self._c.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
+        cur = self._x("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
         return cur.rowcount
 
     # -- agents, key/values, logs ----------------------------------------------------------------------
 
     def put_agent(self, agent: Agent, mission_id: str | None = None) -> None:
-        self._c.execute(
+        self._w(
             "INSERT OR REPLACE INTO agents (name, mission_id, doc) VALUES (?, ?, ?)",
             (agent.name, mission_id, agent.model_dump_json(by_alias=True, exclude_none=True)),
         )
 
     def agent(self, name: str) -> Agent | None:
-        row = self._c.execute("SELECT doc FROM agents WHERE name = ?", (name,)).fetchone()
+        row = self._x("SELECT doc FROM agents WHERE name = ?", (name,)).fetchone()
         return None if row is None else Agent.model_validate_json(row[0])
 
     def agents(self) -> list[tuple[Agent, str | None]]:
-        rows = self._c.execute("SELECT doc, mission_id FROM agents ORDER BY rowid").fetchall()
+        rows = self._x("SELECT doc, mission_id FROM agents ORDER BY rowid").fetchall()
         return [(Agent.model_validate_json(d), m) for d, m in rows]
 
     def delete_agent(self, name: str) -> bool:
-        return self._c.execute("DELETE FROM agents WHERE name = ?", (name,)).rowcount > 0
+        return self._x("DELETE FROM agents WHERE name = ?", (name,)).rowcount > 0
 
     def delete_mission_agents(self, mission_id: str) -> list[str]:
-        names = [r[0] for r in self._c.execute("SELECT name FROM agents WHERE mission_id = ?", (mission_id,))]
-        self._c.execute("DELETE FROM agents WHERE mission_id = ?", (mission_id,))
+        names = [r[0] for r in self._x("SELECT name FROM agents WHERE mission_id = ?", (mission_id,))]
+        self._x("DELETE FROM agents WHERE mission_id = ?", (mission_id,))
         return names
 
     def get_kv(self, key: str, default: Any = None) -> Any:
-        row = self._c.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        row = self._x("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
 
     def put_kv(self, key: str, value: Any) -> None:
-        self._c.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+        self._w("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     def log(self, session_id: str, message: str, *, level: str = "info", task_id: str | None = None) -> None:
-        self._c.execute(
+        self._w(
             "INSERT INTO logs (session_id, task_id, ts, level, message) VALUES (?, ?, ?, ?, ?)",
             (session_id, task_id, utcnow(), level, message),
         )
 
     def log_sessions(self) -> list[dict[str, Any]]:
-        rows = self._c.execute(
+        rows = self._x(
             "SELECT session_id, MAX(task_id), COUNT(*), MIN(ts), MAX(ts) FROM logs GROUP BY session_id ORDER BY MIN(id)"
         ).fetchall()
         return [{"sessionId": s, "taskId": t, "entries": n, "startedAt": a, "updatedAt": b} for s, t, n, a, b in rows]
 
     def log_entries(self, session_id: str) -> list[dict[str, Any]]:
-        rows = self._c.execute(
+        rows = self._x(
             "SELECT ts, level, message, task_id FROM logs WHERE session_id = ? ORDER BY id", (session_id,)
         ).fetchall()
         return [{"timestamp": ts, "level": lv, "message": m, "taskId": t} for ts, lv, m, t in rows]

@@ -1,0 +1,57 @@
+"""Group commit: one transaction per batch, events after the commit, one failing write isolated."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from polpo_nb.events import EventBus
+from polpo_nb.store import Journal, Store
+
+
+async def test_failing_write_is_isolated_from_its_batch(tmp_path: Path):
+    store = Store(tmp_path / "state.db")
+    bus = EventBus(store)
+    published: list[str] = []
+    bus.subscribe(lambda e: published.append(e.event))
+    journal = Journal(store, bus, asyncio.get_running_loop())
+
+    def good(tx, emit):
+        tx.put_kv("good", 1)
+        emit("test:good", {})
+        return "kept"
+
+    def bad(tx, emit):
+        tx.put_kv("bad", 1)
+        emit("test:bad", {})
+        raise ValueError("this write is refused")
+
+    results = await asyncio.gather(journal.write(good), journal.write(bad), journal.write(good),
+                                   return_exceptions=True)
+    assert results[0] == results[2] == "kept"
+    assert isinstance(results[1], ValueError)
+    with store.read() as tx:
+        assert tx.get_kv("good") == 1 and tx.get_kv("bad") is None
+        stored = [e.event for e in tx.events_after(0)]
+    assert stored == published == ["test:good", "test:good"]
+    ids = [e.id for e in bus.replay(0)]
+    assert ids == [1, 2]  # the refused write burnt no event id
+
+
+async def test_writes_of_one_loop_iteration_share_one_transaction(tmp_path: Path):
+    store = Store(tmp_path / "state.db")
+    bus = EventBus(store)
+    journal = Journal(store, bus, asyncio.get_running_loop())
+    stamps = await asyncio.gather(*(journal.write(lambda tx, emit: tx.now) for _ in range(5)))
+    assert len(set(stamps)) == 1  # same transaction, same commit timestamp
+
+
+async def test_events_are_published_only_after_the_commit(tmp_path: Path):
+    store = Store(tmp_path / "state.db")
+    bus = EventBus(store)
+    other = Store(tmp_path / "state.db")  # another connection sees only committed data
+    seen: list[object] = []
+    bus.subscribe(lambda e: seen.append(other.tx.get_kv("k")))
+    journal = Journal(store, bus, asyncio.get_running_loop())
+    await journal.write(lambda tx, emit: (tx.put_kv("k", "v"), emit("test:x", {})))
+    assert seen == ["v"]
