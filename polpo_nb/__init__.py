@@ -26,9 +26,16 @@ from .spec import (
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """`%load_ext polpo_nb`: the `%polpo` / `%%polpo` magics (polpo_nb.notebook.magics)."""
+    from .notebook.magics import load_ipython_extension as load
+
+    load(ipython)
+
 __all__ = [
     "Agent", "Assessment", "AsyncProject", "Checkpoint", "ConflictError", "ExpectedOutcome",
     "IllegalTransitionError", "Mission", "MissionRecord", "NotFoundError", "PolpoError", "Project",
     "QualityGate", "RetryPolicy", "RunHandle", "SpecError", "StoreError", "Task", "TaskRecord", "TaskResult",
-    "Team", "dump_mission", "load_mission", "parse_mission_text",
+    "Team", "dump_mission", "load_mission", "load_ipython_extension", "parse_mission_text",
 ]

@@ -28,6 +28,14 @@ class ConflictError(PolpoError):
     code = "CONFLICT"
 
 
+class ForeignRunError(ConflictError):
+    """The run belongs to another live process; the command must travel to it through the store."""
+
+    def __init__(self, message: str, owner: str) -> None:
+        super().__init__(message, owner=owner)
+        self.owner = owner
+
+
 class IllegalTransitionError(ConflictError):
     """A status change that the task state machine (ARCHITECTURE.md §3) forbids."""
 
@@ -41,6 +49,16 @@ class SpecError(PolpoError):
         self.errors = errors
         lines = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors]
         super().__init__("; ".join(lines), errors=errors)
+
+
+def error_for_code(code: str, message: str) -> PolpoError:
+    """Rebuild an error that crossed a process boundary as its code (commands, HTTP clients)."""
+    for cls in (NotFoundError, ConflictError, SpecError, StoreError):
+        if cls.code == code and cls is not SpecError:
+            return cls(message)
+    if code == SpecError.code:
+        return SpecError([{"loc": [], "msg": message}])
+    return PolpoError(message)
 
 
 class StoreError(PolpoError):

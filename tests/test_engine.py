@@ -483,14 +483,15 @@ def test_unknown_agent_is_refused_before_anything_is_written(project):
     assert project.list_missions() == [] and project.list_tasks() == []
 
 
-def test_llm_agent_without_runtime_fails_at_execute_with_clear_error(project):
+def test_llm_agent_without_runtime_fails_at_execute_with_clear_error(project, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     mission = polpo.Mission.model_validate({
         "name": "m", "tasks": [{"title": "a", "assignTo": "llm"}],
         "team": {"agents": [{"name": "llm", "model": "anthropic/claude-sonnet-4-5"}]},
     })
     with pytest.raises(polpo.PolpoError) as info:
         project.execute(mission)
-    assert "@project.agent('llm')" in info.value.message
+    assert "@project.agent('llm')" in info.value.message and "ANTHROPIC_API_KEY" in info.value.message
     assert project.get_mission("m").status == MissionStatus.DRAFT
 
 
@@ -584,3 +585,22 @@ def test_blocking_call_on_the_engine_loop_is_refused_with_guidance(project):
 
     record = project.execute(polpo.Mission("m").task("a", assign_to="w", max_retries=0)).wait(WAIT)
     assert "await project.aio" in record.tasks[0].result.error
+
+
+def test_delay_holds_blocked_tasks_then_resumes_by_itself(project, events):
+    started: list[str] = []
+    project.agent("w")(lambda task, ctx: started.append(task.title) or "ok")
+    mission = (polpo.Mission("cooling").task("deploy", assign_to="w").task("verify", assign_to="w", depends_on=["deploy"])
+               .delay("let it settle", after=["deploy"], blocks=["verify"], duration="PT0.3S"))
+    record = project.execute(mission).wait(WAIT)  # waits through the delay: no human is needed
+    assert record.status == MissionStatus.COMPLETED and started == ["deploy", "verify"]
+    names = events.names()
+    assert names.index("delay:started") < names.index("delay:elapsed")
+    verify_start = next(i for i, e in enumerate(events.events) if e.event == "agent:spawned" and e.data["taskId"] == record.tasks[1].id)
+    assert verify_start > names.index("delay:elapsed")
+
+
+def test_invalid_delay_duration_is_refused():
+    with pytest.raises(SpecError) as info:
+        polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w").delay("d", ["a"], ["b"], "two hours")
+    assert info.value.errors[0]["loc"][:2] == ["delays", 0]

@@ -21,12 +21,13 @@ from typing import Any
 from ..agents.context import AgentContext
 from ..agents.function import FunctionAgent, to_task_result
 from ..assess import AssessmentConfigError, Judge, assess
-from ..errors import ConflictError, IllegalTransitionError, NotFoundError
+from ..errors import ConflictError, ForeignRunError, IllegalTransitionError, NotFoundError
 from ..events.model import Event
 from ..executors import Executor
 from ..spec import (
     Agent,
     Assessment,
+    Delay,
     MissionRecord,
     MissionStatus,
     Phase,
@@ -68,7 +69,7 @@ class EngineDeps:
     owner: str
     executor: Executor
     resolve_agent: Callable[[str, Run], tuple[Agent, FunctionAgent]]
-    judge: Callable[[], Judge | None]
+    judge: Callable[[TaskRecord], Judge | None]
     memory: Callable[[], str]
 
 
@@ -78,7 +79,6 @@ class Engine:
         self.runs: dict[str, Run] = {}
         self._ready: list[tuple[float, int, str, str]] = []
         self._running = 0
-        self._tick = 0
         self._heartbeat: asyncio.Task[None] | None = None
 
     # == lifecycle =====================================================================================
@@ -141,7 +141,7 @@ class Engine:
         if status is not None and status != previous:
             check_transition(task.id, previous, status)
             changes["status"] = status
-        changes["updated_at"] = utcnow()
+        changes["updated_at"] = tx.now
         new = task.model_copy(update=changes)
         tx.put_task(new)
         if status is not None and status != previous:
@@ -257,8 +257,7 @@ class Engine:
         probe = Run(None, [task], threshold=threshold)
         self.d.resolve_agent(task.assign_to, probe)
         fresh = await self.d.journal.write(lambda tx, emit: self._restart(tx, emit, tx.task(task_id)))
-        run = Run(None, [fresh], threshold=threshold)  # alone, its dependencies are not in the run: none wait
-        run.mission_context = mission  # type: ignore[attr-defined]
+        run = Run(None, [fresh], threshold=threshold, context=mission)  # alone: its dependencies are not in the run
         self.runs[run.key] = run
         self._enqueue_ready(run, [task_id])
         self._dispatch()
@@ -267,16 +266,17 @@ class Engine:
     # == scheduling ====================================================================================
 
     def _enqueue_ready(self, run: Run, task_ids: Iterable[str]) -> None:
+        if run.stopping:
+            return
         for tid in task_ids:
             task = run.tasks.get(tid)
             if task is None or task.status != S.PENDING or run.unmet.get(tid, 0) or tid in run.jobs or tid in run.queued:
                 continue
-            if not self._gates_allow(run, task):
+            if not self._holds_allow(run, task):
                 run.parked.add(tid)
                 continue
             run.parked.discard(tid)
             run.queued.add(tid)
-            self._tick += 1
             heapq.heappush(self._ready, (-float(task.priority), task.seq, tid, run.key))
 
     def _dispatch(self) -> None:
@@ -325,16 +325,20 @@ class Engine:
                     phase = Phase.EXECUTION
                     continue
                 break
-            task = await self._update(run, tid, functools.partial(self._to_review, attempt, result))
+            to_review = functools.partial(self._to_review, attempt, result)
+            # With nothing to check the review is instant: review and verdict share one commit.
+            instant = not attempt.task.expectations and not attempt.task.expected_outcomes
+            task = attempt.task if instant else await self._update(run, tid, to_review)
             try:
                 assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=run.threshold,
-                                          judge=self.d.judge(), command_timeout=self.d.config.command_timeout)
+                                          judge=self.d.judge(task), command_timeout=self.d.config.command_timeout)
             except AssessmentConfigError as exc:
                 await self._fail_task(run, tid, exc.message, reason="assessment cannot run")
                 return
             failures += 0 if assessment.passed else 1
             fix = not assessment.passed and failures <= task.max_retries
-            await self._update(run, tid, functools.partial(self._judged, attempt, assessment, fix))
+            judged = functools.partial(self._judged, attempt, assessment, fix)
+            await self._update(run, tid, _chain(to_review, judged) if instant else judged)
             if not fix:
                 break
             phase = Phase.FIX
@@ -343,8 +347,12 @@ class Engine:
     async def _begin_attempt(self, run: Run, tid: str, phase: Phase, failures: int) -> _Attempt:
         """Commit the attempt row (and assigned -> in_progress) before the agent is called."""
         agent, runtime, model = self._pick_agent(run, run.tasks[tid], failures)
-        with self.d.store.read() as tx:
-            number = tx.attempt_count(tid) + 1
+        number = run.attempts.get(tid)
+        if number is None:
+            with self.d.store.read() as tx:
+                number = tx.attempt_count(tid)
+        number += 1
+        run.attempts[tid] = number
 
         def begin(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
             tx.start_attempt(t.id, number, phase=phase.value, agent=agent.name, model=model, owner=self.d.owner)
@@ -446,7 +454,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         journal = self.d.journal
         session = f"{task.id}-{number}"
-        mission = run.mission or getattr(run, "mission_context", None)
+        mission = run.mission or run.context
         upstream = {}
         for title in task.depends_on:
             dep = run.task_by_title(title)
@@ -457,6 +465,11 @@ class Engine:
             data = {"taskId": task.id, "missionId": task.mission_id, "attempt": number, "text": text}
             loop.call_soon_threadsafe(lambda: journal.emit("task:output", **data))
 
+        def tool_use(name: str, args: Any, summary: str) -> None:
+            data = {"taskId": task.id, "missionId": task.mission_id, "attempt": number, "agentName": agent.name,
+                    "tool": name, "args": args, "result": summary}
+            loop.call_soon_threadsafe(lambda: journal.emit("task:tool_use", **data))
+
         def log(message: str, level: str) -> None:
             loop.call_soon_threadsafe(lambda: journal.write(lambda tx, emit: tx.log(session, message, level=level, task_id=task.id)))
 
@@ -464,8 +477,8 @@ class Engine:
             task=task, agent=agent, model=model, attempt=number, phase=phase, project_dir=self.d.project_dir,
             feedback=task.feedback if phase == Phase.FIX else None,
             mission_name=mission.name if mission else None, mission_prompt=mission.prompt if mission else "",
-            mission_data=mission.data if mission else None, upstream=upstream, memory=self.d.memory(),
-            _output=output, _log=log,
+            mission_data=mission.data if mission else None, upstream=upstream, _memory=self.d.memory,
+            _output=output, _log=log, _tool_use=tool_use,
         )
 
     async def _fail_task(self, run: Run, tid: str, error: str, *, reason: str) -> None:
@@ -493,6 +506,7 @@ class Engine:
                 if run.unmet[child] == 0:
                     released.append(child)
             await self._check_gates(run)
+            await self._check_delays(run)
             self._enqueue_ready(run, [*released, *list(run.parked)])
             await self._check_checkpoints(run)
         elif task.status == S.FAILED:
@@ -544,14 +558,60 @@ class Engine:
                 return "blocked"
         return state
 
-    def _gates_allow(self, run: Run, task: TaskRecord) -> bool:
+    def _holds_allow(self, run: Run, task: TaskRecord) -> bool:
+        """No quality gate and no delay holds the task back."""
         if run.mission is None:
             return True
-        return all(
-            self._gate_state(run, i) == "open"
-            for i, gate in enumerate(run.mission.quality_gates)
-            if task.title in gate.blocks_tasks
-        )
+        gates = all(self._gate_state(run, i) == "open"
+                    for i, gate in enumerate(run.mission.quality_gates) if task.title in gate.blocks_tasks)
+        return gates and all(self._delay_remaining(run, d) == 0.0
+                             for d in run.mission.delays if task.title in d.blocks_tasks)
+
+    def _delay_remaining(self, run: Run, delay: Delay) -> float | None:
+        """Seconds left (0.0 once elapsed), None while its afterTasks are not all done."""
+        started = run.flags.delays_started.get(delay.name)
+        if started is None:
+            return None
+        return max(0.0, started + delay.seconds - time.time())
+
+    async def _check_delays(self, run: Run) -> None:
+        """Start the clock of every delay whose afterTasks are now all done."""
+        if run.mission is None:
+            return
+        started = False
+        for delay in run.mission.delays:
+            if delay.name in run.flags.delays_started:
+                continue
+            if all((t := run.task_by_title(title)) is not None and t.status == S.DONE for title in delay.after_tasks):
+                run.flags.delays_started[delay.name] = time.time()
+                started = True
+                await self.d.journal.emit("delay:started", missionId=run.mission.id, delay=delay.name,
+                                          duration=delay.duration, blocksTasks=delay.blocks_tasks)
+                self._arm_delay(run, delay)
+        if started:
+            await self._save_flags(run)
+
+    def _arm_delay(self, run: Run, delay: Delay) -> None:
+        remaining = self._delay_remaining(run, delay)
+        if remaining is None or delay.name in run.delay_timers:
+            return
+
+        def elapsed() -> None:
+            task = asyncio.ensure_future(self._delay_elapsed(run, delay))
+            run.delay_timers[delay.name] = task  # keep a strong reference until it has run
+
+        run.delay_timers[delay.name] = asyncio.get_running_loop().call_later(remaining, elapsed)
+
+    async def _delay_elapsed(self, run: Run, delay: Delay) -> None:
+        run.delay_timers.pop(delay.name, None)
+        if run.key not in self.runs:
+            return
+        assert run.mission is not None
+        await self.d.journal.emit("delay:elapsed", missionId=run.mission.id, delay=delay.name,
+                                  blocksTasks=delay.blocks_tasks)
+        self._enqueue_ready(run, list(run.parked))
+        self._dispatch()
+        await self._check_finished(run)
 
     async def _check_gates(self, run: Run) -> None:
         if run.mission is None:
@@ -598,8 +658,8 @@ class Engine:
         self._check_settled(run)
 
     def _check_settled(self, run: Run) -> None:
-        """Idle = nothing running or startable: finished, paused, or waiting for a human's approval."""
-        if not run.jobs and not run.queued:
+        """Idle = nothing running, startable or on a timer: finished, paused, or waiting for a human."""
+        if not run.jobs and not run.queued and not run.delay_timers:
             run.idle.set()
 
     async def _finish(self, run: Run) -> None:
@@ -610,10 +670,13 @@ class Engine:
 
     async def _close_run(self, run: Run, status: MissionStatus, *, error: str | None,
                          extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> None:
-        """The one way a run ends: mission status + `mission:completed`, volatile team released."""
-        self.runs.pop(run.key, None)
+        """The one way a run ends: mission status + `mission:completed`, volatile team released. The run
+        leaves `self.runs` only once the final status is committed, so no waiter reads a stale one."""
         if run.deadline_watch and run.deadline_watch is not asyncio.current_task():
             run.deadline_watch.cancel()
+        for timer in run.delay_timers.values():
+            timer.cancel()
+        run.delay_timers.clear()
         if run.mission is not None:
             mission = run.mission
             await self._set_mission(run, status, error=error, pause_reason=None, pause_message=None,
@@ -621,6 +684,7 @@ class Engine:
                                                                           **({"error": error} if error else {})})])
             if mission.team and mission.team.volatile:
                 await self.d.journal.write(lambda tx, emit: tx.delete_mission_agents(mission.id))
+        self.runs.pop(run.key, None)
         run.finished.set()
         run.idle.set()
 
@@ -656,11 +720,12 @@ class Engine:
     async def _stop(self, run: Run, status: MissionStatus, *, error: str, reason: str,
                     extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> None:
         """Cancel what runs, fail what has not finished (abort, deadline), close the run."""
+        run.stopping = True  # nothing new starts while the jobs wind down
+        run.queued.clear()
         jobs = list(run.jobs.values())
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
-        run.queued.clear()
 
         def stop(tx: Tx, emit: Emit) -> list[TaskRecord]:
             out = []
@@ -683,9 +748,10 @@ class Engine:
         return RunFlags.from_json(row[2]) if row else RunFlags()
 
     def _refuse_foreign(self, mission: MissionRecord) -> None:
+        """Raise ForeignRunError when another live process owns the run (the project routes the command)."""
         owner = self.run_owner(mission.id)
         if owner and owner[0] != self.d.owner and owner[1]:
-            raise ConflictError(f"Mission {mission.name!r} is run by another live process ({owner[0]})")
+            raise ForeignRunError(f"Mission {mission.name!r} is run by another live process ({owner[0]})", owner[0])
 
     async def resume(self, mission_id: str, *, retry_failed: bool = False) -> Run:
         with self.d.store.read() as tx:
@@ -722,6 +788,8 @@ class Engine:
         await self._set_mission(run, MissionStatus.ACTIVE, pause_reason=None, pause_message=None, error=None,
                                 extra=[("mission:resumed", {"retryFailed": retry_failed}), *extra])
         run.rebuild_counters()
+        for delay in run.mission.delays if run.mission else []:
+            self._arm_delay(run, delay)  # a delay started before a pause or a crash goes on counting
         pending = [t.id for t in run.tasks.values() if t.status == S.PENDING]
         deferred, run.deferred = run.deferred, []
         self._enqueue_ready(run, [*deferred, *pending])
@@ -899,7 +967,7 @@ class Engine:
         threshold = mission.quality_threshold if mission else self.d.config.quality_threshold
         try:
             assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=threshold,
-                                      judge=self.d.judge(), command_timeout=self.d.config.command_timeout)
+                                      judge=self.d.judge(task), command_timeout=self.d.config.command_timeout)
         except AssessmentConfigError as exc:
             assessment = Assessment(passed=False, feedback=exc.message, threshold=threshold, timestamp=utcnow())
 
@@ -946,6 +1014,15 @@ class Engine:
                             "agentName": task.assign_to, "status": task.status.value,
                             "phase": task.phase.value if task.phase else None, "owner": self.d.owner})
         return out
+
+
+def _chain(*steps: Callable[[Tx, Emit, TaskRecord], TaskRecord]) -> Callable[[Tx, Emit, TaskRecord], TaskRecord]:
+    """Several task updates as one journal write (one transaction)."""
+    def chained(tx: Tx, emit: Emit, task: TaskRecord) -> TaskRecord:
+        for step in steps:
+            task = step(tx, emit, task)
+        return task
+    return chained
 
 
 def _assessment_event(task: TaskRecord, a: Assessment) -> dict[str, Any]:

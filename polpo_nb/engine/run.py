@@ -23,6 +23,7 @@ class RunFlags:
     overridden_gates: list[int] = field(default_factory=list)
     waiting_checkpoint: str | None = None
     blocked_gate: int | None = None
+    delays_started: dict[str, float] = field(default_factory=dict)  # epoch seconds
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,6 +32,7 @@ class RunFlags:
             "overriddenGates": self.overridden_gates,
             "waitingCheckpoint": self.waiting_checkpoint,
             "blockedGate": self.blocked_gate,
+            "delaysStarted": self.delays_started,
         }
 
     @classmethod
@@ -41,13 +43,15 @@ class RunFlags:
             overridden_gates=list(data.get("overriddenGates", [])),
             waiting_checkpoint=data.get("waitingCheckpoint"),
             blocked_gate=data.get("blockedGate"),
+            delays_started=dict(data.get("delaysStarted", {})),
         )
 
 
 class Run:
     def __init__(self, mission: MissionRecord | None, tasks: list[TaskRecord], *, threshold: float | None = None,
-                 flags: RunFlags | None = None) -> None:
+                 flags: RunFlags | None = None, context: MissionRecord | None = None) -> None:
         self.mission = mission
+        self.context = context  # the mission a standalone run of one of its tasks borrows prompt and data from
         self.key = mission.id if mission else f"task:{tasks[0].id}"
         self.threshold = mission.quality_threshold if mission else (threshold or DEFAULT_QUALITY_THRESHOLD)
         self.flags = flags or RunFlags()
@@ -60,8 +64,10 @@ class Run:
         self.queued: set[str] = set()
         self.jobs: dict[str, asyncio.Task[None]] = {}
         self.idle = asyncio.Event()
+        self.stopping = False
         self.finished = asyncio.Event()
         self.deadline_watch: asyncio.Task[None] | None = None
+        self.delay_timers: dict[str, asyncio.TimerHandle | asyncio.Future[None]] = {}
         self.agent_cache: dict[str, Any] = {}
         self.attempts: dict[str, int] = {}  # last attempt number per task, to number the next one
         self.rebuild_counters()

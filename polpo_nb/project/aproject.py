@@ -9,23 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler
+from ..agents.models import ModelRegistry
 from ..assess import FunctionJudge, Judge
+from ..engine.commands import CommandRouter
 from ..engine.engine import Engine, EngineDeps
 from ..engine.ownership import new_owner_id, owner_alive, release_owner
 from ..engine.run import Run
-from ..errors import ConflictError, NotFoundError, SpecError
+from ..engine.schedules import Scheduler, first_run
+from ..errors import ConflictError, ForeignRunError, NotFoundError, SpecError
 from ..events.bus import EventBus, Subscription
 from ..events.model import Event, format_event_id
-from ..executors import Executor, InProcessExecutor
+from ..executors import Executor, build_executor
 from ..spec import (
     Agent,
+    CriterionExpectation,
+    LlmReviewExpectation,
     Mission,
     MissionRecord,
     MissionStatus,
@@ -74,7 +81,10 @@ class AsyncProject:
         self.owner = new_owner_id()
         self._functions: dict[str, FunctionAgent] = {}
         self._judge: Judge | None = None
-        self._executor = executor or InProcessExecutor(self.config.max_concurrency)
+        #: Model strings to pydantic-ai models; `models.register(name, model)` plays a name with any model.
+        self.models = ModelRegistry(self.config.providers)
+        self._llm: Any = None  # the LLMRuntime, built (and pydantic-ai imported) for the first LLM agent
+        self._executor = executor or build_executor(self.config)  # `executor: dask` -> DaskExecutor
         self._loop: asyncio.AbstractEventLoop
         self._background: set[asyncio.Task[None]] = set()
         self.engine: Engine
@@ -92,11 +102,13 @@ class AsyncProject:
         self.journal = Journal(self.store, self.bus, self._loop)
         self.engine = Engine(EngineDeps(
             store=self.store, journal=self.journal, project_dir=self.root, config=self.config, owner=self.owner,
-            executor=self._executor, resolve_agent=self._resolve_agent, judge=lambda: self._judge,
+            executor=self._executor, resolve_agent=self._resolve_agent, judge=self._judge_for,
             memory=self.memory_file.read,
         ))
         await self.engine.start()
-        for coro in (self._tail(), self._housekeeping()):
+        self.scheduler = Scheduler(self.store, self.journal, self.owner, self.engine.execute_mission)
+        self.commands = CommandRouter(self.store, self.journal, self.owner, self.engine)
+        for coro in (self._tail(), self._housekeeping(), self.scheduler.run()):
             task = asyncio.create_task(coro)
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -110,6 +122,7 @@ class AsyncProject:
             if current != version:
                 version = current
                 self.bus.poll()
+                await self.commands.serve()
 
     async def _housekeeping(self) -> None:
         while True:
@@ -177,13 +190,47 @@ class AsyncProject:
         if runtime is None and spec.handler:
             runtime = FunctionAgent(name, load_handler(spec.handler, self.root))
         if runtime is None:
-            what = f"an LLM agent (model {spec.model!r})" if spec.model else "neither a model nor a handler"
-            raise AgentUnavailableError(
-                f"agent {name!r} is {what}, and this build of polpo-nb runs function agents only: register one "
-                f"with @project.agent({name!r}) or give the agent a `handler: module:function`"
-            )
+            model = spec.model or self.config.default_model
+            if model is None:
+                raise AgentUnavailableError(
+                    f"agent {name!r} has neither a model nor a handler: give it a `model` (or set defaultModel), "
+                    f"register a function with @project.agent({name!r}), or give it a `handler: module:function`"
+                )
+            llm = self._llm_runtime()
+            try:  # a missing key fails here, before anything is written
+                llm.check(name, model, spec.allowed_tools)
+            except AgentUnavailableError as exc:
+                raise type(exc)(f"agent {name!r}: {exc.message}; or play it offline with @project.agent({name!r})",
+                                **exc.details) from None
+            runtime = FunctionAgent(name, llm)
         run.agent_cache[name] = (spec, runtime)
         return spec, runtime
+
+    def _llm_runtime(self) -> Any:
+        if self._llm is None:
+            from ..agents.llm import LLMRuntime
+
+            self._llm = LLMRuntime(self.models, self.config, self.root)
+        return self._llm
+
+    def _judge_for(self, task: TaskRecord) -> Judge | None:
+        """A registered judge; else an LLM judge on `judgeModel`, else on the model the attempt ran with
+        (or the task's agent's model). None when the task has nothing for a judge to score."""
+        if self._judge is not None:
+            return self._judge
+        if not any(isinstance(e, CriterionExpectation | LlmReviewExpectation) for e in task.expectations):
+            return None
+        model = self.config.judge_model or (task.result.model if task.result else None)
+        if model is None:
+            with self.store.read() as tx:
+                spec = tx.agent(task.assign_to)
+            model = (spec.model if spec else None) or self.config.default_model
+        if model is None:
+            return None
+        from ..assess.llm_judge import LlmJudge
+
+        return LlmJudge(functools.partial(self.models.resolve, model), model_name=model,
+                        reviewers=self.config.judge_reviewers)
 
     def _known_agents(self, team: Team | None = None) -> set[str]:
         with self.store.read() as tx:
@@ -342,11 +389,13 @@ class AsyncProject:
 
     @engine_call
     async def retry_task(self, task_id: str) -> TaskRecord:
-        return await self.engine.retry(task_id)
+        await self._routed("retry", lambda: self.engine.retry(task_id), task_id=task_id)
+        return await self.get_task(task_id)
 
     @engine_call
     async def kill_task(self, task_id: str) -> TaskRecord:
-        return await self.engine.kill(task_id)
+        await self._routed("kill", lambda: self.engine.kill(task_id), task_id=task_id)
+        return await self.get_task(task_id)
 
     @engine_call
     async def reassess_task(self, task_id: str) -> TaskRecord:
@@ -354,11 +403,21 @@ class AsyncProject:
 
     @engine_call
     async def approve_task(self, task_id: str, note: str | None = None) -> TaskRecord:
-        return await self.engine.decide(task_id, True, note)
+        await self._routed("approve", lambda: self.engine.decide(task_id, True, note), task_id=task_id, note=note)
+        return await self.get_task(task_id)
 
     @engine_call
     async def reject_task(self, task_id: str, note: str | None = None) -> TaskRecord:
-        return await self.engine.decide(task_id, False, note)
+        await self._routed("reject", lambda: self.engine.decide(task_id, False, note), task_id=task_id, note=note)
+        return await self.get_task(task_id)
+
+    async def _routed(self, kind: str, local: Callable[[], Awaitable[Any]], *, mission_id: str | None = None,
+                      task_id: str | None = None, **payload: Any) -> None:
+        """Run a command here, or, when another live process owns the run, there (through the store)."""
+        try:
+            await local()
+        except ForeignRunError as exc:
+            await self.commands.send(exc.owner, kind, mission_id=mission_id, task_id=task_id, payload=payload)
 
     @engine_call
     async def attempts(self, task_id: str) -> list[dict[str, Any]]:
@@ -404,7 +463,8 @@ class AsyncProject:
         def write(tx: Tx, emit: Emit) -> MissionRecord:
             seq = tx.next_seq()
             tasks = [_task_record(t, seq + i, mission_id, spec.name) for i, t in enumerate(spec.tasks)]
-            tx.put_mission(MissionRecord(**{**dict(spec), "tasks": tasks}, id=mission_id, created_at=now, updated_at=now))
+            tx.put_mission(MissionRecord(**{**dict(spec), "tasks": tasks}, id=mission_id, created_at=now, updated_at=now,
+                                         **_schedule_fields(spec, MissionStatus.DRAFT)))
             for task in tasks:
                 _put_new_task(tx, emit, task)
             emit("mission:saved", {"missionId": mission_id, "name": spec.name, "taskCount": len(spec.tasks)})
@@ -432,7 +492,10 @@ class AsyncProject:
         def write(tx: Tx, emit: Emit) -> MissionRecord:
             if "tasks" in keys:
                 self._replace_tasks(tx, emit, current, spec.tasks)
-            record = current.model_copy(update={**dict(spec), "tasks": [], "updated_at": utcnow()})
+            update = {**dict(spec), "tasks": [], "updated_at": utcnow()}
+            if "schedule" in keys or "end_date" in keys:
+                update.update(_schedule_fields(spec, current.status))
+            record = current.model_copy(update=update)
             tx.put_mission(record)
             emit("mission:saved", {"missionId": current.id, "name": spec.name, "fields": sorted(_camel_keys(patch))})
             return tx.mission(current.id)
@@ -520,13 +583,22 @@ class AsyncProject:
 
     @engine_call
     async def resume_mission(self, ref: str, *, retry_failed: bool = False) -> RunHandle:
-        run = await self.engine.resume(ref, retry_failed=retry_failed)
-        return RunHandle(self, run.key, mission_id=run.key)
+        mission = await self.get_mission(ref)
+        await self._routed("resume", lambda: self.engine.resume(mission.id, retry_failed=retry_failed),
+                           mission_id=mission.id, retryFailed=retry_failed)
+        return RunHandle(self, mission.id, mission_id=mission.id)
 
     @engine_call
     async def abort_mission(self, ref: str) -> MissionRecord:
-        await self.engine.abort(ref)
-        return await self.get_mission(ref)
+        mission = await self.get_mission(ref)
+        await self._routed("abort", lambda: self.engine.abort(mission.id), mission_id=mission.id)
+        return await self.get_mission(mission.id)
+
+    @engine_call
+    async def schedule_history(self, ref: str) -> list[dict[str, Any]]:
+        """What happened to each occurrence of a mission's schedule: fired, missed or skipped."""
+        with self.store.read() as tx:
+            return tx.schedule_history(tx.mission(ref, with_tasks=False).id)
 
     # == memory, state, config, logs ===================================================================
 
@@ -588,6 +660,24 @@ class AsyncProject:
     def events(self, pattern: str | Iterable[str] | None = None, *, after: int | None = None) -> AsyncIterator[Event]:
         """Replay after `after`, then live events, on the caller's loop: the feed of SSE and WebSocket."""
         return self.bus.stream(pattern, after=after)
+
+    @engine_call
+    async def state_version(self) -> str:
+        """A token that changes whenever the stored state may have changed, by a commit of this process
+        (the connection's change counter) or of another one (`data_version`): two reads under the same
+        token give the same answer, so the HTTP layer can reuse what it rendered and answer
+        `If-None-Match`. The owner id keeps tokens of successive openings apart."""
+        with self.store.read():
+            return f"{self.owner}:{self.store._conn.total_changes}:{self.store.data_version()}"
+
+
+def _schedule_fields(spec: Mission, status: MissionStatus) -> dict[str, Any]:
+    """`nextRunAt`, and `scheduled` for a mission that has not run yet."""
+    next_run_at = first_run(spec, datetime.now(UTC))
+    fields: dict[str, Any] = {"next_run_at": next_run_at}
+    if status in (MissionStatus.DRAFT, MissionStatus.SCHEDULED):
+        fields["status"] = MissionStatus.SCHEDULED if next_run_at else MissionStatus.DRAFT
+    return fields
 
 
 def _task_record(spec: Task, seq: int, mission_id: str | None, group: str | None) -> TaskRecord:

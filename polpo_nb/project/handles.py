@@ -7,10 +7,25 @@ next settle.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ..spec import MissionRecord, TaskRecord
+from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
 from .loop import block_on, on_loop
+
+REMOTE_POLL_SECONDS = 0.1
+_MOVING = frozenset({TaskStatus.PENDING, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REVIEW})
+
+
+def _settled(record: MissionRecord | TaskRecord) -> bool:
+    if isinstance(record, TaskRecord):
+        return record.status not in _MOVING
+    if record.status != MissionStatus.ACTIVE:
+        return True
+    # active and settled only when waiting for a human: nothing moving, something awaiting approval
+    statuses = {t.status for t in record.tasks}
+    return not statuses & _MOVING and TaskStatus.AWAITING_APPROVAL in statuses
+
 
 if TYPE_CHECKING:
     from .aproject import AsyncProject
@@ -22,12 +37,18 @@ class RunHandle:
         self.key = key
         self.mission_id = mission_id
         self.task_id = task_id
+        self._widget: Any = None  # the live widget, made on first display (polpo_nb.notebook)
 
     async def _settled(self) -> MissionRecord | TaskRecord:
         run = self.project.engine.runs.get(self.key)
         if run is not None:
             await run.idle.wait()
-        return await self._record()
+            return await self._record()
+        while True:  # run by another process (or already over): watch the store
+            record = await self._record()
+            if _settled(record):
+                return record
+            await asyncio.sleep(REMOTE_POLL_SECONDS)
 
     async def _record(self) -> MissionRecord | TaskRecord:
         if self.mission_id:
@@ -56,3 +77,14 @@ class RunHandle:
     def __repr__(self) -> str:
         what = f"mission={self.mission_id}" if self.mission_id else f"task={self.task_id}"
         return f"<RunHandle {what}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        from ..notebook.display import run_mimebundle
+
+        return run_mimebundle(self, include, exclude)
+
+    def results_df(self) -> Any:
+        """A pandas DataFrame, one row per task: agent, model, status, score, retries, duration, output."""
+        from ..notebook.views import results_df
+
+        return results_df(self)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ..agents.models import ModelRegistry
 from ..events.bus import Subscription
 from ..events.model import Event
 from ..executors import Executor
@@ -50,6 +51,11 @@ class Project:
     def id(self) -> str:
         return self.aio.id
 
+    @property
+    def models(self) -> ModelRegistry:
+        """Model strings to pydantic-ai models: `project.models.register("scripted", FunctionModel(...))`."""
+        return self.aio.models
+
     def __repr__(self) -> str:
         return f"<polpo.Project {self.id!r} at {self.root}>"
 
@@ -75,6 +81,25 @@ class Project:
 
     def abort(self, mission: str) -> Any:
         return self.abort_mission(mission)
+
+    # pandas views (polpo_nb.notebook.views)
+    def tasks_df(self, *, mission: str | None = None, status: str | None = None, agent: str | None = None) -> Any:
+        """A DataFrame of tasks (all, or one mission's), optionally filtered by status and agent."""
+        from ..notebook.views import tasks_df
+
+        return tasks_df(self, mission=mission, status=status, agent=agent)
+
+    def missions_df(self, *, status: str | None = None) -> Any:
+        """A DataFrame of missions with task counts and mean score."""
+        from ..notebook.views import missions_df
+
+        return missions_df(self, status=status)
+
+    def events_df(self, since: Any = None, pattern: str | Iterable[str] | None = None) -> Any:
+        """A DataFrame of events after an id, since a time or within a timedelta; `pattern` filters names."""
+        from ..notebook.views import events_df
+
+        return events_df(self, since, pattern)
 
     def close(self) -> None:
         if not self._thread.loop.is_closed():

@@ -21,7 +21,7 @@ from .expectations import (
     ScriptExpectation,
     TestExpectation,
 )
-from .mission import Checkpoint, Mission, MissionRecord, QualityGate
+from .mission import Checkpoint, Delay, Mission, MissionRecord, QualityGate
 from .results import Assessment, CheckResult, CriterionScore, TaskResult, Usage
 from .status import MissionStatus, Phase, TaskStatus
 from .task import RetryPolicy, Task, TaskRecord
@@ -51,7 +51,7 @@ def parse(model: type[WireModel], data: Any, *, prefix: tuple[str | int, ...] = 
 
 
 __all__ = [
-    "Agent", "Assessment", "CheckResult", "Checkpoint", "CriterionExpectation", "CriterionScore",
+    "Agent", "Assessment", "CheckResult", "Checkpoint", "Delay", "CriterionExpectation", "CriterionScore",
     "Expectation", "ExpectedOutcome", "FileExistsExpectation", "LlmReviewExpectation", "MetricsExpectation",
     "Mission", "MissionRecord", "MissionStatus", "Phase", "ProjectConfig", "ProviderConfig", "QualityGate",
     "RetryPolicy", "ReviewDimension", "ScriptExpectation", "Task", "TaskRecord", "TaskResult", "TaskStatus",

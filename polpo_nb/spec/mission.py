@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 from ..errors import SpecError
 from ._base import WireModel
 from .agent import Agent, Team
+from .durations import parse_duration
 from .expectations import ExpectedOutcome
 from .graph import find_cycle
 from .status import MissionStatus
@@ -42,6 +43,26 @@ class Checkpoint(WireModel):
     name: str = Field(min_length=1)
     after_tasks: list[str] = Field(min_length=1)
     message: str = ""
+
+
+class Delay(WireModel):
+    """Holds `blocksTasks` back for `duration` (ISO 8601, e.g. `PT2H`) after every `afterTasks` task is
+    done; the mission goes on by itself when it elapses."""
+
+    name: str = Field(min_length=1)
+    after_tasks: list[str] = Field(min_length=1)
+    blocks_tasks: list[str] = Field(min_length=1)
+    duration: str
+
+    @field_validator("duration")
+    @classmethod
+    def _duration_valid(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def seconds(self) -> float:
+        return parse_duration(self.duration).total_seconds()
 
 
 def _invalid(path: str, message: str) -> PydanticCustomError:
@@ -71,6 +92,7 @@ class Mission(WireModel):
     end_date: datetime | None = Field(default=None, description="Last date a recurring schedule fires.")
     quality_gates: list[QualityGate] = Field(default_factory=list)
     checkpoints: list[Checkpoint] = Field(default_factory=list)
+    delays: list[Delay] = Field(default_factory=list)
 
     @field_validator("schedule")
     @classmethod
@@ -151,6 +173,13 @@ class Mission(WireModel):
             loc=("checkpoints", len(self.checkpoints)),
         )
         self._extend("checkpoints", checkpoint)
+        return self
+
+    def delay(self, name: str, after: Sequence[str], blocks: Sequence[str], duration: str) -> Mission:
+        """Hold `blocks` back for `duration` (ISO 8601, e.g. "PT2H") once `after` are done."""
+        delay = _validated(Delay, {"name": name, "after_tasks": list(after), "blocks_tasks": list(blocks),
+                                   "duration": duration}, loc=("delays", len(self.delays)))
+        self._extend("delays", delay)
         return self
 
     def agent(self, agent: Agent) -> Mission:
@@ -235,7 +264,8 @@ def mission_problems(mission: Mission) -> list[tuple[str, str]]:
         cycle = find_cycle({t.title: t.depends_on for t in mission.tasks})
         if cycle:
             problems.append(("tasks", "dependency cycle: " + " -> ".join(cycle)))
-    for field, items in (("qualityGates", mission.quality_gates), ("checkpoints", mission.checkpoints)):
+    for field, items in (("qualityGates", mission.quality_gates), ("checkpoints", mission.checkpoints),
+                         ("delays", mission.delays)):
         for i, item in enumerate(items):
             for key, names in (("afterTasks", item.after_tasks), ("blocksTasks", getattr(item, "blocks_tasks", []))):
                 for j, name in enumerate(names):
@@ -252,7 +282,7 @@ def mission_problems(mission: Mission) -> list[tuple[str, str]]:
     return problems
 
 
-_FIELD_ALIASES = {"tasks": "tasks", "quality_gates": "qualityGates", "checkpoints": "checkpoints"}
+_FIELD_ALIASES = {"tasks": "tasks", "quality_gates": "qualityGates", "checkpoints": "checkpoints", "delays": "delays"}
 
 
 def _new_item_problems(mission: Mission, field: str, item: Any) -> list[tuple[str, str]]:

@@ -75,8 +75,23 @@ CREATE TABLE commands (
 );
 """
 
+V2 = """
+CREATE TABLE schedule_fires (
+    mission_id TEXT NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
+    occurrence TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (mission_id, occurrence)
+);
+ALTER TABLE commands ADD COLUMN owner TEXT;
+ALTER TABLE commands ADD COLUMN error TEXT;
+ALTER TABLE commands ADD COLUMN error_code TEXT;
+CREATE INDEX commands_open ON commands(done, owner)
+"""
+
 #: `MIGRATIONS[n]` is the SQL that upgrades a database at version n to n+1 (PRAGMA user_version).
-MIGRATIONS: list[str] = [V1]
+MIGRATIONS: list[str] = [V1, V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

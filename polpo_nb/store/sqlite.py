@@ -322,6 +322,38 @@ class Tx:
         cur = self._x("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
         return cur.rowcount
 
+    # -- schedules and cross-process commands --------------------------------------------------------
+
+    def claim_occurrence(self, mission_id: str, occurrence: str, outcome: str, owner: str) -> bool:
+        """Record what happened to one schedule occurrence; False if another process already did."""
+        cur = self._w(
+            "INSERT OR IGNORE INTO schedule_fires (mission_id, occurrence, outcome, owner, at) VALUES (?, ?, ?, ?, ?)",
+            (mission_id, occurrence, outcome, owner, self.now or utcnow()),
+        )
+        return cur.rowcount == 1
+
+    def schedule_history(self, mission_id: str) -> list[dict[str, Any]]:
+        rows = self._x("SELECT occurrence, outcome, owner, at FROM schedule_fires WHERE mission_id = ? ORDER BY occurrence",
+                       (mission_id,)).fetchall()
+        return [{"occurrence": o, "outcome": r, "owner": w, "at": a} for o, r, w, a in rows]
+
+    def add_command(self, owner: str, kind: str, mission_id: str | None, task_id: str | None, payload: dict[str, Any]) -> int:
+        cur = self._w("INSERT INTO commands (owner, kind, mission_id, task_id, payload) VALUES (?, ?, ?, ?, ?)",
+                      (owner, kind, mission_id, task_id, json.dumps(payload)))
+        return int(cur.lastrowid or 0)
+
+    def open_commands(self, owner: str) -> list[dict[str, Any]]:
+        rows = self._x("SELECT id, kind, mission_id, task_id, payload FROM commands WHERE done = 0 AND owner = ? ORDER BY id",
+                       (owner,)).fetchall()
+        return [{"id": i, "kind": k, "missionId": m, "taskId": t, "payload": json.loads(p)} for i, k, m, t, p in rows]
+
+    def finish_command(self, command_id: int, error: str | None = None, code: str | None = None) -> None:
+        self._w("UPDATE commands SET done = 1, error = ?, error_code = ? WHERE id = ?", (error, code, command_id))
+
+    def command_outcome(self, command_id: int) -> tuple[bool, str | None, str | None]:
+        row = self._x("SELECT done, error, error_code FROM commands WHERE id = ?", (command_id,)).fetchone()
+        return (bool(row[0]), row[1], row[2]) if row else (True, "command vanished", "INTERNAL")
+
     # -- agents, key/values, logs ----------------------------------------------------------------------
 
     def put_agent(self, agent: Agent, mission_id: str | None = None) -> None:

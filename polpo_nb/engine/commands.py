@@ -1,0 +1,81 @@
+"""Commands for a run that another live process owns travel through the store.
+
+A server approving a task of a mission that a notebook kernel runs cannot touch that run's state
+directly (the kernel holds it in memory and would overwrite it). It writes a command row addressed to
+the owner and waits; the owner's tail notices the commit (PRAGMA data_version), executes the command
+on its own engine, and marks it done with the outcome, which the sender re-raises as the same error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConflictError, PolpoError, error_for_code
+from ..store.journal import Journal
+from ..store.sqlite import Store
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+POLL_SECONDS = 0.05
+ANSWER_TIMEOUT = 30.0
+
+
+class CommandRouter:
+    def __init__(self, store: Store, journal: Journal, owner: str, engine: Engine) -> None:
+        self.store = store
+        self.journal = journal
+        self.owner = owner
+        self.engine = engine
+
+    async def send(self, target: str, kind: str, *, mission_id: str | None = None, task_id: str | None = None,
+                   payload: dict[str, Any] | None = None) -> None:
+        """Hand a command to the owning process and wait for its outcome (its error re-raised here)."""
+        command_id = await self.journal.write(
+            lambda tx, emit: tx.add_command(target, kind, mission_id, task_id, payload or {}))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ANSWER_TIMEOUT
+        while True:
+            with self.store.read() as tx:
+                done, error, code = tx.command_outcome(command_id)
+            if done:
+                if error:
+                    raise error_for_code(code or "INTERNAL", error)
+                return
+            if loop.time() > deadline:
+                raise ConflictError(f"the process running this mission ({target}) did not answer a {kind!r} "
+                                    f"command within {ANSWER_TIMEOUT:.0f}s; if it is gone, its lease expires and "
+                                    "the mission becomes resumable")
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def serve(self) -> int:
+        """Execute the commands addressed to this engine; returns how many."""
+        with self.store.read() as tx:
+            pending = tx.open_commands(self.owner)
+        for command in pending:
+            error: str | None = None
+            code: str | None = None
+            try:
+                await self._handler(command)()
+            except PolpoError as exc:
+                error, code = exc.message, exc.code
+            except Exception as exc:  # noqa: BLE001 - the sender gets the failure, this engine goes on
+                error, code = f"{type(exc).__name__}: {exc}", "INTERNAL"
+            await self.journal.write(lambda tx, emit, c=command["id"], e=error, k=code: tx.finish_command(c, e, k))
+        return len(pending)
+
+    def _handler(self, command: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
+        mission_id, task_id, payload = command["missionId"], command["taskId"], command["payload"]
+        handlers: dict[str, Callable[[], Awaitable[Any]]] = {
+            "approve": lambda: self.engine.decide(task_id, True, payload.get("note")),
+            "reject": lambda: self.engine.decide(task_id, False, payload.get("note")),
+            "kill": lambda: self.engine.kill(task_id),
+            "retry": lambda: self.engine.retry(task_id),
+            "resume": lambda: self.engine.resume(mission_id, retry_failed=bool(payload.get("retryFailed"))),
+            "abort": lambda: self.engine.abort(mission_id),
+        }
+        if command["kind"] not in handlers:
+            raise ConflictError(f"unknown command {command['kind']!r}")
+        return handlers[command["kind"]]

@@ -1,0 +1,166 @@
+"""Cron and one-shot schedules: which occurrence is due, and firing it exactly once across processes.
+
+Every engine of a project ticks; the first to commit the compare-and-set of a mission's `nextRunAt`
+(inside one `BEGIN IMMEDIATE` transaction) owns the occurrence, and records it in `schedule_fires`
+(primary key: mission + occurrence), so two engines on one store never fire the same occurrence.
+Occurrences missed while no engine ran are reported (`schedule:missed`), not replayed in a burst: only
+an occurrence less than `GRACE_SECONDS` late still fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from croniter import croniter
+
+from ..errors import PolpoError
+from ..spec import Mission, MissionRecord, MissionStatus
+from ..store.journal import Emit, Journal
+from ..store.sqlite import Store, Tx
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0
+GRACE_SECONDS = 60.0
+MAX_LISTED_MISSES = 100
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def iso(value: datetime) -> str:
+    return _aware(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+
+
+def parse_iso(value: str) -> datetime:
+    return _aware(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+def is_recurring(schedule: str) -> bool:
+    return croniter.is_valid(schedule)
+
+
+def next_run(mission: Mission, after: datetime) -> datetime | None:
+    """The first occurrence strictly after `after`, within `endDate`; None when the schedule is over."""
+    if not mission.schedule:
+        return None
+    if is_recurring(mission.schedule):
+        nxt = _aware(croniter(mission.schedule, _aware(after)).get_next(datetime))
+        return None if mission.end_date and nxt > _aware(mission.end_date) else nxt
+    once = parse_iso(mission.schedule)
+    return once if once > _aware(after) else None
+
+
+def first_run(mission: Mission, now: datetime) -> str | None:
+    """`nextRunAt` of a newly saved schedule. A one-shot time already past still counts (it is reported
+    as missed, or fires if within the grace period) rather than vanishing."""
+    if not mission.schedule:
+        return None
+    if is_recurring(mission.schedule):
+        nxt = next_run(mission, now)
+        return iso(nxt) if nxt else None
+    return iso(parse_iso(mission.schedule))
+
+
+@dataclass
+class Decision:
+    fire: str | None = None
+    missed: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    execution_count: int = 0
+
+
+def due_occurrences(mission: MissionRecord, now: datetime) -> list[datetime]:
+    """Every occurrence from `nextRunAt` up to `now` (bounded), oldest first."""
+    assert mission.next_run_at is not None
+    first = parse_iso(mission.next_run_at)
+    if first > now:
+        return []
+    due = [first]
+    if mission.schedule and is_recurring(mission.schedule):
+        while len(due) < 10_000:
+            nxt = next_run(mission, due[-1])
+            if nxt is None or nxt > now:
+                break
+            due.append(nxt)
+    return due
+
+
+class Scheduler:
+    def __init__(self, store: Store, journal: Journal, owner: str,
+                 execute: Callable[[str], Awaitable[Any]], *, tick: float = TICK_SECONDS) -> None:
+        self.store = store
+        self.journal = journal
+        self.owner = owner
+        self.execute = execute
+        self.tick = tick
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick_once()
+            except Exception:  # noqa: BLE001 - a bad tick must not stop future ones
+                log.exception("schedule tick failed")
+            await asyncio.sleep(self.tick)
+
+    async def tick_once(self, now: datetime | None = None) -> list[str]:
+        """Handle every due schedule; returns the ids of the missions this engine fired."""
+        now = now or datetime.now(UTC)
+        with self.store.read() as tx:
+            due = [m for m in tx.missions(with_tasks=False)
+                   if m.schedule and m.next_run_at and parse_iso(m.next_run_at) <= now]
+        fired = []
+        for mission in due:
+            decision = await self.journal.write(lambda tx, emit, m=mission: self._claim(tx, emit, m, now))
+            if decision is not None and decision.fire:
+                fired.append(mission.id)
+                try:
+                    await self.execute(mission.id)
+                except PolpoError as exc:
+                    await self.journal.emit("schedule:failed", missionId=mission.id, name=mission.name,
+                                            occurrence=decision.fire, error=exc.message)
+        return fired
+
+    def _claim(self, tx: Tx, emit: Emit, seen: MissionRecord, now: datetime) -> Decision | None:
+        current = tx.mission(seen.id, with_tasks=False)
+        if current.next_run_at != seen.next_run_at:
+            return None  # another engine handled this occurrence first
+        occurrences = due_occurrences(current, now)
+        if not occurrences:
+            return None
+        latest = occurrences[-1]
+        on_time = (now - latest).total_seconds() <= GRACE_SECONDS
+        decision = Decision(missed=[iso(o) for o in (occurrences[:-1] if on_time else occurrences)])
+        if on_time:
+            running = current.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED)
+            if running:
+                decision.skipped = iso(latest)
+            else:
+                decision.fire = iso(latest)
+        for occurrence in decision.missed:
+            tx.claim_occurrence(current.id, occurrence, "missed", self.owner)
+        for occurrence, outcome in ((decision.fire, "fired"), (decision.skipped, "skipped")):
+            if occurrence and not tx.claim_occurrence(current.id, occurrence, outcome, self.owner):
+                return None
+        nxt = next_run(current, now)
+        tx.put_mission(current.model_copy(update={"next_run_at": iso(nxt) if nxt else None}))
+        base = {"missionId": current.id, "name": current.name}
+        if decision.missed:
+            emit("schedule:missed", {**base, "count": len(decision.missed),
+                                     "occurrences": decision.missed[:MAX_LISTED_MISSES],
+                                     "reason": "no engine was running at the time"})
+        if decision.skipped:
+            emit("schedule:missed", {**base, "count": 1, "occurrences": [decision.skipped],
+                                     "reason": f"the previous run is still {current.status.value}"})
+        if decision.fire:
+            decision.execution_count = current.execution_count + 1
+            emit("schedule:triggered", {**base, "occurrence": decision.fire,
+                                        "executionCount": decision.execution_count,
+                                        "nextRunAt": iso(nxt) if nxt else None})
+        return decision

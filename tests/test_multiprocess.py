@@ -1,0 +1,125 @@
+"""Several engines on one store: commands reach the run's owner, concurrent writers lose nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import polpo_nb as polpo
+from polpo_nb.engine.states import TRANSITIONS
+from polpo_nb.spec import MissionStatus, TaskStatus
+
+WAIT = 60
+
+OWNER = textwrap.dedent("""
+    import sys, polpo_nb as polpo
+    project = polpo.Project(sys.argv[1])
+    project.agent("w")(lambda task, ctx: "done by the owner")
+    mission = (polpo.Mission("owned").task("deploy", assign_to="w", side_effects=True)
+               .task("notify", assign_to="w", depends_on=["deploy"]))
+    run = project.execute(mission)
+    record = run.wait()
+    print("settled", record.tasks[0].status.value, flush=True)
+    while record.status.value == "active":
+        record = run.wait()
+        if record.status.value == "active":
+            import time; time.sleep(0.05)
+    print("final", record.status.value, flush=True)
+    project.close()
+""")
+
+
+def _owner(tmp_path: Path, project_dir: Path) -> subprocess.Popen:
+    script = tmp_path / "owner.py"
+    script.write_text(OWNER)
+    return subprocess.Popen([sys.executable, str(script), str(project_dir)], stdout=subprocess.PIPE, text=True)
+
+
+def test_approval_from_another_process_reaches_the_runs_owner(project_dir: Path, tmp_path: Path):
+    child = _owner(tmp_path, project_dir)
+    try:
+        assert child.stdout.readline().split() == ["settled", "awaiting_approval"]
+        with polpo.Project(project_dir) as other:
+            deploy = other.get_mission("owned").tasks[0]
+            approved = other.approve_task(deploy.id)  # owned by the child: travels as a command
+            assert approved.status == TaskStatus.DONE
+            assert child.stdout.readline().split() == ["final", "completed"]
+            assert other.get_mission("owned").status == MissionStatus.COMPLETED
+            with other.aio.store.read() as tx:  # the command was answered and closed
+                assert tx._x("SELECT COUNT(*), SUM(done) FROM commands").fetchone() == (1, 1)
+        assert child.wait(WAIT) == 0
+    finally:
+        child.kill()
+
+
+def test_abort_from_another_process_cancels_the_owners_run(project_dir: Path, tmp_path: Path):
+    child = _owner(tmp_path, project_dir)
+    try:
+        assert child.stdout.readline().split() == ["settled", "awaiting_approval"]
+        with polpo.Project(project_dir) as other:
+            record = other.abort("owned")
+            assert record.status == MissionStatus.CANCELLED
+            assert child.stdout.readline().split() == ["final", "cancelled"]
+            assert all(t.status == TaskStatus.FAILED for t in other.get_mission("owned").tasks)
+    finally:
+        child.kill()
+
+
+def test_a_refused_command_comes_back_with_its_error(project_dir: Path, tmp_path: Path):
+    child = _owner(tmp_path, project_dir)
+    try:
+        assert child.stdout.readline().split() == ["settled", "awaiting_approval"]
+        with polpo.Project(project_dir) as other:
+            notify = other.get_mission("owned").tasks[1]
+            with pytest.raises(polpo.ConflictError, match="not awaiting approval"):
+                other.approve_task(notify.id)  # pending, not awaiting approval: the owner refuses
+            other.abort("owned")
+    finally:
+        child.kill()
+
+
+WORKER = textwrap.dedent("""
+    import sys, polpo_nb as polpo
+    root, tag = sys.argv[1], sys.argv[2]
+    project = polpo.Project(root)
+    project.agent(f"w{tag}")(lambda task, ctx: f"{tag}:{task.title}")
+    runs = []
+    for m in range(5):
+        mission = polpo.Mission(f"p{tag}-m{m}")
+        for t in range(5):
+            mission.task(f"t{t}", assign_to=f"w{tag}", depends_on=[f"t{t-1}"] if t % 2 else [])
+        runs.append(project.execute(mission))
+    print(",".join(r.wait().status.value for r in runs), flush=True)
+    project.close()
+""")
+
+
+def test_twenty_missions_from_four_processes_share_one_store(project_dir: Path, tmp_path: Path):
+    polpo.Project(project_dir).close()  # create the store once, as a user would
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    workers = [subprocess.Popen([sys.executable, str(script), str(project_dir), str(i)], stdout=subprocess.PIPE,
+                                text=True) for i in range(4)]
+    outputs = [w.communicate(timeout=180)[0].strip() for w in workers]
+    assert outputs == [",".join(["completed"] * 5)] * 4
+    with polpo.Project(project_dir) as project:
+        missions = project.list_missions()
+        assert len(missions) == 20 and all(m.status == MissionStatus.COMPLETED for m in missions)
+        events = project.replay(0)
+        ids = [e.id for e in events]
+        assert ids == list(range(1, len(ids) + 1))  # one global sequence, no gap, no duplicate
+        chains: dict[str, list[tuple[str, str]]] = {}
+        for e in events:
+            if e.event == "task:transition":
+                chains.setdefault(e.data["taskId"], []).append((e.data["from"], e.data["to"]))
+        assert len(chains) == 100
+        for steps in chains.values():
+            assert steps[0][0] == "draft" and steps[-1][1] == "done"
+            for (_, to), (frm, nxt) in zip(steps, steps[1:], strict=False):
+                assert to == frm  # no lost transition
+                assert (TaskStatus(frm), TaskStatus(nxt)) in TRANSITIONS
+        assert sum(e.event == "task:completed" for e in events) == 100

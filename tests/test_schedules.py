@@ -1,0 +1,122 @@
+"""Cron and one-shot schedules: nextRunAt, firing once, missed occurrences reported, not replayed."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import polpo_nb as polpo
+from polpo_nb.engine.schedules import GRACE_SECONDS, parse_iso
+from polpo_nb.spec import MissionStatus
+
+WAIT = 30
+MONTHLY = "0 0 1 * *"  # far from the real clock: the background scheduler never fires it during a test
+
+
+def tick(project: polpo.Project, now: datetime) -> list[str]:
+    return project._thread.call(project.aio.scheduler.tick_once(now))
+
+
+def _scheduled(project: polpo.Project, schedule: str, **extra) -> polpo.MissionRecord:
+    project.agent("w")(lambda task, ctx: "ran")
+    return project.save_mission(polpo.Mission("report", schedule=schedule, **extra).task("a", assign_to="w"))
+
+
+def test_saving_a_cron_schedule_sets_next_run_and_status(project):
+    mission = _scheduled(project, MONTHLY)
+    assert mission.status == MissionStatus.SCHEDULED
+    nxt = parse_iso(mission.next_run_at)
+    assert nxt > datetime.now(UTC) and nxt.day == 1 and nxt.hour == 0 and nxt.minute == 0
+    assert project.list_missions()[0].to_wire()["nextRunAt"] == mission.next_run_at
+
+
+def test_due_occurrence_fires_once_and_advances(project, events):
+    mission = _scheduled(project, MONTHLY)
+    due = parse_iso(mission.next_run_at) + timedelta(seconds=1)
+    assert tick(project, due) == [mission.id]
+    assert tick(project, due) == []  # the same occurrence never fires twice
+    record = polpo.RunHandle(project.aio, mission.id, mission_id=mission.id).wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED and record.execution_count == 1
+    [triggered] = events.of("schedule:triggered")
+    assert triggered["occurrence"] == mission.next_run_at and triggered["executionCount"] == 1
+    assert parse_iso(record.next_run_at) > parse_iso(mission.next_run_at)
+    assert [h["outcome"] for h in project._thread.call(project.aio.schedule_history(mission.id))] == ["fired"]
+
+
+def test_missed_occurrences_are_reported_not_replayed(project, events):
+    mission = _scheduled(project, MONTHLY)
+    first = parse_iso(mission.next_run_at)
+    later = first + timedelta(days=95)  # about three monthly occurrences went by with no engine running
+    assert tick(project, later) == []
+    [missed] = events.of("schedule:missed")
+    assert missed["count"] == 4 and missed["occurrences"][0] == mission.next_run_at
+    assert project.get_mission(mission.id).execution_count == 0
+    assert parse_iso(project.get_mission(mission.id).next_run_at) > later
+
+
+def test_occurrence_within_grace_still_fires(project):
+    mission = _scheduled(project, MONTHLY)
+    late = parse_iso(mission.next_run_at) + timedelta(seconds=GRACE_SECONDS - 5)
+    assert tick(project, late) == [mission.id]
+
+
+def test_one_shot_iso_schedule_fires_once_then_is_over(project, events):
+    when = datetime.now(UTC) + timedelta(days=3)
+    mission = _scheduled(project, when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert tick(project, when + timedelta(seconds=1)) == [mission.id]
+    polpo.RunHandle(project.aio, mission.id, mission_id=mission.id).wait(WAIT)
+    assert project.get_mission(mission.id).next_run_at is None
+    assert tick(project, when + timedelta(days=30)) == []
+    assert len(events.of("schedule:triggered")) == 1
+
+
+def test_end_date_stops_a_recurring_schedule(project):
+    now = datetime.now(UTC)
+    mission = _scheduled(project, MONTHLY, end_date=now + timedelta(days=40))
+    first = parse_iso(mission.next_run_at)
+    assert tick(project, first + timedelta(seconds=1)) == [mission.id]
+    polpo.RunHandle(project.aio, mission.id, mission_id=mission.id).wait(WAIT)
+    nxt = project.get_mission(mission.id).next_run_at
+    assert nxt is None or parse_iso(nxt) <= now + timedelta(days=40)
+
+
+def test_occurrence_while_previous_run_is_active_is_reported_missed(project, events):
+    gate = threading.Event()
+    project.agent("w")(lambda task, ctx: gate.wait(WAIT) and "ok")
+    mission = project.save_mission(polpo.Mission("busy", schedule=MONTHLY).task("a", assign_to="w"))
+    run = project.execute("busy")
+    assert tick(project, parse_iso(mission.next_run_at) + timedelta(seconds=1)) == []
+    assert "still active" in events.of("schedule:missed")[0]["reason"]
+    gate.set()
+    run.wait(WAIT)
+
+
+def test_two_engines_on_one_store_fire_an_occurrence_exactly_once(project_dir):
+    first, second = polpo.Project(project_dir), polpo.Project(project_dir)
+    try:
+        for p in (first, second):
+            p.agent("w")(lambda task, ctx: "ran")
+        mission = first.save_mission(polpo.Mission("shared", schedule=MONTHLY).task("a", assign_to="w"))
+        due = parse_iso(mission.next_run_at) + timedelta(seconds=1)
+        results: list[list[str]] = []
+        threads = [threading.Thread(target=lambda p=p: results.append(tick(p, due))) for p in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT)
+        assert sorted(len(r) for r in results) == [0, 1]
+        history = first._thread.call(first.aio.schedule_history(mission.id))
+        assert [h["outcome"] for h in history] == ["fired"]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_invalid_schedule_is_refused_at_save(project):
+    project.agent("w")(lambda task, ctx: "ran")
+    with pytest.raises(polpo.SpecError) as info:
+        project.save_mission({"name": "m", "schedule": "whenever", "tasks": [{"title": "a", "assignTo": "w"}]})
+    assert info.value.errors[0]["loc"] == ["schedule"]
+    assert project.list_missions() == []
