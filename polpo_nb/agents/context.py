@@ -26,10 +26,16 @@ class AgentContext:
     mission_prompt: str = ""
     mission_data: Any = None
     upstream: dict[str, TaskResult] = field(default_factory=dict)
-    memory: str = ""
+    _memory: Callable[[], str] = field(default=lambda: "", repr=False)
     _output: Callable[[str], None] = field(default=lambda text: None, repr=False)
     _log: Callable[[str, str], None] = field(default=lambda message, level: None, repr=False)
+    _tool_use: Callable[[str, Any, str], None] = field(default=lambda name, args, summary: None, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def memory(self) -> str:
+        """The project memory (`.polpo/memory.md`), read when asked: most agents never look."""
+        return self._memory()
 
     @property
     def output_dir(self) -> Path:
@@ -41,6 +47,10 @@ class AgentContext:
     def output(self, text: str) -> None:
         """Stream a piece of output: a `task:output` event, live in widgets and SSE streams."""
         self._output(str(text))
+
+    def tool_use(self, name: str, args: Any = None, result_summary: str = "") -> None:
+        """Report a tool call: a `task:tool_use` event (`tool`, `args`, `result`)."""
+        self._tool_use(str(name), args, str(result_summary))
 
     def log(self, message: str, level: str = "info") -> None:
         """A line in this attempt's log session (`GET logs/:sessionId`)."""

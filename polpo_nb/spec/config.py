@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from ._base import WireModel
@@ -18,8 +20,13 @@ class ProjectConfig(WireModel):
     project: str | None = Field(default=None, description="Project id; defaults to the directory name.")
     default_model: str | None = None
     judge_model: str | None = None
+    judge_reviewers: int = Field(default=1, ge=1, le=15, description="LLM judge calls per criterion; their median "
+                                 "counts, outliers (> 1.5 from it) dropped from 3 on.")
     orchestrator_model: str | None = None
     max_concurrency: int = Field(default=8, ge=1, le=1024)
+    executor: Literal["inprocess", "dask"] = Field(default="inprocess", description="Where task bodies run.")
+    dask_scheduler: str | None = Field(default=None, description="Scheduler address for executor 'dask', "
+                                       "e.g. 'tcp://10.0.0.5:8786'.")
     quality_threshold: float = Field(default=3.0, ge=1, le=5, description="For standalone tasks.")
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     allowed_tools: list[str] | None = None

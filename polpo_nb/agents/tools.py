@@ -1,0 +1,437 @@
+"""The built-in tools of LLM agents, one function each, all acting through one `Workspace`.
+
+Every path goes through `Workspace.path`: inside the project (`sandbox.resolve_in_project`), outside the
+store (`.polpo/` is off limits except `.polpo/output/` and reading `.polpo/memory.md`), and inside the
+agent's `allowedPaths` when it has any. A refused or failed call is answered to the model as text
+(`refused: ...` / `error: ...`) so it can change course; it never ends the attempt. Every call becomes
+a `task:tool_use` event and a transcript line.
+
+`run_shell` is opt-in (the agent's `allowedTools` must name it), runs in the project directory with a
+timeout and the filtered environment of `sandbox.filtered_env`. `allowedPaths` cannot fence a shell:
+an agent given `run_shell` can reach whatever the server's user can.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import functools
+import inspect
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from pydantic_ai import RunContext, Tool
+
+from ..assess.commands import run_shell as _run_command
+from ..assess.commands import tail
+from ..errors import NotFoundError, PolpoError
+from ..sandbox import SandboxError, resolve_in_project
+from .context import AgentContext
+
+__all__ = ["ALL_TOOLS", "DEFAULT_TOOLS", "OPT_IN_TOOLS", "ToolRefused", "Workspace", "build_tools", "tool_names"]
+
+_MAX_READ_CHARS = 100_000
+_MAX_LIST_ENTRIES = 1000
+_MAX_GREP_MATCHES = 200
+_MAX_GREP_FILE_BYTES = 2 * 1024 * 1024
+_MAX_FETCH_BYTES = 1024 * 1024
+_FETCH_SHOWN_CHARS = 20_000
+_SHELL_SHOWN_CHARS = 10_000
+_SUMMARY_CHARS = 200
+_SKIPPED_DIRS = frozenset({".git", ".polpo", "__pycache__", "node_modules", ".venv", ".mypy_cache", ".pytest_cache"})
+_POLPO = ".polpo"
+_OUTPUT = PurePosixPath(".polpo/output")
+_MEMORY = PurePosixPath(".polpo/memory.md")
+
+
+class ToolRefused(PolpoError):
+    """A tool call the agent is not allowed to make (a path outside its reach)."""
+
+    code = "BAD_REQUEST"
+
+
+@dataclass
+class Workspace:
+    """One attempt's view of the project, and what its tool calls produced."""
+
+    root: Path
+    ctx: AgentContext
+    allowed_paths: list[str] | None = None
+    shell_timeout: float = 300.0
+    files: list[str] = field(default_factory=list)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+
+    def path(self, path: str, *, write: bool = False) -> Path:
+        """The resolved path of `path`, or ToolRefused/SandboxError saying why the agent may not use it."""
+        resolved = resolve_in_project(self.root, path or ".")
+        rel = PurePosixPath(resolved.relative_to(self.root).as_posix())
+        if rel.parts and rel.parts[0] == _POLPO and not (rel.is_relative_to(_OUTPUT) or (rel == _MEMORY and not write)):
+            raise ToolRefused(f"path {path!r} is not allowed: .polpo/ holds the project's state; "
+                              "write deliverables to the project or to .polpo/output/")
+        browse = not write and resolved.is_dir()
+        if self.allowed_paths is not None and not _allowed(rel, self.allowed_paths, browse=browse):
+            raise ToolRefused(f"path {path!r} is not allowed: this agent may only use {', '.join(self.allowed_paths)}")
+        return resolved
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix() or "."
+
+    def produced(self, rel: str) -> None:
+        if rel not in self.files:
+            self.files.append(rel)
+
+
+def _allowed(rel: PurePosixPath, allowed: list[str], *, browse: bool) -> bool:
+    """`rel` is an allowed path, below one, or matches one's glob. With `browse` (listing a folder), a
+    folder above an allowed path counts too, so the agent can find its way down to it."""
+    text = rel.as_posix()
+    for entry in allowed:
+        entry = entry.strip().strip("/") or "."
+        if entry == "." or text == entry or text.startswith(entry + "/") or fnmatch.fnmatchcase(text, entry):
+            return True
+        if browse and (text == "." or entry.startswith(text + "/")):
+            return True
+    return False
+
+
+# == the tools =========================================================================================
+
+def read_file(ctx: RunContext[Workspace], path: str, offset: int = 0, limit: int = 2000) -> str:
+    """Read a text file of the project.
+
+    Args:
+        path: Path relative to the project root.
+        offset: First line to return (0-based).
+        limit: Number of lines to return.
+    """
+    ws = ctx.deps
+    target = ws.path(path)
+    if not target.is_file():
+        raise NotFoundError(f"{path} is not a file" if target.exists() else f"{path} does not exist")
+    lines = target.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    chunk = "".join(lines[max(0, offset): max(0, offset) + max(1, limit)])
+    if len(chunk) > _MAX_READ_CHARS:
+        chunk = chunk[:_MAX_READ_CHARS] + "\n...[truncated]"
+    shown_end = min(len(lines), max(0, offset) + max(1, limit))
+    if offset > 0 or shown_end < len(lines):
+        return f"[lines {offset + 1}-{shown_end} of {len(lines)}]\n{chunk}"
+    return chunk
+
+
+def write_file(ctx: RunContext[Workspace], path: str, content: str) -> str:
+    """Create or overwrite a file (parent folders are created). Use it for every deliverable.
+
+    Args:
+        path: Path relative to the project root.
+        content: The whole new content of the file.
+    """
+    ws = ctx.deps
+    target = ws.path(path, write=True)
+    if target.is_dir():
+        raise ToolRefused(f"{path} is a directory")
+    _atomic_write(target, content)
+    rel = ws.rel(target)
+    ws.produced(rel)
+    return f"wrote {rel} ({len(content.encode('utf-8'))} bytes)"
+
+
+def edit_file(ctx: RunContext[Workspace], path: str, old_text: str, new_text: str, replace_all: bool = False) -> str:
+    """Replace exact text in a file. `old_text` must occur exactly once unless `replace_all` is true.
+
+    Args:
+        path: Path relative to the project root.
+        old_text: The exact text to replace (include enough context to make it unique).
+        new_text: The replacement text.
+        replace_all: Replace every occurrence instead of exactly one.
+    """
+    ws = ctx.deps
+    target = ws.path(path, write=True)
+    if not target.is_file():
+        raise NotFoundError(f"{path} does not exist")
+    if not old_text:
+        raise ToolRefused("old_text is empty: use write_file to create or overwrite a file")
+    text = target.read_text(encoding="utf-8")
+    count = text.count(old_text)
+    if count == 0:
+        raise NotFoundError(f"old_text was not found in {path}")
+    if count > 1 and not replace_all:
+        raise ToolRefused(f"old_text occurs {count} times in {path}: add context to make it unique, or set replace_all")
+    _atomic_write(target, text.replace(old_text, new_text) if replace_all else text.replace(old_text, new_text, 1))
+    rel = ws.rel(target)
+    ws.produced(rel)
+    return f"edited {rel} ({count if replace_all else 1} replacement{'s' if replace_all and count > 1 else ''})"
+
+
+def list_files(ctx: RunContext[Workspace], path: str = ".", recursive: bool = False) -> str:
+    """List a folder of the project (folders end with `/`).
+
+    Args:
+        path: Folder relative to the project root.
+        recursive: List the whole tree below the folder.
+    """
+    ws = ctx.deps
+    target = ws.path(path)
+    if not target.is_dir():
+        raise NotFoundError(f"{path} is not a folder" if target.exists() else f"{path} does not exist")
+    entries: list[str] = []
+    for item in _walk(ws, target, recursive=recursive, files_only=False):
+        entries.append(ws.rel(item) + ("/" if item.is_dir() else ""))
+        if len(entries) >= _MAX_LIST_ENTRIES:
+            entries.append(f"...[stopped at {_MAX_LIST_ENTRIES} entries]")
+            break
+    return "\n".join(entries) if entries else "(empty)"
+
+
+def grep(ctx: RunContext[Workspace], pattern: str, path: str = ".", glob: str = "*") -> str:
+    """Search the project's text files for a regular expression; answers `path:line: text`.
+
+    Args:
+        pattern: A Python regular expression.
+        path: File or folder to search, relative to the project root.
+        glob: Only files whose name matches this pattern (e.g. `*.py`).
+    """
+    ws = ctx.deps
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise ToolRefused(f"invalid regular expression: {exc}") from None
+    target = ws.path(path)
+    files = [target] if target.is_file() else _walk(ws, target, recursive=True, files_only=True)
+    matches: list[str] = []
+    for file in files:
+        if not fnmatch.fnmatch(file.name, glob) or file.stat().st_size > _MAX_GREP_FILE_BYTES:
+            continue
+        data = file.read_bytes()
+        if b"\x00" in data[:8192]:
+            continue
+        for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+            if regex.search(line):
+                matches.append(f"{ws.rel(file)}:{number}: {line[:300]}")
+                if len(matches) >= _MAX_GREP_MATCHES:
+                    return "\n".join([*matches, f"...[stopped at {_MAX_GREP_MATCHES} matches]"])
+    return "\n".join(matches) if matches else "no matches"
+
+
+async def http_fetch(ctx: RunContext[Workspace], url: str, method: str = "GET", body: str | None = None,
+                     headers: dict[str, str] | None = None) -> str:
+    """Make an HTTP request; answers the status, the content type and the start of the body.
+
+    Args:
+        url: An http:// or https:// URL.
+        method: HTTP method.
+        body: Request body, for POST or PUT.
+        headers: Extra request headers.
+    """
+    import httpx
+
+    if not url.lower().startswith(("http://", "https://")):
+        raise ToolRefused(f"only http:// and https:// URLs can be fetched, not {url!r}")
+    async with httpx.AsyncClient(timeout=30.0, follow_redirects=True) as client, \
+            client.stream(method.upper(), url, content=body, headers=headers) as response:
+        data = bytearray()
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) >= _MAX_FETCH_BYTES:
+                break
+        text = bytes(data).decode(response.encoding or "utf-8", errors="replace")
+    shown = text[:_FETCH_SHOWN_CHARS] + ("\n...[truncated]" if len(text) > _FETCH_SHOWN_CHARS else "")
+    return f"HTTP {response.status_code} {response.headers.get('content-type', '')}\n{shown}"
+
+
+async def run_shell(ctx: RunContext[Workspace], command: str, timeout: float | None = None) -> str:
+    """Run a shell command in the project directory; answers the exit code and the end of the output.
+
+    Args:
+        command: The command line (bash syntax).
+        timeout: Seconds before the command is killed (capped by the project's commandTimeout).
+    """
+    ws = ctx.deps
+    limit = min(timeout, ws.shell_timeout) if timeout and timeout > 0 else ws.shell_timeout
+    run = await _run_command(command, cwd=ws.root, timeout=limit)
+    if run.start_error:
+        raise ToolRefused(f"the command could not start: {run.start_error}")
+    head = f"timed out after {limit:g} s (killed)" if run.timed_out else f"exit code {run.exit_code}"
+    output = tail(run.output, _SHELL_SHOWN_CHARS)
+    return f"{head}\n{output}" if output else head
+
+
+def register_outcome(ctx: RunContext[Workspace], type: Literal["file", "text", "url", "json", "media"],
+                     path: str | None = None, url: str | None = None, label: str | None = None) -> str:
+    """Declare a deliverable you produced (a file, a URL, ...) so the assessment finds it.
+
+    Args:
+        type: The kind of deliverable.
+        path: Project-relative path of a file deliverable.
+        url: The URL of a url deliverable.
+        label: A short name for it.
+    """
+    ws = ctx.deps
+    outcome: dict[str, Any] = {"type": type}
+    if path:
+        target = ws.path(path)
+        if not target.exists():
+            raise NotFoundError(f"{path} does not exist: write it before registering it")
+        outcome["path"] = ws.rel(target)
+        ws.produced(outcome["path"])
+    if url:
+        outcome["url"] = url
+    if label:
+        outcome["label"] = label
+    if len(outcome) == 1:
+        raise ToolRefused("an outcome needs a path or a url")
+    ws.outcomes.append(outcome)
+    return f"registered {type} outcome {outcome.get('path') or outcome.get('url')}"
+
+
+# == plumbing ==========================================================================================
+
+def _atomic_write(target: Path, content: str) -> None:
+    """Temp file in the same folder, then os.replace: a reader never sees half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(content)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _walk(ws: Workspace, top: Path, *, recursive: bool, files_only: bool) -> Iterator[Path]:
+    """Entries under `top` the agent may see, sorted, skipping VCS/store/cache folders and symlinks
+    that leave the project."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            children = sorted(folder.iterdir(), key=lambda p: p.name)
+        except OSError:
+            continue
+        subfolders = []
+        for child in children:
+            if child.is_symlink() and not child.resolve().is_relative_to(ws.root):
+                continue
+            if child.is_dir():
+                if child.name in _SKIPPED_DIRS and not _is_output(ws, child):
+                    continue
+                if not _visible(ws, child):
+                    continue
+                if not files_only:
+                    yield child
+                subfolders.append(child)
+            elif _visible(ws, child):
+                yield child
+        if recursive:
+            stack.extend(reversed(subfolders))
+
+
+def _is_output(ws: Workspace, path: Path) -> bool:
+    return PurePosixPath(ws.rel(path)).is_relative_to(_OUTPUT)
+
+
+def _visible(ws: Workspace, path: Path) -> bool:
+    try:
+        ws.path(ws.rel(path))
+    except (ToolRefused, SandboxError):
+        return False
+    return True
+
+
+def _summary(value: Any, limit: int = _SUMMARY_CHARS) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + f"...[{len(text)} chars]"
+
+
+def _short_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for events and transcripts: long strings (a file's content) shortened."""
+    return {k: (_summary(v) if isinstance(v, str) else v) for k, v in args.items()}
+
+
+def _reported(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a tool: failures become an answer to the model, and every call is an event and a log line.
+    Sync tools stay sync so pydantic-ai runs them on a worker thread (AgentContext is thread-safe)."""
+    signature = inspect.signature(fn)
+    name = fn.__name__
+
+    def report(ws: Workspace, args: tuple[Any, ...], kwargs: dict[str, Any], answer: str, ok: bool) -> str:
+        bound = signature.bind_partial(None, *args, **kwargs).arguments
+        bound.pop(next(iter(signature.parameters)), None)  # the RunContext
+        shown = _short_args(bound)
+        summary = _summary(answer)
+        ws.calls.append({"tool": name, "args": shown, "ok": ok, "result": summary})
+        ws.ctx.tool_use(name, shown, summary)
+        ws.ctx.log(f"[tool] {name}({json.dumps(shown, default=str)}) -> {answer if len(answer) < 2000 else summary}",
+                   "info" if ok else "warning")
+        return answer
+
+    def failure(exc: Exception) -> str:
+        if isinstance(exc, ToolRefused | SandboxError):
+            return f"refused: {exc.message}"
+        if isinstance(exc, PolpoError):
+            return f"error: {exc.message}"
+        return f"error: {type(exc).__name__}: {exc}"
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def async_tool(ctx: RunContext[Workspace], *args: Any, **kwargs: Any) -> str:
+            try:
+                answer, ok = await fn(ctx, *args, **kwargs), True
+            except Exception as exc:  # noqa: BLE001 - the model reads the failure and adapts
+                answer, ok = failure(exc), False
+            return report(ctx.deps, args, kwargs, answer, ok)
+        return async_tool
+
+    @functools.wraps(fn)
+    def sync_tool(ctx: RunContext[Workspace], *args: Any, **kwargs: Any) -> str:
+        try:
+            answer, ok = fn(ctx, *args, **kwargs), True
+        except Exception as exc:  # noqa: BLE001
+            answer, ok = failure(exc), False
+        return report(ctx.deps, args, kwargs, answer, ok)
+    return sync_tool
+
+
+#: The built-in tools by name: one line each.
+ALL_TOOLS: dict[str, Callable[..., Any]] = {
+    fn.__name__: fn
+    for fn in (read_file, write_file, edit_file, list_files, grep, http_fetch, run_shell, register_outcome)
+}
+#: Tools an agent gets only when its `allowedTools` names them.
+OPT_IN_TOOLS = frozenset({"run_shell"})
+DEFAULT_TOOLS = tuple(name for name in ALL_TOOLS if name not in OPT_IN_TOOLS)
+
+
+def tool_names(agent_tools: list[str] | None, project_tools: list[str] | None = None) -> list[str]:
+    """The tools an agent gets: its `allowedTools` (default: all but the opt-in ones), within the
+    project's `allowedTools` when the config sets one. Unknown names raise ValueError."""
+    requested = list(DEFAULT_TOOLS) if agent_tools is None else list(dict.fromkeys(agent_tools))
+    unknown = [n for n in requested + list(project_tools or []) if n not in ALL_TOOLS]
+    if unknown:
+        raise ValueError(f"unknown tool{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                         f"(built-in tools: {', '.join(ALL_TOOLS)})")
+    if project_tools is not None:
+        requested = [n for n in requested if n in project_tools]
+    return requested
+
+
+def build_tools(names: list[str]) -> list[Tool[Workspace]]:
+    return [_tool(name) for name in names]
+
+
+@functools.cache
+def _tool(name: str) -> Tool[Workspace]:
+    """Built once per process: a tool's schema costs ~1 ms to generate, and its state lives in the deps."""
+    return Tool(_reported(ALL_TOOLS[name]), takes_ctx=True, name=name)
