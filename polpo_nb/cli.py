@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -40,12 +41,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The REST/SSE/WebSocket API of a project, headless (the Jupyter server extension's app)."""
+    try:
+        from polpo_server.serve import serve
+    except ImportError as exc:  # pragma: no cover - polpo_server ships in the same wheel
+        print(f"polpo serve needs the polpo_server package: {exc}", file=sys.stderr)
+        return 2
+    serve(port=args.port, host=args.host, project=args.project, api_key=args.api_key)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polpo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     commands: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
         "run": (cmd_run, "run a mission file (YAML or JSON)"),
         "status": (cmd_status, "list the project's missions and standalone tasks"),
+        "serve": (cmd_serve, "serve the project's REST, SSE and WebSocket API (no notebook needed)"),
     }
     for name, (fn, help_text) in commands.items():
         p = sub.add_parser(name, help=help_text)
@@ -53,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         if name == "run":
             p.add_argument("file", help="mission file")
+        if name == "serve":
+            p.add_argument("--port", type=int, default=3000, help="port (default: 3000)")
+            p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+            p.add_argument("--api-key", default=os.environ.get("POLPO_API_KEY"),
+                           help="every request must send Authorization: Bearer KEY (default: $POLPO_API_KEY)")
     return parser
 
 

@@ -1,0 +1,164 @@
+"""The HTTP-only shapes: request bodies, query strings and responses that are not library models.
+
+Everything a resource *is* (Task, Mission, Agent, ...) comes from `polpo_nb.spec`; this module only
+holds what exists because of HTTP: the query strings, the small action bodies, file listings, and
+the partial views PATCH accepts. They are WireModels too, so the OpenAPI document and the validation
+come from the same definitions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict, Field, create_model
+
+from polpo_nb.spec import Mission, Task, TaskStatus, WireModel
+from polpo_nb.spec.status import MissionStatus
+
+
+def partial(model: type[WireModel], name: str, *, exclude: frozenset[str] = frozenset()) -> type[WireModel]:
+    """`model` with every field optional: the body of a PATCH (only the fields sent are changed).
+
+    Used to document PATCH bodies in OpenAPI and to name unknown fields; the values themselves are
+    validated by the library against the full model merged with the stored resource.
+    """
+    fields: dict[str, Any] = {
+        key: (field.annotation | None, Field(default=None, description=field.description))
+        for key, field in model.model_fields.items()
+        if key not in exclude
+    }
+    return create_model(name, __base__=WireModel, __doc__=f"Any subset of the fields of {model.__name__}.", **fields)
+
+
+TaskPatch = partial(Task, "TaskPatch")
+MissionPatch = partial(Mission, "MissionPatch")
+
+
+# == query strings =====================================================================================
+
+class QueryModel(WireModel):
+    """Query strings ignore parameters they do not name (`token`, cache busters, ...)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class TaskQuery(QueryModel):
+    status: TaskStatus | None = Field(default=None, description="Only tasks in this status.")
+    group: str | None = Field(default=None, description="Only tasks of this mission (id or name).")
+    assign_to: str | None = Field(default=None, description="Only tasks assigned to this agent.")
+
+
+class MissionQuery(QueryModel):
+    status: MissionStatus | None = None
+
+
+class FilesQuery(QueryModel):
+    path: str = Field(default=".", description="A directory, relative to the project root or absolute inside it.")
+
+
+class ReadQuery(QueryModel):
+    path: str = Field(description="A file, relative to the project root or absolute inside it.")
+    download: bool = Field(default=False, description="`1`: send `Content-Disposition: attachment`.")
+
+
+class PreviewQuery(QueryModel):
+    path: str
+    max_lines: int = Field(default=500, ge=1, le=100_000, description="Lines of text returned at most.")
+
+
+class EventsQuery(QueryModel):
+    filter: str | None = Field(default=None, description="Comma-separated globs on event names: `task:*,mission:*`.")
+    last_event_id: str | None = Field(
+        default=None, description="Replay events after this id (`42` or `evt_00042`); the `Last-Event-ID` header wins.")
+
+
+class ExecuteQuery(QueryModel):
+    """No parameters: the stream is chosen by `Accept` (SSE unless only `application/json` is accepted)."""
+
+
+# == bodies ============================================================================================
+
+class ResumeBody(WireModel):
+    retry_failed: bool = Field(default=False, description="Retry failed tasks before resuming.")
+
+
+class DecisionBody(WireModel):
+    note: str | None = Field(default=None, description="Why; recorded with the approval event.")
+
+
+class MemoryBody(WireModel):
+    content: str
+
+
+class TeamRename(WireModel):
+    name: str = Field(min_length=1)
+
+
+# == responses =========================================================================================
+
+class Health(WireModel):
+    status: str = "ok"
+    version: str | None = None
+    projects: int | None = Field(default=None, description="Projects open in this server (authenticated only).")
+
+
+class Memory(WireModel):
+    content: str
+
+
+class Deleted(WireModel):
+    id: str
+    deleted: bool = True
+
+
+class FileEntry(WireModel):
+    name: str
+    path: str = Field(description="Relative to the project root.")
+    type: str = Field(description="`file` or `directory`.")
+    size: int | None = None
+    modified: str | None = None
+
+
+class FileListing(WireModel):
+    path: str
+    entries: list[FileEntry]
+
+
+class FilePreview(WireModel):
+    path: str
+    type: str = Field(description="`text`, `json`, `image`, `pdf`, `audio`, `video` or `binary`.")
+    mime_type: str
+    size: int
+    content: str | None = Field(default=None, description="Text files: the first `maxLines` lines.")
+    url: str | None = Field(default=None, description="Binary files: where `files/read` serves it.")
+    truncated: bool = False
+
+
+class LogSession(WireModel):
+    session_id: str
+    task_id: str | None = None
+    entries: int
+    started_at: str | None = None
+    updated_at: str | None = None
+
+
+class LogEntry(WireModel):
+    timestamp: str
+    level: str
+    message: str
+    task_id: str | None = None
+
+
+class ErrorBody(WireModel):
+    """The flat dialect's error (seed 001). The envelope dialect adds `ok: false`."""
+
+    error: str
+    code: str
+    errors: list[dict[str, Any]] | None = Field(default=None, description="Field-level problems: `{loc, msg}`.")
+
+
+class StreamEvent(WireModel):
+    """One SSE event of the envelope dialect's `data:` line (seed 000)."""
+
+    event: str
+    data: dict[str, Any]

@@ -1,0 +1,140 @@
+"""The OpenAPI 3.1 document, generated from the route table and the pydantic models it names.
+
+Request bodies are the models handlers validate with (`mode="validation"`), responses the models
+the library returns (`mode="serialization"`), query parameters the query models' fields: the
+document cannot drift from what the handlers do, because it is made of the same objects.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from .dialects import DIALECTS, Dialect
+from .models import ErrorBody, StreamEvent
+from .routes import ROUTES, Route
+
+REF = "#/components/schemas/{model}"
+_STATUS_TEXT = {200: "OK", 201: "Created"}
+
+
+def _models_of(tp: Any) -> list[type[BaseModel]]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    return [m for arg in typing.get_args(tp) for m in _models_of(arg)]
+
+
+def _schema_of(tp: Any, refs: dict[tuple[type[BaseModel], str], dict[str, Any]], mode: str) -> dict[str, Any]:
+    if tp is None:
+        return {}
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return refs[(tp, mode)]
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return {"type": "array", "items": _schema_of(typing.get_args(tp)[0], refs, mode)}
+    return {"type": "object"}
+
+
+class _Builder:
+    def __init__(self, routes: list[Route]) -> None:
+        pairs: list[tuple[type[BaseModel], str]] = [(ErrorBody, "serialization"), (StreamEvent, "serialization")]
+        for route in routes:
+            pairs += [(m, "serialization") for m in _models_of(route.response)]
+            pairs += [(m, "validation") for m in _models_of(route.body)]
+            pairs += [(m, "validation") for m in _models_of(route.query)]
+        pairs = list(dict.fromkeys(pairs))
+        self.refs, defs = models_json_schema(pairs, ref_template=REF)  # type: ignore[arg-type]
+        self.schemas: dict[str, Any] = defs.get("$defs", {})
+
+    def _component(self, model: type[BaseModel], mode: str) -> dict[str, Any]:
+        ref = self.refs[(model, mode)]["$ref"]
+        return self.schemas[ref.rsplit("/", 1)[1]]
+
+    def parameters(self, route: Route, dialect: Dialect) -> list[dict[str, Any]]:
+        out = []
+        names = (["projectId"] if route.scope == "project" and dialect.scoped else []) + route.params
+        for name in names:
+            out.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+        if route.query is not None:
+            component = self._component(route.query, "validation")
+            required = set(component.get("required", []))
+            for name, prop in component.get("properties", {}).items():
+                out.append({"name": name, "in": "query", "required": name in required,
+                            "description": prop.get("description", ""), "schema": prop})
+        if route.kind in ("events", "websocket"):
+            out.append({"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
+                        "description": "Replay the events after this id (`42` or `evt_00042`)."})
+        return out
+
+    def _wrap(self, schema: dict[str, Any], dialect: Dialect, route: Route) -> dict[str, Any]:
+        if route.raw or not dialect.envelope:
+            return schema
+        return {"type": "object", "required": ["ok", "data"],
+                "properties": {"ok": {"const": True}, "data": schema}}
+
+    def _error(self, dialect: Dialect) -> dict[str, Any]:
+        ref = self.refs[(ErrorBody, "serialization")]
+        if not dialect.envelope:
+            return ref
+        return {"allOf": [ref, {"type": "object", "properties": {"ok": {"const": False}}, "required": ["ok"]}]}
+
+    def operation(self, route: Route, dialect: Dialect) -> dict[str, Any]:
+        schema = self._wrap(_schema_of(route.response, self.refs, "serialization"), dialect, route)
+        content: dict[str, Any]
+        if route.kind in ("events", "execute"):
+            names = "unnamed events whose data is `{event, data}`" if not dialect.named_events else "named events"
+            content = {"text/event-stream": {"schema": {"type": "string"}, "x-polpo-events": names}}
+            if route.kind == "execute":
+                content["application/json"] = {"schema": schema}
+        elif route.kind == "file":
+            content = {"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}
+        else:
+            content = {"application/json": {"schema": schema}}
+        responses: dict[str, Any] = {str(route.status): {"description": _STATUS_TEXT.get(route.status, "OK"),
+                                                         "content": content}}
+        if route.kind == "websocket":
+            responses = {"101": {"description": "Switching protocols: messages are `{id, event, data}`; send "
+                                                "`{type: subscribe|unsubscribe, pattern}`"}}
+        error = {"application/json": {"schema": self._error(dialect)}}
+        for status, text in (("400", "Invalid input (field-level errors)"), ("401", "Missing or invalid credentials"),
+                             ("404", "Unknown id"), ("409", "Name conflict or illegal transition")):
+            responses[status] = {"description": text, "content": error}
+        op: dict[str, Any] = {
+            "operationId": re.sub(r"\W+", "_", f"{dialect.name}_{route.method}_{dialect.mount(route.scope, route.path)}")
+            .strip("_").lower(),
+            "summary": route.summary, "tags": list(route.tags), "parameters": self.parameters(route, dialect),
+            "responses": responses,
+        }
+        if route.body is not None:
+            op["requestBody"] = {"required": route.method != "POST" or route.partial,
+                                 "content": {"application/json": {"schema": _schema_of(route.body, self.refs, "validation")}}}
+        if route.scope == "server" and route.path == "health":
+            op["security"] = []
+        return op
+
+
+def build_openapi(api_url: str, version: str, routes: list[Route] = ROUTES) -> dict[str, Any]:
+    builder = _Builder(routes)
+    paths: dict[str, dict[str, Any]] = {}
+    for dialect in DIALECTS:
+        for route in routes:
+            path = "/" + dialect.mount(route.scope, route.path)
+            paths.setdefault(path, {}).setdefault(route.method.lower(), builder.operation(route, dialect))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "polpo-nb", "version": version,
+                 "description": "Both dialects of one API: `api/v1/projects/{projectId}/...` answers in an "
+                                "envelope `{ok, data}`; `v1/...` answers raw resources on the default project."},
+        "servers": [{"url": api_url.rstrip("/") or "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": builder.schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                "token": {"type": "apiKey", "in": "query", "name": "token"}},
+        },
+        "security": [{"bearer": []}, {"token": []}],
+    }

@@ -1,0 +1,153 @@
+"""The projects a server serves: its root directory (the default project) and every directory with a
+`.polpo/` folder below it, a few levels deep.
+
+Projects are opened lazily, on the server's event loop, the first time a request names them (the
+default one also at start-up), and stay open until the extension stops: their engines then run on
+the server's loop, next to the handlers that stream their events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from polpo_nb import AsyncProject
+from polpo_nb.errors import NotFoundError, PolpoError
+from polpo_nb.project.config import POLPO_DIR, load_config
+from polpo_nb.spec.state import ProjectInfo
+
+#: Directories never searched for projects (besides hidden ones).
+SKIP_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "venv", "env"})
+DISCOVERY_TTL = 2.0
+
+log = logging.getLogger(__name__)
+
+
+class ProjectRegistry:
+    def __init__(self, root: str | Path, *, default: str = "", max_depth: int = 3,
+                 config: Callable[[Path], dict[str, Any]] | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.default_path = (self.root / default).resolve() if default else self.root
+        if not self.default_path.is_relative_to(self.root):
+            raise ValueError(f"the default project {default!r} is outside the projects root {self.root}")
+        self.max_depth = max_depth
+        self._config = config or (lambda path: {})
+        self._open: dict[Path, AsyncProject] = {}
+        self._opening: dict[Path, asyncio.Future[AsyncProject]] = {}
+        self._discovered: tuple[float, dict[str, Path]] = (0.0, {})
+        self.closed = False
+
+    # -- discovery -------------------------------------------------------------------------------------
+
+    def _project_id(self, path: Path) -> str:
+        try:
+            return load_config(path).project or path.name
+        except PolpoError:  # a broken config file: the project is still listed, under its name
+            return path.name
+
+    def _scan(self) -> dict[str, Path]:
+        """id -> directory: the default project first, then breadth-first, ids unique (a later
+        directory whose name is taken gets its relative path, `a--b--c`)."""
+        found = [self.default_path]
+        if self.root != self.default_path and (self.root / POLPO_DIR).is_dir():
+            found.append(self.root)
+        frontier = [self.root]
+        for _ in range(self.max_depth):
+            next_frontier = []
+            for directory in frontier:
+                try:
+                    children = sorted(os.scandir(directory), key=lambda e: e.name)
+                except OSError:
+                    continue
+                for entry in children:
+                    if entry.name.startswith(".") or entry.name in SKIP_DIRS:
+                        continue
+                    try:
+                        if not entry.is_dir(follow_symlinks=False):
+                            continue
+                    except OSError:
+                        continue
+                    path = Path(entry.path)
+                    next_frontier.append(path)
+                    if (path / POLPO_DIR).is_dir() and path not in found:
+                        found.append(path)
+            frontier = next_frontier
+        ids: dict[str, Path] = {}
+        for path in found:
+            ident = self._project_id(path)
+            if ident in ids:
+                ident = path.relative_to(self.root).as_posix().replace("/", "--")
+            ids.setdefault(ident, path)
+        return ids
+
+    async def discover(self, *, fresh: bool = False) -> dict[str, Path]:
+        stamp, ids = self._discovered
+        if fresh or time.monotonic() - stamp > DISCOVERY_TTL:
+            ids = await asyncio.to_thread(self._scan)
+            self._discovered = (time.monotonic(), ids)
+        return ids
+
+    async def list(self) -> list[ProjectInfo]:
+        ids = await self.discover(fresh=True)
+        return [ProjectInfo(id=ident, name=path.name, path=path.relative_to(self.root).as_posix() or ".")
+                for ident, path in ids.items()]
+
+    # -- opening ---------------------------------------------------------------------------------------
+
+    @property
+    def open_projects(self) -> list[AsyncProject]:
+        return list(self._open.values())
+
+    def find_open(self, project_id: str) -> AsyncProject | None:
+        return next((p for p in self._open.values() if p.id == project_id), None)
+
+    async def get(self, project_id: str) -> AsyncProject:
+        project = self.find_open(project_id)
+        if project is not None:
+            return project
+        path = (await self.discover()).get(project_id)
+        if path is None:
+            path = (await self.discover(fresh=True)).get(project_id)
+        if path is None:
+            raise NotFoundError(f"Project not found: {project_id}")
+        return await self.open(path)
+
+    async def default(self) -> AsyncProject:
+        return await self.open(self.default_path)
+
+    async def open(self, path: Path) -> AsyncProject:
+        if self.closed:
+            raise PolpoError("the server is stopping")
+        project = self._open.get(path)
+        if project is not None:
+            return project
+        opening = self._opening.get(path)
+        if opening is None:
+            opening = asyncio.ensure_future(self._do_open(path))
+            self._opening[path] = opening
+        return await asyncio.shield(opening)
+
+    async def _do_open(self, path: Path) -> AsyncProject:
+        try:
+            project = await AsyncProject.open(path, config=self._config(path) or None)
+            self._open[path] = project
+            log.info("polpo: opened project %r at %s", project.id, path)
+            return project
+        finally:
+            self._opening.pop(path, None)
+
+    async def close(self) -> None:
+        self.closed = True
+        for opening in list(self._opening.values()):
+            opening.cancel()
+        projects, self._open = list(self._open.values()), {}
+        for project in projects:
+            try:
+                await project.close()
+            except Exception:  # noqa: BLE001 - one project's failure must not keep the others open
+                log.exception("polpo: closing project %s failed", project.root)

@@ -1,0 +1,118 @@
+"""`polpo serve`: the same extension, headless, with its routes at `/` and an API key.
+
+    polpo serve --port 3000 --api-key KEY [--project DIR] [--host 127.0.0.1]
+
+Why a real ServerApp rather than a bare tornado Application: the handlers are JupyterHandlers, and a
+ServerApp gives them everything they rely on (identity provider, authorizer, XSRF and origin rules,
+the event loop's start-up hooks that open the default project, clean shutdown of the extension) with
+no second code path to keep in step. What makes it headless is what it leaves out: no kernels,
+contents, terminals, notebook UI or other extensions (`default_services = ()`, extension discovery
+off), and an identity provider that accepts the API key alone — `Authorization: Bearer KEY`, or
+`?token=KEY` for the browser's EventSource and WebSocket, which cannot send headers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import sys
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.auth import User
+from jupyter_server.auth.identity import IdentityProvider
+from jupyter_server.serverapp import ServerApp
+from traitlets import Unicode, default
+from traitlets.config import Config
+
+from .handlers import bearer_token
+
+
+class ApiKeyIdentityProvider(IdentityProvider):
+    """Every request carries the key; no cookies, no login page. Without a key, requests are
+    anonymous (for a server bound to the loopback interface)."""
+
+    api_key = Unicode("", config=True, help="The key every request must present.")
+
+    @default("token")
+    def _token_default(self) -> str:
+        return ""
+
+    def get_user(self, handler: Any) -> User | None:
+        user = getattr(handler, "_jupyter_current_user", None)
+        if user:
+            return user  # type: ignore[no-any-return]
+        if not self.api_key:
+            return User("local", name="local")
+        presented = bearer_token(handler.request)
+        if presented and hmac.compare_digest(presented.encode(), self.api_key.encode()):
+            handler._token_authenticated = True
+            return User("api-key", name="API key")
+        return None
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_key)
+
+    @property
+    def login_available(self) -> bool:
+        return False
+
+    def get_handlers(self) -> list[tuple[str, object]]:
+        return []
+
+    def is_token_authenticated(self, handler: Any) -> bool:
+        return bool(getattr(handler, "_token_authenticated", False))
+
+    def validate_security(self, app: Any, ssl_options: dict[str, Any] | None = None) -> None:
+        if not self.api_key and not _is_loopback(app.ip):
+            self.log.warning("polpo serve: no --api-key and listening on %s: anyone who can reach it controls "
+                             "the project", app.ip)
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class PolpoServe(ServerApp):
+    """A ServerApp with polpo's routes only."""
+
+    name = "polpo-serve"
+    description = "polpo serve: the polpo REST/SSE/WebSocket API of one project directory"
+    default_services = ()
+
+    def _handle_sigint(self, sig: Any, frame: Any) -> None:  # no "Shutdown this server (y/[n])?" prompt
+        self._signal_stop(sig, frame)
+
+
+def serve_config(*, port: int, host: str, project: str, api_key: str | None) -> Config:
+    return Config({
+        "ServerApp": {
+            "port": port, "port_retries": 0, "ip": host, "open_browser": False, "root_dir": project,
+            "base_url": "/", "allow_root": True, "allow_unauthenticated_access": False,
+            "jpserver_extensions": {"polpo_server": True},
+            "identity_provider_class": ApiKeyIdentityProvider,
+            # an open (key-less) loopback server has no token to prove a request is not forged: the
+            # origin check of every API handler still refuses cross-site requests
+            "disable_check_xsrf": not api_key,
+        },
+        "ApiKeyIdentityProvider": {"api_key": api_key or ""},
+        "ContentsManager": {"files_handler_class": None},
+        "PolpoServerApp": {"url_prefix": ""},
+    })
+
+
+def serve(*, port: int = 3000, host: str = "127.0.0.1", project: str = ".", api_key: str | None = None) -> None:
+    """Run until SIGINT/SIGTERM."""
+    root = str(Path(project).resolve())
+    app = PolpoServe(config=serve_config(port=port, host=host, project=root, api_key=api_key))
+    app.initialize(argv=[], find_extensions=False)
+    url = f"http://{host}:{port}/api/v1/projects"
+    print(f"polpo serve: {app.root_dir} on {url} ({'API key required' if api_key else 'no API key'})",
+          file=sys.stderr, flush=True)
+    app.start()
