@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo demo-script test lint bench bench-widget clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP)  # the quickstart notebook in JupyterLab: live widget, approvals, DataFrames
+	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb
+
+demo-script: $(STAMP)  # the same kind of mission in a terminal, with live progress
 	$(PY) -m polpo_nb.demo
 
 test: $(STAMP)
@@ -25,6 +28,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine.py
+
+bench-widget: $(STAMP)  # 500-task DAG render time in Chromium, comm messages under a 2,000-event burst
+	$(PY) benchmarks/widget.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,103 @@
+"""How runs and missions display in a notebook.
+
+`_repr_mimebundle_` offers both faces and the front-end picks: in a kernel, the live widget's view
+(JupyterLab, Notebook 7, VS Code) plus the static HTML (what GitHub, nbviewer and a notebook opened
+without its kernel show, since they ignore widget views) and plain text. Outside a kernel (a terminal
+IPython, a script), no widget is created: HTML and text only.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PolpoError
+from ..spec import Mission, MissionRecord
+from .static import render_html, render_state_html
+from .view import MissionView
+
+if TYPE_CHECKING:
+    from ..project.handles import RunHandle
+    from .widget import MissionWidget
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def in_kernel() -> bool:
+    """True in a Jupyter kernel, where widget views can reach a front-end."""
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def watch(project: Any, mission: str | MissionRecord) -> MissionWidget:
+    """The live widget of a saved mission (by name, id or record), whether or not it is running."""
+    from .widget import MissionWidget
+
+    return MissionWidget(project, mission)
+
+
+def _bundle(html: str, text: str, include: Iterable[str] | None, exclude: Iterable[str] | None,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {**(extra or {}), "text/html": html, "text/plain": text}
+    if include is not None:
+        data = {k: v for k, v in data.items() if k in set(include)}
+    if exclude is not None:
+        data = {k: v for k, v in data.items() if k not in set(exclude)}
+    return data
+
+
+def run_widget(handle: RunHandle) -> MissionWidget:
+    """The handle's widget, created on first display and reused after (one model, many views)."""
+    widget = getattr(handle, "_widget", None)
+    if widget is None:
+        from .widget import MissionWidget
+
+        if handle.mission_id:
+            widget = MissionWidget(handle.project, handle.mission_id)
+        else:
+            widget = MissionWidget(handle.project, task=handle.task_id)
+        handle._widget = widget
+    return widget
+
+
+def run_mimebundle(handle: RunHandle, include: Iterable[str] | None = None,
+                   exclude: Iterable[str] | None = None) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+    text = repr(handle)
+    if handle.project.closed:
+        return {"text/plain": text}
+    extra, metadata = None, {}
+    try:
+        if in_kernel():
+            widget = run_widget(handle)
+            extra, metadata = widget._repr_mimebundle_()  # (data, metadata), as anywidget returns them
+            extra = {k: v for k, v in extra.items() if k == WIDGET_MIME}
+            graph, state = widget.graph, widget.state  # the synced snapshot: replaced whole, never mutated
+        else:
+            record = handle.record()
+            view = MissionView(record if isinstance(record, MissionRecord) else _as_task_run(record))
+            graph, state = view.graph(), view.state(time.time() * 1000)
+    except PolpoError as exc:
+        return {"text/plain": f"{text}: {exc}"}
+    data = _bundle(render_state_html(graph, state), f"{text} {state['mission']['status']}", include, exclude, extra)
+    return (data, metadata) if metadata else data
+
+
+def mission_mimebundle(mission: Mission, include: Iterable[str] | None = None,
+                       exclude: Iterable[str] | None = None) -> dict[str, Any]:
+    """A mission definition or record: the static DAG (a record is a snapshot; `run` is the live view)."""
+    view = MissionView(mission)
+    status = getattr(mission, "status", None)
+    text = f"<Mission {mission.name!r}: {len(mission.tasks)} tasks" + (f", {status.value}>" if status else ">")
+    return _bundle(render_html(view), text, include, exclude)
+
+
+def _as_task_run(task: Any) -> Any:
+    from .widget import _TaskRun
+
+    return _TaskRun(task)

@@ -1,0 +1,249 @@
+"""`%load_ext polpo_nb`, then `%polpo ...` and `%%polpo mission`.
+
+Which project: the one named by `%polpo use PATH_OR_VARIABLE` if any; else the variable `project` of
+the user namespace if it is a `polpo.Project`; else the only `polpo.Project` in the namespace; else
+the project in the current working directory (opened once, on first use). Mistakes (an unknown
+subcommand, a bad mission, a task that is not awaiting approval) print a message and the usage,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from ..errors import ConflictError, NotFoundError, PolpoError
+from ..missionfile import load_mission, parse_mission_text
+from ..project.sync import Project
+from ..spec import Mission, MissionRecord
+from ..spec.status import MissionStatus, TaskStatus
+
+USAGE = """\
+%polpo status                             the project at a glance: missions, approvals, resumable runs
+%polpo missions [--status S]              missions as a DataFrame
+%polpo tasks [--status S] [--mission M]   tasks as a DataFrame
+%polpo run NAME_OR_FILE                   execute a saved mission or a .yaml/.json mission file (live widget)
+%polpo resume NAME [--retry-failed]       resume a paused (or, with --retry-failed, a failed) mission
+%polpo abort NAME                         abort a running mission
+%polpo approve TASK [--note N]            approve a task awaiting approval (its id, or its title)
+%polpo reject TASK [--note N]             reject it
+%polpo use PATH_OR_VARIABLE               choose the project the magics use
+
+%%polpo mission [--run]                   the cell is a mission in YAML or JSON: save it (a saved mission of
+                                          the same name is updated) and show its DAG; --run executes it
+"""
+PROJECT_RULE = """\
+The project: the one chosen by `%polpo use`, else the variable `project`, else the only polpo.Project in
+the namespace, else the project in the current directory. `run` and `resume` return the run handle, so
+`run = %polpo run NAME` keeps it.
+"""
+
+LINE_COMMANDS = ("status", "missions", "tasks", "run", "resume", "abort", "approve", "reject", "use")
+CELL_COMMANDS = ("mission",)
+
+
+def _doc(text: str) -> Any:
+    def set_doc(fn: Any) -> Any:
+        fn.__doc__ = text
+        return fn
+    return set_doc
+
+
+@magics_class
+class PolpoMagics(Magics):
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self._pinned: Project | None = None
+        self._opened: dict[Path, Project] = {}  # projects these magics opened (by `use PATH` or the cwd)
+
+    # -- the current project ---------------------------------------------------------------------------
+
+    def project(self) -> Project:
+        if self._pinned is not None and not self._pinned.aio.closed:
+            return self._pinned
+        ns = self.shell.user_ns if self.shell is not None else {}
+        named = ns.get("project")
+        if isinstance(named, Project) and not named.aio.closed:
+            return named
+        found = {id(v): (k, v) for k, v in ns.items()
+                 if not k.startswith("_") and isinstance(v, Project) and not v.aio.closed}
+        if len(found) == 1:
+            return next(iter(found.values()))[1]
+        if len(found) > 1:
+            names = ", ".join(sorted(k for k, _ in found.values()))
+            raise UsageError(f"several projects in the namespace ({names}): `%polpo use NAME` picks one")
+        return self._open(Path.cwd())
+
+    def _open(self, path: Path) -> Project:
+        path = path.resolve()
+        project = self._opened.get(path)
+        if project is None or project.aio.closed:
+            project = self._opened[path] = Project(path)
+        return project
+
+    # -- the magic -------------------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("command", nargs="?", default="status",
+              help="line: status | missions | tasks | run | resume | abort | approve | reject | use; "
+                   "cell: mission")
+    @argument("target", nargs="?", default=None,
+              help="run: a saved mission's name or id, or a YAML/JSON mission file; resume/abort: a mission; "
+                   "approve/reject: a task id or the title of a task awaiting approval; use: a path or a "
+                   "variable holding a polpo.Project")
+    @argument("--status", dest="status", default=None, help="tasks, missions: only those in this status")
+    @argument("--mission", dest="mission", default=None, help="tasks: only this mission's tasks")
+    @argument("--retry-failed", dest="retry_failed", action="store_true",
+              help="resume: run failed (and skipped) tasks again")
+    @argument("--note", default=None, help="approve/reject: a note recorded with the decision")
+    @argument("--run", dest="run", action="store_true", help="%%%%polpo mission: execute the mission once saved")
+    @_doc(f"Drive a polpo project from the notebook.\n\n{USAGE}\n{PROJECT_RULE}")
+    @line_cell_magic
+    def polpo(self, line: str, cell: str | None = None) -> Any:
+        try:
+            args = parse_argstring(PolpoMagics.polpo, line)
+        except UsageError as exc:
+            return self._usage(str(exc))
+        commands = CELL_COMMANDS if cell is not None else LINE_COMMANDS
+        if args.command not in commands:
+            kind = "%%polpo" if cell is not None else "%polpo"
+            return self._usage(f"unknown {kind} subcommand {args.command!r} (one of: {', '.join(commands)})")
+        try:
+            return getattr(self, f"_cmd_{args.command}")(args, cell)
+        except (PolpoError, UsageError) as exc:
+            print(f"polpo {args.command}: {exc}", file=sys.stderr)
+            return None
+
+    def _usage(self, message: str) -> None:
+        print(f"polpo: {message}\n\nusage:\n{USAGE}\nSee `%polpo?` for every option.", file=sys.stderr)
+
+    @staticmethod
+    def _need(args: Any, what: str) -> str:
+        if not args.target:
+            raise UsageError(f"name {what}: %polpo {args.command} {what.upper().replace(' ', '_')}")
+        return args.target
+
+    # -- subcommands -----------------------------------------------------------------------------------
+
+    def _cmd_use(self, args: Any, cell: str | None) -> None:
+        target = self._need(args, "path or variable")
+        value = self.shell.user_ns.get(target) if self.shell is not None else None
+        if isinstance(value, Project):
+            self._pinned = value
+        else:
+            path = Path(target).expanduser()
+            if not path.is_dir():
+                raise UsageError(f"{target!r} is neither a polpo.Project variable nor a directory")
+            self._pinned = self._open(path)
+        print(f"polpo: using {self._pinned!r}")
+
+    def _cmd_status(self, args: Any, cell: str | None) -> None:
+        project = self.project()
+        missions = project.list_missions()
+        tasks = project.list_tasks()
+        print(f"project {project.id!r} at {project.root}")
+        print(f"missions: {len(missions)}" + _counts(m.status.value for m in missions))
+        for m in missions:
+            done = sum(t.status == TaskStatus.DONE for t in m.tasks)
+            note = f"  {m.pause_message or m.error or ''}".rstrip()
+            print(f"  {m.name:28} {m.status.value:10} {done}/{len(m.tasks)} done{note}")
+        print(f"tasks: {len(tasks)}" + _counts(t.status.value for t in tasks))
+        waiting = [t for t in tasks if t.status == TaskStatus.AWAITING_APPROVAL]
+        if waiting:
+            print("awaiting approval:")
+            for t in waiting:
+                print(f"  {t.id}  {t.title}  ({t.group or 'standalone'})   %polpo approve {t.id}")
+        resumable = project.resumable_missions()
+        if resumable:
+            print("resumable:")
+            for m in resumable:
+                print(f"  {m.name}  ({m.pause_reason})   %polpo resume {_quote(m.name)}")
+
+    def _cmd_missions(self, args: Any, cell: str | None) -> None:
+        display(self.project().missions_df(status=args.status))
+
+    def _cmd_tasks(self, args: Any, cell: str | None) -> None:
+        display(self.project().tasks_df(mission=args.mission, status=args.status))
+
+    def _cmd_run(self, args: Any, cell: str | None) -> Any:
+        target = self._need(args, "mission")
+        project = self.project()
+        path = Path(target).expanduser()
+        if path.suffix.lower() in (".yaml", ".yml", ".json") and path.is_file():
+            return project.execute(load_mission(path))
+        return project.execute(target)
+
+    def _cmd_resume(self, args: Any, cell: str | None) -> Any:
+        return self.project().resume(self._need(args, "mission"), retry_failed=args.retry_failed)
+
+    def _cmd_abort(self, args: Any, cell: str | None) -> None:
+        record = self.project().abort(self._need(args, "mission"))
+        print(f"polpo: mission {record.name!r} is {record.status.value}")
+
+    def _cmd_approve(self, args: Any, cell: str | None) -> None:
+        self._decide(args, approve=True)
+
+    def _cmd_reject(self, args: Any, cell: str | None) -> None:
+        self._decide(args, approve=False)
+
+    def _decide(self, args: Any, *, approve: bool) -> None:
+        project = self.project()
+        task_id = self._task_ref(project, self._need(args, "task"))
+        task = (project.approve_task if approve else project.reject_task)(task_id, args.note)
+        print(f"polpo: {task.title!r} {'approved' if approve else 'rejected'}: {task.status.value}")
+
+    @staticmethod
+    def _task_ref(project: Project, ref: str) -> str:
+        """A task id, or the title of exactly one task awaiting approval."""
+        try:
+            return project.get_task(ref).id
+        except NotFoundError:
+            pass
+        matches = [t for t in project.list_tasks(status=TaskStatus.AWAITING_APPROVAL.value) if t.title == ref]
+        if len(matches) == 1:
+            return matches[0].id
+        if matches:
+            raise ConflictError(f"{len(matches)} tasks titled {ref!r} await approval; use an id: "
+                                + ", ".join(t.id for t in matches))
+        raise NotFoundError(f"no task with id {ref!r}, and no task titled {ref!r} awaits approval")
+
+    def _cmd_mission(self, args: Any, cell: str | None) -> Any:
+        assert cell is not None
+        if not cell.strip():
+            raise UsageError("the cell is empty: write the mission in YAML or JSON below `%%polpo mission`")
+        spec = parse_mission_text(cell, source="cell")
+        project = self.project()
+        if args.run:
+            return project.execute(spec)
+        return _save(project, spec)
+
+
+def _save(project: Project, spec: Mission) -> MissionRecord:
+    """Save a mission, or give a saved one of the same name this definition (re-running a cell works)."""
+    existing = next((m for m in project.list_missions() if m.name == spec.name), None)
+    if existing is None:
+        return project.save_mission(spec)
+    if existing.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
+        raise ConflictError(f"mission {spec.name!r} is {existing.status.value}; abort it (or let it finish) first")
+    return project.update_mission(existing.id, spec.to_wire())
+
+
+def _counts(values: Any) -> str:
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return f" ({', '.join(f'{n} {k}' for k, n in counts.items())})" if counts else ""
+
+
+def _quote(name: str) -> str:
+    return f'"{name}"' if " " in name else name
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    ipython.register_magics(PolpoMagics)

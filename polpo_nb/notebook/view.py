@@ -1,0 +1,212 @@
+"""What the notebook shows of one mission, as plain data: the live widget and the static HTML both draw it.
+
+`MissionView` starts from a `MissionRecord` (and the recent events), then follows the event stream:
+`observe(event)` is cheap (it runs on the engine thread for every event) and only records what must be
+re-read; `apply_*` take the re-read records. `graph()` is the DAG's structure (changes only when tasks
+are added or removed), `state()` the compact run state (statuses, scores, retries, durations,
+progress, last events) that the widget syncs at most ten times a second.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..events.model import Event
+from ..spec import Mission, MissionRecord, TaskRecord
+from ..spec.status import RUNNING_TASK_STATES, TERMINAL_MISSION_STATES, MissionStatus
+from .layout import layered_layout
+
+EVENTS_SHOWN = 12
+
+#: Events after which a task must be re-read (the others only go to the event list).
+TASK_CHANGING = frozenset({"task:transition", "task:updated", "task:retry", "task:fix", "task:completed",
+                           "task:timeout", "assessment:completed", "approval:resolved"})
+#: Events that add or remove nodes: the whole mission is re-read and laid out again.
+STRUCTURE_CHANGING = frozenset({"task:created", "task:removed", "mission:saved", "mission:deleted"})
+
+
+@dataclass
+class Pending:
+    """What the events seen since the last flush require re-reading."""
+
+    tasks: set[str] = field(default_factory=set)
+    mission: bool = False
+    structure: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks or self.mission or self.structure)
+
+
+def _epoch_ms(timestamp: str | None) -> float | None:
+    if not timestamp:
+        return None
+    try:
+        return datetime.fromisoformat(timestamp).timestamp() * 1000
+    except ValueError:
+        return None
+
+
+def _clock(timestamp: str) -> str:
+    return timestamp[11:19] if len(timestamp) >= 19 else timestamp
+
+
+class MissionView:
+    def __init__(self, mission: Mission | MissionRecord, events: Iterable[Event] = ()) -> None:
+        self.mission_id = getattr(mission, "id", None)
+        self.graph_rev = 0
+        self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_SHOWN)
+        self.started_at: str | None = None
+        self.finished_at: str | None = None
+        self.running_since: dict[str, str] = {}
+        self.notice: str | None = None
+        self.pending = Pending()
+        self._graph_keys: list[tuple[Any, ...]] = []
+        self.apply_mission(mission)
+        for event in events:
+            self.observe(event)
+        self.pending = Pending()
+
+    # -- input -----------------------------------------------------------------------------------------
+
+    def apply_mission(self, mission: Mission | MissionRecord) -> None:
+        """A fresh copy of the whole mission: re-layout if its tasks changed."""
+        self.mission = mission
+        tasks = list(mission.tasks)
+        keys = [(getattr(t, "id", t.title), t.title, tuple(t.depends_on), t.assign_to) for t in tasks]
+        if self.graph_rev == 0 or keys != self._graph_keys:
+            self._graph_keys = keys
+            self.graph_rev += 1
+            self.ids = [k[0] for k in keys]
+            self.layout = layered_layout([t.title for t in tasks], [t.depends_on for t in tasks])
+        self.tasks: dict[str, Any] = dict(zip(self.ids, tasks, strict=True))
+        self.titles = {tid: t.title for tid, t in self.tasks.items()}
+
+    def apply_tasks(self, tasks: Iterable[TaskRecord]) -> None:
+        for task in tasks:
+            if task.id in self.tasks:
+                self.tasks[task.id] = task
+
+    def relevant(self, event: Event) -> bool:
+        data = event.data
+        mid = data.get("missionId")
+        return (mid is not None and mid == self.mission_id) or data.get("taskId") in self.tasks
+
+    def observe(self, event: Event) -> bool:
+        """Note an event; True if it concerns this mission (and the view must be flushed)."""
+        if not self.relevant(event):
+            return False
+        data, name = event.data, event.event
+        if name in STRUCTURE_CHANGING:
+            self.pending.structure = True
+        elif name.startswith(("mission:", "gate:", "checkpoint:")):
+            self.pending.mission = True
+        if name in TASK_CHANGING and data.get("taskId"):
+            self.pending.tasks.add(data["taskId"])
+        if name == "mission:executed":
+            self.started_at, self.finished_at = event.timestamp, None
+        elif name == "mission:completed":
+            self.finished_at = event.timestamp
+        elif name == "task:transition" and data.get("to") == "assigned":
+            self.running_since[data["taskId"]] = event.timestamp
+        self.events.append({"id": event.id, "time": _clock(event.timestamp), "event": name,
+                            "text": describe(event, self.titles)})
+        return True
+
+    # -- output ----------------------------------------------------------------------------------------
+
+    def graph(self) -> dict[str, Any]:
+        """The DAG's structure: node ids, titles, agents and positions, edges, canvas size."""
+        nodes = [{"id": tid, "title": t.title, "agent": t.assign_to, "x": x, "y": y}
+                 for tid, t, (x, y) in zip(self.ids, self.tasks.values(), self.layout.positions, strict=True)]
+        return {"rev": self.graph_rev, "nodes": nodes, "edges": [list(e) for e in self.layout.edges],
+                "width": self.layout.width, "height": self.layout.height}
+
+    def state(self, now_ms: float | None = None) -> dict[str, Any]:
+        """The run state: one small dict per task (nulls left out), progress, mission status, events."""
+        tasks: dict[str, dict[str, Any]] = {}
+        counts = {"done": 0, "failed": 0, "running": 0, "awaiting": 0}
+        for tid, t in self.tasks.items():
+            status = getattr(t, "status", None)
+            status_value = status.value if status is not None else "draft"
+            item: dict[str, Any] = {"status": status_value}
+            phase = getattr(t, "phase", None)
+            if phase is not None:
+                item["phase"] = phase.value
+            assessment = getattr(t, "assessment", None)
+            if assessment is not None:
+                if assessment.score is not None:
+                    item["score"] = round(assessment.score, 2)
+                item["passed"] = assessment.passed
+            retries = getattr(t, "retries", 0)
+            if retries:
+                item["retries"] = retries
+            result = getattr(t, "result", None)
+            if result is not None and result.duration_ms is not None and status not in RUNNING_TASK_STATES:
+                item["ms"] = round(result.duration_ms, 1)
+            if status in RUNNING_TASK_STATES:
+                since = _epoch_ms(self.running_since.get(tid) or getattr(t, "updated_at", None))
+                if since is not None:
+                    item["since"] = round(since)
+            tasks[tid] = item
+            if status_value == "done":
+                counts["done"] += 1
+            elif status_value == "failed":
+                counts["failed"] += 1
+            elif status_value == "awaiting_approval":
+                counts["awaiting"] += 1
+            elif status in RUNNING_TASK_STATES:
+                counts["running"] += 1
+        status = getattr(self.mission, "status", MissionStatus.DRAFT)
+        started = _epoch_ms(self.started_at)
+        end = _epoch_ms(self.finished_at) if status in TERMINAL_MISSION_STATES else None
+        elapsed = None
+        if started is not None and (end is not None or now_ms is not None):
+            elapsed = round(max(0.0, ((end if end is not None else now_ms) - started) / 1000), 1)  # type: ignore[operator]
+        mission = {"id": self.mission_id, "name": self.mission.name, "status": status.value}
+        for key in ("pause_reason", "pause_message", "error"):
+            value = getattr(self.mission, key, None)
+            if value:
+                mission[key] = value
+        return {
+            "graphRev": self.graph_rev,
+            "mission": mission,
+            "tasks": tasks,
+            "progress": {"total": len(tasks), **counts, "elapsed": elapsed,
+                         "ticking": status == MissionStatus.ACTIVE and elapsed is not None},
+            "events": list(self.events),
+            "notice": self.notice,
+        }
+
+
+def describe(event: Event, titles: dict[str, str]) -> str:
+    """One line for the widget's event list (plain text: the front-end never parses it as HTML)."""
+    d = event.data
+    title = d.get("title") or titles.get(d.get("taskId", ""), "") or d.get("name", "")
+    name = event.event
+    if name == "task:transition":
+        text = f"{title}: {d.get('from')} → {d.get('to')}"
+        return text + (f" ({d['reason']})" if d.get("reason") else "")
+    if name == "assessment:completed":
+        score = d.get("score")
+        return f"{title}: score {score if score is not None else '–'}, {'passed' if d.get('passed') else 'failed'}"
+    if name == "task:fix":
+        feedback = (d.get("feedback") or "").strip().splitlines()
+        return f"{title}: fix phase" + (f": {feedback[0][:120]}" if feedback else "")
+    if name == "task:output":
+        return f"{title}: {str(d.get('text', ''))[:160]}"
+    if name == "mission:status":
+        return f"mission {d.get('from')} → {d.get('to')}" + (f": {d['pauseMessage']}" if d.get("pauseMessage") else "")
+    if name in ("checkpoint:waiting", "checkpoint:resumed"):
+        return f"checkpoint {d.get('checkpoint', '')}" + (f": {d['message']}" if d.get("message") else "")
+    if name.startswith("gate:"):
+        return f"gate {d.get('gate') or d.get('name') or ''}".strip()
+    if name.startswith("approval:"):
+        what = d.get("checkpoint") or title
+        if "approved" in d:
+            return f"{what}: {'approved' if d['approved'] else 'rejected'}"
+        return f"{what}: approval requested"
+    return title

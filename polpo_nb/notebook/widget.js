@@ -1,0 +1,329 @@
+// polpo-nb mission widget: the live DAG of a mission run (anywidget front-end, no dependencies).
+//
+// Two model traits: `graph` (nodes with their positions, edges; changes only when tasks are added or
+// removed) and `state` (statuses, scores, retries, durations, progress, last events). The SVG is built
+// once per graph revision and then only repainted. User strings (titles, outputs, feedback) are only
+// ever set with textContent or setAttribute, never parsed as HTML.
+
+const SVG = "http://www.w3.org/2000/svg";
+const NODE_W = 184; // keep in step with polpo_nb/notebook/layout.py
+const NODE_H = 48;
+const TITLE_CHARS = 22; // static.py TITLE_CHARS
+const RUNNING = new Set(["assigned", "in_progress", "review"]);
+
+function el(tag, attrs = {}, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function svg(tag, attrs = {}, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function short(text, limit = TITLE_CHARS) {
+  return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
+}
+
+function duration(ms) {
+  if (ms === undefined || ms === null) return "";
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  return `${Math.floor(s / 60)}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
+}
+
+function edgePath(a, b) {
+  const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
+  const mid = Math.floor((x1 + x2) / 2);
+  return `M${x1} ${y1} C${mid} ${y1} ${mid} ${y2} ${x2} ${y2}`;
+}
+
+function statusLabel(task, now) {
+  let label = task.status.replace(/_/g, " ");
+  if (task.status === "in_progress" && task.phase) label += ` · ${task.phase}`;
+  if (task.ms !== undefined) label += ` · ${duration(task.ms)}`;
+  else if (RUNNING.has(task.status) && task.since) label += ` · ${duration(Math.max(0, now - task.since))}`;
+  return label;
+}
+
+function render({ model, el: host }) {
+  const started = performance.now();
+  const root = el("div", { class: "polpo-widget" });
+  const header = el("div", { class: "polpo-header" });
+  const name = el("strong", { class: "polpo-name" });
+  const pill = el("span", { class: "polpo-pill" });
+  const summary = el("span", { class: "polpo-summary" });
+  const spacer = el("span", { class: "polpo-spacer" });
+  const retryBox = el("input", { type: "checkbox", class: "polpo-retry-failed" });
+  const retryLabel = el("label", { class: "polpo-retry-label" });
+  retryLabel.append(retryBox, document.createTextNode(" retry failed"));
+  const resumeBtn = el("button", { class: "polpo-btn polpo-resume", type: "button" }, "Resume");
+  const abortBtn = el("button", { class: "polpo-btn polpo-danger polpo-abort", type: "button" }, "Abort");
+  header.append(name, pill, summary, spacer, retryLabel, resumeBtn, abortBtn);
+  const message = el("div", { class: "polpo-message" });
+  const notice = el("div", { class: "polpo-notice" });
+  const bar = el("div", { class: "polpo-progress" });
+  const barDone = el("div", { class: "polpo-progress-done" });
+  const barFailed = el("div", { class: "polpo-progress-failed" });
+  bar.append(barDone, barFailed);
+  const approvals = el("div", { class: "polpo-approvals" });
+  const body = el("div", { class: "polpo-body" });
+  const canvas = el("div", { class: "polpo-canvas" });
+  const detail = el("div", { class: "polpo-detail" });
+  body.append(canvas, detail);
+  const events = el("ol", { class: "polpo-events" });
+  root.append(header, message, notice, bar, approvals, body, events);
+  host.appendChild(root);
+
+  let nodes = new Map(); // task id -> {g, rect, status, badges, node, last}
+  let graphRev = -1;
+  let selected = null;
+  let received = Date.now();
+  let abortArmed = null;
+  const busy = new Set(); // buttons waiting for the next state
+
+  function send(msg) {
+    model.send(msg);
+  }
+
+  function buildGraph() {
+    const graph = model.get("graph") || {};
+    graphRev = graph.rev;
+    nodes = new Map();
+    const w = graph.width || 0, h = graph.height || 0;
+    const drawing = svg("svg", { width: w, height: h, viewBox: `0 0 ${w} ${h}`, class: "polpo-svg" });
+    const edgeLayer = svg("g", { class: "polpo-edges" });
+    const nodeLayer = svg("g", { class: "polpo-nodes" });
+    const list = graph.nodes || [];
+    for (const [a, b] of graph.edges || []) {
+      if (list[a] && list[b]) edgeLayer.appendChild(svg("path", { d: edgePath(list[a], list[b]), class: "polpo-edge" }));
+    }
+    for (const node of list) {
+      const g = svg("g", { class: "polpo-node", "data-task-id": node.id, "data-status": "draft", tabindex: "0" });
+      g.appendChild(svg("title", {}, `${node.title} (${node.agent})`));
+      const rect = svg("rect", { x: node.x, y: node.y, width: NODE_W, height: NODE_H, rx: 6, class: "polpo-node-box" });
+      const title = svg("text", { x: node.x + 10, y: node.y + 19, class: "polpo-node-title" }, short(node.title));
+      const status = svg("text", { x: node.x + 10, y: node.y + 37, class: "polpo-node-status" });
+      const badges = svg("g", { class: "polpo-badges" });
+      g.append(rect, title, status, badges);
+      g.addEventListener("click", () => select(node.id));
+      g.addEventListener("keydown", (e) => { if (e.key === "Enter") select(node.id); });
+      nodeLayer.appendChild(g);
+      nodes.set(node.id, { g, status, badges, node, last: "" });
+    }
+    drawing.append(edgeLayer, nodeLayer);
+    canvas.replaceChildren(drawing);
+    if (selected && !nodes.has(selected)) selected = null;
+  }
+
+  function badge(entry, right, width, kind, text) {
+    const { y } = entry.node;
+    entry.badges.appendChild(svg("rect", { x: right, y: y + 27, width, height: 14, rx: 7, class: `polpo-badge polpo-badge-${kind}` }));
+    entry.badges.appendChild(svg("text", { x: right + width / 2, y: y + 38, class: `polpo-badge-text polpo-badge-${kind}-text`, "text-anchor": "middle" }, text));
+    return right;
+  }
+
+  function paintNode(entry, task, now) {
+    const key = JSON.stringify(task) + (RUNNING.has(task.status) ? Math.floor(now / 1000) : "");
+    if (key === entry.last) return;
+    entry.last = key;
+    entry.g.setAttribute("data-status", task.status);
+    entry.status.textContent = statusLabel(task, now);
+    entry.badges.replaceChildren();
+    let right = entry.node.x + NODE_W - 6;
+    if (task.retries) right = badge(entry, right - 26, 24, "retry", `↻${task.retries}`);
+    if (task.score !== undefined) badge(entry, right - 32, 30, task.passed === false ? "score-bad" : "score", Number(task.score).toFixed(1));
+  }
+
+  function button(label, cls, onClick) {
+    const b = el("button", { class: `polpo-btn ${cls}`, type: "button" }, label);
+    b.addEventListener("click", () => {
+      b.disabled = true;
+      busy.add(b);
+      onClick();
+    });
+    return b;
+  }
+
+  function paintApprovals(state) {
+    approvals.replaceChildren();
+    const graph = model.get("graph") || {};
+    for (const node of graph.nodes || []) {
+      const task = (state.tasks || {})[node.id];
+      if (!task || task.status !== "awaiting_approval") continue;
+      const row = el("div", { class: "polpo-approval", "data-task-id": node.id });
+      row.append(
+        el("span", { class: "polpo-approval-title" }, node.title),
+        el("span", { class: "polpo-approval-text" }, " awaits approval "),
+        button("Approve", "polpo-approve", () => send({ action: "approve", taskId: node.id })),
+        button("Reject", "polpo-danger polpo-reject", () => send({ action: "reject", taskId: node.id })),
+      );
+      row.querySelector(".polpo-approve").setAttribute("data-task-id", node.id);
+      row.querySelector(".polpo-reject").setAttribute("data-task-id", node.id);
+      approvals.appendChild(row);
+    }
+  }
+
+  function paintHeader(state) {
+    const mission = state.mission || {};
+    const p = state.progress || {};
+    name.textContent = mission.name || "";
+    pill.textContent = mission.status || "";
+    root.setAttribute("data-mission-status", mission.status || "");
+    let text = `${p.done || 0}/${p.total || 0} done`;
+    if (p.running) text += ` · ${p.running} running`;
+    if (p.awaiting) text += ` · ${p.awaiting} awaiting approval`;
+    if (p.failed) text += ` · ${p.failed} failed`;
+    if (p.elapsed !== null && p.elapsed !== undefined) {
+      const extra = p.ticking ? (Date.now() - received) / 1000 : 0;
+      text += ` · ${duration((p.elapsed + extra) * 1000)}`;
+    }
+    summary.textContent = text;
+    const total = p.total || 1;
+    barDone.style.width = `${(100 * (p.done || 0)) / total}%`;
+    barFailed.style.width = `${(100 * (p.failed || 0)) / total}%`;
+    message.textContent = mission.pause_message || mission.error || "";
+    notice.textContent = state.notice || "";
+    const status = mission.status;
+    const canResume = mission.id && (status === "paused" || status === "failed");
+    resumeBtn.hidden = !canResume;
+    retryLabel.hidden = !canResume;
+    if (status === "failed") retryBox.checked = true;
+    abortBtn.hidden = !(mission.id && (status === "active" || status === "paused"));
+  }
+
+  function paintEvents(state) {
+    events.replaceChildren();
+    for (const e of state.events || []) {
+      const li = el("li", { class: "polpo-event", "data-event": e.event });
+      li.append(el("span", { class: "polpo-event-time" }, e.time), el("span", { class: "polpo-event-name" }, e.event),
+        el("span", { class: "polpo-event-text" }, e.text));
+      events.prepend(li);
+    }
+  }
+
+  function paint() {
+    const graph = model.get("graph") || {};
+    if (graph.rev !== graphRev) buildGraph();
+    const state = model.get("state") || {};
+    const now = Date.now();
+    for (const [id, entry] of nodes) paintNode(entry, (state.tasks || {})[id] || { status: "draft" }, now);
+    paintHeader(state);
+    paintApprovals(state);
+    paintEvents(state);
+    for (const b of busy) b.disabled = false;
+    busy.clear();
+    abortBtn.textContent = "Abort";
+    abortArmed = null;
+    if (selected) {
+      for (const [id, entry] of nodes) entry.g.classList.toggle("polpo-selected", id === selected);
+    }
+  }
+
+  function tick() {
+    const state = model.get("state") || {};
+    const now = Date.now();
+    if ((state.progress || {}).ticking) paintHeader(state);
+    for (const [id, entry] of nodes) {
+      const task = (state.tasks || {})[id];
+      if (task && RUNNING.has(task.status)) paintNode(entry, task, now);
+    }
+  }
+
+  function select(id) {
+    selected = id;
+    for (const [tid, entry] of nodes) entry.g.classList.toggle("polpo-selected", tid === id);
+    detail.replaceChildren(el("div", { class: "polpo-detail-loading" }, "loading…"));
+    detail.classList.add("polpo-open");
+    send({ action: "select", taskId: id });
+  }
+
+  function field(label, value) {
+    if (value === undefined || value === null || value === "") return null;
+    const row = el("div", { class: "polpo-field" });
+    row.append(el("span", { class: "polpo-field-label" }, label), el("span", { class: "polpo-field-value" }, String(value)));
+    return row;
+  }
+
+  function showDetail(msg) {
+    if (msg.taskId !== selected) return;
+    const t = msg.task || {};
+    const close = el("button", { class: "polpo-btn polpo-close", type: "button", title: "close" }, "×");
+    close.addEventListener("click", () => {
+      selected = null;
+      detail.classList.remove("polpo-open");
+      detail.replaceChildren();
+      for (const entry of nodes.values()) entry.g.classList.remove("polpo-selected");
+    });
+    const items = [close, el("div", { class: "polpo-detail-title" }, t.title || t.error || "")];
+    const a = t.assessment || {};
+    const r = t.result || {};
+    items.push(
+      field("status", t.phase ? `${t.status} (${t.phase})` : t.status),
+      field("agent", r.agent || t.assignTo),
+      field("model", r.model),
+      field("score", a.score !== undefined && a.score !== null ? `${a.score} ${a.passed ? "passed" : "failed"}` : undefined),
+      field("retries", t.retries ? `${t.retries} / ${t.maxRetries}` : undefined),
+      field("duration", r.durationMs !== undefined ? duration(r.durationMs) : undefined),
+      field("files", (r.filesCreated || []).join(", ")),
+    );
+    if (t.status === "awaiting_approval") {
+      const row = el("div", { class: "polpo-detail-actions" });
+      row.append(button("Approve", "polpo-approve", () => send({ action: "approve", taskId: t.id })),
+        button("Reject", "polpo-danger polpo-reject", () => send({ action: "reject", taskId: t.id })));
+      items.push(row);
+    }
+    for (const [label, text] of [["description", t.description], ["feedback", t.feedback || a.feedback], ["output", r.content], ["error", r.error]]) {
+      if (!text) continue;
+      items.push(el("div", { class: "polpo-field-label" }, label), el("pre", { class: "polpo-pre" }, text));
+    }
+    detail.replaceChildren(...items.filter(Boolean));
+  }
+
+  resumeBtn.addEventListener("click", () => {
+    resumeBtn.disabled = true;
+    busy.add(resumeBtn);
+    send({ action: "resume", retryFailed: retryBox.checked });
+  });
+  abortBtn.addEventListener("click", () => {
+    if (abortArmed) { // second click within 4 s confirms
+      clearTimeout(abortArmed);
+      abortArmed = null;
+      abortBtn.disabled = true;
+      busy.add(abortBtn);
+      send({ action: "abort" });
+      return;
+    }
+    abortBtn.textContent = "Really abort?";
+    abortArmed = setTimeout(() => { abortBtn.textContent = "Abort"; abortArmed = null; }, 4000);
+  });
+
+  const onChange = () => {
+    received = Date.now();
+    paint();
+  };
+  const onCustom = (msg) => {
+    if (msg && msg.type === "detail") showDetail(msg);
+  };
+  model.on("change:graph", onChange);
+  model.on("change:state", onChange);
+  model.on("msg:custom", onCustom);
+  paint();
+  const timer = setInterval(tick, 1000);
+  requestAnimationFrame(() => {
+    root.setAttribute("data-render-ms", (performance.now() - started).toFixed(1));
+  });
+  return () => {
+    clearInterval(timer);
+    model.off("change:graph", onChange);
+    model.off("change:state", onChange);
+    model.off("msg:custom", onCustom);
+  };
+}
+
+export default { render };

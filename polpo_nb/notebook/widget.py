@@ -1,0 +1,241 @@
+"""`MissionWidget`: the live DAG of a mission run, an anywidget with two synced traits.
+
+- `graph`: the structure (nodes, positions, edges). Sent again only when tasks are added or removed.
+- `state`: the run state (statuses, scores, retries, durations, progress, last events), one compact
+  dict. Events arrive on the engine thread; they only mark what changed, and a flush re-reads that
+  and syncs `state` at most once per `interval` (0.1 s: at most ten comm messages a second, however
+  many events: a burst of 2,000 events costs a handful of messages).
+
+Flushes run on the engine's event-loop thread, not the kernel's main thread. ipykernel 7 takes a comm
+message's parent header from a context variable, so a message sent from another thread would be
+attributed to whatever cell ran last (or to none). The widget copies the context of the cell that
+created it and runs every flush inside a copy of it: the update is sent with that cell's parent header,
+on ipykernel 7 as on 6 (where the parent is process-wide and this changes nothing).
+
+Buttons in the front-end send custom messages (`approve`, `reject`, `resume`, `abort`, `select`); the
+kernel handles them on its main thread and hands the work to the engine thread without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import math
+import pathlib
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..errors import NotFoundError, PolpoError
+from ..events.model import Event
+from ..project.loop import block_on, current_loop
+from ..spec import MissionRecord, TaskRecord
+from ..spec.status import MissionStatus, TaskStatus
+from .view import MissionView, Pending
+
+HERE = pathlib.Path(__file__).parent
+MIN_INTERVAL = 0.1
+EVENT_SCAN = 2000  # how far back a new widget looks for its mission's recent events
+DETAIL_CHARS = 4000
+
+Scheduler = Callable[[float, Callable[[], None]], None]
+
+
+class _TaskRun:
+    """A standalone task run drawn as a one-node mission."""
+
+    def __init__(self, task: TaskRecord) -> None:
+        self.id = None
+        self.name = task.title
+        self.tasks = [task]
+        status = task.status
+        self.status = (MissionStatus.COMPLETED if status == TaskStatus.DONE else MissionStatus.FAILED
+                       if status == TaskStatus.FAILED else MissionStatus.PAUSED
+                       if status == TaskStatus.AWAITING_APPROVAL else MissionStatus.ACTIVE)
+
+
+class MissionWidget(anywidget.AnyWidget):
+    """`MissionWidget(project, "mission name or id")`; what `run` and `%polpo run` display."""
+
+    _esm = HERE / "widget.js"
+    _css = HERE / "widget.css"
+    graph = traitlets.Dict().tag(sync=True)
+    state = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, project: Any, mission: str | MissionRecord | None = None, *, task: str | None = None,
+                 interval: float = MIN_INTERVAL, clock: Callable[[], float] = time.monotonic,
+                 schedule: Scheduler | None = None, **kwargs: Any) -> None:
+        self._aio = getattr(project, "aio", project)
+        self._loop: asyncio.AbstractEventLoop = self._aio._loop
+        self.mission_id = mission.id if isinstance(mission, MissionRecord) else None
+        self.task_id = task
+        self._interval = interval
+        self._clock = clock
+        self._schedule = schedule or self._call_later
+        self._context = contextvars.copy_context()  # the creating cell's parent header (module docstring)
+        self._ready = False
+        self._scheduled = False
+        self._last_flush = -math.inf
+        self._sent_rev = 0
+        self._background: set[asyncio.Task[None]] = set()
+        #: how many times the synced state was rebuilt (tests and benchmarks count them)
+        self.flushes = 0
+        ref = mission.id if isinstance(mission, MissionRecord) else mission
+        if ref is None and task is None:
+            raise ValueError("MissionWidget needs a mission (id, name or record) or a task id")
+        graph, state = block_on(self._loop, self._open(ref))
+        super().__init__(graph=graph, state=state, **kwargs)
+        self._sent_rev = graph["rev"]
+        self.on_msg(self._on_message)
+        self._ready = True
+        self._loop.call_soon_threadsafe(self._poke_if_pending, context=self._context.copy())
+
+    # -- engine side (everything below runs on the engine loop) -----------------------------------------
+
+    async def _load(self) -> Any:
+        if self.task_id is not None:
+            return _TaskRun(await self._aio.get_task(self.task_id))
+        return await self._aio.get_mission(self.mission_id or self._ref)
+
+    async def _open(self, ref: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Snapshot and subscribe in one step of the engine loop, which is where events are published:
+        nothing can fall between the two, nothing is seen twice."""
+        self._ref = ref
+        record = await self._load()
+        self.mission_id = record.id
+        cursor = self._aio.bus.cursor
+        recent = self._aio.replay(max(0, cursor - EVENT_SCAN))
+        self._view = MissionView(record, recent)
+        self._subscription = self._aio.subscribe(self._on_event)
+        return self._view.graph(), self._view.state(time.time() * 1000)
+
+    def _on_event(self, event: Event) -> None:
+        if current_loop() is not self._loop:  # the bus publishes on the engine loop; be safe if not
+            self._loop.call_soon_threadsafe(self._on_event, event)
+            return
+        if self._view.observe(event):
+            self._poke()
+
+    def _poke_if_pending(self) -> None:
+        if self._view.pending:
+            self._poke()
+
+    def _poke(self) -> None:
+        """Ask for a flush: at once if the last one is `interval` old, else when it will be."""
+        if self._scheduled or not self._ready:
+            return
+        self._scheduled = True
+        self._schedule(max(0.0, self._last_flush + self._interval - self._clock()), self._flush)
+
+    def _call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        self._loop.call_later(delay, fn, context=self._context.copy())
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        self._last_flush = self._clock()
+        task = self._loop.create_task(self._refresh())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _refresh(self) -> None:
+        view = self._view
+        pending, view.pending = view.pending, Pending()
+        try:
+            if pending.structure or pending.mission or len(pending.tasks) > max(8, len(view.tasks) // 2):
+                view.apply_mission(await self._load())
+            elif pending.tasks:
+                view.apply_tasks([await self._aio.get_task(t) for t in pending.tasks])
+        except NotFoundError:
+            try:
+                view.apply_mission(await self._load())
+            except NotFoundError:
+                view.notice = "This mission no longer exists."
+        self._sync()
+
+    def _sync(self) -> None:
+        view = self._view
+        with self.hold_sync():  # graph and state in one comm message
+            if view.graph_rev != self._sent_rev:
+                self.graph = view.graph()
+                self._sent_rev = view.graph_rev
+            self.state = view.state(time.time() * 1000)
+        self.flushes += 1
+
+    def _set_notice(self, notice: str | None) -> None:
+        self._view.notice = notice
+        self._poke()
+
+    # -- front-end messages (kernel main thread) ---------------------------------------------------------
+
+    def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        action, task_id = content.get("action"), content.get("taskId")
+        try:
+            if action == "select" and isinstance(task_id, str):
+                self.send({"type": "detail", "taskId": task_id, "task": self.task_detail(task_id)})
+            elif action == "approve" and isinstance(task_id, str):
+                self.approve(task_id)
+            elif action == "reject" and isinstance(task_id, str):
+                self.reject(task_id)
+            elif action == "resume":
+                self.resume(retry_failed=bool(content.get("retryFailed")))
+            elif action == "abort":
+                self.abort()
+        except PolpoError as exc:
+            self._loop.call_soon_threadsafe(self._set_notice, f"{action} failed: {exc}", context=self._context.copy())
+
+    def approve(self, task_id: str) -> Future[Any]:
+        return self._submit("approve", self._aio.approve_task(self._own(task_id)))
+
+    def reject(self, task_id: str) -> Future[Any]:
+        return self._submit("reject", self._aio.reject_task(self._own(task_id)))
+
+    def resume(self, *, retry_failed: bool = False) -> Future[Any]:
+        return self._submit("resume", self._aio.resume_mission(self.mission_id, retry_failed=retry_failed))
+
+    def abort(self) -> Future[Any]:
+        return self._submit("abort", self._aio.abort_mission(self.mission_id))
+
+    def _own(self, task_id: str) -> str:
+        """Front-end messages may only act on this mission's tasks."""
+        if task_id not in self._view.tasks:
+            raise NotFoundError(f"Task {task_id} is not in this mission")
+        return task_id
+
+    def _submit(self, action: str, coro: Any) -> Future[Any]:
+        """Run an action on the engine thread without blocking the kernel; its error shows in the widget."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+        def done(f: Future[Any]) -> None:
+            exc = f.exception()
+            notice = None if exc is None else f"{action} failed: {exc}" if isinstance(exc, PolpoError) else f"{action} failed: {exc!r}"
+            self._loop.call_soon_threadsafe(self._set_notice, notice, context=self._context.copy())
+
+        future.add_done_callback(done)
+        return future
+
+    def task_detail(self, task_id: str) -> dict[str, Any]:
+        """The selected task in full (result, feedback, criteria), trimmed for the side panel."""
+        try:
+            task: TaskRecord = block_on(self._loop, self._aio.get_task(self._own(task_id)))
+        except PolpoError as exc:
+            return {"error": str(exc)}
+        data = task.to_wire(exclude={"expectations", "expected_outcomes", "retry_policy"})
+        result = data.get("result") or {}
+        for key in ("content", "error"):
+            if isinstance(result.get(key), str) and len(result[key]) > DETAIL_CHARS:
+                result[key] = result[key][:DETAIL_CHARS] + f"… ({len(result[key]) - DETAIL_CHARS} more characters)"
+        if isinstance(result.get("data"), dict | list):
+            result.pop("data")  # arbitrary agent data: not for the panel
+        return data
+
+    def close(self) -> None:
+        subscription = getattr(self, "_subscription", None)
+        if subscription is not None:
+            subscription.close()
+        super().close()

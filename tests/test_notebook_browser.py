@@ -1,0 +1,198 @@
+"""The widget in a real browser: JupyterLab started here, Debian's Chromium driven by Playwright.
+
+`test_quickstart_in_jupyterlab` opens notebooks/quickstart.ipynb (a copy), runs every cell, checks that the
+DAG shows the final statuses, clicks "Approve" on the task waiting for it and sees the task turn done.
+Screenshots go to test-artifacts/test_notebook_browser/. Playwright never downloads a browser here:
+`.ci/run` installs Debian's chromium and we launch /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts" / "test_notebook_browser"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WAIT_MS = 45_000  # a hang is a failure, never a timing assertion
+EXPECTED = {"Collect changes": "done", "Collect fixes": "done", "Draft notes": "done", "Publish": "awaiting_approval"}
+
+NODE_STATUSES = """() => Object.fromEntries([...document.querySelectorAll('.polpo-widget .polpo-node')]
+    .map(g => [g.querySelector('title').textContent.replace(/ \\([^)]*\\)$/, ''), g.getAttribute('data-status')]))"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A JupyterLab server on a copy of the quickstart, isolated from the user's Jupyter config."""
+    work = tmp_path / "lab"
+    work.mkdir()
+    shutil.copy(ROOT / "notebooks" / "quickstart.ipynb", work / "quickstart.ipynb")
+    port, token = _free_port(), secrets.token_hex(16)
+    jupyter = {name: tmp_path / name for name in ("config", "runtime", "settings", "workspaces")}
+    for path in jupyter.values():
+        path.mkdir()
+    # every cell stays in the DOM (JupyterLab 4 detaches off-screen cells by default), and no news toast
+    for plugin, settings in (("notebook-extension/tracker", {"windowingMode": "none"}),
+                             ("apputils-extension/notification", {"fetchNews": "false"})):
+        target = jupyter["settings"] / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(settings))
+    env = {**os.environ, "TMPDIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(jupyter["config"]),
+           "JUPYTER_RUNTIME_DIR": str(jupyter["runtime"]), "JUPYTERLAB_SETTINGS_DIR": str(jupyter["settings"]),
+           "JUPYTERLAB_WORKSPACES_DIR": str(jupyter["workspaces"])}
+    log = (tmp_path / "lab.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
+         "--ServerApp.allow_root=True", "--LabApp.extension_manager=readonly",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None"],
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while True:
+            assert server.poll() is None, (tmp_path / "lab.log").read_text()
+            try:
+                if httpx.get(f"{base}/api/status", headers={"Authorization": f"token {token}"}, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()
+            time.sleep(0.2)
+        yield base, token
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def _statuses(page: Page) -> dict[str, str]:
+    return page.evaluate(NODE_STATUSES)
+
+
+def _wait_for_statuses(page: Page, expected: dict[str, str]) -> None:
+    page.wait_for_function(
+        """([statuses, expected]) => {
+            const got = (new Function('return ' + statuses))()();
+            return Object.keys(got).length === Object.keys(expected).length
+                && Object.entries(expected).every(([title, status]) => got[title] === status);
+        }""", arg=[NODE_STATUSES, expected], timeout=WAIT_MS)
+
+
+def test_quickstart_in_jupyterlab(browser: Browser, lab: tuple[str, str]) -> None:
+    base, token = lab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        _run_quickstart(page, base, token)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+        raise
+    assert not errors, errors
+
+
+def _run_quickstart(page: Page, base: str, token: str) -> None:
+    page.goto(f"{base}/lab/tree/quickstart.ipynb?reset&token={token}")
+    page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext.session)", timeout=WAIT_MS)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    # the live DAG: four nodes, reaching their final statuses while the notebook runs
+    _wait_for_statuses(page, EXPECTED)
+    widget = page.locator(".polpo-widget").first
+    assert widget.locator(".polpo-node").count() == 4
+    draft = widget.locator('.polpo-node:has(title:text-is("Draft notes (writer)"))')
+    assert draft.locator(".polpo-badge-score-text").text_content() == "5.0"
+    assert draft.locator(".polpo-badge-retry-text").text_content() == "↻1"
+    assert widget.locator(".polpo-edge").count() == 3
+    # the last cell (%polpo status) ran, so the whole notebook did
+    page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output')]"
+                           ".some(o => o.textContent.includes('awaiting approval:'))", timeout=WAIT_MS)
+    widget.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "quickstart-awaiting-approval.png"), full_page=False)
+
+    # clicking Approve moves Publish to done and the mission to completed
+    approve = widget.locator(".polpo-approval button.polpo-approve")
+    assert approve.count() == 1 and "Publish" in widget.locator(".polpo-approval").text_content()
+    approve.click()
+    _wait_for_statuses(page, {**EXPECTED, "Publish": "done"})
+    page.wait_for_function("() => document.querySelector('.polpo-widget').dataset.missionStatus === 'completed'",
+                           timeout=WAIT_MS)
+    assert _statuses(page) == {**EXPECTED, "Publish": "done"}
+    assert widget.locator(".polpo-approval").count() == 0
+    assert "4/4 done" in widget.locator(".polpo-summary").text_content()
+    widget.locator('.polpo-node:has(title:text-is("Draft notes (writer)"))').click()
+    page.wait_for_function("() => document.querySelector('.polpo-detail pre')", timeout=WAIT_MS)
+    assert "Release 1.2" in widget.locator(".polpo-detail").text_content()
+    widget.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "quickstart-approved.png"), full_page=False)
+
+
+def test_widget_renders_hostile_strings_as_text(browser: Browser) -> None:
+    """widget.js alone, on a stub model: titles, events and outputs never become markup."""
+    evil = "<img src=x onerror=\"window.pwned=1\">"
+    graph = {"rev": 1, "width": 300, "height": 64,
+             "nodes": [{"id": "t1", "title": evil, "agent": evil, "x": 8, "y": 8}], "edges": []}
+    state = {"graphRev": 1, "mission": {"id": "m1", "name": evil, "status": "paused", "pause_message": evil},
+             "tasks": {"t1": {"status": "awaiting_approval", "score": 4.0, "passed": True}},
+             "progress": {"total": 1, "done": 0, "failed": 0, "running": 0, "awaiting": 1, "elapsed": 1.5, "ticking": False},
+             "events": [{"id": 1, "time": "12:00:00", "event": "task:output", "text": evil}], "notice": evil}
+    detail = {"type": "detail", "taskId": "t1", "task": {"id": "t1", "title": evil, "status": "awaiting_approval",
+                                                        "description": evil, "result": {"content": evil}}}
+    page = browser.new_page()
+    page.set_content("<div id='host'></div>")
+    js = (ROOT / "polpo_nb" / "notebook" / "widget.js").read_text()
+    page.evaluate("""async ([src, graph, state, detail]) => {
+        const url = URL.createObjectURL(new Blob([src], {type: 'text/javascript'}));
+        const widget = (await import(url)).default;
+        const data = {graph, state}, handlers = {};
+        const model = {get: k => data[k], on: (n, f) => (handlers[n] ??= []).push(f), off() {},
+                       send: m => { (window.sent ??= []).push(m); if (m.action === 'select') handlers['msg:custom'].forEach(f => f(detail)); }};
+        widget.render({model, el: document.getElementById('host')});
+    }""", [js, graph, state, detail])
+    page.locator(".polpo-node").click()
+    page.wait_for_selector(".polpo-detail pre")
+    assert page.locator("img").count() == 0
+    assert page.evaluate("() => window.pwned") is None
+    text = page.locator("#host").text_content()
+    assert text.count(evil) >= 6  # name, pause message, notice, approval row, event, detail title/description/output
+    assert page.locator(".polpo-node title").text_content() == f"{evil} ({evil})"
+    page.locator(".polpo-approval button.polpo-approve").click()
+    assert page.evaluate("() => window.sent") == [{"action": "select", "taskId": "t1"}, {"action": "approve", "taskId": "t1"}]

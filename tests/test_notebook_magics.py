@@ -1,0 +1,236 @@
+"""`%polpo` and `%%polpo`, driven through an IPython InteractiveShell."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import threading
+
+import pandas as pd
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+import polpo_nb as polpo
+from polpo_nb.notebook import magics as magics_module
+from polpo_nb.notebook.magics import PolpoMagics
+from polpo_nb.spec import MissionStatus, TaskStatus
+
+WAIT = 30
+
+
+@pytest.fixture
+def shell(project):
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "polpo_nb")
+    magics: PolpoMagics = ip.magics_manager.registry["PolpoMagics"]
+    saved = dict(ip.user_ns)
+    ip.user_ns["project"] = project
+    yield ip
+    magics._pinned = None
+    for opened in magics._opened.values():
+        opened.close()
+    magics._opened.clear()
+    ip.user_ns.clear()
+    ip.user_ns.update(saved)
+
+
+@pytest.fixture
+def team(project):
+    project.agent("w")(lambda task, ctx: f"did {task.title}")
+    return project
+
+
+def line(ip, text):
+    return ip.run_line_magic("polpo", text)
+
+
+def cell(ip, args, body):
+    return ip.run_cell_magic("polpo", args, textwrap.dedent(body))
+
+
+MISSION_YAML = """
+name: notes
+tasks:
+  - title: draft
+    assignTo: w
+  - title: publish
+    assignTo: w
+    dependsOn: [draft]
+    sideEffects: true
+"""
+
+
+def test_load_ext_registers_line_and_cell_magics_with_help(shell):
+    magics = shell.magics_manager.magics
+    assert "polpo" in magics["line"] and "polpo" in magics["cell"]
+    doc = shell.find_line_magic("polpo").__doc__
+    for word in ("status", "missions", "tasks", "run", "resume", "abort", "approve", "reject", "%%polpo mission",
+                 "--retry-failed", "--status"):
+        assert word in doc
+
+
+def test_unknown_subcommand_prints_usage_not_a_traceback(shell, capsys):
+    assert line(shell, "frobnicate") is None
+    err = capsys.readouterr().err
+    assert "unknown %polpo subcommand 'frobnicate'" in err and "usage:" in err and "Traceback" not in err
+
+
+def test_bad_option_prints_usage_not_a_traceback(shell, capsys):
+    assert line(shell, "tasks --bogus") is None
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --bogus" in err and "usage:" in err
+
+
+def test_unknown_cell_subcommand_prints_usage(shell, capsys):
+    assert cell(shell, "chatter", "hello") is None
+    assert "unknown %%polpo subcommand 'chatter'" in capsys.readouterr().err
+
+
+def test_status_lists_missions_approvals_and_resumable_runs(shell, team, capsys):
+    team.execute(polpo.Mission("ship").task("deploy", assign_to="w", side_effects=True)).wait(WAIT)
+    mission = (polpo.Mission("cp").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"])
+               .checkpoint("look", after=["a"], message="have a look"))
+    team.execute(mission).wait(WAIT)
+    line(shell, "status")
+    out = capsys.readouterr().out
+    assert f"project {team.id!r}" in out
+    assert "ship" in out and "cp" in out and "have a look" in out
+    deploy = team.get_mission("ship").tasks[0]
+    assert f"%polpo approve {deploy.id}" in out
+    assert "%polpo resume cp" in out
+
+
+def test_missions_and_tasks_display_dataframes(shell, team, monkeypatch):
+    shown = []
+    monkeypatch.setattr(magics_module, "display", shown.append)
+    team.execute(polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w", side_effects=True)).wait(WAIT)
+    team.execute(polpo.Mission("other").task("c", assign_to="w")).wait(WAIT)
+    line(shell, "missions")
+    line(shell, "missions --status completed")
+    line(shell, "tasks --status awaiting_approval")
+    line(shell, "tasks --mission m")
+    missions, completed, waiting, of_m = shown
+    assert isinstance(missions, pd.DataFrame)
+    assert missions.set_index("name")["awaiting_approval"].to_dict() == {"m": 1, "other": 0}
+    assert list(completed["name"]) == ["other"]
+    assert list(waiting["title"]) == ["b"]
+    assert list(of_m["title"]) == ["a", "b"]
+
+
+def test_run_a_saved_mission_by_name_returns_its_handle(shell, team):
+    team.save_mission(polpo.Mission("saved").task("a", assign_to="w"))
+    run = line(shell, "run saved")
+    assert isinstance(run, polpo.RunHandle)
+    assert run.wait(WAIT).status == MissionStatus.COMPLETED
+
+
+def test_run_a_mission_file(shell, team, tmp_path):
+    path = tmp_path / "mission.yaml"
+    path.write_text(MISSION_YAML)
+    run = line(shell, f"run {path}")
+    record = run.wait(WAIT)
+    assert record.name == "notes" and [t.status for t in record.tasks] == [TaskStatus.DONE, TaskStatus.AWAITING_APPROVAL]
+
+
+def test_approve_and_reject_by_title_or_id(shell, team, capsys):
+    record = team.execute(polpo.Mission("m").task("deploy", assign_to="w", side_effects=True)
+                          .task("announce", assign_to="w", side_effects=True)).wait(WAIT)
+    ids = {t.title: t.id for t in record.tasks}
+    line(shell, "approve deploy --note lgtm")
+    line(shell, f"reject {ids['announce']}")
+    out = capsys.readouterr().out
+    assert "'deploy' approved: done" in out and "'announce' rejected: failed" in out
+    assert team.get_task(ids["deploy"]).status == TaskStatus.DONE
+
+
+def test_approving_a_task_that_does_not_wait_prints_why(shell, team, capsys):
+    team.execute(polpo.Mission("m").task("a", assign_to="w")).wait(WAIT)
+    assert line(shell, "approve a") is None
+    err = capsys.readouterr().err
+    assert "no task titled 'a' awaits approval" in err and "Traceback" not in err
+
+
+def test_resume_with_retry_failed(shell, project, capsys):
+    calls = {"n": 0}
+
+    @project.agent("flaky")
+    def flaky(task, ctx):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("first time unlucky")
+        return "ok"
+
+    assert project.execute(polpo.Mission("m").task("a", assign_to="flaky", max_retries=0)).wait(WAIT).status == MissionStatus.FAILED
+    assert line(shell, "resume m") is None
+    assert "retryFailed" in capsys.readouterr().err
+    run = line(shell, "resume m --retry-failed")
+    assert run.wait(WAIT).status == MissionStatus.COMPLETED
+
+
+def test_abort_a_running_mission(shell, project, capsys):
+    release = threading.Event()
+    project.agent("slow")(lambda task, ctx: release.wait(WAIT) and "ok")
+    project.execute(polpo.Mission("long").task("wait", assign_to="slow"))
+    line(shell, "abort long")
+    release.set()
+    assert "mission 'long' is cancelled" in capsys.readouterr().out
+
+
+def test_cell_magic_saves_a_yaml_mission_and_displays_it(shell, team):
+    record = cell(shell, "mission", MISSION_YAML)
+    assert isinstance(record, polpo.MissionRecord) and record.status == MissionStatus.DRAFT
+    assert 'data-status="draft"' in record._repr_mimebundle_()["text/html"]
+    # running the cell again with a changed body updates the same mission
+    again = cell(shell, "mission", MISSION_YAML.replace("title: publish", "title: release").replace("[draft]", "[draft]"))
+    assert again.id == record.id and [t.title for t in again.tasks] == ["draft", "release"]
+
+
+def test_cell_magic_takes_json_and_runs_it(shell, team):
+    body = json.dumps({"name": "j", "tasks": [{"title": "a", "assignTo": "w"}]})
+    run = cell(shell, "mission --run", body)
+    assert run.wait(WAIT).status == MissionStatus.COMPLETED
+
+
+def test_cell_magic_reports_an_invalid_mission(shell, team, capsys):
+    assert cell(shell, "mission", "name: bad\ntasks:\n  - title: a\n    assignTo: w\n    dependsOn: [nope]\n") is None
+    err = capsys.readouterr().err
+    assert "tasks.0.dependsOn.0: unknown task 'nope'" in err and "Traceback" not in err
+
+
+def test_the_only_project_in_the_namespace_is_used(shell, team, capsys):
+    shell.user_ns["proj"] = shell.user_ns.pop("project")
+    line(shell, "status")
+    assert f"project {team.id!r}" in capsys.readouterr().out
+
+
+def test_two_projects_and_no_project_variable_is_a_usage_error(shell, team, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    with polpo.Project(other) as second:
+        shell.user_ns["a"], shell.user_ns["b"] = shell.user_ns.pop("project"), second
+        assert line(shell, "status") is None
+        assert "several projects in the namespace (a, b)" in capsys.readouterr().err
+        line(shell, "use b")
+        line(shell, "status")
+        assert "project 'other'" in capsys.readouterr().out
+
+
+def test_without_a_project_variable_the_working_directory_is_used(shell, tmp_path, capsys, monkeypatch):
+    shell.user_ns.pop("project")
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    line(shell, "status")
+    assert "project 'here'" in capsys.readouterr().out
+    assert (here / ".polpo").is_dir()
+
+
+def test_use_a_path(shell, tmp_path, capsys):
+    there = tmp_path / "there"
+    there.mkdir()
+    line(shell, f"use {there}")
+    line(shell, "status")
+    assert "project 'there'" in capsys.readouterr().out
+    assert line(shell, f"use {os.path.join(str(tmp_path), 'missing')}") is None
+    assert "neither a polpo.Project variable nor a directory" in capsys.readouterr().err
