@@ -1,0 +1,274 @@
+"""Task bodies on a Dask cluster: a real LocalCluster of worker processes, started once for the module.
+
+Agent functions are module-level so the workers import them by reference (a LocalCluster's workers get
+this process's sys.path); the markers in `tmp_path` are how a test and a worker process talk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distributed import Client, LocalCluster
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+import polpo_nb as polpo
+from polpo_nb.errors import SpecError
+from polpo_nb.executors.dask import DaskExecutor
+from polpo_nb.spec import MissionStatus, TaskStatus
+
+WAIT = 30  # seconds: a hang is a failure, never a timing assertion
+#: No dashboard; the scheduler's health endpoint on a free port, not 8787 (a parallel test run may hold it).
+_NO_FIXED_HTTP_PORT = {"dashboard_address": ":0"}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=2, dashboard_address=None,
+                      scheduler_kwargs=_NO_FIXED_HTTP_PORT) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def client(cluster: LocalCluster) -> Iterator[Client]:
+    with Client(cluster, set_as_default=False) as dask_client:
+        yield dask_client
+
+
+@pytest.fixture
+def project(project_dir: Path, client: Client) -> Iterator[polpo.Project]:
+    proj = polpo.Project(project_dir, executor=DaskExecutor(client))
+    yield proj
+    proj.close()
+
+
+def _wait_for(predicate, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+# == agents (run on the workers) =======================================================================
+
+
+def report_pid(task, ctx):
+    ctx.output(f"sync {task.title} says hi")
+    ctx.log("a line for the attempt's log")
+    return {"pid": os.getpid(), "upstream": sorted(ctx.upstream)}
+
+
+async def report_pid_async(task, ctx):
+    await asyncio.sleep(0.01)
+    ctx.output(f"async {task.title} says hi")
+    return {"pid": os.getpid(), "loop": type(asyncio.get_running_loop()).__name__}
+
+
+def wait_for_release(task, ctx):
+    """Streams a line, then waits until the test, having seen that line as an event, releases it."""
+    ctx.output("first")
+    release = Path(ctx.mission_data["release"])
+    deadline = time.monotonic() + WAIT
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ctx.output("second")
+    return {"released": release.exists()}
+
+
+def die_on_first_attempt(task, ctx):
+    """Attempt 1 tells the test its pid and waits to be killed; later attempts succeed."""
+    if ctx.attempt == 1:
+        marker = Path(ctx.mission_data["marker"])
+        marker.with_suffix(".tmp").write_text(str(os.getpid()))
+        os.replace(marker.with_suffix(".tmp"), marker)
+        time.sleep(WAIT)
+        return "not killed"
+    return {"pid": os.getpid()}
+
+
+def spin_until_cancelled(task, ctx):
+    """A sync agent cannot be interrupted: it polls ctx.cancelled and says what it saw."""
+    deadline = time.monotonic() + WAIT
+    while not ctx.cancelled and time.monotonic() < deadline:
+        time.sleep(0.02)
+    Path(ctx.mission_data["marker"]).write_text("cancelled" if ctx.cancelled else "never cancelled")
+    return "done spinning"
+
+
+async def sleep_forever(task, ctx):
+    try:
+        await asyncio.sleep(WAIT)
+    except asyncio.CancelledError:
+        Path(ctx.mission_data["marker"]).write_text("cancelled on the worker")
+        raise
+    return "woke up"
+
+
+def explode(task, ctx):
+    ctx.output("about to fail")
+    raise ValueError(f"boom in {os.getpid()}")
+
+
+def scripted_llm(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    """An LLM that writes a file through the write_file tool, then answers with the pid it runs in."""
+    returned = [p for m in messages if isinstance(m, ModelRequest) for p in m.parts if isinstance(p, ToolReturnPart)]
+    if not returned:
+        return ModelResponse(parts=[ToolCallPart("write_file", {"path": "notes.md", "content": "from a worker"})])
+    return ModelResponse(parts=[TextPart(f"wrote notes.md in {os.getpid()}")])
+
+
+# == tests =============================================================================================
+
+
+def test_sync_and_async_agents_run_in_worker_processes_and_their_results_come_back(project):
+    events: list = []
+    project.subscribe(events.append, "task:output")
+    project.agent("sync")(report_pid)
+    project.agent("async")(report_pid_async)
+    mission = (polpo.Mission("m").task("a", assign_to="sync").task("b", assign_to="async")
+               .task("c", assign_to="sync", depends_on=["a", "b"]))
+    record = project.execute(mission).wait(WAIT)
+
+    assert record.status == MissionStatus.COMPLETED
+    a, b, c = record.tasks
+    assert all(t.status == TaskStatus.DONE for t in record.tasks)
+    assert all(t.result.data["pid"] != os.getpid() for t in record.tasks)
+    assert b.result.data["loop"] == "_UnixSelectorEventLoop"
+    assert c.result.data["upstream"] == ["a", "b"]
+    assert sorted(e.data["text"] for e in events) == ["async b says hi", "sync a says hi", "sync c says hi"]
+    assert project.log(f"{a.id}-1")[0]["message"] == "a line for the attempt's log"
+
+
+def test_output_streams_while_the_attempt_runs_on_the_worker(project, tmp_path):
+    release = tmp_path / "release"
+    seen: list[str] = []
+
+    def on_output(event):
+        seen.append(event.data["text"])
+        if event.data["text"] == "first":
+            release.touch()
+
+    project.subscribe(on_output, "task:output")
+    project.agent("w")(wait_for_release)
+    record = project.execute(polpo.Mission("m", data={"release": str(release)}).task("a", assign_to="w")).wait(WAIT)
+    assert record.tasks[0].result.data == {"released": True}  # "first" arrived before the agent returned
+    assert seen == ["first", "second"]  # once each, in order, though both the stream and the result carry them
+
+
+def test_config_executor_dask_connects_to_the_scheduler_address(project_dir, cluster):
+    proj = polpo.Project(project_dir, config={"executor": "dask", "daskScheduler": cluster.scheduler_address})
+    try:
+        proj.agent("w")(report_pid)
+        record = proj.execute(polpo.Mission("m").task("a", assign_to="w")).wait(WAIT)
+        assert record.tasks[0].status == TaskStatus.DONE
+        assert record.tasks[0].result.data["pid"] != os.getpid()
+        assert isinstance(proj.aio._executor, DaskExecutor)
+    finally:
+        proj.close()
+
+
+def test_executor_dask_without_a_scheduler_address_is_a_spec_error(project_dir):
+    with pytest.raises(SpecError, match="daskScheduler"):
+        polpo.Project(project_dir, config={"executor": "dask"})
+
+
+def test_worker_killed_mid_task_fails_the_attempt_and_the_retry_succeeds(project, client, tmp_path):
+    events: list = []
+    project.subscribe(events.append, "task:retry")
+    project.agent("w")(die_on_first_attempt)
+    marker = tmp_path / "worker.pid"
+    run = project.execute(polpo.Mission("m", data={"marker": str(marker)}).task("a", assign_to="w", max_retries=1))
+    _wait_for(marker.exists)
+    doomed = int(marker.read_text())
+    os.kill(doomed, signal.SIGKILL)
+
+    record = run.wait(WAIT)
+    task = record.tasks[0]
+    assert record.status == MissionStatus.COMPLETED and task.status == TaskStatus.DONE
+    assert task.result.data["pid"] not in (doomed, os.getpid())
+    attempts = project.attempts(task.id)
+    assert [a["status"] for a in attempts] == ["failed", "completed"]
+    assert "WorkerLostError" in attempts[0]["result"] and "KilledWorker" in attempts[0]["result"]
+    assert [e.data["attempt"] for e in events] == [1]
+    client.wait_for_workers(2, timeout=WAIT)  # the nanny restarts the worker for the tests that follow
+
+
+def test_max_duration_cancels_the_dask_future_and_a_sync_agent_sees_ctx_cancelled(project, tmp_path):
+    events: list = []
+    project.subscribe(events.append, "task:timeout")
+    project.agent("w")(spin_until_cancelled)
+    marker = tmp_path / "seen"
+    mission = polpo.Mission("m", data={"marker": str(marker)}).task("a", assign_to="w", max_duration=300,
+                                                                     max_retries=0)
+    record = project.execute(mission).wait(WAIT)
+    assert record.tasks[0].status == TaskStatus.FAILED and "maxDuration" in record.tasks[0].result.error
+    assert len(events) == 1
+    _wait_for(marker.exists)
+    assert marker.read_text() == "cancelled"  # the scheduler released the attempt's key on the worker
+
+
+def test_max_duration_cancels_a_running_async_agent_on_the_worker(project, tmp_path):
+    project.agent("w")(sleep_forever)
+    marker = tmp_path / "seen"
+    mission = polpo.Mission("m", data={"marker": str(marker)}).task("a", assign_to="w", max_duration=300,
+                                                                     max_retries=0)
+    assert project.execute(mission).wait(WAIT).tasks[0].status == TaskStatus.FAILED
+    _wait_for(marker.exists)
+    assert marker.read_text() == "cancelled on the worker"
+
+
+def test_agent_exception_on_a_worker_fails_the_attempt_with_the_worker_traceback(project):
+    events: list = []
+    project.subscribe(events.append, "task:output")
+    project.agent("bad")(explode)
+    record = project.execute(polpo.Mission("m").task("a", assign_to="bad", max_retries=0)).wait(WAIT)
+    task = record.tasks[0]
+    assert task.status == TaskStatus.FAILED
+    assert "ValueError: boom in" in task.result.error and f"boom in {os.getpid()}" not in task.result.error
+    assert "in explode" in task.result.error  # the worker-side frames
+    assert [e.data["text"] for e in events] == ["about to fail"]
+
+
+def test_llm_agent_runs_its_tool_loop_on_a_worker(project):
+    tools: list = []
+    project.subscribe(tools.append, "task:tool_use")
+    project.models.register("scripted", FunctionModel(scripted_llm, model_name="scripted"))
+    mission = polpo.Mission.model_validate({
+        "name": "m", "tasks": [{"title": "notes", "assignTo": "writer"}],
+        "team": {"agents": [{"name": "writer", "model": "scripted"}]}})
+    task = project.execute(mission).wait(WAIT).tasks[0]
+    assert task.status == TaskStatus.DONE
+    pid = int(task.result.content.rsplit(" ", 1)[1])
+    assert pid != os.getpid()
+    assert (project.root / "notes.md").read_text() == "from a worker"
+    assert task.result.files_created == ["notes.md"]
+    assert [e.data["tool"] for e in tools] == ["write_file"]
+
+
+def test_an_agent_that_cannot_be_pickled_fails_its_attempt_with_a_clear_error(project):
+    lock = threading.Lock()
+
+    @project.agent("w")
+    def holds_a_lock(task, ctx):
+        with lock:
+            return "unreachable"
+
+    task = project.execute(polpo.Mission("m").task("a", assign_to="w", max_retries=0)).wait(WAIT).tasks[0]
+    assert task.status == TaskStatus.FAILED
+    assert "cannot be sent to Dask workers" in task.result.error
