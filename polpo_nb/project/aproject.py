@@ -343,7 +343,7 @@ class AsyncProject:
             self._check_mission_tasks(mission, [spec if t.id == task_id else t for t in mission.tasks])
 
         def write(tx: Tx, emit: Emit) -> TaskRecord:
-            updated = current.model_copy(update={**spec.model_dump(), "updated_at": utcnow()})
+            updated = current.model_copy(update={**dict(spec), "updated_at": utcnow()})
             if mission is not None and spec.title != current.title:
                 self._rename_references(tx, mission, current.title, spec.title)
             tx.put_task(updated)
@@ -516,7 +516,7 @@ class AsyncProject:
             if old is None:
                 self._insert_task(tx, emit, spec, current)
             elif old.spec != spec:
-                tx.put_task(old.model_copy(update={**spec.model_dump(), "updated_at": utcnow()}))
+                tx.put_task(old.model_copy(update={**dict(spec), "updated_at": utcnow()}))
                 emit("task:updated", {"taskId": old.id, "missionId": current.id})
 
     @engine_call
