@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -27,11 +28,15 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 import polpo_nb as polpo
+from polpo_nb.agents.loopback import LoopbackOpenAI, last_message, text, tool_call
 from polpo_nb.errors import SpecError
 from polpo_nb.executors.dask import DaskExecutor
 from polpo_nb.spec import MissionStatus, TaskStatus
 
 WAIT = 30  # seconds: a hang is a failure, never a timing assertion
+#: A provider key only the workers' environment holds.
+WORKER_KEY_ENV, WORKER_KEY = "POLPO_DASK_TEST_KEY", "sk-only-on-the-workers"
+pytestmark = pytest.mark.timeout(90)  # per test, the module's cluster start-up included
 #: No dashboard; the scheduler's health endpoint on a free port, not 8787 (a parallel test run may hold it).
 _NO_FIXED_HTTP_PORT = {"dashboard_address": ":0"}
 
@@ -39,7 +44,7 @@ _NO_FIXED_HTTP_PORT = {"dashboard_address": ":0"}
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=2, dashboard_address=None,
-                      scheduler_kwargs=_NO_FIXED_HTTP_PORT) as local:
+                      scheduler_kwargs=_NO_FIXED_HTTP_PORT, env={WORKER_KEY_ENV: WORKER_KEY}) as local:
         yield local
 
 
@@ -51,7 +56,7 @@ def client(cluster: LocalCluster) -> Iterator[Client]:
 
 @pytest.fixture
 def project(project_dir: Path, client: Client) -> Iterator[polpo.Project]:
-    proj = polpo.Project(project_dir, executor=DaskExecutor(client))
+    proj = polpo.Project(project_dir, executor=client)  # a Client passed in: its cluster runs the bodies
     yield proj
     proj.close()
 
@@ -72,6 +77,11 @@ def report_pid(task, ctx):
     ctx.output(f"sync {task.title} says hi")
     ctx.log("a line for the attempt's log")
     return {"pid": os.getpid(), "upstream": sorted(ctx.upstream)}
+
+
+def draft_then_fix(task, ctx):
+    return {"content": "v2" if ctx.feedback else "v1", "data": {"pid": os.getpid(), "phase": ctx.phase.value,
+                                                             "feedback": ctx.feedback}}
 
 
 async def report_pid_async(task, ctx):
@@ -155,6 +165,29 @@ def test_sync_and_async_agents_run_in_worker_processes_and_their_results_come_ba
     assert project.log(f"{a.id}-1")[0]["message"] == "a line for the attempt's log"
 
 
+def test_results_assessments_and_a_fix_phase_are_stored_by_the_engine(project):
+    judged_in: list[int] = []
+
+    @project.judge
+    def judge(expectation, task, result):  # the judge stays in the engine process
+        judged_in.append(os.getpid())
+        return (5, "good") if result.content == "v2" else (2, "write v2")
+
+    project.agent("w")(draft_then_fix)
+    record = project.execute(polpo.Mission("m").task("a", assign_to="w", expectations=["is v2"])).wait(WAIT)
+    task = record.tasks[0]
+    assert record.status == MissionStatus.COMPLETED and task.status == TaskStatus.DONE
+    assert task.result.content == "v2" and task.result.data["phase"] == "fix"
+    assert "write v2" in task.result.data["feedback"] and task.result.data["pid"] != os.getpid()
+    assert task.assessment.passed and task.assessment.score == 5
+    assert judged_in == [os.getpid(), os.getpid()]
+    attempts = project.attempts(task.id)
+    assert [a["status"] for a in attempts] == ["completed", "completed"]
+    assert [a["phase"] for a in attempts] == ["execution", "fix"]
+    again = project.get_task(task.id)  # read back from the store
+    assert again.assessment.score == 5 and again.result.content == "v2"
+
+
 def test_output_streams_while_the_attempt_runs_on_the_worker(project, tmp_path):
     release = tmp_path / "release"
     seen: list[str] = []
@@ -181,6 +214,44 @@ def test_config_executor_dask_connects_to_the_scheduler_address(project_dir, clu
         assert isinstance(proj.aio._executor, DaskExecutor)
     finally:
         proj.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_fails_the_attempts_with_a_clear_error(project_dir):
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    proj = polpo.Project(project_dir, config={"executor": "dask", "daskScheduler": address,
+                                              "daskConnectTimeout": 1})
+    try:  # the project opens (its state stays readable); the attempts cannot run
+        proj.agent("w")(report_pid)
+        record = proj.execute(polpo.Mission("m").task("a", assign_to="w", max_retries=2)
+                              .task("b", assign_to="w", max_retries=0)).wait(WAIT)
+        assert record.status == MissionStatus.FAILED
+        for task in record.tasks:
+            assert task.status == TaskStatus.FAILED
+            assert "DaskExecutorError: cannot reach the Dask scheduler at" in task.result.error
+            assert address in task.result.error and "daskScheduler" in task.result.error
+        assert len(proj.attempts(record.tasks[0].id)) == 3  # it failed and was retried like any failure
+    finally:
+        proj.close()
+
+
+async def test_an_asynchronous_client_on_the_engine_loop(project_dir, cluster):
+    async with Client(cluster.scheduler_address, asynchronous=True, set_as_default=False) as aclient:
+        proj = await polpo.AsyncProject.open(project_dir, executor=aclient)
+        try:
+            proj.agent("p")(report_pid)
+            handle = await proj.execute_mission(polpo.Mission("m").task("a", assign_to="p"))
+            record = await asyncio.wait_for(handle.wait_async(), WAIT)
+            assert record.tasks[0].status == TaskStatus.DONE and record.tasks[0].result.data["pid"] != os.getpid()
+            plugins = await aclient.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.plugins))
+            assert "polpo-nb-attempts" in plugins  # registered through the asynchronous client too
+        finally:
+            await proj.close()
 
 
 def test_executor_dask_without_a_scheduler_address_is_a_spec_error(project_dir):
@@ -259,6 +330,37 @@ def test_llm_agent_runs_its_tool_loop_on_a_worker(project):
     assert (project.root / "notes.md").read_text() == "from a worker"
     assert task.result.files_created == ["notes.md"]
     assert [e.data["tool"] for e in tools] == ["write_file"]
+
+
+def write_then_answer(body: dict) -> dict:
+    if last_message(body)["role"] == "tool":
+        return text("Wrote plan.md.")
+    return tool_call("write_file", {"path": "plan.md", "content": "1. plan"})
+
+
+def test_llm_agent_on_a_worker_reads_the_provider_key_from_the_workers_environment(project_dir, client,
+                                                                                   monkeypatch):
+    monkeypatch.delenv(WORKER_KEY_ENV, raising=False)  # the engine's process has no key
+    with LoopbackOpenAI(write_then_answer) as server:
+        config = {"providers": {"local": {"baseUrl": server.base_url, "apiKeyEnv": WORKER_KEY_ENV}}}
+        mission = polpo.Mission.model_validate({
+            "name": "m", "tasks": [{"title": "plan", "assignTo": "planner"}],
+            "team": {"agents": [{"name": "planner", "model": "local:qwen2.5"}]}})
+        with polpo.Project(project_dir, config=config, executor=client) as proj:
+            task = proj.execute(mission).wait(WAIT).tasks[0]
+        assert task.status == TaskStatus.DONE and task.result.content == "Wrote plan.md."
+        assert (project_dir / "plan.md").read_text() == "1. plan"
+        assert [h["authorization"] for h in server.headers] == [f"Bearer {WORKER_KEY}"] * 2
+
+
+def test_without_dask_the_same_llm_agent_is_refused_for_the_missing_key(project_dir, monkeypatch):
+    monkeypatch.delenv(WORKER_KEY_ENV, raising=False)
+    config = {"providers": {"local": {"baseUrl": "http://127.0.0.1:9/v1", "apiKeyEnv": WORKER_KEY_ENV}}}
+    mission = polpo.Mission.model_validate({
+        "name": "m", "tasks": [{"title": "plan", "assignTo": "planner"}],
+        "team": {"agents": [{"name": "planner", "model": "local:qwen2.5"}]}})
+    with polpo.Project(project_dir, config=config) as proj, pytest.raises(polpo.PolpoError, match=WORKER_KEY_ENV):
+        proj.execute(mission)
 
 
 def test_an_agent_that_cannot_be_pickled_fails_its_attempt_with_a_clear_error(project):

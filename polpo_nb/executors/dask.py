@@ -1,4 +1,5 @@
-"""Task bodies on a Dask cluster: `executor="dask"` in the config, or `DaskExecutor(client)` in Python.
+"""Task bodies on a Dask cluster: `executor: "dask"` + `daskScheduler` in the config, or in Python
+`Project(path, executor=client)` with a `distributed.Client` (or `executor=DaskExecutor(client)`).
 
 Only the agent's call leaves the process. The engine, the store and the events stay where they are:
 each attempt ships `(agent function, a picklable snapshot of its context)` to a worker and gets back
@@ -22,7 +23,11 @@ on the engine's loop as with the in-process executor.
 - **Failures.** An exception in the agent fails the attempt (its worker-side traceback is the error).
   A worker lost mid-attempt fails the attempt too (`WorkerLostError`) and the engine retries it like
   any failure: a scheduler plugin tells Dask not to re-run polpo's attempts on its own after a worker
-  death, so an attempt never runs twice behind the engine's back.
+  death, so an attempt never runs twice behind the engine's back. An unreachable scheduler fails the
+  attempt with a `DaskExecutorError` naming the address (`daskConnectTimeout`, default 10 s).
+- **Keys.** The engine does not need the provider keys of LLM agents that run on Dask (the preflight
+  check skips a missing key); the worker reads them from its own environment and fails the attempt
+  with the usual missing-key error if it lacks them.
 - **Cancellation** (`maxDuration`, kill, abort): the Dask future is cancelled. A running async agent
   is cancelled on the worker within ~0.1 s; a sync one cannot be interrupted and should poll
   `ctx.cancelled`, which turns true on the worker once the scheduler has released the attempt.
@@ -40,6 +45,7 @@ import pickle
 import secrets
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -302,10 +308,17 @@ class DaskExecutor:
     """Runs task bodies on a Dask cluster: `DaskExecutor(client)` or `DaskExecutor(address="tcp://...")`.
 
     A client passed in is used as it is (sync or asynchronous, on any loop or thread) and left open;
-    with an address the executor connects on first use and closes its client in `close()`.
+    with an address the executor connects on first use (not when the project opens: a project whose
+    cluster is down can still be read) and closes its client in `close()`. An unreachable scheduler
+    fails the attempt with a `DaskExecutorError` naming the address; for `connect_timeout` seconds after
+    that, further attempts fail at once with the same error instead of each waiting again.
     """
 
-    def __init__(self, client: Client | None = None, address: str | None = None, *, stream: bool = True) -> None:
+    #: Task bodies run elsewhere: the engine need not hold provider keys (the workers' environment does).
+    remote = True
+
+    def __init__(self, client: Client | None = None, address: str | None = None, *, stream: bool = True,
+                 connect_timeout: float = 10.0) -> None:
         _import_distributed()
         if client is None and not address:
             raise DaskExecutorError("DaskExecutor needs a distributed.Client or a scheduler address")
@@ -313,18 +326,19 @@ class DaskExecutor:
         self._address = address
         self._owns_client = client is None
         self._stream = stream
+        self._connect_timeout = connect_timeout
         self._topic = f"polpo-events-{secrets.token_hex(4)}"
         self._replays: dict[str, _Replay] = {}
         self._lock = threading.Lock()
-        self._ready = False
+        self._failed: tuple[float, str] | None = None  # (when, why) of the last failed connection
+        self._setup: asyncio.Future[None] | None = None  # on the client's loop: plugin + topic, once
 
     @property
     def client(self) -> Client | None:
         return self._client
 
     async def run(self, agent: FunctionAgent, ctx: AgentContext) -> Any:
-        client = self._client if self._ready else await asyncio.to_thread(self._connect)
-        assert client is not None
+        client = self._client if self._client is not None else await asyncio.to_thread(self._connect)
         key = f"{KEY_PREFIX}{ctx.task.id}-{ctx.attempt}-{secrets.token_hex(4)}"
         try:
             payload = _dumps((agent.fn, agent.is_async, snapshot(ctx, key, self._topic if self._stream else None)))
@@ -338,11 +352,13 @@ class DaskExecutor:
         loop = client.loop.asyncio_loop
         if loop is asyncio.get_running_loop():
             return await remote
+        # A sync client runs its own loop thread: the attempt lives there; cancelling ours cancels it.
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(remote, loop))
 
     async def _remote(self, client: Client, key: str, payload: bytes, replay: _Replay) -> Any:
         """On the client's loop: submit, await, replay the agent's events; cancel the future if cancelled."""
         distributed = _import_distributed()
+        await self._ensure_setup(client)
         self._replays[key] = replay
         future = client.submit(run_attempt, payload, key=key, pure=False)
         try:
@@ -362,6 +378,24 @@ class DaskExecutor:
             raise RemoteAgentError(outcome["error"])
         return outcome["value"]
 
+    async def _ensure_setup(self, client: Client) -> None:
+        """Once per executor, on the client's loop (so it works for sync and asynchronous clients alike):
+        the scheduler plugin that leaves retries to polpo, and the topic streamed events come on."""
+        if self._setup is None:
+            self._setup = asyncio.ensure_future(self._do_setup(client))
+        await asyncio.shield(self._setup)
+
+    async def _do_setup(self, client: Client) -> None:
+        try:
+            from ._dask_plugin import AttemptsPlugin
+
+            await client.register_plugin(AttemptsPlugin(KEY_PREFIX), name=_PLUGIN_NAME)
+        except Exception as exc:  # noqa: BLE001 - e.g. polpo-nb not importable on the scheduler
+            log.warning("polpo: could not install the %s scheduler plugin (%s); Dask may re-run an attempt "
+                        "on another worker after a worker death instead of failing it", _PLUGIN_NAME, exc)
+        if self._stream:
+            client.subscribe_topic(self._topic, self._on_event)
+
     def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
         """A streamed worker event (on the client's loop)."""
         _, msg = event
@@ -371,38 +405,32 @@ class DaskExecutor:
             replay.feed(seq, kind, args)
 
     def _connect(self) -> Client:
-        """Once, in a worker thread: the client (if we own it), the scheduler plugin, the event topic."""
+        """In a worker thread, once: our own client for `address`. A failure is remembered for
+        `connect_timeout` seconds so that concurrent and retried attempts do not queue up behind it."""
         with self._lock:
-            if self._ready:
-                assert self._client is not None
+            if self._client is not None:
                 return self._client
+            if self._failed is not None and time.monotonic() - self._failed[0] < self._connect_timeout:
+                raise DaskExecutorError(self._failed[1])
             distributed = _import_distributed()
-            if self._client is None:
-                try:
-                    self._client = distributed.Client(self._address, set_as_default=False, timeout=30)
-                except (OSError, TimeoutError) as exc:
-                    raise DaskExecutorError(f"cannot reach the Dask scheduler at {self._address}: {exc}") from exc
-            client = self._client
             try:
-                from ._dask_plugin import AttemptsPlugin
-
-                client.register_plugin(AttemptsPlugin(KEY_PREFIX), name=_PLUGIN_NAME)
-            except Exception as exc:  # noqa: BLE001 - e.g. polpo-nb not importable on the scheduler
-                log.warning("polpo: could not install the %s scheduler plugin (%s); Dask may re-run an attempt "
-                            "on another worker after a worker death instead of failing it", _PLUGIN_NAME, exc)
-            if self._stream:
-                client.subscribe_topic(self._topic, self._on_event)
-            self._ready = True
-            return client
+                self._client = distributed.Client(self._address, set_as_default=False, timeout=self._connect_timeout)
+            except (OSError, TimeoutError, ValueError) as exc:  # refused, timed out, malformed address
+                why = (f"cannot reach the Dask scheduler at {self._address!r} (daskScheduler) within "
+                       f"{self._connect_timeout:g} s: {type(exc).__name__}: {exc}")
+                self._failed = (time.monotonic(), why)
+                raise DaskExecutorError(why) from None
+            self._failed = None
+            return self._client
 
     def close(self) -> None:
         client = self._client
         if client is None:
             return
-        if self._ready and self._stream:
+        if self._setup is not None and self._stream:
             with contextlib.suppress(Exception):  # closing is best effort
                 client.unsubscribe_topic(self._topic)
         if self._owns_client:
             self._client = None
-            self._ready = False
+            self._setup = None
             client.close()

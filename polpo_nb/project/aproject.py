@@ -15,7 +15,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler
 from ..agents.models import ModelRegistry
@@ -28,7 +28,7 @@ from ..engine.schedules import Scheduler, first_run
 from ..errors import ConflictError, ForeignRunError, NotFoundError, SpecError
 from ..events.bus import EventBus, Subscription
 from ..events.model import Event, format_event_id
-from ..executors import Executor, build_executor
+from ..executors import Executor, as_executor
 from ..spec import (
     Agent,
     CriterionExpectation,
@@ -54,6 +54,9 @@ from .handles import RunHandle
 from .loop import engine_call
 from .memory import MemoryFile
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 TAIL_INTERVAL = 0.05
 HOUSEKEEPING_INTERVAL = 300.0
 MISSION_PATCH_FIELDS = frozenset(Mission.model_fields) - {"tasks"}
@@ -67,7 +70,7 @@ class AsyncProject:
     """Open with `await AsyncProject.open(path)` on the loop that will run its engine."""
 
     def __init__(self, path: str | Path = ".", *, config: dict[str, Any] | None = None,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | Client | None = None) -> None:
         self.root = Path(path).resolve()
         if not self.root.is_dir():
             raise NotFoundError(f"project directory does not exist: {self.root}")
@@ -84,7 +87,8 @@ class AsyncProject:
         #: Model strings to pydantic-ai models; `models.register(name, model)` plays a name with any model.
         self.models = ModelRegistry(self.config.providers)
         self._llm: Any = None  # the LLMRuntime, built (and pydantic-ai imported) for the first LLM agent
-        self._executor = executor or build_executor(self.config)  # `executor: dask` -> DaskExecutor
+        #: `executor: dask` in the config, or a distributed.Client passed in -> DaskExecutor
+        self._executor = as_executor(executor, self.config)
         self._loop: asyncio.AbstractEventLoop
         self._background: set[asyncio.Task[None]] = set()
         self.engine: Engine
@@ -200,8 +204,9 @@ class AsyncProject:
             try:  # a missing key fails here, before anything is written
                 llm.check(name, model, spec.allowed_tools)
             except AgentUnavailableError as exc:
-                raise type(exc)(f"agent {name!r}: {exc.message}; or play it offline with @project.agent({name!r})",
-                                **exc.details) from None
+                if not (exc.details.get("env") and getattr(self._executor, "remote", False)):  # Dask: keys on workers
+                    raise type(exc)(f"agent {name!r}: {exc.message}; or play it offline with @project.agent({name!r})",
+                                    **exc.details) from None
             runtime = FunctionAgent(name, llm)
         run.agent_cache[name] = (spec, runtime)
         return spec, runtime

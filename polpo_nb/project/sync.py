@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..agents.models import ModelRegistry
 from ..events.bus import Subscription
@@ -19,6 +19,9 @@ from ..executors import Executor
 from .aproject import AsyncProject
 from .handles import RunHandle
 from .loop import EngineThread
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 def _blocking(name: str) -> Callable[..., Any]:
@@ -35,7 +38,8 @@ class Project:
     """`polpo.Project(path=".")`: open (or create) the project in `path`."""
 
     def __init__(self, path: str | Path = ".", *, config: dict[str, Any] | None = None,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | Client | None = None) -> None:
+        """`executor`: an Executor, or a `distributed.Client` whose cluster runs the task bodies."""
         self._thread = EngineThread()
         try:
             self.aio: AsyncProject = self._thread.call(AsyncProject.open(path, config=config, executor=executor))

@@ -22,11 +22,17 @@ class ProjectConfig(WireModel):
     judge_model: str | None = None
     judge_reviewers: int = Field(default=1, ge=1, le=15, description="LLM judge calls per criterion; their median "
                                  "counts, outliers (> 1.5 from it) dropped from 3 on.")
-    orchestrator_model: str | None = None
+    orchestrator_model: str | None = Field(default=None, description="The chat orchestrator's model "
+                                           "(`POST v1/chat/completions`, `project.chat`); chat needs one.")
+    orchestrator_max_turns: int = Field(default=20, ge=1, le=500, description="Model turns the chat "
+                                        "orchestrator may take per message before it stops (finish_reason "
+                                        "`length`).")
     max_concurrency: int = Field(default=8, ge=1, le=1024)
     executor: Literal["inprocess", "dask"] = Field(default="inprocess", description="Where task bodies run.")
     dask_scheduler: str | None = Field(default=None, description="Scheduler address for executor 'dask', "
                                        "e.g. 'tcp://10.0.0.5:8786'.")
+    dask_connect_timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds to wait for the Dask "
+                                        "scheduler before the attempt fails.")
     quality_threshold: float = Field(default=3.0, ge=1, le=5, description="For standalone tasks.")
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     allowed_tools: list[str] | None = None
