@@ -248,8 +248,11 @@ class RouteHandler(_PolpoMixin, ExtensionHandlerMixin, APIHandler):
             query = tuple(sorted((k, tuple(v)) for k, v in self.request.query_arguments.items() if k != "token"))
             key = (str(call.project.root), self.dialect.name, route.method, route.path,
                    tuple(sorted(call.params.items())), query)
-            # tornado answers 304 itself when If-None-Match matches this ETag
             self.set_header("ETag", RenderCache.etag(key, version))
+            if self.check_etag_header():  # the client has this very answer (tornado checks only its own ETags)
+                self.set_status(304)
+                await self.finish()
+                return
             body = await self.polpo.render_cache.get(key, version, lambda: self.render(route, call))
         else:
             body = await self.render(route, call)

@@ -3,6 +3,7 @@ the Jupyter token works as `token`, `Bearer` and `?token=`; the extension's own 
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 
@@ -115,3 +116,11 @@ async def test_the_extension_api_key_works_on_polpo_routes_only(anon: httpx.Asyn
 async def test_health_says_more_to_authenticated_clients(http: httpx.AsyncClient):
     data = (await http.get("api/v1/health")).json()["data"]
     assert data["status"] == "ok" and data["version"] and "projects" in data
+
+
+async def test_jp_fetch_reaches_the_api_under_the_base_url(jp_fetch, jp_base_url):
+    """pytest-jupyter's own client (token header, odd base URL) sees the same API."""
+    response = await jp_fetch("polpo", "api", "v1", "projects")
+    body = json.loads(response.body)
+    assert body["ok"] is True and body["data"][0]["id"] == "root_dir"
+    assert jp_base_url == "/a%40b/"

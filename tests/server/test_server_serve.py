@@ -10,13 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 from httpx_sse import aconnect_sse
-from server_helpers import WAIT, until
+from server_helpers import WAIT, Api, free_port, start_serve, stop_serve, until
+from tour import every_route
 from websockets.asyncio.client import connect
 
 from polpo_nb.agents.loopback import LoopbackOpenAI, text
@@ -68,12 +63,6 @@ class Served:
         return httpx.AsyncClient(base_url=self.url, headers=kw.pop("headers", AUTH), timeout=WAIT, **kw)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _review(body: dict) -> dict:
     return text("Reviewed: no critical issues; approve.")
 
@@ -86,34 +75,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     loopback = LoopbackOpenAI(_review).start()
     (root / "polpo.json").write_text(json.dumps({
         "judgeModel": "test", "providers": {"anthropic": {"baseUrl": loopback.base_url}}}))
-    port = _free_port()
-    polpo = shutil.which("polpo", path=str(Path(sys.executable).parent))
-    command = [polpo] if polpo else [sys.executable, "-m", "polpo_nb.cli"]
+    port = free_port()
     log = root.parent / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
-    with log.open("w") as out:
-        proc = subprocess.Popen([*command, "serve", "--port", str(port), "--api-key", KEY, "--project", str(root)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root.parent)
+    try:
+        proc = start_serve(root, port=port, key=KEY, log=log)
+    except BaseException:
+        loopback.stop()
+        raise
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "api/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"polpo serve did not start:\n{log.read_text()}")
-        time.sleep(0.1)
     served = Served(url, root, proc, log, loopback)
     yield served
-    proc.send_signal(signal.SIGTERM)
     try:
-        code = proc.wait(timeout=20)
+        code = stop_serve(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
         loopback.stop()
     assert code == 0, log.read_text()
 
@@ -153,6 +127,55 @@ async def test_routes_are_at_the_root_as_seed_000_prints_them(served: Served):
         assert (await client.get("polpo/v1/tasks")).status_code == 404  # no prefix in serve
 
 
+TOUR_AGENTS = '''
+"""The tour's agents (see tests/server/tour.py), addressed as `handler: tour_agents:<name>`."""
+import asyncio
+
+
+def w(task, ctx):
+    ctx.log(f"working on {task.title}")
+    ctx.output(f"out:{task.title}")
+    (ctx.output_dir / "report.md").write_text(f"# {task.title}\\n")
+    return {"content": f"did {task.title}", "filesCreated": [".polpo/output/report.md"]}
+
+
+def boom(task, ctx):
+    raise RuntimeError("agent exploded")
+
+
+async def gated(task, ctx):
+    while True:  # until killed or aborted
+        await asyncio.sleep(0.05)
+'''
+
+
+@pytest.mark.parametrize("dialect", ["project", "flat"])
+async def test_every_route_in_both_dialects(tmp_path: Path, dialect: str):
+    """The same tour as on the Jupyter server (test_server_routes.py), on a fresh `polpo serve`."""
+    root = tmp_path / "tour"
+    root.mkdir()
+    (root / "tour_agents.py").write_text(TOUR_AGENTS)
+    (root / "polpo.json").write_text(json.dumps({"judgeModel": "test"}))
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = await asyncio.to_thread(start_serve, root, port=port, key=KEY, log=log)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=WAIT) as client:
+            api = Api(client, dialect, project_id="tour")
+            for name in ("w", "boom", "gated"):
+                await api.call("POST", "agents", 201, json={"name": name, "handler": f"tour_agents:{name}"})
+            await every_route(api, url.replace("http", "ws"), AUTH)
+    finally:
+        code = await asyncio.to_thread(stop_serve, proc)
+    assert code == 0, log.read_text()
+
+
+def _code(body: dict) -> str:
+    """The error code, in the dialects' shape or in OpenAI's (`{error: {message, code}}`, chat completions)."""
+    return body["error"]["code"] if isinstance(body.get("error"), dict) else body["code"]
+
+
 async def test_every_route_needs_the_key(served: Served):
     checked = 0
     async with served.client(headers={}) as anon, served.client(headers={"Authorization": "Bearer wrong"}) as wrong:
@@ -167,9 +190,9 @@ async def test_every_route_needs_the_key(served: Served):
                     assert response.status_code == 200 and body in ({"status": "ok"}, {"ok": True, "data": {"status": "ok"}})
                     continue
                 assert response.status_code == 401, (route.method, path, response.status_code)
-                assert response.json()["code"] in ("UNAUTHORIZED", "unauthorized")
+                assert _code(response.json()) in ("UNAUTHORIZED", "unauthorized")
                 bad = await wrong.request(route.method, path, json={})
-                assert bad.status_code == 401 and bad.json()["code"] in ("UNAUTHORIZED", "invalid_api_key")
+                assert bad.status_code == 401 and _code(bad.json()) in ("UNAUTHORIZED", "invalid_api_key")
                 checked += 1
     assert checked == 2 * (len(ROUTES) - 1)
 
