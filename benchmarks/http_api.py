@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """HTTP: `GET tasks` against plain Jupyter `GET /api/status` on one server, and SSE fan-out.
 
-    .venv/bin/python benchmarks/http.py [--tasks 1000] [--clients 32] [--requests 4000] [--rounds 2]
+    .venv/bin/python benchmarks/http_api.py [--tasks 1000] [--clients 32] [--requests 4000] [--rounds 2]
                                         [--subscribers 200] [--events 2000] [--rate 200] [--json]
 
 One real `jupyter server` subprocess (polpo_server enabled, token auth) serves a fresh project with
@@ -26,27 +26,21 @@ Progress goes to stderr; `--json` prints the results as JSON on stdout.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import os
+import secrets
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
-# This file is named `http.py`: run as a script, its directory would come first on the import path and
-# shadow the standard library's `http` package (which urllib, and so polpo_nb, imports).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import secrets  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import polpo_nb as polpo  # noqa: E402
+import polpo_nb as polpo
 
 HOST = "127.0.0.1"
 
