@@ -487,6 +487,10 @@ HANDLER_KINDS: dict[str, type] = {
 
 def _handler_class(methods: dict[str, Route]) -> type:
     kind = next(iter(methods.values())).kind
+    if kind == "chat":  # chat.py builds on this module's handlers, so it is imported when mounting
+        from .chat import ChatCompletionsHandler
+
+        return ChatCompletionsHandler
     if kind == "json" and any(r.scope == "server" and r.path == "health" for r in methods.values()):
         return PublicRouteHandler
     return HANDLER_KINDS[kind]

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from polpo_nb import AsyncProject
+from polpo_nb.chat import ChatMessage, ChatSession, ChatSessionPatch
+from polpo_nb.chat.completions import ChatCompletion, CompletionRequest
 from polpo_nb.sandbox import resolve_in_project
 from polpo_nb.spec import Agent, Mission, MissionRecord, ProjectConfig, Task, TaskRecord, Team
 from polpo_nb.spec.state import Process, ProjectInfo, ProjectState
@@ -48,7 +50,7 @@ from .streams import MISSION_STREAM, TASK_STREAM, ExecuteStream
 if TYPE_CHECKING:
     from .app import PolpoServerApp
 
-Kind = Literal["json", "events", "execute", "file", "websocket"]
+Kind = Literal["json", "events", "execute", "file", "websocket", "chat"]
 Scope = Literal["project", "server"]
 
 
@@ -151,6 +153,12 @@ async def _preview(c: Call) -> FilePreview:
 
 async def _team_rename(c: Call) -> Team:
     return await c.project.rename_team(c.body.name)
+
+
+def _chat(c: Call) -> Any:
+    body: CompletionRequest = c.body
+    return c.project.chat(body.chat_messages(), session_id=body.session_id, agent=body.agent, stream=body.stream,
+                          settings=body.settings())
 
 
 def _decision(c: Call) -> str | None:
@@ -258,6 +266,21 @@ ROUTES: list[Route] = [
           cache=True, tags=("logs",)),
     Route("GET", "logs/{sessionId}", lambda c: c.project.log(c["sessionId"]), "A log session's entries",
           response=list[LogEntry], tags=("logs",)),
+    # -- chat -----------------------------------------------------------------------------------------
+    Route("POST", "chat/completions", _chat, "Talk to Polpo (OpenAI chat completions; `stream: true` for SSE "
+          "chunks): the orchestrator runs its tool loop over this API, or `agent` answers directly",
+          body=CompletionRequest, response=ChatCompletion, kind="chat", tags=("chat",)),
+    Route("GET", "chat/sessions", lambda c: c.project.chat_sessions(), "List chat sessions (latest first)",
+          response=list[ChatSession], tags=("chat",)),
+    Route("GET", "chat/sessions/{sessionId}", lambda c: c.project.chat_session(c["sessionId"]), "Get a chat session",
+          response=ChatSession, tags=("chat",)),
+    Route("PATCH", "chat/sessions/{sessionId}", lambda c: c.project.rename_chat_session(c["sessionId"], c.body.title),
+          "Rename a chat session", body=ChatSessionPatch, response=ChatSession, tags=("chat",)),
+    Route("DELETE", "chat/sessions/{sessionId}",
+          lambda c: _deleted(c.project.delete_chat_session(c["sessionId"]), c["sessionId"]), "Delete a chat session",
+          response=Deleted, tags=("chat",)),
+    Route("GET", "chat/sessions/{sessionId}/messages", lambda c: c.project.chat_messages(c["sessionId"]),
+          "A session's messages, tool calls and tool results included", response=list[ChatMessage], tags=("chat",)),
     # -- streams --------------------------------------------------------------------------------------
     Route("GET", "events", lambda c: _value(_events(c)), "Server-Sent Events: every event, replay after "
           "`Last-Event-ID`", query=EventsQuery, response=StreamEvent, kind="events", tags=("events",)),

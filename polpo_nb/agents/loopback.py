@@ -4,13 +4,14 @@ For offline demos, tests and the overhead benchmark: point a provider at it
 (`{"providers": {"local": {"baseUrl": server.base_url}}}`, then `model: "local:any-name"`) and every
 request goes through the real client, HTTP and parsing code. `reply(body)` receives the request's JSON
 and returns the assistant message (`text(...)` or `tool_calls(...)`); `latency` seconds are slept per
-completion to stand in for the model. It binds 127.0.0.1 only.
+completion to stand in for the model. `stream: true` requests get the same message as SSE chunks. It binds 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -81,8 +82,6 @@ class LoopbackOpenAI:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
-                if body.get("stream"):
-                    return self._send(400, {"error": {"message": "streaming is not supported here", "type": "invalid"}})
                 with owner._lock:
                     owner.requests.append(body)
                     owner.headers.append({k.lower(): v for k, v in self.headers.items()})
@@ -94,16 +93,39 @@ class LoopbackOpenAI:
                     return self._send(500, {"error": {"message": f"{type(exc).__name__}: {exc}", "type": "server_error"}})
                 prompt = sum(len(json.dumps(m)) for m in body.get("messages") or []) // 4
                 completion = len(json.dumps(message)) // 4
-                self._send(200, {
-                    "id": f"chatcmpl-{next(_ids)}", "object": "chat.completion", "created": int(time.time()),
-                    "model": body.get("model", "loopback"),
-                    "choices": [{"index": 0, "message": message,
-                                 "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
-                    "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                              "total_tokens": prompt + completion},
-                })
+                usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                finish = "tool_calls" if message.get("tool_calls") else "stop"
+                if body.get("stream"):
+                    self._stream(body, message, finish, usage)
+                else:
+                    self._send(200, {
+                        "id": f"chatcmpl-{next(_ids)}", "object": "chat.completion", "created": int(time.time()),
+                        "model": body.get("model", "loopback"),
+                        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                        "usage": usage,
+                    })
                 with owner._lock:
                     owner.busy_seconds += time.perf_counter() - started
+
+            def _stream(self, body: dict[str, Any], message: dict[str, Any], finish: str,
+                        usage: dict[str, Any]) -> None:
+                """`stream: true`: the same message as chat.completion.chunk events, the text word by word."""
+                head = {"id": f"chatcmpl-{next(_ids)}", "object": "chat.completion.chunk",
+                        "created": int(time.time()), "model": body.get("model", "loopback")}
+                deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+                deltas += [{"content": word} for word in re.findall(r"\s*\S+\s*", message.get("content") or "")]
+                deltas += [{"tool_calls": [{"index": i, **call}]} for i, call in enumerate(message.get("tool_calls") or [])]
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")
+                self.end_headers()
+                chunks = [{**head, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+                chunks.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}], "usage": usage})
+                for chunk in chunks:
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()

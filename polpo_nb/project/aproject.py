@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 TAIL_INTERVAL = 0.05
 HOUSEKEEPING_INTERVAL = 300.0
+CLOSE_GRACE = 5.0  # seconds background tasks get to finish their cleanup on close
 MISSION_PATCH_FIELDS = frozenset(Mission.model_fields) - {"tasks"}
 
 
@@ -87,6 +88,7 @@ class AsyncProject:
         #: Model strings to pydantic-ai models; `models.register(name, model)` plays a name with any model.
         self.models = ModelRegistry(self.config.providers)
         self._llm: Any = None  # the LLMRuntime, built (and pydantic-ai imported) for the first LLM agent
+        self._chat: Any = None  # the ChatService (polpo_nb.chat), built on first use
         #: `executor: dask` in the config, or a distributed.Client passed in -> DaskExecutor
         self._executor = as_executor(executor, self.config)
         self._loop: asyncio.AbstractEventLoop
@@ -143,8 +145,11 @@ class AsyncProject:
         if self.closed:
             return
         self.closed = True
-        for task in list(self._background):
+        background = list(self._background)
+        for task in background:
             task.cancel()
+        if background:  # let them run their cleanup (a chat turn tells its readers it ended) before the store closes
+            await asyncio.wait(background, timeout=CLOSE_GRACE)
         await self.engine.close()
         self._executor.close()
         release_owner(self.owner)
@@ -652,6 +657,61 @@ class AsyncProject:
         if not entries:
             raise NotFoundError(f"Log session not found: {session_id}")
         return entries
+
+    # == chat ==========================================================================================
+
+    def _chat_service(self) -> Any:
+        if self._chat is None:
+            from ..chat import ChatService
+
+            self._chat = ChatService(self)
+        return self._chat
+
+    @engine_call
+    async def chat(self, messages: Any, *, session_id: str | None = None, agent: str | None = None,
+                   stream: bool = False, max_turns: int | None = None, model: str | None = None,
+                   settings: dict[str, Any] | None = None) -> Any:
+        """One chat turn: the orchestrator (its tools are this API) answers, or `agent` does directly.
+
+        `messages`: a string, or OpenAI-style messages. `session_id`: continue that stored session
+        (`"last"`: the latest one); None or `"new"`: a new session. `model` overrides `orchestratorModel`
+        (or the agent's model); `settings` are model settings (`temperature`, `max_tokens`). Returns a
+        `ChatReply`, or with `stream=True` a `ChatStream` of `ChatChunk`s (the turn runs on the engine
+        whether or not it is read). Request problems (no orchestrator model, unknown agent or session,
+        no user message) raise before anything is stored."""
+        from ..chat.orchestrator import start_stream
+
+        turn = await self._chat_service().prepare(messages, session_id=session_id, agent=agent, max_turns=max_turns,
+                                                   settings=settings, model=model)
+        if stream:
+            return start_stream(turn, self._background)  # type: ignore[arg-type]
+        return await turn.run()
+
+    @engine_call
+    async def chat_sessions(self) -> list[Any]:
+        """Stored chat sessions, most recently updated first."""
+        return self._chat_service().sessions.list()
+
+    @engine_call
+    async def chat_session(self, session_id: str) -> Any:
+        return self._chat_service().sessions.get(session_id)
+
+    @engine_call
+    async def chat_messages(self, session_id: str) -> list[Any]:
+        """A session's messages in order, tool calls and tool results included."""
+        return self._chat_service().sessions.messages(session_id)
+
+    @engine_call
+    async def rename_chat_session(self, session_id: str, title: str) -> Any:
+        from ..chat import ChatSessionPatch
+        from ..spec import parse as parse_model
+
+        patch = parse_model(ChatSessionPatch, {"title": title})
+        return await self._chat_service().sessions.rename(session_id, patch.title)
+
+    @engine_call
+    async def delete_chat_session(self, session_id: str) -> None:
+        await self._chat_service().sessions.delete(session_id)
 
     # == events ========================================================================================
 

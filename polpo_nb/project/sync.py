@@ -86,6 +86,13 @@ class Project:
     def abort(self, mission: str) -> Any:
         return self.abort_mission(mission)
 
+    def chat(self, messages: Any, *, session_id: str | None = None, agent: str | None = None, stream: bool = False,
+             max_turns: int | None = None, model: str | None = None, settings: dict[str, Any] | None = None) -> Any:
+        """Talk to the orchestrator (or to `agent`): a ChatReply, or with `stream=True` a ChatStream to
+        iterate with `for chunk in stream` (blocking) while the turn runs on the engine thread."""
+        return self._thread.call(self.aio.chat(messages, session_id=session_id, agent=agent, stream=stream,
+                                               max_turns=max_turns, model=model, settings=settings))
+
     # pandas views (polpo_nb.notebook.views)
     def tasks_df(self, *, mission: str | None = None, status: str | None = None, agent: str | None = None) -> Any:
         """A DataFrame of tasks (all, or one mission's), optionally filtered by status and agent."""
@@ -151,4 +158,9 @@ class Project:
     append_memory = _blocking("append_memory")
     state = _blocking("state")
     log_sessions = _blocking("log_sessions")
+    chat_sessions = _blocking("chat_sessions")
+    chat_session = _blocking("chat_session")
+    chat_messages = _blocking("chat_messages")
+    rename_chat_session = _blocking("rename_chat_session")
+    delete_chat_session = _blocking("delete_chat_session")
     log = _blocking("log")

@@ -90,8 +90,24 @@ ALTER TABLE commands ADD COLUMN error_code TEXT;
 CREATE INDEX commands_open ON commands(done, owner)
 """
 
+V3 = """
+CREATE TABLE chat_sessions (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    agent TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE chat_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES chat_sessions(id) ON DELETE CASCADE,
+    doc TEXT NOT NULL
+);
+CREATE INDEX chat_messages_by_session ON chat_messages(session_id, id)
+"""
+
 #: `MIGRATIONS[n]` is the SQL that upgrades a database at version n to n+1 (PRAGMA user_version).
-MIGRATIONS: list[str] = [V1, V2]
+MIGRATIONS: list[str] = [V1, V2, V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

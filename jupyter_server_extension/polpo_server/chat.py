@@ -1,0 +1,109 @@
+"""`POST v1/chat/completions`: a chat turn rendered in OpenAI's format, as JSON or as an SSE stream.
+
+The route's library call is `project.chat(...)` (see routes.py); this handler only renders: the answer
+as a `chat.completion`, the stream as `chat.completion.chunk` events ending with `data: [DONE]`, and
+every error — a bad body, no orchestrator model, an unknown agent or session, a missing key — in
+OpenAI's error shape, so OpenAI SDKs raise their usual exceptions. The session id is in the
+`X-Session-Id` response header and the `sessionId` field. A stream whose client goes away stops being
+written, but the turn runs to its end and is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from polpo_nb.chat import ChatStream
+from polpo_nb.chat.completions import ChunkWriter, classify, completion, model_label, openai_error
+from polpo_nb.errors import PolpoError
+
+from .dialects import code_of, dumps, status_of
+from .handlers import Failure, RouteHandler, _StreamMixin
+from .routes import Call, Route
+from .sse import SseResponse, pump
+
+SESSION_HEADER = "X-Session-Id"
+
+
+class OpenAIFailure(Failure):
+    """A failure with OpenAI's `code` and `param`."""
+
+    def __init__(self, status: int, message: str, openai_code: str | None, param: str | None = None) -> None:
+        super().__init__(code_of(status), message)
+        self.status = status
+        self.openai_code = openai_code
+        self.param = param
+
+
+class OpenAISse(SseResponse):
+    async def data(self, payload: Any) -> None:
+        await self._write(f"data: {payload if isinstance(payload, str) else dumps(payload)}\n\n")
+
+
+class ChatCompletionsHandler(_StreamMixin, RouteHandler):
+    async def make_call(self, route: Route, params: dict[str, str]) -> Call:
+        call = await super().make_call(route, params)
+        header = self.request.headers.get(SESSION_HEADER)
+        if header and not call.body.session_id:
+            call.body.session_id = header.strip()
+        return call
+
+    async def respond(self, route: Route, call: Call) -> None:
+        try:
+            result = await route.call(call)
+        except PolpoError as exc:
+            status, code, param = classify(exc)
+            raise OpenAIFailure(status, exc.message if status < 500 or status == 502 else "Internal server error",
+                                code, param) from None
+        if isinstance(result, ChatStream):
+            await self._stream(result, bool(call.body.stream_options and call.body.stream_options.include_usage))
+            return
+        self.set_header(SESSION_HEADER, result.session_id)
+        self.set_header("Content-Type", "application/json")
+        await self.finish(dumps(completion(result)))
+
+    async def _stream(self, stream: ChatStream, include_usage: bool) -> None:
+        self.set_header(SESSION_HEADER, stream.session_id)
+        writer = ChunkWriter(stream.session_id, model_label(stream.model, stream.agent), include_usage)
+        response = self.response = OpenAISse(self, self.dialect)
+        self.polpo.streams.add(self)
+        try:
+            await response.start()
+            await response.data(writer.opening())
+
+            async def emit(item: Any) -> None:
+                for payload in writer.of(item):
+                    await response.data(payload)
+
+            await pump(stream.__aiter__(), emit, response, self.polpo.sse_keepalive)
+            await response.data("[DONE]")
+        except StreamClosedError:
+            pass  # the client left; the turn goes on and is stored
+        except Exception:  # noqa: BLE001 - the stream is open: say it as an OpenAI error chunk
+            self.log.exception("polpo: chat stream %s failed", self.request.path)
+            with contextlib.suppress(StreamClosedError):
+                await response.data(openai_error(500, "Internal server error", "internal_error"))
+                await response.data("[DONE]")
+        finally:
+            self.polpo.streams.discard(self)
+        with contextlib.suppress(StreamClosedError):
+            await self.finish()
+
+    def render_failure(self, failure: Failure) -> None:
+        status = failure.status if isinstance(failure, OpenAIFailure) else status_of(failure.code)
+        code = failure.openai_code if isinstance(failure, OpenAIFailure) else failure.code.lower()
+        param = failure.param if isinstance(failure, OpenAIFailure) else None
+        if param is None and failure.errors:
+            param = ".".join(str(p) for p in failure.errors[0].get("loc", [])) or None
+        if failure.code == "BAD_REQUEST" and not isinstance(failure, OpenAIFailure):
+            code = "invalid_request"
+        handler: Any = self
+        handler.clear()
+        handler.set_status(status)
+        for name, value in failure.headers.items():
+            handler.set_header(name, value)
+        handler.set_header("Content-Type", "application/json")
+        web.RequestHandler.finish(handler, dumps(openai_error(status, failure.message, code, param)))
