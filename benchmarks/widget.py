@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """The mission widget under load: a 500-task DAG rendered in Chromium, and a 2,000-event burst.
 
-    .venv/bin/python benchmarks/widget.py [--tasks 500] [--burst 2000] [--repeat 5] [--json] [--no-browser]
+    .venv/bin/python benchmarks/widget.py [--tasks 500] [--burst 2000] [--spread 3] [--repeat 5] [--json] [--no-browser]
 
 1. **Comm messages under a burst** (no browser): a `MissionWidget` watches a 500-task mission with a
    recording comm (every message the kernel would put on the wire). One task's agent emits `--burst`
-   `task:output` events as fast as it can, then the 500 no-op tasks run (about 8 more events each).
+   `task:output` events while the 500 no-op tasks run (about 8 more events each): once as fast as it
+   can, once spread over `--spread` seconds (so the coalescing is seen across several seconds).
    Reported: events delivered, comm `update` messages, their peak count in any one-second window, the
-   bytes of each update, and the time a flush takes (re-read + build + serialise) on the engine thread.
+   shortest gap between two updates, the bytes of each update, and the time a flush takes (re-read +
+   build + serialise) on the engine thread.
 2. **Render time in Chromium, standalone**: widget.js rendered by Chromium on a stub model holding the
    widget's real `graph` and `state` for the finished 500-task mission; timed from `render()` to the
    first animation frame after it (layout and paint of the 500 nodes and their edges), `--repeat` times.
@@ -65,16 +67,22 @@ class RecordingComm(comm.DummyComm):
         RecordingComm.sent.append((time.monotonic(), msg_type, data or {}))
 
 
-def burst(tasks: int, events: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Run the burst; return the figures and the widget's final graph and state."""
+def burst(tasks: int, events: int, spread: float = 0.0) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Run the burst (its `events` outputs spread over `spread` seconds); return the figures and the
+    widget's final graph and state."""
     comm.create_comm = RecordingComm
     with tempfile.TemporaryDirectory() as tmp, polpo.Project(tmp, config={"maxConcurrency": 8}) as project:
         project.agent("noop")(lambda task, ctx: "ok")
 
         @project.agent("chatty")
         def chatty(task: Any, ctx: Any) -> str:
+            start = time.monotonic()
             for i in range(events):
                 ctx.output(f"line {i}")
+                if spread:  # pace the outputs on a schedule, not with a fixed sleep (sleeps overshoot)
+                    ahead = start + spread * (i + 1) / events - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
             return "ok"
 
         mission = build_mission(tasks - 1)
@@ -107,10 +115,11 @@ def burst(tasks: int, events: int) -> tuple[dict[str, Any], dict[str, Any], dict
         times = [t for t, _ in updates]
         peak = max(sum(1 for u in times if t <= u < t + 1.0) for t in times) if times else 0
         sizes = [len(json.dumps(d)) for _, d in updates]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         figures = {
-            "tasks": len(final.tasks), "events": len(delivered), "seconds": round(elapsed, 2),
-            "updates": len(updates), "updates_per_second": round(len(updates) / elapsed, 1),
-            "peak_updates_in_any_second": peak,
+            "tasks": len(final.tasks), "events": len(delivered), "spread_s": spread, "seconds": round(elapsed, 2),
+            "updates": len(updates), "peak_updates_in_any_second": peak,
+            "min_gap_ms": round(1000 * min(gaps), 1) if gaps else None,
             "update_bytes_median": int(statistics.median(sizes)) if sizes else 0,
             "graph_bytes": len(json.dumps(widget.graph)), "state_bytes": len(json.dumps(widget.state)),
             "flush_ms_median": round(1000 * statistics.median(flush_times), 2) if flush_times else None,
@@ -261,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--spread", type=float, default=3.0, help="seconds the second burst is spread over")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-browser", action="store_true", help="only the comm figures")
@@ -268,17 +278,21 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     figures, graph, state = burst(args.tasks, args.burst)
     results["burst"] = figures
+    results["burst_spread"] = burst(args.tasks, args.burst, args.spread)[0]
     if not args.no_browser:
         results["chromium_standalone"] = render_standalone(graph, state, args.repeat)
         results["jupyterlab"] = render_in_jupyterlab(args.tasks, args.repeat)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
+    for key in ("burst", "burst_spread"):
+        b = results[key]
+        print(f"{key}: {b['events']} events ({args.burst} outputs from one agent + {b['tasks'] - 1} no-op tasks) in "
+              f"{b['seconds']} s -> {b['updates']} comm updates (peak {b['peak_updates_in_any_second']} in any 1 s "
+              f"window, shortest gap {b['min_gap_ms']} ms); update {b['update_bytes_median']} B median (graph "
+              f"{b['graph_bytes']} B sent once, state {b['state_bytes']} B); flush {b['flush_ms_median']} ms median, "
+              f"{b['flush_ms_max']} ms max")
     b = results["burst"]
-    print(f"burst: {b['events']} events ({args.burst} outputs from one agent + {b['tasks'] - 1} no-op tasks) in "
-          f"{b['seconds']} s -> {b['updates']} comm updates ({b['updates_per_second']}/s, peak {b['peak_updates_in_any_second']} "
-          f"in any 1 s window); update {b['update_bytes_median']} B median (graph {b['graph_bytes']} B sent once, "
-          f"state {b['state_bytes']} B); flush {b['flush_ms_median']} ms median, {b['flush_ms_max']} ms max")
     if "chromium_standalone" in results:
         c = results["chromium_standalone"]
         print(f"chromium, widget.js alone: {b['tasks']} nodes rendered in {c['render_ms_median']} ms median "

@@ -50,11 +50,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A JupyterLab server on a copy of the quickstart, isolated from the user's Jupyter config."""
+def lab(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """A JupyterLab server on copies of the demo notebooks, isolated from the user's Jupyter config."""
     work = tmp_path / "lab"
     work.mkdir()
-    shutil.copy(ROOT / "notebooks" / "quickstart.ipynb", work / "quickstart.ipynb")
+    for notebook in ("quickstart.ipynb", "http_api.ipynb"):
+        shutil.copy(ROOT / "notebooks" / notebook, work / notebook)
     port, token = _free_port(), secrets.token_hex(16)
     jupyter = {name: tmp_path / name for name in ("config", "runtime", "settings", "workspaces")}
     for path in jupyter.values():
@@ -88,7 +89,7 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
                 pass
             assert time.monotonic() < deadline, "JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()
             time.sleep(0.2)
-        yield base, token
+        yield base, token, work
     finally:
         server.terminate()
         try:
@@ -111,8 +112,8 @@ def _wait_for_statuses(page: Page, expected: dict[str, str]) -> None:
         }""", arg=[NODE_STATUSES, expected], timeout=WAIT_MS)
 
 
-def test_quickstart_in_jupyterlab(browser: Browser, lab: tuple[str, str]) -> None:
-    base, token = lab
+def test_quickstart_in_jupyterlab(browser: Browser, lab: tuple[str, str, Path]) -> None:
+    base, token, _ = lab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()
@@ -127,12 +128,16 @@ def test_quickstart_in_jupyterlab(browser: Browser, lab: tuple[str, str]) -> Non
     assert not errors, errors
 
 
-def _run_quickstart(page: Page, base: str, token: str) -> None:
-    page.goto(f"{base}/lab/tree/quickstart.ipynb?reset&token={token}")
+def _open_and_run_all(page: Page, base: str, token: str, notebook: str) -> None:
+    page.goto(f"{base}/lab/tree/{notebook}?reset&token={token}")
     page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell.currentWidget"
                            " && window.jupyterapp.shell.currentWidget.sessionContext"
                            " && window.jupyterapp.shell.currentWidget.sessionContext.session)", timeout=WAIT_MS)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def _run_quickstart(page: Page, base: str, token: str) -> None:
+    _open_and_run_all(page, base, token, "quickstart.ipynb")
 
     # the live DAG: four nodes, reaching their final statuses while the notebook runs
     _wait_for_statuses(page, EXPECTED)
@@ -196,3 +201,30 @@ def test_widget_renders_hostile_strings_as_text(browser: Browser) -> None:
     assert page.locator(".polpo-node title").text_content() == f"{evil} ({evil})"
     page.locator(".polpo-approval button.polpo-approve").click()
     assert page.evaluate("() => window.sent") == [{"action": "select", "taskId": "t1"}, {"action": "approve", "taskId": "t1"}]
+
+
+def test_http_api_notebook_finds_the_jupyter_server_running_its_kernel(browser: Browser, lab: tuple[str, str, Path]) -> None:
+    """In JupyterLab, http_api.ipynb talks to the server hosting its kernel (not a `polpo serve` of its own):
+    the mission it creates over HTTP lands in that server's default project, the directory it serves."""
+    base, token, work = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        _open_and_run_all(page, base, token, "http_api.ipynb")
+        outputs = "() => [...document.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n')"
+        page.wait_for_function(f"() => ({outputs})().includes('finally: done')"
+                               " || !!document.querySelector('.jp-OutputArea-output[data-mime-type=\"application/vnd.jupyter.stderr\"]')",
+                               timeout=WAIT_MS)
+        text = page.evaluate(outputs)
+        assert "finally: done" in text, text[-3000:]
+        assert f"using the Jupyter server that runs this kernel: {base}/polpo/" in text
+        assert "started polpo serve" not in text
+        assert "mission:done" in text and "without the token: 401" in text
+    except Exception:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "http-api-failure.png"), full_page=True)
+        raise
+    # the server's default project is the directory it serves: the mission is in its store
+    with httpx.Client(base_url=f"{base}/polpo/v1/", headers={"Authorization": f"token {token}"}) as client:
+        names = [m["name"] for m in client.get("missions").json()]
+    assert any(name.startswith("http-demo-") for name in names), names
+    assert (work / ".polpo").is_dir()

@@ -6,6 +6,7 @@ import json
 import os
 import textwrap
 import threading
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -66,7 +67,7 @@ def test_load_ext_registers_line_and_cell_magics_with_help(shell):
     assert "polpo" in magics["line"] and "polpo" in magics["cell"]
     doc = shell.find_line_magic("polpo").__doc__
     for word in ("status", "missions", "tasks", "run", "resume", "abort", "approve", "reject", "%%polpo mission",
-                 "--retry-failed", "--status"):
+                 "%%polpo chat", "--retry-failed", "--status", "--agent", "--new", "--session", "--raw"):
         assert word in doc
 
 
@@ -234,3 +235,121 @@ def test_use_a_path(shell, tmp_path, capsys):
     assert "project 'there'" in capsys.readouterr().out
     assert line(shell, f"use {os.path.join(str(tmp_path), 'missing')}") is None
     assert "neither a polpo.Project variable nor a directory" in capsys.readouterr().err
+
+
+# -- %%polpo chat (scripted orchestrator models: tests/chat_script.py) ------------------------------------
+
+
+@pytest.fixture
+def chatty(shell, tmp_path):
+    """A project whose orchestrator is the scripted model `scripted`, as the notebook's `project`."""
+    (tmp_path / "chat").mkdir()
+    chat_project = polpo.Project(tmp_path / "chat", config={"orchestratorModel": "scripted"})
+    chat_project.agent("w", role="writer")(lambda task, ctx: f"{task.title}: done")
+    shell.user_ns["project"] = chat_project
+    yield chat_project
+    chat_project.close()
+
+
+def orchestrate(project, *steps):
+    from chat_script import StreamScript
+
+    script = StreamScript(*steps)
+    project.models.register("scripted", script.model)
+    return script
+
+
+def echo(messages, info):
+    from chat_script import say
+    from llm_script import user_prompts
+
+    return say(f"You said: {user_prompts(messages)[-1]}")
+
+
+def test_chat_streams_the_reply_with_variables_from_the_notebook(shell, chatty, capsys):
+    script = orchestrate(chatty, echo)
+    shell.user_ns["mission_name"] = "launch"
+    shell.user_ns["record"] = SimpleNamespace(name="w", _secret="no")
+    assert cell(shell, "chat", 'How is {mission_name} doing? ({record.name}, {record._secret}, {unknown}, {"json": 1})') is None
+    out = capsys.readouterr().out
+    assert out == 'You said: How is launch doing? (w, {record._secret}, {unknown}, {"json": 1})\n'
+    assert script.streamed == 1  # the model was asked for a stream, not a whole answer
+    reply = shell.magics_manager.registry["PolpoMagics"].last_chat
+    assert reply.content == out.rstrip("\n")
+
+
+def test_chat_raw_sends_the_cell_as_written(shell, chatty, capsys):
+    orchestrate(chatty, echo)
+    shell.user_ns["x"] = 42
+    cell(shell, "chat --raw", "value {x}")
+    assert capsys.readouterr().out == "You said: value {x}\n"
+
+
+def test_chat_prints_text_as_it_arrives():
+    """stream_reply writes each delta when it comes, not the whole answer at the end."""
+    from polpo_nb.chat import ChatChunk, ChatReply, ChatStream, ToolCall
+    from polpo_nb.notebook.chat_cell import stream_reply
+
+    class Writes(list):
+        def write(self, text):
+            self.append(text)
+
+        def flush(self):
+            pass
+
+    stream = ChatStream("chs_1")
+    for chunk in (ChatChunk(kind="text", text="Two "), ChatChunk(kind="text", text="missions."),
+                  ChatChunk(kind="tool_call", tool_call=ToolCall(id="c1", name="list_missions", arguments={"status": "active"})),
+                  ChatChunk(kind="text", text="Done."),
+                  ChatChunk(kind="done", reply=ChatReply(session_id="chs_1", content="Two missions.Done."))):
+        stream.push(chunk)
+    out = Writes()
+    reply = stream_reply(stream, out=out)
+    assert reply.content == "Two missions.Done."
+    assert [w for w in out if w][:2] == ["Two ", "missions."]  # written as they came, one delta at a time
+    assert "".join(out) == 'Two missions.\n→ list_missions({"status": "active"})\nDone.\n'
+
+
+def test_chat_cells_continue_one_conversation_and_show_tool_calls(shell, chatty, capsys):
+    from chat_script import call, say
+    from llm_script import user_prompts
+
+    chatty.save_mission(polpo.Mission("launch").task("draft", assign_to="w"))
+    script = orchestrate(chatty, call("list_missions"), say("There is one mission: launch."),
+                         lambda messages, info: say(f"I remember {len(user_prompts(messages))} questions."))
+    cell(shell, "chat", "Which missions are there?")
+    first = capsys.readouterr().out
+    assert first.startswith("→ list_missions({})\n") and first.endswith("There is one mission: launch.\n")
+    cell(shell, "chat", "And now?")
+    assert capsys.readouterr().out == "I remember 2 questions.\n"  # the second cell continued the session
+    cell(shell, "chat --new", "Fresh start?")
+    assert capsys.readouterr().out == "I remember 1 questions.\n"
+    assert len(chatty.chat_sessions()) == 2
+    assert len(script.calls) == 4
+
+
+def test_chat_with_an_agent_directly(shell, chatty, capsys):
+    cell(shell, "chat --agent w", "Announce the launch")
+    assert capsys.readouterr().out == "Announce the launch: done\n"
+
+
+def test_chat_problems_print_a_message_not_a_traceback(shell, project, capsys):
+    # `project` has no orchestratorModel
+    assert cell(shell, "chat", "hello") is None
+    err = capsys.readouterr().err
+    assert "orchestratorModel" in err and "Traceback" not in err
+    cell(shell, "chat", "   \n")
+    assert "the cell is empty" in capsys.readouterr().err
+    cell(shell, "chat --new --session last", "hi")
+    assert "--new and --session cannot be used together" in capsys.readouterr().err
+
+
+def test_a_failing_model_is_reported_in_the_cell(shell, chatty, capsys):
+    def broken(messages, info):
+        raise RuntimeError("model exploded")
+
+    orchestrate(chatty, broken)
+    cell(shell, "chat", "hi")
+    captured = capsys.readouterr()
+    assert "model exploded" in captured.err and "Traceback" not in captured.err
+    assert shell.magics_manager.registry["PolpoMagics"].last_chat is None

@@ -72,8 +72,9 @@ def run_mimebundle(handle: RunHandle, include: Iterable[str] | None = None,
     if handle.project.closed:
         return {"text/plain": text}
     extra, metadata = None, {}
+    wants_widget = (include is None or WIDGET_MIME in include) and not (exclude and WIDGET_MIME in exclude)
     try:
-        if in_kernel():
+        if wants_widget and in_kernel():
             widget = run_widget(handle)
             extra, metadata = widget._repr_mimebundle_()  # (data, metadata), as anywidget returns them
             extra = {k: v for k, v in extra.items() if k == WIDGET_MIME}
@@ -86,6 +87,12 @@ def run_mimebundle(handle: RunHandle, include: Iterable[str] | None = None,
         return {"text/plain": f"{text}: {exc}"}
     data = _bundle(render_state_html(graph, state), f"{text} {state['mission']['status']}", include, exclude, extra)
     return (data, metadata) if metadata else data
+
+
+def run_html(handle: RunHandle) -> str | None:
+    """The static DAG of a run (never creates a widget); None once the project is closed."""
+    data = run_mimebundle(handle, include=["text/html"])
+    return data.get("text/html") if isinstance(data, dict) else data[0].get("text/html")
 
 
 def mission_mimebundle(mission: Mission, include: Iterable[str] | None = None,

@@ -1,4 +1,4 @@
-"""`%load_ext polpo_nb`, then `%polpo ...` and `%%polpo mission`.
+"""`%load_ext polpo_nb`, then `%polpo ...`, `%%polpo mission` and `%%polpo chat`.
 
 Which project: the one named by `%polpo use PATH_OR_VARIABLE` if any; else the variable `project` of
 the user namespace if it is a `polpo.Project`; else the only `polpo.Project` in the namespace; else
@@ -37,6 +37,12 @@ USAGE = """\
 
 %%polpo mission [--run]                   the cell is a mission in YAML or JSON: save it (a saved mission of
                                           the same name is updated) and show its DAG; --run executes it
+%%polpo chat [--agent A] [--new | --session ID] [--model M] [--raw]
+                                          the cell is a message to the orchestrator (or to agent A); the reply
+                                          streams into the cell. `{name}` is replaced by the notebook variable
+                                          `name` (--raw: no replacement). Chat cells continue one conversation
+                                          per project (and agent); --new starts another, --session ID (or
+                                          `last`) resumes a stored one
 """
 PROJECT_RULE = """\
 The project: the one chosen by `%polpo use`, else the variable `project`, else the only polpo.Project in
@@ -45,7 +51,7 @@ the namespace, else the project in the current directory. `run` and `resume` ret
 """
 
 LINE_COMMANDS = ("status", "missions", "tasks", "run", "resume", "abort", "approve", "reject", "use")
-CELL_COMMANDS = ("mission",)
+CELL_COMMANDS = ("mission", "chat")
 
 
 def _doc(text: str) -> Any:
@@ -61,6 +67,8 @@ class PolpoMagics(Magics):
         super().__init__(shell)
         self._pinned: Project | None = None
         self._opened: dict[Path, Project] = {}  # projects these magics opened (by `use PATH` or the cwd)
+        self._chats: dict[tuple[Path, str | None], str] = {}  # (project root, agent) -> the cells' chat session
+        self.last_chat: Any = None  # the last `%%polpo chat` reply (a ChatReply; None if it failed)
 
     # -- the current project ---------------------------------------------------------------------------
 
@@ -92,7 +100,7 @@ class PolpoMagics(Magics):
     @magic_arguments()
     @argument("command", nargs="?", default="status",
               help="line: status | missions | tasks | run | resume | abort | approve | reject | use; "
-                   "cell: mission")
+                   "cell: mission | chat")
     @argument("target", nargs="?", default=None,
               help="run: a saved mission's name or id, or a YAML/JSON mission file; resume/abort: a mission; "
                    "approve/reject: a task id or the title of a task awaiting approval; use: a path or a "
@@ -103,6 +111,11 @@ class PolpoMagics(Magics):
               help="resume: run failed (and skipped) tasks again")
     @argument("--note", default=None, help="approve/reject: a note recorded with the decision")
     @argument("--run", dest="run", action="store_true", help="%%%%polpo mission: execute the mission once saved")
+    @argument("--agent", default=None, help="%%%%polpo chat: talk to this agent instead of the orchestrator")
+    @argument("--new", action="store_true", help="%%%%polpo chat: start a new conversation")
+    @argument("--session", default=None, help="%%%%polpo chat: continue this stored session (an id, or `last`)")
+    @argument("--model", default=None, help="%%%%polpo chat: the model to answer with, instead of the configured one")
+    @argument("--raw", action="store_true", help="%%%%polpo chat: send the cell as written, no {name} replacement")
     @_doc(f"Drive a polpo project from the notebook.\n\n{USAGE}\n{PROJECT_RULE}")
     @line_cell_magic
     def polpo(self, line: str, cell: str | None = None) -> Any:
@@ -222,6 +235,24 @@ class PolpoMagics(Magics):
         if args.run:
             return project.execute(spec)
         return _save(project, spec)
+
+
+    def _cmd_chat(self, args: Any, cell: str | None) -> None:
+        from .chat_cell import interpolate, stream_reply
+
+        assert cell is not None
+        if args.new and args.session:
+            raise UsageError("--new and --session cannot be used together")
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        message = (cell if args.raw else interpolate(cell, namespace)).strip()
+        if not message:
+            raise UsageError("the cell is empty: write your message below `%%polpo chat`")
+        project = self.project()
+        key = (project.root, args.agent)
+        session = args.session or (None if args.new else self._chats.get(key))
+        stream = project.chat(message, session_id=session, agent=args.agent, model=args.model, stream=True)
+        self._chats[key] = stream.session_id
+        self.last_chat = stream_reply(stream)
 
 
 def _save(project: Project, spec: Mission) -> MissionRecord:

@@ -78,7 +78,9 @@ class MissionWidget(anywidget.AnyWidget):
         self._schedule = schedule or self._call_later
         self._context = contextvars.copy_context()  # the creating cell's parent header (module docstring)
         self._ready = False
-        self._scheduled = False
+        self._scheduled = False  # a flush is scheduled or under way
+        self._refreshing = False  # it is under way (reading the store)
+        self._again = False  # something changed while it was: flush again after it
         self._last_flush = -math.inf
         self._sent_rev = 0
         self._background: set[asyncio.Task[None]] = set()
@@ -125,8 +127,13 @@ class MissionWidget(anywidget.AnyWidget):
             self._poke()
 
     def _poke(self) -> None:
-        """Ask for a flush: at once if the last one is `interval` old, else when it will be."""
-        if self._scheduled or not self._ready:
+        """Ask for a flush: at once if the last message is `interval` old, else when it will be. While a
+        flush is scheduled or under way, events only accumulate in `view.pending`; the flush asks again
+        when it is done, so messages are always at least `interval` apart (measured send to send)."""
+        if not self._ready:
+            return
+        if self._scheduled:
+            self._again = self._again or self._refreshing  # a flush under way has already read the store
             return
         self._scheduled = True
         self._schedule(max(0.0, self._last_flush + self._interval - self._clock()), self._flush)
@@ -135,14 +142,13 @@ class MissionWidget(anywidget.AnyWidget):
         self._loop.call_later(delay, fn, context=self._context.copy())
 
     def _flush(self) -> None:
-        self._scheduled = False
-        self._last_flush = self._clock()
         task = self._loop.create_task(self._refresh())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def _refresh(self) -> None:
         view = self._view
+        self._refreshing = True
         pending, view.pending = view.pending, Pending()
         try:
             if pending.structure or pending.mission or len(pending.tasks) > max(8, len(view.tasks) // 2):
@@ -154,7 +160,14 @@ class MissionWidget(anywidget.AnyWidget):
                 view.apply_mission(await self._load())
             except NotFoundError:
                 view.notice = "This mission no longer exists."
-        self._sync()
+        finally:
+            try:
+                self._sync()
+            finally:
+                self._last_flush = self._clock()  # once the message is out: the interval is send to send
+                again, self._again, self._refreshing, self._scheduled = self._again, False, False, False
+                if again:  # events arrived while this flush was reading the store
+                    self._poke()
 
     def _sync(self) -> None:
         view = self._view

@@ -83,6 +83,12 @@ class RunHandle:
 
         return run_mimebundle(self, include, exclude)
 
+    def _repr_html_(self) -> str | None:
+        """The static DAG alone (what `_repr_mimebundle_` offers as text/html), for renderers that ask for HTML."""
+        from ..notebook.display import run_html
+
+        return run_html(self)
+
     def results_df(self) -> Any:
         """A pandas DataFrame, one row per task: agent, model, status, score, retries, duration, output."""
         from ..notebook.views import results_df

@@ -217,6 +217,9 @@ class Mission(WireModel):
 
         return mission_mimebundle(self, include, exclude)
 
+    def _repr_html_(self) -> str:
+        return self._repr_mimebundle_(include=["text/html"])["text/html"]
+
 
 class MissionRecord(Mission):
     """A mission as stored and served: its definition, its tasks as records, and its run state."""
