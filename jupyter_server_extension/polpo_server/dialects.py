@@ -14,10 +14,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
-
-from polpo_nb.spec import WireModel
-
 #: Contract code -> (HTTP status, flat dialect spelling).
 CODES: dict[str, tuple[int, str]] = {
     "BAD_REQUEST": (400, "bad_request"),
@@ -42,18 +38,6 @@ def code_of(status: int) -> str:
         return _BY_STATUS[status]
     return "INTERNAL" if status >= 500 else "BAD_REQUEST"
 
-
-def jsonable(value: Any) -> Any:
-    """Library results as wire JSON: models in camelCase without nulls, containers recursively."""
-    if isinstance(value, WireModel):
-        return value.to_wire()
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    return value
 
 
 def dumps(value: Any) -> str:

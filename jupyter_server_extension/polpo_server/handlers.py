@@ -28,11 +28,11 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from polpo_nb import AsyncProject
 from polpo_nb.errors import PolpoError, SpecError
 from polpo_nb.events import EventFilter, parse_event_id
-from polpo_nb.spec import parse
+from polpo_nb.spec import parse, to_jsonable
 
 from . import files
 from .cache import RenderCache
-from .dialects import DIALECTS, Dialect, code_of, dumps, jsonable, status_of
+from .dialects import DIALECTS, Dialect, code_of, dumps, status_of
 from .routes import ROUTES, Call, Route, route_groups
 from .sse import SseResponse, execute_events, pump
 
@@ -261,7 +261,7 @@ class RouteHandler(_PolpoMixin, ExtensionHandlerMixin, APIHandler):
 
     async def render(self, route: Route, call: Call) -> bytes:
         result = await route.call(call)
-        data = result if route.raw else self.dialect.success(jsonable(result))
+        data = result if route.raw else self.dialect.success(to_jsonable(result))
         return dumps(data).encode()
 
     def compute_etag(self) -> str | None:
@@ -348,7 +348,7 @@ class ExecuteHandler(_StreamMixin, RouteHandler):
             record = await (call.project.get_mission(handle.mission_id) if handle.mission_id
                             else call.project.get_task(handle.task_id))
             self.set_status(200)
-            await self.finish(dumps(self.dialect.success(jsonable(record))))
+            await self.finish(dumps(self.dialect.success(to_jsonable(record))))
             return
         assert route.stream is not None
         subject = handle.mission_id or handle.task_id

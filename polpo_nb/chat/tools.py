@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from ..errors import NotFoundError, PolpoError
 from ..sandbox import resolve_in_project
-from ..spec import Agent, Mission, MissionStatus, Task, TaskStatus, WireModel, spec_error
+from ..spec import Agent, Mission, MissionStatus, Task, TaskStatus, WireModel, spec_error, to_jsonable
 
 if TYPE_CHECKING:
     from ..project.aproject import AsyncProject
@@ -400,19 +400,8 @@ async def run_tool(project: AsyncProject, spec: ToolSpec, arguments: dict[str, A
         return {"ok": False, "error": exc.message, "code": exc.code}, False
     except Exception as exc:  # noqa: BLE001 - a bug in a call must not end the conversation
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "code": "INTERNAL"}, False
-    return _jsonable(value), True
+    return to_jsonable(value), True
 
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, WireModel):
-        return value.to_wire()
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
 
 
 def render(value: Any) -> str:

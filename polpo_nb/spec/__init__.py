@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import SpecError
-from ._base import WireModel, utcnow
+from ._base import WireModel, to_jsonable, utcnow
 from .agent import Agent, Team
 from .config import ProjectConfig, ProviderConfig
 from .expectations import (
@@ -51,6 +51,7 @@ def parse(model: type[WireModel], data: Any, *, prefix: tuple[str | int, ...] = 
 
 
 __all__ = [
+    "to_jsonable",
     "Agent", "Assessment", "CheckResult", "Checkpoint", "Delay", "CriterionExpectation", "CriterionScore",
     "Expectation", "ExpectedOutcome", "FileExistsExpectation", "LlmReviewExpectation", "MetricsExpectation",
     "Mission", "MissionRecord", "MissionStatus", "Phase", "ProjectConfig", "ProviderConfig", "QualityGate",

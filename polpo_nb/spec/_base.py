@@ -19,6 +19,20 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True, **kw)
 
 
+def to_jsonable(value: Any) -> Any:
+    """Any library result as wire JSON (models camelCase without nulls, containers recursively): what
+    the HTTP API answers and what the chat orchestrator's tools hand the model."""
+    if isinstance(value, WireModel):
+        return value.to_wire()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
 _second: list[Any] = [None, ""]
 
 
