@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,9 @@ from ..spec import Agent, Phase, TaskRecord, TaskResult
 
 
 @dataclass
-class AgentContext:
-    """Handed to every agent call. Safe to use from the worker thread a sync agent runs on."""
+class Attempt:
+    """What an agent is told about its attempt: one list of fields, shared by the engine's context and
+    the picklable snapshot a remote executor sends (executors/dask.py)."""
 
     task: TaskRecord
     agent: Agent
@@ -26,6 +27,22 @@ class AgentContext:
     mission_prompt: str = ""
     mission_data: Any = None
     upstream: dict[str, TaskResult] = field(default_factory=dict)
+
+    def attempt_fields(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(Attempt)}
+
+    @property
+    def output_dir(self) -> Path:
+        """`.polpo/output/`, the default place for an agent's files."""
+        path = self.project_dir / ".polpo" / "output"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@dataclass
+class AgentContext(Attempt):
+    """Handed to every agent call. Safe to use from the worker thread a sync agent runs on."""
+
     _memory: Callable[[], str] = field(default=lambda: "", repr=False)
     _output: Callable[[str], None] = field(default=lambda text: None, repr=False)
     _log: Callable[[str, str], None] = field(default=lambda message, level: None, repr=False)
@@ -36,13 +53,6 @@ class AgentContext:
     def memory(self) -> str:
         """The project memory (`.polpo/memory.md`), read when asked: most agents never look."""
         return self._memory()
-
-    @property
-    def output_dir(self) -> Path:
-        """`.polpo/output/`, the default place for an agent's files."""
-        path = self.project_dir / ".polpo" / "output"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
 
     def output(self, text: str) -> None:
         """Stream a piece of output: a `task:output` event, live in widgets and SSE streams."""

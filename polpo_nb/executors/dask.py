@@ -52,11 +52,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..agents.context import AgentContext
+from ..agents.context import AgentContext, Attempt
 from ..agents.function import FunctionAgent
 from ..agents.models import ModelRegistry
 from ..errors import PolpoError
-from ..spec import Agent, Phase, TaskRecord, TaskResult
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -98,7 +97,7 @@ def _import_distributed() -> Any:
 
 
 @dataclass
-class WorkerContext:
+class WorkerContext(Attempt):
     """The AgentContext an agent sees on a Dask worker: the same attributes, as a picklable snapshot.
 
     `output()`, `log()` and `tool_use()` are buffered (and streamed when the executor streams) and
@@ -106,28 +105,11 @@ class WorkerContext:
     was sent.
     """
 
-    task: TaskRecord
-    agent: Agent
-    model: str | None
-    attempt: int
-    phase: Phase
-    project_dir: Path
-    feedback: str | None = None
-    mission_name: str | None = None
-    mission_prompt: str = ""
-    mission_data: Any = None
-    upstream: dict[str, TaskResult] = field(default_factory=dict)
     memory: str = ""
     _key: str = field(default="", repr=False)
     _topic: str | None = field(default=None, repr=False)
     _events: list[list[Any]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def output_dir(self) -> Path:
-        path = self.project_dir / ".polpo" / "output"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
 
     def output(self, text: str) -> None:
         self._emit("output", str(text))
@@ -270,12 +252,8 @@ def _dumps(obj: Any) -> bytes:
 
 def snapshot(ctx: AgentContext, key: str = "", topic: str | None = None) -> WorkerContext:
     """The picklable copy of `ctx` a worker gets."""
-    return WorkerContext(
-        task=ctx.task, agent=ctx.agent, model=ctx.model, attempt=ctx.attempt, phase=ctx.phase,
-        project_dir=ctx.project_dir, feedback=ctx.feedback, mission_name=ctx.mission_name,
-        mission_prompt=ctx.mission_prompt, mission_data=ctx.mission_data, upstream=dict(ctx.upstream),
-        memory=ctx.memory, _key=key, _topic=topic,
-    )
+    return WorkerContext(**{**ctx.attempt_fields(), "upstream": dict(ctx.upstream)}, memory=ctx.memory,
+                         _key=key, _topic=topic)
 
 
 # == the engine side ===================================================================================
