@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import EventLog
 
 import polpo_nb as polpo
 
@@ -22,23 +23,6 @@ def project(project_dir: Path) -> Iterator[polpo.Project]:
     proj = polpo.Project(project_dir)
     yield proj
     proj.close()
-
-
-class EventLog:
-    """Collects every event a project publishes, in order."""
-
-    def __init__(self, project: polpo.Project) -> None:
-        self.events: list = []
-        self.sub = project.subscribe(self.events.append)
-
-    def names(self, prefix: str = "") -> list[str]:
-        return [e.event for e in self.events if e.event.startswith(prefix)]
-
-    def of(self, name: str) -> list[dict]:
-        return [e.data for e in self.events if e.event == name]
-
-    def transitions(self, task_id: str) -> list[tuple[str, str]]:
-        return [(d["from"], d["to"]) for d in self.of("task:transition") if d["taskId"] == task_id]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from chat_script import StreamScript, call, last_tool_return, say
 from llm_script import tool_returns, user_prompts
+from support import EventLog
 
 import polpo_nb as polpo
 from polpo_nb.chat import TOOLS, ChatStream, NoOrchestratorModel
@@ -30,20 +31,6 @@ MISSION = {"name": "launch", "prompt": "Launch the product.",
            "tasks": [{"title": "draft", "description": "Draft the announcement", "assignTo": "writer"},
                      {"title": "review", "description": "Review the draft", "assignTo": "writer",
                       "dependsOn": ["draft"]}]}
-
-
-class EventLog:
-    """Every event the project publishes, in order."""
-
-    def __init__(self, project: polpo.Project) -> None:
-        self.events: list = []
-        self.sub = project.subscribe(self.events.append)
-
-    def names(self, prefix: str = "") -> list[str]:
-        return [e.event for e in self.events if e.event.startswith(prefix)]
-
-    def of(self, name: str) -> list[dict]:
-        return [e.data for e in self.events if e.event == name]
 
 
 @pytest.fixture

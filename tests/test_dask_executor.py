@@ -26,6 +26,7 @@ from pydantic_ai.messages import (
     ToolReturnPart,
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from support import wait_for
 
 import polpo_nb as polpo
 from polpo_nb.agents.loopback import LoopbackOpenAI, last_message, text, tool_call
@@ -59,15 +60,6 @@ def project(project_dir: Path, client: Client) -> Iterator[polpo.Project]:
     proj = polpo.Project(project_dir, executor=client)  # a Client passed in: its cluster runs the bodies
     yield proj
     proj.close()
-
-
-def _wait_for(predicate, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 # == agents (run on the workers) =======================================================================
@@ -265,7 +257,7 @@ def test_worker_killed_mid_task_fails_the_attempt_and_the_retry_succeeds(project
     project.agent("w")(die_on_first_attempt)
     marker = tmp_path / "worker.pid"
     run = project.execute(polpo.Mission("m", data={"marker": str(marker)}).task("a", assign_to="w", max_retries=1))
-    _wait_for(marker.exists)
+    wait_for(marker.exists)
     doomed = int(marker.read_text())
     os.kill(doomed, signal.SIGKILL)
 
@@ -290,7 +282,7 @@ def test_max_duration_cancels_the_dask_future_and_a_sync_agent_sees_ctx_cancelle
     record = project.execute(mission).wait(WAIT)
     assert record.tasks[0].status == TaskStatus.FAILED and "maxDuration" in record.tasks[0].result.error
     assert len(events) == 1
-    _wait_for(marker.exists)
+    wait_for(marker.exists)
     assert marker.read_text() == "cancelled"  # the scheduler released the attempt's key on the worker
 
 
@@ -300,7 +292,7 @@ def test_max_duration_cancels_a_running_async_agent_on_the_worker(project, tmp_p
     mission = polpo.Mission("m", data={"marker": str(marker)}).task("a", assign_to="w", max_duration=300,
                                                                      max_retries=0)
     assert project.execute(mission).wait(WAIT).tasks[0].status == TaskStatus.FAILED
-    _wait_for(marker.exists)
+    wait_for(marker.exists)
     assert marker.read_text() == "cancelled on the worker"
 
 

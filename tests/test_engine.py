@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
+from support import wait_for
 
 import polpo_nb as polpo
 from polpo_nb.errors import ConflictError, IllegalTransitionError, SpecError
@@ -21,15 +21,6 @@ def ok(task, ctx):
 
 def _titles_in_order(project, mission_name, field="title"):
     return [t.title for t in project.get_mission(mission_name).tasks]
-
-
-def _wait_for(predicate, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 def test_mission_runs_dependencies_before_dependents(project):
@@ -376,7 +367,7 @@ def test_kill_fails_a_running_task_and_retry_revives_its_skipped_dependents(proj
     assert run.wait(WAIT).status == MissionStatus.FAILED
     retried = project.retry_task(a_id)
     assert retried.retries == 1
-    _wait_for(lambda: project.get_mission("m").status == MissionStatus.COMPLETED)
+    wait_for(lambda: project.get_mission("m").status == MissionStatus.COMPLETED)
     assert [t.status for t in project.get_mission("m").tasks] == [TaskStatus.DONE, TaskStatus.DONE]
 
 
@@ -434,7 +425,7 @@ def test_volatile_team_agents_exist_only_while_the_mission_runs(project):
         "team": {"name": "crew", "volatile": True, "agents": [{"name": "fn", "role": "r"}, {"name": "temp", "role": "t"}]},
     })
     run = project.execute(mission)
-    _wait_for(lambda: "temp" in [a.name for a in project.list_agents()])
+    wait_for(lambda: "temp" in [a.name for a in project.list_agents()])
     gate.set()
     assert run.wait(WAIT).status == MissionStatus.COMPLETED
     assert "temp" not in [a.name for a in project.list_agents()]

@@ -11,6 +11,7 @@ import time
 
 import comm
 import pytest
+from support import wait_for
 
 import polpo_nb as polpo
 from polpo_nb.notebook import display as nb_display
@@ -22,15 +23,6 @@ from polpo_nb.spec import MissionStatus, TaskStatus
 
 WAIT = 30  # seconds: a hang is a failure, never a timing assertion
 EVIL = "<img src=x onerror=alert(1)>"
-
-
-def _wait_for(predicate, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 class Comms:
@@ -96,7 +88,7 @@ def test_widget_state_after_a_mission_run(project, comms):
     widget = MissionWidget(project, run.mission_id)
     record = run.wait(WAIT)
     assert record.status == MissionStatus.FAILED
-    _wait_for(lambda: settled_like(widget, record))
+    wait_for(lambda: settled_like(widget, record))
 
     graph = widget.graph
     titles = [n["title"] for n in graph["nodes"]]
@@ -138,14 +130,14 @@ def test_a_burst_of_1000_events_costs_one_message(project, comms):
     project.subscribe(events.append, "task:output")
     run = project.execute("burst")
     run.wait(WAIT)
-    _wait_for(lambda: len(events) == 1000)
+    wait_for(lambda: len(events) == 1000)
 
     assert len(scheduled) == 1 and scheduled[0][0] == 0.0  # the first event asked for a flush; 1,000+ more did not
     assert widget.flushes == 0 and len(comms.updates(widget)) == updates_before
 
     loop = project.aio._loop
     loop.call_soon_threadsafe(scheduled[0][1])
-    _wait_for(lambda: widget.flushes == 1)
+    wait_for(lambda: widget.flushes == 1)
     assert len(comms.updates(widget)) == updates_before + 1
     assert by_title(widget)["talk"]["status"] == "done"
     assert widget.state["events"][-1]["event"] == "mission:completed"
@@ -153,7 +145,7 @@ def test_a_burst_of_1000_events_costs_one_message(project, comms):
     # the next event, 30 ms later, is held back for the rest of the interval
     now[0] += 0.03
     project.update_task(run.record().tasks[0].id, {"description": "one more change"})
-    _wait_for(lambda: len(scheduled) == 2)
+    wait_for(lambda: len(scheduled) == 2)
     assert scheduled[1][0] == pytest.approx(MIN_INTERVAL - 0.03)
 
 
@@ -171,7 +163,7 @@ def test_flushes_stay_within_ten_a_second_under_a_real_burst(project, comms):
     start = time.monotonic()
     first = len(comms.updates(widget))
     final = project.execute("burst").wait(WAIT)
-    _wait_for(lambda: settled_like(widget, final) and widget.state["events"][-1]["event"] == "mission:completed")
+    wait_for(lambda: settled_like(widget, final) and widget.state["events"][-1]["event"] == "mission:completed")
     elapsed = time.monotonic() - start
     sent = len(comms.updates(widget)) - first
     # the interval is enforced between messages, so in `elapsed` seconds there can be at most this many
@@ -191,11 +183,11 @@ def test_approve_and_reject_buttons_decide_tasks(project, comms):
     widget = MissionWidget(project, run.mission_id)
     record = run.wait(WAIT)
     ids = {t.title: t.id for t in record.tasks}
-    _wait_for(lambda: widget.state["progress"]["awaiting"] == 2)
+    wait_for(lambda: widget.state["progress"]["awaiting"] == 2)
 
     front_end(widget, action="approve", taskId=ids["deploy"])
     front_end(widget, action="reject", taskId=ids["announce"])
-    _wait_for(lambda: by_title(widget)["deploy"]["status"] == "done" and by_title(widget)["announce"]["status"] == "failed")
+    wait_for(lambda: by_title(widget)["deploy"]["status"] == "done" and by_title(widget)["announce"]["status"] == "failed")
     assert project.get_task(ids["deploy"]).status == TaskStatus.DONE
 
 
@@ -206,7 +198,7 @@ def test_actions_on_tasks_of_another_mission_are_refused(project, comms):
     widget = MissionWidget(project, run.mission_id)
     run.wait(WAIT)
     front_end(widget, action="approve", taskId=other.tasks[0].id)
-    _wait_for(lambda: widget.state["notice"] is not None)
+    wait_for(lambda: widget.state["notice"] is not None)
     assert "not in this mission" in widget.state["notice"]
     assert project.get_task(other.tasks[0].id).status == TaskStatus.AWAITING_APPROVAL
 
@@ -217,7 +209,7 @@ def test_failed_action_shows_a_notice_instead_of_raising(project, comms):
     widget = MissionWidget(project, run.mission_id)
     run.wait(WAIT)
     front_end(widget, action="abort")
-    _wait_for(lambda: widget.state["notice"] is not None)
+    wait_for(lambda: widget.state["notice"] is not None)
     assert widget.state["notice"].startswith("abort failed:")
 
 
@@ -228,10 +220,10 @@ def test_resume_button_passes_the_checkpoint(project, comms):
     run = project.execute(mission)
     widget = MissionWidget(project, run.mission_id)
     assert run.wait(WAIT).status == MissionStatus.PAUSED
-    _wait_for(lambda: widget.state["mission"]["status"] == "paused")
+    wait_for(lambda: widget.state["mission"]["status"] == "paused")
     assert widget.state["mission"]["pause_message"] == "read it"
     front_end(widget, action="resume", retryFailed=False)
-    _wait_for(lambda: widget.state["mission"]["status"] == "completed")
+    wait_for(lambda: widget.state["mission"]["status"] == "completed")
     assert by_title(widget)["final"]["status"] == "done"
 
 
@@ -240,10 +232,10 @@ def test_abort_button_cancels_a_running_mission(project, comms):
     project.agent("slow")(lambda task, ctx: release.wait(WAIT) and "ok")
     run = project.execute(polpo.Mission("long").task("wait", assign_to="slow"))
     widget = MissionWidget(project, run.mission_id)
-    _wait_for(lambda: by_title(widget)["wait"]["status"] == "in_progress")
+    wait_for(lambda: by_title(widget)["wait"]["status"] == "in_progress")
     assert "since" in by_title(widget)["wait"]
     front_end(widget, action="abort")
-    _wait_for(lambda: widget.state["mission"]["status"] == "cancelled")
+    wait_for(lambda: widget.state["mission"]["status"] == "cancelled")
     release.set()
     assert by_title(widget)["wait"]["status"] == "failed"
 
@@ -279,7 +271,7 @@ def test_static_html_draws_the_same_layout_as_the_widget(project, comms):
     run = project.execute(mission)
     widget = MissionWidget(project, run.mission_id)
     record = run.wait(WAIT)
-    _wait_for(lambda: settled_like(widget, record))
+    wait_for(lambda: settled_like(widget, record))
     html = render_html(MissionView(record))
     for node in widget.graph["nodes"]:
         assert f'<rect x="{node["x"]}" y="{node["y"]}"' in html
