@@ -2,12 +2,26 @@
 
 `project.chat("...")` answers one turn (`stream=True`: a ChatStream of chunks); the HTTP layer renders
 the same turn as OpenAI chat completions. No HTTP here.
+
+The orchestrator (and with it pydantic-ai, half a second of imports) loads on first use: the server
+extension imports this package's models at Jupyter's start-up, and opening a project must stay fast.
 """
 
+from typing import Any
+
 from .messages import ChatChunk, ChatMessage, ChatReply, ChatSession, ChatSessionPatch, ChatUsage, ToolCall
-from .orchestrator import ChatService, ChatTurn, NoOrchestratorModel
 from .stream import ChatStream, ChatTurnError
 from .tools import TOOLS, ToolSpec
+
+_LAZY = frozenset({"ChatService", "ChatTurn", "NoOrchestratorModel"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import orchestrator
+
+        return getattr(orchestrator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "TOOLS", "ChatChunk", "ChatMessage", "ChatReply", "ChatService", "ChatSession", "ChatSessionPatch", "ChatStream",
