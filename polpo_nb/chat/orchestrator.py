@@ -159,12 +159,12 @@ class ChatService:
             return None, model
         with project.store.read() as tx:
             spec = tx.agent(agent)
-        if spec is None and agent not in project._functions:
+        if spec is None and agent not in project.function_agents:
             with project.store.read() as tx:
-                known = sorted({a.name for a, _ in tx.agents()} | set(project._functions))
+                known = sorted({a.name for a, _ in tx.agents()} | set(project.function_agents))
             raise UnknownAgent(f"Agent not found: {agent}" + (f" (agents: {', '.join(known)})" if known else ""))
         spec = spec or AgentSpec(name=agent)
-        if agent not in project._functions and not spec.handler:
+        if agent not in project.function_agents and not spec.handler:
             chosen = model or spec.model or project.config.default_model
             if not chosen:
                 raise AgentUnavailableError(f"agent {agent!r} has neither a model nor a handler, and the project "
@@ -176,7 +176,7 @@ class ChatService:
     def runner_for(self, turn: ChatTurn) -> Callable[[ChatTurn, Push], Any]:
         if turn.agent is None:
             return self._orchestrate
-        if turn.agent in self.project._functions:
+        if turn.agent in self.project.function_agents:
             return self._function_agent
         with self.project.store.read() as tx:
             spec = tx.agent(turn.agent)
@@ -191,7 +191,7 @@ class ChatService:
         outcomes: dict[str, bool] = {}
         stored = await project.list_agents()
         names = [a.name + (f" ({a.role})" if a.role else "") for a in stored]
-        names += [n for n in sorted(project._functions) if n not in {a.name for a in stored}]
+        names += [n for n in sorted(project.function_agents) if n not in {a.name for a in stored}]
         instructions = INSTRUCTIONS.format(project=project.id, agents=", ".join(names) or "none")
         agent: Agent[None, str] = Agent(project.models.resolve(model_name), instructions=instructions,
                                         tools=[_api_tool(project, spec, outcomes) for spec in TOOLS],
@@ -298,7 +298,7 @@ class ChatService:
     async def _function_agent(self, turn: ChatTurn, push: Push) -> ChatReply:
         project = self.project
         name = turn.agent or ""
-        runtime = project._functions.get(name)
+        runtime = project.function_agents.get(name)
         with project.store.read() as tx:
             spec = tx.agent(name) or AgentSpec(name=name)
         if runtime is None:

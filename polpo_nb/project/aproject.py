@@ -12,9 +12,10 @@ import contextlib
 import functools
 import inspect
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler
@@ -163,6 +164,11 @@ class AsyncProject:
             self.register_agent(name, fn, role=role, model=model, **spec)
             return fn
         return register
+
+    @property
+    def function_agents(self) -> Mapping[str, FunctionAgent]:
+        """The agents played by Python callables in this process (`@project.agent`), by name (read-only)."""
+        return MappingProxyType(self._functions)
 
     def register_agent(self, name: str, fn: Callable[..., Any], *, role: str = "", model: str | None = None,
                        **spec: Any) -> Agent:
