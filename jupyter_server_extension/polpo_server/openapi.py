@@ -90,6 +90,10 @@ class _Builder:
             content = {"text/event-stream": {"schema": {"type": "string"}, "x-polpo-events": names}}
             if route.kind == "execute":
                 content["application/json"] = {"schema": schema}
+        elif route.kind == "chat":  # `stream: true` answers OpenAI's chunks instead of one completion
+            content = {"application/json": {"schema": schema},
+                       "text/event-stream": {"schema": {"type": "string"},
+                                             "x-polpo-events": "`data: {chat.completion.chunk}` lines, then `data: [DONE]`"}}
         elif route.kind == "file":
             content = {"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}
         else:

@@ -69,3 +69,13 @@ def test_a_new_model_in_the_table_shows_up_in_the_document():
     doc = build_openapi("/", "0", routes=[Route("POST", "widgets", call, "Make a widget", body=Widget, response=Widget)])
     assert doc["components"]["schemas"]["Widget"]["properties"]["widgetName"]["description"] == "What it is called."
     validate(doc)
+
+
+def test_streaming_routes_document_their_event_stream():
+    doc = build_openapi("/polpo", "0")
+    completions = doc["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    assert set(completions) == {"application/json", "text/event-stream"}
+    assert "[DONE]" in completions["text/event-stream"]["x-polpo-events"]
+    assert completions["application/json"]["schema"] == {"$ref": "#/components/schemas/ChatCompletion"}
+    execute = doc["paths"]["/v1/missions/{missionId}/execute"]["post"]["responses"]["200"]["content"]
+    assert "text/event-stream" in execute
