@@ -55,3 +55,44 @@ async def test_events_are_published_only_after_the_commit(tmp_path: Path):
     journal = Journal(store, bus, asyncio.get_running_loop())
     await journal.write(lambda tx, emit: (tx.put_kv("k", "v"), emit("test:x", {})))
     assert seen == ["v"]
+
+
+async def test_a_commit_waits_for_the_writes_of_work_in_flight(tmp_path: Path, monkeypatch):
+    """Agents on worker threads finish a few microseconds apart: their writes still share one commit."""
+    from polpo_nb.store import journal as journal_module
+
+    store = Store(tmp_path / "state.db")
+    journal = Journal(store, EventBus(store), asyncio.get_running_loop())
+    monkeypatch.setattr(journal_module, "MAX_LINGER", 60.0)
+    journal._commit_cost = 60.0  # wait as long as it takes: only the last arrival may trigger the commit
+    commits = 0
+    real_write = store.write
+
+    def counting_write():
+        nonlocal commits
+        commits += 1
+        return real_write()
+    monkeypatch.setattr(store, "write", counting_write)
+    gates = [asyncio.Event() for _ in range(3)]
+
+    async def agent(gate: asyncio.Event) -> str:
+        with journal.expecting():
+            await gate.wait()
+        return await journal.write(lambda tx, emit: (emit("test:done", {}), tx.now)[1])
+
+    calls = [asyncio.ensure_future(agent(g)) for g in gates]
+    for gate in gates:  # one finishes per loop iteration
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.sleep(0)
+    stamps = await asyncio.wait_for(asyncio.gather(*calls), 30)
+    assert commits == 1 and len(set(stamps)) == 1
+
+
+async def test_a_commit_does_not_wait_forever_for_expected_work(tmp_path: Path):
+    store = Store(tmp_path / "state.db")
+    journal = Journal(store, EventBus(store), asyncio.get_running_loop())
+    with journal.expecting():  # work that never ends
+        await asyncio.wait_for(journal.write(lambda tx, emit: tx.put_kv("k", 1)), 30)
+        with store.read() as tx:
+            assert tx.get_kv("k") == 1

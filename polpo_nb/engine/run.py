@@ -70,6 +70,7 @@ class Run:
         self.delay_timers: dict[str, asyncio.TimerHandle | asyncio.Future[None]] = {}
         self.agent_cache: dict[str, Any] = {}
         self.attempts: dict[str, int] = {}  # last attempt number per task, to number the next one
+        self.attempts_loaded = False  # `attempts` holds every task of the run (read at its first attempt)
         self.rebuild_counters()
 
     @property

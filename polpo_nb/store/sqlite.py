@@ -118,22 +118,25 @@ class Store:
 class Tx:
     """Queries and writes over the connection; use inside `Store.read()` / `Store.write()`.
 
-    Task rows and events, the bulk of the engine's writes, are buffered and written with one
-    `executemany` each when the transaction commits (or before any query, so reads always see them):
-    a task that moves assigned -> in_progress in one transaction costs one row write, and a batch of
-    thirty events one statement. Event ids are assigned here, under the write lock, so the caller gets
-    them at once.
+    Task rows, attempt rows and events, the bulk of the engine's writes, are buffered and written with
+    one `executemany` each when the transaction commits (or before any query, so reads always see
+    them): a task that moves assigned -> in_progress in one transaction costs one row write, and a
+    batch of thirty events one statement. A task row is serialised only then, so the intermediate
+    states of a task within one transaction cost nothing. Event ids are assigned here, under the write
+    lock, so the caller gets them at once.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
-        self._tasks: dict[str, tuple[Any, ...]] = {}
+        self._tasks: dict[str, TaskRecord] = {}
+        self._started: dict[tuple[str, int], list[Any]] = {}  # attempt rows to insert, by (task, number)
+        self._finished: dict[tuple[str, int], tuple[Any, ...]] = {}  # updates of attempts already stored
         self._events: list[tuple[int, str, str]] = []
         self._next_event: int | None = None
         self.now = ""  # the transaction's timestamp: everything it commits happens at once
 
     def _x(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
-        if self._tasks or self._events:
+        if self._tasks or self._events or self._started or self._finished:
             self.flush()
         return self._c.execute(sql, args)
 
@@ -148,9 +151,23 @@ class Tx:
                 "INSERT INTO tasks (id, mission_id, seq, status, assign_to, doc) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET mission_id=excluded.mission_id, seq=excluded.seq, "
                 "status=excluded.status, assign_to=excluded.assign_to, doc=excluded.doc",
-                list(self._tasks.values()),
+                [(t.id, t.mission_id, t.seq, t.status.value, t.assign_to, t.model_dump_json(by_alias=True, exclude_none=True))
+                 for t in self._tasks.values()],
             )
             self._tasks.clear()
+        if self._started:
+            self._c.executemany(
+                "INSERT OR REPLACE INTO attempts (task_id, number, status, phase, agent, model, owner, started_at, "
+                "finished_at, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                list(self._started.values()),
+            )
+            self._started.clear()
+        if self._finished:
+            self._c.executemany(
+                "UPDATE attempts SET status = ?, finished_at = ?, result = ? WHERE task_id = ? AND number = ?",
+                list(self._finished.values()),
+            )
+            self._finished.clear()
         if self._events:
             self._c.executemany("INSERT INTO events (id, name, data) VALUES (?, ?, ?)", self._events)
             self._events.clear()
@@ -158,20 +175,26 @@ class Tx:
     def reset(self) -> None:
         """Forget buffered rows and the event counter (after a rollback, at the end of a transaction)."""
         self._tasks.clear()
+        self._started.clear()
+        self._finished.clear()
         self._events.clear()
         self._next_event = None
 
-    def mark(self) -> tuple[dict[str, tuple[Any, ...]], list[tuple[int, str, str]], int | None]:
-        return dict(self._tasks), list(self._events), self._next_event
+    def mark(self) -> tuple[Any, ...]:
+        return (dict(self._tasks), {k: list(v) for k, v in self._started.items()}, dict(self._finished),
+                list(self._events), self._next_event)
 
-    def restore(self, mark: tuple[dict[str, tuple[Any, ...]], list[tuple[int, str, str]], int | None]) -> None:
-        self._tasks, self._events, self._next_event = dict(mark[0]), list(mark[1]), mark[2]
+    def restore(self, mark: tuple[Any, ...]) -> None:
+        tasks, started, finished, events, self._next_event = mark
+        self._tasks, self._finished, self._events = dict(tasks), dict(finished), list(events)
+        self._started = {k: list(v) for k, v in started.items()}
 
     # -- tasks -----------------------------------------------------------------------------------------
 
     def put_task(self, task: TaskRecord) -> None:
-        self._tasks[task.id] = (task.id, task.mission_id, task.seq, task.status.value, task.assign_to,
-                                task.model_dump_json(by_alias=True, exclude_none=True))
+        """Buffered; serialised at flush. Records are treated as immutable (changes make copies), so
+        the one stored is the last put."""
+        self._tasks[task.id] = task
 
     def task(self, task_id: str) -> TaskRecord:
         row = self._x("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchone()
@@ -249,17 +272,28 @@ class Tx:
     # -- attempts --------------------------------------------------------------------------------------
 
     def start_attempt(self, task_id: str, number: int, *, phase: str, agent: str, model: str | None, owner: str) -> None:
-        self._w(
-            "INSERT OR REPLACE INTO attempts (task_id, number, status, phase, agent, model, owner, started_at) "
-            "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
-            (task_id, number, phase, agent, model, owner, utcnow()),
-        )
+        """Buffered like task rows: one `executemany` for a wave of attempts."""
+        key = (task_id, number)
+        self._finished.pop(key, None)  # the row is replaced whole
+        self._started[key] = [task_id, number, "running", phase, agent, model, owner, self.now or utcnow(), None, None]
 
     def finish_attempt(self, task_id: str, number: int, status: str, result_json: str | None) -> None:
-        self._w(
-            "UPDATE attempts SET status = ?, finished_at = ?, result = ? WHERE task_id = ? AND number = ?",
-            (status, utcnow(), result_json, task_id, number),
-        )
+        key = (task_id, number)
+        row = self._started.get(key)
+        if row is not None:  # started in this transaction: finish the buffered row itself
+            row[2], row[8], row[9] = status, self.now or utcnow(), result_json
+        else:
+            self._finished[key] = (status, self.now or utcnow(), result_json, task_id, number)
+
+    def attempt_counts(self, task_ids: list[str]) -> dict[str, int]:
+        """The last attempt number of each task that has one, for many tasks in a few queries."""
+        out: dict[str, int] = {}
+        for i in range(0, len(task_ids), 500):
+            chunk = task_ids[i:i + 500]
+            sql = ("SELECT task_id, MAX(number) FROM attempts WHERE task_id IN (" + ",".join("?" * len(chunk))
+                   + ") GROUP BY task_id")
+            out.update(self._x(sql, chunk).fetchall())
+        return out
 
     def attempts(self, task_id: str) -> list[dict[str, Any]]:
         cur = self._x("SELECT * FROM attempts WHERE task_id = ? ORDER BY number", (task_id,))
