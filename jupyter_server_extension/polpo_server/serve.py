@@ -25,6 +25,8 @@ from jupyter_server.serverapp import ServerApp
 from traitlets import Unicode, default
 from traitlets.config import Config
 
+from polpo_nb.errors import SpecError
+
 from .handlers import bearer_token
 
 
@@ -65,9 +67,16 @@ class ApiKeyIdentityProvider(IdentityProvider):
         return bool(getattr(handler, "_token_authenticated", False))
 
     def validate_security(self, app: Any, ssl_options: dict[str, Any] | None = None) -> None:
-        if not self.api_key and not _is_loopback(app.ip):
-            self.log.warning("polpo serve: no --api-key and listening on %s: anyone who can reach it controls "
-                             "the project", app.ip)
+        check_exposure(app.ip, self.api_key)
+
+
+def check_exposure(host: str, api_key: str | None) -> None:
+    """Key-less is for loopback only (as seed 000's `polpo serve` without `--api-key`): anyone who can
+    reach an open server controls the project, so another interface needs a key."""
+    if not api_key and not _is_loopback(host):
+        raise SpecError([{"loc": ["--api-key"], "msg": f"refusing to listen on {host} without an API key: anyone "
+                          "who could reach it would control the project; pass --api-key KEY (or set "
+                          "POLPO_API_KEY), or bind 127.0.0.1"}])
 
 
 def _is_loopback(host: str) -> bool:
@@ -109,6 +118,7 @@ def serve_config(*, port: int, host: str, project: str, api_key: str | None) -> 
 
 def serve(*, port: int = 3000, host: str = "127.0.0.1", project: str = ".", api_key: str | None = None) -> None:
     """Run until SIGINT/SIGTERM."""
+    check_exposure(host, api_key)
     root = str(Path(project).resolve())
     app = PolpoServe(config=serve_config(port=port, host=host, project=root, api_key=api_key))
     app.initialize(argv=[], find_extensions=False)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -430,3 +432,12 @@ async def test_seed_004_abort_a_running_mission(served: Served):
         assert aborted["status"] == "cancelled"
         deleted = await client.delete(f"v1/missions/{mission['id']}")
         assert deleted.status_code == 200
+
+
+def test_an_open_server_on_a_public_interface_is_refused(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "POLPO_API_KEY"}
+    out = subprocess.run([sys.executable, "-m", "polpo_nb.cli", "serve", "--host", "0.0.0.0", "--port", "0",
+                          "--project", str(tmp_path)], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 2
+    assert "refusing to listen on 0.0.0.0 without an API key" in out.stderr
+    assert not (tmp_path / ".polpo").exists()  # refused before the project was opened
