@@ -48,6 +48,14 @@ def locate_deliverable(project_dir: Path, path: str) -> tuple[Path | None, str]:
     return None, f"{path} does not exist"
 
 
+def _regular_file(project_dir: Path, path: str) -> tuple[Path | None, str]:
+    """`locate_deliverable` for checks that read the file's content: a directory or device will not do."""
+    found, problem = locate_deliverable(project_dir, path)
+    if found is not None and not found.is_file():
+        return None, f"{path} is not a regular file"
+    return found, problem
+
+
 def _non_empty_problem(found: Path, path: str) -> str:
     """Why an existing path does not count as a deliverable, or "" when it does."""
     if found.is_dir():
@@ -83,11 +91,9 @@ def _has_text(found: Path) -> bool:
 
 def _check_text(outcome: ExpectedOutcome, result: TaskResult, project_dir: Path) -> CheckResult:
     if outcome.path:
-        found, problem = locate_deliverable(project_dir, outcome.path)
+        found, problem = _regular_file(project_dir, outcome.path)
         if found is None:
             return _fail(outcome, outcome.path, problem)
-        if not found.is_file():
-            return _fail(outcome, outcome.path, f"{outcome.path} is not a regular file")
         if not _has_text(found):
             return _fail(outcome, outcome.path, f"{outcome.path} contains no text (empty or only whitespace)")
         return _pass(outcome, outcome.path, f"{outcome.path} contains text")
@@ -110,11 +116,9 @@ def _json_error(exc: json.JSONDecodeError) -> str:
 
 def _check_json(outcome: ExpectedOutcome, result: TaskResult, project_dir: Path) -> CheckResult:
     if outcome.path:
-        found, problem = locate_deliverable(project_dir, outcome.path)
+        found, problem = _regular_file(project_dir, outcome.path)
         if found is None:
             return _fail(outcome, outcome.path, problem)
-        if not found.is_file():
-            return _fail(outcome, outcome.path, f"{outcome.path} is not a regular file")
         try:
             json.loads(found.read_text(encoding="utf-8-sig"))
         except UnicodeDecodeError:
@@ -228,11 +232,9 @@ def _media_matches(expected: str, actual: str) -> bool:
 def _check_media(outcome: ExpectedOutcome, result: TaskResult, project_dir: Path) -> CheckResult:
     if not outcome.path:
         return _fail(outcome, "", "media outcome has no `path`: declare which file the task must produce")
-    found, problem = locate_deliverable(project_dir, outcome.path)
+    found, problem = _regular_file(project_dir, outcome.path)
     if found is None:
         return _fail(outcome, outcome.path, problem)
-    if not found.is_file():
-        return _fail(outcome, outcome.path, f"{outcome.path} is not a regular file")
     with found.open("rb") as fh:
         head = fh.read(4096)
     actual = sniff_media_type(head)
