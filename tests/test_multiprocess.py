@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,53 +34,45 @@ OWNER = textwrap.dedent("""
 """)
 
 
-def _owner(tmp_path: Path, project_dir: Path) -> subprocess.Popen:
+@pytest.fixture
+def owner(project_dir: Path, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """A child process owning the run of mission `owned`, once its first task awaits approval."""
     script = tmp_path / "owner.py"
     script.write_text(OWNER)
-    return subprocess.Popen([sys.executable, str(script), str(project_dir)], stdout=subprocess.PIPE, text=True)
-
-
-def test_approval_from_another_process_reaches_the_runs_owner(project_dir: Path, tmp_path: Path):
-    child = _owner(tmp_path, project_dir)
+    child = subprocess.Popen([sys.executable, str(script), str(project_dir)], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().split() == ["settled", "awaiting_approval"]
-        with polpo.Project(project_dir) as other:
-            deploy = other.get_mission("owned").tasks[0]
-            approved = other.approve_task(deploy.id)  # owned by the child: travels as a command
-            assert approved.status == TaskStatus.DONE
-            assert child.stdout.readline().split() == ["final", "completed"]
-            assert other.get_mission("owned").status == MissionStatus.COMPLETED
-            with other.aio.store.read() as tx:  # the command was answered and closed
-                assert tx._x("SELECT COUNT(*), SUM(done) FROM commands").fetchone() == (1, 1)
-        assert child.wait(WAIT) == 0
+        yield child
     finally:
         child.kill()
 
 
-def test_abort_from_another_process_cancels_the_owners_run(project_dir: Path, tmp_path: Path):
-    child = _owner(tmp_path, project_dir)
-    try:
-        assert child.stdout.readline().split() == ["settled", "awaiting_approval"]
-        with polpo.Project(project_dir) as other:
-            record = other.abort("owned")
-            assert record.status == MissionStatus.CANCELLED
-            assert child.stdout.readline().split() == ["final", "cancelled"]
-            assert all(t.status == TaskStatus.FAILED for t in other.get_mission("owned").tasks)
-    finally:
-        child.kill()
+def test_approval_from_another_process_reaches_the_runs_owner(project_dir: Path, owner: subprocess.Popen):
+    with polpo.Project(project_dir) as other:
+        deploy = other.get_mission("owned").tasks[0]
+        approved = other.approve_task(deploy.id)  # owned by the child: travels as a command
+        assert approved.status == TaskStatus.DONE
+        assert owner.stdout.readline().split() == ["final", "completed"]
+        assert other.get_mission("owned").status == MissionStatus.COMPLETED
+        with other.aio.store.read() as tx:  # the command was answered and closed
+            assert tx._x("SELECT COUNT(*), SUM(done) FROM commands").fetchone() == (1, 1)
+    assert owner.wait(WAIT) == 0
 
 
-def test_a_refused_command_comes_back_with_its_error(project_dir: Path, tmp_path: Path):
-    child = _owner(tmp_path, project_dir)
-    try:
-        assert child.stdout.readline().split() == ["settled", "awaiting_approval"]
-        with polpo.Project(project_dir) as other:
-            notify = other.get_mission("owned").tasks[1]
-            with pytest.raises(polpo.ConflictError, match="not awaiting approval"):
-                other.approve_task(notify.id)  # pending, not awaiting approval: the owner refuses
-            other.abort("owned")
-    finally:
-        child.kill()
+def test_abort_from_another_process_cancels_the_owners_run(project_dir: Path, owner: subprocess.Popen):
+    with polpo.Project(project_dir) as other:
+        record = other.abort("owned")
+        assert record.status == MissionStatus.CANCELLED
+        assert owner.stdout.readline().split() == ["final", "cancelled"]
+        assert all(t.status == TaskStatus.FAILED for t in other.get_mission("owned").tasks)
+
+
+def test_a_refused_command_comes_back_with_its_error(project_dir: Path, owner: subprocess.Popen):
+    with polpo.Project(project_dir) as other:
+        notify = other.get_mission("owned").tasks[1]
+        with pytest.raises(polpo.ConflictError, match="not awaiting approval"):
+            other.approve_task(notify.id)  # pending, not awaiting approval: the owner refuses
+        other.abort("owned")
 
 
 WORKER = textwrap.dedent("""
