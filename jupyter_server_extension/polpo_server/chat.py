@@ -23,7 +23,7 @@ from polpo_nb.errors import PolpoError
 from .dialects import code_of, dumps, status_of
 from .handlers import Failure, RouteHandler, _StreamMixin
 from .routes import Call, Route
-from .sse import SseResponse, pump
+from .sse import SseResponse
 
 SESSION_HEADER = "X-Session-Id"
 
@@ -39,6 +39,23 @@ class OpenAIFailure(Failure):
 
 
 class OpenAISse(SseResponse):
+    """OpenAI's SSE: `data:` lines only, an opening chunk, `data: [DONE]` at the end (also after an error)."""
+
+    def __init__(self, handler: Any, dialect: Any, opening: dict[str, Any]) -> None:
+        super().__init__(handler, dialect)
+        self.opening = opening
+
+    async def start(self) -> None:
+        await super().start()
+        await self.data(self.opening)
+
+    async def end(self) -> None:
+        await self.data("[DONE]")
+
+    async def fail(self, code: str) -> None:
+        await self.data(openai_error(500, "Internal server error", "internal_error"))
+        await self.end()
+
     async def data(self, payload: Any) -> None:
         await self._write(f"data: {payload if isinstance(payload, str) else dumps(payload)}\n\n")
 
@@ -68,27 +85,13 @@ class ChatCompletionsHandler(_StreamMixin, RouteHandler):
     async def _stream(self, stream: ChatStream, include_usage: bool) -> None:
         self.set_header(SESSION_HEADER, stream.session_id)
         writer = ChunkWriter(stream.session_id, model_label(stream.model, stream.agent), include_usage)
-        response = self.response = OpenAISse(self, self.dialect)
-        self.polpo.streams.add(self)
-        try:
-            await response.start()
-            await response.data(writer.opening())
+        response = OpenAISse(self, self.dialect, writer.opening())
 
-            async def emit(item: Any) -> None:
-                for payload in writer.of(item):
-                    await response.data(payload)
+        async def emit(item: Any) -> None:
+            for payload in writer.of(item):
+                await response.data(payload)
 
-            await pump(stream.__aiter__(), emit, response, self.polpo.sse_keepalive)
-            await response.data("[DONE]")
-        except StreamClosedError:
-            pass  # the client left; the turn goes on and is stored
-        except Exception:  # noqa: BLE001 - the stream is open: say it as an OpenAI error chunk
-            self.log.exception("polpo: chat stream %s failed", self.request.path)
-            with contextlib.suppress(StreamClosedError):
-                await response.data(openai_error(500, "Internal server error", "internal_error"))
-                await response.data("[DONE]")
-        finally:
-            self.polpo.streams.discard(self)
+        await self.stream(stream.__aiter__(), emit, response)  # a client that leaves: the turn goes on, stored
         with contextlib.suppress(StreamClosedError):
             await self.finish()
 

@@ -189,11 +189,10 @@ class RouteHandler(_PolpoMixin, ExtensionHandlerMixin, APIHandler):
             await self.respond(route, call)
         except Failure as failure:
             self._fail(failure)
-        except (PolpoError, web.HTTPError) as exc:
-            if isinstance(exc, web.HTTPError):
-                self._fail(self.classify(exc.status_code, exc))
-            else:
-                self._fail(_failure_of(exc))
+        except web.HTTPError as exc:
+            self._fail(self.classify(exc.status_code, exc))
+        except PolpoError as exc:
+            self._fail(_failure_of(exc))
         except StreamClosedError:
             pass
         except Exception:  # noqa: BLE001 - never a traceback to the client; the log keeps it
@@ -209,8 +208,7 @@ class RouteHandler(_PolpoMixin, ExtensionHandlerMixin, APIHandler):
         project_id = params.pop("projectId", None)
         if route.scope == "server":
             return None  # type: ignore[return-value]
-        registry = self.polpo.registry
-        return await (registry.get(project_id) if project_id is not None else registry.default())
+        return await self.polpo.registry.get(project_id)
 
     async def make_call(self, route: Route, params: dict[str, str]) -> Call:
         project = await self.project_for(route, params)
@@ -290,21 +288,23 @@ class _StreamMixin:
         if self.response is not None:
             self.response.closed.set()
 
-    async def stream(self, source: Any, emit: Any) -> None:
+    async def stream(self, source: Any, emit: Any, response: SseResponse | None = None) -> None:
+        """Pump `source` through `emit` as SSE (the dialect's, unless a `response` says otherwise)."""
         handler: Any = self
-        self.response = SseResponse(handler, handler.dialect)
+        self.response = response or SseResponse(handler, handler.dialect)
         streams = handler.polpo.streams
         streams.add(self)
         try:
             await self.response.start()
             await pump(source, emit, self.response, handler.polpo.sse_keepalive)
+            await self.response.end()
         except StreamClosedError:
-            pass
-        except Exception:  # noqa: BLE001 - the stream is open: say it as an event, never a traceback
+            pass  # the client left
+        except Exception:  # noqa: BLE001 - the stream is open: say it in the stream, never a traceback
             handler.log.exception("polpo: stream %s failed", handler.request.path)
             if not self.response.closed.is_set():
                 with contextlib.suppress(StreamClosedError):
-                    await self.response.send("error", {"error": "Internal server error", "code": handler.dialect.code("INTERNAL")})
+                    await self.response.fail("INTERNAL")
         finally:
             streams.discard(self)
 
@@ -404,8 +404,7 @@ class EventSocketHandler(_PolpoMixin, WebSocketMixin, WebSocketHandler, Extensio
         route = self.routes["GET"]
         project_id = params.pop("projectId", None)
         try:
-            registry = self.polpo.registry
-            self.project = await (registry.get(project_id) if project_id is not None else registry.default())
+            self.project = await self.polpo.registry.get(project_id)
             after = parse_event_id(self.get_query_argument("lastEventId", None) or
                                    self.request.headers.get("Last-Event-ID"))
             self.after = self.project.bus.cursor if after is None else after

@@ -106,7 +106,10 @@ class ProjectRegistry:
     def find_open(self, project_id: str) -> AsyncProject | None:
         return next((p for p in self._open.values() if p.id == project_id), None)
 
-    async def get(self, project_id: str) -> AsyncProject:
+    async def get(self, project_id: str | None) -> AsyncProject:
+        """The project with this id; None is the default project (the flat dialect's)."""
+        if project_id is None:
+            return await self.default()
         project = self.find_open(project_id)
         if project is not None:
             return project

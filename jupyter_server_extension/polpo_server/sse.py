@@ -50,6 +50,13 @@ class SseResponse:
     async def send(self, name: str, data: Any, event_id: str | None = None) -> None:
         await self._write(self.dialect.sse(name, data, event_id))
 
+    async def end(self) -> None:
+        """After the source's last item: nothing to add in the dialects (the stream simply closes)."""
+
+    async def fail(self, code: str) -> None:
+        """The stream broke after it started: an `error` event, never a traceback."""
+        await self.send("error", {"error": "Internal server error", "code": self.dialect.code(code)})
+
     async def comment(self, text: str = "keep-alive") -> None:
         # a comment line alone, without the blank line that would end an (empty) event: some clients
         # (httpx-sse) would otherwise hand the application an event with no data
