@@ -54,6 +54,10 @@ class LLMRuntime:
         self.root = Path(root)
         self._conversations: OrderedDict[tuple[str, str], list[ModelMessage]] = OrderedDict()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (for a remote executor's workers) as a fresh runtime: conversations stay here."""
+        return LLMRuntime, (self.models, self.config, self.root)
+
     def check(self, agent_name: str, model: str | None, allowed_tools: list[str] | None) -> None:
         """Everything that can be known before a run starts: a model, its key, known tool names."""
         if not model:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..spec.config import ProviderConfig
 from .function import AgentUnavailableError
@@ -70,6 +70,11 @@ class ModelRegistry:
         self._registered: dict[str, Model | Callable[[], Model]] = {}
         self._built: dict[str, Model] = {}
         self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (for a remote executor's workers) as the recipe to rebuild it: its lock cannot travel,
+        and clients built here would hold this process's connections."""
+        return _rebuild_registry, (self._providers, self._registered)
 
     def register(self, name: str, model: Model | Callable[[], Model]) -> None:
         """Play model `name` with `model` (a pydantic-ai Model, or a callable returning one). A registered
@@ -218,3 +223,9 @@ def _first_sentence(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.split("\n")[0]
 
+
+def _rebuild_registry(providers: Mapping[str, ProviderConfig], registered: Mapping[str, Any]) -> ModelRegistry:
+    registry = ModelRegistry(providers)
+    for name, model in registered.items():
+        registry.register(name, model)
+    return registry

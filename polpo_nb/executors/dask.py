@@ -37,24 +37,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import io
 import json
 import logging
 import pickle
 import secrets
-import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..agents.context import AgentContext, Attempt
 from ..agents.function import FunctionAgent
-from ..agents.models import ModelRegistry
 from ..errors import PolpoError
 
 if TYPE_CHECKING:
@@ -208,46 +203,12 @@ async def _supervise(coro: Coroutine[Any, Any, Any], ctx: WorkerContext) -> Any:
 # == pickling agents ===================================================================================
 
 
-def _reducer(obj: Any) -> tuple[Any, ...] | None:
-    """Project-bound objects that do not pickle as they are (locks, live model clients) travel as
-    the recipe to rebuild them on the worker."""
-    if isinstance(obj, ModelRegistry):
-        return _rebuild_registry, (dict(obj._providers), dict(obj._registered))
-    llm = sys.modules.get("polpo_nb.agents.llm")
-    if llm is not None and isinstance(obj, llm.LLMRuntime):
-        return _rebuild_llm_runtime, (obj.models, obj.config, obj.root)
-    return None
-
-
-def _rebuild_registry(providers: dict[str, Any], registered: dict[str, Any]) -> ModelRegistry:
-    registry = ModelRegistry(providers)
-    for name, model in registered.items():
-        registry.register(name, model)
-    return registry
-
-
-def _rebuild_llm_runtime(models: Any, config: Any, root: Path) -> Any:
-    from ..agents.llm import LLMRuntime
-
-    return LLMRuntime(models, config, root)
-
-
-@functools.cache
-def _pickler() -> type:
+def _dumps(obj: Any) -> bytes:
+    """cloudpickle: notebook and `__main__` functions by value. Project-bound objects that cannot travel
+    as they are (ModelRegistry, LLMRuntime) pickle as the recipe to rebuild them (their `__reduce__`)."""
     import cloudpickle
 
-    class Pickler(cloudpickle.Pickler):
-        def reducer_override(self, value: Any) -> Any:
-            reduced = _reducer(value)
-            return reduced if reduced is not None else super().reducer_override(value)
-
-    return Pickler
-
-
-def _dumps(obj: Any) -> bytes:
-    buffer = io.BytesIO()
-    _pickler()(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-    return buffer.getvalue()
+    return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def snapshot(ctx: AgentContext, key: str = "", topic: str | None = None) -> WorkerContext:
