@@ -25,12 +25,11 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from polpo_nb import AsyncProject
+from polpo_nb import AsyncProject, files
 from polpo_nb.errors import PolpoError, SpecError
 from polpo_nb.events import EventFilter, parse_event_id
 from polpo_nb.spec import parse, to_jsonable
 
-from . import files
 from .cache import RenderCache
 from .dialects import DIALECTS, Dialect, code_of, dumps, status_of
 from .routes import ROUTES, Call, Route, route_groups
@@ -365,7 +364,6 @@ class FileHandler(RouteHandler):
 
     async def respond(self, route: Route, call: Call) -> None:
         path = await route.call(call)
-        path = files.resolve_file(call.project.root, str(path))
         mime = files.content_type(path)
         disposition = "attachment" if call.query.download else "inline"
         self.set_header("Content-Disposition", f"{disposition}; filename*=utf-8''{quote(path.name)}")

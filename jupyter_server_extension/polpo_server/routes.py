@@ -10,24 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 from polpo_nb import AsyncProject
 from polpo_nb.chat import ChatMessage, ChatSession, ChatSessionPatch
 from polpo_nb.chat.completions import ChatCompletion, CompletionRequest
-from polpo_nb.sandbox import resolve_in_project
-from polpo_nb.spec import Agent, Mission, MissionRecord, ProjectConfig, Task, TaskRecord, Team
+from polpo_nb.spec import (
+    Agent,
+    FileListing,
+    FilePreview,
+    Mission,
+    MissionRecord,
+    ProjectConfig,
+    Task,
+    TaskRecord,
+    Team,
+)
 from polpo_nb.spec.state import Process, ProjectInfo, ProjectState
 
-from . import files
 from .models import (
     DecisionBody,
     Deleted,
     EventsQuery,
     ExecuteQuery,
-    FileListing,
-    FilePreview,
     FilesQuery,
     Health,
     LogEntry,
@@ -142,13 +148,11 @@ def _events(c: Call) -> Any:
     return c.project.events(c.query.filter if c.query else None, after=c.last_event_id)
 
 
-async def _file(c: Call) -> Path:
-    return resolve_in_project(c.project.root, c.query.path, must_exist=True)
-
-
 async def _preview(c: Call) -> FilePreview:
-    read_url = c.url.rsplit("/", 1)[0] + "/read"
-    return files.preview(c.project.root, c.query.path, c.query.max_lines, read_url)
+    preview = await c.project.preview_file(c.query.path, c.query.max_lines)
+    if preview.content is None:  # not text: where `files/read` serves its bytes
+        preview.url = f"{c.url.rsplit('/', 1)[0]}/read?path={quote(preview.path)}"
+    return preview
 
 
 async def _team_rename(c: Call) -> Team:
@@ -255,10 +259,10 @@ ROUTES: list[Route] = [
     Route("GET", "memory", _memory_of, "Get the project memory", response=Memory, tags=("memory",)),
     Route("PUT", "memory", _put_memory, "Replace the project memory", body=MemoryBody, response=Memory,
           tags=("memory",)),
-    Route("GET", "files/list", lambda c: _value(files.listing(c.project.root, c.query.path)),
+    Route("GET", "files/list", lambda c: c.project.list_files(c.query.path),
           "List a directory of the project", query=FilesQuery, response=FileListing, tags=("files",)),
-    Route("GET", "files/read", _file, "A file's bytes with its Content-Type (`download=1`: as an attachment)",
-          query=ReadQuery, kind="file", tags=("files",)),
+    Route("GET", "files/read", lambda c: c.project.file_path(c.query.path),
+          "A file's bytes with its Content-Type (`download=1`: as an attachment)", query=ReadQuery, kind="file", tags=("files",)),
     Route("GET", "files/preview", _preview,
           "A file's preview: text content, or the URL of its bytes", query=PreviewQuery, response=FilePreview,
           tags=("files",)),

@@ -240,16 +240,10 @@ async def _agent(p: AsyncProject, a: AgentName) -> Agent:
 
 
 async def _files(p: AsyncProject, a: FilesArgs) -> dict[str, Any]:
-    folder = resolve_in_project(p.root, a.path, must_exist=True)
-    if not folder.is_dir():
-        raise NotFoundError(f"{a.path} is not a folder")
-    entries = []
-    for child in sorted(folder.iterdir(), key=lambda c: c.name)[:_LIST_ENTRIES]:
-        if child.is_symlink() and not child.resolve().is_relative_to(p.root):
-            continue
-        entries.append({"name": child.name + ("/" if child.is_dir() else ""),
-                        "size": child.stat().st_size if child.is_file() else None})
-    return {"path": folder.relative_to(p.root).as_posix() or ".", "entries": entries}
+    listing = await p.list_files(a.path)
+    entries = sorted(listing.entries, key=lambda e: e.name)[:_LIST_ENTRIES]
+    return {"path": listing.path, "entries": [{"name": e.name + ("/" if e.type == "directory" else ""),
+                                               "size": e.size} for e in entries]}
 
 
 async def _read(p: AsyncProject, a: ReadArgs) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from .. import files
 from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler
 from ..agents.models import ModelRegistry
 from ..assess import FunctionJudge, Judge
@@ -44,6 +45,7 @@ from ..spec import (
     parse,
     utcnow,
 )
+from ..spec.files import FileListing, FilePreview
 from ..spec.mission import mission_problems
 from ..spec.state import Process, ProjectInfo, ProjectState
 from ..spec.status import RUNNING_TASK_STATES
@@ -663,6 +665,23 @@ class AsyncProject:
         if not entries:
             raise NotFoundError(f"Log session not found: {session_id}")
         return entries
+
+    # == files =========================================================================================
+
+    @engine_call
+    async def list_files(self, path: str = ".") -> FileListing:
+        """A directory of the project (sandboxed: nothing outside it, no escaping symlinks)."""
+        return files.listing(self.root, path)
+
+    @engine_call
+    async def preview_file(self, path: str, max_lines: int = 500) -> FilePreview:
+        """A text or JSON file's first `max_lines` lines; for other files, their kind and type."""
+        return files.preview(self.root, path, max_lines)
+
+    @engine_call
+    async def file_path(self, path: str) -> Path:
+        """Where a file of the project is on disk, once the sandbox has checked it is one."""
+        return files.resolve_file(self.root, path)
 
     # == chat ==========================================================================================
 

@@ -21,6 +21,7 @@ from .expectations import (
     ScriptExpectation,
     TestExpectation,
 )
+from .files import FileEntry, FileListing, FilePreview
 from .mission import Checkpoint, Delay, Mission, MissionRecord, QualityGate
 from .results import Assessment, CheckResult, CriterionScore, TaskResult, Usage
 from .status import MissionStatus, Phase, TaskStatus
@@ -51,6 +52,7 @@ def parse(model: type[WireModel], data: Any, *, prefix: tuple[str | int, ...] = 
 
 
 __all__ = [
+    "FileEntry", "FileListing", "FilePreview",
     "to_jsonable",
     "Agent", "Assessment", "CheckResult", "Checkpoint", "Delay", "CriterionExpectation", "CriterionScore",
     "Expectation", "ExpectedOutcome", "FileExistsExpectation", "LlmReviewExpectation", "MetricsExpectation",

@@ -1,8 +1,8 @@
-"""The file routes' views of a project directory: listings, previews, and the bytes of a file.
+"""A project directory's files as the API and the chat show them: listings, previews, and the bytes.
 
 Every path goes through `polpo_nb.sandbox.resolve_in_project` (the library's one definition of
 "inside the project"): `..`, absolute paths outside the project and symlinks that escape it are
-refused before anything is read. Only the shapes (listing, preview) live here.
+refused before anything is read.
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ import mimetypes
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
-from polpo_nb.errors import PolpoError, SpecError
-from polpo_nb.sandbox import resolve_in_project
-
-from .models import FileEntry, FileListing, FilePreview
+from .errors import PolpoError, SpecError
+from .sandbox import resolve_in_project
+from .spec.files import FileEntry, FileListing, FilePreview
 
 CHUNK = 64 * 1024
 #: A preview reads at most this much text, whatever `maxLines` says.
@@ -98,15 +96,16 @@ def _kind(path: Path, mime: str) -> str:
     return "json" if mime.startswith("application/json") else "text"
 
 
-def preview(root: Path, path: str, max_lines: int, read_url: str = "") -> FilePreview:
+def preview(root: Path, path: str, max_lines: int) -> FilePreview:
+    """Text and JSON files: their first `max_lines` lines; others: their kind and type (`url` is the
+    HTTP layer's to fill)."""
     target = resolve_file(root, path)
     mime = content_type(target)
     kind = _kind(target, mime)
     size = target.stat().st_size
     rel = _relative(root, target)
     if kind not in ("text", "json"):
-        url = f"{read_url}?path={quote(rel)}" if read_url else None
-        return FilePreview(path=rel, type=kind, mime_type=mime, size=size, url=url)
+        return FilePreview(path=rel, type=kind, mime_type=mime, size=size)
     lines: list[str] = []
     read = 0
     truncated = False
