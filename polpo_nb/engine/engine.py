@@ -21,7 +21,7 @@ from typing import Any
 from ..agents.context import AgentContext
 from ..agents.function import FunctionAgent, to_task_result
 from ..assess import AssessmentConfigError, Judge, assess
-from ..errors import ConflictError, ForeignRunError, IllegalTransitionError, NotFoundError
+from ..errors import ConflictError, ForeignRunError, NotFoundError
 from ..events.model import Event
 from ..executors import Executor
 from ..spec import (
@@ -40,12 +40,12 @@ from ..spec import (
 from ..spec.status import RUNNING_TASK_STATES, TERMINAL_MISSION_STATES
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
-from .ownership import HEARTBEAT_SECONDS, lease_deadline, owner_alive
+from .interrupt import interrupt_run
+from .ownership import HEARTBEAT_SECONDS, NO_OWNER, lease_deadline, owner_alive
 from .run import Run, RunFlags
-from .states import RESTART_FROM, check_transition
+from .states import ABORTED_PREFIX, SKIPPED_PREFIX, check_command, check_transition, entering
 
 S = TaskStatus
-SKIPPED_PREFIX = "skipped:"
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class Engine:
         """(owner, alive) of a mission's run row, or None when no process claims it."""
         with self.d.store.read() as tx:
             row = tx.run(mission_id)
-        if row is None:
+        if row is None or row[0] == NO_OWNER:
             return None
         owner, lease, _ = row
         return owner, owner == self.d.owner or owner_alive(owner, lease)
@@ -140,7 +140,7 @@ class Engine:
         previous = task.status
         if status is not None and status != previous:
             check_transition(task.id, previous, status)
-            changes["status"] = status
+            changes = {**changes, "status": status, **entering(status, changes.get("result", task.result))}
         changes["updated_at"] = tx.now
         new = task.model_copy(update=changes)
         tx.put_task(new)
@@ -178,10 +178,9 @@ class Engine:
                 emit("mission:status", payload)
             for name, data in extra:
                 emit(name, {"missionId": mission.id, "name": mission.name, **data})
-            if status in TERMINAL_MISSION_STATES:
-                tx.delete_run(mission.id)
-            else:
-                tx.put_run(mission.id, self.d.owner, lease_deadline(), run.flags.to_json())
+            ended = status in TERMINAL_MISSION_STATES  # an ended run keeps its flags, unowned, for a later resume
+            tx.put_run(mission.id, NO_OWNER if ended else self.d.owner, 0.0 if ended else lease_deadline(),
+                       run.flags.to_json())
         await self.d.journal.write(write)
         run.mission = updated
 
@@ -224,17 +223,9 @@ class Engine:
 
     def _restart(self, tx: Tx, emit: Emit, task: TaskRecord) -> TaskRecord:
         """A new execution starts a task afresh: results of the previous one stay in its attempts."""
-        if task.status not in RESTART_FROM:
-            raise ConflictError(f"Task {task.id} is {task.status.value}; abort or wait before executing again")
-        previous = task.status
-        new = task.model_copy(update={"status": S.PENDING, "phase": None, "retries": 0, "result": None,
-                                      "assessment": None, "feedback": None, "updated_at": tx.now or utcnow()})
-        tx.put_task(new)
-        if previous != S.PENDING:
-            emit("task:transition", {"taskId": task.id, "missionId": task.mission_id, "title": task.title,
-                                     "from": previous.value, "to": S.PENDING.value, "agentName": task.assign_to,
-                                     "reason": "execution started"})
-        return new
+        check_command(task.id, "execute", task.status)
+        return self._put(tx, emit, task, S.PENDING, reason="execution started", phase=None, retries=0, result=None,
+                         assessment=None, feedback=None)
 
     def _refuse_if_running(self, mission: MissionRecord) -> None:
         if mission.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
@@ -422,8 +413,9 @@ class Engine:
         emit("assessment:started", {"taskId": t.id, "missionId": t.mission_id, "attempt": at.number})
         return t
 
-    def _judged(self, at: _Attempt, assessment: Assessment, fix: bool, tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
-        """Result, assessment and the new status in one transaction, before any dependent is released."""
+    def _judged(self, at: _Attempt | None, assessment: Assessment, fix: bool, tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+        """Result, assessment and the new status in one transaction, before any dependent is released.
+        `at` is None for a reassessment (never a fix: the agent does not run)."""
         emit("assessment:completed", _assessment_event(t, assessment))
         if assessment.passed:
             if t.side_effects:
@@ -434,7 +426,7 @@ class Engine:
             t = self._put(tx, emit, t, S.DONE, assessment=assessment, phase=None)
             emit("task:completed", _completed_event(t))
             return t
-        if fix:
+        if fix and at is not None:
             t = self._put(tx, emit, t, S.IN_PROGRESS, reason="assessment failed", assessment=assessment,
                           phase=Phase.FIX, retries=t.retries + 1, feedback=assessment.feedback)
             emit("task:fix", {"taskId": t.id, "missionId": t.mission_id, "attempt": at.number + 1,
@@ -713,6 +705,14 @@ class Engine:
     def _run_of(self, task_id: str) -> Run | None:
         return next((r for r in self.runs.values() if task_id in r.tasks), None)
 
+    async def interrupt(self, mission_id: str) -> None:
+        """Pause a run of this engine because its process is stopping (Ctrl-C, SIGTERM): interrupt.py."""
+        run = self.runs.get(mission_id)
+        if run is None:
+            raise ConflictError(f"Mission {mission_id} is not run by this process")
+        await interrupt_run(run, self.d.journal, put=self._put, set_mission=self._set_mission)
+        self.runs.pop(mission_id, None)
+
     async def abort(self, mission_id: str) -> None:
         run = self.runs.get(mission_id)
         if run is None:
@@ -743,7 +743,7 @@ class Engine:
             for t in run.tasks.values():
                 if t.status in (S.DONE, S.FAILED, S.DRAFT):
                     continue
-                result = (t.result or TaskResult()).model_copy(update={"error": reason})
+                result = (t.result or TaskResult()).model_copy(update={"error": f"{ABORTED_PREFIX} {reason}"})
                 out.append(self._put(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None))
             return out
         for new in await self.d.journal.write(stop):
@@ -840,8 +840,7 @@ class Engine:
             await asyncio.gather(job, return_exceptions=True)
         with self.d.store.read() as tx:
             task = tx.task(task_id)
-        if task.status in (S.DONE, S.FAILED, S.DRAFT):
-            raise ConflictError(f"Task {task_id} is {task.status.value}, not running")
+        check_command(task_id, "kill", task.status)
         if run is None:
             await self._refuse_task_foreign(task)
             run = Run(None, [task])
@@ -859,9 +858,7 @@ class Engine:
         run = self._run_of(task_id)
         with self.d.store.read() as tx:
             task = tx.task(task_id)
-        if task.status != S.AWAITING_APPROVAL:
-            raise IllegalTransitionError(f"Task {task_id} is {task.status.value}, not awaiting approval",
-                                         taskId=task_id, status=task.status.value)
+        check_command(task_id, "approve" if approve else "reject", task.status)
         if run is None:
             await self._refuse_task_foreign(task)
             run = Run(None, [task])
@@ -888,7 +885,7 @@ class Engine:
         runs again: in its mission's run, by resuming a failed mission, or standalone."""
         with self.d.store.read() as tx:
             task = tx.task(task_id)
-        check_transition(task_id, task.status, S.PENDING)
+        check_command(task_id, "retry", task.status)
         run = self._run_of(task_id)
         if run is None and task.mission_id:
             with self.d.store.read() as tx:
@@ -960,8 +957,11 @@ class Engine:
         with self.d.store.read() as tx:
             task = tx.task(task_id)
             mission = tx.mission(task.mission_id, with_tasks=False) if task.mission_id else None
-        if task.result is None or task.status not in (S.DONE, S.FAILED):
-            raise ConflictError(f"Task {task_id} is {task.status.value}; only a finished task with a result can be reassessed")
+            attempts = tx.attempts(task_id)
+        check_command(task_id, "reassess", task.status)
+        if task.result is None or not attempts or attempts[-1]["status"] != "completed":  # the agent never returned
+            raise ConflictError(f"Task {task_id} has no result to assess: its agent raised, timed out, or never ran; "
+                                "retry it instead")
         if self._run_of(task_id):
             raise ConflictError(f"Task {task_id} belongs to a running mission; reassess it once the mission settles")
         run = Run(None, [task])
@@ -978,15 +978,8 @@ class Engine:
                                       judge=self.d.judge(task), command_timeout=self.d.config.command_timeout)
         except AssessmentConfigError as exc:
             assessment = Assessment(passed=False, feedback=exc.message, threshold=threshold, timestamp=utcnow())
-
-        def judged(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
-            emit("assessment:completed", _assessment_event(t, assessment))
-            status = S.DONE if assessment.passed else S.FAILED
-            t = self._put(tx, emit, t, status, reason="reassessed", assessment=assessment, phase=None)
-            if status == S.DONE:
-                emit("task:completed", _completed_event(t))
-            return t
-        return await self._update(run, task_id, judged)
+        # the verdict of any review: a pass with side effects awaits approval again (a rejection stands until then)
+        return await self._update(run, task_id, functools.partial(self._judged, None, assessment, False))
 
     def update_running_task(self, task: TaskRecord) -> None:
         """Keep a run's copy in step with a spec edit (priority, expectations, ...) of a pending task."""
