@@ -51,15 +51,22 @@ class SpecError(PolpoError):
         super().__init__("; ".join(lines), errors=errors)
 
 
-def error_for_code(code: str, message: str) -> PolpoError:
-    """Rebuild an error that crossed a process boundary as its code (commands, HTTP clients)."""
-    for cls in (NotFoundError, ConflictError, SpecError, StoreError):
-        if cls.code == code and cls is not SpecError:
-            return cls(message)
-    if code == SpecError.code:
-        return SpecError([{"loc": [], "msg": message}])
-    return PolpoError(message)
+class InternalError(PolpoError):
+    """An unexpected failure (a bug, not a refusal): what another process reports when a command it
+    executed raised something that is not a PolpoError."""
 
 
 class StoreError(PolpoError):
     """The project's state database cannot be opened or used (corrupt, locked, newer schema)."""
+
+
+def error_for_code(code: str, message: str) -> PolpoError:
+    """Rebuild an error that crossed a process boundary as its code (commands, HTTP clients). The code
+    says only how to answer, not what failed: INTERNAL is an InternalError, never a StoreError, whose
+    message would claim the database is at fault."""
+    if code == SpecError.code:
+        return SpecError([{"loc": [], "msg": message}])
+    for cls in (NotFoundError, ConflictError):
+        if cls.code == code:
+            return cls(message)
+    return InternalError(message)

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConflictError, PolpoError, error_for_code
+from ..errors import ConflictError, InternalError, PolpoError, error_for_code
 from ..store.journal import Journal
 from ..store.sqlite import Store
 
@@ -62,7 +62,9 @@ class CommandRouter:
             except PolpoError as exc:
                 error, code = exc.message, exc.code
             except Exception as exc:  # noqa: BLE001 - the sender gets the failure, this engine goes on
-                error, code = f"{type(exc).__name__}: {exc}", "INTERNAL"
+                error = f"the process running this mission failed unexpectedly on {command['kind']!r}: " \
+                        f"{type(exc).__name__}: {exc}"
+                code = InternalError.code
             await self.journal.write(lambda tx, emit, c=command["id"], e=error, k=code: tx.finish_command(c, e, k))
         return len(pending)
 

@@ -14,6 +14,10 @@ import time
 LEASE_SECONDS = 10.0
 HEARTBEAT_SECONDS = LEASE_SECONDS / 3
 
+#: The owner of a run row no process claims: an ended run (kept for the flags a later resume reads) or
+#: an interrupted one. `owner_alive` reads it as dead.
+NO_OWNER = ""
+
 #: Engines of this process that are open; a closed engine's runs are orphans even though the pid lives.
 _LIVE_OWNERS: set[str] = set()
 

@@ -24,7 +24,6 @@ from ..agents.models import ModelRegistry
 from ..assess import FunctionJudge, Judge
 from ..engine.commands import CommandRouter
 from ..engine.engine import Engine, EngineDeps
-from ..engine.interrupt import release_leases
 from ..engine.ownership import new_owner_id, owner_alive, release_owner
 from ..engine.run import Run
 from ..engine.schedules import Scheduler, first_run
@@ -612,20 +611,6 @@ class AsyncProject:
         mission = await self.get_mission(ref)
         await self._routed("abort", lambda: self.engine.abort(mission.id), mission_id=mission.id)
         return await self.get_mission(mission.id)
-
-    @engine_call
-    async def interrupt_mission(self, ref: str) -> MissionRecord:
-        """Stop a run of this process because the process is stopping (Ctrl-C, SIGTERM): its attempts are
-        cancelled and their tasks go back to pending, the mission pauses (`pauseReason: "interrupted"`)
-        and no process owns it any more, so `resume` continues it here or anywhere else."""
-        mission = await self.get_mission(ref)
-        await self.engine.interrupt(mission.id)
-        return await self.get_mission(mission.id)
-
-    def release_runs(self) -> None:
-        """Give up this process's runs at once, from any thread, even while the engine is busy: their
-        leases expire so another process may resume them now (call it just before exiting)."""
-        release_leases(self.store.path, self.owner)
 
     @engine_call
     async def schedule_history(self, ref: str) -> list[dict[str, Any]]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from ..events.model import Event
 from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
 from .loop import block_on, on_loop
 
-REMOTE_POLL_SECONDS = 0.1
+#: The events that can settle a run: its tasks' transitions and its mission's status.
+_WATCHED = ("task:transition", "mission:*")
 _MOVING = frozenset({TaskStatus.PENDING, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REVIEW})
 
 
@@ -44,11 +46,27 @@ class RunHandle:
         if run is not None:
             await run.idle.wait()
             return await self._record()
-        while True:  # run by another process (or already over): watch the store
-            record = await self._record()
-            if _settled(record):
-                return record
-            await asyncio.sleep(REMOTE_POLL_SECONDS)
+        return await self._follow()
+
+    async def _follow(self) -> MissionRecord | TaskRecord:
+        """A run of another process (or one already over): read the record again only when an event of
+        this run arrives (the project's tail delivers other processes' commits as events), never on a
+        timer. The subscription is made before the first read, so no change falls between the two."""
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+
+        def on_event(event: Event) -> None:  # on the publishing thread
+            if (self.mission_id and event.data.get("missionId") == self.mission_id) or \
+                    (self.task_id and event.data.get("taskId") == self.task_id):
+                loop.call_soon_threadsafe(changed.set)
+
+        with self.project.subscribe(on_event, _WATCHED):
+            while True:
+                changed.clear()
+                record = await self._record()
+                if _settled(record):
+                    return record
+                await changed.wait()
 
     async def _record(self) -> MissionRecord | TaskRecord:
         if self.mission_id:

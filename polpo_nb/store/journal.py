@@ -69,8 +69,9 @@ class Journal:
                 self._linger = None
                 self._loop.call_soon(self._flush)
 
-    def emit(self, name: str, **data: Any) -> asyncio.Future[Event]:
-        """Append one event (nothing else changes)."""
+    def emit(self, name: str, /, **data: Any) -> asyncio.Future[Event]:
+        """Append one event (nothing else changes). `name` is positional-only, so a payload may carry
+        any key, `name` included."""
         return self.write(lambda tx, emit: emit(name, data))
 
     def _flush(self) -> None:
