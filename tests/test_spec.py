@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import polpo_nb as polpo
-from polpo_nb.errors import SpecError
+from polpo_nb.errors import NotFoundError, SpecError
 from polpo_nb.spec import (
     FileExistsExpectation,
     LlmReviewExpectation,
@@ -171,12 +171,89 @@ def test_unknown_expectation_type_is_refused():
     assert info.value.errors[0]["loc"][0] == "expectations"
 
 
-def test_builder_refuses_unknown_dependency_and_keeps_mission_unchanged():
+def test_builder_accepts_forward_references():
+    mission = polpo.Mission("m").task("a", assign_to="w", depends_on=["b"]).task("b", assign_to="w")
+    assert mission.validate() is mission
+    assert mission.tasks[0].depends_on == ["b"]
+
+
+def test_builder_reports_an_unknown_task_as_unknown_when_complete():
+    mission = polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w", depends_on=["zzz"])
+    with pytest.raises(SpecError) as info:
+        mission.validate()
+    assert info.value.errors == [{"loc": ["tasks", 1, "dependsOn", 0], "msg": "unknown task 'zzz'"}]
+
+
+def test_builder_reports_a_cycle_as_a_cycle_naming_it():
+    mission = polpo.Mission("m").task("a", assign_to="w", depends_on=["b"]).task("b", assign_to="w", depends_on=["a"])
+    with pytest.raises(SpecError) as info:
+        mission.validate()
+    [err] = info.value.errors
+    assert err["loc"] == ["tasks"]
+    assert err["msg"] in ("dependency cycle: a -> b -> a", "dependency cycle: b -> a -> b")
+
+
+def test_builder_gate_and_team_may_come_before_what_they_name():
+    mission = (polpo.Mission("m").gate(after=["a"], blocks=["b"]).task("a", assign_to="w")
+               .task("b", assign_to="late", depends_on=["a"])
+               .agent(polpo.Agent(name="w")).agent(polpo.Agent(name="late")))
+    assert mission.validate().quality_gates[0].blocks_tasks == ["b"]
+
+
+def test_builder_still_refuses_a_duplicate_title_at_once():
     mission = polpo.Mission("m").task("a", assign_to="w")
     with pytest.raises(SpecError) as info:
-        mission.task("b", assign_to="w", depends_on=["zzz"])
-    assert info.value.errors[0]["loc"] == ["tasks", 1, "dependsOn", 0]
+        mission.task("a", assign_to="w")
+    assert info.value.errors[0]["loc"] == ["tasks", 1, "title"]
     assert [t.title for t in mission.tasks] == ["a"]
+
+
+def test_executing_an_incomplete_mission_reports_the_unknown_task_and_writes_nothing(project):
+    mission = polpo.Mission("m").task("a", assign_to="w", depends_on=["ghost"])
+    with pytest.raises(SpecError, match="tasks.0.dependsOn.0: unknown task 'ghost'"):
+        project.execute(mission)
+    assert project.list_missions() == []
+
+
+def test_dumping_validates_first(tmp_path: Path):
+    mission = polpo.Mission("m").task("a", assign_to="w", depends_on=["b"]).task("b", assign_to="w", depends_on=["a"])
+    with pytest.raises(SpecError, match="dependency cycle"):
+        mission.dump(tmp_path / "m.yaml")
+    assert not list(tmp_path.iterdir())
+
+
+def test_mission_constructor_raises_spec_error_naming_field_and_range():
+    with pytest.raises(SpecError) as info:
+        polpo.Mission("m", quality_threshold=9)
+    assert info.value.errors == [{"loc": ["quality_threshold"], "msg": "must be from 1 to 5, not 9"}]
+
+
+def test_range_errors_name_the_whole_range_in_files_too():
+    data = _mission()
+    data["tasks"][0]["maxRetries"] = 1000
+    [err] = _errors(data)
+    assert err == {"loc": ["tasks", 0, "maxRetries"], "msg": "must be from 0 to 100, not 1000"}
+
+
+def test_unknown_expectation_type_lists_the_types():
+    with pytest.raises(SpecError) as info:
+        polpo.Mission("m").task("a", assign_to="w", expectations=[{"type": "nope"}])
+    [err] = info.value.errors
+    assert err["loc"] == ["tasks", 0, "expectations", 0]
+    assert err["msg"].startswith("unknown type 'nope'; the types are ")
+    assert all(kind in err["msg"] for kind in ("'criterion'", "'test'", "'script'", "'metrics'", "'file_exists'"))
+    assert "_expectation_kind" not in err["msg"]
+
+
+def test_errors_inside_a_typed_expectation_name_its_keys_not_its_tag():
+    [err] = parse_errors(polpo.Task, {"title": "t", "assignTo": "a", "expectations": [{"type": "test"}]})
+    assert err["loc"] == ["expectations", 0, "command"]
+
+
+def parse_errors(model, data) -> list[dict]:
+    with pytest.raises(SpecError) as info:
+        parse(model, data)
+    return info.value.errors
 
 
 def test_builder_chains_tasks_gates_and_checkpoints():
@@ -193,9 +270,9 @@ def test_builder_chains_tasks_gates_and_checkpoints():
     assert wire["tasks"][1]["priority"] == 5
 
 
-def test_builder_gate_on_unknown_task_is_refused():
+def test_builder_gate_on_unknown_task_is_refused_when_complete():
     with pytest.raises(SpecError) as info:
-        polpo.Mission("m").task("a", assign_to="w").gate(after=["a"], blocks=["nope"])
+        polpo.Mission("m").task("a", assign_to="w").gate(after=["a"], blocks=["nope"]).validate()
     assert info.value.errors[0]["loc"] == ["qualityGates", 0, "blocksTasks", 0]
 
 
@@ -215,3 +292,36 @@ def test_invalid_mission_file_names_the_problem(tmp_path: Path):
     with pytest.raises(SpecError) as info:
         polpo.load_mission(path)
     assert info.value.errors[0]["loc"] == ["tasks", 0, "dependsOn", 0]
+
+
+def test_unknown_key_in_a_mission_file_is_named_with_a_suggestion(tmp_path: Path):
+    path = tmp_path / "m.yaml"
+    path.write_text("name: m\ntasks:\n  - title: a\n    assignTo: w\n  - title: b\n    assignTo: w\n"
+                    "    dependson: [a]\nqualityTreshold: 4\n")
+    with pytest.raises(SpecError) as info:
+        polpo.load_mission(path)
+    assert info.value.errors == [
+        {"loc": ["tasks", 1, "dependson"], "msg": "unknown key 'dependson' (did you mean 'dependsOn'?)"},
+        {"loc": ["qualityTreshold"], "msg": "unknown key 'qualityTreshold' (did you mean 'qualityThreshold'?)"},
+    ]
+
+
+def test_unknown_key_far_from_any_lists_the_keys_of_that_place():
+    [err] = parse_errors(polpo.Mission, {"name": "m", "team": {"agents": [{"name": "w", "zzzzzz": 1}]}})
+    assert err["loc"] == ["team", "agents", 0, "zzzzzz"]
+    assert err["msg"].startswith("unknown key 'zzzzzz'; the keys here are: ")
+    assert "systemPrompt" in err["msg"] and "handler" in err["msg"]
+
+
+def test_snake_case_keys_are_accepted_in_files(tmp_path: Path):
+    path = tmp_path / "m.yaml"
+    path.write_text("name: m\nquality_threshold: 4\ntasks:\n  - title: a\n    assign_to: w\n"
+                    "  - title: b\n    assign_to: w\n    depends_on: [a]\n    max_retries: 1\n")
+    mission = polpo.load_mission(path)
+    assert mission.quality_threshold == 4
+    assert mission.tasks[1].depends_on == ["a"] and mission.tasks[1].max_retries == 1
+
+
+def test_a_missing_mission_file_is_not_found(tmp_path: Path):
+    with pytest.raises(NotFoundError, match="No such mission file: .*nosuch.yaml"):
+        polpo.load_mission(tmp_path / "nosuch.yaml")

@@ -24,6 +24,7 @@ from ..agents.models import ModelRegistry
 from ..assess import FunctionJudge, Judge
 from ..engine.commands import CommandRouter
 from ..engine.engine import Engine, EngineDeps
+from ..engine.interrupt import release_leases
 from ..engine.ownership import new_owner_id, owner_alive, release_owner
 from ..engine.run import Run
 from ..engine.schedules import Scheduler, first_run
@@ -31,6 +32,7 @@ from ..errors import ConflictError, ForeignRunError, NotFoundError, SpecError
 from ..events.bus import EventBus, Subscription
 from ..events.model import Event, format_event_id
 from ..executors import Executor, as_executor
+from ..missionfile import run_target
 from ..spec import (
     Agent,
     CriterionExpectation,
@@ -50,6 +52,7 @@ from ..spec.mission import mission_problems
 from ..spec.state import Process, ProjectInfo, ProjectState
 from ..spec.status import RUNNING_TASK_STATES
 from ..spec.task import TASK_SPEC_FIELDS
+from ..store.changes import follow_changes, watch_database
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
 from .config import POLPO_DIR, load_config
@@ -60,7 +63,6 @@ from .memory import MemoryFile
 if TYPE_CHECKING:
     from distributed import Client
 
-TAIL_INTERVAL = 0.05
 HOUSEKEEPING_INTERVAL = 300.0
 CLOSE_GRACE = 5.0  # seconds background tasks get to finish their cleanup on close
 MISSION_PATCH_FIELDS = frozenset(Mission.model_fields) - {"tasks"}
@@ -99,6 +101,7 @@ class AsyncProject:
         self.engine: Engine
         self.journal: Journal
         self.closed = False
+        self.tail_looks = 0  # looks for other processes' commits (tests count idle wake-ups with it)
 
     @classmethod
     async def open(cls, path: str | Path = ".", **kwargs: Any) -> AsyncProject:
@@ -117,21 +120,40 @@ class AsyncProject:
         await self.engine.start()
         self.scheduler = Scheduler(self.store, self.journal, self.owner, self.engine.execute_mission)
         self.commands = CommandRouter(self.store, self.journal, self.owner, self.engine)
+        self._changes = watch_database(self.store.path, detection=self.config.change_detection,
+                                       poll_interval=self.config.poll_interval)
+        # the schedules may have changed: a mission saved, edited, run or fired here or in another process
+        self._schedule_watch = self.bus.subscribe(lambda _event: self.scheduler.wake(), ("mission:*", "schedule:*"))
         for coro in (self._tail(), self._housekeeping(), self.scheduler.run()):
             task = asyncio.create_task(coro)
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
     async def _tail(self) -> None:
-        """Deliver events committed by other processes (a kernel, `polpo run`, another server)."""
+        """Deliver events committed by other processes (a kernel, `polpo run`, another server), and
+        serve the commands they write for our runs. Sleeps on a change notification: idle costs nothing."""
         version = self.store.data_version()
-        while True:
-            await asyncio.sleep(TAIL_INTERVAL)
+
+        async def look() -> bool:
+            nonlocal version
+            self.tail_looks += 1
             current = self.store.data_version()
-            if current != version:
-                version = current
-                self.bus.poll()
-                await self.commands.serve()
+            if current == version:
+                return False
+            version = current
+            self.bus.poll()
+            await self.commands.serve()
+            return True
+
+        try:
+            await follow_changes(self._changes, look)
+        finally:
+            self._changes.close()
+
+    @property
+    def change_watch_mode(self) -> str:
+        """How this project learns of other processes' commits: `inotify`, `watchfiles` or `poll`."""
+        return self._changes.mode
 
     async def _housekeeping(self) -> None:
         while True:
@@ -148,6 +170,7 @@ class AsyncProject:
         if self.closed:
             return
         self.closed = True
+        self._schedule_watch.close()
         background = list(self._background)
         for task in background:
             task.cancel()
@@ -501,8 +524,8 @@ class AsyncProject:
             current = tx.mission(ref)
         running = current.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED)
         if running and "tasks" in keys:
-            raise ConflictError(f"Mission {current.name!r} is {current.status.value}; change its tasks with the "
-                                "mission task routes, or abort it first")
+            raise ConflictError(f"Mission {current.name!r} is {current.status.value}: its task list cannot be "
+                                "replaced while it runs; add, change or remove tasks one at a time, or abort it first")
         base = current.spec.model_dump(by_alias=True, exclude_none=True)
         spec = parse(Mission, {**base, **patch})
         self._check_agents(spec.tasks, spec.team)
@@ -587,6 +610,9 @@ class AsyncProject:
         """Run a saved mission (by id or name), or save-and-run a Mission: a mission of the same name
         that is not running gets the new definition first, so re-running a notebook cell just works."""
         if isinstance(mission, str):
+            with self.store.read() as tx:  # a saved mission, else a mission file (NotFoundError naming both)
+                mission = run_target(mission, lambda ref: tx.mission(ref, with_tasks=False))
+        if isinstance(mission, str):
             ref = mission
         else:
             spec = parse(Mission, _as_data(mission))
@@ -594,6 +620,8 @@ class AsyncProject:
                 existing = next((m for m in tx.missions(with_tasks=False) if m.name == spec.name), None)
             if existing is None:
                 ref = (await self.save_mission(spec)).id
+            elif existing.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
+                ref = existing.id  # running: the engine refuses it in the user's terms (already active)
             else:
                 ref = (await self.update_mission(existing.id, spec.to_wire())).id
         run = await self.engine.execute_mission(ref)
@@ -611,6 +639,20 @@ class AsyncProject:
         mission = await self.get_mission(ref)
         await self._routed("abort", lambda: self.engine.abort(mission.id), mission_id=mission.id)
         return await self.get_mission(mission.id)
+
+    @engine_call
+    async def interrupt_mission(self, ref: str) -> MissionRecord:
+        """Stop a run of this process because the process is stopping (Ctrl-C, SIGTERM): its attempts are
+        cancelled and their tasks go back to pending, the mission pauses (`pauseReason: "interrupted"`)
+        and no process owns it any more, so `resume` continues it here or anywhere else."""
+        mission = await self.get_mission(ref)
+        await self.engine.interrupt(mission.id)
+        return await self.get_mission(mission.id)
+
+    def release_runs(self) -> None:
+        """Give up this process's runs at once, from any thread, even while the engine is busy: their
+        leases expire so another process may resume them now (call it just before exiting)."""
+        release_leases(self.store.path, self.owner)
 
     @engine_call
     async def schedule_history(self, ref: str) -> list[dict[str, Any]]:

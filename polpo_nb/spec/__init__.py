@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..errors import SpecError
 from ._base import WireModel, to_jsonable, utcnow
@@ -22,20 +22,23 @@ from .expectations import (
     TestExpectation,
 )
 from .files import FileEntry, FileListing, FilePreview
+from .messages import explain
 from .mission import Checkpoint, Delay, Mission, MissionRecord, QualityGate
 from .results import Assessment, CheckResult, CriterionScore, TaskResult, Usage
 from .status import MissionStatus, Phase, TaskStatus
 from .task import RetryPolicy, Task, TaskRecord
 
 
-def spec_error(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> SpecError:
+def spec_error(exc: ValidationError, prefix: tuple[str | int, ...] = (),
+               model: type[BaseModel] | None = None) -> SpecError:
     """A pydantic error as our SpecError: camelCase field paths, including the precise path of graph
-    problems (which pydantic would otherwise report at the model's root)."""
+    problems (which pydantic would otherwise report at the model's root), and, given the model that
+    validated, messages in the user's terms (`messages.explain`: unknown keys with a suggestion, ranges)."""
     errors: list[dict[str, Any]] = []
     for err in exc.errors():
-        loc = [*prefix, *err["loc"]]
+        own_loc, msg = explain(model, dict(err))
+        loc = [*prefix, *own_loc]
         ctx = err.get("ctx") or {}
-        msg = err["msg"]
         if err["type"] == "mission_graph":
             loc = [*loc, *(int(p) if p.isdigit() else p for p in ctx["path"].split("."))]
             msg = ctx["message"]
@@ -48,7 +51,7 @@ def parse(model: type[WireModel], data: Any, *, prefix: tuple[str | int, ...] = 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise spec_error(exc, prefix) from None
+        raise spec_error(exc, prefix, model) from None
 
 
 __all__ = [

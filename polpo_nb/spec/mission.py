@@ -1,8 +1,11 @@
-"""Missions: a DAG of tasks, a team, quality gates and checkpoints (seed 004).
+"""Missions: a DAG of tasks, a team, quality gates and checkpoints.
 
 `Mission` is both the schema and the notebook builder: `Mission("x").task(...).gate(...)` mutates and
-returns the same model, checking each new piece against what is already there, so a mistake surfaces
-in the cell that made it. `Mission.model_validate(json)` checks the whole graph at once.
+returns the same model. Each piece is validated on its own as it is added (a bad field surfaces in the
+cell that made it), but references between pieces (dependencies, gates, checkpoints, delays, the team's
+agents) may point forward: the whole graph is checked once the mission is complete, by `validate()`,
+and by executing, saving or dumping it, so an unknown task is reported as unknown and a cycle as a
+cycle. `Mission.model_validate(json)` (and a mission file) is complete at once and checked at once.
 """
 
 from __future__ import annotations
@@ -108,9 +111,25 @@ class Mission(WireModel):
     # -- builder ---------------------------------------------------------------------------------------
 
     def __init__(self, name: str | None = None, /, **data: Any) -> None:
+        """`Mission("name", prompt=..., quality_threshold=...)`; invalid fields raise SpecError."""
+        from pydantic import ValidationError
+
+        from . import spec_error
+
         if name is not None:
             data["name"] = name
-        super().__init__(**data)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise spec_error(exc, model=type(self)) from None
+
+    def validate(self) -> Mission:  # type: ignore[override]  # pydantic's deprecated classmethod of v1
+        """Check the whole graph (what the builder leaves for the end): unknown tasks and agents,
+        duplicate titles, dependency cycles. Raises SpecError naming every problem; returns the mission."""
+        problems = mission_problems(self)
+        if problems:
+            raise SpecError([{"loc": _split_path(path), "msg": msg} for path, msg in problems])
+        return self
 
     def task(
         self,
@@ -127,7 +146,8 @@ class Mission(WireModel):
         max_duration: float | None = None,
         retry_policy: RetryPolicy | dict[str, Any] | None = None,
     ) -> Mission:
-        """Add a task; its dependencies must already be in the mission."""
+        """Add a task. Its dependencies may be added later: the graph is checked when the mission is
+        complete (`validate()`, execute, save, dump). A duplicate title is refused at once."""
         task = _validated(
             Task,
             {
@@ -190,13 +210,11 @@ class Mission(WireModel):
         return self
 
     def _extend(self, field: str, item: Any) -> None:
-        """Append after checking only what the new item adds (its references must already exist, so no
-        cycle can appear): building a 2,000-task mission stays linear-ish, not a full re-check per add."""
+        """Append a piece validated on its own; references are left to `validate()`. A task's title
+        is checked at once, since no later addition can make a duplicate right."""
         items = getattr(self, field)
-        problems = [(f"{_FIELD_ALIASES[field]}.{len(items)}.{path}", msg)
-                    for path, msg in _new_item_problems(self, field, item)]
-        if problems:
-            raise SpecError([{"loc": _split_path(path), "msg": msg} for path, msg in problems])
+        if field == "tasks" and any(t.title == item.title for t in items):
+            raise SpecError([{"loc": ["tasks", len(items), "title"], "msg": f"duplicate task title {item.title!r}"}])
         items.append(item)
 
     # -- files -----------------------------------------------------------------------------------------
@@ -208,6 +226,7 @@ class Mission(WireModel):
         return load_mission(path)
 
     def dump(self, path: str) -> None:
+        """Write the mission as YAML (`.yaml`/`.yml`) or JSON, after `validate()`."""
         from ..missionfile import dump_mission
 
         dump_mission(self, path)
@@ -285,23 +304,6 @@ def mission_problems(mission: Mission) -> list[tuple[str, str]]:
     return problems
 
 
-_FIELD_ALIASES = {"tasks": "tasks", "quality_gates": "qualityGates", "checkpoints": "checkpoints", "delays": "delays"}
-
-
-def _new_item_problems(mission: Mission, field: str, item: Any) -> list[tuple[str, str]]:
-    titles = {t.title for t in mission.tasks}
-    if field != "tasks":
-        named = [("afterTasks", item.after_tasks), ("blocksTasks", getattr(item, "blocks_tasks", []))]
-        return [(f"{key}.{j}", f"unknown task {name!r}") for key, names in named for j, name in enumerate(names)
-                if name not in titles]
-    problems = [(f"dependsOn.{j}", f"unknown task {dep!r}") for j, dep in enumerate(item.depends_on) if dep not in titles]
-    if item.title in titles:
-        problems.append(("title", f"duplicate task title {item.title!r}"))
-    if mission.team is not None and mission.team.agents and mission.team.agent(item.assign_to) is None:
-        problems.append(("assignTo", f"unknown agent {item.assign_to!r}"))
-    return problems
-
-
 def _split_path(path: str) -> list[str | int]:
     return [int(p) if p.isdigit() else p for p in path.split(".")]
 
@@ -314,4 +316,4 @@ def _validated(model: type[WireModel], data: dict[str, Any], *, loc: tuple[str |
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise spec_error(exc, prefix=loc) from None
+        raise spec_error(exc, prefix=loc, model=model) from None

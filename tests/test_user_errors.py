@@ -1,0 +1,70 @@
+"""Errors a Python user meets while running missions speak of what they did, not of HTTP routes, the state
+table or pydantic internals."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import polpo_nb as polpo
+from polpo_nb.errors import ConflictError, NotFoundError, PolpoError
+
+
+@pytest.fixture
+def held(project: polpo.Project):
+    """A function agent that holds its task until released: a mission that stays active."""
+    release = threading.Event()
+
+    @project.agent("slow")
+    def slow(task, ctx):
+        release.wait(30)
+        return "ok"
+
+    yield release
+    release.set()
+
+
+def test_running_an_active_mission_again_says_it_is_active_in_python_terms(project, held):
+    mission = polpo.Mission("m").task("a", assign_to="slow")
+    run = project.execute(mission)
+    with pytest.raises(ConflictError) as info:
+        project.execute(mission)
+    assert info.value.message == "Mission 'm' is already active; abort it first"
+    held.set()
+    assert run.wait().status.value == "completed"
+
+
+def test_replacing_the_tasks_of_an_active_mission_names_no_http_route(project, held):
+    project.execute(polpo.Mission("m").task("a", assign_to="slow"))
+    with pytest.raises(ConflictError) as info:
+        project.update_mission("m", {"tasks": [{"title": "b", "assignTo": "slow"}]})
+    assert "route" not in info.value.message
+    assert info.value.message.startswith("Mission 'm' is active: its task list cannot be replaced while it runs")
+
+
+def test_retrying_a_done_task_says_only_failed_tasks_can_be_retried(project):
+    project.agent("w")(lambda task, ctx: "ok")
+    record = project.execute(polpo.Mission("m").task("a", assign_to="w")).wait()
+    task = record.tasks[0]
+    with pytest.raises(PolpoError) as info:
+        project.retry_task(task.id)
+    assert "only a failed task can be retried" in info.value.message
+    assert "can go to" not in info.value.message and "pending" not in info.value.message
+
+
+def test_running_a_name_that_is_neither_a_file_nor_a_mission_says_both(project, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NotFoundError) as info:
+        project.execute("nosuch.yaml")
+    assert info.value.message == f"No mission file {tmp_path / 'nosuch.yaml'} and no saved mission named 'nosuch.yaml'"
+    with pytest.raises(NotFoundError, match="No saved mission named 'nosuch'"):
+        project.execute("nosuch")
+
+
+def test_executing_a_mission_file_path_runs_it(project, tmp_path: Path, monkeypatch):
+    project.agent("w")(lambda task, ctx: "ok")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.yaml").write_text("name: from-file\ntasks:\n  - title: a\n    assignTo: w\n")
+    assert project.execute("m.yaml").wait().name == "from-file"
