@@ -182,16 +182,7 @@ def test_widget_renders_hostile_strings_as_text(browser: Browser) -> None:
     detail = {"type": "detail", "taskId": "t1", "task": {"id": "t1", "title": evil, "status": "awaiting_approval",
                                                         "description": evil, "result": {"content": evil}}}
     page = browser.new_page()
-    page.set_content("<div id='host'></div>")
-    js = (ROOT / "polpo_nb" / "notebook" / "widget.js").read_text()
-    page.evaluate("""async ([src, graph, state, detail]) => {
-        const url = URL.createObjectURL(new Blob([src], {type: 'text/javascript'}));
-        const widget = (await import(url)).default;
-        const data = {graph, state}, handlers = {};
-        const model = {get: k => data[k], on: (n, f) => (handlers[n] ??= []).push(f), off() {},
-                       send: m => { (window.sent ??= []).push(m); if (m.action === 'select') handlers['msg:custom'].forEach(f => f(detail)); }};
-        widget.render({model, el: document.getElementById('host')});
-    }""", [js, graph, state, detail])
+    _stub_widget(page, graph, state, detail)
     page.locator(".polpo-node").click()
     page.wait_for_selector(".polpo-detail pre")
     assert page.locator("img").count() == 0
@@ -201,6 +192,65 @@ def test_widget_renders_hostile_strings_as_text(browser: Browser) -> None:
     assert page.locator(".polpo-node title").text_content() == f"{evil} ({evil})"
     page.locator(".polpo-approval button.polpo-approve").click()
     assert page.evaluate("() => window.sent") == [{"action": "select", "taskId": "t1"}, {"action": "approve", "taskId": "t1"}]
+
+
+def _stub_widget(page: Page, graph: dict, state: dict, detail: dict, host_width: int | None = None) -> None:
+    """widget.js and widget.css alone in a page, on a stub model: `select` answers with `detail`."""
+    width = f" style='width:{host_width}px'" if host_width else ""
+    page.set_content(f"<div id='host'{width}></div>")
+    page.add_style_tag(content=(ROOT / "polpo_nb" / "notebook" / "widget.css").read_text())
+    js = (ROOT / "polpo_nb" / "notebook" / "widget.js").read_text()
+    page.evaluate("""async ([src, graph, state, detail]) => {
+        const url = URL.createObjectURL(new Blob([src], {type: 'text/javascript'}));
+        const widget = (await import(url)).default;
+        const data = {graph, state}, handlers = {};
+        const model = {get: k => data[k], on: (n, f) => (handlers[n] ??= []).push(f), off() {},
+                       send: m => { (window.sent ??= []).push(m); if (m.action === 'select') handlers['msg:custom'].forEach(f => f({...detail, taskId: m.taskId})); }};
+        widget.render({model, el: document.getElementById('host')});
+    }""", [js, graph, state, detail])
+
+
+#: Every node's box, and whether it is wholly inside the canvas's visible area and on top at its centre.
+NODE_VISIBILITY = """() => {
+    const canvas = document.querySelector('.polpo-canvas').getBoundingClientRect();
+    const detail = document.querySelector('.polpo-detail').getBoundingClientRect();
+    return [...document.querySelectorAll('.polpo-node')].map(g => {
+        const r = g.querySelector('.polpo-node-box').getBoundingClientRect();
+        const top = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
+        const overlapsDetail = !(r.right <= detail.left || detail.right <= r.left || r.bottom <= detail.top || detail.bottom <= r.top);
+        return {title: g.querySelector('title').textContent, inside: r.left >= canvas.left && r.right <= canvas.right
+                && r.top >= canvas.top && r.bottom <= canvas.bottom, onTop: !!top && g.contains(top), overlapsDetail};
+    });
+}"""
+
+
+@pytest.mark.parametrize("host_width", [1000, 1400])
+def test_the_detail_panel_never_hides_a_node_of_a_wide_dag(browser: Browser, host_width: int) -> None:
+    """Four layers (920 px): with the panel open every node stays whole, visible and clickable, beside the
+    panel when the output is wide enough, above it otherwise."""
+    titles = [["Collect changes", "Collect fixes"], ["Draft notes"], ["Review"], ["Ship"]]
+    nodes, edges = [], []
+    for col, column in enumerate(titles):
+        for row, title in enumerate(column):
+            nodes.append({"id": f"t{len(nodes)}", "title": title, "agent": "w", "x": 8 + col * 240, "y": 8 + row * 60})
+    edges = [[0, 2], [1, 2], [2, 3], [3, 4]]
+    graph = {"rev": 1, "width": 8 + 4 * 240 - 56 + 8, "height": 128, "nodes": nodes, "edges": edges}
+    state = {"graphRev": 1, "mission": {"id": "m1", "name": "release", "status": "completed"},
+             "tasks": {n["id"]: {"status": "done", "ms": 800} for n in nodes},
+             "progress": {"total": 5, "done": 5, "failed": 0, "running": 0, "awaiting": 0, "elapsed": 4.0, "ticking": False},
+             "events": [], "notice": None}
+    detail = {"type": "detail", "task": {"id": "t4", "title": "Ship", "status": "done", "description": "Ship it " * 40,
+                                         "result": {"content": "shipped\n" * 30, "durationMs": 800}}}
+    page = browser.new_page(viewport={"width": host_width + 100, "height": 900})
+    _stub_widget(page, graph, state, detail, host_width)
+    page.locator('.polpo-node:has(title:text-is("Ship (w)"))').click()
+    page.wait_for_selector(".polpo-detail.polpo-open pre")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"detail-panel-{host_width}.png"), full_page=True)
+    seen = page.evaluate(NODE_VISIBILITY)
+    assert [n["title"] for n in seen] == ["Collect changes (w)", "Collect fixes (w)", "Draft notes (w)", "Review (w)", "Ship (w)"]
+    assert all(n["inside"] and n["onTop"] and not n["overlapsDetail"] for n in seen), seen
+    assert "shipped" in page.locator(".polpo-detail").text_content()
 
 
 def test_http_api_notebook_finds_the_jupyter_server_running_its_kernel(browser: Browser, lab: tuple[str, str, Path]) -> None:

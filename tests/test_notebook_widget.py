@@ -4,7 +4,9 @@ the parent header of its messages in a real kernel."""
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import queue
+import re
 import textwrap
 import threading
 import time
@@ -100,7 +102,7 @@ def test_widget_state_after_a_mission_run(project, comms):
 
     tasks = by_title(widget)
     assert tasks["research"]["status"] == "done" and "ms" in tasks["research"]
-    assert tasks["draft"] == {**tasks["draft"], "status": "done", "score": 5.0, "passed": True, "retries": 1}
+    assert tasks["draft"] == {**tasks["draft"], "status": "done", "score": 5.0, "passed": True, "attempts": 2}
     assert tasks["broken"]["status"] == "failed" and tasks["appendix"]["status"] == "failed"
     progress = widget.state["progress"]
     assert {k: progress[k] for k in ("total", "done", "failed", "running", "awaiting")} == \
@@ -249,6 +251,7 @@ def test_selecting_a_task_sends_its_details(project, comms):
     detail = comms.custom(widget)[-1]
     assert detail["type"] == "detail" and detail["taskId"] == task_id
     assert detail["task"]["description"] == "A long output" and detail["task"]["status"] == "done"
+    assert detail["task"]["attempts"] == 1
     assert len(detail["task"]["result"]["content"]) < 4100  # trimmed for the panel
 
 
@@ -261,21 +264,51 @@ def test_titles_and_outputs_are_escaped_in_the_static_html(project):
     record = project.execute(polpo.Mission(f"m {EVIL}").task(EVIL, assign_to="w")).wait(WAIT)
     html = render_html(MissionView(record, project.replay(0)))
     assert "<img" not in html and "<script" not in html and "<b>" not in html
-    assert "&lt;img src=x onerror=alert(1)&gt;" in html
-    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;") == 2  # the mission's name and the task's title
 
 
-def test_static_html_draws_the_same_layout_as_the_widget(project, comms):
+def test_static_html_draws_the_widgets_layers_in_order(project, comms):
     project.agent("w")(lambda task, ctx: "ok")
-    mission = polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"])
+    mission = (polpo.Mission("m").task("b1", assign_to="w").task("a", assign_to="w")
+               .task("c", assign_to="w", depends_on=["a", "b1"]).task("d", assign_to="w", depends_on=["c"]))
     run = project.execute(mission)
     widget = MissionWidget(project, run.mission_id)
     record = run.wait(WAIT)
     wait_for(lambda: settled_like(widget, record))
     html = render_html(MissionView(record))
+    layers = [re.findall(r'polpo-static-title"[^>]*>([^<]*)<', layer) for layer in html.split('class="polpo-static-layer"')[1:]]
+    by_x: dict[int, list[tuple[int, str]]] = {}
     for node in widget.graph["nodes"]:
-        assert f'<rect x="{node["x"]}" y="{node["y"]}"' in html
-        assert f'data-task-id="{node["id"]}" data-status="done"' in html
+        by_x.setdefault(node["x"], []).append((node["y"], node["title"]))
+    assert layers == [[t for _, t in sorted(col)] for _, col in sorted(by_x.items())] == [["b1", "a"], ["c"], ["d"]]
+    assert html.count("polpo-status-done") == 4 + 1  # four nodes and the legend's key
+    assert "after a, b1" in html and "✓ 4 done" in html
+
+
+def test_static_html_survives_nbconverts_sanitizer_as_readable_text(project):
+    """nbconvert's clean_html escapes every tag it does not allow: the picture must use none of them,
+    and still say every task's title, status, score and attempts, in order, without its styles."""
+    from nbconvert.filters.strings import clean_html
+
+    @project.agent("w")
+    def work(task, ctx):
+        if task.title == "broken":
+            raise RuntimeError("boom")
+        return "thin" if ctx.feedback is None else "full"
+
+    project.judge(lambda e, t, r: 5 if r.content == "full" else 2)
+    mission = (polpo.Mission("report").task("draft", assign_to="w", expectations=["complete"])
+               .task("broken", assign_to="w", max_retries=0).task("appendix", assign_to="w", depends_on=["broken"]))
+    record = project.execute(mission).wait(WAIT)
+    cleaned = clean_html(render_html(MissionView(record, project.replay(0))))
+    assert "&lt;" not in cleaned and "style=" not in cleaned
+    lines = [line.strip() for line in re.split(r"<[^>]+>", cleaned) if line.strip()]
+    assert lines[:3] == ["report", "mission failed", lines[2]] and lines[2].startswith("1/3 tasks done")
+    assert lines[lines.index("draft"):lines.index("draft") + 3] == ["draft", lines[lines.index("draft") + 1], "w · score 5.0 ✓ · 2 attempts"]
+    assert lines[lines.index("draft") + 1].startswith("✓ done · ")
+    assert "✗ failed" in lines[lines.index("broken") + 1]
+    assert lines[lines.index("appendix") + 1] == "↷ skipped" and "after broken" in lines
+    assert lines[-3:] == ["✓ 1 done", "✗ 1 failed", "↷ 1 skipped"]
 
 
 def test_run_displays_html_and_text_outside_a_kernel(project):
@@ -284,7 +317,7 @@ def test_run_displays_html_and_text_outside_a_kernel(project):
     run.wait(WAIT)
     bundle = run._repr_mimebundle_()
     assert set(bundle) == {"text/html", "text/plain"}
-    assert 'data-status="done"' in bundle["text/html"] and "completed" in bundle["text/plain"]
+    assert "polpo-status-done" in bundle["text/html"] and "completed" in bundle["text/plain"]
     assert run._widget is None
 
 
@@ -296,7 +329,7 @@ def test_repr_html_is_the_static_dag_without_a_widget_even_in_a_kernel(project, 
     run = project.execute(mission)
     run.wait(WAIT)
     html = run._repr_html_()
-    assert 'data-status="done"' in html and EVIL not in html and "&lt;img src=x" in html
+    assert "polpo-status-done" in html and EVIL not in html and "&lt;img src=x" in html
     assert run._widget is None and comms.messages == []
 
 
@@ -307,15 +340,16 @@ def test_run_displays_one_live_widget_in_a_kernel(project, comms, monkeypatch):
     first, second = run._repr_mimebundle_(), run._repr_mimebundle_()
     assert set(first) == {nb_display.WIDGET_MIME, "text/html", "text/plain"}
     assert first[nb_display.WIDGET_MIME]["model_id"] == second[nb_display.WIDGET_MIME]["model_id"] == run._widget.model_id
-    assert "data-task-id" in first["text/html"]
+    assert "polpo-static-node" in first["text/html"]
 
 
 def test_a_mission_definition_displays_its_dag():
     mission = (polpo.Mission("plan").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"])
                .task("c", assign_to="w", depends_on=["a", "b"]))
     bundle = mission._repr_mimebundle_()
-    assert bundle["text/html"].count('data-status="draft"') == 3
-    assert bundle["text/html"].count("<path ") == 3
+    html = bundle["text/html"]
+    assert html.count('polpo-static-node polpo-status-draft') == 3 and "○ 3 draft" in html
+    assert "after a, b" in html and "as of" not in html  # a definition is not a snapshot of a run
     assert bundle["text/plain"] == "<Mission 'plan': 3 tasks>"
 
 
@@ -372,3 +406,117 @@ def test_widget_messages_from_the_engine_thread_carry_the_displaying_cells_paren
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+# -- what the state says about a task and the clock (issue 12: the display side) ----------------------
+
+def test_a_retried_task_shows_its_attempts_not_more_retries_than_its_budget(project):
+    """`retries` counts every time the task was sent back (automatic and by hand): the badge shows
+    attempts made, which a reader can compare with nothing wrong."""
+    project.agent("w")(lambda task, ctx: (_ for _ in ()).throw(RuntimeError("boom")))
+    run = project.execute(polpo.Mission("m").task("flaky", assign_to="w", max_retries=2))
+    task = run.wait(WAIT).tasks[0]
+    assert task.status == TaskStatus.FAILED and task.retries == 2
+    item = MissionView(run.record()).state()["tasks"][task.id]
+    assert item["attempts"] == 3 and "retries" not in item
+    project.retry_task(task.id)
+    wait_for(lambda: run.record().status == MissionStatus.FAILED and run.record().tasks[0].retries > 2)
+    again = run.record().tasks[0]
+    assert again.retries > again.max_retries  # the engine's count, by hand and automatic
+    assert MissionView(run.record()).state()["tasks"][task.id]["attempts"] == again.retries + 1
+
+
+def test_a_task_sent_back_to_pending_shows_no_old_duration(project):
+    project.agent("w")(lambda task, ctx: "ok")
+    record = project.execute(polpo.Mission("m").task("a", assign_to="w")).wait(WAIT)
+    done = record.tasks[0]
+    assert "ms" in MissionView(record).state()["tasks"][done.id]
+    back = record.model_copy(update={"status": MissionStatus.ACTIVE,
+                                     "tasks": [done.model_copy(update={"status": TaskStatus.PENDING})]})
+    assert "ms" not in MissionView(back).state()["tasks"][done.id]
+
+
+@pytest.mark.parametrize("wait_on", ["checkpoint", "approval"])
+def test_the_clock_stops_while_the_mission_waits_for_a_human(project, wait_on):
+    project.agent("w")(lambda task, ctx: "ok")
+    mission = polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"],
+                                                                side_effects=wait_on == "approval")
+    if wait_on == "checkpoint":
+        mission = mission.checkpoint("look", after=["a"])
+    record = project.execute(mission).wait(WAIT)
+    assert (record.status == MissionStatus.PAUSED) == (wait_on == "checkpoint")
+    view = MissionView(record, project.replay(0))
+    now = time.time() * 1000
+    first, later = view.state(now)["progress"], view.state(now + 3_600_000)["progress"]
+    assert first["ticking"] is False
+    assert first["elapsed"] is not None and first["elapsed"] == later["elapsed"]
+
+
+def test_an_aborted_mission_shows_its_unfinished_tasks_as_aborted(project):
+    release = threading.Event()
+    project.agent("w")(lambda task, ctx: "ok")
+    project.agent("slow")(lambda task, ctx: release.wait(WAIT) and "ok")
+    run = project.execute(polpo.Mission("m").task("quick", assign_to="w").task("wait", assign_to="slow")
+                          .task("after", assign_to="w", depends_on=["wait"]))
+    wait_for(lambda: {t.title: t.status for t in run.record().tasks} == {
+        "quick": TaskStatus.DONE, "wait": TaskStatus.IN_PROGRESS, "after": TaskStatus.PENDING})
+    project.abort("m")
+    release.set()
+    record = run.record()
+    assert record.status == MissionStatus.CANCELLED
+    view = MissionView(record)
+    tasks = {t.title: view.state()["tasks"][t.id] for t in record.tasks}
+    assert tasks["quick"]["status"] == "done" and "reason" not in tasks["quick"]
+    assert tasks["wait"]["status"] == "failed" and tasks["wait"]["reason"] == "aborted"
+    assert tasks["after"]["reason"] == "aborted"
+    html = render_html(view)
+    assert html.count("aborted") >= 2
+
+
+def _user_code_that_fails(task, ctx):
+    raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_crashed_tasks_traceback_shows_the_users_code_first(project, comms, kind):
+    async def async_agent(task, ctx):
+        _user_code_that_fails(task, ctx)
+
+    project.agent("w")(_user_code_that_fails if kind == "sync" else async_agent)
+    run = project.execute(polpo.Mission("m").task("crash", assign_to="w", max_retries=0))
+    task = run.wait(WAIT).tasks[0]
+    stored = task.result.error
+    assert "polpo_nb" in stored and ("asyncio" in stored or "concurrent" in stored)  # the record keeps every frame
+    widget = MissionWidget(project, run.mission_id)
+    front_end(widget, action="select", taskId=task.id)
+    shown = comms.custom(widget)[-1]["task"]["result"]["error"].splitlines()
+    assert shown[0] == "Traceback (most recent call last):"
+    assert re.fullmatch(r"  … \d+ polpo/asyncio frames? hidden", shown[1])
+    assert shown[2].startswith(f'  File "{__file__}"') and "_user_code_that_fails" in shown[-3 if kind == "sync" else -3]
+    assert shown[-1] == "RuntimeError: boom"
+    assert not [line for line in shown if "polpo_nb" in line or "/asyncio/" in line or "concurrent/futures" in line]
+
+
+def test_folding_keeps_chained_tracebacks_and_polpos_own_errors():
+    from polpo_nb.tracebacks import fold
+
+    polpo_dir = pathlib.Path(polpo.__file__).parent
+    chained = (
+        "Traceback (most recent call last):\n"
+        f'  File "{polpo_dir}/engine/engine.py", line 1, in _call_agent\n    value = await run()\n'
+        f'  File "{__file__}", line 2, in agent\n    int("x")\n'
+        "ValueError: invalid literal\n\nThe above exception was the direct cause of the following exception:\n\n"
+        "Traceback (most recent call last):\n"
+        f'  File "{polpo_dir}/engine/engine.py", line 1, in _call_agent\n    value = await run()\n'
+        f'  File "{asyncio.__file__}", line 3, in wait_for\n    return await fut\n'
+        f'  File "{__file__}", line 4, in agent\n    raise RuntimeError("boom") from exc\n'
+        "RuntimeError: boom\n"
+    )
+    folded = fold(chained).splitlines()
+    assert folded.count("  … 1 polpo/asyncio frame hidden") == 1 and folded.count("  … 2 polpo/asyncio frames hidden") == 1
+    assert [line for line in folded if line.startswith("  File")] == [f'  File "{__file__}", line 2, in agent',
+                                                                       f'  File "{__file__}", line 4, in agent']
+    assert folded[-1] == "RuntimeError: boom" and "ValueError: invalid literal" in folded
+    only_polpo = f'Traceback (most recent call last):\n  File "{polpo_dir}/engine/engine.py", line 1, in x\n    y\nKeyError: 1\n'
+    assert fold(only_polpo) == only_polpo  # polpo's own bug: its frames are the story
+    assert fold("timed out after 50 ms (maxDuration)") == "timed out after 50 ms (maxDuration)"

@@ -1,34 +1,66 @@
-"""The static picture of a mission: HTML + inline SVG for where widgets do not render (GitHub,
-nbviewer, a notebook opened without its kernel).
+"""The static picture of a mission, for where widgets do not run: a notebook opened untrusted or without
+its kernel, GitHub, nbviewer, nbconvert's HTML.
 
-It draws the same `MissionView` as the widget, at the same coordinates, with presentation attributes
-instead of a stylesheet (sanitisers drop `<style>`) and no script. Every user string goes through
-`html.escape`.
+Those places sanitize HTML, and not alike. JupyterLab keeps `class` and most inline styles but drops
+`<svg>` (its text would run together) and `data-*`; nbconvert's `clean_html` keeps only a few tags
+(`div span b code ul ol li abbr` ...) and no `style`, and *escapes* any other tag as visible text (a
+`<table>`, through its implicit `<tbody>`, turns into "&lt;tbody&gt;"). So the picture uses only tags
+every sanitizer keeps, and reads without its styles:
+
+- an ordered list of the DAG's layers (`ol`, one `li` per dependency depth, as the widget's columns),
+  each an unordered list of its tasks: with styles, columns of coloured boxes; without, a numbered
+  outline with one bullet per task;
+- every fact in words and a glyph (`✓ done`, `✗ failed`, `⊘ aborted`, `score 4.0 ✓`), colour only on
+  top; a legend with the count of each status, and "as of HH:MM:SS" on a mission that is not over (the
+  picture is a snapshot: a cell displayed while tasks ran shows them running, and says when).
+
+No script, no `<style>`. Every user string goes through `html.escape`.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from html import escape
 from typing import Any
 
-from .layout import NODE_H, NODE_W, edge_path
 from .view import MissionView
 
-#: (stroke, fill) per task status; widget.css uses the same colours.
+#: (stroke, fill) per task status, and per reason a failed task did not finish; widget.css uses the same.
 STATUS_COLOURS: dict[str, tuple[str, str]] = {
-    "draft": ("#8c959f", "#f6f8fa"),
-    "pending": ("#8c959f", "#f6f8fa"),
-    "assigned": ("#54aeff", "#ddf4ff"),
+    "draft": ("#6e7781", "#f6f8fa"),
+    "pending": ("#6e7781", "#f6f8fa"),
+    "assigned": ("#0969da", "#ddf4ff"),
     "in_progress": ("#0969da", "#ddf4ff"),
     "review": ("#8250df", "#fbefff"),
-    "awaiting_approval": ("#bf8700", "#fff8c5"),
+    "awaiting_approval": ("#9a6700", "#fff8c5"),
     "done": ("#1a7f37", "#dafbe1"),
     "failed": ("#cf222e", "#ffebe9"),
+    "skipped": ("#6e7781", "#f6f8fa"),
+    "aborted": ("#6e7781", "#eaeef2"),
 }
+#: The word and glyph of each status (what reads when colours are stripped).
+STATUS_WORDS: dict[str, tuple[str, str]] = {
+    "draft": ("○", "draft"),
+    "pending": ("○", "pending"),
+    "assigned": ("▶", "assigned"),
+    "in_progress": ("▶", "running"),
+    "review": ("◐", "in review"),
+    "awaiting_approval": ("⚑", "awaiting approval"),
+    "done": ("✓", "done"),
+    "failed": ("✗", "failed"),
+    "skipped": ("↷", "skipped"),
+    "aborted": ("⊘", "aborted"),
+}
+LEGEND_ORDER = ("done", "in_progress", "assigned", "review", "awaiting_approval", "pending", "draft",
+                "failed", "skipped", "aborted")
 MISSION_COLOURS: dict[str, str] = {
-    "draft": "#8c959f", "scheduled": "#8c959f", "active": "#0969da", "paused": "#bf8700",
+    "draft": "#6e7781", "scheduled": "#6e7781", "active": "#0969da", "paused": "#9a6700",
     "completed": "#1a7f37", "failed": "#cf222e", "cancelled": "#6e7781",
 }
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+NODE_WIDTH = 184  # px, as the widget's boxes (layout.NODE_W)
+DEPS_SHOWN = 3
 TITLE_CHARS = 22
 
 
@@ -47,100 +79,127 @@ def duration(ms: float | None) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
+def shown_status(task: dict[str, Any]) -> str:
+    """The status a reader is shown: a failed task that was skipped or aborted says so."""
+    return task.get("reason") or task["status"]
+
+
 def render_html(view: MissionView, now_ms: float | None = None) -> str:
-    graph, state = view.graph(), view.state(now_ms)
-    return render_state_html(graph, state)
+    return render_state_html(view.graph(), view.state(now_ms))
 
 
-def render_state_html(graph: dict[str, Any], state: dict[str, Any]) -> str:
+def render_state_html(graph: dict[str, Any], state: dict[str, Any], *, as_of: float | None = None) -> str:
+    """The picture of one synced (graph, state) pair; `as_of` (epoch seconds, default now) dates a
+    mission that is not over."""
     mission, progress, tasks = state["mission"], state["progress"], state["tasks"]
-    total = progress["total"] or 1
-    pct_done = 100 * progress["done"] / total
-    pct_failed = 100 * progress["failed"] / total
-    colour = MISSION_COLOURS.get(mission["status"], "#8c959f")
-    summary = f"{progress['done']}/{progress['total']} done"
-    for key, label in (("running", "running"), ("awaiting", "awaiting approval"), ("failed", "failed")):
-        if progress[key]:
-            summary += f" · {progress[key]} {label}"
-    if progress.get("elapsed") is not None:
-        summary += f" · {duration(progress['elapsed'] * 1000)}"
+    status = mission["status"]
+    colour = MISSION_COLOURS.get(status, "#6e7781")
     parts = [
-        '<div class="polpo-static" style="font-family:system-ui,-apple-system,Segoe UI,sans-serif;font-size:13px;'
-        'color:#1f2328;max-width:100%">',
-        '<div style="display:flex;gap:8px;align-items:center;margin:4px 0">',
-        f'<strong>{escape(mission["name"])}</strong>',
-        f'<span style="border:1px solid {colour};color:{colour};border-radius:10px;padding:0 8px;font-size:12px">'
-        f'{escape(mission["status"])}</span>',
-        f'<span style="color:#57606a">{escape(summary)}</span></div>',
+        '<div class="polpo-static" style="font-family:system-ui,-apple-system,sans-serif;font-size:13px;'
+        'color:#1f2328;background:#ffffff;max-width:100%;padding:4px 0">',
+        '<div class="polpo-static-header" style="display:flex;flex-wrap:wrap;gap:8px;align-items:baseline;margin:2px 0">',
+        f'<b class="polpo-static-name">{escape(mission["name"])}</b> ',
+        f'<span class="polpo-static-status" style="border:1px solid {colour};color:{colour};border-radius:10px;'
+        f'padding:0 8px;font-size:12px">mission {escape(status)}</span> ',
+        f'<span class="polpo-static-summary" style="color:#57606a">{escape(_summary(progress, status, as_of))}</span>',
+        "</div>",
     ]
-    if mission.get("pause_message") or mission.get("error"):
-        parts.append(f'<div style="color:#9a6700;margin:2px 0">{escape(mission.get("pause_message") or mission.get("error"))}</div>')
-    parts.append(
-        '<div style="height:6px;background:#eaeef2;border-radius:3px;overflow:hidden;display:flex;margin:4px 0 6px">'
-        f'<div style="width:{pct_done:.1f}%;background:#1a7f37"></div>'
-        f'<div style="width:{pct_failed:.1f}%;background:#cf222e"></div></div>'
-    )
-    width, height = graph["width"], graph["height"]
-    parts.append('<div style="overflow:auto;max-height:520px;border:1px solid #d0d7de;border-radius:6px;background:#fff">')
-    parts.append(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-                 'font-family="system-ui,-apple-system,Segoe UI,sans-serif">')
-    nodes = graph["nodes"]
-    for a, b in graph["edges"]:
-        src, dst = nodes[a], nodes[b]
-        parts.append(f'<path d="{edge_path((src["x"], src["y"]), (dst["x"], dst["y"]))}" fill="none" stroke="#afb8c1" '
-                     'stroke-width="1.5"/>')
-    for node in nodes:
-        parts.append(_node_svg(node, tasks.get(node["id"], {"status": "draft"})))
-    parts.append("</svg></div>")
-    parts.append(_task_table(nodes, tasks))
-    if state.get("events"):
-        parts.append('<details><summary style="cursor:pointer;color:#57606a">Last events</summary>'
-                     '<div style="font-family:ui-monospace,monospace;font-size:12px">')
-        for e in state["events"]:
-            parts.append(f'<div>{escape(e["time"])} <span style="color:#57606a">{escape(e["event"])}</span> '
-                         f'{escape(e["text"])}</div>')
-        parts.append("</div></details>")
+    message = mission.get("pause_message") or mission.get("error")
+    if message:
+        parts.append(f'<div class="polpo-static-message" style="color:#9a6700;margin:2px 0">{escape(message)}</div>')
+    parts.append(_progress_bar(progress))
+    parts.append(_layers(graph, tasks))
+    parts.append(_legend(tasks.values()))
+    if state.get("notice"):
+        parts.append(f'<div style="color:#cf222e">{escape(state["notice"])}</div>')
     parts.append("</div>")
     return "".join(parts)
 
 
-def _node_svg(node: dict[str, Any], task: dict[str, Any]) -> str:
-    x, y = node["x"], node["y"]
-    status = task["status"]
-    stroke, fill = STATUS_COLOURS.get(status, STATUS_COLOURS["draft"])
-    label = status.replace("_", " ") + (f" · {task['phase']}" if task.get("phase") and status == "in_progress" else "")
-    if task.get("ms") is not None:
-        label += f" · {duration(task['ms'])}"
-    out = [
-        f'<g data-task-id="{escape(node["id"])}" data-status="{escape(status)}">',
-        f'<title>{escape(node["title"])} ({escape(node["agent"])})</title>',
-        f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6" fill="{fill}" stroke="{stroke}" stroke-width="2"/>',
-        f'<text x="{x + 10}" y="{y + 19}" font-size="12" font-weight="600" fill="#1f2328">{escape(short(node["title"]))}</text>',
-        f'<text x="{x + 10}" y="{y + 37}" font-size="11" fill="{stroke}">{escape(label)}</text>',
-    ]
-    right = x + NODE_W - 6
-    if task.get("retries"):
-        text = f"↻{task['retries']}"
-        right -= 26
-        out.append(f'<rect x="{right}" y="{y + 27}" width="24" height="14" rx="7" fill="#fff8c5" stroke="#bf8700"/>'
-                   f'<text x="{right + 12}" y="{y + 38}" font-size="10" text-anchor="middle" fill="#7d4e00">{text}</text>')
-    if task.get("score") is not None:
-        ok = task.get("passed", True)
-        right -= 32
-        out.append(f'<rect x="{right}" y="{y + 27}" width="30" height="14" rx="7" fill="{"#1a7f37" if ok else "#cf222e"}"/>'
-                   f'<text x="{right + 15}" y="{y + 38}" font-size="10" text-anchor="middle" fill="#fff">{task["score"]:.1f}</text>')
-    out.append("</g>")
+def _summary(progress: dict[str, Any], status: str, as_of: float | None) -> str:
+    text = f"{progress['done']}/{progress['total']} tasks done"
+    if progress.get("elapsed") is not None:
+        text += f" in {duration(progress['elapsed'] * 1000)}"
+    if status not in TERMINAL and status != "draft":
+        text += f" · as of {time.strftime('%H:%M:%S', time.localtime(as_of))}"
+    return text
+
+
+def _progress_bar(progress: dict[str, Any]) -> str:
+    total = progress["total"] or 1
+    return ('<div class="polpo-static-progress" style="display:flex;height:6px;background:#eaeef2;border-radius:3px;'
+            f'overflow:hidden;margin:4px 0 6px"><span style="display:block;width:{100 * progress["done"] / total:.1f}%;'
+            f'background:#1a7f37"></span><span style="display:block;width:{100 * progress["failed"] / total:.1f}%;'
+            'background:#cf222e"></span></div>')
+
+
+def _layers(graph: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> str:
+    """The DAG as the widget draws it: one column per layer (the nodes' x), top to bottom by y."""
+    nodes = graph["nodes"]
+    deps: dict[int, list[int]] = {}
+    for a, b in graph["edges"]:
+        deps.setdefault(b, []).append(a)
+    columns: dict[int, list[int]] = {}
+    for i, node in enumerate(nodes):
+        columns.setdefault(node["x"], []).append(i)
+    out = ['<ol class="polpo-static-dag" style="display:flex;gap:24px;align-items:flex-start;list-style:none;'
+           'margin:0;padding:8px;overflow:auto;max-height:560px;border:1px solid #d0d7de;border-radius:6px;'
+           'background:#ffffff">']
+    for depth, x in enumerate(sorted(columns)):
+        out.append(f'<li class="polpo-static-layer" style="list-style:none;margin:0;padding:0;flex:none">'
+                   f'<span style="color:#57606a;font-size:11px">step {depth + 1}</span>'
+                   '<ul style="list-style:none;margin:0;padding:0">')
+        for i in sorted(columns[x], key=lambda i: nodes[i]["y"]):
+            titles = [nodes[d]["title"] for d in deps.get(i, [])]
+            out.append(_node(nodes[i], tasks.get(nodes[i]["id"], {"status": "draft"}), titles))
+        out.append("</ul></li>")
+    out.append("</ol>")
     return "".join(out)
 
 
-def _task_table(nodes: list[dict[str, Any]], tasks: dict[str, dict[str, Any]]) -> str:
-    rows = []
-    for node in nodes:
-        t = tasks.get(node["id"], {"status": "draft"})
-        score = f"{t['score']:.2f}" if t.get("score") is not None else ""
-        rows.append(f"<tr><td>{escape(node['title'])}</td><td>{escape(node['agent'])}</td><td>{escape(t['status'])}</td>"
-                    f"<td>{score}</td><td>{t.get('retries', 0)}</td><td>{duration(t.get('ms'))}</td></tr>")
-    return ('<details><summary style="cursor:pointer;color:#57606a">Tasks</summary>'
-            '<table style="border-collapse:collapse;font-size:12px"><thead><tr><th align="left">task</th>'
-            '<th align="left">agent</th><th align="left">status</th><th>score</th><th>retries</th><th>duration</th>'
-            f'</tr></thead><tbody>{"".join(rows)}</tbody></table></details>')
+def _node(node: dict[str, Any], task: dict[str, Any], after: list[str]) -> str:
+    shown = shown_status(task)
+    stroke, fill = STATUS_COLOURS.get(shown, STATUS_COLOURS["draft"])
+    glyph, word = STATUS_WORDS.get(shown, ("○", shown.replace("_", " ")))
+    line = f"{glyph} {word}"
+    if task.get("phase") and task["status"] == "in_progress":
+        line += f" ({task['phase']})"
+    if task.get("ms") is not None:
+        line += f" · {duration(task['ms'])}"
+    facts = [node["agent"]]
+    if task.get("score") is not None:
+        facts.append(f"score {task['score']:.1f} {'✓' if task.get('passed', True) else '✗'}")
+    if task.get("attempts"):
+        facts.append(f"{task['attempts']} attempts")
+    out = [
+        f'<li class="polpo-static-node polpo-status-{escape(shown)}" style="list-style:none;box-sizing:border-box;'
+        f'width:{NODE_WIDTH}px;margin:6px 0 0;padding:4px 8px;border:2px solid {stroke};border-radius:6px;'
+        f'background:{fill};overflow-wrap:anywhere">',
+        f'<div class="polpo-static-title" style="font-weight:600">{escape(node["title"])}</div>',
+        f'<div class="polpo-static-state" style="color:{stroke};font-size:12px">{escape(line)}</div>',
+        f'<div class="polpo-static-facts" style="color:#57606a;font-size:11px">{escape(" · ".join(facts))}</div>',
+    ]
+    if after:
+        shown_deps = ", ".join(short(t) for t in after[:DEPS_SHOWN])
+        if len(after) > DEPS_SHOWN:
+            shown_deps += f" +{len(after) - DEPS_SHOWN} more"
+        out.append(f'<div class="polpo-static-after" style="color:#57606a;font-size:11px">after {escape(shown_deps)}</div>')
+    out.append("</li>")
+    return "".join(out)
+
+
+def _legend(tasks: Iterable[dict[str, Any]]) -> str:
+    """Each status present, with its glyph, colour and count: the key to the picture and its summary."""
+    counts: dict[str, int] = {}
+    for task in tasks:
+        shown = shown_status(task)
+        counts[shown] = counts.get(shown, 0) + 1
+    items = []
+    for status in sorted(counts, key=lambda s: LEGEND_ORDER.index(s) if s in LEGEND_ORDER else len(LEGEND_ORDER)):
+        stroke, fill = STATUS_COLOURS.get(status, STATUS_COLOURS["draft"])
+        glyph, word = STATUS_WORDS.get(status, ("○", status.replace("_", " ")))
+        items.append(f'<li class="polpo-static-key polpo-status-{escape(status)}" style="list-style:none;display:inline-block;'
+                     f'margin:0 10px 0 0;padding:0 6px;border:1px solid {stroke};border-radius:4px;background:{fill};'
+                     f'color:{stroke}">{escape(f"{glyph} {counts[status]} {word}")}</li>')
+    return ('<ul class="polpo-static-legend" style="list-style:none;margin:6px 0 0;padding:0;font-size:12px">'
+            + "".join(items) + "</ul>")

@@ -44,7 +44,8 @@ function edgePath(a, b) {
 }
 
 function statusLabel(task, now) {
-  let label = task.status.replace(/_/g, " ");
+  // a failed task that was skipped (a dependency failed) or aborted (its mission was) says so
+  let label = (task.reason || task.status).replace(/_/g, " ");
   if (task.status === "in_progress" && task.phase) label += ` · ${task.phase}`;
   if (task.ms !== undefined) label += ` · ${duration(task.ms)}`;
   else if (RUNNING.has(task.status) && task.since) label += ` · ${duration(Math.max(0, now - task.since))}`;
@@ -97,6 +98,8 @@ function render({ model, el: host }) {
     nodes = new Map();
     const w = graph.width || 0, h = graph.height || 0;
     const drawing = svg("svg", { width: w, height: h, viewBox: `0 0 ${w} ${h}`, class: "polpo-svg" });
+    // the DAG asks for its whole width: the detail panel goes beside it when there is room, else below
+    canvas.style.flexBasis = `${w + 2}px`;
     const edgeLayer = svg("g", { class: "polpo-edges" });
     const nodeLayer = svg("g", { class: "polpo-nodes" });
     const list = graph.nodes || [];
@@ -133,10 +136,16 @@ function render({ model, el: host }) {
     if (key === entry.last) return;
     entry.last = key;
     entry.g.setAttribute("data-status", task.status);
+    if (task.reason) entry.g.setAttribute("data-reason", task.reason);
+    else entry.g.removeAttribute("data-reason");
     entry.status.textContent = statusLabel(task, now);
     entry.badges.replaceChildren();
     let right = entry.node.x + NODE_W - 6;
-    if (task.retries) right = badge(entry, right - 26, 24, "retry", `↻${task.retries}`);
+    // attempts made (the record's `retries` also counts retries by hand, so it can exceed maxRetries)
+    if (task.attempts) {
+      right = badge(entry, right - 26, 24, "retry", `×${task.attempts}`);
+      entry.badges.lastChild.appendChild(svg("title", {}, `${task.attempts} attempts`));
+    }
     if (task.score !== undefined) badge(entry, right - 32, 30, task.passed === false ? "score-bad" : "score", Number(task.score).toFixed(1));
   }
 
@@ -240,6 +249,7 @@ function render({ model, el: host }) {
     for (const [tid, entry] of nodes) entry.g.classList.toggle("polpo-selected", tid === id);
     detail.replaceChildren(el("div", { class: "polpo-detail-loading" }, "loading…"));
     detail.classList.add("polpo-open");
+    detail.scrollIntoView({ block: "nearest" });
     send({ action: "select", taskId: id });
   }
 
@@ -268,7 +278,7 @@ function render({ model, el: host }) {
       field("agent", r.agent || t.assignTo),
       field("model", r.model),
       field("score", a.score !== undefined && a.score !== null ? `${a.score} ${a.passed ? "passed" : "failed"}` : undefined),
-      field("retries", t.retries ? `${t.retries} / ${t.maxRetries}` : undefined),
+      field("attempts", t.attempts ? `${t.attempts}` + (t.attempts > 1 ? ` (automatic retries: up to ${t.maxRetries} a run)` : "") : undefined),
       field("duration", r.durationMs !== undefined ? duration(r.durationMs) : undefined),
       field("files", (r.filesCreated || []).join(", ")),
     );

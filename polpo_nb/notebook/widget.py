@@ -35,6 +35,7 @@ from ..events.model import Event
 from ..project.loop import block_on, current_loop
 from ..spec import MissionRecord, TaskRecord
 from ..spec.status import MissionStatus, TaskStatus
+from ..tracebacks import fold as fold_traceback
 from .view import MissionView, Pending
 
 HERE = pathlib.Path(__file__).parent
@@ -236,10 +237,14 @@ class MissionWidget(anywidget.AnyWidget):
         """The selected task in full (result, feedback, criteria), trimmed for the side panel."""
         try:
             task: TaskRecord = block_on(self._loop, self._aio.get_task(self._own(task_id)))
+            attempts = block_on(self._loop, self._aio.attempts(task_id))
         except PolpoError as exc:
             return {"error": str(exc)}
         data = task.to_wire(exclude={"expectations", "expected_outcomes", "retry_policy"})
+        data["attempts"] = len(attempts)
         result = data.get("result") or {}
+        if isinstance(result.get("error"), str):
+            result["error"] = fold_traceback(result["error"])  # the user's frames first
         for key in ("content", "error"):
             if isinstance(result.get(key), str) and len(result[key]) > DETAIL_CHARS:
                 result[key] = result[key][:DETAIL_CHARS] + f"… ({len(result[key]) - DETAIL_CHARS} more characters)"
