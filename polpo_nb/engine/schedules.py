@@ -1,6 +1,7 @@
 """Cron and one-shot schedules: which occurrence is due, and firing it exactly once across processes.
 
-Every engine of a project ticks; the first to commit the compare-and-set of a mission's `nextRunAt`
+Every engine of a project sleeps until its next due occurrence (or until a mission or schedule event
+says the schedules changed), then looks; the first to commit the compare-and-set of a mission's `nextRunAt`
 (inside one `BEGIN IMMEDIATE` transaction) owns the occurrence, and records it in `schedule_fires`
 (primary key: mission + occurrence), so two engines on one store never fire the same occurrence.
 Occurrences missed while no engine ran are reported (`schedule:missed`), not replayed in a burst: only
@@ -10,6 +11,7 @@ an occurrence less than `GRACE_SECONDS` late still fires.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,7 +27,13 @@ from ..store.sqlite import Store, Tx
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 1.0
+#: Longest sleep between looks when nothing wakes the scheduler: the safety net for a schedule no event
+#: told us about (a store edited by hand) and for a wall clock that jumped.
+MAX_SLEEP_SECONDS = 60.0
+#: Wake this much after an occurrence is due, so the look never lands a hair before it.
+LATE_BY_SECONDS = 0.01
+#: Next look at an occurrence that stayed due after a look (claimed elsewhere, not yet recorded).
+RETRY_SECONDS = 1.0
 GRACE_SECONDS = 60.0
 MAX_LISTED_MISSES = 100
 
@@ -93,25 +101,50 @@ def due_occurrences(mission: MissionRecord, now: datetime) -> list[datetime]:
 
 
 class Scheduler:
+    """Fires due schedules. Idle costs nothing: no tick, one timer for the next due occurrence."""
+
     def __init__(self, store: Store, journal: Journal, owner: str,
-                 execute: Callable[[str], Awaitable[Any]], *, tick: float = TICK_SECONDS) -> None:
+                 execute: Callable[[str], Awaitable[Any]]) -> None:
         self.store = store
         self.journal = journal
         self.owner = owner
         self.execute = execute
-        self.tick = tick
+        self.looks = 0  # how many times it looked at the schedules (tests count wake-ups with it)
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """The schedules may have changed: look again now. Safe from any thread."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         while True:
+            self._wake.clear()
             try:
                 await self.tick_once()
-            except Exception:  # noqa: BLE001 - a bad tick must not stop future ones
-                log.exception("schedule tick failed")
-            await asyncio.sleep(self.tick)
+            except Exception:  # noqa: BLE001 - a bad look must not stop future ones
+                log.exception("schedule look failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.seconds_to_next())
+
+    def seconds_to_next(self, now: datetime | None = None) -> float:
+        """Until the earliest `nextRunAt` of any schedule (at most MAX_SLEEP_SECONDS)."""
+        now = now or datetime.now(UTC)
+        with self.store.read() as tx:
+            upcoming = [parse_iso(m.next_run_at) for m in tx.missions(with_tasks=False) if m.schedule and m.next_run_at]
+        if not upcoming:
+            return MAX_SLEEP_SECONDS
+        wait = (min(upcoming) - now).total_seconds()
+        if wait <= 0:  # still due right after a look: not ours to fire yet (another engine's); look again soon
+            return RETRY_SECONDS
+        return min(MAX_SLEEP_SECONDS, wait + LATE_BY_SECONDS)
 
     async def tick_once(self, now: datetime | None = None) -> list[str]:
         """Handle every due schedule; returns the ids of the missions this engine fired."""
         now = now or datetime.now(UTC)
+        self.looks += 1
         with self.store.read() as tx:
             due = [m for m in tx.missions(with_tasks=False)
                    if m.schedule and m.next_run_at and parse_iso(m.next_run_at) <= now]

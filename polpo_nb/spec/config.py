@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ._base import WireModel
 
@@ -39,3 +40,45 @@ class ProjectConfig(WireModel):
     command_timeout: float = Field(default=300.0, gt=0, description="Seconds for expectation commands.")
     event_retention: int = Field(default=100_000, ge=1000, description="Events kept in state.db.")
     synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL)$", description="SQLite durability.")
+    change_detection: Literal["auto", "notify", "poll"] = Field(
+        default="auto", description="How an open project learns of other processes' commits: `auto` sleeps on a "
+        "change notification (inotify, FSEvents) and polls on network filesystems; `notify` insists on "
+        "notifications; `poll` always polls (for a shared filesystem not recognized as remote).")
+    poll_interval: float = Field(default=1.0, gt=0, le=60, description="Seconds between looks when polling.")
+    http_fetch_allow_hosts: list[str] = Field(
+        default_factory=list, description="Destinations `http_fetch` may reach although they are not public "
+        "(loopback, link-local, private, cloud metadata are refused otherwise): host names (`localhost`), "
+        "addresses (`127.0.0.1`) or networks (`10.0.0.0/8`).")
+    agent_handler_modules: list[str] = Field(
+        default_factory=list, description="Modules outside the project directory that an agent given as data "
+        "(HTTP, chat, a mission file) may name in `handler`; a package allows its submodules. "
+        "`@project.agent` registration is not limited.")
+
+    @field_validator("http_fetch_allow_hosts")
+    @classmethod
+    def _fetch_hosts(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            parse_allow_entry(entry)
+        return entries
+
+    @field_validator("agent_handler_modules")
+    @classmethod
+    def _handler_modules(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if not all(part.isidentifier() for part in entry.split(".")):
+                raise ValueError(f"{entry!r} is not a module name")
+        return entries
+
+
+def parse_allow_entry(entry: str) -> tuple[str, str]:
+    """('name', host) or ('network', cidr) for one `httpFetchAllowHosts` entry; ValueError if neither."""
+    text = entry.strip().lower().rstrip(".")
+    try:
+        return "network", str(ipaddress.ip_network(text.strip("[]"), strict=False))
+    except ValueError:
+        pass
+    labels = text.split(".")
+    if not text or len(text) > 253 or not all(label and len(label) <= 63 and label.replace("-", "").isalnum()
+                                              for label in labels):
+        raise ValueError(f"{entry!r} is neither a host name nor an IP address or network")
+    return "name", text
