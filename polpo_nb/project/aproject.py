@@ -55,7 +55,7 @@ from ..spec.task import TASK_SPEC_FIELDS
 from ..store.changes import follow_changes, watch_database
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
-from .config import POLPO_DIR, load_config
+from .config import POLPO_DIR, ConfigFile
 from .handles import RunHandle
 from .loop import engine_call
 from .memory import MemoryFile
@@ -80,7 +80,7 @@ class AsyncProject:
         self.root = Path(path).resolve()
         if not self.root.is_dir():
             raise NotFoundError(f"project directory does not exist: {self.root}")
-        self.config: ProjectConfig = load_config(self.root, config)
+        self._config = ConfigFile(self.root, config)  # re-read when the file changes: see `config`
         self.id = self.config.project or self.root.name
         self.polpo_dir = self.root / POLPO_DIR
         (self.polpo_dir / "output").mkdir(parents=True, exist_ok=True)
@@ -102,6 +102,12 @@ class AsyncProject:
         self.journal: Journal
         self.closed = False
         self.tail_looks = 0  # looks for other processes' commits (tests count idle wake-ups with it)
+
+    @property
+    def config(self) -> ProjectConfig:
+        """The project's config as its file says now: an edit of `.polpo/config.json` applies at the next
+        use, in a running server or kernel too (`ConfigFile`: two stats per look, one shared object)."""
+        return self._config.current()
 
     @classmethod
     async def open(cls, path: str | Path = ".", **kwargs: Any) -> AsyncProject:
@@ -216,6 +222,7 @@ class AsyncProject:
         self._judge = judge
 
     def _resolve_agent(self, name: str, run: Run) -> tuple[Agent, FunctionAgent]:
+        self._config.current()  # each task starts on the config as its file says now (the engine shares it)
         cached = run.agent_cache.get(name)
         if cached is not None:
             return cached
@@ -609,6 +616,7 @@ class AsyncProject:
     async def execute_mission(self, mission: str | Mission | dict[str, Any]) -> RunHandle:
         """Run a saved mission (by id or name), or save-and-run a Mission: a mission of the same name
         that is not running gets the new definition first, so re-running a notebook cell just works."""
+        self._config.current()  # the run starts on the config as its file says now (maxConcurrency, ...)
         if isinstance(mission, str):
             with self.store.read() as tx:  # a saved mission, else a mission file (NotFoundError naming both)
                 mission = run_target(mission, lambda ref: tx.mission(ref, with_tasks=False))

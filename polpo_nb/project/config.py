@@ -1,19 +1,31 @@
-"""Finding a project's directories and reading its config."""
+"""Finding a project's directories and reading its config, again whenever the file changes."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import threading
 from pathlib import Path
+from typing import Any
 
 from ..errors import SpecError
 from ..spec import ProjectConfig, parse
 
 POLPO_DIR = ".polpo"
+CONFIG_FILES = (f"{POLPO_DIR}/config.json", "polpo.json")
+#: Keys read once, when the project opens (the store, the executor, the model registry are built from
+#: them): a change is reported in the log and applies at the next open.
+READ_AT_OPEN = frozenset({"project", "synchronous", "executor", "dask_scheduler", "dask_connect_timeout",
+                          "providers", "change_detection", "poll_interval"})
+
+log = logging.getLogger(__name__)
 
 
 def config_path(root: Path) -> Path | None:
     """`.polpo/config.json`, else `polpo.json` at the project root, else None."""
-    for candidate in (root / POLPO_DIR / "config.json", root / "polpo.json"):
+    for name in CONFIG_FILES:
+        candidate = root / name
         if candidate.is_file():
             return candidate
     return None
@@ -30,3 +42,59 @@ def load_config(root: Path, overrides: dict | None = None) -> ProjectConfig:
         if not isinstance(data, dict):
             raise SpecError([{"loc": [str(path)], "msg": "the config file holds one JSON object"}])
     return parse(ProjectConfig, {**data, **(overrides or {})})
+
+
+def _stamp(paths: tuple[str, ...]) -> tuple[Any, ...]:
+    """What identifies the config files' contents without reading them: one stat each (about 1 µs)."""
+    stamp: list[Any] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            stamp.append(None)
+        else:
+            stamp.append((st.st_mtime_ns, st.st_size, st.st_ino))
+    return tuple(stamp)
+
+
+class ConfigFile:
+    """A project's config that follows its file: `current()` re-reads it when it changed (two stats per
+    call, the file read only on a change), so editing `.polpo/config.json` (say `orchestratorModel`)
+    takes effect in a running server or kernel at its next use, without a restart.
+
+    There is one `ProjectConfig` object per project, updated in place, so every holder of it (the
+    engine, the LLM runtime, the chat) sees the new values. A file that does not parse keeps the last
+    good config in force (and says so in the log): a half-saved edit must not stop running missions.
+    """
+
+    def __init__(self, root: Path, overrides: dict[str, Any] | None = None) -> None:
+        self.root = root
+        self.overrides = dict(overrides or {})
+        self._paths = tuple(str(root / name) for name in CONFIG_FILES)
+        self._stamp = _stamp(self._paths)
+        self.config = load_config(root, self.overrides)
+        self._lock = threading.Lock()
+
+    def current(self) -> ProjectConfig:
+        stamp = _stamp(self._paths)
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    self._stamp = stamp
+                    self._reload()
+        return self.config
+
+    def _reload(self) -> None:
+        try:
+            new = load_config(self.root, self.overrides)
+        except SpecError as exc:
+            log.warning("polpo: %s: the config file is invalid, the previous one stays in force: %s",
+                        self.root, exc.message)
+            return
+        changed = [name for name in ProjectConfig.model_fields if getattr(new, name) != getattr(self.config, name)]
+        for name in changed:
+            if name in READ_AT_OPEN:
+                log.warning("polpo: %s: config %r changed; it applies when the project is next opened",
+                            self.root, ProjectConfig.model_fields[name].alias or name)
+            else:
+                setattr(self.config, name, getattr(new, name))

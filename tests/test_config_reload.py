@@ -1,0 +1,64 @@
+"""`.polpo/config.json` edited while a project is open takes effect at its next use, without a restart."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from pathlib import Path
+
+from chat_script import StreamScript, say
+
+import polpo_nb as polpo
+
+
+def _write_config(project_dir: Path, config: dict) -> None:
+    path = project_dir / ".polpo" / "config.json"
+    path.write_text(json.dumps(config))
+
+
+def test_orchestrator_model_set_in_the_file_is_used_by_the_open_project(project, project_dir: Path):
+    assert project.aio.config.orchestrator_model is None
+    project.models.register("scripted", StreamScript(say("hello from the new model"), name="scripted").model)
+    _write_config(project_dir, {"orchestratorModel": "scripted"})
+    reply = project.chat("hi")
+    assert reply.content == "hello from the new model" and reply.model == "scripted"
+    assert project.aio.config.orchestrator_model == "scripted"
+
+
+def test_max_concurrency_changed_in_the_file_limits_the_next_run(project, project_dir: Path):
+    running, peak, lock = [0], [0], threading.Lock()
+    both_could_run = threading.Barrier(2, timeout=2)
+
+    @project.agent("w")
+    def work(task, ctx):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        # with room for two, both meet here; with room for one, the barrier breaks and the task goes on
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_could_run.wait()
+        with lock:
+            running[0] -= 1
+        return "ok"
+
+    _write_config(project_dir, {"maxConcurrency": 1})
+    mission = polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w")
+    assert project.execute(mission).wait().status.value == "completed"
+    assert peak[0] == 1 and project.aio.config.max_concurrency == 1
+
+
+def test_an_invalid_edit_keeps_the_last_good_config(project, project_dir: Path):
+    _write_config(project_dir, {"judgeReviewers": 3})
+    assert project.aio.config.judge_reviewers == 3
+    (project_dir / ".polpo" / "config.json").write_text('{"judgeReviewers": ')
+    assert project.aio.config.judge_reviewers == 3
+    _write_config(project_dir, {"judgeReviewers": 5})
+    assert project.aio.config.judge_reviewers == 5
+
+
+def test_keys_read_at_open_stay_until_the_next_open(project, project_dir: Path):
+    _write_config(project_dir, {"project": "renamed"})
+    assert project.aio.config.project is None and project.id == project_dir.name
+    with polpo.Project(project_dir) as again:
+        assert again.aio.config.project == "renamed"
