@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import polpo_nb as polpo
-from polpo_nb.progress import ProgressPrinter
+from polpo_nb.cli.view import print_events
 
 
 def build_mission() -> polpo.Mission:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"project: {root}\n")
     with polpo.Project(root) as project:
         register_team(project)
-        printer = ProgressPrinter(project)
+        printer = print_events(project)
         run = project.execute(build_mission())
         record = run.wait()
         print(f"\n>> paused: {record.pause_message}; the editor approves from code\n")

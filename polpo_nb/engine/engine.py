@@ -40,6 +40,7 @@ from ..spec import (
 from ..spec.status import RUNNING_TASK_STATES, TERMINAL_MISSION_STATES
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
+from .interrupt import interrupt_run
 from .ownership import HEARTBEAT_SECONDS, NO_OWNER, lease_deadline, owner_alive
 from .run import Run, RunFlags
 from .states import ABORTED_PREFIX, SKIPPED_PREFIX, check_command, check_transition, entering
@@ -703,6 +704,14 @@ class Engine:
 
     def _run_of(self, task_id: str) -> Run | None:
         return next((r for r in self.runs.values() if task_id in r.tasks), None)
+
+    async def interrupt(self, mission_id: str) -> None:
+        """Pause a run of this engine because its process is stopping (Ctrl-C, SIGTERM): interrupt.py."""
+        run = self.runs.get(mission_id)
+        if run is None:
+            raise ConflictError(f"Mission {mission_id} is not run by this process")
+        await interrupt_run(run, self.d.journal, put=self._put, set_mission=self._set_mission)
+        self.runs.pop(mission_id, None)
 
     async def abort(self, mission_id: str) -> None:
         run = self.runs.get(mission_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -21,6 +22,8 @@ from .model import Event
 
 if TYPE_CHECKING:
     from ..store.sqlite import Store
+
+log = logging.getLogger(__name__)
 
 RING_SIZE = 1000
 #: A live subscriber that falls this far behind is dropped; its stream ends and the client reconnects
@@ -56,7 +59,8 @@ class EventBus:
     # -- subscribing -----------------------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[Event], None], pattern: str | Iterable[str] | None = None) -> Subscription:
-        """`callback` runs on the publishing thread: keep it short, hand work to your own loop."""
+        """`callback` runs on the publishing thread: keep it short, hand work to your own loop. What it
+        raises is logged and goes no further: one subscriber cannot stall the journal or the others."""
         sub = Subscription(self, EventFilter(pattern), callback)
         with self._lock:
             self._subs = [*self._subs, sub]
@@ -99,7 +103,10 @@ class EventBus:
             self._ring.append(event)
             for sub in subs:
                 if sub.filter.matches(event.event):
-                    sub.callback(event)
+                    try:
+                        sub.callback(event)
+                    except Exception:  # noqa: BLE001 - a subscriber's bug (a closed pipe) must not stall the journal
+                        log.exception("event subscriber %r failed on %s", sub.callback, event.event)
 
     # -- replay ----------------------------------------------------------------------------------------
 

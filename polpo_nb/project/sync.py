@@ -86,6 +86,10 @@ class Project:
     def abort(self, mission: str) -> Any:
         return self.abort_mission(mission)
 
+    def release_runs(self) -> None:
+        """Give up this process's runs at once (any thread, no engine round-trip): see AsyncProject."""
+        self.aio.release_runs()
+
     def chat(self, messages: Any, *, session_id: str | None = None, agent: str | None = None, stream: bool = False,
              max_turns: int | None = None, model: str | None = None, settings: dict[str, Any] | None = None) -> Any:
         """Talk to the orchestrator (or to `agent`): a ChatReply, or with `stream=True` a ChatStream to
@@ -153,6 +157,7 @@ class Project:
     execute_mission = _blocking("execute_mission")
     resume_mission = _blocking("resume_mission")
     abort_mission = _blocking("abort_mission")
+    interrupt_mission = _blocking("interrupt_mission")
     get_memory = _blocking("get_memory")
     put_memory = _blocking("put_memory")
     append_memory = _blocking("append_memory")

@@ -1,0 +1,5 @@
+"""`python -m polpo_nb.cli`: the `polpo` command."""
+
+from .app import main
+
+raise SystemExit(main())

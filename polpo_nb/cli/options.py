@@ -1,0 +1,49 @@
+"""Options shared by the commands, and printing what they list (a table, or JSON with `--json`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .view import stdout
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+project_option = click.option(
+    "--project", "project_dir", default=".", show_default=True, metavar="DIR",
+    help="The project directory (the one holding .polpo/).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+plain_option = click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
+
+
+def print_json(value: Any) -> None:
+    """One JSON document on stdout (models in their wire form: camelCase, as the HTTP API serves them)."""
+    click.echo(json.dumps(wire(value), indent=2, ensure_ascii=False), file=stdout())
+
+
+def wire(value: Any) -> Any:
+    if isinstance(value, list):
+        return [wire(v) for v in value]
+    if hasattr(value, "to_wire"):
+        return value.to_wire()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return value
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str) -> None:
+    out = stdout()
+    if not rows:
+        click.echo(empty, file=out)
+        return
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    Console(file=out, width=None if out.isatty() else 200).print(table)  # type: ignore[arg-type]

@@ -1,0 +1,185 @@
+"""The commands that only read: missions, tasks, show, logs, events. None of them creates `.polpo/`."""
+
+from __future__ import annotations
+
+import json
+import queue
+from typing import Any
+
+import click
+
+from ..events.model import Event, parse_event_id
+from ..project import Project
+from ..spec import MissionRecord, TaskRecord
+from .app import cli
+from .exits import UserError
+from .options import json_option, print_json, print_table, project_option
+from .view import stdout
+from .workspace import find_mission, find_task, opened
+
+FOLLOW_TICK = 0.5  # seconds between looks at Ctrl-C while following
+STATUSES = ("draft", "pending", "assigned", "in_progress", "review", "awaiting_approval", "done", "failed")
+
+
+def _done(mission: MissionRecord) -> str:
+    return f"{sum(t.status.value == 'done' for t in mission.tasks)}/{len(mission.tasks)}"
+
+
+def _score(task: TaskRecord) -> str:
+    return "" if task.assessment is None or task.assessment.score is None else f"{task.assessment.score:g}"
+
+
+@cli.command()
+@json_option
+@project_option
+def missions(as_json: bool, project_dir: str) -> None:
+    """List the missions: status, tasks done, why a paused one waits."""
+    with opened(project_dir) as project:
+        found = project.list_missions()
+    if as_json:
+        print_json(found)
+        return
+    print_table(["id", "name", "status", "done", "waiting for"],
+                [(m.id, m.name, m.status.value, _done(m), m.pause_message or "") for m in found],
+                empty="no missions yet")
+
+
+@cli.command()
+@click.option("--status", type=click.Choice(STATUSES), help="Only tasks in this status.")
+@click.option("--mission", "mission_ref", metavar="M", help="Only the tasks of mission M (name or id).")
+@json_option
+@project_option
+def tasks(status: str | None, mission_ref: str | None, as_json: bool, project_dir: str) -> None:
+    """List tasks (all, or one mission's), optionally by status."""
+    with opened(project_dir) as project:
+        group = find_mission(project, mission_ref).name if mission_ref else None
+        found = project.list_tasks(status=status, group=group)
+    if as_json:
+        print_json(found)
+        return
+    print_table(["id", "title", "mission", "agent", "status", "score", "retries"],
+                [(t.id, t.title, t.group or "", t.assign_to, t.status.value, _score(t), t.retries or "")
+                 for t in found], empty="no tasks")
+
+
+@cli.command()
+@click.argument("mission_ref", metavar="MISSION")
+@json_option
+@project_option
+def show(mission_ref: str, as_json: bool, project_dir: str) -> None:
+    """One mission: its status, gates, checkpoints and every task with its score and result."""
+    with opened(project_dir) as project:
+        mission = find_mission(project, mission_ref)
+    if as_json:
+        print_json(mission)
+        return
+    out = stdout()
+    click.echo(f"{mission.name} ({mission.id})  {mission.status.value}  {_done(mission)} done", file=out)
+    for label, value in (("prompt", mission.prompt), ("waiting", mission.pause_message), ("error", mission.error)):
+        if value:
+            click.echo(f"  {label}: {value}", file=out)
+    for gate in mission.quality_gates:
+        click.echo(f"  gate: {', '.join(gate.after_tasks)} -> {', '.join(gate.blocks_tasks)} (min score "
+                   f"{gate.min_score if gate.min_score is not None else mission.quality_threshold:g})", file=out)
+    for cp in mission.checkpoints:
+        click.echo(f"  checkpoint {cp.name!r} after {', '.join(cp.after_tasks)}", file=out)
+    print_table(["id", "title", "agent", "status", "score", "retries", "depends on", "result"],
+                [(t.id, t.title, t.assign_to, t.status.value, _score(t), t.retries or "", ", ".join(t.depends_on),
+                  _result_line(t)) for t in mission.tasks], empty="no tasks")
+
+
+def _result_line(task: TaskRecord) -> str:
+    if task.result is None:
+        return ""
+    text = task.result.error or task.result.content or ""
+    lines = text.strip().splitlines()
+    return (lines[-1] if task.result.error else lines[0])[:60] if lines else ""
+
+
+@cli.command()
+@click.argument("task_ref", metavar="TASK")
+@json_option
+@project_option
+def logs(task_ref: str, as_json: bool, project_dir: str) -> None:
+    """A task's attempts: what its agent said (ctx.output), logged, and returned or raised."""
+    with opened(project_dir) as project:
+        task = find_task(project, task_ref)
+        attempts = _attempts(project, task)
+    if as_json:
+        print_json(attempts)
+        return
+    out = stdout()
+    click.echo(f"{task.title} ({task.id})  {task.status.value}", file=out)
+    if not attempts:
+        click.echo("  no attempts yet", file=out)
+    for a in attempts:
+        click.echo(f"\nattempt {a['number']}  {a['phase']}  {a['agent']}  {a['status']}  "
+                   f"{a['startedAt']} .. {a['finishedAt'] or ''}", file=out)
+        for line in a["outputs"]:
+            click.echo(f"  > {line}", file=out)
+        for entry in a["log"]:
+            click.echo(f"  [{entry['level']}] {entry['message'].rstrip()}", file=out)
+        result = a["result"] or {}
+        if result.get("content"):
+            click.echo(f"  result: {result['content'].strip()}", file=out)
+
+
+def _attempts(project: Project, task: TaskRecord) -> list[dict[str, Any]]:
+    """Attempts as the store keeps them, with their outputs (events) and log lines (log sessions)."""
+    outputs: dict[int, list[str]] = {}
+    for event in project.replay(0, "task:output"):
+        if event.data.get("taskId") == task.id:
+            outputs.setdefault(event.data.get("attempt", 0), []).append(str(event.data.get("text", "")))
+    sessions = {s["sessionId"] for s in project.log_sessions()}
+    out = []
+    for a in project.attempts(task.id):
+        session = f"{task.id}-{a['number']}"
+        out.append({
+            "number": a["number"], "phase": a["phase"], "agent": a["agent"], "model": a["model"],
+            "status": a["status"], "startedAt": a["started_at"], "finishedAt": a["finished_at"],
+            "outputs": outputs.get(a["number"], []),
+            "log": project.log(session) if session in sessions else [],
+            "result": json.loads(a["result"]) if a["result"] else None,
+        })
+    return out
+
+
+@cli.command()
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events until Ctrl-C.")
+@click.option("--filter", "pattern", metavar="GLOB", help="Only events whose name matches (task:*, mission:status).")
+@click.option("--since", metavar="ID", help="Only events after this id (42 or evt_00042).")
+@json_option
+@project_option
+def events(follow: bool, pattern: str | None, since: str | None, as_json: bool, project_dir: str) -> None:
+    """Print the project's event stream (one line, or one JSON object, per event)."""
+    try:
+        after = parse_event_id(since) or 0
+    except Exception:  # noqa: BLE001 - SpecError speaks of lastEventId, the HTTP name
+        raise UserError(f"not an event id: {since!r} (use 42 or evt_00042)") from None
+    with opened(project_dir) as project:
+        live: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        subscription = project.subscribe(live.put, pattern) if follow else None
+        last = after
+        for event in project.replay(after, pattern):
+            _print_event(event, as_json)
+            last = event.id
+        while subscription is not None:
+            try:
+                event = live.get(timeout=FOLLOW_TICK)
+            except queue.Empty:
+                continue
+            if event.id > last:
+                _print_event(event, as_json)
+                last = event.id
+
+
+def _print_event(event: Event, as_json: bool) -> None:
+    out = stdout()
+    if as_json:
+        click.echo(json.dumps(event.to_wire(), ensure_ascii=False), file=out)
+    else:
+        data = {k: v for k, v in event.data.items() if k != "timestamp"}
+        click.echo(f"{event.wire_id}  {event.timestamp}  {event.event:22} {json.dumps(data, ensure_ascii=False)}",
+                   file=out)
+    if out.closed_by_reader:
+        raise click.exceptions.Exit(0)  # `polpo events -f | head`: the reader has gone

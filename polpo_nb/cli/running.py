@@ -1,0 +1,118 @@
+"""`polpo run` and `polpo resume`: start or continue a mission and follow it until it settles.
+
+A run in the foreground ends when the mission completes or fails, or when it needs a human (a
+checkpoint, a blocked gate, an approval): the command then says which command continues it and exits
+3. `--detach` hands the run to a background `polpo run` and returns once it has started.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from ..errors import NotFoundError
+from ..missionfile import load_mission
+from ..project import Project, RunHandle
+from ..spec import Mission
+from .app import cli
+from .exits import FAILED, OK, UserError
+from .options import plain_option, project_option
+from .watch import Interrupts, follow, verdict
+from .workspace import find_mission, is_project, opened
+
+MISSION_SUFFIXES = (".yaml", ".yml", ".json")
+DETACH_POLL_SECONDS = 0.05
+
+
+def _target(target: str) -> Mission | str:
+    """A mission file (parsed now: a bad file is reported before anything runs), or a saved mission's name."""
+    path = Path(target)
+    if path.is_file():
+        return load_mission(path)
+    if path.suffix.lower() in MISSION_SUFFIXES or "/" in target:
+        raise UserError(f"no such mission file: {target}")
+    return target
+
+
+def show_run(project: Project, start: Callable[[], RunHandle], interrupts: Interrupts, *, plain: bool) -> int:
+    """Start a run, follow it to its settling point, print what it means, return the exit code."""
+    message, code = verdict(follow(project, start, interrupts, plain=plain))
+    click.echo(message)
+    return code
+
+
+@cli.command()
+@click.argument("target", metavar="FILE|NAME")
+@click.option("--detach", is_flag=True, help="Run in a background process and return once it has started.")
+@plain_option
+@project_option
+def run(target: str, detach: bool, plain: bool, project_dir: str) -> int:
+    """Run a mission: a YAML/JSON mission FILE (saved first), or a saved mission's NAME.
+
+    Shows the DAG live (plain lines when stdout is not a terminal) until the mission completes, fails
+    or waits for a human. Ctrl-C pauses it (`polpo resume NAME` continues); a second Ctrl-C quits at once.
+    """
+    spec = _target(target)
+    if isinstance(spec, str) and not is_project(Path(project_dir)):
+        raise UserError(f"no mission file {target!r}, and {project_dir} is not a polpo project")
+    if detach:
+        return _detach(spec, target, project_dir)
+    with Interrupts().installed() as interrupts, opened(project_dir, create=True) as project:
+        if isinstance(spec, str):
+            spec = find_mission(project, spec).name
+        return show_run(project, lambda: project.execute(spec), interrupts, plain=plain)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--retry-failed", is_flag=True, help="Run the failed tasks again (a failed mission, a blocked gate).")
+@plain_option
+@project_option
+def resume(name: str, retry_failed: bool, plain: bool, project_dir: str) -> int:
+    """Continue a paused mission (checkpoint, gate, interrupted), or one whose process died."""
+    with Interrupts().installed() as interrupts, opened(project_dir) as project:
+        mission = find_mission(project, name)
+        return show_run(project, lambda: project.resume(mission.id, retry_failed=retry_failed), interrupts, plain=plain)
+
+
+def _detach(spec: Mission | str, target: str, project_dir: str) -> int:
+    """Start `polpo run` in its own session (Ctrl-C here does not reach it), its output in a log file;
+    return once its mission is running."""
+    root = Path(project_dir).resolve()
+    name = spec if isinstance(spec, str) else spec.name
+    argument = target if isinstance(spec, str) else str(Path(target).resolve())
+    with opened(project_dir, create=True) as project:
+        try:
+            before = project.get_mission(name).execution_count
+        except NotFoundError:
+            before = 0
+        log = root / ".polpo" / "runs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as sink:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "polpo_nb.cli", "run", "--plain", "--project", str(root), argument],
+                stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        while not _started(project, name, before):
+            if child.poll() is not None and not _started(project, name, before):
+                tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+                raise UserError(f"the background run exited ({child.returncode}) before starting: {tail[0]}", FAILED)
+            time.sleep(DETACH_POLL_SECONDS)
+    try:
+        shown = log.relative_to(Path.cwd())
+    except ValueError:
+        shown = log
+    click.echo(f"mission {name}: running in the background (pid {child.pid}, output in {shown})\n"
+               f"follow it: polpo events --follow   see it: polpo show {name}   stop it: polpo abort {name}")
+    return OK
+
+
+def _started(project: Project, name: str, before: int) -> bool:
+    try:
+        return project.get_mission(name).execution_count > before
+    except NotFoundError:
+        return False

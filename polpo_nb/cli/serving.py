@@ -1,0 +1,25 @@
+"""`polpo serve`: the project's REST, SSE and WebSocket API without a notebook (polpo_server)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from .app import cli
+from .exits import OK
+from .options import project_option
+
+
+@cli.command()
+@click.option("--port", type=int, default=3000, show_default=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (others need --api-key).")
+@click.option("--api-key", default=lambda: os.environ.get("POLPO_API_KEY"), show_default="$POLPO_API_KEY",
+              help="Every request must send Authorization: Bearer KEY.")
+@project_option
+def serve(port: int, host: str, api_key: str | None, project_dir: str) -> int:
+    """Serve the project's REST, SSE and WebSocket API (and the OpenAI-compatible chat) until Ctrl-C."""
+    from polpo_server.serve import serve as run_server
+
+    run_server(port=port, host=host, project=project_dir, api_key=api_key)
+    return OK

@@ -1,0 +1,74 @@
+"""Stopping a process that runs missions: its user pressed Ctrl-C, or it got SIGTERM.
+
+An interrupt is not an abort: the work done stays, the work in flight is given back. `interrupt_run`
+cancels the run's attempts (each recorded `interrupted`), puts their tasks back to `pending` without
+burning a retry, pauses the mission with `pauseReason: "interrupted"` and releases the run, so that
+`resume` continues it from this process or any other, at once.
+
+`release_leases` is the emergency brake (a second Ctrl-C): on a connection of its own, from any thread,
+even while the engine is stuck, it expires every lease the owner holds, so another process may take the
+runs over without waiting for them to lapse; the caller then exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ..spec import MissionStatus, TaskRecord, TaskStatus
+from ..spec.status import RUNNING_TASK_STATES
+from ..store.journal import Emit, Journal
+from ..store.sqlite import Store, Tx
+from .ownership import NO_OWNER, release_owner
+from .run import Run
+
+PAUSE_REASON = "interrupted"
+PAUSE_MESSAGE = "The process running it was interrupted"
+
+Put = Callable[..., TaskRecord]
+SetMission = Callable[..., Awaitable[None]]
+
+
+async def interrupt_run(run: Run, journal: Journal, *, put: Put, set_mission: SetMission) -> None:
+    """Cancel what `run` is doing and leave it paused and unowned (the engine forgets it afterwards).
+
+    `put` and `set_mission` are the engine's own writers, so every transition goes through the state
+    table and every event has the usual shape."""
+    run.stopping = True  # nothing new starts while the jobs wind down
+    run.queued.clear()
+    for handle in [run.deadline_watch, *run.delay_timers.values()]:
+        if handle is not None:
+            handle.cancel()
+    run.delay_timers.clear()
+    jobs = list(run.jobs.values())
+    for job in jobs:
+        job.cancel()
+    await asyncio.gather(*jobs, return_exceptions=True)
+
+    def give_back(tx: Tx, emit: Emit) -> list[TaskRecord]:
+        for attempt in tx.running_attempts():
+            if attempt["task_id"] in run.tasks:
+                tx.finish_attempt(attempt["task_id"], attempt["number"], PAUSE_REASON, None)
+        return [put(tx, emit, t, TaskStatus.PENDING, reason="the run was interrupted", phase=None)
+                for t in run.tasks.values() if t.status in RUNNING_TASK_STATES]
+    for new in await journal.write(give_back):
+        run.tasks[new.id] = new
+    if run.mission is not None:
+        if run.status == MissionStatus.ACTIVE:
+            await set_mission(run, MissionStatus.PAUSED, pause_reason=PAUSE_REASON, pause_message=PAUSE_MESSAGE)
+        mission_id, flags = run.mission.id, run.flags.to_json()
+        await journal.write(lambda tx, emit: tx.put_run(mission_id, NO_OWNER, 0.0, flags))
+    run.idle.set()  # waiters in this process read the paused mission
+
+
+def release_leases(db_path: Path, owner: str) -> None:
+    """Expire every lease `owner` holds, now, from any thread (see the module docstring)."""
+    release_owner(owner)
+    store = Store(db_path)
+    try:
+        with store.write() as tx:
+            tx.renew_leases(owner, 0.0)
+    finally:
+        store.close()
+

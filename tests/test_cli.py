@@ -1,0 +1,179 @@
+"""Every `polpo` command on a real project, through the installed entry point."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from cli_project import as_json, mission, polpo, start, write_project
+from support import WAIT, wait_for
+
+READ_ONLY = (["missions"], ["tasks"], ["show", "m"], ["logs", "t"], ["events"], ["resume", "m"], ["abort", "m"],
+             ["approve", "t"], ["reject", "t"], ["retry", "t"])
+
+
+def test_init_makes_an_example_that_stops_at_its_checkpoint_and_resume_completes(tmp_path: Path):
+    made = polpo("init", "example", cwd=tmp_path, check=0)
+    root = tmp_path / "example"
+    assert "cd example && polpo run mission.yaml" in made.stdout
+    assert sorted(p.name for p in root.iterdir()) == [".polpo", "mission.yaml", "team.py"]
+
+    run = polpo("run", "mission.yaml", cwd=root, check=3)
+    assert "task:fix" in run.stdout and "gate:passed" in run.stdout and "wrote 1 items" in run.stdout
+    assert run.stdout.endswith("mission release-notes: paused (checkpoint): An editor reads release-notes.md "
+                               "before it is published\ncontinue with: polpo resume release-notes\n")
+    resumed = polpo("resume", "release-notes", cwd=root, check=0)
+    assert resumed.stdout.endswith("mission release-notes: completed\n")
+    assert (root / "release-notes.md").read_text().count("- ") == 3
+    tasks = as_json("tasks", "--mission", "release-notes", cwd=root)
+    assert [(t["title"], t["status"]) for t in tasks] == [
+        ("Collect changes", "done"), ("Collect fixes", "done"), ("Draft notes", "done"), ("Publish", "done")]
+
+
+def test_init_keeps_existing_files(tmp_path: Path):
+    (tmp_path / "team.py").write_text("# mine\n")
+    out = polpo("init", cwd=tmp_path, check=0)
+    assert "wrote mission.yaml" in out.stdout and (tmp_path / "team.py").read_text() == "# mine\n"
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=lambda a: a[0])
+def test_commands_outside_a_project_create_nothing(tmp_path: Path, args: list[str]):
+    out = polpo(*args, cwd=tmp_path, check=2)
+    assert out.stderr == "polpo: not a polpo project: . (no .polpo/ here; `polpo init` makes one)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("m", "shout", ["a"])})
+    (root / "bad.yaml").write_text("name: x\ntasks:\n  - title: a\n    assignTo: w\n    dependsOn: [nope]\n")
+    polpo("run", "m.json", cwd=root, check=0)
+    for args, message in [
+        (["run", "missing.yaml"], "polpo: no such mission file: missing.yaml\n"),
+        (["run", "bad.yaml"], "polpo: tasks.0.dependsOn.0: unknown task 'nope'\n"),
+        (["show", "nope"], "polpo: no mission named 'nope' (missions: m)\n"),
+        (["run", "nope"], "polpo: no mission named 'nope' (missions: m)\n"),
+        (["logs", "zzz"], "polpo: no task with id or title 'zzz'\n"),
+        (["events", "--since", "x"], "polpo: not an event id: 'x' (use 42 or evt_00042)\n"),
+    ]:
+        out = polpo(*args, cwd=root, check=2)
+        assert out.stderr == message, args
+    assert "Traceback" in polpo("--debug", "run", "bad.yaml", cwd=root, check=2).stderr
+
+
+def test_version_is_the_installed_distributions_and_help_lists_exit_codes(tmp_path: Path):
+    assert polpo("--version", cwd=tmp_path, check=0).stdout == f"polpo {importlib.metadata.version('polpo-nb')}\n"
+    helped = polpo("--help", cwd=tmp_path, check=0).stdout
+    assert "Exit codes:" in helped and "130" in helped
+    for command in ("init", "run", "resume", "missions", "tasks", "show", "approve", "reject", "abort", "retry",
+                    "logs", "events", "serve"):
+        assert f"  {command} " in helped
+
+
+def test_listing_commands_print_tables_and_json(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("m", "shout", ["a", "b"])})
+    run = polpo("run", "m.json", cwd=root, check=0)
+    assert "shouting a" in run.stdout and run.stdout.endswith("mission m: completed\n")
+
+    missions = as_json("missions", cwd=root)
+    assert [(m["name"], m["status"]) for m in missions] == [("m", "completed")]
+    assert "m" in polpo("missions", cwd=root, check=0).stdout.split()
+    tasks = as_json("tasks", "--status", "done", cwd=root)
+    assert [t["title"] for t in tasks] == ["a", "b"]
+    assert as_json("tasks", "--status", "failed", cwd=root) == []
+    shown = as_json("show", "m", cwd=root)
+    assert [t["result"]["content"] for t in shown["tasks"]] == ["A", "B"]
+    assert "a" in polpo("show", "m", cwd=root, check=0).stdout
+    logs = as_json("logs", "b", cwd=root)
+    assert [(a["status"], a["outputs"], a["result"]["content"]) for a in logs] == [("completed", ["shouting b"], "B")]
+    assert "> shouting b" in polpo("logs", shown["tasks"][1]["id"], cwd=root, check=0).stdout
+
+
+def test_events_replay_filter_since_and_json(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("m", "shout", ["a"])})
+    polpo("run", "m.json", cwd=root, check=0)
+    lines = polpo("events", "--json", "--filter", "mission:*", cwd=root, check=0).stdout.splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [e["event"] for e in events] == ["mission:saved", "mission:status", "mission:executed",
+                                            "mission:status", "mission:completed"]
+    after = [json.loads(line) for line in
+             polpo("events", "--json", "--since", events[2]["id"], cwd=root, check=0).stdout.splitlines()]
+    assert after and all(int(e["id"][4:]) > int(events[2]["id"][4:]) for e in after)
+    assert "mission:completed" in polpo("events", cwd=root, check=0).stdout
+
+
+def test_events_follow_prints_what_another_process_does(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("m", "shout", ["a"])})
+    polpo("missions", cwd=root, check=2)  # not a project yet
+    polpo("init", cwd=root, check=0)
+    follower = start("events", "--follow", "--filter", "mission:completed", cwd=root)
+    polpo("run", "m.json", cwd=root, check=0)
+    line = follower.stdout.readline()
+    follower.send_signal(signal.SIGINT)
+    follower.communicate(timeout=WAIT)
+    assert "mission:completed" in line and follower.returncode == 130
+
+
+def test_side_effects_wait_for_approve_and_reject(tmp_path: Path):
+    spec = mission("publish", "shout", ["draft", "post", "announce"])
+    spec["tasks"][1]["sideEffects"] = True
+    root = write_project(tmp_path / "p", {"m.json": spec})
+    waiting = polpo("run", "m.json", cwd=root, check=3)
+    post = as_json("tasks", "--status", "awaiting_approval", cwd=root)[0]
+    assert f"'post' ({post['id']}): polpo approve {post['id']}" in waiting.stdout
+
+    approved = polpo("approve", "post", "--note", "looks good", cwd=root, check=0)
+    assert f"task 'post' ({post['id']}): approved, now done" in approved.stdout
+    assert approved.stdout.endswith("mission publish: completed\n")  # the mission carried on here
+    assert polpo("approve", "post", cwd=root, check=4).stderr.startswith("polpo: Task ")
+
+    polpo("run", "m.json", cwd=root, check=3)
+    rejected = polpo("reject", post["id"], cwd=root)
+    assert "rejected, now failed" in rejected.stdout and rejected.returncode == 1
+    assert as_json("show", "publish", cwd=root)["status"] == "failed"
+
+
+def test_a_title_shared_by_two_tasks_is_refused_with_the_candidates(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"one.json": mission("one", "shout", ["same"]),
+                                          "two.json": mission("two", "shout", ["same"])})
+    polpo("run", "one.json", cwd=root, check=0)
+    polpo("run", "two.json", cwd=root, check=0)
+    ids = [t["id"] for t in as_json("tasks", cwd=root)]
+    out = polpo("logs", "same", cwd=root, check=2)
+    assert out.stderr.startswith("polpo: 2 tasks are titled 'same'; give an id: ")
+    assert all(i in out.stderr for i in ids) and "(one, done)" in out.stderr and "(two, done)" in out.stderr
+
+
+def test_retry_runs_a_failed_task_and_its_skipped_dependents(tmp_path: Path):
+    spec = mission("flaky", "flaky", ["a"])
+    spec["tasks"][0]["maxRetries"] = 0
+    spec["tasks"].append({"title": "b", "assignTo": "worker", "dependsOn": ["a"]})
+    root = write_project(tmp_path / "p", {"m.json": spec})
+    failed = polpo("run", "m.json", cwd=root, check=1)
+    assert "mission flaky: failed" in failed.stdout and "polpo resume flaky --retry-failed" in failed.stdout
+    (root / "fixed").write_text("")
+    retried = polpo("retry", "a", cwd=root, check=0)
+    assert retried.stdout.endswith("mission flaky: completed\n")
+    assert [t["status"] for t in as_json("tasks", cwd=root)] == ["done", "done"]
+
+
+def test_abort_cancels_an_interrupted_mission(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("long", "gated", ["a", "b"])})
+    proc = start("run", "m.json", cwd=root)
+    wait_for(lambda: (root / "started-a").exists())
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=WAIT)
+    assert polpo("abort", "long", cwd=root, check=0).stdout == "mission long: cancelled\n"
+    assert polpo("abort", "long", cwd=root, check=4).stderr.startswith("polpo: Mission 'long' is cancelled")
+
+
+def test_detach_returns_once_the_run_has_started(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("bg", "gated", ["a"])})
+    out = polpo("run", "--detach", "m.json", cwd=root, check=0)
+    assert out.stdout.startswith("mission bg: running in the background (pid ")
+    wait_for(lambda: (root / "started-a").exists())
+    (root / "go").write_text("")
+    wait_for(lambda: as_json("show", "bg", cwd=root)["status"] == "completed")
+    assert "mission bg: completed" in (root / ".polpo" / "runs" / "bg.log").read_text()

@@ -1,0 +1,67 @@
+"""A closed stdout (`polpo run ... | head -1`) never hangs or stalls the run; a subscriber that raises
+never stalls the journal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pty
+import re
+import subprocess
+from pathlib import Path
+
+from cli_project import POLPO, as_json, mission, write_project
+from cli_project import polpo as polpo_cli
+from support import WAIT, EventLog, wait_for
+
+import polpo_nb as polpo
+from polpo_nb.spec import MissionStatus
+
+
+def test_run_piped_into_head_ends_and_the_mission_still_settles(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("piped", "gated", [f"t{i}" for i in range(5)],
+                                                            chain=False)})
+    pipeline = subprocess.Popen(f"'{POLPO}' run m.json | head -1", shell=True, cwd=root, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: all((root / f"started-t{i}").exists() for i in range(5)))
+    # head has printed its line and gone once the pipe has a line; everything after hits a closed pipe
+    first = pipeline.stdout.readline()
+    (root / "go").write_text("")
+    out, err = pipeline.communicate(timeout=WAIT)
+
+    assert pipeline.returncode == 0 and "task:transition" in first and out == ""
+    assert "Traceback" not in err and "Broken pipe" not in err
+    assert as_json("show", "piped", cwd=root)["status"] == "completed"
+
+
+def test_a_subscriber_that_raises_does_not_stall_the_journal(project: polpo.Project, events: EventLog):
+    @project.agent("quick")
+    def quick(task, ctx):
+        return "ok"
+
+    def broken(event):
+        raise BrokenPipeError(32, "Broken pipe")
+    project.subscribe(broken)
+    record = project.execute(polpo.Mission("m").task("a", assign_to="quick").task("b", assign_to="quick",
+                                                                                    depends_on=["a"])).wait(timeout=WAIT)
+    assert record.status == MissionStatus.COMPLETED
+    wait_for(lambda: "mission:completed" in events.names())
+
+
+def test_on_a_terminal_the_live_view_shows_counts_tasks_scores_and_outputs(tmp_path: Path):
+    polpo_cli("init", cwd=tmp_path, check=0)
+    main, child = pty.openpty()
+    proc = subprocess.Popen([POLPO, "run", "mission.yaml"], cwd=tmp_path, stdin=child, stdout=child, stderr=child)
+    os.close(child)
+    screen = b""
+    with contextlib.suppress(OSError):  # EIO once the child has closed its side
+        while chunk := os.read(main, 65536):
+            screen += chunk
+    os.close(main)
+    assert proc.wait(timeout=WAIT) == 3
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode())
+    final = text[text.rindex("release-notes  paused"):]  # the last frame, then the verdict
+    assert "3/4 done" in final and "pending 1  done 3" in final
+    assert re.search(r"Draft notes\s+writer\s+done\s+5\s+↻1", final)
+    assert "Draft notes: wrote 3 items (after feedback)" in final
+    assert final.rstrip().endswith("continue with: polpo resume release-notes")
