@@ -47,7 +47,11 @@ def resolve_in_project(root: Path, path: str, *, must_exist: bool = False) -> Pa
         raise SandboxError(f"path {shown} cannot be resolved: {type(exc).__name__}") from None
     if not resolved.is_relative_to(real_root):
         raise SandboxError(f"path {shown} is not allowed: it resolves outside the project (symlink)")
-    if must_exist and not resolved.exists():
+    try:
+        exists = resolved.exists()
+    except OSError as exc:  # a name too long for the file system (ENAMETOOLONG), ...
+        raise SandboxError(f"path {shown} cannot be used: {exc.strerror or type(exc).__name__}") from None
+    if must_exist and not exists:
         raise NotFoundError(f"path {shown} does not exist in the project")
     return resolved
 

@@ -19,6 +19,7 @@ from traitlets import Float, Int, Unicode
 import polpo_nb
 from polpo_nb.project.config import POLPO_DIR, load_config
 
+from . import redact
 from .cache import RenderCache
 from .handlers import build_handlers
 from .openapi import build_openapi
@@ -60,6 +61,7 @@ class PolpoServerApp(ExtensionApp):
         self.streams = set()
         self.render_cache = RenderCache()
         self._openapi: dict[str, Any] | None = None
+        redact.install([self.log, self.serverapp.log])  # no key or token from a query string in any log line
         self.log.info("polpo: serving projects below %s at %s", self.registry.root, self.api_url)
 
     def initialize_handlers(self) -> None:

@@ -23,6 +23,7 @@ CODES: dict[str, tuple[int, str]] = {
     "NOT_FOUND": (404, "not_found"),
     "METHOD_NOT_ALLOWED": (405, "method_not_allowed"),
     "CONFLICT": (409, "conflict"),
+    "PAYLOAD_TOO_LARGE": (413, "payload_too_large"),
     "RATE_LIMITED": (429, "rate_limited"),
     "INTERNAL": (500, "internal_error"),
 }

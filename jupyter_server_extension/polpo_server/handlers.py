@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -30,8 +29,10 @@ from polpo_nb.errors import PolpoError, SpecError
 from polpo_nb.events import EventFilter, parse_event_id
 from polpo_nb.spec import parse, to_jsonable
 
+from . import jsonbody
 from .cache import RenderCache
 from .dialects import DIALECTS, Dialect, code_of, dumps, status_of
+from .limits import MAX_BODY_BYTES, check_patterns
 from .routes import ROUTES, Call, Route, route_groups
 from .sse import SseResponse, execute_events, pump
 
@@ -94,6 +95,12 @@ class _PolpoMixin:
                 self._jupyter_current_user = User("polpo-api-key", name="polpo API key")
                 self._token_authenticated = True
         return super().prepare(*args, **kwargs)  # type: ignore[misc]
+
+    def set_cors_headers(self) -> None:
+        super().set_cors_headers()  # type: ignore[misc]
+        handler: Any = self
+        if handler.settings.get("polpo_configured_cors_only") and not (handler.allow_origin or handler.allow_origin_pat):
+            handler.clear_header("Access-Control-Allow-Origin")  # Jupyter's echo for token-authenticated requests
 
     def get_login_url(self) -> str:
         # an API never redirects to a login page: missing or wrong credentials are a 401
@@ -221,17 +228,15 @@ class RouteHandler(_PolpoMixin, ExtensionHandlerMixin, APIHandler):
         return call
 
     def parse_body(self, route: Route) -> Any:
+        if len(self.request.body) > MAX_BODY_BYTES:
+            raise Failure("PAYLOAD_TOO_LARGE", f"the body is {len(self.request.body)} bytes: at most {MAX_BODY_BYTES}")
         raw = self.request.body.strip()
-        if not raw:
-            data: Any = {}
-        else:
-            try:
-                data = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise SpecError([{"loc": ["body"], "msg": f"invalid JSON: {exc}"}]) from None
+        data = jsonbody.loads(raw) if raw else {}
         if not isinstance(data, dict):
             raise SpecError([{"loc": ["body"], "msg": "the body is one JSON object"}])
         if route.partial:
+            if not data:
+                raise SpecError([{"loc": ["body"], "msg": "name at least one field to change"}])
             known = {f.alias or k for k, f in route.body.model_fields.items()} | set(route.body.model_fields)  # type: ignore[union-attr]
             unknown = sorted(set(data) - known)
             if unknown:
@@ -401,12 +406,15 @@ class EventSocketHandler(_PolpoMixin, WebSocketMixin, WebSocketHandler, Extensio
         await self.pre_get()
         route = self.routes["GET"]
         project_id = params.pop("projectId", None)
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            raise web.HTTPError(400, "this route is a WebSocket: connect with `Upgrade: websocket`, or use the "
+                                     "SSE route `events`")
         try:
             self.project = await self.polpo.registry.get(project_id)
-            after = parse_event_id(self.get_query_argument("lastEventId", None) or
-                                   self.request.headers.get("Last-Event-ID"))
+            query = parse(route.query, {k: self.get_query_argument(k) for k in self.request.query_arguments})
+            after = parse_event_id(query.last_event_id or self.request.headers.get("Last-Event-ID"))
             self.after = self.project.bus.cursor if after is None else after
-            self.flt = EventFilter(self.get_query_argument("filter", None))
+            self.flt = EventFilter(query.filter)
             await route.call(Call(app=self.polpo, project=self.project, params=params))
         except PolpoError as exc:
             failure = _failure_of(exc)
@@ -431,9 +439,10 @@ class EventSocketHandler(_PolpoMixin, WebSocketMixin, WebSocketHandler, Extensio
 
     def on_message(self, message: str | bytes) -> None:
         try:
-            data = json.loads(message)
-        except (ValueError, UnicodeDecodeError):
-            return self._reply_error("messages are JSON objects: {\"type\": \"subscribe\", \"pattern\": \"task:*\"}")
+            data = jsonbody.loads(message, where="message")
+        except SpecError as exc:
+            return self._reply_error(f"{exc.message}; messages are JSON objects such as "
+                                     "{\"type\": \"subscribe\", \"pattern\": \"task:*\"}")
         if not isinstance(data, dict):
             return self._reply_error("messages are JSON objects")
         kind = data.get("type")
@@ -441,16 +450,16 @@ class EventSocketHandler(_PolpoMixin, WebSocketMixin, WebSocketHandler, Extensio
             return self._send({"type": "pong"})
         if kind not in ("subscribe", "unsubscribe"):
             return self._reply_error(f"unknown message type {kind!r}: use subscribe, unsubscribe or ping")
-        patterns = data.get("patterns", data.get("pattern"))
-        if isinstance(patterns, str):
-            patterns = [patterns]
-        if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) and p.strip() for p in patterns):
-            return self._reply_error(f"{kind} needs a `pattern` (a glob such as task:*) or `patterns`")
-        current = list(self.patterns or [])
-        if kind == "subscribe":
-            current += [p.strip() for p in patterns if p.strip() not in current]
-        else:
-            current = [p for p in current if p not in {q.strip() for q in patterns}]
+        try:
+            patterns = check_patterns(data.get("patterns", data.get("pattern")))
+            current = list(self.patterns or [])
+            if kind == "subscribe":
+                current += [p for p in patterns if p not in current]
+                check_patterns(current, "patterns")  # the socket's total, not only this message's
+            else:
+                current = [p for p in current if p not in set(patterns)]
+        except SpecError as exc:
+            return self._reply_error(f"{kind}: {exc.message}")
         # once a client has subscribed it gets only what it subscribed to (nothing, if it unsubscribed all)
         self.patterns = current
         self.flt = EventFilter(current)

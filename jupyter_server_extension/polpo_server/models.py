@@ -8,12 +8,15 @@ come from the same definitions.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import ConfigDict, Field, create_model
+from pydantic import ConfigDict, Field, create_model, field_validator
 
+from polpo_nb.errors import SpecError
 from polpo_nb.spec import Mission, Task, TaskStatus, WireModel
 from polpo_nb.spec.status import MissionStatus
+
+from .limits import check_patterns
 
 
 def partial(model: type[WireModel], name: str, *, exclude: frozenset[str] = frozenset()) -> type[WireModel]:
@@ -40,6 +43,7 @@ class QueryModel(WireModel):
     """Query strings ignore parameters they do not name (`token`, cache busters, ...)."""
 
     model_config = ConfigDict(extra="ignore")
+    strict_scalars: ClassVar[bool] = False  # every value arrives as a string
 
 
 class TaskQuery(QueryModel):
@@ -68,6 +72,16 @@ class PreviewQuery(QueryModel):
 
 class EventsQuery(QueryModel):
     filter: str | None = Field(default=None, description="Comma-separated globs on event names: `task:*,mission:*`.")
+
+    @field_validator("filter")
+    @classmethod
+    def _bounded(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            try:
+                check_patterns([p for p in value.split(",") if p.strip()] or ["*"], "filter")
+            except SpecError as exc:
+                raise ValueError(exc.message) from None
+        return value
     last_event_id: str | None = Field(
         default=None, description="Replay events after this id (`42` or `evt_00042`); the `Last-Event-ID` header wins.")
 

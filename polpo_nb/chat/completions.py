@@ -27,9 +27,18 @@ class _OpenAIModel(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+class ContentPart(_OpenAIModel):
+    """One part of a message's content: `{type: "text", text}` is read; other kinds (images) are kept
+    as sent and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
 class RequestMessage(_OpenAIModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_call_id: str | None = None
     tool_calls: list[dict[str, Any]] | None = None

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import SpecError
 
-_EVENT_ID = re.compile(r"^(?:evt_)?(\d+)$")
+_EVENT_ID = re.compile(r"^(?:evt_)?(\d{1,18})$")  # ids are SQLite integers (< 2**63): 18 digits, never a 4,301-digit int()
 
 
 @dataclass(slots=True, frozen=True)

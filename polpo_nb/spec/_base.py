@@ -3,16 +3,50 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
 from pydantic.alias_generators import to_camel
+from pydantic_core import CoreSchema
+
+#: Core-schema types whose lax coercions are refused: `"volatile": 0` or `"sideEffects": "yes"` are
+#: mistakes to report, not values to guess (floats stay lax: an int is a fine float).
+_STRICT_TYPES = frozenset({"bool", "int"})
+
+
+def _make_strict(schema: Any) -> None:
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        if isinstance(kind, str) and kind in _STRICT_TYPES:
+            schema["strict"] = True
+        for value in schema.values():
+            _make_strict(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _make_strict(value)
 
 
 class WireModel(BaseModel):
-    """One model, three faces: Python attributes, the JSON of the API, the rows of the store."""
+    """One model, three faces: Python attributes, the JSON of the API, the rows of the store.
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    Non-finite floats are refused (`allow_inf_nan=False`): JSON has no NaN or Infinity, so a model
+    holding one could be neither answered nor read back from the store. Booleans and integers are
+    strict (no `0` for False, no `"5"` for 5); a model fed from strings (query strings) turns
+    `strict_scalars` off. A non-finite float that gets in anyway (`model_copy` does not validate) is
+    serialised as `NaN`, never silently as `null`, so the store can tell and refuse it.
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", allow_inf_nan=False,
+                              ser_json_inf_nan="constants")
+    strict_scalars: ClassVar[bool] = True
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        # the schema is plain data, edited once when the class is built: strictness costs nothing per call
+        schema = handler(source)
+        if cls.strict_scalars:
+            _make_strict(schema)
+        return schema
 
     def to_wire(self, **kw: Any) -> dict[str, Any]:
         """The JSON the API speaks: camelCase, `None` dropped so payloads stay as small as the seeds'."""

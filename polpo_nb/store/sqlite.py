@@ -8,22 +8,64 @@ makes the others wait rather than fail). WAL mode lets readers in other processe
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
 from ..errors import ConflictError, NotFoundError, StoreError
 from ..events.model import Event
-from ..spec import Agent, MissionRecord, TaskRecord, utcnow
+from ..spec import Agent, MissionRecord, TaskRecord, spec_error, utcnow
 from .schema import MIGRATIONS, SCHEMA_VERSION, statements
 
 BUSY_TIMEOUT_MS = 30_000
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+class UnreadableRecordError(ConflictError):
+    """A stored row that no longer validates (written by an older, buggier version, or by hand)."""
+
+
+def _load(model: type[M], doc: str, what: str) -> M:
+    """One row as its model; a row that does not validate is an UnreadableRecordError naming it."""
+    try:
+        return model.model_validate_json(doc)
+    except ValidationError as exc:
+        fields = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
+        raise UnreadableRecordError(f"{what} is stored but cannot be read (invalid: {', '.join(fields) or 'the row'}); "
+                                    "it was written by another version or by hand, and lists leave it out") from None
+
+
+def _readable(model: type[M], rows: Any, what: str) -> list[M]:
+    """Rows `(id, doc)` as models, leaving out (and logging) any that cannot be read: one bad row must
+    not make a whole list unreadable."""
+    out = []
+    for ident, doc in rows:
+        try:
+            out.append(_load(model, doc, f"{what} {ident}"))
+        except UnreadableRecordError as exc:
+            log.warning("polpo store: left out of the list: %s", exc.message)
+    return out
+
+
+def _storable(model: type[BaseModel], doc: str) -> str:
+    """`doc` if the store's reader will read it back. Serialising writes non-finite floats as `NaN` /
+    `Infinity` (WireModel's `ser_json_inf_nan`), which no reader accepts: such a doc (only then, the
+    check is a substring test) is validated, and refused as the caller's bad input."""
+    if "NaN" in doc or "Infinity" in doc:
+        try:
+            model.model_validate_json(doc)
+        except ValidationError as exc:
+            raise spec_error(exc) from None
+    return doc
 
 
 class Store:
@@ -151,7 +193,8 @@ class Tx:
                 "INSERT INTO tasks (id, mission_id, seq, status, assign_to, doc) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET mission_id=excluded.mission_id, seq=excluded.seq, "
                 "status=excluded.status, assign_to=excluded.assign_to, doc=excluded.doc",
-                [(t.id, t.mission_id, t.seq, t.status.value, t.assign_to, t.model_dump_json(by_alias=True, exclude_none=True))
+                [(t.id, t.mission_id, t.seq, t.status.value, t.assign_to,
+                  _storable(TaskRecord, t.model_dump_json(by_alias=True, exclude_none=True)))
                  for t in self._tasks.values()],
             )
             self._tasks.clear()
@@ -200,7 +243,7 @@ class Tx:
         row = self._x("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"Task not found: {task_id}")
-        return TaskRecord.model_validate_json(row[0])
+        return _load(TaskRecord, row[0], f"Task {task_id}")
 
     def tasks(self, *, mission_id: str | None = None, status: str | None = None, assign_to: str | None = None,
               group: str | None = None, standalone: bool = False) -> list[TaskRecord]:
@@ -219,8 +262,8 @@ class Tx:
         if group is not None:
             where.append("mission_id IN (SELECT id FROM missions WHERE id = ? OR name = ?)")
             args += [group, group]
-        sql = "SELECT doc FROM tasks" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
-        return [TaskRecord.model_validate_json(r[0]) for r in self._x(sql, args)]
+        sql = "SELECT id, doc FROM tasks" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
+        return _readable(TaskRecord, self._x(sql, args), "Task")
 
     def delete_task(self, task_id: str) -> None:
         self._x("DELETE FROM tasks WHERE id = ?", (task_id,))
@@ -232,7 +275,8 @@ class Tx:
 
     def put_mission(self, mission: MissionRecord) -> None:
         """Store the mission's own fields; its tasks live in the tasks table."""
-        doc = mission.model_dump_json(by_alias=True, exclude_none=True, exclude={"tasks", "task_count"})
+        doc = _storable(MissionRecord, mission.model_dump_json(by_alias=True, exclude_none=True,
+                                                               exclude={"tasks", "task_count"}))
         try:
             self._x(
                 "INSERT INTO missions (id, name, status, doc) VALUES (?, ?, ?, ?) "
@@ -253,10 +297,16 @@ class Tx:
         sql, args = "SELECT id, doc FROM missions", []
         if status is not None:
             sql, args = sql + " WHERE status = ?", [status]
-        return [self._mission_from(r[0], r[1], with_tasks) for r in self._x(sql + " ORDER BY rowid", args).fetchall()]
+        out = []
+        for mission_id, doc in self._x(sql + " ORDER BY rowid", args).fetchall():
+            try:
+                out.append(self._mission_from(mission_id, doc, with_tasks))
+            except UnreadableRecordError as exc:
+                log.warning("polpo store: left out of the list: %s", exc.message)
+        return out
 
     def _mission_from(self, mission_id: str, doc: str, with_tasks: bool) -> MissionRecord:
-        record = MissionRecord.model_validate_json(doc)
+        record = _load(MissionRecord, doc, f"Mission {mission_id}")
         if with_tasks:
             record.tasks = self.tasks(mission_id=mission_id)  # parsed once, not re-validated
             record.task_count = len(record.tasks)
@@ -432,16 +482,18 @@ class Tx:
     def put_agent(self, agent: Agent, mission_id: str | None = None) -> None:
         self._w(
             "INSERT OR REPLACE INTO agents (name, mission_id, doc) VALUES (?, ?, ?)",
-            (agent.name, mission_id, agent.model_dump_json(by_alias=True, exclude_none=True)),
+            (agent.name, mission_id, _storable(Agent, agent.model_dump_json(by_alias=True, exclude_none=True))),
         )
 
     def agent(self, name: str) -> Agent | None:
         row = self._x("SELECT doc FROM agents WHERE name = ?", (name,)).fetchone()
-        return None if row is None else Agent.model_validate_json(row[0])
+        return None if row is None else _load(Agent, row[0], f"Agent {name}")
 
     def agents(self) -> list[tuple[Agent, str | None]]:
-        rows = self._x("SELECT doc, mission_id FROM agents ORDER BY rowid").fetchall()
-        return [(Agent.model_validate_json(d), m) for d, m in rows]
+        rows = self._x("SELECT name, doc, mission_id FROM agents ORDER BY rowid").fetchall()
+        agents = _readable(Agent, [(n, d) for n, d, _ in rows], "Agent")
+        missions = {n: m for n, _, m in rows}
+        return [(agent, missions[agent.name]) for agent in agents]
 
     def delete_agent(self, name: str) -> bool:
         return self._x("DELETE FROM agents WHERE name = ?", (name,)).rowcount > 0
