@@ -17,7 +17,7 @@ from typing import Any
 
 from ..events.model import Event
 from ..spec import Mission, MissionRecord, TaskRecord
-from ..spec.status import RUNNING_TASK_STATES, TERMINAL_MISSION_STATES, MissionStatus
+from ..spec.status import RUNNING_TASK_STATES, TERMINAL_MISSION_STATES, MissionStatus, TaskStatus
 from .layout import layered_layout
 
 EVENTS_SHOWN = 12
@@ -61,6 +61,7 @@ class MissionView:
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_SHOWN)
         self.started_at: str | None = None
         self.finished_at: str | None = None
+        self.last_activity: str | None = None  # the latest event's time: where a waiting clock stops
         self.running_since: dict[str, str] = {}
         self.notice: str | None = None
         self.pending = Pending()
@@ -100,6 +101,7 @@ class MissionView:
         if not self.relevant(event):
             return False
         data, name = event.data, event.event
+        self.last_activity = event.timestamp
         if name in STRUCTURE_CHANGING:
             self.pending.structure = True
         elif name.startswith(("mission:", "gate:", "checkpoint:")):
@@ -130,42 +132,35 @@ class MissionView:
         tasks: dict[str, dict[str, Any]] = {}
         counts = {"done": 0, "failed": 0, "running": 0, "awaiting": 0}
         for tid, t in self.tasks.items():
+            item = task_state(t)
             status = getattr(t, "status", None)
-            status_value = status.value if status is not None else "draft"
-            item: dict[str, Any] = {"status": status_value}
-            phase = getattr(t, "phase", None)
-            if phase is not None:
-                item["phase"] = phase.value
-            assessment = getattr(t, "assessment", None)
-            if assessment is not None:
-                if assessment.score is not None:
-                    item["score"] = round(assessment.score, 2)
-                item["passed"] = assessment.passed
-            retries = getattr(t, "retries", 0)
-            if retries:
-                item["retries"] = retries
-            result = getattr(t, "result", None)
-            if result is not None and result.duration_ms is not None and status not in RUNNING_TASK_STATES:
-                item["ms"] = round(result.duration_ms, 1)
             if status in RUNNING_TASK_STATES:
                 since = _epoch_ms(self.running_since.get(tid) or getattr(t, "updated_at", None))
                 if since is not None:
                     item["since"] = round(since)
             tasks[tid] = item
-            if status_value == "done":
+            if item["status"] == "done":
                 counts["done"] += 1
-            elif status_value == "failed":
+            elif item["status"] == "failed":
                 counts["failed"] += 1
-            elif status_value == "awaiting_approval":
+            elif item["status"] == "awaiting_approval":
                 counts["awaiting"] += 1
             elif status in RUNNING_TASK_STATES:
                 counts["running"] += 1
         status = getattr(self.mission, "status", MissionStatus.DRAFT)
+        # The clock runs while the mission works; it stops while it waits for a human (paused at a
+        # checkpoint or gate, or nothing left to do but approvals) at the last thing that happened.
+        waiting = status == MissionStatus.PAUSED or (status == MissionStatus.ACTIVE and not counts["running"]
+                                                     and counts["awaiting"] > 0)
+        ticking = status == MissionStatus.ACTIVE and not waiting
         started = _epoch_ms(self.started_at)
-        end = _epoch_ms(self.finished_at) if status in TERMINAL_MISSION_STATES else None
-        elapsed = None
-        if started is not None and (end is not None or now_ms is not None):
-            elapsed = round(max(0.0, ((end if end is not None else now_ms) - started) / 1000), 1)  # type: ignore[operator]
+        if status in TERMINAL_MISSION_STATES:
+            end = _epoch_ms(self.finished_at)
+        elif ticking:
+            end = now_ms
+        else:
+            end = _epoch_ms(self.last_activity)
+        elapsed = round(max(0.0, (end - started) / 1000), 1) if started is not None and end is not None else None
         mission = {"id": self.mission_id, "name": self.mission.name, "status": status.value}
         for key in ("pause_reason", "pause_message", "error"):
             value = getattr(self.mission, key, None)
@@ -175,11 +170,60 @@ class MissionView:
             "graphRev": self.graph_rev,
             "mission": mission,
             "tasks": tasks,
-            "progress": {"total": len(tasks), **counts, "elapsed": elapsed,
-                         "ticking": status == MissionStatus.ACTIVE and elapsed is not None},
+            "progress": {"total": len(tasks), **counts, "elapsed": elapsed, "ticking": ticking and elapsed is not None},
             "events": list(self.events),
             "notice": self.notice,
         }
+
+
+#: Statuses whose result and assessment are the task's own (a task sent back to pending keeps the
+#: previous attempt's in its record: not shown, they would be stale).
+SETTLED_TASK_STATES = frozenset({TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.AWAITING_APPROVAL})
+NOT_STARTED_TASK_STATES = frozenset({TaskStatus.DRAFT, TaskStatus.PENDING})
+
+
+def failure_reason(error: str | None) -> str | None:
+    """Why a failed task did not run to the end, when it is not its own failure: `skipped` (a
+    dependency failed) or `aborted` (its mission was)."""
+    if not error:
+        return None
+    first = error.strip().split("\n", 1)[0].lower()
+    if first.startswith("skipped"):
+        return "skipped"
+    if "aborted" in first:
+        return "aborted"
+    return None
+
+
+def task_state(t: Any) -> dict[str, Any]:
+    """One task's entry of the synced state (a definition has no status yet: `draft`).
+
+    `attempts` is how many times its agent was called (shown when more than one). The record's
+    `retries` counts every time the task was sent back, automatically or by hand (`retry_task`,
+    `resume(retry_failed=True)`), so it can exceed `maxRetries`, which only bounds the automatic ones."""
+    status = getattr(t, "status", None) or TaskStatus.DRAFT
+    item: dict[str, Any] = {"status": status.value}
+    phase = getattr(t, "phase", None)
+    if phase is not None:
+        item["phase"] = phase.value
+    assessment = getattr(t, "assessment", None)
+    if assessment is not None and status not in NOT_STARTED_TASK_STATES:
+        if assessment.score is not None:
+            item["score"] = round(assessment.score, 2)
+        item["passed"] = assessment.passed
+    result = getattr(t, "result", None)
+    retries = getattr(t, "retries", 0)
+    ran = status not in NOT_STARTED_TASK_STATES and (status != TaskStatus.FAILED or bool(result and result.agent))
+    attempts = retries + (1 if ran else 0)
+    if attempts > 1:
+        item["attempts"] = attempts
+    if result is not None and status in SETTLED_TASK_STATES:
+        if result.duration_ms is not None:
+            item["ms"] = round(result.duration_ms, 1)
+        reason = failure_reason(result.error) if status == TaskStatus.FAILED else None
+        if reason:
+            item["reason"] = reason
+    return item
 
 
 def describe(event: Event, titles: dict[str, str]) -> str:
