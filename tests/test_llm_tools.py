@@ -88,9 +88,13 @@ def web() -> Iterator[str]:
     server.server_close()
 
 
-def test_http_fetch_answers_status_type_and_body_and_refuses_other_schemes(project, web):
+def test_http_fetch_answers_status_type_and_body_and_refuses_other_schemes(project_dir, web):
+    project = polpo.Project(project_dir, config={"httpFetchAllowHosts": ["127.0.0.1"]})  # loopback: allowed here
     script = Script(call("http_fetch", url=f"{web}/page"), call("http_fetch", url="file:///etc/passwd"), say("done"))
-    _, (page, local) = run_script(project, script)
+    try:
+        _, (page, local) = run_script(project, script)
+    finally:
+        project.close()
     assert page == "HTTP 200 text/html\n<h1>hello from loopback</h1>"
     assert local.startswith("refused:") and "http://" in local
 

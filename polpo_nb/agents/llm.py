@@ -73,8 +73,7 @@ class LLMRuntime:
             raise LLMAgentError(f"agent {ctx.agent.name!r} has no model and the project sets no defaultModel")
         model = self.models.resolve(ctx.model)
         names = tool_names(ctx.agent.allowed_tools, self.config.allowed_tools)
-        workspace = Workspace(self.root, ctx, allowed_paths=ctx.agent.allowed_paths,
-                              shell_timeout=self.config.command_timeout)
+        workspace = Workspace.for_agent(self.root, ctx, self.config, ctx.agent.allowed_paths)
         standing = instructions(ctx, names)
         agent: Agent[Workspace, str] = Agent(
             model, instructions=standing, tools=build_tools(names), deps_type=Workspace,

@@ -6,6 +6,7 @@ agent's `allowedPaths` when it has any. A refused or failed call is answered to 
 (`refused: ...` / `error: ...`) so it can change course; it never ends the attempt. Every call becomes
 a `task:tool_use` event and a transcript line.
 
+`http_fetch` reaches public hosts only, unless the project config names others (`fetch.py`).
 `run_shell` is opt-in (the agent's `allowedTools` must name it), runs in the project directory with a
 timeout and the filtered environment of `sandbox.filtered_env`. `allowedPaths` cannot fence a shell:
 an agent given `run_shell` can reach whatever the server's user can.
@@ -32,7 +33,9 @@ from ..assess.commands import run_shell as _run_command
 from ..assess.commands import tail
 from ..errors import NotFoundError, PolpoError
 from ..sandbox import SandboxError, resolve_in_project
+from ..spec import ProjectConfig
 from .context import AgentContext
+from .fetch import FetchPolicy, FetchRefused, fetch
 
 __all__ = ["ALL_TOOLS", "DEFAULT_TOOLS", "OPT_IN_TOOLS", "ToolRefused", "Workspace", "build_tools", "tool_names"]
 
@@ -64,12 +67,20 @@ class Workspace:
     ctx: AgentContext
     allowed_paths: list[str] | None = None
     shell_timeout: float = 300.0
+    #: where http_fetch may go beyond public hosts (the project's httpFetchAllowHosts); none by default
+    fetch_policy: FetchPolicy = field(default_factory=FetchPolicy)
     files: list[str] = field(default_factory=list)
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
+
+    @classmethod
+    def for_agent(cls, root: Path, ctx: AgentContext, config: ProjectConfig, allowed_paths: list[str] | None) -> Workspace:
+        """An agent's workspace under the project's limits (command timeout, fetch destinations)."""
+        return cls(root, ctx, allowed_paths=allowed_paths, shell_timeout=config.command_timeout,
+                   fetch_policy=FetchPolicy.from_config(config.http_fetch_allow_hosts))
 
     def path(self, path: str, *, write: bool = False) -> Path:
         """The resolved path of `path`, or ToolRefused/SandboxError saying why the agent may not use it."""
@@ -232,20 +243,13 @@ async def http_fetch(ctx: RunContext[Workspace], url: str, method: str = "GET", 
         body: Request body, for POST or PUT.
         headers: Extra request headers.
     """
-    import httpx
-
     if not url.lower().startswith(("http://", "https://")):
         raise ToolRefused(f"only http:// and https:// URLs can be fetched, not {url!r}")
-    async with httpx.AsyncClient(timeout=30.0, follow_redirects=True) as client, \
-            client.stream(method.upper(), url, content=body, headers=headers) as response:
-        data = bytearray()
-        async for chunk in response.aiter_bytes():
-            data += chunk
-            if len(data) >= _MAX_FETCH_BYTES:
-                break
-        text = bytes(data).decode(response.encoding or "utf-8", errors="replace")
+    got = await fetch(url, method=method, body=body, headers=headers, policy=ctx.deps.fetch_policy,
+                      max_bytes=_MAX_FETCH_BYTES)
+    text = got.body.decode(got.encoding or "utf-8", errors="replace")
     shown = text[:_FETCH_SHOWN_CHARS] + ("\n...[truncated]" if len(text) > _FETCH_SHOWN_CHARS else "")
-    return f"HTTP {response.status_code} {response.headers.get('content-type', '')}\n{shown}"
+    return f"HTTP {got.status} {got.content_type}\n{shown}"
 
 
 async def run_shell(ctx: RunContext[Workspace], command: str, timeout: float | None = None) -> str:
@@ -378,7 +382,7 @@ def _reported(fn: Callable[..., Any]) -> Callable[..., Any]:
         return answer
 
     def failure(exc: Exception) -> str:
-        if isinstance(exc, ToolRefused | SandboxError):
+        if isinstance(exc, ToolRefused | SandboxError | FetchRefused):
             return f"refused: {exc.message}"
         if isinstance(exc, PolpoError):
             return f"error: {exc.message}"

@@ -217,7 +217,7 @@ class ChatService:
         agent: Agent[Workspace, str] = Agent(project.models.resolve(model_name), instructions=standing,
                                              tools=build_tools(names), deps_type=Workspace, name=spec.name,
                                              defer_model_check=True)
-        deps = Workspace(project.root, ctx, allowed_paths=spec.allowed_paths, shell_timeout=project.config.command_timeout)
+        deps = Workspace.for_agent(project.root, ctx, project.config, spec.allowed_paths)
         limit = turn.max_turns or spec.max_turns or project.config.orchestrator_max_turns
         return await self._loop(turn, push, agent, deps, model_name, limit, None)
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import files
 from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler
+from ..agents.handler_policy import handler_problems
 from ..agents.models import ModelRegistry
 from ..assess import FunctionJudge, Judge
 from ..engine.commands import CommandRouter
@@ -294,6 +295,8 @@ class AsyncProject:
             fallback = task.retry_policy.fallback_agent if task.retry_policy else None
             if fallback and fallback not in known:
                 errors.append({"loc": [*prefix, i, "retryPolicy", "fallbackAgent"], "msg": f"unknown agent {fallback!r}"})
+        errors += handler_problems([(("team", "agents", i), a) for i, a in enumerate(team.agents if team else [])],
+                                   self.root, self.config.agent_handler_modules)
         if errors:
             raise SpecError(errors)
 
@@ -305,6 +308,8 @@ class AsyncProject:
     @engine_call
     async def add_agent(self, agent: Agent | dict[str, Any]) -> Agent:
         agent = parse(Agent, agent if isinstance(agent, dict) else agent.model_dump())
+        if problems := handler_problems([((), agent)], self.root, self.config.agent_handler_modules):
+            raise SpecError(problems)
 
         def write(tx: Tx, emit: Emit) -> Agent:
             if tx.agent(agent.name) is not None:
