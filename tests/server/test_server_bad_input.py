@@ -353,3 +353,77 @@ def test_globs_match_as_fnmatch_does():
         if not pattern.strip():
             continue
         assert EventFilter([pattern]).matches(name) == fnmatch.fnmatchcase(name, pattern), (pattern, name)
+
+
+# -- polpo serve: no redirect, no CORS unless configured --------------------------------------------------
+
+@pytest.mark.parametrize("path", ["", "login", "tree", "api/kernels", "api", "nope/deeper", "v2/tasks", "api/v2"])
+def test_polpo_serve_never_redirects(served: Served, path: str):
+    envelope = path.startswith("api")
+    with httpx.Client(base_url=served.url, timeout=WAIT, follow_redirects=False) as client:
+        for headers, status in (({}, 401), (AUTH, 404)):
+            response = client.get(path, headers=headers)
+            assert response.status_code == status, (path, response.status_code, response.headers.get("location"))
+            assert response.headers["content-type"].startswith("application/json")
+            body = response.json()
+            assert ("ok" in body) is envelope and body["error"], body
+            assert body["code"] == ({401: "UNAUTHORIZED", 404: "NOT_FOUND"}[status] if envelope
+                                    else {401: "unauthorized", 404: "not_found"}[status])
+
+
+def test_polpo_serve_sends_no_cors_header_unless_configured(served: Served, tmp_path: Path):
+    with httpx.Client(base_url=served.url, headers=AUTH, timeout=WAIT) as client:
+        for origin in ("null", "https://evil.example"):
+            response = client.get("v1/tasks", headers={"Origin": origin})
+            assert response.status_code == 200
+            assert "access-control-allow-origin" not in response.headers, response.headers
+    root = tmp_path / "cors"
+    root.mkdir()
+    port = free_port()
+    proc = start_serve(root, port=port, key=KEY, log=tmp_path / "cors.log", cli=False,
+                       cors_origins=["https://app.example", "http://localhost:5173"])
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/", headers=AUTH, timeout=WAIT) as client:
+            for origin in ("https://app.example", "http://localhost:5173"):
+                response = client.get("v1/tasks", headers={"Origin": origin})
+                assert response.headers.get("access-control-allow-origin") == origin
+            for origin in ("null", "https://evil.example", "https://app.example.evil"):
+                response = client.get("v1/tasks", headers={"Origin": origin})
+                assert "access-control-allow-origin" not in response.headers, (origin, response.headers)
+    finally:
+        assert stop_serve(proc) == 0
+
+
+# -- the models and the store ------------------------------------------------------------------------------
+
+def test_python_builders_accept_what_users_naturally_pass():
+    from polpo_nb.spec import Agent, Task
+
+    task = Task(title="t", assign_to="dev", priority=2, max_duration=60_000, max_retries=0, side_effects=True)
+    assert task.priority == 2 and task.max_duration == 60_000.0 and task.side_effects is True
+    assert Task.model_validate({"title": "t", "assignTo": "dev", "priority": 1.5}).priority == 1.5
+    assert Agent(name="a", volatile=True, max_turns=3).volatile is True
+    for bad in ({"priority": float("nan")}, {"maxDuration": float("inf")}, {"sideEffects": 1}, {"maxRetries": True},
+                {"maxRetries": "3"}, {"maxRetries": 2.0}):
+        with pytest.raises(ValueError) as refused:
+            Task.model_validate({"title": "t", "assignTo": "dev", **bad})
+        assert next(iter(bad)) in str(refused.value)
+
+
+def test_the_store_refuses_a_record_it_could_not_read_back(tmp_path: Path):
+    """A non-finite float that bypasses validation (`model_copy`) is refused at the write, and the
+    transaction writes nothing."""
+    from polpo_nb.errors import SpecError
+    from polpo_nb.spec import TaskRecord
+    from polpo_nb.store.sqlite import Store
+
+    store = Store(tmp_path / "state.db")
+    record = TaskRecord.model_validate({"id": "t1", "title": "t", "assignTo": "dev"})
+    with store.write() as tx:
+        tx.put_task(record)
+    with pytest.raises(SpecError) as refused, store.write() as tx:
+        tx.put_task(record.model_copy(update={"priority": float("nan"), "title": "changed"}))
+    assert "priority" in refused.value.message
+    with store.read() as tx:
+        assert tx.task("t1").title == "t" and [t.id for t in tx.tasks()] == ["t1"]
+    store.close()
