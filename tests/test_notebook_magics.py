@@ -181,7 +181,7 @@ def test_abort_a_running_mission(shell, project, capsys):
 def test_cell_magic_saves_a_yaml_mission_and_displays_it(shell, team):
     record = cell(shell, "mission", MISSION_YAML)
     assert isinstance(record, polpo.MissionRecord) and record.status == MissionStatus.DRAFT
-    assert 'data-status="draft"' in record._repr_mimebundle_()["text/html"]
+    assert 'polpo-status-draft' in record._repr_mimebundle_()["text/html"]
     # running the cell again with a changed body updates the same mission
     again = cell(shell, "mission", MISSION_YAML.replace("title: publish", "title: release").replace("[draft]", "[draft]"))
     assert again.id == record.id and [t.title for t in again.tasks] == ["draft", "release"]

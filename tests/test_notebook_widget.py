@@ -520,3 +520,61 @@ def test_folding_keeps_chained_tracebacks_and_polpos_own_errors():
     only_polpo = f'Traceback (most recent call last):\n  File "{polpo_dir}/engine/engine.py", line 1, in x\n    y\nKeyError: 1\n'
     assert fold(only_polpo) == only_polpo  # polpo's own bug: its frames are the story
     assert fold("timed out after 50 ms (maxDuration)") == "timed out after 50 ms (maxDuration)"
+
+
+def test_a_displayed_run_shows_how_it_settled_not_how_it_started(tmp_path):
+    """In a real ipykernel: the run is displayed while its first task runs, then settles at a checkpoint and
+    is resumed to the end. Its output is replaced each time it settles: from the widget (with the parent of
+    the displaying cell, which JupyterLab follows) and from `run.wait()` (with the waiting cell's parent,
+    which nbclient follows), so the saved picture is never the stale 'running' one."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        def execute(code: str) -> str:
+            msg_id = kc.execute(textwrap.dedent(code))
+            reply = kc.get_shell_msg(timeout=WAIT)
+            assert reply["content"]["status"] == "ok", reply["content"]
+            return msg_id
+
+        execute(f"""
+            import threading, polpo_nb as polpo
+            project = polpo.Project({str(tmp_path)!r})
+            release = threading.Event()
+            project.agent("w")(lambda task, ctx: release.wait(30) and "ok")
+            run = project.execute(polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"])
+                                  .checkpoint("look", after=["a"]))
+        """)
+        shown = execute("run")
+        paused = execute("release.set(); run.wait(30); None")
+        resumed = execute("project.resume('m'); run.wait(30); None")
+        displays: list[dict] = []
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                msg = kc.get_iopub_msg(timeout=0.5)
+            except queue.Empty:
+                continue
+            if msg["msg_type"] in ("display_data", "update_display_data", "execute_result"):
+                displays.append(msg)
+                if msg["parent_header"].get("msg_id") == resumed and "mission completed" in msg["content"]["data"]["text/html"]:
+                    break
+        first, updates = displays[0], displays[1:]
+        assert first["msg_type"] == "display_data" and first["parent_header"]["msg_id"] == shown
+        display_id = first["content"]["transient"]["display_id"]
+        assert "▶ 1 running" in first["content"]["data"]["text/html"] or "○ 2 pending" in first["content"]["data"]["text/html"]
+        assert nb_display.WIDGET_MIME in first["content"]["data"]
+        assert updates and {m["msg_type"] for m in updates} == {"update_display_data"}
+        assert {m["content"]["transient"]["display_id"] for m in updates} == {display_id}
+        by_parent = {}
+        for m in updates:
+            by_parent.setdefault(m["parent_header"]["msg_id"], []).append(m["content"]["data"]["text/html"])
+        assert any("mission paused" in html for html in by_parent[paused])
+        assert any("mission completed" in html for html in by_parent[resumed])
+        assert any("mission paused" in html for html in by_parent[shown])  # the widget's, as it settled
+        final = updates[-1]["content"]["data"]
+        assert "✓ 2 done" in final["text/html"] and "running" not in final["text/html"]
+        assert final[nb_display.WIDGET_MIME] == first["content"]["data"][nb_display.WIDGET_MIME]  # the same live widget
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

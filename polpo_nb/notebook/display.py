@@ -4,12 +4,20 @@
 (JupyterLab, Notebook 7, VS Code) plus the static HTML (what GitHub, nbviewer and a notebook opened
 without its kernel show, since they ignore widget views) and plain text. Outside a kernel (a terminal
 IPython, a script), no widget is created: HTML and text only.
+
+The static picture is a snapshot, and a run is usually displayed while it starts. So a run displays
+under a display id of its own (`display_run`, its `_ipython_display_`), and its outputs are replaced
+with the current picture whenever the run settles (`refresh_run_display`): from the widget when the
+mission pauses, waits for an approval or ends (in the displaying cell's context: JupyterLab updates the
+output, so a saved notebook shows how the run ended), and from `wait()` / `await run` (in the waiting
+cell's context: what nbclient and nbval, which ignore messages of cells that are over, take in).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +95,49 @@ def run_mimebundle(handle: RunHandle, include: Iterable[str] | None = None,
         return {"text/plain": f"{text}: {exc}"}
     data = _bundle(render_state_html(graph, state), f"{text} {state['mission']['status']}", include, exclude, extra)
     return (data, metadata) if metadata else data
+
+
+def display_run(handle: RunHandle) -> None:
+    """Display a run under the handle's display id (created on first display), so its outputs can be
+    replaced when it settles; outside a kernel, an ordinary display."""
+    from IPython.display import display
+
+    data, metadata = _data_and_metadata(run_mimebundle(handle))
+    if not in_kernel():
+        display(data, metadata=metadata, raw=True)
+        return
+    if getattr(handle, "_display_id", None) is None:
+        handle._display_id = uuid.uuid4().hex
+        widget = getattr(handle, "_widget", None)
+        if widget is not None:
+            widget.on_settled = lambda graph, state: _update(handle, graph, state)
+    display(data, metadata=metadata, raw=True, display_id=handle._display_id)
+
+
+def refresh_run_display(handle: RunHandle) -> None:
+    """Replace the run's outputs with its picture now (nothing if it was never displayed in a kernel)."""
+    widget = getattr(handle, "_widget", None)
+    if getattr(handle, "_display_id", None) is None or widget is None or handle.project.closed:
+        return
+    try:
+        graph, state = widget.snapshot()
+    except PolpoError:
+        return
+    _update(handle, graph, state)
+
+
+def _update(handle: RunHandle, graph: dict[str, Any], state: dict[str, Any]) -> None:
+    from IPython.display import update_display
+
+    widget = handle._widget
+    data, metadata = widget._repr_mimebundle_()  # (data, metadata), as anywidget returns them
+    data = {WIDGET_MIME: data[WIDGET_MIME], "text/html": render_state_html(graph, state),
+            "text/plain": f"{handle!r} {state['mission']['status']}"}
+    update_display(data, metadata=metadata, raw=True, display_id=handle._display_id)
+
+
+def _data_and_metadata(bundle: dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return bundle if isinstance(bundle, tuple) else (bundle, {})
 
 
 def run_html(handle: RunHandle) -> str | None:

@@ -46,6 +46,13 @@ DETAIL_CHARS = 4000
 Scheduler = Callable[[float, Callable[[], None]], None]
 
 
+def settle_key(state: dict[str, Any]) -> tuple[str, bool]:
+    """(mission status, settled): settled when it waits for a human or is over (no clock running)."""
+    status, progress = state["mission"]["status"], state["progress"]
+    waiting = not progress["running"] and progress["awaiting"] > 0
+    return status, status not in ("active", "scheduled", "draft") or waiting
+
+
 class _TaskRun:
     """A standalone task run drawn as a one-node mission."""
 
@@ -87,6 +94,10 @@ class MissionWidget(anywidget.AnyWidget):
         self._background: set[asyncio.Task[None]] = set()
         #: how many times the synced state was rebuilt (tests and benchmarks count them)
         self.flushes = 0
+        #: called with (graph, state) after a flush where the run settled: paused, waiting for an
+        #: approval, or over (display.py replaces the run's static picture then)
+        self.on_settled: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
+        self._settle_key: tuple[Any, ...] | None = None
         ref = mission.id if isinstance(mission, MissionRecord) else mission
         if ref is None and task is None:
             raise ValueError("MissionWidget needs a mission (id, name or record) or a task id")
@@ -178,6 +189,20 @@ class MissionWidget(anywidget.AnyWidget):
                 self._sent_rev = view.graph_rev
             self.state = view.state(time.time() * 1000)
         self.flushes += 1
+        key = settle_key(self.state)
+        if key != self._settle_key:
+            self._settle_key = key
+            if key[1] and self.on_settled is not None:
+                self.on_settled(self.graph, self.state)
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(graph, state) of the run as stored now, read on the engine thread (the synced traits may be
+        up to one interval behind)."""
+        return block_on(self._loop, self._snapshot())
+
+    async def _snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        self._view.apply_mission(await self._load())
+        return self._view.graph(), self._view.state(time.time() * 1000)
 
     def _set_notice(self, notice: str | None) -> None:
         self._view.notice = notice

@@ -40,6 +40,7 @@ class RunHandle:
         self.mission_id = mission_id
         self.task_id = task_id
         self._widget: Any = None  # the live widget, made on first display (polpo_nb.notebook)
+        self._display_id: str | None = None  # its outputs' display id, to replace them when it settles
 
     async def _settled(self) -> MissionRecord | TaskRecord:
         run = self.project.engine.runs.get(self.key)
@@ -75,14 +76,25 @@ class RunHandle:
         return await self.project.get_task(self.task_id)
 
     async def wait_async(self) -> MissionRecord | TaskRecord:
-        return await on_loop(self.project._loop, self._settled())
+        record = await on_loop(self.project._loop, self._settled())
+        self._refresh_display()
+        return record
 
     def __await__(self) -> Any:
         return self.wait_async().__await__()
 
     def wait(self, timeout: float | None = None) -> MissionRecord | TaskRecord:
         """Block until the run settles (from a script, a test, or a notebook cell)."""
-        return block_on(self.project._loop, self._settled(), timeout)
+        record = block_on(self.project._loop, self._settled(), timeout)
+        self._refresh_display()
+        return record
+
+    def _refresh_display(self) -> None:
+        """A run displayed in this notebook shows how it settled, not how it started (polpo_nb.notebook)."""
+        if self._display_id is not None:
+            from ..notebook.display import refresh_run_display
+
+            refresh_run_display(self)
 
     def record(self) -> MissionRecord | TaskRecord:
         """The mission (or task) as stored now."""
@@ -95,6 +107,11 @@ class RunHandle:
     def __repr__(self) -> str:
         what = f"mission={self.mission_id}" if self.mission_id else f"task={self.task_id}"
         return f"<RunHandle {what}>"
+
+    def _ipython_display_(self) -> None:
+        from ..notebook.display import display_run
+
+        display_run(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         from ..notebook.display import run_mimebundle
