@@ -6,6 +6,9 @@
     run = project.execute(mission)
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _distribution_version
+
 from .errors import ConflictError, IllegalTransitionError, NotFoundError, PolpoError, SpecError, StoreError
 from .missionfile import dump_mission, load_mission, parse_mission_text
 from .project import AsyncProject, Project, RunHandle
@@ -24,7 +27,10 @@ from .spec import (
     Team,
 )
 
-__version__ = "0.1.0"
+try:  # one source of truth: the installed distribution's metadata (pyproject.toml when it was built)
+    __version__ = _distribution_version("polpo-nb")
+except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+    __version__ = "0+unknown"
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -9,23 +9,12 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 import click
 
+from .. import __version__
 from ..errors import ConflictError, NotFoundError, PolpoError, SpecError
 from . import exits
-
-DISTRIBUTION = "polpo-nb"
-
-
-def package_version() -> str:
-    """The installed distribution's version: the one source of truth (pyproject.toml at build time)."""
-    try:
-        return version(DISTRIBUTION)
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree that was never installed
-        return "unknown"
-
 
 EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in exits.TABLE)
 
@@ -35,7 +24,7 @@ class _Settings:
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.version_option(package_version(), "--version", "-V", prog_name="polpo", message="%(prog)s %(version)s")
+@click.version_option(__version__, "--version", "-V", prog_name="polpo", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 def cli(debug: bool) -> None:
     """polpo: run missions (DAGs of tasks played by teams of agents) and look at a project.

@@ -32,7 +32,7 @@ class UserError(click.ClickException):
 
     def __init__(self, message: str, code: int = BAD_INPUT) -> None:
         super().__init__(message)
-        self.exit_code = code
+        self.exit_code = code  # type: ignore[misc]  # click declares it on the class
 
     def show(self, file: object = None) -> None:
         click.echo(f"polpo: {self.format_message()}", err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -21,9 +21,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 plain_option = click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
 
 
+def say(text: str) -> None:
+    """A line on stdout, through the SafeStream (a reader that has gone is not an error)."""
+    click.echo(text, file=cast(IO[str], stdout()))
+
+
 def print_json(value: Any) -> None:
     """One JSON document on stdout (models in their wire form: camelCase, as the HTTP API serves them)."""
-    click.echo(json.dumps(wire(value), indent=2, ensure_ascii=False), file=stdout())
+    say(json.dumps(wire(value), indent=2, ensure_ascii=False))
 
 
 def wire(value: Any) -> Any:
@@ -39,7 +44,7 @@ def wire(value: Any) -> Any:
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str) -> None:
     out = stdout()
     if not rows:
-        click.echo(empty, file=out)
+        say(empty)
         return
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for column in columns:

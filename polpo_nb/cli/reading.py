@@ -13,7 +13,7 @@ from ..project import Project
 from ..spec import MissionRecord, TaskRecord
 from .app import cli
 from .exits import UserError
-from .options import json_option, print_json, print_table, project_option
+from .options import json_option, print_json, print_table, project_option, say
 from .view import stdout
 from .workspace import find_mission, find_task, opened
 
@@ -73,16 +73,15 @@ def show(mission_ref: str, as_json: bool, project_dir: str) -> None:
     if as_json:
         print_json(mission)
         return
-    out = stdout()
-    click.echo(f"{mission.name} ({mission.id})  {mission.status.value}  {_done(mission)} done", file=out)
+    say(f"{mission.name} ({mission.id})  {mission.status.value}  {_done(mission)} done")
     for label, value in (("prompt", mission.prompt), ("waiting", mission.pause_message), ("error", mission.error)):
         if value:
-            click.echo(f"  {label}: {value}", file=out)
+            say(f"  {label}: {value}")
     for gate in mission.quality_gates:
-        click.echo(f"  gate: {', '.join(gate.after_tasks)} -> {', '.join(gate.blocks_tasks)} (min score "
-                   f"{gate.min_score if gate.min_score is not None else mission.quality_threshold:g})", file=out)
+        say(f"  gate: {', '.join(gate.after_tasks)} -> {', '.join(gate.blocks_tasks)} (min score "
+                   f"{gate.min_score if gate.min_score is not None else mission.quality_threshold:g})")
     for cp in mission.checkpoints:
-        click.echo(f"  checkpoint {cp.name!r} after {', '.join(cp.after_tasks)}", file=out)
+        say(f"  checkpoint {cp.name!r} after {', '.join(cp.after_tasks)}")
     print_table(["id", "title", "agent", "status", "score", "retries", "depends on", "result"],
                 [(t.id, t.title, t.assign_to, t.status.value, _score(t), t.retries or "", ", ".join(t.depends_on),
                   _result_line(t)) for t in mission.tasks], empty="no tasks")
@@ -108,20 +107,19 @@ def logs(task_ref: str, as_json: bool, project_dir: str) -> None:
     if as_json:
         print_json(attempts)
         return
-    out = stdout()
-    click.echo(f"{task.title} ({task.id})  {task.status.value}", file=out)
+    say(f"{task.title} ({task.id})  {task.status.value}")
     if not attempts:
-        click.echo("  no attempts yet", file=out)
+        say("  no attempts yet")
     for a in attempts:
-        click.echo(f"\nattempt {a['number']}  {a['phase']}  {a['agent']}  {a['status']}  "
-                   f"{a['startedAt']} .. {a['finishedAt'] or ''}", file=out)
+        say(f"\nattempt {a['number']}  {a['phase']}  {a['agent']}  {a['status']}  "
+                   f"{a['startedAt']} .. {a['finishedAt'] or ''}")
         for line in a["outputs"]:
-            click.echo(f"  > {line}", file=out)
+            say(f"  > {line}")
         for entry in a["log"]:
-            click.echo(f"  [{entry['level']}] {entry['message'].rstrip()}", file=out)
+            say(f"  [{entry['level']}] {entry['message'].rstrip()}")
         result = a["result"] or {}
         if result.get("content"):
-            click.echo(f"  result: {result['content'].strip()}", file=out)
+            say(f"  result: {result['content'].strip()}")
 
 
 def _attempts(project: Project, task: TaskRecord) -> list[dict[str, Any]]:
@@ -174,12 +172,10 @@ def events(follow: bool, pattern: str | None, since: str | None, as_json: bool, 
 
 
 def _print_event(event: Event, as_json: bool) -> None:
-    out = stdout()
     if as_json:
-        click.echo(json.dumps(event.to_wire(), ensure_ascii=False), file=out)
+        say(json.dumps(event.to_wire(), ensure_ascii=False))
     else:
         data = {k: v for k, v in event.data.items() if k != "timestamp"}
-        click.echo(f"{event.wire_id}  {event.timestamp}  {event.event:22} {json.dumps(data, ensure_ascii=False)}",
-                   file=out)
-    if out.closed_by_reader:
+        say(f"{event.wire_id}  {event.timestamp}  {event.event:22} {json.dumps(data, ensure_ascii=False)}")
+    if stdout().closed_by_reader:
         raise click.exceptions.Exit(0)  # `polpo events -f | head`: the reader has gone
