@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support import wait_for
 
 import polpo_nb as polpo
 from polpo_nb.engine import schedules
 from polpo_nb.spec import MissionStatus
 from polpo_nb.store import changes
-from support import wait_for
 
 WRITER = textwrap.dedent("""
     import sys, polpo_nb as polpo

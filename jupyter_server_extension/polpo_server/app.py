@@ -5,11 +5,13 @@
     c.PolpoServerApp.default_model = "anthropic:claude-sonnet-4-5"
 
 Projects' engines run on the server's event loop: the default project opens in
-`_start_jupyter_server_extension` (others on first use) and all close in `stop_extension`.
+`_start_jupyter_server_extension` (others on first use), a project nothing uses closes after
+`idle_close` seconds, and all close in `stop_extension`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,8 @@ class PolpoServerApp(ExtensionApp):
     judge_model = Unicode(None, allow_none=True, config=True, help="The LLM judge's model, unless the project's config names one.")
     orchestrator_model = Unicode(None, allow_none=True, config=True, help="The chat orchestrator's model, unless the project's config names one.")
     sse_keepalive = Float(15.0, config=True, help="Seconds between keep-alive comments on idle SSE streams.")
+    idle_close = Float(600.0, config=True, help="Close a project no request has used for this many seconds and "
+                                                "that has no run, event subscriber or schedule (0: never).")
 
     registry: ProjectRegistry
     streams: set[Any]
@@ -60,6 +64,7 @@ class PolpoServerApp(ExtensionApp):
                                         config=self._project_defaults)
         self.streams = set()
         self.render_cache = RenderCache()
+        self._closer: asyncio.Task[None] | None = None
         self._openapi: dict[str, Any] | None = None
         redact.install([self.log, self.serverapp.log])  # no key or token from a query string in any log line
         self.log.info("polpo: serving projects below %s at %s", self.registry.root, self.api_url)
@@ -72,6 +77,8 @@ class PolpoServerApp(ExtensionApp):
         missions run and its events stream from the start. A root that is not a project yet (no
         `.polpo/`) is left untouched until a request uses it: installing polpo-nb must not litter
         every directory a Jupyter server is started in."""
+        if self.idle_close > 0:
+            self._closer = asyncio.create_task(self.registry.close_idle_forever(self.idle_close))
         if not (self.registry.default_path / POLPO_DIR).is_dir():
             self.log.info("polpo: %s has no %s/ yet; it opens on first use", self.registry.default_path, POLPO_DIR)
             return
@@ -82,6 +89,8 @@ class PolpoServerApp(ExtensionApp):
             self.log.exception("polpo: could not open the default project %s", self.registry.default_path)
 
     async def stop_extension(self) -> None:
+        if self._closer is not None:
+            self._closer.cancel()
         for stream in list(self.streams):
             stream.close_stream()
         await self.registry.close()

@@ -2,8 +2,10 @@
 `.polpo/` folder below it, a few levels deep.
 
 Projects are opened lazily, on the server's event loop, the first time a request names them (the
-default one also at start-up), and stay open until the extension stops: their engines then run on
-the server's loop, next to the handlers that stream their events.
+default one also at start-up): their engines then run on the server's loop, next to the handlers that
+stream their events. A project no request has named for `idle_close` seconds, with no run, no event
+subscriber and no schedule, is closed again (`close_idle`), so a server whose root holds many projects
+keeps open only those in use; the next request reopens it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class ProjectRegistry:
         self._open: dict[Path, AsyncProject] = {}
         self._opening: dict[Path, asyncio.Future[AsyncProject]] = {}
         self._discovered: tuple[float, dict[str, Path]] = (0.0, {})
+        self._last_used: dict[Path, float] = {}
         self.closed = False
 
     # -- discovery -------------------------------------------------------------------------------------
@@ -112,6 +115,7 @@ class ProjectRegistry:
             return await self.default()
         project = self.find_open(project_id)
         if project is not None:
+            self._last_used[project.root] = time.monotonic()
             return project
         path = (await self.discover()).get(project_id)
         if path is None:
@@ -126,6 +130,7 @@ class ProjectRegistry:
     async def open(self, path: Path) -> AsyncProject:
         if self.closed:
             raise PolpoError("the server is stopping")
+        self._last_used[path] = time.monotonic()
         project = self._open.get(path)
         if project is not None:
             return project
@@ -143,6 +148,32 @@ class ProjectRegistry:
             return project
         finally:
             self._opening.pop(path, None)
+
+    async def close_idle(self, idle_close: float) -> list[str]:
+        """Close the projects unused for `idle_close` seconds that nothing needs open; their ids."""
+        closed = []
+        now = time.monotonic()
+        for path, project in list(self._open.items()):
+            unused = now - self._last_used.get(path, now)
+            if unused < idle_close or await project.in_use():
+                continue
+            if self._open.get(path) is not project:  # reopened or closed while we asked
+                continue
+            del self._open[path]
+            self._last_used.pop(path, None)
+            await project.close()
+            log.info("polpo: closed project %r (unused for %.0f s)", project.id, unused)
+            closed.append(project.id)
+        return closed
+
+    async def close_idle_forever(self, idle_close: float) -> None:
+        """`close_idle` every tenth of `idle_close` (at least every 5 s, at most every minute)."""
+        while not self.closed:
+            await asyncio.sleep(min(60.0, max(5.0, idle_close / 10)))
+            try:
+                await self.close_idle(idle_close)
+            except Exception:  # noqa: BLE001 - a failed close must not stop later ones
+                log.exception("polpo: closing idle projects failed")
 
     async def close(self) -> None:
         self.closed = True

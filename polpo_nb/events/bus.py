@@ -32,10 +32,11 @@ MAX_BACKLOG = 10_000
 
 
 class Subscription:
-    def __init__(self, bus: EventBus, flt: EventFilter, callback: Callable[[Event], None]) -> None:
+    def __init__(self, bus: EventBus, flt: EventFilter, callback: Callable[[Event], None], counted: bool = True) -> None:
         self._bus = bus
         self.filter = flt
         self.callback = callback
+        self.counted = counted
 
     def close(self) -> None:
         self._bus._unsubscribe(self)
@@ -58,10 +59,13 @@ class EventBus:
 
     # -- subscribing -----------------------------------------------------------------------------------
 
-    def subscribe(self, callback: Callable[[Event], None], pattern: str | Iterable[str] | None = None) -> Subscription:
+    def subscribe(self, callback: Callable[[Event], None], pattern: str | Iterable[str] | None = None, *,
+                  counted: bool = True) -> Subscription:
         """`callback` runs on the publishing thread: keep it short, hand work to your own loop. What it
-        raises is logged and goes no further: one subscriber cannot stall the journal or the others."""
-        sub = Subscription(self, EventFilter(pattern), callback)
+        raises is logged and goes no further: one subscriber cannot stall the journal or the others.
+        `counted=False` is for the project's own listeners (its scheduler): they are not clients, so
+        `subscriber_count` leaves them out and an unused project can still be seen to be unused."""
+        sub = Subscription(self, EventFilter(pattern), callback, counted)
         with self._lock:
             self._subs = [*self._subs, sub]
         return sub
@@ -72,7 +76,8 @@ class EventBus:
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subs)
+        """Clients listening (SSE and WebSocket streams, widgets, waiters), not the project's own listeners."""
+        return sum(sub.counted for sub in self._subs)
 
     # -- publishing ------------------------------------------------------------------------------------
 

@@ -130,7 +130,8 @@ class AsyncProject:
         self._changes = watch_database(self.store.path, detection=self.config.change_detection,
                                        poll_interval=self.config.poll_interval)
         # the schedules may have changed: a mission saved, edited, run or fired here or in another process
-        self._schedule_watch = self.bus.subscribe(lambda _event: self.scheduler.wake(), ("mission:*", "schedule:*"))
+        self._schedule_watch = self.bus.subscribe(lambda _event: self.scheduler.wake(), ("mission:*", "schedule:*"),
+                                                 counted=False)
         for coro in (self._tail(), self._housekeeping(), self.scheduler.run()):
             task = asyncio.create_task(coro)
             self._background.add(task)
@@ -170,6 +171,15 @@ class AsyncProject:
 
     def _prune(self, tx: Tx, emit: Emit) -> None:
         tx.prune_events(self.config.event_retention)
+
+    @engine_call
+    async def in_use(self) -> bool:
+        """Whether closing the project now would stop something: a run this process owns, a client
+        listening to its events, or a schedule to fire. A server closes projects for which it is not."""
+        if self.engine.runs or self.bus.subscriber_count:
+            return True
+        with self.store.read() as tx:
+            return any(m.schedule and m.next_run_at for m in tx.missions(with_tasks=False))
 
     @engine_call
     async def close(self) -> None:
