@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import signal
+import socket
 from pathlib import Path
 
+import httpx
 import pytest
 from cli_project import as_json, mission, polpo, start, write_project
 from support import WAIT, wait_for
@@ -177,3 +179,27 @@ def test_detach_returns_once_the_run_has_started(tmp_path: Path):
     (root / "go").write_text("")
     wait_for(lambda: as_json("show", "bg", cwd=root)["status"] == "completed")
     assert "mission bg: completed" in (root / ".polpo" / "runs" / "bg.log").read_text()
+
+
+def test_serve_passes_its_options_to_the_server(tmp_path: Path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = start("serve", "--port", str(port), "--api-key", "k", "--cors-origin", "https://app.example",
+                   "--project", str(tmp_path), cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}/"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(base + "api/v1/health", timeout=WAIT).status_code == 200
+        except httpx.TransportError:
+            return False
+    try:
+        wait_for(answers)
+        allowed = httpx.get(base + "v1/tasks", headers={"Authorization": "Bearer k", "Origin": "https://app.example"})
+        refused = httpx.get(base + "v1/tasks", headers={"Origin": "https://app.example"})
+        assert allowed.headers.get("access-control-allow-origin") == "https://app.example"
+        assert refused.status_code == 401
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=WAIT)
