@@ -286,8 +286,9 @@ def mission_problems(mission: Mission) -> list[tuple[str, str]]:
         cycle = find_cycle({t.title: t.depends_on for t in mission.tasks})
         if cycle:
             problems.append(("tasks", "dependency cycle: " + " -> ".join(cycle)))
-    for field, items in (("qualityGates", mission.quality_gates), ("checkpoints", mission.checkpoints),
-                         ("delays", mission.delays)):
+    holds: tuple[tuple[str, Sequence[QualityGate | Checkpoint | Delay]], ...] = (
+        ("qualityGates", mission.quality_gates), ("checkpoints", mission.checkpoints), ("delays", mission.delays))
+    for field, items in holds:
         for i, item in enumerate(items):
             for key, names in (("afterTasks", item.after_tasks), ("blocksTasks", getattr(item, "blocks_tasks", []))):
                 for j, name in enumerate(names):
