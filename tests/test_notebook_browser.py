@@ -1,7 +1,8 @@
 """The widget in a real browser: JupyterLab started here, Debian's Chromium driven by Playwright.
 
-`test_quickstart_in_jupyterlab` opens notebooks/quickstart.ipynb (a copy), runs every cell, checks that the
-DAG shows the final statuses, clicks "Approve" on the task waiting for it and sees the task turn done.
+`test_quickstart_in_jupyterlab` opens notebooks/quickstart.ipynb (a copy) and runs every cell as a reader does:
+it sees the DAG move, the run stop at the checkpoint, presses "Resume" in the widget, then "Approve" on the task
+waiting for it, and sees the mission complete; the saved output's static picture follows it.
 Screenshots go to test-artifacts/test_notebook_browser/. Playwright never downloads a browser here:
 `.ci/run` installs Debian's chromium and we launch /usr/bin/chromium.
 """
@@ -29,7 +30,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT_MS = 45_000  # a hang is a failure, never a timing assertion
-EXPECTED = {"Collect changes": "done", "Collect fixes": "done", "Draft notes": "done", "Publish": "awaiting_approval"}
+PAUSED = {"Collect changes": "done", "Collect fixes": "done", "Draft notes": "done", "Publish": "pending"}
 
 NODE_STATUSES = """() => Object.fromEntries([...document.querySelectorAll('.polpo-widget .polpo-node')]
     .map(g => [g.querySelector('title').textContent.replace(/ \\([^)]*\\)$/, ''), g.getAttribute('data-status')]))"""
@@ -66,7 +67,9 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
         target = jupyter["settings"] / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(settings))
-    env = {**os.environ, "TMPDIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(jupyter["config"]),
+    # a reader is there: the quickstart must wait for the widget's buttons, not resume from code
+    env = {**{k: v for k, v in os.environ.items() if k != "POLPO_UNATTENDED"},
+           "TMPDIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(jupyter["config"]),
            "JUPYTER_RUNTIME_DIR": str(jupyter["runtime"]), "JUPYTERLAB_SETTINGS_DIR": str(jupyter["settings"]),
            "JUPYTERLAB_WORKSPACES_DIR": str(jupyter["workspaces"])}
     log = (tmp_path / "lab.log").open("w")
@@ -133,39 +136,70 @@ def _open_and_run_all(page: Page, base: str, token: str, notebook: str) -> None:
     page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell.currentWidget"
                            " && window.jupyterapp.shell.currentWidget.sessionContext"
                            " && window.jupyterapp.shell.currentWidget.sessionContext.session)", timeout=WAIT_MS)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # started, not awaited (the command's promise settles when every cell has run): the test watches the run
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
 
 def _run_quickstart(page: Page, base: str, token: str) -> None:
     _open_and_run_all(page, base, token, "quickstart.ipynb")
 
-    # the live DAG: four nodes, reaching their final statuses while the notebook runs
-    _wait_for_statuses(page, EXPECTED)
+    # the live DAG: the reader sees tasks running, then the run stops at the editor's checkpoint
+    page.wait_for_selector('.polpo-widget .polpo-node[data-status="in_progress"]', timeout=WAIT_MS)
+    _wait_for_statuses(page, PAUSED)
     widget = page.locator(".polpo-widget").first
-    assert widget.locator(".polpo-node").count() == 4
+    page.wait_for_function("() => document.querySelector('.polpo-widget').dataset.missionStatus === 'paused'",
+                           timeout=WAIT_MS)
+    assert widget.locator(".polpo-node").count() == 4 and widget.locator(".polpo-edge").count() == 3
     draft = widget.locator('.polpo-node:has(title:text-is("Draft notes (writer)"))')
     assert draft.locator(".polpo-badge-score-text").text_content() == "5.0"
-    assert draft.locator(".polpo-badge-retry-text").text_content() == "↻1"
-    assert widget.locator(".polpo-edge").count() == 3
-    # the last cell (%polpo status) ran, so the whole notebook did
+    assert draft.locator(".polpo-badge-retry-text").text_content() == "×2"  # two attempts: the fix phase
+    # the last cell (%polpo status) ran, and nothing resumed the run: it waits for the reader
     page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output')]"
-                           ".some(o => o.textContent.includes('awaiting approval:'))", timeout=WAIT_MS)
+                           ".some(o => o.textContent.includes('1 paused'))", timeout=WAIT_MS)
+    assert _statuses(page) == PAUSED
+    assert "An editor reads the draft" in widget.locator(".polpo-message").text_content()
+    widget.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "quickstart-paused-at-checkpoint.png"), full_page=False)
+
+    # Resume in the widget: Publish runs and waits for approval
+    resume = widget.locator("button.polpo-resume")
+    assert resume.is_visible()
+    resume.click()
+    _wait_for_statuses(page, {**PAUSED, "Publish": "awaiting_approval"})
+    widget = page.locator(".polpo-widget").first  # the output may have been replaced as the run settled
     widget.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "quickstart-awaiting-approval.png"), full_page=False)
 
-    # clicking Approve moves Publish to done and the mission to completed
+    # Approve: Publish done, the mission completed
     approve = widget.locator(".polpo-approval button.polpo-approve")
     assert approve.count() == 1 and "Publish" in widget.locator(".polpo-approval").text_content()
     approve.click()
-    _wait_for_statuses(page, {**EXPECTED, "Publish": "done"})
+    _wait_for_statuses(page, {**PAUSED, "Publish": "done"})
     page.wait_for_function("() => document.querySelector('.polpo-widget').dataset.missionStatus === 'completed'",
                            timeout=WAIT_MS)
-    assert _statuses(page) == {**EXPECTED, "Publish": "done"}
+    widget = page.locator(".polpo-widget").first
     assert widget.locator(".polpo-approval").count() == 0
-    assert "4/4 done" in widget.locator(".polpo-summary").text_content()
-    widget.locator('.polpo-node:has(title:text-is("Draft notes (writer)"))').click()
+    page.wait_for_function("() => document.querySelector('.polpo-widget .polpo-summary').textContent.includes('4/4 done')",
+                           timeout=WAIT_MS)
+    # the saved output's static picture (what GitHub shows) followed the run to its end
+    page.wait_for_function("""() => {
+        const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+        for (let i = 0; i < cells.length; i++) {
+            const outputs = cells.get(i).outputs;
+            for (let j = 0; outputs && j < outputs.length; j++) {
+                const html = outputs.get(j).data['text/html'];
+                if (html && String(html).includes('polpo-static') && String(html).includes('mission completed')) return true;
+            }
+        }
+        return false;
+    }""", timeout=WAIT_MS)
+
+    # the right-most node's detail: the panel hides no node
+    widget.locator('.polpo-node:has(title:text-is("Publish (publisher)"))').click()
     page.wait_for_function("() => document.querySelector('.polpo-detail pre')", timeout=WAIT_MS)
-    assert "Release 1.2" in widget.locator(".polpo-detail").text_content()
+    assert "published" in widget.locator(".polpo-detail").text_content()
+    seen = page.evaluate(NODE_VISIBILITY)
+    assert len(seen) == 4 and all(n["inside"] and n["onTop"] and not n["overlapsDetail"] for n in seen), seen
     widget.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "quickstart-approved.png"), full_page=False)
 

@@ -24,7 +24,9 @@ DEMOS = ("quickstart.ipynb", "llm_agents.ipynb", "http_api.ipynb")
 def test_notebook_runs_top_to_bottom(name: str, tmp_path: Path) -> None:
     had_state = (NOTEBOOKS / ".polpo").exists()
     shutil.copy(NOTEBOOKS / name, tmp_path / name)
-    env = {**{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}, "TMPDIR": str(tmp_path)}
+    # POLPO_UNATTENDED: nobody is there to press the widget's buttons, so the quickstart resumes from code
+    env = {**{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}, "TMPDIR": str(tmp_path),
+           "POLPO_UNATTENDED": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=120", "-p", "no:cacheprovider",
          "-o", "addopts=", "-q", name],

@@ -124,10 +124,13 @@ function render({ model, el: host }) {
     if (selected && !nodes.has(selected)) selected = null;
   }
 
-  function badge(entry, right, width, kind, text) {
+  function badge(entry, right, width, kind, text, tip) {
     const { y } = entry.node;
-    entry.badges.appendChild(svg("rect", { x: right, y: y + 27, width, height: 14, rx: 7, class: `polpo-badge polpo-badge-${kind}` }));
-    entry.badges.appendChild(svg("text", { x: right + width / 2, y: y + 38, class: `polpo-badge-text polpo-badge-${kind}-text`, "text-anchor": "middle" }, text));
+    const g = svg("g", { class: "polpo-badge-group" });
+    if (tip) g.appendChild(svg("title", {}, tip));
+    g.append(svg("rect", { x: right, y: y + 27, width, height: 14, rx: 7, class: `polpo-badge polpo-badge-${kind}` }),
+      svg("text", { x: right + width / 2, y: y + 38, class: `polpo-badge-text polpo-badge-${kind}-text`, "text-anchor": "middle" }, text));
+    entry.badges.appendChild(g);
     return right;
   }
 
@@ -142,10 +145,7 @@ function render({ model, el: host }) {
     entry.badges.replaceChildren();
     let right = entry.node.x + NODE_W - 6;
     // attempts made (the record's `retries` also counts retries by hand, so it can exceed maxRetries)
-    if (task.attempts) {
-      right = badge(entry, right - 26, 24, "retry", `×${task.attempts}`);
-      entry.badges.lastChild.appendChild(svg("title", {}, `${task.attempts} attempts`));
-    }
+    if (task.attempts) right = badge(entry, right - 26, 24, "retry", `×${task.attempts}`, `${task.attempts} attempts`);
     if (task.score !== undefined) badge(entry, right - 32, 30, task.passed === false ? "score-bad" : "score", Number(task.score).toFixed(1));
   }
 
