@@ -172,13 +172,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="idle window per sample (default 20)")
     parser.add_argument("--events", type=int, default=50, help="events for the latency figure (default 50)")
     parser.add_argument("--gap", type=float, default=0.8, help="seconds between them: past the watcher's settling")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON on the last line")
     args = parser.parse_args()
     print(f"idle CPU per 20 s ({args.seconds:g} s windows); peer = the same process polling every 50 ms")
-    idle_table(args.seconds)
+    rows = idle_table(args.seconds)
     ms = sorted(latency(args.events, args.gap))
     p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
     print(f"another process's event to a subscriber (idle watcher, {len(ms)} events): "
           f"p50 {statistics.median(ms):.1f} ms, p99 {p99:.1f} ms, max {ms[-1]:.1f} ms")
+    if args.json:
+        print(json.dumps({"idle": [{"process": face, "projects": n, "cpuPer20s": ours, "peerCpuPer20s": peer}
+                                   for face, n, ours, peer in rows],
+                          "latencyMs": {"p50": statistics.median(ms), "p99": p99, "max": ms[-1]}}))
 
 
 if __name__ == "__main__":
