@@ -24,10 +24,13 @@ def test_init_makes_an_example_that_stops_at_its_checkpoint_and_resume_completes
     assert sorted(p.name for p in root.iterdir()) == [".polpo", "mission.yaml", "team.py"]
 
     run = polpo("run", "mission.yaml", cwd=root, check=3)
+    assert run.stderr == ""
+    assert "score 3  FAILED" in run.stdout and "score 5  passed" in run.stdout
     assert "task:fix" in run.stdout and "gate:passed" in run.stdout and "wrote 1 items" in run.stdout
     assert run.stdout.endswith("mission release-notes: paused (checkpoint): An editor reads release-notes.md "
                                "before it is published\ncontinue with: polpo resume release-notes\n")
     resumed = polpo("resume", "release-notes", cwd=root, check=0)
+    assert resumed.stderr == ""
     assert resumed.stdout.endswith("mission release-notes: completed\n")
     assert (root / "release-notes.md").read_text().count("- ") == 3
     tasks = as_json("tasks", "--mission", "release-notes", cwd=root)

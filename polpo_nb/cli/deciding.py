@@ -17,7 +17,7 @@ from ..project import Project, RunHandle
 from ..spec import MissionStatus, TaskRecord
 from .app import cli
 from .exits import OK
-from .options import plain_option, project_option
+from .options import plain_option, project_option, say
 from .running import show_run
 from .watch import Interrupts
 from .workspace import find_mission, find_task, opened
@@ -30,7 +30,7 @@ def carry_out(project: Project, task: TaskRecord, act: Callable[[], str], interr
     """Do the decision `act` (it returns what to tell the user), then follow the run it moves, if it
     runs here (see the module docstring)."""
     if task.mission_id is None:
-        click.echo(act())
+        say(act())
         if not follow_standalone:
             return OK
         return show_run(project, lambda: RunHandle(project.aio, f"task:{task.id}", task_id=task.id), interrupts,
@@ -41,10 +41,10 @@ def carry_out(project: Project, task: TaskRecord, act: Callable[[], str], interr
     if orphaned:
         def take_over_then_act() -> RunHandle:
             handle = project.resume(before.id)
-            click.echo(act())
+            say(act())
             return handle
         return show_run(project, take_over_then_act, interrupts, plain=plain)
-    click.echo(act())
+    say(act())
     if before.status != MissionStatus.ACTIVE and project.get_mission(before.id).status == MissionStatus.ACTIVE:
         return show_run(project, lambda: RunHandle(project.aio, before.id, mission_id=before.id), interrupts,
                         plain=plain)  # reopened by the decision, in this process
@@ -104,5 +104,5 @@ def abort(name: str, project_dir: str) -> int:
     """Abort a running or paused mission: attempts cancelled, unfinished tasks failed, mission cancelled."""
     with opened(project_dir) as project:
         mission = project.abort(find_mission(project, name).id)
-        click.echo(f"mission {mission.name}: {mission.status.value}")
+        say(f"mission {mission.name}: {mission.status.value}")
     return OK

@@ -21,7 +21,7 @@ from ..project import Project, RunHandle
 from ..spec import Mission
 from .app import cli
 from .exits import FAILED, OK, UserError
-from .options import plain_option, project_option
+from .options import plain_option, project_option, say
 from .watch import Interrupts, follow, verdict
 from .workspace import find_mission, is_project, opened
 
@@ -42,7 +42,7 @@ def _target(target: str) -> Mission | str:
 def show_run(project: Project, start: Callable[[], RunHandle], interrupts: Interrupts, *, plain: bool) -> int:
     """Start a run, follow it to its settling point, print what it means, return the exit code."""
     message, code = verdict(follow(project, start, interrupts, plain=plain))
-    click.echo(message)
+    say(message)
     return code
 
 
@@ -106,7 +106,7 @@ def _detach(spec: Mission | str, target: str, project_dir: str) -> int:
         shown = log.relative_to(Path.cwd())
     except ValueError:
         shown = log
-    click.echo(f"mission {name}: running in the background (pid {child.pid}, output in {shown})\n"
+    say(f"mission {name}: running in the background (pid {child.pid}, output in {shown})\n"
                f"follow it: polpo events --follow   see it: polpo show {name}   stop it: polpo abort {name}")
     return OK
 

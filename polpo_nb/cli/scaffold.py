@@ -10,6 +10,7 @@ import click
 from ..project import Project
 from .app import cli
 from .exits import OK, UserError
+from .options import say
 from .workspace import is_project
 
 EXAMPLE_FILES = ("team.py", "mission.yaml")
@@ -35,6 +36,6 @@ def init(directory: str) -> int:
             written.append(name)
     Project(root).close()  # creates .polpo/ (state.db, memory, output/)
     go = "" if root.resolve() == Path.cwd() else f"cd {directory} && "
-    click.echo(f"polpo project in {root.resolve()}: wrote {', '.join(written) or 'nothing (files kept)'}\n"
+    say(f"polpo project in {root.resolve()}: wrote {', '.join(written) or 'nothing (files kept)'}\n"
                f"run the example: {go}polpo run mission.yaml")
     return OK

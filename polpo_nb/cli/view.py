@@ -89,7 +89,8 @@ def event_line(event: Event, titles: dict[str, str], elapsed: float) -> str:
     details: dict[str, Callable[[], str]] = {
         "task:transition": lambda: f"{data['from']} -> {data['to']}" + (f"  ({data['reason']})" if data.get("reason") else ""),
         "task:output": lambda: str(data.get("text", "")),
-        "assessment:completed": lambda: f"score {data.get('score')}  {'passed' if data.get('passed') else 'FAILED'}",
+        "assessment:completed": lambda: ("" if data.get("score") is None else f"score {data['score']:g}  ")
+        + ("passed" if data.get("passed") else "FAILED"),
         "task:fix": lambda: "fix phase: " + ((data.get("feedback") or "").splitlines() or [""])[0][:80],
         "mission:status": lambda: f"{data.get('from')} -> {data.get('to')}" + (f"  {data['pauseMessage']}" if data.get("pauseMessage") else ""),
     }

@@ -121,14 +121,15 @@ def _mission_name(project: Project, handle: RunHandle) -> str | None:
 
 
 def _interrupt(project: Project, handle: RunHandle, name: str | None) -> None:
-    """The first Ctrl-C: one line, a clean pause, exit 130."""
-    if name is None:  # a standalone task: its attempt is recovered (re-queued) by the next process
-        click.echo("polpo: interrupted", err=True)
-    else:
-        click.echo(f"polpo: interrupted: mission {name!r} paused; `polpo resume {_quote(name)}` continues it",
-                   err=True)
-        with suppress(ConflictError):  # run by another process: stop watching, it goes on there
+    """The first Ctrl-C: a clean pause, one line, exit 130."""
+    message = "polpo: interrupted"
+    if name is not None:
+        try:
             project.interrupt_mission(name)
+            message += f": mission {name!r} paused; `polpo resume {_quote(name)}` continues it"
+        except ConflictError:  # not run here (another process runs it, or it has just ended): leave it be
+            message += f": stopped following mission {name!r} ({project.get_mission(name).status.value})"
+    click.echo(message, err=True)
     project.close()
     leave(exits.INTERRUPTED)
 
