@@ -62,3 +62,21 @@ def test_keys_read_at_open_stay_until_the_next_open(project, project_dir: Path):
     assert project.aio.config.project is None and project.id == project_dir.name
     with polpo.Project(project_dir) as again:
         assert again.aio.config.project == "renamed"
+
+
+async def test_a_server_default_gives_way_to_the_file_edited_later(project_dir: Path):
+    (project_dir / ".polpo").mkdir()
+    project = await polpo.AsyncProject.open(project_dir, config_defaults={"orchestratorModel": "server-default"})
+    try:
+        assert project.config.orchestrator_model == "server-default"
+        _write_config(project_dir, {"orchestratorModel": "mine"})
+        assert project.config.orchestrator_model == "mine"
+    finally:
+        await project.close()
+
+
+def test_python_settings_win_over_the_file_in_either_spelling(project_dir: Path):
+    (project_dir / ".polpo").mkdir()
+    _write_config(project_dir, {"maxConcurrency": 2, "judgeReviewers": 3})
+    with polpo.Project(project_dir, config={"max_concurrency": 4}) as project:
+        assert project.aio.config.max_concurrency == 4 and project.aio.config.judge_reviewers == 3

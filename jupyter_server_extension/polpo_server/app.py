@@ -19,7 +19,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode
 
 import polpo_nb
-from polpo_nb.project.config import POLPO_DIR, load_config
+from polpo_nb.project.config import POLPO_DIR
 
 from . import redact
 from .cache import RenderCache
@@ -109,11 +109,6 @@ class PolpoServerApp(ExtensionApp):
         return self._openapi
 
     def _project_defaults(self, path: Path) -> dict[str, Any]:
-        wanted = {key: getattr(self, key) for key in CONFIG_DEFAULTS if getattr(self, key)}
-        if not wanted:
-            return {}
-        try:
-            own = load_config(path)
-        except polpo_nb.PolpoError:
-            return {}
-        return {key: value for key, value in wanted.items() if key not in own.model_fields_set}
+        """The server's settings, for what a project's config file leaves unset (the file wins, also
+        when it is edited while the project is open)."""
+        return {key: getattr(self, key) for key in CONFIG_DEFAULTS if getattr(self, key)}

@@ -142,7 +142,7 @@ class ProjectRegistry:
 
     async def _do_open(self, path: Path) -> AsyncProject:
         try:
-            project = await AsyncProject.open(path, config=self._config(path) or None)
+            project = await AsyncProject.open(path, config_defaults=self._config(path) or None)
             self._open[path] = project
             log.info("polpo: opened project %r at %s", project.id, path)
             return project

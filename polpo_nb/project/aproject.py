@@ -77,11 +77,13 @@ class AsyncProject:
     """Open with `await AsyncProject.open(path)` on the loop that will run its engine."""
 
     def __init__(self, path: str | Path = ".", *, config: dict[str, Any] | None = None,
-                 executor: Executor | Client | None = None) -> None:
+                 executor: Executor | Client | None = None, config_defaults: dict[str, Any] | None = None) -> None:
+        """`config` wins over the project's config file, `config_defaults` (a server's settings) only
+        fills in what the file leaves unset, now and after the file is edited."""
         self.root = Path(path).resolve()
         if not self.root.is_dir():
             raise NotFoundError(f"project directory does not exist: {self.root}")
-        self._config = ConfigFile(self.root, config)  # re-read when the file changes: see `config`
+        self._config = ConfigFile(self.root, config, config_defaults)  # re-read when the file changes: see `config`
         self.id = self.config.project or self.root.name
         self.polpo_dir = self.root / POLPO_DIR
         (self.polpo_dir / "output").mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,8 @@ def config_path(root: Path) -> Path | None:
     return None
 
 
-def load_config(root: Path, overrides: dict | None = None) -> ProjectConfig:
+def load_config(root: Path, overrides: dict | None = None, defaults: dict | None = None) -> ProjectConfig:
+    """The file's config over `defaults` (a server's own settings), under `overrides` (Python's `config=`)."""
     data: dict = {}
     path = config_path(root)
     if path is not None:
@@ -41,7 +42,14 @@ def load_config(root: Path, overrides: dict | None = None) -> ProjectConfig:
             raise SpecError([{"loc": [str(path)], "msg": f"invalid JSON: {exc}"}]) from None
         if not isinstance(data, dict):
             raise SpecError([{"loc": [str(path)], "msg": "the config file holds one JSON object"}])
-    return parse(ProjectConfig, {**data, **(overrides or {})})
+    return parse(ProjectConfig, {**_wire_keys(defaults), **data, **_wire_keys(overrides)})
+
+
+def _wire_keys(settings: dict | None) -> dict:
+    """`max_concurrency` as `maxConcurrency`: layers merge on one spelling, else the same setting in
+    two spellings would be two keys (and pydantic would refuse the second)."""
+    fields = ProjectConfig.model_fields
+    return {(fields[key].alias or key) if key in fields else key: value for key, value in (settings or {}).items()}
 
 
 def _stamp(paths: tuple[str, ...]) -> tuple[Any, ...]:
@@ -67,12 +75,14 @@ class ConfigFile:
     good config in force (and says so in the log): a half-saved edit must not stop running missions.
     """
 
-    def __init__(self, root: Path, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(self, root: Path, overrides: dict[str, Any] | None = None,
+                 defaults: dict[str, Any] | None = None) -> None:
         self.root = root
         self.overrides = dict(overrides or {})
+        self.defaults = dict(defaults or {})
         self._paths = tuple(str(root / name) for name in CONFIG_FILES)
         self._stamp = _stamp(self._paths)
-        self.config = load_config(root, self.overrides)
+        self.config = load_config(root, self.overrides, self.defaults)
         self._lock = threading.Lock()
 
     def current(self) -> ProjectConfig:
@@ -86,7 +96,7 @@ class ConfigFile:
 
     def _reload(self) -> None:
         try:
-            new = load_config(self.root, self.overrides)
+            new = load_config(self.root, self.overrides, self.defaults)
         except SpecError as exc:
             log.warning("polpo: %s: the config file is invalid, the previous one stays in force: %s",
                         self.root, exc.message)
