@@ -8,15 +8,21 @@ come from the same definitions.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from polpo_nb.errors import SpecError
 from polpo_nb.spec import Mission, Task, TaskStatus, WireModel
 from polpo_nb.spec.status import MissionStatus
 
 from .limits import check_patterns
+
+
+class PatchModel(WireModel):
+    """A PATCH body names at least one field (an empty one is refused: there is nothing to change)."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
 
 def partial(model: type[WireModel], name: str, *, exclude: frozenset[str] = frozenset()) -> type[WireModel]:
@@ -30,7 +36,7 @@ def partial(model: type[WireModel], name: str, *, exclude: frozenset[str] = froz
         for key, field in model.model_fields.items()
         if key not in exclude
     }
-    return create_model(name, __base__=WireModel, __doc__=f"Any subset of the fields of {model.__name__}.", **fields)
+    return create_model(name, __base__=PatchModel, __doc__=f"Any subset of the fields of {model.__name__}.", **fields)
 
 
 TaskPatch = partial(Task, "TaskPatch")
@@ -141,11 +147,30 @@ class LogEntry(WireModel):
 
 
 class ErrorBody(WireModel):
-    """The flat dialect's error (seed 001). The envelope dialect adds `ok: false`."""
+    """The flat dialect's error (seed 001)."""
 
     error: str
     code: str
     errors: list[dict[str, Any]] | None = Field(default=None, description="Field-level problems: `{loc, msg}`.")
+
+
+class EnvelopeErrorBody(ErrorBody):
+    """The envelope dialect's error (seed 000): the flat one with `ok: false`."""
+
+    ok: Literal[False]
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: str | None
+    param: str | None
+
+
+class OpenAIErrorBody(BaseModel):
+    """Chat completions' errors, in OpenAI's shape so its SDKs raise their usual exceptions."""
+
+    error: OpenAIErrorDetail
 
 
 class StreamEvent(WireModel):

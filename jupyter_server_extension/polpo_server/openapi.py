@@ -15,10 +15,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .dialects import DIALECTS, Dialect
-from .models import ErrorBody, StreamEvent
+from .models import EnvelopeErrorBody, ErrorBody, OpenAIErrorBody, StreamEvent
 from .routes import ROUTES, Route
 
 REF = "#/components/schemas/{model}"
+ERROR_MODELS = (ErrorBody, EnvelopeErrorBody, OpenAIErrorBody)
 _STATUS_TEXT = {200: "OK", 201: "Created"}
 
 
@@ -41,7 +42,7 @@ def _schema_of(tp: Any, refs: dict[tuple[type[BaseModel], str], dict[str, Any]],
 
 class _Builder:
     def __init__(self, routes: list[Route]) -> None:
-        pairs: list[tuple[type[BaseModel], str]] = [(ErrorBody, "serialization"), (StreamEvent, "serialization")]
+        pairs: list[tuple[type[BaseModel], str]] = [(m, "serialization") for m in ERROR_MODELS + (StreamEvent,)]
         for route in routes:
             pairs += [(m, "serialization") for m in _models_of(route.response)]
             pairs += [(m, "validation") for m in _models_of(route.body)]
@@ -76,11 +77,18 @@ class _Builder:
         return {"type": "object", "required": ["ok", "data"],
                 "properties": {"ok": {"const": True}, "data": schema}}
 
-    def _error(self, dialect: Dialect) -> dict[str, Any]:
-        ref = self.refs[(ErrorBody, "serialization")]
-        if not dialect.envelope:
-            return ref
-        return {"allOf": [ref, {"type": "object", "properties": {"ok": {"const": False}}, "required": ["ok"]}]}
+    def _error(self, dialect: Dialect, route: Route) -> dict[str, Any]:
+        if route.kind == "chat":
+            model: type[BaseModel] = OpenAIErrorBody
+        else:
+            model = EnvelopeErrorBody if dialect.envelope else ErrorBody
+        return self.refs[(model, "serialization")]
+
+    @staticmethod
+    def _body_required(route: Route) -> bool:
+        """An empty body is refused where the model has a required field, and always for PATCH."""
+        model = route.body
+        return route.partial or any(f.is_required() for f in model.model_fields.values())  # type: ignore[union-attr]
 
     def operation(self, route: Route, dialect: Dialect) -> dict[str, Any]:
         schema = self._wrap(_schema_of(route.response, self.refs, "serialization"), dialect, route)
@@ -103,9 +111,12 @@ class _Builder:
         if route.kind == "websocket":
             responses = {"101": {"description": "Switching protocols: messages are `{id, event, data}`; send "
                                                 "`{type: subscribe|unsubscribe, pattern}`"}}
-        error = {"application/json": {"schema": self._error(dialect)}}
-        for status, text in (("400", "Invalid input (field-level errors)"), ("401", "Missing or invalid credentials"),
-                             ("404", "Unknown id"), ("409", "Name conflict or illegal transition")):
+        error = {"application/json": {"schema": self._error(dialect, route)}}
+        statuses = [("400", "Invalid input (field-level errors)"), ("401", "Missing or invalid credentials"),
+                    ("404", "Unknown id"), ("409", "Name conflict or illegal transition")]
+        if route.body is not None:
+            statuses.append(("413", "The body is larger than the server accepts"))
+        for status, text in statuses:
             responses[status] = {"description": text, "content": error}
         op: dict[str, Any] = {
             "operationId": re.sub(r"\W+", "_", f"{dialect.name}_{route.method}_{dialect.mount(route.scope, route.path)}")
@@ -114,7 +125,7 @@ class _Builder:
             "responses": responses,
         }
         if route.body is not None:
-            op["requestBody"] = {"required": route.method != "POST" or route.partial,
+            op["requestBody"] = {"required": self._body_required(route),
                                  "content": {"application/json": {"schema": _schema_of(route.body, self.refs, "validation")}}}
         if route.scope == "server" and route.path == "health":
             op["security"] = []
