@@ -104,6 +104,7 @@ class MissionWidget(anywidget.AnyWidget):
         graph, state = block_on(self._loop, self._open(ref))
         super().__init__(graph=graph, state=state, **kwargs)
         self._sent_rev = graph["rev"]
+        self._settle_key = settle_key(state)  # on_settled fires on a change, not for how it opened
         self.on_msg(self._on_message)
         self._ready = True
         self._loop.call_soon_threadsafe(self._poke_if_pending, context=self._context.copy())
