@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from polpo_nb.errors import SpecError
 from polpo_nb.events import EventFilter, format_event_id, parse_event_id
 from polpo_nb.events.bus import RING_SIZE
+from polpo_nb.events.catalog import CatalogEvent, MemoryUpdated, TeamRenamed
 
 
 @pytest.mark.parametrize("pattern,name,expected", [
@@ -34,44 +36,48 @@ def test_event_ids_render_and_parse():
         parse_event_id("event-42")
 
 
-def _emit(project, n: int, name: str = "test:ping") -> None:
+def _ping(i: int) -> CatalogEvent:
+    return MemoryUpdated(length=i)
+
+
+def _emit(project, n: int, event: Callable[[int], CatalogEvent] = _ping) -> None:
     async def go():
         for i in range(n):
-            await project.aio.journal.emit(name, i=i)
+            await project.aio.journal.emit(event(i))
     project._thread.call(go())
 
 
 def test_ids_are_consecutive_and_replay_returns_what_followed(project):
     _emit(project, 20)
-    events = project.replay(0, "test:*")
+    events = project.replay(0, "memory:*")
     ids = [e.id for e in events]
     assert ids == list(range(ids[0], ids[0] + 20))
-    tail = project.replay(ids[9], "test:*")
-    assert [e.data["i"] for e in tail] == list(range(10, 20))
+    tail = project.replay(ids[9], "memory:*")
+    assert [e.data["length"] for e in tail] == list(range(10, 20))
 
 
 def test_replay_beyond_the_ring_reads_the_store(project):
     _emit(project, RING_SIZE + 300)
-    first = project.replay(0, "test:*")[0].id
-    events = project.replay(first - 1, "test:*")
+    first = project.replay(0, "memory:*")[0].id
+    events = project.replay(first - 1, "memory:*")
     assert len(events) == RING_SIZE + 300
-    assert [e.data["i"] for e in events[:3]] == [0, 1, 2]
+    assert [e.data["length"] for e in events[:3]] == [0, 1, 2]
 
 
 def test_replay_filters_by_pattern(project):
-    _emit(project, 3, "alpha:x")
-    _emit(project, 2, "beta:y")
-    assert [e.event for e in project.replay(0, "beta:*")] == ["beta:y", "beta:y"]
+    _emit(project, 3, lambda i: TeamRenamed(name=f"team {i}"))
+    _emit(project, 2)
+    assert [e.event for e in project.replay(0, "memory:*")] == ["memory:updated", "memory:updated"]
 
 
 async def test_stream_replays_then_goes_live_without_gap_or_duplicate(project):
     _emit(project, 5)
-    start = project.replay(0, "test:*")[0].id - 1
+    start = project.replay(0, "memory:*")[0].id - 1
     received: list[int] = []
 
     async def consume():
-        async for event in project.aio.events("test:*", after=start):
-            received.append(event.data["i"])
+        async for event in project.aio.events("memory:*", after=start):
+            received.append(event.data["length"])
             if len(received) == 10:
                 return
 

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from polpo_nb.events import EventBus
+from polpo_nb.events.catalog import MemoryUpdated, TeamRenamed
 from polpo_nb.store import Journal, Store
 
 
@@ -18,12 +19,12 @@ async def test_failing_write_is_isolated_from_its_batch(tmp_path: Path):
 
     def good(tx, emit):
         tx.put_kv("good", 1)
-        emit("test:good", {})
+        emit(TeamRenamed(name="good"))
         return "kept"
 
     def bad(tx, emit):
         tx.put_kv("bad", 1)
-        emit("test:bad", {})
+        emit(TeamRenamed(name="bad"))
         raise ValueError("this write is refused")
 
     results = await asyncio.gather(journal.write(good), journal.write(bad), journal.write(good),
@@ -33,7 +34,7 @@ async def test_failing_write_is_isolated_from_its_batch(tmp_path: Path):
     with store.read() as tx:
         assert tx.get_kv("good") == 1 and tx.get_kv("bad") is None
         stored = [e.event for e in tx.events_after(0)]
-    assert stored == published == ["test:good", "test:good"]
+    assert stored == published == ["team:renamed", "team:renamed"]
     ids = [e.id for e in bus.replay(0)]
     assert ids == [1, 2]  # the refused write burnt no event id
 
@@ -53,7 +54,7 @@ async def test_events_are_published_only_after_the_commit(tmp_path: Path):
     seen: list[object] = []
     bus.subscribe(lambda e: seen.append(other.tx.get_kv("k")))
     journal = Journal(store, bus, asyncio.get_running_loop())
-    await journal.write(lambda tx, emit: (tx.put_kv("k", "v"), emit("test:x", {})))
+    await journal.write(lambda tx, emit: (tx.put_kv("k", "v"), emit(MemoryUpdated(length=1))))
     assert seen == ["v"]
 
 
@@ -78,7 +79,7 @@ async def test_a_commit_waits_for_the_writes_of_work_in_flight(tmp_path: Path, m
     async def agent(gate: asyncio.Event) -> str:
         with journal.expecting():
             await gate.wait()
-        return await journal.write(lambda tx, emit: (emit("test:done", {}), tx.now)[1])
+        return await journal.write(lambda tx, emit: (emit(MemoryUpdated(length=1)), tx.now)[1])
 
     calls = [asyncio.ensure_future(agent(g)) for g in gates]
     for gate in gates:  # one finishes per loop iteration

@@ -14,6 +14,7 @@ from polpo_nb.engine import engine as engine_module
 from polpo_nb.engine.schedules import parse_iso
 from polpo_nb.engine.states import TRANSITIONS
 from polpo_nb.errors import ConflictError, InternalError, PolpoError, StoreError, error_for_code
+from polpo_nb.events.catalog import TeamRenamed
 from polpo_nb.spec import MissionStatus, TaskStatus
 
 WAIT = 30
@@ -68,8 +69,8 @@ def test_reassess_of_a_skipped_task_is_refused(project):
 # == events and errors =================================================================================
 
 def test_an_event_payload_may_carry_a_name_key(project, events):
-    project._thread.call(project.aio.journal.emit("custom:thing", name="a name", fn="x"))
-    assert events.of("custom:thing") == [{"name": "a name", "fn": "x", "timestamp": events.of("custom:thing")[0]["timestamp"]}]
+    project._thread.call(project.aio.journal.emit(TeamRenamed(name="a name")))
+    assert events.of("team:renamed") == [{"name": "a name", "timestamp": events.of("team:renamed")[0]["timestamp"]}]
 
 
 def test_a_schedule_whose_run_cannot_start_publishes_schedule_failed(project, events):

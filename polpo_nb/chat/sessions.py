@@ -12,6 +12,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from ..errors import NotFoundError
+from ..events.catalog import MessageAdded, SessionCreated, SessionDeleted, SessionRenamed
 from ..spec import utcnow
 from .messages import ChatMessage, ChatSession
 
@@ -65,7 +66,7 @@ class Sessions:
         def write(tx: Tx, emit: Emit) -> ChatSession:
             now = tx.now or utcnow()
             tx.put_chat_session(session_id, title, agent, now, now)
-            emit("session:created", {"sessionId": session_id, "title": title, "agent": agent})
+            emit(SessionCreated(session_id=session_id, title=title, agent=agent))
             return _one(tx, session_id)
         return await self._journal.write(write)
 
@@ -80,12 +81,9 @@ class Sessions:
                 message = message.model_copy(update={"id": None, "created_at": message.created_at or now})
                 message_id = tx.add_chat_message(session_id, message.model_dump_json(by_alias=True, exclude_none=True))
                 message = message.model_copy(update={"id": message_id})
-                data = {"sessionId": session_id, "messageId": message_id, "role": message.role}
-                if message.tool_calls:
-                    data["toolCalls"] = [c.name for c in message.tool_calls]
-                if message.role == "tool" and message.name:
-                    data["tool"] = message.name
-                emit("message:added", data)
+                emit(MessageAdded(session_id=session_id, message_id=message_id, role=message.role,
+                                  tool_calls=[c.name for c in message.tool_calls or []] or None,
+                                  tool=message.name if message.role == "tool" and message.name else None))
                 stored.append(message)
             return stored
         return await self._journal.write(write)
@@ -94,7 +92,7 @@ class Sessions:
         def write(tx: Tx, emit: Emit) -> ChatSession:
             if not tx.touch_chat_session(session_id, tx.now or utcnow(), title=title):
                 raise SessionNotFound(session_id)
-            emit("session:renamed", {"sessionId": session_id, "title": title})
+            emit(SessionRenamed(session_id=session_id, title=title))
             return _one(tx, session_id)
         return await self._journal.write(write)
 
@@ -102,7 +100,7 @@ class Sessions:
         def write(tx: Tx, emit: Emit) -> None:
             if not tx.delete_chat_session(session_id):
                 raise SessionNotFound(session_id)
-            emit("session:deleted", {"sessionId": session_id})
+            emit(SessionDeleted(session_id=session_id))
         await self._journal.write(write)
 
 

@@ -22,6 +22,35 @@ from ..agents.context import AgentContext
 from ..agents.function import FunctionAgent, to_task_result
 from ..assess import AssessmentConfigError, Judge, assess
 from ..errors import ConflictError, ForeignRunError, NotFoundError
+from ..events.catalog import (
+    AgentCompleted,
+    AgentSpawned,
+    AssessmentCompleted,
+    AssessmentStarted,
+    CatalogEvent,
+    CheckpointApprovalRequested,
+    CheckpointApprovalResolved,
+    CheckpointResumed,
+    CheckpointWaiting,
+    DelayElapsed,
+    DelayStarted,
+    GateBlocked,
+    GatePassed,
+    MissionAborted,
+    MissionCompleted,
+    MissionExecuted,
+    MissionResumed,
+    MissionStatusChanged,
+    TaskApprovalRequested,
+    TaskApprovalResolved,
+    TaskCompleted,
+    TaskFix,
+    TaskOutput,
+    TaskRetry,
+    TaskTimeout,
+    TaskToolUse,
+    TaskTransition,
+)
 from ..events.model import Event
 from ..executors import Executor
 from ..spec import (
@@ -145,11 +174,8 @@ class Engine:
         new = task.model_copy(update=changes)
         tx.put_task(new)
         if status is not None and status != previous:
-            payload: dict[str, Any] = {"taskId": task.id, "missionId": task.mission_id, "title": task.title,
-                                       "from": previous.value, "to": status.value, "agentName": agent or task.assign_to}
-            if reason:
-                payload["reason"] = reason
-            emit("task:transition", payload)
+            emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=previous.value,
+                                to=status.value, agent_name=agent or task.assign_to, reason=reason or None))
         return new
 
     async def _update(self, run: Run, task_id: str, fn: Callable[[Tx, Emit, TaskRecord], TaskRecord]) -> TaskRecord:
@@ -160,7 +186,7 @@ class Engine:
         run.tasks[task_id] = new
         return new
 
-    async def _set_mission(self, run: Run, status: MissionStatus, *, extra: Iterable[tuple[str, dict[str, Any]]] = (),
+    async def _set_mission(self, run: Run, status: MissionStatus, *, extra: Iterable[CatalogEvent] = (),
                            **changes: Any) -> None:
         mission = run.mission
         assert mission is not None
@@ -170,14 +196,12 @@ class Engine:
         def write(tx: Tx, emit: Emit) -> None:
             tx.put_mission(updated)
             if status != previous:
-                payload = {"missionId": mission.id, "name": mission.name, "from": previous.value, "to": status.value,
-                           "status": status.value}
-                for key in ("pause_reason", "pause_message", "error"):
-                    if changes.get(key):
-                        payload[_camel(key)] = changes[key]
-                emit("mission:status", payload)
-            for name, data in extra:
-                emit(name, {"missionId": mission.id, "name": mission.name, **data})
+                emit(MissionStatusChanged(
+                    mission_id=mission.id, name=mission.name, from_=previous.value, to=status.value, status=status.value,
+                    pause_reason=changes.get("pause_reason") or None, pause_message=changes.get("pause_message") or None,
+                    error=changes.get("error") or None))
+            for event in extra:
+                emit(event)
             ended = status in TERMINAL_MISSION_STATES  # an ended run keeps its flags, unowned, for a later resume
             tx.put_run(mission.id, NO_OWNER if ended else self.d.owner, 0.0 if ended else lease_deadline(),
                        run.flags.to_json())
@@ -213,7 +237,8 @@ class Engine:
         await self._set_mission(
             run, MissionStatus.ACTIVE, execution_count=mission.execution_count + 1, pause_reason=None,
             pause_message=None, error=None,
-            extra=[("mission:executed", {"executionCount": mission.execution_count + 1, "taskCount": len(tasks)})],
+            extra=[MissionExecuted(mission_id=mission.id, name=mission.name, execution_count=mission.execution_count + 1,
+                                   task_count=len(tasks))],
         )
         self._start_deadline_watch(run)
         self._enqueue_ready(run, run.tasks)
@@ -356,8 +381,8 @@ class Engine:
             if t.status == S.PENDING:
                 t = self._put(tx, emit, t, S.ASSIGNED, agent=agent.name)
                 t = self._put(tx, emit, t, S.IN_PROGRESS, agent=agent.name, phase=phase)
-            emit("agent:spawned", {"taskId": t.id, "missionId": t.mission_id, "agentName": agent.name,
-                                   "model": model, "attempt": number, "phase": phase.value})
+            emit(AgentSpawned(task_id=t.id, mission_id=t.mission_id, agent_name=agent.name, model=model, attempt=number,
+                              phase=phase.value))
             return t
         task = await self._update(run, tid, begin)
         return _Attempt(task, agent, runtime, model, number, phase)
@@ -377,8 +402,8 @@ class Engine:
         except TimeoutError:
             ctx._cancelled.set()
             error = f"timed out after {task.max_duration:g} ms (maxDuration)"
-            await self.d.journal.emit("task:timeout", taskId=task.id, missionId=task.mission_id,
-                                      maxDuration=task.max_duration, attempt=at.number)
+            await self.d.journal.emit(TaskTimeout(task_id=task.id, mission_id=task.mission_id,
+                                                  max_duration=task.max_duration, attempt=at.number))
         except asyncio.CancelledError:
             ctx._cancelled.set()
             raise
@@ -393,44 +418,42 @@ class Engine:
         def failed(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
             tx.finish_attempt(t.id, at.number, "failed", result.model_dump_json(by_alias=True, exclude_none=True))
             tx.log(f"{t.id}-{at.number}", error, level="error", task_id=t.id)
-            emit("agent:completed", {"taskId": t.id, "missionId": t.mission_id, "agentName": at.agent.name,
-                                     "attempt": at.number, "ok": False, "durationMs": result.duration_ms,
-                                     "error": error.strip().splitlines()[-1]})
+            emit(AgentCompleted(task_id=t.id, mission_id=t.mission_id, agent_name=at.agent.name, attempt=at.number,
+                                ok=False, duration_ms=result.duration_ms, error=error.strip().splitlines()[-1]))
             if not retry:
                 return self._put(tx, emit, t, S.FAILED, reason="attempt failed, no retries left", result=result, phase=None)
             t = self._put(tx, emit, t, S.PENDING, reason="attempt failed", retries=t.retries + 1, result=result, phase=None)
-            emit("task:retry", {"taskId": t.id, "missionId": t.mission_id, "retries": t.retries,
-                                "reason": "attempt failed", "attempt": at.number})
+            emit(TaskRetry(task_id=t.id, mission_id=t.mission_id, retries=t.retries, reason="attempt failed",
+                           attempt=at.number))
             return t
         await self._update(run, at.task.id, failed)
         return retry
 
     def _to_review(self, at: _Attempt, result: TaskResult, tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
         tx.finish_attempt(t.id, at.number, "completed", result.model_dump_json(by_alias=True, exclude_none=True))
-        emit("agent:completed", {"taskId": t.id, "missionId": t.mission_id, "agentName": at.agent.name,
-                                 "attempt": at.number, "ok": True, "durationMs": result.duration_ms})
+        emit(AgentCompleted(task_id=t.id, mission_id=t.mission_id, agent_name=at.agent.name, attempt=at.number, ok=True,
+                            duration_ms=result.duration_ms))
         t = self._put(tx, emit, t, S.REVIEW, agent=at.agent.name, phase=Phase.REVIEW, result=result)
-        emit("assessment:started", {"taskId": t.id, "missionId": t.mission_id, "attempt": at.number})
+        emit(AssessmentStarted(task_id=t.id, mission_id=t.mission_id, attempt=at.number))
         return t
 
     def _judged(self, at: _Attempt | None, assessment: Assessment, fix: bool, tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
         """Result, assessment and the new status in one transaction, before any dependent is released.
         `at` is None for a reassessment (never a fix: the agent does not run)."""
-        emit("assessment:completed", _assessment_event(t, assessment))
+        emit(_assessment_event(t, assessment))
         if assessment.passed:
             if t.side_effects:
                 t = self._put(tx, emit, t, S.AWAITING_APPROVAL, assessment=assessment, phase=None)
-                emit("approval:requested", {"taskId": t.id, "missionId": t.mission_id, "kind": "task",
-                                            "title": t.title, "score": assessment.score})
+                emit(TaskApprovalRequested(task_id=t.id, mission_id=t.mission_id, title=t.title, score=assessment.score))
                 return t
             t = self._put(tx, emit, t, S.DONE, assessment=assessment, phase=None)
-            emit("task:completed", _completed_event(t))
+            emit(_completed_event(t))
             return t
         if fix and at is not None:
             t = self._put(tx, emit, t, S.IN_PROGRESS, reason="assessment failed", assessment=assessment,
                           phase=Phase.FIX, retries=t.retries + 1, feedback=assessment.feedback)
-            emit("task:fix", {"taskId": t.id, "missionId": t.mission_id, "attempt": at.number + 1,
-                              "retries": t.retries, "feedback": assessment.feedback, "score": assessment.score})
+            emit(TaskFix(task_id=t.id, mission_id=t.mission_id, attempt=at.number + 1, retries=t.retries,
+                         feedback=assessment.feedback, score=assessment.score))
             return t
         return self._put(tx, emit, t, S.FAILED, reason="assessment failed, no retries left", assessment=assessment,
                          phase=None)
@@ -462,13 +485,13 @@ class Engine:
                 upstream[title] = dep.result
 
         def output(text: str) -> None:
-            data = {"taskId": task.id, "missionId": task.mission_id, "attempt": number, "text": text}
-            loop.call_soon_threadsafe(lambda: journal.emit("task:output", **data))
+            event = TaskOutput(task_id=task.id, mission_id=task.mission_id, attempt=number, text=text)
+            loop.call_soon_threadsafe(lambda: journal.emit(event))
 
         def tool_use(name: str, args: Any, summary: str) -> None:
-            data = {"taskId": task.id, "missionId": task.mission_id, "attempt": number, "agentName": agent.name,
-                    "tool": name, "args": args, "result": summary}
-            loop.call_soon_threadsafe(lambda: journal.emit("task:tool_use", **data))
+            event = TaskToolUse(task_id=task.id, mission_id=task.mission_id, attempt=number, agent_name=agent.name,
+                                tool=name, args=args, result=summary)
+            loop.call_soon_threadsafe(lambda: journal.emit(event))
 
         def log(message: str, level: str) -> None:
             loop.call_soon_threadsafe(lambda: journal.write(lambda tx, emit: tx.log(session, message, level=level, task_id=task.id)))
@@ -585,8 +608,8 @@ class Engine:
             if all((t := run.task_by_title(title)) is not None and t.status == S.DONE for title in delay.after_tasks):
                 run.flags.delays_started[delay.name] = time.time()
                 started = True
-                await self.d.journal.emit("delay:started", missionId=run.mission.id, delay=delay.name,
-                                          duration=delay.duration, blocksTasks=delay.blocks_tasks)
+                await self.d.journal.emit(DelayStarted(mission_id=run.mission.id, delay=delay.name,
+                                                       duration=delay.duration, blocks_tasks=delay.blocks_tasks))
                 self._arm_delay(run, delay)
         if started:
             await self._save_flags(run)
@@ -607,8 +630,7 @@ class Engine:
         if run.key not in self.runs:
             return
         assert run.mission is not None
-        await self.d.journal.emit("delay:elapsed", missionId=run.mission.id, delay=delay.name,
-                                  blocksTasks=delay.blocks_tasks)
+        await self.d.journal.emit(DelayElapsed(mission_id=run.mission.id, delay=delay.name, blocks_tasks=delay.blocks_tasks))
         self._enqueue_ready(run, list(run.parked))
         self._dispatch()
         await self._check_finished(run)
@@ -619,16 +641,18 @@ class Engine:
         for i, gate in enumerate(run.mission.quality_gates):
             state = self._gate_state(run, i)
             waiting = [t for t in gate.blocks_tasks if (x := run.task_by_title(t)) and x.status == S.PENDING]
-            info = {"gate": gate.name or f"gate-{i}", "afterTasks": gate.after_tasks, "blocksTasks": gate.blocks_tasks}
+            name = gate.name or f"gate-{i}"
             if state == "open" and i not in run.flags.passed_gates:
                 run.flags.passed_gates.append(i)
-                await self.d.journal.emit("gate:passed", missionId=run.mission.id, **info)
+                await self.d.journal.emit(GatePassed(mission_id=run.mission.id, gate=name, after_tasks=gate.after_tasks,
+                                                     blocks_tasks=gate.blocks_tasks))
             elif state == "blocked" and waiting and run.active:
                 run.flags.blocked_gate = i
                 await self._set_mission(run, MissionStatus.PAUSED, pause_reason="gate",
-                                        pause_message=f"Quality gate {info['gate']!r} cannot be met: "
+                                        pause_message=f"Quality gate {name!r} cannot be met: "
                                                       f"{', '.join(gate.after_tasks)} below the minimum score or failed",
-                                        extra=[("gate:blocked", info)])
+                                        extra=[GateBlocked(mission_id=run.mission.id, name=run.mission.name, gate=name,
+                                                           after_tasks=gate.after_tasks, blocks_tasks=gate.blocks_tasks)])
 
     async def _check_checkpoints(self, run: Run) -> None:
         if run.mission is None or not run.active:
@@ -643,11 +667,14 @@ class Engine:
                 run.flags.passed_checkpoints.append(cp.name)  # nothing left to hold back
                 continue
             run.flags.waiting_checkpoint = cp.name
-            info = {"checkpoint": cp.name, "message": cp.message, "afterTasks": cp.after_tasks}
+            mission = run.mission
             await self._set_mission(run, MissionStatus.PAUSED, pause_reason="checkpoint",
                                     pause_message=cp.message or f"Checkpoint {cp.name!r} reached",
-                                    extra=[("checkpoint:waiting", info),
-                                           ("approval:requested", {"kind": "checkpoint", **info})])
+                                    extra=[CheckpointWaiting(mission_id=mission.id, name=mission.name, checkpoint=cp.name,
+                                                             message=cp.message, after_tasks=cp.after_tasks),
+                                           CheckpointApprovalRequested(mission_id=mission.id, name=mission.name,
+                                                                       checkpoint=cp.name, message=cp.message,
+                                                                       after_tasks=cp.after_tasks)])
             return
 
     async def _check_finished(self, run: Run) -> None:
@@ -669,7 +696,7 @@ class Engine:
                               error=None if ok else f"failed tasks: {', '.join(failed)}")
 
     async def _close_run(self, run: Run, status: MissionStatus, *, error: str | None,
-                         extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> None:
+                         extra: Iterable[CatalogEvent] = ()) -> None:
         """The one way a run ends: mission status + `mission:completed`, volatile team released. The run
         leaves `self.runs` only once the final status is committed, so no waiter reads a stale one."""
         if run.deadline_watch and run.deadline_watch is not asyncio.current_task():
@@ -680,8 +707,8 @@ class Engine:
         if run.mission is not None:
             mission = run.mission
             await self._set_mission(run, status, error=error, pause_reason=None, pause_message=None,
-                                    extra=[*extra, ("mission:completed", {"status": status.value,
-                                                                          **({"error": error} if error else {})})])
+                                    extra=[*extra, MissionCompleted(mission_id=mission.id, name=mission.name,
+                                                                    status=status.value, error=error or None)])
             if mission.team and mission.team.volatile:
                 await self.d.journal.write(lambda tx, emit: tx.delete_mission_agents(mission.id))
         self.runs.pop(run.key, None)
@@ -722,11 +749,13 @@ class Engine:
                 raise ConflictError(f"Mission {mission.name!r} is {mission.status.value}, not running")
             self._refuse_foreign(mission)
             run = Run(mission, mission.tasks, flags=self._flags(mission.id))
+        assert run.mission is not None
         await self._stop(run, MissionStatus.CANCELLED, error="aborted", reason="mission aborted",
-                         extra=[("mission:aborted", {"status": MissionStatus.CANCELLED.value})])
+                         extra=[MissionAborted(mission_id=run.mission.id, name=run.mission.name,
+                                               status=MissionStatus.CANCELLED.value)])
 
     async def _stop(self, run: Run, status: MissionStatus, *, error: str, reason: str,
-                    extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> None:
+                    extra: Iterable[CatalogEvent] = ()) -> None:
         """Cancel what runs, fail what has not finished (abort, deadline), close the run."""
         run.stopping = True  # nothing new starts while the jobs wind down
         run.queued.clear()
@@ -780,11 +809,13 @@ class Engine:
             self._start_deadline_watch(run)
         elif run.status != MissionStatus.PAUSED and not retry_failed:
             raise ConflictError(f"Mission {mission.name!r} is {run.status.value}, not paused")
-        extra: list[tuple[str, dict[str, Any]]] = []
+        assert run.mission is not None
+        extra: list[CatalogEvent] = []
         if run.flags.waiting_checkpoint:
-            extra += [("checkpoint:resumed", {"checkpoint": run.flags.waiting_checkpoint}),
-                      ("approval:resolved", {"kind": "checkpoint", "checkpoint": run.flags.waiting_checkpoint,
-                                             "approved": True})]
+            checkpoint, mission = run.flags.waiting_checkpoint, run.mission
+            extra += [CheckpointResumed(mission_id=mission.id, name=mission.name, checkpoint=checkpoint),
+                      CheckpointApprovalResolved(mission_id=mission.id, name=mission.name, checkpoint=checkpoint,
+                                                 approved=True)]
             run.flags.passed_checkpoints.append(run.flags.waiting_checkpoint)
             run.flags.waiting_checkpoint = None
         if run.flags.blocked_gate is not None:
@@ -794,7 +825,8 @@ class Engine:
         if retry_failed:
             await self._retry_failed(run)
         await self._set_mission(run, MissionStatus.ACTIVE, pause_reason=None, pause_message=None, error=None,
-                                extra=[("mission:resumed", {"retryFailed": retry_failed}), *extra])
+                                extra=[MissionResumed(mission_id=run.mission.id, name=run.mission.name,
+                                                      retry_failed=retry_failed), *extra])
         run.rebuild_counters()
         for delay in run.mission.delays if run.mission else []:
             self._arm_delay(run, delay)  # a delay started before a pause or a crash goes on counting
@@ -826,8 +858,8 @@ class Engine:
                     out.append(self._put(tx, emit, t, S.PENDING, reason="resume with retryFailed",
                                          retries=t.retries + (0 if skipped else 1), phase=None))
                     if not skipped:
-                        emit("task:retry", {"taskId": t.id, "missionId": t.mission_id, "retries": t.retries + 1,
-                                            "reason": "resume with retryFailed"})
+                        emit(TaskRetry(task_id=t.id, mission_id=t.mission_id, retries=t.retries + 1,
+                                       reason="resume with retryFailed"))
             return out
         for new in await self.d.journal.write(retry):
             run.tasks[new.id] = new
@@ -869,10 +901,9 @@ class Engine:
             if not approve:
                 changes["result"] = (t.result or TaskResult()).model_copy(update={"error": f"rejected{': ' + note if note else ''}"})
             t = self._put(tx, emit, t, target, reason="approved" if approve else "rejected", **changes)
-            emit("approval:resolved", {"taskId": t.id, "missionId": t.mission_id, "kind": "task", "approved": approve,
-                                       **({"note": note} if note else {})})
+            emit(TaskApprovalResolved(task_id=t.id, mission_id=t.mission_id, approved=approve, note=note or None))
             if approve:
-                emit("task:completed", _completed_event(t))
+                emit(_completed_event(t))
             return t
         run.tasks[task_id] = task
         new = await self._update(run, task_id, decide)
@@ -905,8 +936,7 @@ class Engine:
                 out.append(self._put(tx, emit, t, S.PENDING, reason="retry" if first else "dependency retried",
                                      retries=t.retries + (1 if first else 0), phase=None))
                 if first:
-                    emit("task:retry", {"taskId": tid, "missionId": t.mission_id, "retries": t.retries + 1,
-                                        "reason": "retry"})
+                    emit(TaskRetry(task_id=tid, mission_id=t.mission_id, retries=t.retries + 1, reason="retry"))
             return out
         for new in await self.d.journal.write(write):
             probe.tasks[new.id] = new
@@ -927,7 +957,8 @@ class Engine:
         assert probe.mission is not None
         run = Run(probe.mission, list(probe.tasks.values()), flags=self._flags(probe.mission.id))
         self.runs[run.key] = run
-        await self._set_mission(run, MissionStatus.ACTIVE, error=None, extra=[("mission:resumed", {"retryFailed": False})])
+        await self._set_mission(run, MissionStatus.ACTIVE, error=None,
+                                extra=[MissionResumed(mission_id=probe.mission.id, name=probe.mission.name, retry_failed=False)])
         self._enqueue_ready(run, [t.id for t in run.tasks.values() if t.status == S.PENDING])
         self._dispatch()
         await self._check_finished(run)
@@ -969,7 +1000,7 @@ class Engine:
 
         def begin(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
             t = self._put(tx, emit, t, S.REVIEW, reason="reassess", phase=Phase.REVIEW)
-            emit("assessment:started", {"taskId": t.id, "missionId": t.mission_id, "reassess": True})
+            emit(AssessmentStarted(task_id=t.id, mission_id=t.mission_id, reassess=True))
             return t
         await self._update(run, task_id, begin)
         threshold = mission.quality_threshold if mission else self.d.config.quality_threshold
@@ -1027,20 +1058,15 @@ def _chain(*steps: Callable[[Tx, Emit, TaskRecord], TaskRecord]) -> Callable[[Tx
     return chained
 
 
-def _assessment_event(task: TaskRecord, a: Assessment) -> dict[str, Any]:
-    return {"taskId": task.id, "missionId": task.mission_id, "score": a.score, "passed": a.passed,
-            "feedback": a.feedback, "checks": [c.to_wire() for c in a.checks],
-            "criteria": [c.to_wire() for c in a.criteria]}
+def _assessment_event(task: TaskRecord, a: Assessment) -> AssessmentCompleted:
+    return AssessmentCompleted(task_id=task.id, mission_id=task.mission_id, score=a.score, passed=a.passed,
+                               feedback=a.feedback, checks=[c.to_wire() for c in a.checks],
+                               criteria=[c.to_wire() for c in a.criteria])
 
 
-def _completed_event(task: TaskRecord) -> dict[str, Any]:
-    return {"taskId": task.id, "missionId": task.mission_id, "title": task.title, "status": task.status.value,
-            "score": task.assessment.score if task.assessment else None}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
+def _completed_event(task: TaskRecord) -> TaskCompleted:
+    return TaskCompleted(task_id=task.id, mission_id=task.mission_id, title=task.title, status=task.status.value,
+                         score=task.assessment.score if task.assessment else None)
 
 
 __all__ = ["Engine", "EngineDeps", "Event", "NotFoundError"]

@@ -21,6 +21,7 @@ from typing import Any
 from croniter import croniter
 
 from ..errors import PolpoError
+from ..events.catalog import ScheduleFailed, ScheduleMissed, ScheduleTriggered
 from ..spec import Mission, MissionRecord, MissionStatus
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
@@ -156,8 +157,8 @@ class Scheduler:
                 try:
                     await self.execute(mission.id)
                 except PolpoError as exc:
-                    await self.journal.emit("schedule:failed", missionId=mission.id, name=mission.name,
-                                            occurrence=decision.fire, error=exc.message)
+                    await self.journal.emit(ScheduleFailed(mission_id=mission.id, name=mission.name,
+                                                           occurrence=decision.fire, error=exc.message))
         return fired
 
     def _claim(self, tx: Tx, emit: Emit, seen: MissionRecord, now: datetime) -> Decision | None:
@@ -183,17 +184,14 @@ class Scheduler:
                 return None
         nxt = next_run(current, now)
         tx.put_mission(current.model_copy(update={"next_run_at": iso(nxt) if nxt else None}))
-        base = {"missionId": current.id, "name": current.name}
         if decision.missed:
-            emit("schedule:missed", {**base, "count": len(decision.missed),
-                                     "occurrences": decision.missed[:MAX_LISTED_MISSES],
-                                     "reason": "no engine was running at the time"})
+            emit(ScheduleMissed(mission_id=current.id, name=current.name, count=len(decision.missed),
+                                occurrences=decision.missed[:MAX_LISTED_MISSES], reason="no engine was running at the time"))
         if decision.skipped:
-            emit("schedule:missed", {**base, "count": 1, "occurrences": [decision.skipped],
-                                     "reason": f"the previous run is still {current.status.value}"})
+            emit(ScheduleMissed(mission_id=current.id, name=current.name, count=1, occurrences=[decision.skipped],
+                                reason=f"the previous run is still {current.status.value}"))
         if decision.fire:
             decision.execution_count = current.execution_count + 1
-            emit("schedule:triggered", {**base, "occurrence": decision.fire,
-                                        "executionCount": decision.execution_count,
-                                        "nextRunAt": iso(nxt) if nxt else None})
+            emit(ScheduleTriggered(mission_id=current.id, name=current.name, occurrence=decision.fire,
+                                   execution_count=decision.execution_count, next_run_at=iso(nxt) if nxt else None))
         return decision

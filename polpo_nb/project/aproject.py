@@ -31,6 +31,17 @@ from ..engine.run import Run
 from ..engine.schedules import Scheduler, first_run
 from ..errors import ConflictError, ForeignRunError, NotFoundError, SpecError
 from ..events.bus import EventBus, Subscription
+from ..events.catalog import (
+    AgentAdded,
+    AgentRemoved,
+    MemoryUpdated,
+    MissionDeleted,
+    MissionSaved,
+    TaskCreated,
+    TaskRemoved,
+    TaskUpdated,
+    TeamRenamed,
+)
 from ..events.model import Event, format_event_id
 from ..executors import Executor, as_executor
 from ..missionfile import run_target
@@ -327,7 +338,7 @@ class AsyncProject:
             if tx.agent(agent.name) is not None:
                 raise ConflictError(f"An agent named {agent.name!r} already exists")
             tx.put_agent(agent)
-            emit("agent:added", {"agentName": agent.name})
+            emit(AgentAdded(agent_name=agent.name))
             return agent
         return await self.journal.write(write)
 
@@ -336,7 +347,7 @@ class AsyncProject:
         def write(tx: Tx, emit: Emit) -> None:
             if not tx.delete_agent(name):
                 raise NotFoundError(f"Agent not found: {name}")
-            emit("agent:removed", {"agentName": name})
+            emit(AgentRemoved(agent_name=name))
         await self.journal.write(write)
         self._functions.pop(name, None)
 
@@ -350,7 +361,7 @@ class AsyncProject:
     @engine_call
     async def rename_team(self, name: str) -> Team:
         team = parse(Team, {"name": name})
-        await self.journal.write(lambda tx, emit: (tx.put_kv("team.name", team.name), emit("team:renamed", {"name": team.name})))
+        await self.journal.write(lambda tx, emit: (tx.put_kv("team.name", team.name), emit(TeamRenamed(name=team.name))))
         return await self.get_team()
 
     @engine_call
@@ -412,8 +423,7 @@ class AsyncProject:
             if mission is not None and spec.title != current.title:
                 self._rename_references(tx, mission, current.title, spec.title)
             tx.put_task(updated)
-            emit("task:updated", {"taskId": task_id, "missionId": current.mission_id,
-                                  "fields": sorted(_camel_keys(patch))})
+            emit(TaskUpdated(task_id=task_id, mission_id=current.mission_id, fields=sorted(_camel_keys(patch))))
             return updated
         updated = await self.journal.write(write)
         self.engine.update_running_task(updated)
@@ -444,7 +454,7 @@ class AsyncProject:
 
         def write(tx: Tx, emit: Emit) -> None:
             tx.delete_task(task_id)
-            emit("task:removed", {"taskId": task_id, "missionId": task.mission_id, "title": task.title})
+            emit(TaskRemoved(task_id=task_id, mission_id=task.mission_id, title=task.title))
         await self.journal.write(write)
 
     @engine_call
@@ -532,7 +542,7 @@ class AsyncProject:
                                          **_schedule_fields(spec, MissionStatus.DRAFT)))
             for task in tasks:
                 _put_new_task(tx, emit, task)
-            emit("mission:saved", {"missionId": mission_id, "name": spec.name, "taskCount": len(spec.tasks)})
+            emit(MissionSaved(mission_id=mission_id, name=spec.name, task_count=len(spec.tasks)))
             return tx.mission(mission_id)
         return await self.journal.write(write)
 
@@ -562,7 +572,7 @@ class AsyncProject:
                 update.update(_schedule_fields(spec, current.status))
             record = current.model_copy(update=update)
             tx.put_mission(record)
-            emit("mission:saved", {"missionId": current.id, "name": spec.name, "fields": sorted(_camel_keys(patch))})
+            emit(MissionSaved(mission_id=current.id, name=spec.name, fields=sorted(_camel_keys(patch))))
             return tx.mission(current.id)
         updated = await self.journal.write(write)
         if current.id in self.engine.runs:
@@ -575,14 +585,14 @@ class AsyncProject:
         for title, old in existing.items():
             if title not in wanted:
                 tx.delete_task(old.id)
-                emit("task:removed", {"taskId": old.id, "missionId": current.id, "title": title})
+                emit(TaskRemoved(task_id=old.id, mission_id=current.id, title=title))
         for spec in tasks:
             old = existing.get(spec.title)
             if old is None:
                 self._insert_task(tx, emit, spec, current)
             elif old.spec != spec:
                 tx.put_task(old.model_copy(update={**dict(spec), "updated_at": utcnow()}))
-                emit("task:updated", {"taskId": old.id, "missionId": current.id})
+                emit(TaskUpdated(task_id=old.id, mission_id=current.id))
 
     @engine_call
     async def delete_mission(self, ref: str) -> None:
@@ -594,7 +604,7 @@ class AsyncProject:
         def write(tx: Tx, emit: Emit) -> None:
             tx.delete_mission(mission.id)
             tx.delete_mission_agents(mission.id)
-            emit("mission:deleted", {"missionId": mission.id, "name": mission.name})
+            emit(MissionDeleted(mission_id=mission.id, name=mission.name))
         await self.journal.write(write)
 
     @engine_call
@@ -696,7 +706,7 @@ class AsyncProject:
         if not isinstance(text, str):
             raise SpecError([{"loc": ["content"], "msg": "memory is text"}])
         self.memory_file.write(text)
-        await self.journal.emit("memory:updated", length=len(text))
+        await self.journal.emit(MemoryUpdated(length=len(text)))
         return text
 
     @engine_call
@@ -845,8 +855,7 @@ def _task_record(spec: Task, seq: int, mission_id: str | None, group: str | None
 
 def _put_new_task(tx: Tx, emit: Emit, record: TaskRecord) -> None:
     tx.put_task(record)
-    emit("task:created", {"taskId": record.id, "missionId": record.mission_id, "title": record.title,
-                          "assignTo": record.assign_to})
+    emit(TaskCreated(task_id=record.id, mission_id=record.mission_id, title=record.title, assign_to=record.assign_to))
 
 
 def _as_data(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """Group commit: writes submitted in one loop iteration share one transaction.
 
-A write is a function of a transaction and an `emit(name, data)` that appends event rows. The journal
+A write is a function of a transaction and an `emit(event)` that appends event rows (`event` is one of
+the catalog's classes, `polpo_nb.events.catalog`: nothing else is an event). The journal
 runs every queued write in one `BEGIN IMMEDIATE` transaction (each in its own savepoint, so one failing
 write does not undo the others), commits, and only then publishes the events and resolves the
 writers' futures: an event is never seen before the state it describes is durable. With ten tasks
@@ -23,11 +24,12 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..events.bus import EventBus
+from ..events.catalog import CatalogEvent
 from ..events.model import Event
 from .sqlite import Store, Tx
 
 T = TypeVar("T")
-Emit = Callable[[str, dict[str, Any]], Event]
+Emit = Callable[[CatalogEvent], Event]
 WriteFn = Callable[[Tx, Emit], T]
 
 #: The longest a commit waits for expected writes (seconds), whatever commits have cost so far.
@@ -69,10 +71,10 @@ class Journal:
                 self._linger = None
                 self._loop.call_soon(self._flush)
 
-    def emit(self, name: str, /, **data: Any) -> asyncio.Future[Event]:
-        """Append one event (nothing else changes). `name` is positional-only, so a payload may carry
-        any key, `name` included."""
-        return self.write(lambda tx, emit: emit(name, data))
+    def emit(self, event: CatalogEvent) -> asyncio.Future[Event]:
+        """Append one event (nothing else changes)."""
+        _check_event(event)  # refused here, in the caller's frame, not at the commit
+        return self.write(lambda tx, emit: emit(event))
 
     def _flush(self) -> None:
         if self._linger is not None:
@@ -111,11 +113,13 @@ class Journal:
         with self._store.write() as tx:
             now = tx.now
 
-            def emit(name: str, data: dict[str, Any]) -> Event:
+            def emit(event: CatalogEvent) -> Event:
+                _check_event(event)
+                data = event.to_wire()
                 data.setdefault("timestamp", now)
-                event = tx.append_event(name, data)
-                pending.append(event)
-                return event
+                row = tx.append_event(event.event, data)
+                pending.append(row)
+                return row
 
             for fn, future in batch:
                 pending: list[Event] = []
@@ -134,6 +138,12 @@ class Journal:
                 events.extend(pending)
                 outcomes.append((future, True, value))
         return events, outcomes
+
+
+def _check_event(event: object) -> None:
+    if not isinstance(event, CatalogEvent):
+        raise TypeError(f"emit() takes an event of polpo_nb.events.catalog (e.g. TaskTransition(...)), "
+                        f"not {type(event).__name__}: {event!r:.80}")
 
 
 class _WriteFailed(Exception):

@@ -1,0 +1,158 @@
+"""Events of missions and what holds them: status, gates, checkpoints, delays, schedules."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from .base import CatalogEvent, event
+
+# == missions and their holds ==========================================================================
+
+@event("mission:saved")
+class MissionSaved(CatalogEvent):
+    """A mission was created (`taskCount`) or edited (`fields`)."""
+    mission_id: str
+    name: str
+    task_count: int | None = None
+    fields: list[str] | None = None
+
+
+@event("mission:deleted")
+class MissionDeleted(CatalogEvent):
+    """A mission was deleted."""
+    mission_id: str
+    name: str
+
+
+@event("mission:status")
+class MissionStatusChanged(CatalogEvent):
+    """A mission changed status; a pause says why (`pauseReason`, `pauseMessage`), a failure `error`."""
+    mission_id: str
+    name: str
+    from_: Annotated[str, Field(alias="from")]
+    to: str
+    status: str
+    pause_reason: str | None = None
+    pause_message: str | None = None
+    error: str | None = None
+
+
+@event("mission:executed")
+class MissionExecuted(CatalogEvent):
+    """A run of the mission started."""
+    mission_id: str
+    name: str
+    execution_count: int
+    task_count: int
+
+
+@event("mission:resumed")
+class MissionResumed(CatalogEvent):
+    """A paused, interrupted or failed run goes on."""
+    mission_id: str
+    name: str
+    retry_failed: bool
+
+
+@event("mission:aborted")
+class MissionAborted(CatalogEvent):
+    """A run was aborted by a human."""
+    mission_id: str
+    name: str
+    status: str
+
+
+@event("mission:completed")
+class MissionCompleted(CatalogEvent):
+    """A run ended: completed, failed or cancelled."""
+    mission_id: str
+    name: str
+    status: str
+    error: str | None = None
+
+
+@event("gate:passed")
+class GatePassed(CatalogEvent):
+    """A quality gate opened: its `blocksTasks` may start."""
+    mission_id: str
+    gate: str
+    after_tasks: list[str]
+    blocks_tasks: list[str]
+
+
+@event("gate:blocked")
+class GateBlocked(CatalogEvent):
+    """A quality gate can no longer be met: the mission pauses."""
+    mission_id: str
+    name: str
+    gate: str
+    after_tasks: list[str]
+    blocks_tasks: list[str]
+
+
+@event("checkpoint:waiting")
+class CheckpointWaiting(CatalogEvent):
+    """A mission reached a checkpoint and pauses until resumed."""
+    mission_id: str
+    name: str
+    checkpoint: str
+    message: str
+    after_tasks: list[str]
+
+
+@event("checkpoint:resumed")
+class CheckpointResumed(CatalogEvent):
+    """A checkpoint was passed by a resume."""
+    mission_id: str
+    name: str
+    checkpoint: str
+
+
+@event("delay:started")
+class DelayStarted(CatalogEvent):
+    """A delay's clock started: its `blocksTasks` wait `duration` (ISO 8601)."""
+    mission_id: str
+    delay: str
+    duration: str
+    blocks_tasks: list[str]
+
+
+@event("delay:elapsed")
+class DelayElapsed(CatalogEvent):
+    """A delay's time is up: its `blocksTasks` may start."""
+    mission_id: str
+    delay: str
+    blocks_tasks: list[str]
+
+
+# == schedules =========================================================================================
+
+@event("schedule:triggered")
+class ScheduleTriggered(CatalogEvent):
+    """A scheduled mission fired for `occurrence`."""
+    mission_id: str
+    name: str
+    occurrence: str
+    execution_count: int
+    next_run_at: str | None
+
+
+@event("schedule:missed")
+class ScheduleMissed(CatalogEvent):
+    """Occurrences that did not fire (no engine ran then, or the previous run was still going)."""
+    mission_id: str
+    name: str
+    count: int
+    occurrences: list[str]
+    reason: str
+
+
+@event("schedule:failed")
+class ScheduleFailed(CatalogEvent):
+    """A scheduled occurrence could not start its run."""
+    mission_id: str
+    name: str
+    occurrence: str
+    error: str

@@ -1,0 +1,42 @@
+"""Reading the catalog: a payload validated against its class, the stream's discriminated union and
+its JSON schema (referenced by the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, TypeAdapter, create_model
+
+from . import missions, project, tasks  # noqa: F401 - every family registered before the union is built
+from .base import CATALOG, CatalogEvent
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+
+
+def validate_event(name: str, data: dict[str, Any]) -> CatalogEvent:
+    """The typed event a payload of the stream is (a `SpecError`-free `ValueError` if it is none)."""
+    if name not in CATALOG:
+        raise ValueError(f"{name!r} is not an event of the catalog")
+    if name not in _ADAPTERS:
+        classes = CATALOG[name]
+        _ADAPTERS[name] = TypeAdapter(classes[0] if len(classes) == 1 else Union[classes])  # noqa: UP007 - a runtime tuple
+    value: CatalogEvent = _ADAPTERS[name].validate_python(data)
+    return value
+
+
+def stream_event_type() -> Any:
+    """The stream's event type: `{id, event, data}` discriminated by `event`, one member per name."""
+    members = []
+    for name, classes in CATALOG.items():
+        payload: Any = classes[0] if len(classes) == 1 else Annotated[Union[classes], Field(discriminator="kind")]  # noqa: UP007
+        title = "".join(part.title() for part in name.replace("_", ":").split(":")) + "Event"
+        members.append(create_model(title, __doc__=f"`{name}` on the stream.", id=(str, ...),
+                                    event=(Literal[name], ...), data=(payload, ...)))
+    return Annotated[Union[tuple(members)], Field(discriminator="event")]  # noqa: UP007
+
+
+def stream_event_schema(ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
+    """JSON schema of one stream event (OpenAPI: pass `#/components/schemas/{model}` and add `$defs`
+    to the components)."""
+    return TypeAdapter(stream_event_type()).json_schema(ref_template=ref_template, by_alias=True)
+
