@@ -578,3 +578,20 @@ def test_a_displayed_run_shows_how_it_settled_not_how_it_started(tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_on_settled_fires_when_the_run_settles_anew_not_for_how_the_widget_found_it(project, comms):
+    project.agent("w")(lambda task, ctx: "ok")
+    run = project.execute(polpo.Mission("cp").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"])
+                          .checkpoint("look", after=["a"]))
+    assert run.wait(WAIT).status == MissionStatus.PAUSED
+    widget = MissionWidget(project, run.mission_id)  # opens on a paused run
+    settled: list[str] = []
+    widget.on_settled = lambda graph, state: settled.append(state["mission"]["status"])
+    pending = next(t.id for t in run.record().tasks if t.title == "b")
+    front_end(widget, action="approve", taskId=pending)  # refused: a notice, so a flush while still paused
+    wait_for(lambda: (widget.state.get("notice") or "").startswith("approve failed"))
+    assert settled == []
+    front_end(widget, action="resume", retryFailed=False)
+    wait_for(lambda: widget.state["mission"]["status"] == "completed")
+    assert settled == ["completed"]
