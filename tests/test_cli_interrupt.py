@@ -69,7 +69,7 @@ def test_interrupt_mission_pauses_a_run_and_any_project_resumes_it_at_once(proje
         wait_for(lambda: (project_dir / "started-a").exists())
         paused = first.interrupt_mission("m")
         assert (paused.status, paused.pause_reason) == (MissionStatus.PAUSED, "interrupted")
-        assert [a["status"] for a in first.attempts(paused.tasks[0].id)] == ["interrupted"]
+        assert [a.status for a in first.attempts(paused.tasks[0].id)] == ["interrupted"]
 
         with polpo_lib.Project(project_dir) as second:  # another owner, while the first is still open
             second.agent("gated")(gated)

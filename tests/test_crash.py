@@ -59,5 +59,5 @@ def test_sigkill_mid_mission_then_resume_completes_with_nothing_lost(project_dir
         assert record.status == MissionStatus.COMPLETED
         assert by["a"].result.content == "child did a" and by["b"].result.content == "child did b"
         assert by["slow"].result.content == "parent did slow"
-        assert [a["status"] for a in project.attempts(by["a"].id)] == ["completed"]
-        assert [a["status"] for a in project.attempts(by["slow"].id)] == ["crashed", "completed"]
+        assert [a.status for a in project.attempts(by["a"].id)] == ["completed"]
+        assert [a.status for a in project.attempts(by["slow"].id)] == ["crashed", "completed"]

@@ -154,7 +154,7 @@ def test_sync_and_async_agents_run_in_worker_processes_and_their_results_come_ba
     assert b.result.data["loop"] == "_UnixSelectorEventLoop"
     assert c.result.data["upstream"] == ["a", "b"]
     assert sorted(e.data["text"] for e in events) == ["async b says hi", "sync a says hi", "sync c says hi"]
-    assert project.log(f"{a.id}-1")[0]["message"] == "a line for the attempt's log"
+    assert project.log(f"{a.id}-1")[0].message == "a line for the attempt's log"
 
 
 def test_results_assessments_and_a_fix_phase_are_stored_by_the_engine(project):
@@ -174,8 +174,8 @@ def test_results_assessments_and_a_fix_phase_are_stored_by_the_engine(project):
     assert task.assessment.passed and task.assessment.score == 5
     assert judged_in == [os.getpid(), os.getpid()]
     attempts = project.attempts(task.id)
-    assert [a["status"] for a in attempts] == ["completed", "completed"]
-    assert [a["phase"] for a in attempts] == ["execution", "fix"]
+    assert [a.status for a in attempts] == ["completed", "completed"]
+    assert [a.phase for a in attempts] == ["execution", "fix"]
     again = project.get_task(task.id)  # read back from the store
     assert again.assessment.score == 5 and again.result.content == "v2"
 
@@ -266,8 +266,8 @@ def test_worker_killed_mid_task_fails_the_attempt_and_the_retry_succeeds(project
     assert record.status == MissionStatus.COMPLETED and task.status == TaskStatus.DONE
     assert task.result.data["pid"] not in (doomed, os.getpid())
     attempts = project.attempts(task.id)
-    assert [a["status"] for a in attempts] == ["failed", "completed"]
-    assert "WorkerLostError" in attempts[0]["result"] and "KilledWorker" in attempts[0]["result"]
+    assert [a.status for a in attempts] == ["failed", "completed"]
+    assert "WorkerLostError" in attempts[0].result and "KilledWorker" in attempts[0].result
     assert [e.data["attempt"] for e in events] == [1]
     client.wait_for_workers(2, timeout=WAIT)  # the nanny restarts the worker for the tests that follow
 

@@ -119,8 +119,8 @@ def test_failing_attempt_is_retried_up_to_max_retries(project, events):
     assert task.status == TaskStatus.DONE and task.retries == 2 and calls["n"] == 3
     assert len(events.of("task:retry")) == 2
     attempts = project.attempts(task.id)
-    assert [a["status"] for a in attempts] == ["failed", "failed", "completed"]
-    assert "boom 1" in attempts[0]["result"]
+    assert [a.status for a in attempts] == ["failed", "failed", "completed"]
+    assert "boom 1" in attempts[0].result
 
 
 def test_agent_that_raises_fails_with_traceback_and_engine_keeps_going(project):
@@ -138,8 +138,8 @@ def test_agent_that_raises_fails_with_traceback_and_engine_keeps_going(project):
     assert "Traceback" in by["broken"].result.error and "the agent broke" in by["broken"].result.error
     assert by["after"].status == TaskStatus.FAILED and by["after"].result.error.startswith("skipped:")
     assert by["independent"].status == TaskStatus.DONE
-    session = project.log_sessions()[0]["sessionId"]
-    assert "the agent broke" in project.log(session)[0]["message"]
+    session = project.log_sessions()[0].session_id
+    assert "the agent broke" in project.log(session)[0].message
 
 
 def test_failed_assessment_starts_fix_phase_with_feedback(project, events):
@@ -220,7 +220,7 @@ def test_max_duration_times_out_the_attempt_and_counts_as_a_failed_try(project, 
     task = record.tasks[0]
     assert task.status == TaskStatus.DONE and task.retries == 1
     assert events.of("task:timeout")[0]["maxDuration"] == 100
-    assert "timed out" in project.attempts(task.id)[0]["result"]
+    assert "timed out" in project.attempts(task.id)[0].result
 
 
 def test_side_effects_wait_for_approval_then_complete(project, events):
@@ -341,7 +341,7 @@ def test_abort_cancels_running_attempts(project, events):
     record = project.abort("m")
     assert record.status == MissionStatus.CANCELLED
     assert all(t.status == TaskStatus.FAILED for t in record.tasks)
-    assert project.attempts(record.tasks[0].id)[0]["status"] == "killed"
+    assert project.attempts(record.tasks[0].id)[0].status == "killed"
     assert events.of("mission:aborted")
     assert events.of("mission:completed")[-1]["status"] == "cancelled"
     assert run.wait(WAIT).status == MissionStatus.CANCELLED

@@ -49,7 +49,7 @@ def test_transcript_of_an_attempt_is_in_the_logs_store(project):
     mission = team_mission([{"title": "look", "assignTo": "a"}], [{"name": "a", "model": "scripted",
                                                                    "systemPrompt": "Be brief."}])
     task = project.execute(mission).wait(WAIT).tasks[0]
-    lines = [e["message"] for e in project.log(f"{task.id}-1")]
+    lines = [e.message for e in project.log(f"{task.id}-1")]
     assert lines[0].startswith("[session] agent a on model scripted, attempt 1")
     assert any(line.startswith("[instructions]") and "Be brief." in line for line in lines)
     assert any(line.startswith("[user]") and "## Your task: look" in line for line in lines)
@@ -72,7 +72,7 @@ def test_failed_judge_score_starts_the_fix_phase_with_the_feedback_in_the_prompt
         task = project.execute(mission).wait(WAIT).tasks[0]
 
         assert task.status == TaskStatus.DONE and task.retries == 1
-        assert [a["phase"] for a in project.attempts(task.id)] == ["execution", "fix"]
+        assert [a.phase for a in project.attempts(task.id)] == ["execution", "fix"]
         fix_prompt = agent.last_prompt(2)
         assert "The essay has no conclusion." in fix_prompt and "Fix required (attempt 2)" in fix_prompt
         # the agent continued its own conversation: its first tool call is in the history it was sent
@@ -102,7 +102,7 @@ def test_escalation_switches_the_model_actually_called_then_the_fallback_agent(p
 
     assert task.status == TaskStatus.DONE
     attempts = project.attempts(task.id)
-    assert [(a["agent"], a["model"]) for a in attempts] == [("junior", "small"), ("junior", "big"), ("senior", "rescue")]
+    assert [(a.agent, a.model) for a in attempts] == [("junior", "small"), ("junior", "big"), ("senior", "rescue")]
     assert len(small.calls) == 1 and len(big.calls) == 1 and len(rescue.calls) == 2
     assert task.result.model == "rescue" and task.result.agent == "senior"
     # the fallback agent starts afresh with the task and the feedback (not the junior's conversation)

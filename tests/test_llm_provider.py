@@ -47,7 +47,7 @@ def test_custom_base_url_endpoint_receives_the_real_request_and_drives_the_tool_
     with polpo.Project(project_dir, config=config) as project:
         record = project.execute(_mission("local:qwen2.5")).wait(WAIT)
         task = record.tasks[0]
-        logs = [e["message"] for s in project.log_sessions() for e in project.log(s["sessionId"])]
+        logs = [e.message for s in project.log_sessions() for e in project.log(s.session_id)]
         events = project.replay()
 
     assert record.status == MissionStatus.COMPLETED and task.status == TaskStatus.DONE
@@ -97,7 +97,7 @@ def test_a_provider_error_fails_the_attempt_with_the_model_named(project_dir, mo
         mission = _mission("local:qwen2.5")
         mission.tasks[0].max_retries = 0
         task = project.execute(mission).wait(WAIT).tasks[0]
-        logs = [e["message"] for e in project.log(f"{task.id}-1")]
+        logs = [e.message for e in project.log(f"{task.id}-1")]
 
     assert task.status == TaskStatus.FAILED
     assert "model 'local:qwen2.5' failed" in task.result.error and "500" in task.result.error

@@ -42,7 +42,7 @@ def test_due_occurrence_fires_once_and_advances(project, events):
     [triggered] = events.of("schedule:triggered")
     assert triggered["occurrence"] == mission.next_run_at and triggered["executionCount"] == 1
     assert parse_iso(record.next_run_at) > parse_iso(mission.next_run_at)
-    assert [h["outcome"] for h in project._thread.call(project.aio.schedule_history(mission.id))] == ["fired"]
+    assert [h.outcome for h in project.schedule_history(mission.id)] == ["fired"]
 
 
 def test_missed_occurrences_are_reported_not_replayed(project, events):
@@ -107,8 +107,8 @@ def test_two_engines_on_one_store_fire_an_occurrence_exactly_once(project_dir):
         for t in threads:
             t.join(WAIT)
         assert sorted(len(r) for r in results) == [0, 1]
-        history = first._thread.call(first.aio.schedule_history(mission.id))
-        assert [h["outcome"] for h in history] == ["fired"]
+        history = first.schedule_history(mission.id)
+        assert [h.outcome for h in history] == ["fired"]
     finally:
         first.close()
         second.close()

@@ -109,7 +109,7 @@ def test_buffered_attempt_rows_are_read_back_committed_and_rolled_back(tmp_path:
         tx.start_attempt("t1", 1, phase="execution", agent="a", model=None, owner="me")
         tx.start_attempt("t2", 1, phase="execution", agent="a", model=None, owner="me")
         tx.finish_attempt("t2", 1, "completed", '{"content":"x"}')  # started in the same transaction
-        assert [a["task_id"] for a in tx.running_attempts()] == ["t1"]
+        assert [a.task_id for a in tx.running_attempts()] == ["t1"]
     with store.write() as tx:
         tx.finish_attempt("t1", 1, "failed", None)  # an attempt stored by an earlier transaction
         tx.start_attempt("t1", 2, phase="fix", agent="a", model="m", owner="me")
@@ -117,6 +117,6 @@ def test_buffered_attempt_rows_are_read_back_committed_and_rolled_back(tmp_path:
         tx.start_attempt("t3", 1, phase="execution", agent="a", model=None, owner="me")
         raise RuntimeError("rolled back")
     with store.read() as tx:
-        assert [(a["number"], a["status"], a["phase"]) for a in tx.attempts("t1")] == [(1, "failed", "execution"), (2, "running", "fix")]
-        assert [(a["status"], a["result"]) for a in tx.attempts("t2")] == [("completed", '{"content":"x"}')]
+        assert [(a.number, a.status, a.phase) for a in tx.attempts("t1")] == [(1, "failed", "execution"), (2, "running", "fix")]
+        assert [(a.status, a.result) for a in tx.attempts("t2")] == [("completed", '{"content":"x"}')]
         assert tx.attempts("t3") == [] and tx.attempt_counts(["t1", "t2", "t3"]) == {"t1": 2, "t2": 1}

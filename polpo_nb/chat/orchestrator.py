@@ -161,7 +161,7 @@ class ChatService:
             spec = tx.agent(agent)
         if spec is None and agent not in project.function_agents:
             with project.store.read() as tx:
-                known = sorted({a.name for a, _ in tx.agents()} | set(project.function_agents))
+                known = sorted({row.agent.name for row in tx.agents()} | set(project.function_agents))
             raise UnknownAgent(f"Agent not found: {agent}" + (f" (agents: {', '.join(known)})" if known else ""))
         spec = spec or AgentSpec(name=agent)
         if agent not in project.function_agents and not spec.handler:

@@ -42,7 +42,7 @@ class Sessions:
     def list(self) -> list[ChatSession]:
         """Most recently updated first."""
         with self._store.read() as tx:
-            return [ChatSession.model_validate(row) for row in tx.chat_sessions()]
+            return [ChatSession.model_validate(row, from_attributes=True) for row in tx.chat_sessions()]
 
     def get(self, session_id: str) -> ChatSession:
         with self._store.read() as tx:
@@ -55,8 +55,8 @@ class Sessions:
     def messages(self, session_id: str) -> list[ChatMessage]:
         with self._store.read() as tx:
             _one(tx, session_id)
-            return [ChatMessage.model_validate_json(doc).model_copy(update={"id": i})
-                    for i, doc in tx.chat_messages(session_id)]
+            return [ChatMessage.model_validate_json(row.doc).model_copy(update={"id": row.id})
+                    for row in tx.chat_messages(session_id)]
 
     # -- writes -------------------------------------------------------------------------------------
 
@@ -108,4 +108,4 @@ def _one(tx: Tx, session_id: str) -> ChatSession:
     rows = tx.chat_sessions(session_id)
     if not rows:
         raise SessionNotFound(session_id)
-    return ChatSession.model_validate(rows[0])
+    return ChatSession.model_validate(rows[0], from_attributes=True)

@@ -128,16 +128,16 @@ def _attempts(project: Project, task: TaskRecord) -> list[dict[str, Any]]:
     for event in project.replay(0, "task:output"):
         if event.data.get("taskId") == task.id:
             outputs.setdefault(event.data.get("attempt", 0), []).append(str(event.data.get("text", "")))
-    sessions = {s["sessionId"] for s in project.log_sessions()}
+    sessions = {s.session_id for s in project.log_sessions()}
     out = []
     for a in project.attempts(task.id):
-        session = f"{task.id}-{a['number']}"
+        session = f"{task.id}-{a.number}"
         out.append({
-            "number": a["number"], "phase": a["phase"], "agent": a["agent"], "model": a["model"],
-            "status": a["status"], "startedAt": a["started_at"], "finishedAt": a["finished_at"],
-            "outputs": outputs.get(a["number"], []),
-            "log": project.log(session) if session in sessions else [],
-            "result": json.loads(a["result"]) if a["result"] else None,
+            "number": a.number, "phase": a.phase, "agent": a.agent, "model": a.model,
+            "status": a.status, "startedAt": a.started_at, "finishedAt": a.finished_at,
+            "outputs": outputs.get(a.number, []),
+            "log": [e.to_wire() for e in project.log(session)] if session in sessions else [],
+            "result": json.loads(a.result) if a.result else None,
         })
     return out
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, InternalError, PolpoError, error_for_code
 from ..store.journal import Journal
+from ..store.rows import CommandRow
 from ..store.sqlite import Store
 
 if TYPE_CHECKING:
@@ -39,10 +40,10 @@ class CommandRouter:
         deadline = loop.time() + ANSWER_TIMEOUT
         while True:
             with self.store.read() as tx:
-                done, error, code = tx.command_outcome(command_id)
-            if done:
-                if error:
-                    raise error_for_code(code or "INTERNAL", error)
+                outcome = tx.command_outcome(command_id)
+            if outcome.done:
+                if outcome.error:
+                    raise error_for_code(outcome.code or "INTERNAL", outcome.error)
                 return
             if loop.time() > deadline:
                 raise ConflictError(f"the process running this mission ({target}) did not answer a {kind!r} "
@@ -62,14 +63,15 @@ class CommandRouter:
             except PolpoError as exc:
                 error, code = exc.message, exc.code
             except Exception as exc:  # noqa: BLE001 - the sender gets the failure, this engine goes on
-                error = f"the process running this mission failed unexpectedly on {command['kind']!r}: " \
+                error = f"the process running this mission failed unexpectedly on {command.kind!r}: " \
                         f"{type(exc).__name__}: {exc}"
                 code = InternalError.code
-            await self.journal.write(lambda tx, emit, c=command["id"], e=error, k=code: tx.finish_command(c, e, k))
+            await self.journal.write(lambda tx, emit, c=command.id, e=error, k=code: tx.finish_command(c, e, k))
         return len(pending)
 
-    def _handler(self, command: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
-        mission_id, task_id, payload = command["missionId"], command["taskId"], command["payload"]
+    def _handler(self, command: CommandRow) -> Callable[[], Awaitable[Any]]:
+        # a command without the id its kind needs finds nothing: NotFoundError, reported to its sender
+        mission_id, task_id, payload = command.mission_id or "", command.task_id or "", command.payload
         handlers: dict[str, Callable[[], Awaitable[Any]]] = {
             "approve": lambda: self.engine.decide(task_id, True, payload.get("note")),
             "reject": lambda: self.engine.decide(task_id, False, payload.get("note")),
@@ -78,6 +80,6 @@ class CommandRouter:
             "resume": lambda: self.engine.resume(mission_id, retry_failed=bool(payload.get("retryFailed"))),
             "abort": lambda: self.engine.abort(mission_id),
         }
-        if command["kind"] not in handlers:
-            raise ConflictError(f"unknown command {command['kind']!r}")
-        return handlers[command["kind"]]
+        if command.kind not in handlers:
+            raise ConflictError(f"unknown command {command.kind!r}")
+        return handlers[command.kind]

@@ -68,6 +68,7 @@ from ..spec import (
 )
 from ..spec.status import RUNNING_TASK_STATES, TERMINAL_MISSION_STATES
 from ..store.journal import Emit, Journal
+from ..store.rows import AttemptRow
 from ..store.sqlite import Store, Tx
 from .interrupt import interrupt_run
 from .ownership import HEARTBEAT_SECONDS, NO_OWNER, lease_deadline, owner_alive
@@ -137,11 +138,11 @@ class Engine:
         """Attempts left `running` by a dead process: the attempt is marked crashed and its task goes
         back to pending without burning a retry; finished tasks are never touched."""
         with self.d.store.read() as tx:
-            orphans = [a for a in tx.running_attempts() if not self._owner_alive(tx, a["owner"])]
+            orphans = [a for a in tx.running_attempts() if not self._owner_alive(tx, a.owner)]
         for attempt in orphans:
-            def requeue(tx: Tx, emit: Emit, a: dict[str, Any] = attempt) -> None:
-                tx.finish_attempt(a["task_id"], a["number"], "crashed", None)
-                task = tx.task(a["task_id"])
+            def requeue(tx: Tx, emit: Emit, a: AttemptRow = attempt) -> None:
+                tx.finish_attempt(a.task_id, a.number, "crashed", None)
+                task = tx.task(a.task_id)
                 if task.status in RUNNING_TASK_STATES:
                     self._put(tx, emit, task, S.PENDING, reason="requeued after the process running it died")
             await self.d.journal.write(requeue)
@@ -149,17 +150,15 @@ class Engine:
     def _owner_alive(self, tx: Tx, owner: str) -> bool:
         if owner == self.d.owner:
             return True
-        leases = [lease for (o, lease, _) in (tx.run(m.id) or ("", 0.0, {}) for m in tx.missions(with_tasks=False)) if o == owner]
-        return owner_alive(owner, max(leases, default=0.0))
+        return owner_alive(owner, tx.owner_lease(owner))
 
     def run_owner(self, mission_id: str) -> tuple[str, bool] | None:
         """(owner, alive) of a mission's run row, or None when no process claims it."""
         with self.d.store.read() as tx:
             row = tx.run(mission_id)
-        if row is None or row[0] == NO_OWNER:
+        if row is None or row.owner == NO_OWNER:
             return None
-        owner, lease, _ = row
-        return owner, owner == self.d.owner or owner_alive(owner, lease)
+        return row.owner, row.owner == self.d.owner or owner_alive(row.owner, row.lease_until)
 
     # == writes ========================================================================================
 
@@ -509,8 +508,8 @@ class Engine:
             if t.status in (S.DONE, S.FAILED):
                 return t
             for attempt in tx.running_attempts():
-                if attempt["task_id"] == t.id:
-                    tx.finish_attempt(t.id, attempt["number"], "killed", None)
+                if attempt.task_id == t.id:
+                    tx.finish_attempt(t.id, attempt.number, "killed", None)
             result = (t.result or TaskResult()).model_copy(update={"error": error})
             return self._put(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None)
         await self._update(run, tid, fail)
@@ -767,8 +766,8 @@ class Engine:
         def stop(tx: Tx, emit: Emit) -> list[TaskRecord]:
             out = []
             for attempt in tx.running_attempts():
-                if attempt["task_id"] in run.tasks:
-                    tx.finish_attempt(attempt["task_id"], attempt["number"], "killed", None)
+                if attempt.task_id in run.tasks:
+                    tx.finish_attempt(attempt.task_id, attempt.number, "killed", None)
             for t in run.tasks.values():
                 if t.status in (S.DONE, S.FAILED, S.DRAFT):
                     continue
@@ -782,7 +781,7 @@ class Engine:
     def _flags(self, mission_id: str) -> RunFlags:
         with self.d.store.read() as tx:
             row = tx.run(mission_id)
-        return RunFlags.from_json(row[2]) if row else RunFlags()
+        return RunFlags.from_json(row.state) if row else RunFlags()
 
     def _refuse_foreign(self, mission: MissionRecord) -> None:
         """Raise ForeignRunError when another live process owns the run (the project routes the command)."""
@@ -842,8 +841,8 @@ class Engine:
         """Take over an orphaned run: attempts in flight run again (at-least-once), done work stays."""
         def requeue(tx: Tx, emit: Emit) -> list[TaskRecord]:
             for attempt in tx.running_attempts():
-                if attempt["task_id"] in run.tasks:
-                    tx.finish_attempt(attempt["task_id"], attempt["number"], "crashed", None)
+                if attempt.task_id in run.tasks:
+                    tx.finish_attempt(attempt.task_id, attempt.number, "crashed", None)
             return [self._put(tx, emit, t, S.PENDING, reason="requeued after the process running it died", phase=None)
                     for t in run.tasks.values() if t.status in RUNNING_TASK_STATES]
         for new in await self.d.journal.write(requeue):
@@ -990,7 +989,7 @@ class Engine:
             mission = tx.mission(task.mission_id, with_tasks=False) if task.mission_id else None
             attempts = tx.attempts(task_id)
         check_command(task_id, "reassess", task.status)
-        if task.result is None or not attempts or attempts[-1]["status"] != "completed":  # the agent never returned
+        if task.result is None or not attempts or attempts[-1].status != "completed":  # the agent never returned
             raise ConflictError(f"Task {task_id} has no result to assess: its agent raised, timed out, or never ran; "
                                 "retry it instead")
         if self._run_of(task_id):

@@ -48,8 +48,8 @@ async def interrupt_run(run: Run, journal: Journal, *, put: Put, set_mission: Se
 
     def give_back(tx: Tx, emit: Emit) -> list[TaskRecord]:
         for attempt in tx.running_attempts():
-            if attempt["task_id"] in run.tasks:
-                tx.finish_attempt(attempt["task_id"], attempt["number"], PAUSE_REASON, None)
+            if attempt.task_id in run.tasks:
+                tx.finish_attempt(attempt.task_id, attempt.number, PAUSE_REASON, None)
         return [put(tx, emit, t, TaskStatus.PENDING, reason="the run was interrupted", phase=None)
                 for t in run.tasks.values() if t.status in RUNNING_TASK_STATES]
     for new in await journal.write(give_back):

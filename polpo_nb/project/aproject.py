@@ -8,7 +8,6 @@ anything is written; unknown ids raise NotFoundError; illegal states raise Confl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 import secrets
@@ -42,7 +41,7 @@ from ..events.catalog import (
     TaskUpdated,
     TeamRenamed,
 )
-from ..events.model import Event, format_event_id
+from ..events.model import Event
 from ..executors import Executor, as_executor
 from ..missionfile import run_target
 from ..spec import (
@@ -61,7 +60,7 @@ from ..spec import (
 )
 from ..spec.files import FileListing, FilePreview
 from ..spec.mission import mission_problems
-from ..spec.state import Process, ProjectInfo, ProjectState
+from ..spec.state import Attempt, LogEntry, LogSession, Process, ProjectInfo, ProjectState, ScheduleOccurrence
 from ..spec.status import RUNNING_TASK_STATES
 from ..spec.task import TASK_SPEC_FIELDS
 from ..store.changes import follow_changes, watch_database
@@ -71,6 +70,7 @@ from .config import POLPO_DIR, ConfigFile
 from .handles import RunHandle
 from .loop import engine_call
 from .memory import MemoryFile
+from .snapshot import read_processes, read_state, read_team
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -306,7 +306,7 @@ class AsyncProject:
 
     def _known_agents(self, team: Team | None = None) -> set[str]:
         with self.store.read() as tx:
-            names = {a.name for a, _ in tx.agents()}
+            names = {row.agent.name for row in tx.agents()}
         return names | set(self._functions) | ({a.name for a in team.agents} if team else set())
 
     def _check_agents(self, tasks: Iterable[Task], team: Team | None, *, prefix: tuple[Any, ...] = ("tasks",)) -> None:
@@ -326,7 +326,7 @@ class AsyncProject:
     @engine_call
     async def list_agents(self) -> list[Agent]:
         with self.store.read() as tx:
-            return [a for a, _ in tx.agents()]
+            return [row.agent for row in tx.agents()]
 
     @engine_call
     async def add_agent(self, agent: Agent | dict[str, Any]) -> Agent:
@@ -354,9 +354,7 @@ class AsyncProject:
     @engine_call
     async def get_team(self) -> Team:
         with self.store.read() as tx:
-            name = tx.get_kv("team.name", "default")
-            agents = [a for a, _ in tx.agents()]
-        return Team(name=name, agents=agents)
+            return read_team(tx)
 
     @engine_call
     async def rename_team(self, name: str) -> Team:
@@ -367,15 +365,7 @@ class AsyncProject:
     @engine_call
     async def processes(self) -> list[Process]:
         with self.store.read() as tx:
-            running = tx.running_attempts()
-            out = []
-            for a in running:
-                with contextlib.suppress(NotFoundError):
-                    task = tx.task(a["task_id"])
-                    out.append(Process(task_id=task.id, mission_id=task.mission_id, title=task.title,
-                                       agent_name=a["agent"], status=task.status.value,
-                                       phase=task.phase.value if task.phase else None, owner=a["owner"]))
-        return out
+            return read_processes(tx)
 
     # == tasks =========================================================================================
 
@@ -495,10 +485,12 @@ class AsyncProject:
             await self.commands.send(exc.owner, kind, mission_id=mission_id, task_id=task_id, payload=payload)
 
     @engine_call
-    async def attempts(self, task_id: str) -> list[dict[str, Any]]:
+    async def attempts(self, task_id: str) -> list[Attempt]:
+        """Every call of the task's agent so far, first to last."""
         with self.store.read() as tx:
             tx.task(task_id)
-            return tx.attempts(task_id)
+            rows = tx.attempts(task_id)
+        return [Attempt.model_validate(row, from_attributes=True) for row in rows]
 
     # == missions ======================================================================================
 
@@ -517,7 +509,7 @@ class AsyncProject:
                     out.append(mission)
                 elif mission.status == MissionStatus.ACTIVE:
                     row = tx.run(mission.id)
-                    if row is None or (row[0] != self.owner and not owner_alive(row[0], row[1])):
+                    if row is None or (row.owner != self.owner and not owner_alive(row.owner, row.lease_until)):
                         out.append(mission.model_copy(update={"pause_reason": "interrupted",
                                                               "pause_message": "The process running it stopped"}))
         return out
@@ -690,10 +682,11 @@ class AsyncProject:
         release_leases(self.store.path, self.owner)
 
     @engine_call
-    async def schedule_history(self, ref: str) -> list[dict[str, Any]]:
+    async def schedule_history(self, ref: str) -> list[ScheduleOccurrence]:
         """What happened to each occurrence of a mission's schedule: fired, missed or skipped."""
         with self.store.read() as tx:
-            return tx.schedule_history(tx.mission(ref, with_tasks=False).id)
+            rows = tx.schedule_history(tx.mission(ref, with_tasks=False).id)
+        return [ScheduleOccurrence.model_validate(row, from_attributes=True) for row in rows]
 
     # == memory, state, config, logs ===================================================================
 
@@ -717,31 +710,28 @@ class AsyncProject:
 
     @engine_call
     async def state(self) -> ProjectState:
+        """Tasks, missions, team and running attempts as of one moment (one read transaction)."""
         with self.store.read() as tx:
-            tasks = tx.tasks()
-            missions = tx.missions(with_tasks=False)
-            last = tx.last_event_id()
-        return ProjectState(
-            project=self.info(), tasks=tasks, missions=missions, agents=await self.list_agents(),
-            team=(await self.get_team()).to_wire(exclude={"agents"}), processes=await self.processes(),
-            last_event_id=format_event_id(last) if last else None,
-        )
+            return read_state(tx, self.info())
 
     def info(self) -> ProjectInfo:
         return ProjectInfo(id=self.id, name=self.root.name, path=str(self.root))
 
     @engine_call
-    async def log_sessions(self) -> list[dict[str, Any]]:
+    async def log_sessions(self) -> list[LogSession]:
+        """The sessions of the project's log (one per attempt of a task), oldest first."""
         with self.store.read() as tx:
-            return tx.log_sessions()
+            rows = tx.log_sessions()
+        return [LogSession.model_validate(row, from_attributes=True) for row in rows]
 
     @engine_call
-    async def log(self, session_id: str) -> list[dict[str, Any]]:
+    async def log(self, session_id: str) -> list[LogEntry]:
+        """A log session's entries in order."""
         with self.store.read() as tx:
-            entries = tx.log_entries(session_id)
-        if not entries:
+            rows = tx.log_entries(session_id)
+        if not rows:
             raise NotFoundError(f"Log session not found: {session_id}")
-        return entries
+        return [LogEntry.model_validate(row, from_attributes=True) for row in rows]
 
     # == files =========================================================================================
 
@@ -831,11 +821,10 @@ class AsyncProject:
     @engine_call
     async def state_version(self) -> str:
         """A token that changes whenever the stored state may have changed, by a commit of this process
-        (the connection's change counter) or of another one (`data_version`): two reads under the same
-        token give the same answer, so the HTTP layer can reuse what it rendered and answer
-        `If-None-Match`. The owner id keeps tokens of successive openings apart."""
-        with self.store.read():
-            return f"{self.owner}:{self.store._conn.total_changes}:{self.store.data_version()}"
+        or of another one (`Store.change_token`): two reads under the same token give the same answer,
+        so the HTTP layer can reuse what it rendered and answer `If-None-Match`. The owner id keeps
+        tokens of successive openings apart."""
+        return f"{self.owner}:{self.store.change_token()}"
 
 
 def _schedule_fields(spec: Mission, status: MissionStatus) -> dict[str, Any]:

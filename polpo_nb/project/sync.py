@@ -2,20 +2,23 @@
 
 Its engine runs on a private `EngineThread`, so missions keep running between notebook cells and
 `project.execute(...)` returns at once. Each method below blocks on the AsyncProject coroutine of the
-same name; `project.aio` is the AsyncProject itself for `await`-style code.
+same name; `project.aio` is the AsyncProject itself for `await`-style code. The blocking methods are
+derived from the coroutines (`_blocking`), with their parameters, return types and docstrings: what
+`help(Project.create_task)`, IDE completion and the type checker see is the async method's signature.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from ..agents.models import ModelRegistry
 from ..events.bus import Subscription
 from ..events.model import Event
 from ..executors import Executor
+from ..spec import MissionRecord
 from .aproject import AsyncProject
 from .handles import RunHandle
 from .loop import EngineThread
@@ -24,12 +27,22 @@ if TYPE_CHECKING:
     from distributed import Client
 
 
-def _blocking(name: str) -> Callable[..., Any]:
-    coro_fn = getattr(AsyncProject, name)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _blocking(coro_fn: Callable[Concatenate[AsyncProject, P], Coroutine[Any, Any, T]]
+              ) -> Callable[Concatenate[Project, P], T]:
+    """The blocking twin of an AsyncProject coroutine method: the same parameters (ParamSpec), its
+    result instead of a coroutine, the same name and docstring (`functools.wraps`, whose `__wrapped__`
+    gives `inspect.signature` the async method's). The coroutine runs on the project's engine thread;
+    it is looked up on `project.aio` at each call, like any method."""
+    name = coro_fn.__name__
 
     @functools.wraps(coro_fn)
-    def method(self: Project, *args: Any, **kwargs: Any) -> Any:
-        return self._thread.call(getattr(self.aio, name)(*args, **kwargs))
+    def method(self: Project, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        bound: Callable[P, Coroutine[Any, Any, T]] = getattr(self.aio, name)
+        return self._thread.call(bound(*args, **kwargs))
 
     return method
 
@@ -83,7 +96,7 @@ class Project:
     def resume(self, mission: str, *, retry_failed: bool = False) -> RunHandle:
         return self.resume_mission(mission, retry_failed=retry_failed)
 
-    def abort(self, mission: str) -> Any:
+    def abort(self, mission: str) -> MissionRecord:
         return self.abort_mission(mission)
 
     def release_runs(self) -> None:
@@ -117,6 +130,7 @@ class Project:
         return events_df(self, since, pattern)
 
     def close(self) -> None:
+        """Stop the engine (running attempts are cancelled and will be re-run by a later resume) and its thread."""
         if not self._thread.loop.is_closed():
             self._thread.call(self.aio.close())
             self._thread.stop()
@@ -127,48 +141,51 @@ class Project:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    list_agents = _blocking("list_agents")
-    add_agent = _blocking("add_agent")
-    remove_agent = _blocking("remove_agent")
-    get_team = _blocking("get_team")
-    rename_team = _blocking("rename_team")
-    processes = _blocking("processes")
-    list_tasks = _blocking("list_tasks")
-    get_task = _blocking("get_task")
-    create_task = _blocking("create_task")
-    update_task = _blocking("update_task")
-    delete_task = _blocking("delete_task")
-    execute_task = _blocking("execute_task")
-    retry_task = _blocking("retry_task")
-    kill_task = _blocking("kill_task")
-    reassess_task = _blocking("reassess_task")
-    approve_task = _blocking("approve_task")
-    reject_task = _blocking("reject_task")
-    attempts = _blocking("attempts")
-    list_missions = _blocking("list_missions")
-    resumable_missions = _blocking("resumable_missions")
-    get_mission = _blocking("get_mission")
-    save_mission = _blocking("save_mission")
-    update_mission = _blocking("update_mission")
-    delete_mission = _blocking("delete_mission")
-    add_mission_task = _blocking("add_mission_task")
-    update_mission_task = _blocking("update_mission_task")
-    remove_mission_task = _blocking("remove_mission_task")
-    execute_mission = _blocking("execute_mission")
-    resume_mission = _blocking("resume_mission")
-    abort_mission = _blocking("abort_mission")
-    interrupt_mission = _blocking("interrupt_mission")
-    get_memory = _blocking("get_memory")
-    put_memory = _blocking("put_memory")
-    append_memory = _blocking("append_memory")
-    state = _blocking("state")
-    log_sessions = _blocking("log_sessions")
-    list_files = _blocking("list_files")
-    preview_file = _blocking("preview_file")
-    file_path = _blocking("file_path")
-    chat_sessions = _blocking("chat_sessions")
-    chat_session = _blocking("chat_session")
-    chat_messages = _blocking("chat_messages")
-    rename_chat_session = _blocking("rename_chat_session")
-    delete_chat_session = _blocking("delete_chat_session")
-    log = _blocking("log")
+    list_agents = _blocking(AsyncProject.list_agents)
+    add_agent = _blocking(AsyncProject.add_agent)
+    remove_agent = _blocking(AsyncProject.remove_agent)
+    get_team = _blocking(AsyncProject.get_team)
+    rename_team = _blocking(AsyncProject.rename_team)
+    processes = _blocking(AsyncProject.processes)
+    list_tasks = _blocking(AsyncProject.list_tasks)
+    get_task = _blocking(AsyncProject.get_task)
+    create_task = _blocking(AsyncProject.create_task)
+    update_task = _blocking(AsyncProject.update_task)
+    delete_task = _blocking(AsyncProject.delete_task)
+    execute_task = _blocking(AsyncProject.execute_task)
+    retry_task = _blocking(AsyncProject.retry_task)
+    kill_task = _blocking(AsyncProject.kill_task)
+    reassess_task = _blocking(AsyncProject.reassess_task)
+    approve_task = _blocking(AsyncProject.approve_task)
+    reject_task = _blocking(AsyncProject.reject_task)
+    attempts = _blocking(AsyncProject.attempts)
+    list_missions = _blocking(AsyncProject.list_missions)
+    resumable_missions = _blocking(AsyncProject.resumable_missions)
+    get_mission = _blocking(AsyncProject.get_mission)
+    save_mission = _blocking(AsyncProject.save_mission)
+    update_mission = _blocking(AsyncProject.update_mission)
+    delete_mission = _blocking(AsyncProject.delete_mission)
+    add_mission_task = _blocking(AsyncProject.add_mission_task)
+    update_mission_task = _blocking(AsyncProject.update_mission_task)
+    remove_mission_task = _blocking(AsyncProject.remove_mission_task)
+    execute_mission = _blocking(AsyncProject.execute_mission)
+    resume_mission = _blocking(AsyncProject.resume_mission)
+    abort_mission = _blocking(AsyncProject.abort_mission)
+    interrupt_mission = _blocking(AsyncProject.interrupt_mission)
+    schedule_history = _blocking(AsyncProject.schedule_history)
+    get_memory = _blocking(AsyncProject.get_memory)
+    put_memory = _blocking(AsyncProject.put_memory)
+    append_memory = _blocking(AsyncProject.append_memory)
+    state = _blocking(AsyncProject.state)
+    log_sessions = _blocking(AsyncProject.log_sessions)
+    list_files = _blocking(AsyncProject.list_files)
+    preview_file = _blocking(AsyncProject.preview_file)
+    file_path = _blocking(AsyncProject.file_path)
+    chat_sessions = _blocking(AsyncProject.chat_sessions)
+    chat_session = _blocking(AsyncProject.chat_session)
+    chat_messages = _blocking(AsyncProject.chat_messages)
+    rename_chat_session = _blocking(AsyncProject.rename_chat_session)
+    delete_chat_session = _blocking(AsyncProject.delete_chat_session)
+    log = _blocking(AsyncProject.log)
+    in_use = _blocking(AsyncProject.in_use)
+    state_version = _blocking(AsyncProject.state_version)

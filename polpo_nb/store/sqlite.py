@@ -2,7 +2,9 @@
 
 One connection per process, guarded by a lock so the engine thread and a caller's thread can share it.
 Writes run in `BEGIN IMMEDIATE` transactions (SQLite serialises writers across processes; `busy_timeout`
-makes the others wait rather than fail). WAL mode lets readers in other processes go on meanwhile.
+makes the others wait rather than fail). WAL mode lets readers in other processes go on meanwhile;
+a read runs in one deferred transaction, so all its queries see one snapshot. Rows come back as their
+pydantic models (documents) or as the small frozen classes of `rows.py` (columns).
 """
 
 from __future__ import annotations
@@ -23,9 +25,23 @@ from pydantic_core import to_json
 from ..errors import ConflictError, NotFoundError, StoreError
 from ..events.model import Event
 from ..spec import Agent, MissionRecord, TaskRecord, spec_error, utcnow
+from .rows import (
+    AttemptRow,
+    ChatMessageRow,
+    ChatSessionRow,
+    CommandOutcome,
+    CommandRow,
+    LogEntryRow,
+    LogSessionRow,
+    RunRow,
+    ScheduleFireRow,
+    StoredAgent,
+)
 from .schema import MIGRATIONS, SCHEMA_VERSION, statements
 
 BUSY_TIMEOUT_MS = 30_000
+#: The attempts table's columns in `AttemptRow`'s field order.
+_ATTEMPT_COLUMNS = "task_id, number, status, phase, agent, model, owner, started_at, finished_at, result"
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
@@ -126,8 +142,18 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
+        """One consistent snapshot: every query inside sees the database as of the first one, whatever
+        other processes commit meanwhile (a deferred read transaction; WAL lets writers go on). Inside
+        `write()` or another `read()`, the enclosing transaction is the snapshot."""
         with self._lock:
-            yield self.tx
+            if self._conn.in_transaction:
+                yield self.tx
+                return
+            self._conn.execute("BEGIN")
+            try:
+                yield self.tx
+            finally:
+                self._conn.execute("COMMIT")  # nothing was written: this only ends the snapshot
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -146,7 +172,14 @@ class Store:
     def data_version(self) -> int:
         """Changes whenever another connection commits: the cheap poll behind the event tail."""
         with self._lock:
-            return self._conn.execute("PRAGMA data_version").fetchone()[0]
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def change_token(self) -> str:
+        """A token that changes whenever the stored state may have changed: by a commit of this
+        connection (its change counter) or of another one (`data_version`). Two reads under the same
+        token read the same state."""
+        with self._lock:
+            return f"{self._conn.total_changes}:{self.data_version()}"
 
     def checkpoint(self) -> None:
         with self._lock:
@@ -247,7 +280,8 @@ class Tx:
 
     def tasks(self, *, mission_id: str | None = None, status: str | None = None, assign_to: str | None = None,
               group: str | None = None, standalone: bool = False) -> list[TaskRecord]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[str] = []
         if mission_id is not None:
             where.append("mission_id = ?")
             args.append(mission_id)
@@ -269,7 +303,7 @@ class Tx:
         self._x("DELETE FROM tasks WHERE id = ?", (task_id,))
 
     def next_seq(self) -> int:
-        return self._x("SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks").fetchone()[0]
+        return int(self._x("SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks").fetchone()[0])
 
     # -- missions --------------------------------------------------------------------------------------
 
@@ -291,10 +325,11 @@ class Tx:
         row = self._x("SELECT id, doc FROM missions WHERE id = ? OR name = ? LIMIT 1", (ref, ref)).fetchone()
         if row is None:
             raise NotFoundError(f"Mission not found: {ref}")
-        return self._mission_from(row[0], row[1], with_tasks)
+        mission_id, doc = row
+        return self._mission_from(mission_id, doc, with_tasks)
 
     def missions(self, *, status: str | None = None, with_tasks: bool = True) -> list[MissionRecord]:
-        sql, args = "SELECT id, doc FROM missions", []
+        sql, args = "SELECT id, doc FROM missions", list[str]()
         if status is not None:
             sql, args = sql + " WHERE status = ?", [status]
         out = []
@@ -345,21 +380,18 @@ class Tx:
             out.update(self._x(sql, chunk).fetchall())
         return out
 
-    def attempts(self, task_id: str) -> list[dict[str, Any]]:
-        cur = self._x("SELECT * FROM attempts WHERE task_id = ? ORDER BY number", (task_id,))
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+    def attempts(self, task_id: str) -> list[AttemptRow]:
+        cur = self._x(f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? ORDER BY number", (task_id,))
+        return [AttemptRow(*row) for row in cur]
 
-    def running_attempts(self, owner: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM attempts WHERE status = 'running'", []
+    def running_attempts(self, owner: str | None = None) -> list[AttemptRow]:
+        sql, args = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE status = 'running'", list[str]()
         if owner is not None:
             sql, args = sql + " AND owner = ?", [owner]
-        cur = self._x(sql, args)
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+        return [AttemptRow(*row) for row in self._x(sql, args)]
 
     def attempt_count(self, task_id: str) -> int:
-        return self._x("SELECT COALESCE(MAX(number), 0) FROM attempts WHERE task_id = ?", (task_id,)).fetchone()[0]
+        return int(self._x("SELECT COALESCE(MAX(number), 0) FROM attempts WHERE task_id = ?", (task_id,)).fetchone()[0])
 
     # -- runs (ownership) ------------------------------------------------------------------------------
 
@@ -369,9 +401,16 @@ class Tx:
             (mission_id, owner, lease_until, json.dumps(state)),
         )
 
-    def run(self, mission_id: str) -> tuple[str, float, dict[str, Any]] | None:
+    def run(self, mission_id: str) -> RunRow | None:
         row = self._x("SELECT owner, lease_until, state FROM runs WHERE mission_id = ?", (mission_id,)).fetchone()
-        return None if row is None else (row[0], row[1], json.loads(row[2]))
+        if row is None:
+            return None
+        owner, lease_until, state = row
+        return RunRow(mission_id, owner, lease_until, json.loads(state))
+
+    def owner_lease(self, owner: str) -> float:
+        """The latest lease `owner` holds on any run (0.0 if none): whether that process is alive."""
+        return float(self._x("SELECT COALESCE(MAX(lease_until), 0.0) FROM runs WHERE owner = ?", (owner,)).fetchone()[0])
 
     def renew_leases(self, owner: str, lease_until: float) -> None:
         self._w("UPDATE runs SET lease_until = ? WHERE owner = ?", (lease_until, owner))
@@ -400,7 +439,7 @@ class Tx:
         return [Event(id=i, event=n, data=json.loads(d)) for i, n, d in rows]
 
     def last_event_id(self) -> int:
-        return self._x("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        return int(self._x("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
 
     def prune_events(self, keep: int) -> int:
         cur = self._x("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
@@ -416,27 +455,30 @@ class Tx:
         )
         return cur.rowcount == 1
 
-    def schedule_history(self, mission_id: str) -> list[dict[str, Any]]:
+    def schedule_history(self, mission_id: str) -> list[ScheduleFireRow]:
         rows = self._x("SELECT occurrence, outcome, owner, at FROM schedule_fires WHERE mission_id = ? ORDER BY occurrence",
-                       (mission_id,)).fetchall()
-        return [{"occurrence": o, "outcome": r, "owner": w, "at": a} for o, r, w, a in rows]
+                       (mission_id,))
+        return [ScheduleFireRow(*row) for row in rows]
 
     def add_command(self, owner: str, kind: str, mission_id: str | None, task_id: str | None, payload: dict[str, Any]) -> int:
         cur = self._w("INSERT INTO commands (owner, kind, mission_id, task_id, payload) VALUES (?, ?, ?, ?, ?)",
                       (owner, kind, mission_id, task_id, json.dumps(payload)))
         return int(cur.lastrowid or 0)
 
-    def open_commands(self, owner: str) -> list[dict[str, Any]]:
+    def open_commands(self, owner: str) -> list[CommandRow]:
         rows = self._x("SELECT id, kind, mission_id, task_id, payload FROM commands WHERE done = 0 AND owner = ? ORDER BY id",
                        (owner,)).fetchall()
-        return [{"id": i, "kind": k, "missionId": m, "taskId": t, "payload": json.loads(p)} for i, k, m, t, p in rows]
+        return [CommandRow(i, k, m, t, json.loads(p)) for i, k, m, t, p in rows]
 
     def finish_command(self, command_id: int, error: str | None = None, code: str | None = None) -> None:
         self._w("UPDATE commands SET done = 1, error = ?, error_code = ? WHERE id = ?", (error, code, command_id))
 
-    def command_outcome(self, command_id: int) -> tuple[bool, str | None, str | None]:
+    def command_outcome(self, command_id: int) -> CommandOutcome:
         row = self._x("SELECT done, error, error_code FROM commands WHERE id = ?", (command_id,)).fetchone()
-        return (bool(row[0]), row[1], row[2]) if row else (True, "command vanished", "INTERNAL")
+        if row is None:
+            return CommandOutcome(True, "command vanished", "INTERNAL")
+        done, error, code = row
+        return CommandOutcome(bool(done), error, code)
 
     # -- chat sessions (rows are the chat layer's JSON: the store stays ignorant of its models) -----------
 
@@ -447,16 +489,14 @@ class Tx:
             (session_id, title, agent, created_at, updated_at),
         )
 
-    def chat_sessions(self, session_id: str | None = None) -> list[dict[str, Any]]:
+    def chat_sessions(self, session_id: str | None = None) -> list[ChatSessionRow]:
         """Sessions, most recently updated first, with their message counts (one session by id)."""
         sql = ("SELECT s.id, s.title, s.agent, s.created_at, s.updated_at, "
                "(SELECT COUNT(*) FROM chat_messages m WHERE m.session_id = s.id) FROM chat_sessions s")
         args: list[Any] = []
         if session_id is not None:
             sql, args = sql + " WHERE s.id = ?", [session_id]
-        rows = self._x(sql + " ORDER BY s.updated_at DESC, s.rowid DESC", args).fetchall()
-        return [{"id": i, "title": t, "agent": a, "createdAt": c, "updatedAt": u, "messageCount": n}
-                for i, t, a, c, u, n in rows]
+        return [ChatSessionRow(*row) for row in self._x(sql + " ORDER BY s.updated_at DESC, s.rowid DESC", args)]
 
     def touch_chat_session(self, session_id: str, updated_at: str, title: str | None = None) -> bool:
         if title is None:
@@ -473,9 +513,10 @@ class Tx:
         cur = self._w("INSERT INTO chat_messages (session_id, doc) VALUES (?, ?)", (session_id, doc))
         return int(cur.lastrowid or 0)
 
-    def chat_messages(self, session_id: str) -> list[tuple[int, str]]:
-        """(message id, JSON doc) in conversation order."""
-        return self._x("SELECT id, doc FROM chat_messages WHERE session_id = ? ORDER BY id", (session_id,)).fetchall()
+    def chat_messages(self, session_id: str) -> list[ChatMessageRow]:
+        """A session's messages in conversation order."""
+        return [ChatMessageRow(*row) for row in
+                self._x("SELECT id, doc FROM chat_messages WHERE session_id = ? ORDER BY id", (session_id,))]
 
     # -- agents, key/values, logs ----------------------------------------------------------------------
 
@@ -489,11 +530,11 @@ class Tx:
         row = self._x("SELECT doc FROM agents WHERE name = ?", (name,)).fetchone()
         return None if row is None else _load(Agent, row[0], f"Agent {name}")
 
-    def agents(self) -> list[tuple[Agent, str | None]]:
+    def agents(self) -> list[StoredAgent]:
         rows = self._x("SELECT name, doc, mission_id FROM agents ORDER BY rowid").fetchall()
         agents = _readable(Agent, [(n, d) for n, d, _ in rows], "Agent")
         missions = {n: m for n, _, m in rows}
-        return [(agent, missions[agent.name]) for agent in agents]
+        return [StoredAgent(agent, missions[agent.name]) for agent in agents]
 
     def delete_agent(self, name: str) -> bool:
         return self._x("DELETE FROM agents WHERE name = ?", (name,)).rowcount > 0
@@ -516,14 +557,12 @@ class Tx:
             (session_id, task_id, utcnow(), level, message),
         )
 
-    def log_sessions(self) -> list[dict[str, Any]]:
+    def log_sessions(self) -> list[LogSessionRow]:
         rows = self._x(
             "SELECT session_id, MAX(task_id), COUNT(*), MIN(ts), MAX(ts) FROM logs GROUP BY session_id ORDER BY MIN(id)"
-        ).fetchall()
-        return [{"sessionId": s, "taskId": t, "entries": n, "startedAt": a, "updatedAt": b} for s, t, n, a, b in rows]
+        )
+        return [LogSessionRow(*row) for row in rows]
 
-    def log_entries(self, session_id: str) -> list[dict[str, Any]]:
-        rows = self._x(
-            "SELECT ts, level, message, task_id FROM logs WHERE session_id = ? ORDER BY id", (session_id,)
-        ).fetchall()
-        return [{"timestamp": ts, "level": lv, "message": m, "taskId": t} for ts, lv, m, t in rows]
+    def log_entries(self, session_id: str) -> list[LogEntryRow]:
+        rows = self._x("SELECT ts, level, message, task_id FROM logs WHERE session_id = ? ORDER BY id", (session_id,))
+        return [LogEntryRow(*row) for row in rows]
