@@ -15,6 +15,9 @@ from collections.abc import Iterable
 _QUERY = re.compile(r"(?i)((?<![\w-])(?:token|api_key|apikey|key|access_token|_xsrf)=)[^&\s'\"#]+")
 _HEADER = re.compile(r"(?i)((?:authorization['\"]?\s*[:=,]\s*['\"]?)?\b(?:bearer|token)\s+)[^\s'\",]+")
 MASK = "[redacted]"
+#: The server's start-up banner prints its URL with the token for the person who started it (`jupyter
+#: lab`, `make demo`): the one place they find it, so it is left whole (it names no request).
+_BANNER = ("To access the server", " is running at:\n")
 
 #: Where a server's records go through: tornado's loggers (access, application, general), Jupyter's
 #: own, and ours.
@@ -33,6 +36,8 @@ class RedactSecrets(logging.Filter):
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a record that cannot be formatted is the logging module's to report
+            return True
+        if record.name == "ServerApp" and any(phrase in message for phrase in _BANNER):
             return True
         masked = redact(message)
         if masked != message:
