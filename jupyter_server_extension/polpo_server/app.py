@@ -66,7 +66,7 @@ class PolpoServerApp(ExtensionApp):
         self.render_cache = RenderCache()
         self._closer: asyncio.Task[None] | None = None
         self._openapi: dict[str, Any] | None = None
-        redact.install([self.log, self.serverapp.log])  # no key or token from a query string in any log line
+        redact.install([self.log, *([self.serverapp.log] if self.serverapp else [])])  # no key or token from a query string in any log line
         self.log.info("polpo: serving projects below %s at %s", self.registry.root, self.api_url)
 
     def initialize_handlers(self) -> None:

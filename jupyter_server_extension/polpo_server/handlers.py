@@ -33,6 +33,7 @@ from . import jsonbody
 from .cache import RenderCache
 from .dialects import DIALECTS, Dialect, code_of, dumps, status_of
 from .limits import MAX_BODY_BYTES, check_patterns
+from .models import EventsQuery
 from .routes import ROUTES, Call, Route, route_groups
 from .sse import SseResponse, execute_events, pump
 
@@ -411,7 +412,7 @@ class EventSocketHandler(_PolpoMixin, WebSocketMixin, WebSocketHandler, Extensio
                                      "SSE route `events`")
         try:
             self.project = await self.polpo.registry.get(project_id)
-            query = parse(route.query, {k: self.get_query_argument(k) for k in self.request.query_arguments})
+            query = parse(EventsQuery, {k: self.get_query_argument(k) for k in self.request.query_arguments})
             after = parse_event_id(query.last_event_id or self.request.headers.get("Last-Event-ID"))
             self.after = self.project.bus.cursor if after is None else after
             self.flt = EventFilter(query.filter)
