@@ -79,12 +79,13 @@ def run_mimebundle(handle: RunHandle, include: Iterable[str] | None = None,
     text = repr(handle)
     if handle.project.closed:
         return {"text/plain": text}
-    extra, metadata = None, {}
+    extra: dict[str, Any] | None = None
+    metadata: dict[str, Any] = {}
     wants_widget = (include is None or WIDGET_MIME in include) and not (exclude and WIDGET_MIME in exclude)
     try:
         if wants_widget and in_kernel():
             widget = run_widget(handle)
-            extra, metadata = widget._repr_mimebundle_()  # (data, metadata), as anywidget returns them
+            extra, metadata = widget._repr_mimebundle_() or ({}, {})  # (data, metadata), as anywidget returns them
             extra = {k: v for k, v in extra.items() if k == WIDGET_MIME}
             graph, state = widget.graph, widget.state  # the synced snapshot: replaced whole, never mutated
         else:
@@ -104,14 +105,14 @@ def display_run(handle: RunHandle) -> None:
 
     data, metadata = _data_and_metadata(run_mimebundle(handle))
     if not in_kernel():
-        display(data, metadata=metadata, raw=True)
+        display(data, metadata=metadata, raw=True)  # type: ignore[no-untyped-call]
         return
     if getattr(handle, "_display_id", None) is None:
         handle._display_id = uuid.uuid4().hex
         widget = getattr(handle, "_widget", None)
         if widget is not None:
             widget.on_settled = lambda graph, state: _update(handle, graph, state)
-    display(data, metadata=metadata, raw=True, display_id=handle._display_id)
+    display(data, metadata=metadata, raw=True, display_id=handle._display_id)  # type: ignore[no-untyped-call]
 
 
 def refresh_run_display(handle: RunHandle) -> None:
@@ -133,7 +134,7 @@ def _update(handle: RunHandle, graph: dict[str, Any], state: dict[str, Any]) -> 
     data, metadata = widget._repr_mimebundle_()  # (data, metadata), as anywidget returns them
     data = {WIDGET_MIME: data[WIDGET_MIME], "text/html": render_state_html(graph, state),
             "text/plain": f"{handle!r} {state['mission']['status']}"}
-    update_display(data, metadata=metadata, raw=True, display_id=handle._display_id)
+    update_display(data, metadata=metadata, raw=True, display_id=handle._display_id)  # type: ignore[no-untyped-call]
 
 
 def _data_and_metadata(bundle: dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -81,7 +81,7 @@ def duration(ms: float | None) -> str:
 
 def shown_status(task: dict[str, Any]) -> str:
     """The status a reader is shown: a failed task that was skipped or aborted says so."""
-    return task.get("reason") or task["status"]
+    return str(task.get("reason") or task["status"])
 
 
 def render_html(view: MissionView, now_ms: float | None = None) -> str:

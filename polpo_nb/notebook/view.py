@@ -147,21 +147,21 @@ class MissionView:
                 counts["awaiting"] += 1
             elif status in RUNNING_TASK_STATES:
                 counts["running"] += 1
-        status = getattr(self.mission, "status", MissionStatus.DRAFT)
+        mission_status: MissionStatus = getattr(self.mission, "status", None) or MissionStatus.DRAFT
         # The clock runs while the mission works; it stops while it waits for a human (paused at a
         # checkpoint or gate, or nothing left to do but approvals) at the last thing that happened.
-        waiting = status == MissionStatus.PAUSED or (status == MissionStatus.ACTIVE and not counts["running"]
-                                                     and counts["awaiting"] > 0)
-        ticking = status == MissionStatus.ACTIVE and not waiting
+        waiting = mission_status == MissionStatus.PAUSED or (
+            mission_status == MissionStatus.ACTIVE and not counts["running"] and counts["awaiting"] > 0)
+        ticking = mission_status == MissionStatus.ACTIVE and not waiting
         started = _epoch_ms(self.started_at)
-        if status in TERMINAL_MISSION_STATES:
+        if mission_status in TERMINAL_MISSION_STATES:
             end = _epoch_ms(self.finished_at)
         elif ticking:
             end = now_ms
         else:
             end = _epoch_ms(self.last_activity)
         elapsed = round(max(0.0, (end - started) / 1000), 1) if started is not None and end is not None else None
-        mission = {"id": self.mission_id, "name": self.mission.name, "status": status.value}
+        mission = {"id": self.mission_id, "name": self.mission.name, "status": mission_status.value}
         for key in ("pause_reason", "pause_message", "error"):
             value = getattr(self.mission, key, None)
             if value:
