@@ -10,8 +10,8 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import CoreSchema
 
 #: Core-schema types whose lax coercions are refused: `"volatile": 0` or `"sideEffects": "yes"` are
-#: mistakes to report, not values to guess (floats stay lax: an int is a fine float).
-_STRICT_TYPES = frozenset({"bool", "int"})
+#: mistakes to report, not values to guess. (A strict float still takes an int: `maxDuration=60000`.)
+_STRICT_TYPES = frozenset({"bool", "int", "float"})
 
 
 def _make_strict(schema: Any) -> None:
@@ -30,8 +30,8 @@ class WireModel(BaseModel):
     """One model, three faces: Python attributes, the JSON of the API, the rows of the store.
 
     Non-finite floats are refused (`allow_inf_nan=False`): JSON has no NaN or Infinity, so a model
-    holding one could be neither answered nor read back from the store. Booleans and integers are
-    strict (no `0` for False, no `"5"` for 5); a model fed from strings (query strings) turns
+    holding one could be neither answered nor read back from the store. Booleans and numbers are
+    strict (no `0` for False, no `"5"` for 5, no `true` for 1.0; an int is a fine float); a model fed from strings (query strings) turns
     `strict_scalars` off. A non-finite float that gets in anyway (`model_copy` does not validate) is
     serialised as `NaN`, never silently as `null`, so the store can tell and refuse it.
     """

@@ -92,6 +92,7 @@ CASES = [
     Case("patch-empty-object", "PATCH", "tasks/{task}", 400, "at least one field", b"{}"),
     Case("volatile-0", "POST", "agents", 400, "volatile", _raw('{"name":"v0","volatile":0}')),
     Case("side-effects-yes", "POST", "tasks", 400, "sideEffects", _raw('{"title":"p","assignTo":"dev","sideEffects":"yes"}')),
+    Case("priority-true", "POST", "tasks", 400, "priority", _raw('{"title":"p","assignTo":"dev","priority":true}')),
     Case("max-retries-string", "POST", "tasks", 400, "maxRetries", _raw('{"title":"p","assignTo":"dev","maxRetries":"3"}')),
     Case("method-not-allowed", "PUT", "tasks", 405, "allowed", b"{}"),
     Case("ws-without-upgrade", "GET", "ws", 400, "websocket"),
