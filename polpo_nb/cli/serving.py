@@ -21,7 +21,7 @@ from .options import project_option
 @project_option
 def serve(port: int, host: str, api_key: str | None, cors_origins: tuple[str, ...], project_dir: str) -> int:
     """Serve the project's REST, SSE and WebSocket API (and the OpenAI-compatible chat) until Ctrl-C."""
-    from polpo_server.serve import serve as run_server  # type: ignore[import-untyped]
+    from polpo_server.serve import serve as run_server
 
     run_server(port=port, host=host, project=project_dir, api_key=api_key, cors_origins=cors_origins)
     return OK

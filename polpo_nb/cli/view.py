@@ -247,9 +247,12 @@ def make_view(out: SafeStream, *, plain: bool = False) -> View:
 def stdout() -> SafeStream:
     """The process's stdout, wrapped so that a closed pipe never raises (installed as sys.stdout too,
     so a stray print cannot raise either)."""
-    if not isinstance(sys.stdout, SafeStream):
-        sys.stdout = SafeStream(sys.stdout)  # type: ignore[assignment]
-    return sys.stdout  # type: ignore[return-value]
+    current = sys.stdout
+    if isinstance(current, SafeStream):
+        return current
+    safe = SafeStream(current)
+    sys.stdout = safe
+    return safe
 
 
 def print_events(project: Any, out: IO[str] | None = None) -> Any:

@@ -30,6 +30,7 @@ from typing import Any
 import click
 
 from ..errors import ConflictError
+from ..events.model import Event
 from ..project import Project, RunHandle
 from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
 from . import exits
@@ -87,7 +88,7 @@ def follow(project: Project, start: Callable[[], RunHandle], interrupts: Interru
             view.start(record, record.tasks)
         else:
             view.start(None, [record])
-        outcome: list[Any] = []
+        outcome: list[MissionRecord | TaskRecord | BaseException] = []
 
         def wait() -> None:
             try:
@@ -107,13 +108,22 @@ def follow(project: Project, start: Callable[[], RunHandle], interrupts: Interru
                 continue
             if item is _SETTLED:
                 break
-            view.add(item)
+            if _of_run(item, handle):
+                view.add(item)
         view.stop()
     finally:
         subscription.close()
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    return outcome[0]
+    settled = outcome[0]
+    if isinstance(settled, BaseException):
+        raise settled
+    return settled
+
+
+def _of_run(event: Event, handle: RunHandle) -> bool:
+    """Events of the followed run only (another process may be running another mission meanwhile)."""
+    if handle.mission_id:
+        return bool(event.data.get("missionId") == handle.mission_id)
+    return bool(event.data.get("taskId") == handle.task_id)
 
 
 def _mission_name(project: Project, handle: RunHandle) -> str | None:

@@ -6,17 +6,22 @@ holds the results of the tasks it depends on, `ctx.feedback` the assessment's fe
 attempt was sent back, `ctx.output()` says what it is doing (shown live by `polpo run`).
 """
 
+from typing import Any
+
+from polpo_nb import TaskRecord
+from polpo_nb.agents import AgentContext
+
 CHANGES = {"changes": ["faster startup", "dark mode"], "fixes": ["crash on empty input"]}
 
 
-def researcher(task, ctx):
+def researcher(task: TaskRecord, ctx: AgentContext) -> dict[str, Any]:
     """Lists what changed (or what was fixed) since the last release."""
     items = CHANGES["fixes" if "fixes" in task.title else "changes"]
     ctx.output(f"found {len(items)} items")
     return {"content": ", ".join(items), "data": items}
 
 
-def writer(task, ctx):
+def writer(task: TaskRecord, ctx: AgentContext) -> dict[str, Any]:
     """Writes release-notes.md from the lists; its first draft forgets an item, the review sends it back."""
     items = [item for result in ctx.upstream.values() for item in result.data]
     if ctx.feedback is None:
@@ -27,7 +32,7 @@ def writer(task, ctx):
     return {"content": text, "filesCreated": ["release-notes.md"]}
 
 
-def publisher(task, ctx):
+def publisher(task: TaskRecord, ctx: AgentContext) -> str:
     """Publishes the notes (here: says how long they are)."""
     notes = ctx.upstream["Draft notes"].content
     return f"published {len(notes)} characters"
