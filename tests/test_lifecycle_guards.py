@@ -10,7 +10,7 @@ import pytest
 from support import wait_for
 
 import polpo_nb as polpo
-from polpo_nb.engine import engine as engine_module
+from polpo_nb.engine import writes as writes_module
 from polpo_nb.engine.schedules import parse_iso
 from polpo_nb.engine.states import TRANSITIONS
 from polpo_nb.errors import ConflictError, InternalError, PolpoError, StoreError, error_for_code
@@ -112,12 +112,12 @@ def test_an_unexpected_failure_in_the_owning_process_reads_as_an_internal_error(
 
 def test_every_published_transition_went_through_the_table(project, events, monkeypatch):
     checked: list[tuple[str, str]] = []
-    real = engine_module.check_transition
+    real = writes_module.check_transition
 
     def spy(task_id, current, target):
         checked.append((current.value, target.value))
         real(task_id, current, target)
-    monkeypatch.setattr(engine_module, "check_transition", spy)
+    monkeypatch.setattr(writes_module, "check_transition", spy)
     project.agent("w")(ok)
     mission = polpo.Mission("m").task("a", assign_to="w")
     project.execute(mission).wait(WAIT)

@@ -12,15 +12,14 @@ import functools
 import heapq
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ..agents.context import AgentContext
 from ..agents.function import FunctionAgent, to_task_result
-from ..assess import AssessmentConfigError, Judge, assess
+from ..assess import AssessmentConfigError, assess
 from ..errors import ConflictError, ForeignRunError, NotFoundError
 from ..events.catalog import (
     AgentCompleted,
@@ -40,7 +39,6 @@ from ..events.catalog import (
     MissionCompleted,
     MissionExecuted,
     MissionResumed,
-    MissionStatusChanged,
     TaskApprovalRequested,
     TaskApprovalResolved,
     TaskCompleted,
@@ -49,10 +47,8 @@ from ..events.catalog import (
     TaskRetry,
     TaskTimeout,
     TaskToolUse,
-    TaskTransition,
 )
 from ..events.model import Event
-from ..executors import Executor
 from ..spec import (
     Agent,
     Assessment,
@@ -60,20 +56,21 @@ from ..spec import (
     MissionRecord,
     MissionStatus,
     Phase,
-    ProjectConfig,
     TaskRecord,
     TaskResult,
     TaskStatus,
     utcnow,
 )
-from ..spec.status import RUNNING_TASK_STATES, TERMINAL_MISSION_STATES
-from ..store.journal import Emit, Journal
+from ..spec.status import RUNNING_TASK_STATES
+from ..store.journal import Emit
 from ..store.rows import AttemptRow
-from ..store.sqlite import Store, Tx
+from ..store.sqlite import Tx
+from .deps import EngineDeps
 from .interrupt import interrupt_run
 from .ownership import HEARTBEAT_SECONDS, NO_OWNER, lease_deadline, owner_alive
 from .run import Run, RunFlags
-from .states import ABORTED_PREFIX, SKIPPED_PREFIX, check_command, check_transition, entering
+from .states import ABORTED_PREFIX, SKIPPED_PREFIX, check_command
+from .writes import Writes, chain, put_task
 
 S = TaskStatus
 
@@ -88,24 +85,10 @@ class _Attempt:
     phase: Phase
 
 
-@dataclass
-class EngineDeps:
-    """What the engine needs from its project, passed in so the engine knows nothing of Project."""
-
-    store: Store
-    journal: Journal
-    project_dir: Path
-    config: ProjectConfig
-    owner: str
-    executor: Executor
-    resolve_agent: Callable[[str, Run], tuple[Agent, FunctionAgent]]
-    judge: Callable[[TaskRecord], Judge | None]
-    memory: Callable[[], str]
-
-
 class Engine:
     def __init__(self, deps: EngineDeps) -> None:
         self.d = deps
+        self.writes = Writes(deps.journal, deps.owner)
         self.runs: dict[str, Run] = {}
         self._ready: list[tuple[float, int, str, str]] = []
         self._running = 0
@@ -144,7 +127,7 @@ class Engine:
                 tx.finish_attempt(a.task_id, a.number, "crashed", None)
                 task = tx.task(a.task_id)
                 if task.status in RUNNING_TASK_STATES:
-                    self._put(tx, emit, task, S.PENDING, reason="requeued after the process running it died")
+                    put_task(tx, emit, task, S.PENDING, reason="requeued after the process running it died")
             await self.d.journal.write(requeue)
 
     def _owner_alive(self, tx: Tx, owner: str) -> bool:
@@ -159,58 +142,6 @@ class Engine:
         if row is None or row.owner == NO_OWNER:
             return None
         return row.owner, row.owner == self.d.owner or owner_alive(row.owner, row.lease_until)
-
-    # == writes ========================================================================================
-
-    def _put(self, tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = None, *,
-             reason: str | None = None, agent: str | None = None, **changes: Any) -> TaskRecord:
-        """Persist a task (with an optional checked transition) and emit `task:transition`."""
-        previous = task.status
-        if status is not None and status != previous:
-            check_transition(task.id, previous, status)
-            changes = {**changes, "status": status, **entering(status, changes.get("result", task.result))}
-        changes["updated_at"] = tx.now
-        new = task.model_copy(update=changes)
-        tx.put_task(new)
-        if status is not None and status != previous:
-            emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=previous.value,
-                                to=status.value, agent_name=agent or task.assign_to, reason=reason or None))
-        return new
-
-    async def _update(self, run: Run, task_id: str, fn: Callable[[Tx, Emit, TaskRecord], TaskRecord]) -> TaskRecord:
-        """Apply `fn` to the run's current copy of a task in one journal write; keep the copy in sync."""
-        def write(tx: Tx, emit: Emit) -> TaskRecord:
-            return fn(tx, emit, run.tasks[task_id])
-        new = await self.d.journal.write(write)
-        run.tasks[task_id] = new
-        return new
-
-    async def _set_mission(self, run: Run, status: MissionStatus, *, extra: Iterable[CatalogEvent] = (),
-                           **changes: Any) -> None:
-        mission = run.mission
-        assert mission is not None
-        previous = mission.status
-        updated = mission.model_copy(update={"status": status, "updated_at": utcnow(), **changes})
-
-        def write(tx: Tx, emit: Emit) -> None:
-            tx.put_mission(updated)
-            if status != previous:
-                emit(MissionStatusChanged(
-                    mission_id=mission.id, name=mission.name, from_=previous.value, to=status.value, status=status.value,
-                    pause_reason=changes.get("pause_reason") or None, pause_message=changes.get("pause_message") or None,
-                    error=changes.get("error") or None))
-            for event in extra:
-                emit(event)
-            ended = status in TERMINAL_MISSION_STATES  # an ended run keeps its flags, unowned, for a later resume
-            tx.put_run(mission.id, NO_OWNER if ended else self.d.owner, 0.0 if ended else lease_deadline(),
-                       run.flags.to_json())
-        await self.d.journal.write(write)
-        run.mission = updated
-
-    async def _save_flags(self, run: Run) -> None:
-        if run.mission:
-            mid, owner, flags = run.mission.id, self.d.owner, run.flags.to_json()
-            await self.d.journal.write(lambda tx, emit: tx.put_run(mid, owner, lease_deadline(), flags))
 
     # == starting runs =================================================================================
 
@@ -233,7 +164,7 @@ class Engine:
         tasks = await self.d.journal.write(start)
         run = Run(mission, tasks)
         self.runs[run.key] = run
-        await self._set_mission(
+        await self.writes.set_mission(
             run, MissionStatus.ACTIVE, execution_count=mission.execution_count + 1, pause_reason=None,
             pause_message=None, error=None,
             extra=[MissionExecuted(mission_id=mission.id, name=mission.name, execution_count=mission.execution_count + 1,
@@ -248,7 +179,7 @@ class Engine:
     def _restart(self, tx: Tx, emit: Emit, task: TaskRecord) -> TaskRecord:
         """A new execution starts a task afresh: results of the previous one stay in its attempts."""
         check_command(task.id, "execute", task.status)
-        return self._put(tx, emit, task, S.PENDING, reason="execution started", phase=None, retries=0, result=None,
+        return put_task(tx, emit, task, S.PENDING, reason="execution started", phase=None, retries=0, result=None,
                          assessment=None, feedback=None)
 
     def _refuse_if_running(self, mission: MissionRecord) -> None:
@@ -343,7 +274,7 @@ class Engine:
             to_review = functools.partial(self._to_review, attempt, result)
             # With nothing to check the review is instant: review and verdict share one commit.
             instant = not attempt.task.expectations and not attempt.task.expected_outcomes
-            task = attempt.task if instant else await self._update(run, tid, to_review)
+            task = attempt.task if instant else await self.writes.update(run, tid, to_review)
             try:
                 assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=run.threshold,
                                           judge=self.d.judge(task), command_timeout=self.d.config.command_timeout)
@@ -353,7 +284,7 @@ class Engine:
             failures += 0 if assessment.passed else 1
             fix = not assessment.passed and failures <= task.max_retries
             judged = functools.partial(self._judged, attempt, assessment, fix)
-            await self._update(run, tid, _chain(to_review, judged) if instant else judged)
+            await self.writes.update(run, tid, chain(to_review, judged) if instant else judged)
             if not fix:
                 break
             phase = Phase.FIX
@@ -378,12 +309,12 @@ class Engine:
         def begin(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
             tx.start_attempt(t.id, number, phase=phase.value, agent=agent.name, model=model, owner=self.d.owner)
             if t.status == S.PENDING:
-                t = self._put(tx, emit, t, S.ASSIGNED, agent=agent.name)
-                t = self._put(tx, emit, t, S.IN_PROGRESS, agent=agent.name, phase=phase)
+                t = put_task(tx, emit, t, S.ASSIGNED, agent=agent.name)
+                t = put_task(tx, emit, t, S.IN_PROGRESS, agent=agent.name, phase=phase)
             emit(AgentSpawned(task_id=t.id, mission_id=t.mission_id, agent_name=agent.name, model=model, attempt=number,
                               phase=phase.value))
             return t
-        task = await self._update(run, tid, begin)
+        task = await self.writes.update(run, tid, begin)
         return _Attempt(task, agent, runtime, model, number, phase)
 
     async def _call_agent(self, run: Run, at: _Attempt) -> tuple[TaskResult, str | None]:
@@ -420,19 +351,19 @@ class Engine:
             emit(AgentCompleted(task_id=t.id, mission_id=t.mission_id, agent_name=at.agent.name, attempt=at.number,
                                 ok=False, duration_ms=result.duration_ms, error=error.strip().splitlines()[-1]))
             if not retry:
-                return self._put(tx, emit, t, S.FAILED, reason="attempt failed, no retries left", result=result, phase=None)
-            t = self._put(tx, emit, t, S.PENDING, reason="attempt failed", retries=t.retries + 1, result=result, phase=None)
+                return put_task(tx, emit, t, S.FAILED, reason="attempt failed, no retries left", result=result, phase=None)
+            t = put_task(tx, emit, t, S.PENDING, reason="attempt failed", retries=t.retries + 1, result=result, phase=None)
             emit(TaskRetry(task_id=t.id, mission_id=t.mission_id, retries=t.retries, reason="attempt failed",
                            attempt=at.number))
             return t
-        await self._update(run, at.task.id, failed)
+        await self.writes.update(run, at.task.id, failed)
         return retry
 
     def _to_review(self, at: _Attempt, result: TaskResult, tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
         tx.finish_attempt(t.id, at.number, "completed", result.model_dump_json(by_alias=True, exclude_none=True))
         emit(AgentCompleted(task_id=t.id, mission_id=t.mission_id, agent_name=at.agent.name, attempt=at.number, ok=True,
                             duration_ms=result.duration_ms))
-        t = self._put(tx, emit, t, S.REVIEW, agent=at.agent.name, phase=Phase.REVIEW, result=result)
+        t = put_task(tx, emit, t, S.REVIEW, agent=at.agent.name, phase=Phase.REVIEW, result=result)
         emit(AssessmentStarted(task_id=t.id, mission_id=t.mission_id, attempt=at.number))
         return t
 
@@ -442,19 +373,19 @@ class Engine:
         emit(_assessment_event(t, assessment))
         if assessment.passed:
             if t.side_effects:
-                t = self._put(tx, emit, t, S.AWAITING_APPROVAL, assessment=assessment, phase=None)
+                t = put_task(tx, emit, t, S.AWAITING_APPROVAL, assessment=assessment, phase=None)
                 emit(TaskApprovalRequested(task_id=t.id, mission_id=t.mission_id, title=t.title, score=assessment.score))
                 return t
-            t = self._put(tx, emit, t, S.DONE, assessment=assessment, phase=None)
+            t = put_task(tx, emit, t, S.DONE, assessment=assessment, phase=None)
             emit(_completed_event(t))
             return t
         if fix and at is not None:
-            t = self._put(tx, emit, t, S.IN_PROGRESS, reason="assessment failed", assessment=assessment,
+            t = put_task(tx, emit, t, S.IN_PROGRESS, reason="assessment failed", assessment=assessment,
                           phase=Phase.FIX, retries=t.retries + 1, feedback=assessment.feedback)
             emit(TaskFix(task_id=t.id, mission_id=t.mission_id, attempt=at.number + 1, retries=t.retries,
                          feedback=assessment.feedback, score=assessment.score))
             return t
-        return self._put(tx, emit, t, S.FAILED, reason="assessment failed, no retries left", assessment=assessment,
+        return put_task(tx, emit, t, S.FAILED, reason="assessment failed, no retries left", assessment=assessment,
                          phase=None)
 
     def _pick_agent(self, run: Run, task: TaskRecord, failures: int) -> tuple[Agent, FunctionAgent, str | None]:
@@ -511,8 +442,8 @@ class Engine:
                 if attempt.task_id == t.id:
                     tx.finish_attempt(t.id, attempt.number, "killed", None)
             result = (t.result or TaskResult()).model_copy(update={"error": error})
-            return self._put(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None)
-        await self._update(run, tid, fail)
+            return put_task(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None)
+        await self.writes.update(run, tid, fail)
         await self._after_task(run, tid)
 
     # == after a task settles: dependents, gates, checkpoints, completion ===============================
@@ -550,7 +481,7 @@ class Engine:
         message = f"{SKIPPED_PREFIX} dependency {failed.title!r} failed"
 
         def skip(tx: Tx, emit: Emit) -> list[TaskRecord]:
-            return [self._put(tx, emit, run.tasks[c], S.FAILED, reason=message,
+            return [put_task(tx, emit, run.tasks[c], S.FAILED, reason=message,
                               result=TaskResult(error=message)) for c in doomed]
         for new in await self.d.journal.write(skip):
             run.tasks[new.id] = new
@@ -611,7 +542,7 @@ class Engine:
                                                        duration=delay.duration, blocks_tasks=delay.blocks_tasks))
                 self._arm_delay(run, delay)
         if started:
-            await self._save_flags(run)
+            await self.writes.save_flags(run)
 
     def _arm_delay(self, run: Run, delay: Delay) -> None:
         remaining = self._delay_remaining(run, delay)
@@ -647,7 +578,7 @@ class Engine:
                                                      blocks_tasks=gate.blocks_tasks))
             elif state == "blocked" and waiting and run.active:
                 run.flags.blocked_gate = i
-                await self._set_mission(run, MissionStatus.PAUSED, pause_reason="gate",
+                await self.writes.set_mission(run, MissionStatus.PAUSED, pause_reason="gate",
                                         pause_message=f"Quality gate {name!r} cannot be met: "
                                                       f"{', '.join(gate.after_tasks)} below the minimum score or failed",
                                         extra=[GateBlocked(mission_id=run.mission.id, name=run.mission.name, gate=name,
@@ -667,7 +598,7 @@ class Engine:
                 continue
             run.flags.waiting_checkpoint = cp.name
             mission = run.mission
-            await self._set_mission(run, MissionStatus.PAUSED, pause_reason="checkpoint",
+            await self.writes.set_mission(run, MissionStatus.PAUSED, pause_reason="checkpoint",
                                     pause_message=cp.message or f"Checkpoint {cp.name!r} reached",
                                     extra=[CheckpointWaiting(mission_id=mission.id, name=mission.name, checkpoint=cp.name,
                                                              message=cp.message, after_tasks=cp.after_tasks),
@@ -705,7 +636,7 @@ class Engine:
         run.delay_timers.clear()
         if run.mission is not None:
             mission = run.mission
-            await self._set_mission(run, status, error=error, pause_reason=None, pause_message=None,
+            await self.writes.set_mission(run, status, error=error, pause_reason=None, pause_message=None,
                                     extra=[*extra, MissionCompleted(mission_id=mission.id, name=mission.name,
                                                                     status=status.value, error=error or None)])
             if mission.team and mission.team.volatile:
@@ -736,7 +667,7 @@ class Engine:
         run = self.runs.get(mission_id)
         if run is None:
             raise ConflictError(f"Mission {mission_id} is not run by this process")
-        await interrupt_run(run, self.d.journal, put=self._put, set_mission=self._set_mission)
+        await interrupt_run(run, self.d.journal, put=put_task, set_mission=self.writes.set_mission)
         self.runs.pop(mission_id, None)
 
     async def abort(self, mission_id: str) -> None:
@@ -772,7 +703,7 @@ class Engine:
                 if t.status in (S.DONE, S.FAILED, S.DRAFT):
                     continue
                 result = (t.result or TaskResult()).model_copy(update={"error": f"{ABORTED_PREFIX} {reason}"})
-                out.append(self._put(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None))
+                out.append(put_task(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None))
             return out
         for new in await self.d.journal.write(stop):
             run.tasks[new.id] = new
@@ -801,8 +732,6 @@ class Engine:
                 raise ConflictError(f"Mission {mission.name!r} failed; resume it with retryFailed to retry its failed tasks")
             self._refuse_foreign(mission)
             run = Run(mission, mission.tasks, flags=self._flags(mission.id))
-            for t in list(run.tasks.values()):
-                run.tasks[t.id] = t
             self.runs[run.key] = run
             await self._requeue_in_flight(run)
             self._start_deadline_watch(run)
@@ -823,7 +752,7 @@ class Engine:
             run.flags.blocked_gate = None
         if retry_failed:
             await self._retry_failed(run)
-        await self._set_mission(run, MissionStatus.ACTIVE, pause_reason=None, pause_message=None, error=None,
+        await self.writes.set_mission(run, MissionStatus.ACTIVE, pause_reason=None, pause_message=None, error=None,
                                 extra=[MissionResumed(mission_id=run.mission.id, name=run.mission.name,
                                                       retry_failed=retry_failed), *extra])
         run.rebuild_counters()
@@ -843,7 +772,7 @@ class Engine:
             for attempt in tx.running_attempts():
                 if attempt.task_id in run.tasks:
                     tx.finish_attempt(attempt.task_id, attempt.number, "crashed", None)
-            return [self._put(tx, emit, t, S.PENDING, reason="requeued after the process running it died", phase=None)
+            return [put_task(tx, emit, t, S.PENDING, reason="requeued after the process running it died", phase=None)
                     for t in run.tasks.values() if t.status in RUNNING_TASK_STATES]
         for new in await self.d.journal.write(requeue):
             run.tasks[new.id] = new
@@ -854,7 +783,7 @@ class Engine:
             for t in run.tasks.values():
                 if t.status == S.FAILED:
                     skipped = bool(t.result and t.result.error and t.result.error.startswith(SKIPPED_PREFIX))
-                    out.append(self._put(tx, emit, t, S.PENDING, reason="resume with retryFailed",
+                    out.append(put_task(tx, emit, t, S.PENDING, reason="resume with retryFailed",
                                          retries=t.retries + (0 if skipped else 1), phase=None))
                     if not skipped:
                         emit(TaskRetry(task_id=t.id, mission_id=t.mission_id, retries=t.retries + 1,
@@ -899,13 +828,13 @@ class Engine:
             changes: dict[str, Any] = {}
             if not approve:
                 changes["result"] = (t.result or TaskResult()).model_copy(update={"error": f"rejected{': ' + note if note else ''}"})
-            t = self._put(tx, emit, t, target, reason="approved" if approve else "rejected", **changes)
+            t = put_task(tx, emit, t, target, reason="approved" if approve else "rejected", **changes)
             emit(TaskApprovalResolved(task_id=t.id, mission_id=t.mission_id, approved=approve, note=note or None))
             if approve:
                 emit(_completed_event(t))
             return t
         run.tasks[task_id] = task
-        new = await self._update(run, task_id, decide)
+        new = await self.writes.update(run, task_id, decide)
         if run.key in self.runs:
             await self._after_task(run, task_id)
         return new
@@ -932,7 +861,7 @@ class Engine:
             for tid in revive:
                 t = probe.tasks[tid]
                 first = tid == task_id
-                out.append(self._put(tx, emit, t, S.PENDING, reason="retry" if first else "dependency retried",
+                out.append(put_task(tx, emit, t, S.PENDING, reason="retry" if first else "dependency retried",
                                      retries=t.retries + (1 if first else 0), phase=None))
                 if first:
                     emit(TaskRetry(task_id=tid, mission_id=t.mission_id, retries=t.retries + 1, reason="retry"))
@@ -956,7 +885,7 @@ class Engine:
         assert probe.mission is not None
         run = Run(probe.mission, list(probe.tasks.values()), flags=self._flags(probe.mission.id))
         self.runs[run.key] = run
-        await self._set_mission(run, MissionStatus.ACTIVE, error=None,
+        await self.writes.set_mission(run, MissionStatus.ACTIVE, error=None,
                                 extra=[MissionResumed(mission_id=probe.mission.id, name=probe.mission.name, retry_failed=False)])
         self._enqueue_ready(run, [t.id for t in run.tasks.values() if t.status == S.PENDING])
         self._dispatch()
@@ -998,10 +927,10 @@ class Engine:
         result = task.result
 
         def begin(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
-            t = self._put(tx, emit, t, S.REVIEW, reason="reassess", phase=Phase.REVIEW)
+            t = put_task(tx, emit, t, S.REVIEW, reason="reassess", phase=Phase.REVIEW)
             emit(AssessmentStarted(task_id=t.id, mission_id=t.mission_id, reassess=True))
             return t
-        await self._update(run, task_id, begin)
+        await self.writes.update(run, task_id, begin)
         threshold = mission.quality_threshold if mission else self.d.config.quality_threshold
         try:
             assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=threshold,
@@ -1009,7 +938,7 @@ class Engine:
         except AssessmentConfigError as exc:
             assessment = Assessment(passed=False, feedback=exc.message, threshold=threshold, timestamp=utcnow())
         # the verdict of any review: a pass with side effects awaits approval again (a rejection stands until then)
-        return await self._update(run, task_id, functools.partial(self._judged, None, assessment, False))
+        return await self.writes.update(run, task_id, functools.partial(self._judged, None, assessment, False))
 
     def update_running_task(self, task: TaskRecord) -> None:
         """Keep a run's copy in step with a spec edit (priority, expectations, ...) of a pending task."""
@@ -1024,7 +953,7 @@ class Engine:
             return
         run = self.runs[task.mission_id]
         run.add_task(task)
-        new = await self._update(run, task.id, lambda tx, emit, t: self._put(tx, emit, t, S.PENDING, reason="added to a running mission"))
+        new = await self.writes.update(run, task.id, lambda tx, emit, t: put_task(tx, emit, t, S.PENDING, reason="added to a running mission"))
         run.tasks[task.id] = new
         self._enqueue_ready(run, [task.id])
         self._dispatch()
@@ -1035,26 +964,6 @@ class Engine:
             run.remove_task(task_id)
             run.queued.discard(task_id)
 
-    def processes(self) -> list[dict[str, Any]]:
-        """The attempts this engine is running now."""
-        out = []
-        for run in self.runs.values():
-            for tid in run.jobs:
-                task = run.tasks[tid]
-                out.append({"taskId": tid, "missionId": task.mission_id, "title": task.title,
-                            "agentName": task.assign_to, "status": task.status.value,
-                            "phase": task.phase.value if task.phase else None, "owner": self.d.owner})
-        return out
-
-
-
-def _chain(*steps: Callable[[Tx, Emit, TaskRecord], TaskRecord]) -> Callable[[Tx, Emit, TaskRecord], TaskRecord]:
-    """Several task updates as one journal write (one transaction)."""
-    def chained(tx: Tx, emit: Emit, task: TaskRecord) -> TaskRecord:
-        for step in steps:
-            task = step(tx, emit, task)
-        return task
-    return chained
 
 
 def _assessment_event(task: TaskRecord, a: Assessment) -> AssessmentCompleted:

@@ -1,0 +1,91 @@
+"""The engine's writes: a task (with its checked transition and its `task:transition`), a mission's
+status (with its events and the run row), a run's flags.
+
+Every room writes through these, so a transition always goes through the state table and every
+`task:transition` and `mission:status` event is built in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..events.catalog import CatalogEvent, MissionStatusChanged, TaskTransition
+from ..spec import MissionStatus, TaskRecord, TaskStatus, utcnow
+from ..spec.status import TERMINAL_MISSION_STATES
+from ..store.journal import Emit, Journal
+from ..store.sqlite import Tx
+from .ownership import NO_OWNER, lease_deadline
+from .run import Run
+from .states import check_transition, entering
+
+#: A task update inside a journal write: (tx, emit, the current copy) -> the new copy.
+TaskWrite = Callable[[Tx, Emit, TaskRecord], TaskRecord]
+
+
+def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = None, *,
+             reason: str | None = None, agent: str | None = None, **changes: Any) -> TaskRecord:
+    """Persist a task (with an optional checked transition) and emit `task:transition`."""
+    previous = task.status
+    if status is not None and status != previous:
+        check_transition(task.id, previous, status)
+        changes = {**changes, "status": status, **entering(status, changes.get("result", task.result))}
+    changes["updated_at"] = tx.now
+    new = task.model_copy(update=changes)
+    tx.put_task(new)
+    if status is not None and status != previous:
+        emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=previous.value,
+                            to=status.value, agent_name=agent or task.assign_to, reason=reason or None))
+    return new
+
+
+def chain(*steps: TaskWrite) -> TaskWrite:
+    """Several task updates as one journal write (one transaction)."""
+    def chained(tx: Tx, emit: Emit, task: TaskRecord) -> TaskRecord:
+        for step in steps:
+            task = step(tx, emit, task)
+        return task
+    return chained
+
+
+class Writes:
+    def __init__(self, journal: Journal, owner: str) -> None:
+        self.journal = journal
+        self.owner = owner
+
+    async def update(self, run: Run, task_id: str, fn: TaskWrite) -> TaskRecord:
+        """Apply `fn` to the run's current copy of a task in one journal write; keep the copy in sync."""
+        def write(tx: Tx, emit: Emit) -> TaskRecord:
+            return fn(tx, emit, run.tasks[task_id])
+        new = await self.journal.write(write)
+        run.tasks[task_id] = new
+        return new
+
+    async def set_mission(self, run: Run, status: MissionStatus, *, extra: Iterable[CatalogEvent] = (),
+                          **changes: Any) -> None:
+        """The mission's new status (+ `mission:status`, then `extra`) and the run row, in one write: an
+        ended run keeps its flags, unowned, for a later resume."""
+        mission = run.mission
+        assert mission is not None
+        previous = mission.status
+        updated = mission.model_copy(update={"status": status, "updated_at": utcnow(), **changes})
+
+        def write(tx: Tx, emit: Emit) -> None:
+            tx.put_mission(updated)
+            if status != previous:
+                emit(MissionStatusChanged(
+                    mission_id=mission.id, name=mission.name, from_=previous.value, to=status.value, status=status.value,
+                    pause_reason=changes.get("pause_reason") or None, pause_message=changes.get("pause_message") or None,
+                    error=changes.get("error") or None))
+            for event in extra:
+                emit(event)
+            ended = status in TERMINAL_MISSION_STATES
+            tx.put_run(mission.id, NO_OWNER if ended else self.owner, 0.0 if ended else lease_deadline(),
+                       run.flags.to_json())
+        await self.journal.write(write)
+        run.mission = updated
+
+    async def save_flags(self, run: Run) -> None:
+        if run.mission:
+            mid, owner, flags = run.mission.id, self.owner, run.flags.to_json()
+            await self.journal.write(lambda tx, emit: tx.put_run(mid, owner, lease_deadline(), flags))
