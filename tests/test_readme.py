@@ -110,9 +110,11 @@ def test_every_block_is_of_a_known_kind() -> None:
 
 
 def test_the_readme_stands_alone() -> None:
+    """No reference to what only the project's makers have: design notes, seeds, issue numbers."""
     text = README.read_text(encoding="utf-8")
-    for private in ("../shared", "ARCHITECTURE.md", "seed 0", "seeds 0", "issue 2", "(issue "):
-        assert private not in text, f"the README refers to {private!r}, which a user does not have"
+    for private in (r"\.\./shared", r"ARCHITECTURE\.md", r"\bseeds? \d{3}", r"\bseeds'", r"\bissues? \d+"):
+        found = re.search(private, text, re.IGNORECASE)
+        assert not found, f"the README refers to {found.group(0)!r}, which a user does not have"
 
 
 def _run_python(block: Block, namespace: dict[str, Any]) -> None:
