@@ -327,6 +327,8 @@ async def test_an_unreadable_row_does_not_take_the_list_down(served: Served):
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO tasks (id, mission_id, seq, status, assign_to, doc) VALUES (?, NULL, ?, ?, ?, ?)",
                      ("t-poison", 10_000, "draft", "dev", '{"id":"t-poison","title":"p","assignTo":"dev","priority":NaN}'))
+        conn.execute("INSERT INTO missions (id, name, status, doc) VALUES ('m-poison', 'm-poison', 'draft', '{\"nope\":1}')")
+        conn.execute("INSERT INTO agents (name, mission_id, doc) VALUES ('a-poison', NULL, '{\"name\":\"a-poison\",\"volatile\":0}')")
     try:
         async with httpx.AsyncClient(base_url=served.url, headers=AUTH, timeout=WAIT) as client:
             listed = await client.get("v1/tasks")
@@ -335,12 +337,18 @@ async def test_an_unreadable_row_does_not_take_the_list_down(served: Served):
             assert served.task_id in ids and "t-poison" not in ids
             state = await client.get(f"api/v1/projects/{PROJECT}/state")
             assert state.status_code == 200, state.text
+            for path, poison in (("v1/missions", "m-poison"), ("v1/agents", "a-poison")):
+                listed = await client.get(path)
+                assert listed.status_code == 200 and poison not in listed.text, listed.text
+            assert (await client.get("v1/agents/team")).status_code == 200
             one = await client.get("v1/tasks/t-poison")
             assert one.status_code == 409 and "t-poison" in one.json()["error"], one.text
         assert "t-poison" in served.log.read_text()  # the skipped row is logged
     finally:
         with sqlite3.connect(db) as conn:
             conn.execute("DELETE FROM tasks WHERE id = 't-poison'")
+            conn.execute("DELETE FROM missions WHERE id = 'm-poison'")
+            conn.execute("DELETE FROM agents WHERE name = 'a-poison'")
 
 
 # -- the glob matcher ------------------------------------------------------------------------------------
