@@ -14,7 +14,6 @@ import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ..agents.context import AgentContext
@@ -27,14 +26,8 @@ from ..events.catalog import (
     AssessmentCompleted,
     AssessmentStarted,
     CatalogEvent,
-    CheckpointApprovalRequested,
     CheckpointApprovalResolved,
     CheckpointResumed,
-    CheckpointWaiting,
-    DelayElapsed,
-    DelayStarted,
-    GateBlocked,
-    GatePassed,
     MissionAborted,
     MissionCompleted,
     MissionExecuted,
@@ -52,7 +45,6 @@ from ..events.model import Event
 from ..spec import (
     Agent,
     Assessment,
-    Delay,
     MissionRecord,
     MissionStatus,
     Phase,
@@ -66,8 +58,10 @@ from ..store.journal import Emit
 from ..store.rows import AttemptRow
 from ..store.sqlite import Tx
 from .deps import EngineDeps
+from .holds import holds_allow
 from .interrupt import interrupt_run
 from .ownership import HEARTBEAT_SECONDS, NO_OWNER, lease_deadline, owner_alive
+from .pausing import Pauses
 from .run import Run, RunFlags
 from .states import ABORTED_PREFIX, SKIPPED_PREFIX, check_command
 from .writes import Writes, chain, put_task
@@ -90,6 +84,8 @@ class Engine:
         self.d = deps
         self.writes = Writes(deps.journal, deps.owner)
         self.runs: dict[str, Run] = {}
+        self.pauses = Pauses(deps.journal, self.writes, self.runs, release=self._release_parked,
+                             expire=self._deadline_passed)
         self._ready: list[tuple[float, int, str, str]] = []
         self._running = 0
         self._heartbeat: asyncio.Task[None] | None = None
@@ -170,7 +166,7 @@ class Engine:
             extra=[MissionExecuted(mission_id=mission.id, name=mission.name, execution_count=mission.execution_count + 1,
                                    task_count=len(tasks))],
         )
-        self._start_deadline_watch(run)
+        self.pauses.watch_deadline(run)
         self._enqueue_ready(run, run.tasks)
         self._dispatch()
         self._check_settled(run)
@@ -218,7 +214,7 @@ class Engine:
             task = run.tasks.get(tid)
             if task is None or task.status != S.PENDING or run.unmet.get(tid, 0) or tid in run.jobs or tid in run.queued:
                 continue
-            if not self._holds_allow(run, task):
+            if not holds_allow(run, task, time.time()):
                 run.parked.add(tid)
                 continue
             run.parked.discard(tid)
@@ -458,13 +454,13 @@ class Engine:
                 run.unmet[child] -= 1
                 if run.unmet[child] == 0:
                     released.append(child)
-            await self._check_gates(run)
-            await self._check_delays(run)
+            await self.pauses.check_gates(run)
+            await self.pauses.check_delays(run)
             self._enqueue_ready(run, [*released, *list(run.parked)])
-            await self._check_checkpoints(run)
+            await self.pauses.check_checkpoints(run)
         elif task.status == S.FAILED:
             await self._skip_dependents(run, task)
-            await self._check_gates(run)
+            await self.pauses.check_gates(run)
         self._dispatch()
         await self._check_finished(run)
 
@@ -488,124 +484,14 @@ class Engine:
             run.queued.discard(new.id)
             run.parked.discard(new.id)
 
-    def _gate_state(self, run: Run, index: int) -> str:
-        """'open', 'waiting' or 'blocked' (can no longer be met)."""
-        assert run.mission is not None
-        gate = run.mission.quality_gates[index]
-        if index in run.flags.overridden_gates:
-            return "open"
-        min_score = gate.min_score if gate.min_score is not None else run.threshold
-        state = "open"
-        for title in gate.after_tasks:
-            task = run.task_by_title(title)
-            if task is None:
-                continue
-            if task.status == S.FAILED:
-                return "blocked"
-            if task.status != S.DONE:
-                state = "waiting"
-                continue
-            score = task.assessment.score if task.assessment else None
-            passed = task.assessment.passed if task.assessment else True
-            if (score is not None and score < min_score) or (gate.require_all_passed and not passed):
-                return "blocked"
-        return state
-
-    def _holds_allow(self, run: Run, task: TaskRecord) -> bool:
-        """No quality gate and no delay holds the task back."""
-        if run.mission is None:
-            return True
-        gates = all(self._gate_state(run, i) == "open"
-                    for i, gate in enumerate(run.mission.quality_gates) if task.title in gate.blocks_tasks)
-        return gates and all(self._delay_remaining(run, d) == 0.0
-                             for d in run.mission.delays if task.title in d.blocks_tasks)
-
-    def _delay_remaining(self, run: Run, delay: Delay) -> float | None:
-        """Seconds left (0.0 once elapsed), None while its afterTasks are not all done."""
-        started = run.flags.delays_started.get(delay.name)
-        if started is None:
-            return None
-        return max(0.0, started + delay.seconds - time.time())
-
-    async def _check_delays(self, run: Run) -> None:
-        """Start the clock of every delay whose afterTasks are now all done."""
-        if run.mission is None:
-            return
-        started = False
-        for delay in run.mission.delays:
-            if delay.name in run.flags.delays_started:
-                continue
-            if all((t := run.task_by_title(title)) is not None and t.status == S.DONE for title in delay.after_tasks):
-                run.flags.delays_started[delay.name] = time.time()
-                started = True
-                await self.d.journal.emit(DelayStarted(mission_id=run.mission.id, delay=delay.name,
-                                                       duration=delay.duration, blocks_tasks=delay.blocks_tasks))
-                self._arm_delay(run, delay)
-        if started:
-            await self.writes.save_flags(run)
-
-    def _arm_delay(self, run: Run, delay: Delay) -> None:
-        remaining = self._delay_remaining(run, delay)
-        if remaining is None or delay.name in run.delay_timers:
-            return
-
-        def elapsed() -> None:
-            task = asyncio.ensure_future(self._delay_elapsed(run, delay))
-            run.delay_timers[delay.name] = task  # keep a strong reference until it has run
-
-        run.delay_timers[delay.name] = asyncio.get_running_loop().call_later(remaining, elapsed)
-
-    async def _delay_elapsed(self, run: Run, delay: Delay) -> None:
-        run.delay_timers.pop(delay.name, None)
-        if run.key not in self.runs:
-            return
-        assert run.mission is not None
-        await self.d.journal.emit(DelayElapsed(mission_id=run.mission.id, delay=delay.name, blocks_tasks=delay.blocks_tasks))
+    async def _release_parked(self, run: Run) -> None:
+        """A hold lifted (a delay elapsed): parked tasks may start."""
         self._enqueue_ready(run, list(run.parked))
         self._dispatch()
         await self._check_finished(run)
 
-    async def _check_gates(self, run: Run) -> None:
-        if run.mission is None:
-            return
-        for i, gate in enumerate(run.mission.quality_gates):
-            state = self._gate_state(run, i)
-            waiting = [t for t in gate.blocks_tasks if (x := run.task_by_title(t)) and x.status == S.PENDING]
-            name = gate.name or f"gate-{i}"
-            if state == "open" and i not in run.flags.passed_gates:
-                run.flags.passed_gates.append(i)
-                await self.d.journal.emit(GatePassed(mission_id=run.mission.id, gate=name, after_tasks=gate.after_tasks,
-                                                     blocks_tasks=gate.blocks_tasks))
-            elif state == "blocked" and waiting and run.active:
-                run.flags.blocked_gate = i
-                await self.writes.set_mission(run, MissionStatus.PAUSED, pause_reason="gate",
-                                        pause_message=f"Quality gate {name!r} cannot be met: "
-                                                      f"{', '.join(gate.after_tasks)} below the minimum score or failed",
-                                        extra=[GateBlocked(mission_id=run.mission.id, name=run.mission.name, gate=name,
-                                                           after_tasks=gate.after_tasks, blocks_tasks=gate.blocks_tasks)])
-
-    async def _check_checkpoints(self, run: Run) -> None:
-        if run.mission is None or not run.active:
-            return
-        for cp in run.mission.checkpoints:
-            if cp.name in run.flags.passed_checkpoints:
-                continue
-            tasks = [run.task_by_title(t) for t in cp.after_tasks]
-            if not all(t is not None and t.status == S.DONE for t in tasks):
-                continue
-            if run.all_terminal() or all(t.status != S.PENDING for t in run.tasks.values()):
-                run.flags.passed_checkpoints.append(cp.name)  # nothing left to hold back
-                continue
-            run.flags.waiting_checkpoint = cp.name
-            mission = run.mission
-            await self.writes.set_mission(run, MissionStatus.PAUSED, pause_reason="checkpoint",
-                                    pause_message=cp.message or f"Checkpoint {cp.name!r} reached",
-                                    extra=[CheckpointWaiting(mission_id=mission.id, name=mission.name, checkpoint=cp.name,
-                                                             message=cp.message, after_tasks=cp.after_tasks),
-                                           CheckpointApprovalRequested(mission_id=mission.id, name=mission.name,
-                                                                       checkpoint=cp.name, message=cp.message,
-                                                                       after_tasks=cp.after_tasks)])
-            return
+    async def _deadline_passed(self, run: Run) -> None:
+        await self._stop(run, MissionStatus.FAILED, error="deadline", reason="mission deadline passed")
 
     async def _check_finished(self, run: Run) -> None:
         if run.jobs or any(t in run.queued for t in run.tasks):
@@ -644,18 +530,6 @@ class Engine:
         self.runs.pop(run.key, None)
         run.finished.set()
         run.idle.set()
-
-    def _start_deadline_watch(self, run: Run) -> None:
-        deadline = run.mission.deadline if run.mission else None
-        if deadline is None:
-            return
-        if deadline.tzinfo is None:
-            deadline = deadline.replace(tzinfo=UTC)
-
-        async def watch() -> None:
-            await asyncio.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
-            await self._stop(run, MissionStatus.FAILED, error="deadline", reason="mission deadline passed")
-        run.deadline_watch = asyncio.create_task(watch(), name=f"polpo-deadline-{run.key}")
 
     # == human and API commands ========================================================================
 
@@ -734,7 +608,7 @@ class Engine:
             run = Run(mission, mission.tasks, flags=self._flags(mission.id))
             self.runs[run.key] = run
             await self._requeue_in_flight(run)
-            self._start_deadline_watch(run)
+            self.pauses.watch_deadline(run)
         elif run.status != MissionStatus.PAUSED and not retry_failed:
             raise ConflictError(f"Mission {mission.name!r} is {run.status.value}, not paused")
         assert run.mission is not None
@@ -757,11 +631,11 @@ class Engine:
                                                       retry_failed=retry_failed), *extra])
         run.rebuild_counters()
         for delay in run.mission.delays if run.mission else []:
-            self._arm_delay(run, delay)  # a delay started before a pause or a crash goes on counting
+            self.pauses.arm_delay(run, delay)  # a delay started before a pause or a crash goes on counting
         pending = [t.id for t in run.tasks.values() if t.status == S.PENDING]
         deferred, run.deferred = run.deferred, []
         self._enqueue_ready(run, [*deferred, *pending])
-        await self._check_checkpoints(run)
+        await self.pauses.check_checkpoints(run)
         self._dispatch()
         await self._check_finished(run)
         return run
