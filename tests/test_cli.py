@@ -206,3 +206,19 @@ def test_serve_passes_its_options_to_the_server(tmp_path: Path):
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=WAIT)
+
+
+def test_retry_in_a_mission_paused_by_its_gate_says_to_resume(tmp_path: Path):
+    spec = mission("gated", "flaky", ["a", "b"], chain=False)
+    spec["tasks"][0]["maxRetries"] = 0
+    spec["qualityGates"] = [{"afterTasks": ["a"], "blocksTasks": ["b"]}]
+    root = write_project(tmp_path / "p", {"m.json": spec})
+    (root / "team.py").write_text((root / "team.py").read_text().replace(
+        'if not (ctx.project_dir / "fixed").exists()', 'if task.title == "a" and not (ctx.project_dir / "fixed").exists()'))
+    blocked = polpo("run", "m.json", cwd=root, check=3)
+    assert "mission gated: paused (gate)" in blocked.stdout
+    (root / "fixed").write_text("")
+    retried = polpo("retry", "a", cwd=root, check=3)
+    assert retried.stdout.endswith("continue with: polpo resume gated\n"
+                                   "or retry what failed the gate: polpo resume gated --retry-failed\n")
+    assert polpo("resume", "gated", cwd=root, check=0).stdout.endswith("mission gated: completed\n")

@@ -19,7 +19,7 @@ from .app import cli
 from .exits import OK
 from .options import plain_option, project_option, say
 from .running import show_run
-from .watch import Interrupts
+from .watch import Interrupts, verdict
 from .workspace import find_mission, find_task, opened
 
 note_option = click.option("--note", help="Why (kept with the decision and in its event).")
@@ -45,9 +45,14 @@ def carry_out(project: Project, task: TaskRecord, act: Callable[[], str], interr
             return handle
         return show_run(project, take_over_then_act, interrupts, plain=plain)
     say(act())
-    if before.status != MissionStatus.ACTIVE and project.get_mission(before.id).status == MissionStatus.ACTIVE:
+    after = project.get_mission(before.id)
+    if before.status != MissionStatus.ACTIVE and after.status == MissionStatus.ACTIVE:
         return show_run(project, lambda: RunHandle(project.aio, before.id, mission_id=before.id), interrupts,
                         plain=plain)  # reopened by the decision, in this process
+    if after.status == MissionStatus.PAUSED:  # the decision waits for the mission to be resumed
+        message, code = verdict(after)
+        say(message)
+        return code
     return OK
 
 
