@@ -19,7 +19,7 @@ from typing import Any
 from ..agents.context import AgentContext
 from ..agents.function import FunctionAgent, to_task_result
 from ..assess import AssessmentConfigError, assess
-from ..errors import ConflictError, ForeignRunError, NotFoundError
+from ..errors import ConflictError, NotFoundError
 from ..events.catalog import (
     AgentCompleted,
     AgentSpawned,
@@ -53,16 +53,14 @@ from ..spec import (
     TaskStatus,
     utcnow,
 )
-from ..spec.status import RUNNING_TASK_STATES
 from ..store.journal import Emit
-from ..store.rows import AttemptRow
 from ..store.sqlite import Tx
 from .deps import EngineDeps
 from .holds import holds_allow
 from .interrupt import interrupt_run
-from .ownership import HEARTBEAT_SECONDS, NO_OWNER, lease_deadline, owner_alive
+from .leases import Leases
 from .pausing import Pauses
-from .run import Run, RunFlags
+from .run import Run
 from .states import ABORTED_PREFIX, SKIPPED_PREFIX, check_command
 from .writes import Writes, chain, put_task
 
@@ -88,56 +86,23 @@ class Engine:
                              expire=self._deadline_passed)
         self._ready: list[tuple[float, int, str, str]] = []
         self._running = 0
-        self._heartbeat: asyncio.Task[None] | None = None
+        self.leases = Leases(deps.store, deps.journal, deps.owner, self.runs)
 
     # == lifecycle =====================================================================================
 
     async def start(self) -> None:
-        await self._recover_orphans()
-        self._heartbeat = asyncio.create_task(self._renew_leases(), name="polpo-lease")
+        await self.leases.start()
 
     async def close(self) -> None:
-        if self._heartbeat:
-            self._heartbeat.cancel()
+        self.leases.stop()
         jobs = [j for run in self.runs.values() for j in run.jobs.values()]
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
 
-    async def _renew_leases(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            if any(r.mission for r in self.runs.values()):
-                await self.d.journal.write(self._renew)
-
-    def _renew(self, tx: Tx, emit: Emit) -> None:
-        tx.renew_leases(self.d.owner, lease_deadline())
-
-    async def _recover_orphans(self) -> None:
-        """Attempts left `running` by a dead process: the attempt is marked crashed and its task goes
-        back to pending without burning a retry; finished tasks are never touched."""
-        with self.d.store.read() as tx:
-            orphans = [a for a in tx.running_attempts() if not self._owner_alive(tx, a.owner)]
-        for attempt in orphans:
-            def requeue(tx: Tx, emit: Emit, a: AttemptRow = attempt) -> None:
-                tx.finish_attempt(a.task_id, a.number, "crashed", None)
-                task = tx.task(a.task_id)
-                if task.status in RUNNING_TASK_STATES:
-                    put_task(tx, emit, task, S.PENDING, reason="requeued after the process running it died")
-            await self.d.journal.write(requeue)
-
-    def _owner_alive(self, tx: Tx, owner: str) -> bool:
-        if owner == self.d.owner:
-            return True
-        return owner_alive(owner, tx.owner_lease(owner))
-
     def run_owner(self, mission_id: str) -> tuple[str, bool] | None:
         """(owner, alive) of a mission's run row, or None when no process claims it."""
-        with self.d.store.read() as tx:
-            row = tx.run(mission_id)
-        if row is None or row.owner == NO_OWNER:
-            return None
-        return row.owner, row.owner == self.d.owner or owner_alive(row.owner, row.lease_until)
+        return self.leases.run_owner(mission_id)
 
     # == starting runs =================================================================================
 
@@ -180,7 +145,7 @@ class Engine:
 
     def _refuse_if_running(self, mission: MissionRecord) -> None:
         if mission.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
-            owner = self.run_owner(mission.id)
+            owner = self.leases.run_owner(mission.id)
             alive = owner is not None and owner[1]
             hint = "resume or abort it" if mission.status == MissionStatus.PAUSED or not alive else "abort it first"
             raise ConflictError(f"Mission {mission.name!r} is already {mission.status.value}; {hint}")
@@ -551,8 +516,8 @@ class Engine:
                 mission = tx.mission(mission_id)
             if mission.status not in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
                 raise ConflictError(f"Mission {mission.name!r} is {mission.status.value}, not running")
-            self._refuse_foreign(mission)
-            run = Run(mission, mission.tasks, flags=self._flags(mission.id))
+            self.leases.refuse_foreign(mission)
+            run = Run(mission, mission.tasks, flags=self.leases.flags(mission.id))
         assert run.mission is not None
         await self._stop(run, MissionStatus.CANCELLED, error="aborted", reason="mission aborted",
                          extra=[MissionAborted(mission_id=run.mission.id, name=run.mission.name,
@@ -583,17 +548,6 @@ class Engine:
             run.tasks[new.id] = new
         await self._close_run(run, status, error=error, extra=extra)
 
-    def _flags(self, mission_id: str) -> RunFlags:
-        with self.d.store.read() as tx:
-            row = tx.run(mission_id)
-        return RunFlags.from_json(row.state) if row else RunFlags()
-
-    def _refuse_foreign(self, mission: MissionRecord) -> None:
-        """Raise ForeignRunError when another live process owns the run (the project routes the command)."""
-        owner = self.run_owner(mission.id)
-        if owner and owner[0] != self.d.owner and owner[1]:
-            raise ForeignRunError(f"Mission {mission.name!r} is run by another live process ({owner[0]})", owner[0])
-
     async def resume(self, mission_id: str, *, retry_failed: bool = False) -> Run:
         with self.d.store.read() as tx:
             mission = tx.mission(mission_id)
@@ -604,10 +558,10 @@ class Engine:
                                     "interrupted missions can be resumed")
             if mission.status == MissionStatus.FAILED and not retry_failed:
                 raise ConflictError(f"Mission {mission.name!r} failed; resume it with retryFailed to retry its failed tasks")
-            self._refuse_foreign(mission)
-            run = Run(mission, mission.tasks, flags=self._flags(mission.id))
+            self.leases.refuse_foreign(mission)
+            run = Run(mission, mission.tasks, flags=self.leases.flags(mission.id))
             self.runs[run.key] = run
-            await self._requeue_in_flight(run)
+            await self.leases.take_over(run)
             self.pauses.watch_deadline(run)
         elif run.status != MissionStatus.PAUSED and not retry_failed:
             raise ConflictError(f"Mission {mission.name!r} is {run.status.value}, not paused")
@@ -640,17 +594,6 @@ class Engine:
         await self._check_finished(run)
         return run
 
-    async def _requeue_in_flight(self, run: Run) -> None:
-        """Take over an orphaned run: attempts in flight run again (at-least-once), done work stays."""
-        def requeue(tx: Tx, emit: Emit) -> list[TaskRecord]:
-            for attempt in tx.running_attempts():
-                if attempt.task_id in run.tasks:
-                    tx.finish_attempt(attempt.task_id, attempt.number, "crashed", None)
-            return [put_task(tx, emit, t, S.PENDING, reason="requeued after the process running it died", phase=None)
-                    for t in run.tasks.values() if t.status in RUNNING_TASK_STATES]
-        for new in await self.d.journal.write(requeue):
-            run.tasks[new.id] = new
-
     async def _retry_failed(self, run: Run) -> None:
         def retry(tx: Tx, emit: Emit) -> list[TaskRecord]:
             out = []
@@ -676,16 +619,11 @@ class Engine:
             task = tx.task(task_id)
         check_command(task_id, "kill", task.status)
         if run is None:
-            await self._refuse_task_foreign(task)
+            self.leases.refuse_task_foreign(task)
             run = Run(None, [task])
         run.queued.discard(task_id)
         await self._fail_task(run, task_id, "killed", reason="killed")
         return run.tasks[task_id]
-
-    async def _refuse_task_foreign(self, task: TaskRecord) -> None:
-        if task.mission_id:
-            with self.d.store.read() as tx:
-                self._refuse_foreign(tx.mission(task.mission_id, with_tasks=False))
 
     async def decide(self, task_id: str, approve: bool, note: str | None = None) -> TaskRecord:
         """Approve or reject a task awaiting approval (side effects)."""
@@ -694,7 +632,7 @@ class Engine:
             task = tx.task(task_id)
         check_command(task_id, "approve" if approve else "reject", task.status)
         if run is None:
-            await self._refuse_task_foreign(task)
+            self.leases.refuse_task_foreign(task)
             run = Run(None, [task])
         target = S.DONE if approve else S.FAILED
 
@@ -724,7 +662,7 @@ class Engine:
             with self.d.store.read() as tx:
                 mission = tx.mission(task.mission_id)
             if mission.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
-                self._refuse_foreign(mission)
+                self.leases.refuse_foreign(mission)
             probe = Run(mission, mission.tasks)
         else:
             probe = run or Run(None, [task])
@@ -757,7 +695,7 @@ class Engine:
 
     async def _reopen(self, probe: Run) -> None:
         assert probe.mission is not None
-        run = Run(probe.mission, list(probe.tasks.values()), flags=self._flags(probe.mission.id))
+        run = Run(probe.mission, list(probe.tasks.values()), flags=self.leases.flags(probe.mission.id))
         self.runs[run.key] = run
         await self.writes.set_mission(run, MissionStatus.ACTIVE, error=None,
                                 extra=[MissionResumed(mission_id=probe.mission.id, name=probe.mission.name, retry_failed=False)])
