@@ -10,7 +10,7 @@ JUPYTER_ARGS ?=
 # Containers and cloud notebooks often run as root, which JupyterLab refuses without --allow-root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install test-deps demo demo-script test lint bench bench-widget clean
+.PHONY: install test-deps demo demo-script test lint typecheck bench bench-widget clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,11 @@ demo-script: $(STAMP)  # the same kind of mission in a terminal, with live progr
 test: test-deps
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(STAMP) typecheck
 	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)  # mypy as configured in pyproject.toml ([tool.mypy]: strict on spec, events, store)
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine.py --repeat 5

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import files
 from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler
@@ -74,6 +74,10 @@ from .snapshot import read_processes, read_state, read_team
 
 if TYPE_CHECKING:
     from distributed import Client
+    from pydantic_ai.settings import ModelSettings
+
+    from ..chat import ChatMessage, ChatReply, ChatSession, ChatStream
+    from ..chat.orchestrator import ChatService
 
 HOUSEKEEPING_INTERVAL = 300.0
 CLOSE_GRACE = 5.0  # seconds background tasks get to finish their cleanup on close
@@ -107,7 +111,7 @@ class AsyncProject:
         #: Model strings to pydantic-ai models; `models.register(name, model)` plays a name with any model.
         self.models = ModelRegistry(self.config.providers)
         self._llm: Any = None  # the LLMRuntime, built (and pydantic-ai imported) for the first LLM agent
-        self._chat: Any = None  # the ChatService (polpo_nb.chat), built on first use
+        self._chat: ChatService | None = None  # built on first use (it imports pydantic-ai)
         #: `executor: dask` in the config, or a distributed.Client passed in -> DaskExecutor
         self._executor = as_executor(executor, self.config)
         self._loop: asyncio.AbstractEventLoop
@@ -247,7 +251,7 @@ class AsyncProject:
 
     def _resolve_agent(self, name: str, run: Run) -> tuple[Agent, FunctionAgent]:
         self._config.current()  # each task starts on the config as its file says now (the engine shares it)
-        cached = run.agent_cache.get(name)
+        cached: tuple[Agent, FunctionAgent] | None = run.agent_cache.get(name)
         if cached is not None:
             return cached
         spec = run.mission.team.agent(name) if run.mission and run.mission.team else None
@@ -359,7 +363,10 @@ class AsyncProject:
     @engine_call
     async def rename_team(self, name: str) -> Team:
         team = parse(Team, {"name": name})
-        await self.journal.write(lambda tx, emit: (tx.put_kv("team.name", team.name), emit(TeamRenamed(name=team.name))))
+        def write(tx: Tx, emit: Emit) -> None:
+            tx.put_kv("team.name", team.name)
+            emit(TeamRenamed(name=team.name))
+        await self.journal.write(write)
         return await self.get_team()
 
     @engine_call
@@ -574,10 +581,10 @@ class AsyncProject:
     def _replace_tasks(self, tx: Tx, emit: Emit, current: MissionRecord, tasks: list[Task]) -> None:
         existing = {t.title: t for t in current.tasks}
         wanted = {t.title for t in tasks}
-        for title, old in existing.items():
+        for title, gone in existing.items():
             if title not in wanted:
-                tx.delete_task(old.id)
-                emit(TaskRemoved(task_id=old.id, mission_id=current.id, title=title))
+                tx.delete_task(gone.id)
+                emit(TaskRemoved(task_id=gone.id, mission_id=current.id, title=title))
         for spec in tasks:
             old = existing.get(spec.title)
             if old is None:
@@ -752,7 +759,7 @@ class AsyncProject:
 
     # == chat ==========================================================================================
 
-    def _chat_service(self) -> Any:
+    def _chat_service(self) -> ChatService:
         if self._chat is None:
             from ..chat import ChatService
 
@@ -762,39 +769,41 @@ class AsyncProject:
     @engine_call
     async def chat(self, messages: Any, *, session_id: str | None = None, agent: str | None = None,
                    stream: bool = False, max_turns: int | None = None, model: str | None = None,
-                   settings: dict[str, Any] | None = None) -> Any:
+                   settings: dict[str, Any] | None = None) -> ChatReply | ChatStream:
         """One chat turn: the orchestrator (its tools are this API) answers, or `agent` does directly.
 
         `messages`: a string, or OpenAI-style messages. `session_id`: continue that stored session
         (`"last"`: the latest one); None or `"new"`: a new session. `model` overrides `orchestratorModel`
         (or the agent's model); `settings` are model settings (`temperature`, `max_tokens`). Returns a
-        `ChatReply`, or with `stream=True` a `ChatStream` of `ChatChunk`s (the turn runs on the engine
-        whether or not it is read). Request problems (no orchestrator model, unknown agent or session,
+        `ChatReply`, or with `stream=True` a `ChatStream` of `ChatChunk`s, to read with `async for` or,
+        from the blocking `Project`, `for chunk in stream` (the turn runs on the engine whether or not it
+        is read). Request problems (no orchestrator model, unknown agent or session,
         no user message) raise before anything is stored."""
         from ..chat.orchestrator import start_stream
 
+        # settings are the caller's JSON; pydantic-ai's ModelSettings is that dict, typed by the keys it reads
         turn = await self._chat_service().prepare(messages, session_id=session_id, agent=agent, max_turns=max_turns,
-                                                   settings=settings, model=model)
+                                                   settings=cast("ModelSettings | None", settings), model=model)
         if stream:
-            return start_stream(turn, self._background)  # type: ignore[arg-type]
+            return start_stream(turn, self._background)
         return await turn.run()
 
     @engine_call
-    async def chat_sessions(self) -> list[Any]:
+    async def chat_sessions(self) -> list[ChatSession]:
         """Stored chat sessions, most recently updated first."""
         return self._chat_service().sessions.list()
 
     @engine_call
-    async def chat_session(self, session_id: str) -> Any:
+    async def chat_session(self, session_id: str) -> ChatSession:
         return self._chat_service().sessions.get(session_id)
 
     @engine_call
-    async def chat_messages(self, session_id: str) -> list[Any]:
+    async def chat_messages(self, session_id: str) -> list[ChatMessage]:
         """A session's messages in order, tool calls and tool results included."""
         return self._chat_service().sessions.messages(session_id)
 
     @engine_call
-    async def rename_chat_session(self, session_id: str, title: str) -> Any:
+    async def rename_chat_session(self, session_id: str, title: str) -> ChatSession:
         from ..chat import ChatSessionPatch
         from ..spec import parse as parse_model
 

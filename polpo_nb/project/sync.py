@@ -103,13 +103,6 @@ class Project:
         """Give up this process's runs at once (any thread, no engine round-trip): see AsyncProject."""
         self.aio.release_runs()
 
-    def chat(self, messages: Any, *, session_id: str | None = None, agent: str | None = None, stream: bool = False,
-             max_turns: int | None = None, model: str | None = None, settings: dict[str, Any] | None = None) -> Any:
-        """Talk to the orchestrator (or to `agent`): a ChatReply, or with `stream=True` a ChatStream to
-        iterate with `for chunk in stream` (blocking) while the turn runs on the engine thread."""
-        return self._thread.call(self.aio.chat(messages, session_id=session_id, agent=agent, stream=stream,
-                                               max_turns=max_turns, model=model, settings=settings))
-
     # pandas views (polpo_nb.notebook.views)
     def tasks_df(self, *, mission: str | None = None, status: str | None = None, agent: str | None = None) -> Any:
         """A DataFrame of tasks (all, or one mission's), optionally filtered by status and agent."""
@@ -187,5 +180,6 @@ class Project:
     rename_chat_session = _blocking(AsyncProject.rename_chat_session)
     delete_chat_session = _blocking(AsyncProject.delete_chat_session)
     log = _blocking(AsyncProject.log)
+    chat = _blocking(AsyncProject.chat)
     in_use = _blocking(AsyncProject.in_use)
     state_version = _blocking(AsyncProject.state_version)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -28,6 +28,8 @@ from .results import Assessment, CheckResult, CriterionScore, TaskResult, Usage
 from .status import MissionStatus, Phase, TaskStatus
 from .task import RetryPolicy, Task, TaskRecord
 
+W = TypeVar("W", bound=WireModel)
+
 
 def spec_error(exc: ValidationError, prefix: tuple[str | int, ...] = (),
                model: type[BaseModel] | None = None) -> SpecError:
@@ -46,7 +48,7 @@ def spec_error(exc: ValidationError, prefix: tuple[str | int, ...] = (),
     return SpecError(errors)
 
 
-def parse(model: type[WireModel], data: Any, *, prefix: tuple[str | int, ...] = ()) -> Any:
+def parse(model: type[W], data: Any, *, prefix: tuple[str | int, ...] = ()) -> W:
     """`model.model_validate(data)` raising SpecError, the one exception type for invalid input."""
     try:
         return model.model_validate(data)

@@ -68,10 +68,10 @@ class FileExistsExpectation(WireModel):
     paths: list[str] = Field(min_length=1)
 
 
-def _expectation_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return value.get("type", "criterion")
-    return getattr(value, "type", "criterion")
+def _expectation_kind(value: Any) -> str | None:
+    """The union's tag: an expectation without a `type` is a criterion (a bad `type` is reported by pydantic)."""
+    kind: str | None = value.get("type", "criterion") if isinstance(value, dict) else getattr(value, "type", "criterion")
+    return kind
 
 
 Expectation = Annotated[

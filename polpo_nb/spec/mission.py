@@ -239,7 +239,8 @@ class Mission(WireModel):
         return mission_mimebundle(self, include, exclude)
 
     def _repr_html_(self) -> str:
-        return self._repr_mimebundle_(include=["text/html"])["text/html"]
+        html: str = self._repr_mimebundle_(include=["text/html"])["text/html"]
+        return html
 
 
 class MissionRecord(Mission):
