@@ -24,6 +24,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from polpo_nb.notebook.widget import widget_esm
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "test_notebook_browser"
 CHROMIUM = "/usr/bin/chromium"
@@ -233,7 +235,7 @@ def _stub_widget(page: Page, graph: dict, state: dict, detail: dict, host_width:
     width = f" style='width:{host_width}px'" if host_width else ""
     page.set_content(f"<div id='host'{width}></div>")
     page.add_style_tag(content=(ROOT / "polpo_nb" / "notebook" / "widget.css").read_text())
-    js = (ROOT / "polpo_nb" / "notebook" / "widget.js").read_text()
+    js = widget_esm()  # widget.js with the shared DAG renderer inlined, as anywidget gets it
     page.evaluate("""async ([src, graph, state, detail]) => {
         const url = URL.createObjectURL(new Blob([src], {type: 'text/javascript'}));
         const widget = (await import(url)).default;

@@ -1,56 +1,13 @@
 // polpo-nb mission widget: the live DAG of a mission run (anywidget front-end, no dependencies).
 //
 // Two model traits: `graph` (nodes with their positions, edges; changes only when tasks are added or
-// removed) and `state` (statuses, scores, retries, durations, progress, last events). The SVG is built
-// once per graph revision and then only repainted. User strings (titles, outputs, feedback) are only
-// ever set with textContent or setAttribute, never parsed as HTML.
+// removed) and `state` (statuses, scores, retries, durations, progress, last events). The DAG itself is
+// drawn by dag.js (shared with the dashboard; widget.py inlines it, so the import line below is for
+// browsers loading these files as they are): the SVG is built once per graph revision and then only
+// repainted. User strings (titles, outputs, feedback) are only ever set with textContent or
+// setAttribute, never parsed as HTML.
 
-const SVG = "http://www.w3.org/2000/svg";
-const NODE_W = 184; // keep in step with polpo_nb/notebook/layout.py
-const NODE_H = 48;
-const TITLE_CHARS = 22; // static.py TITLE_CHARS
-const RUNNING = new Set(["assigned", "in_progress", "review"]);
-
-function el(tag, attrs = {}, text) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function svg(tag, attrs = {}, text) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function short(text, limit = TITLE_CHARS) {
-  return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
-}
-
-function duration(ms) {
-  if (ms === undefined || ms === null) return "";
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)}s`;
-  return `${Math.floor(s / 60)}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
-}
-
-function edgePath(a, b) {
-  const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
-  const mid = Math.floor((x1 + x2) / 2);
-  return `M${x1} ${y1} C${mid} ${y1} ${mid} ${y2} ${x2} ${y2}`;
-}
-
-function statusLabel(task, now) {
-  // a failed task that was skipped (a dependency failed) or aborted (its mission was) says so
-  let label = (task.reason || task.status).replace(/_/g, " ");
-  if (task.status === "in_progress" && task.phase) label += ` · ${task.phase}`;
-  if (task.ms !== undefined) label += ` · ${duration(task.ms)}`;
-  else if (RUNNING.has(task.status) && task.since) label += ` · ${duration(Math.max(0, now - task.since))}`;
-  return label;
-}
+import { createDag, duration, el } from "./dag.js";
 
 function render({ model, el: host }) {
   const started = performance.now();
@@ -81,8 +38,7 @@ function render({ model, el: host }) {
   root.append(header, message, notice, bar, approvals, body, events);
   host.appendChild(root);
 
-  let nodes = new Map(); // task id -> {g, rect, status, badges, node, last}
-  let graphRev = -1;
+  const dag = createDag(canvas, { onSelect: (id) => select(id) });
   let selected = null;
   let received = Date.now();
   let abortArmed = null;
@@ -92,61 +48,11 @@ function render({ model, el: host }) {
     model.send(msg);
   }
 
-  function buildGraph() {
-    const graph = model.get("graph") || {};
-    graphRev = graph.rev;
-    nodes = new Map();
-    const w = graph.width || 0, h = graph.height || 0;
-    const drawing = svg("svg", { width: w, height: h, viewBox: `0 0 ${w} ${h}`, class: "polpo-svg" });
+  function buildGraph(graph) {
+    dag.setGraph(graph);
     // the DAG asks for its whole width: the detail panel goes beside it when there is room, else below
-    canvas.style.flexBasis = `${w + 2}px`;
-    const edgeLayer = svg("g", { class: "polpo-edges" });
-    const nodeLayer = svg("g", { class: "polpo-nodes" });
-    const list = graph.nodes || [];
-    for (const [a, b] of graph.edges || []) {
-      if (list[a] && list[b]) edgeLayer.appendChild(svg("path", { d: edgePath(list[a], list[b]), class: "polpo-edge" }));
-    }
-    for (const node of list) {
-      const g = svg("g", { class: "polpo-node", "data-task-id": node.id, "data-status": "draft", tabindex: "0" });
-      g.appendChild(svg("title", {}, `${node.title} (${node.agent})`));
-      const rect = svg("rect", { x: node.x, y: node.y, width: NODE_W, height: NODE_H, rx: 6, class: "polpo-node-box" });
-      const title = svg("text", { x: node.x + 10, y: node.y + 19, class: "polpo-node-title" }, short(node.title));
-      const status = svg("text", { x: node.x + 10, y: node.y + 37, class: "polpo-node-status" });
-      const badges = svg("g", { class: "polpo-badges" });
-      g.append(rect, title, status, badges);
-      g.addEventListener("click", () => select(node.id));
-      g.addEventListener("keydown", (e) => { if (e.key === "Enter") select(node.id); });
-      nodeLayer.appendChild(g);
-      nodes.set(node.id, { g, status, badges, node, last: "" });
-    }
-    drawing.append(edgeLayer, nodeLayer);
-    canvas.replaceChildren(drawing);
-    if (selected && !nodes.has(selected)) selected = null;
-  }
-
-  function badge(entry, right, width, kind, text, tip) {
-    const { y } = entry.node;
-    const g = svg("g", { class: "polpo-badge-group" });
-    if (tip) g.appendChild(svg("title", {}, tip));
-    g.append(svg("rect", { x: right, y: y + 27, width, height: 14, rx: 7, class: `polpo-badge polpo-badge-${kind}` }),
-      svg("text", { x: right + width / 2, y: y + 38, class: `polpo-badge-text polpo-badge-${kind}-text`, "text-anchor": "middle" }, text));
-    entry.badges.appendChild(g);
-    return right;
-  }
-
-  function paintNode(entry, task, now) {
-    const key = JSON.stringify(task) + (RUNNING.has(task.status) ? Math.floor(now / 1000) : "");
-    if (key === entry.last) return;
-    entry.last = key;
-    entry.g.setAttribute("data-status", task.status);
-    if (task.reason) entry.g.setAttribute("data-reason", task.reason);
-    else entry.g.removeAttribute("data-reason");
-    entry.status.textContent = statusLabel(task, now);
-    entry.badges.replaceChildren();
-    let right = entry.node.x + NODE_W - 6;
-    // attempts made (the record's `retries` also counts retries by hand, so it can exceed maxRetries)
-    if (task.attempts) right = badge(entry, right - 26, 24, "retry", `×${task.attempts}`, `${task.attempts} attempts`);
-    if (task.score !== undefined) badge(entry, right - 32, 30, task.passed === false ? "score-bad" : "score", Number(task.score).toFixed(1));
+    canvas.style.flexBasis = `${(graph.width || 0) + 2}px`;
+    if (selected && !dag.nodes.has(selected)) selected = null;
   }
 
   function button(label, cls, onClick) {
@@ -218,10 +124,9 @@ function render({ model, el: host }) {
 
   function paint() {
     const graph = model.get("graph") || {};
-    if (graph.rev !== graphRev) buildGraph();
+    if (graph.rev !== dag.rev) buildGraph(graph);
     const state = model.get("state") || {};
-    const now = Date.now();
-    for (const [id, entry] of nodes) paintNode(entry, (state.tasks || {})[id] || { status: "draft" }, now);
+    dag.paint(state.tasks, Date.now());
     paintHeader(state);
     paintApprovals(state);
     paintEvents(state);
@@ -229,24 +134,18 @@ function render({ model, el: host }) {
     busy.clear();
     abortBtn.textContent = "Abort";
     abortArmed = null;
-    if (selected) {
-      for (const [id, entry] of nodes) entry.g.classList.toggle("polpo-selected", id === selected);
-    }
+    dag.select(selected);
   }
 
   function tick() {
     const state = model.get("state") || {};
-    const now = Date.now();
     if ((state.progress || {}).ticking) paintHeader(state);
-    for (const [id, entry] of nodes) {
-      const task = (state.tasks || {})[id];
-      if (task && RUNNING.has(task.status)) paintNode(entry, task, now);
-    }
+    dag.tickRunning(state.tasks, Date.now());
   }
 
   function select(id) {
     selected = id;
-    for (const [tid, entry] of nodes) entry.g.classList.toggle("polpo-selected", tid === id);
+    dag.select(id);
     detail.replaceChildren(el("div", { class: "polpo-detail-loading" }, "loading…"));
     detail.classList.add("polpo-open");
     detail.scrollIntoView({ block: "nearest" });
@@ -268,7 +167,7 @@ function render({ model, el: host }) {
       selected = null;
       detail.classList.remove("polpo-open");
       detail.replaceChildren();
-      for (const entry of nodes.values()) entry.g.classList.remove("polpo-selected");
+      dag.select(null);
     });
     const items = [close, el("div", { class: "polpo-detail-title" }, t.title || t.error || "")];
     const a = t.assessment || {};

@@ -42,8 +42,21 @@ HERE = pathlib.Path(__file__).parent
 MIN_INTERVAL = 0.1
 EVENT_SCAN = 2000  # how far back a new widget looks for its mission's recent events
 DETAIL_CHARS = 4000
+DAG_IMPORT = 'from "./dag.js";'  # how widget.js's one import line ends
 
 Scheduler = Callable[[float, Callable[[], None]], None]
+
+
+def widget_esm() -> str:
+    """widget.js with the shared DAG renderer (dag.js, which the dashboard imports as a file) inlined:
+    anywidget loads one module from a blob URL, where `import "./dag.js"` could not be resolved."""
+    dag = (HERE / "dag.js").read_text()
+    widget = (HERE / "widget.js").read_text()
+    lines = widget.splitlines(keepends=True)
+    kept = [line for line in lines if not (line.startswith("import ") and line.rstrip().endswith(DAG_IMPORT))]
+    if len(kept) != len(lines) - 1:
+        raise RuntimeError(f"widget.js must import the renderer on one line: `import {{...}} {DAG_IMPORT}`")
+    return dag + "\n" + "".join(kept)
 
 
 def settle_key(state: dict[str, Any]) -> tuple[str, bool]:
@@ -69,7 +82,7 @@ class _TaskRun:
 class MissionWidget(anywidget.AnyWidget):
     """`MissionWidget(project, "mission name or id")`; what `run` and `%polpo run` display."""
 
-    _esm = HERE / "widget.js"
+    _esm = widget_esm()
     _css = HERE / "widget.css"
     graph = traitlets.Dict().tag(sync=True)
     state = traitlets.Dict().tag(sync=True)
