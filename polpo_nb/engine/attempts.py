@@ -1,0 +1,255 @@
+"""The life of one task inside a run: attempts until it settles.
+
+An attempt is committed (its row, assigned -> in_progress, `agent:spawned`) before the agent is called;
+the agent runs under `maxDuration` through the executor; its result goes to review, and the verdict
+(result, assessment and the new status) is committed in one transaction before any dependent is
+released. A failed attempt retries and a failed review sends the agent back with the feedback while
+`maxRetries` lasts, escalating by `retryPolicy`. What happens around the task once it settles
+(dependents, holds, the run's end) is the dispatcher's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from ..agents.context import AgentContext
+from ..agents.function import FunctionAgent, to_task_result
+from ..assess import AssessmentConfigError, assess
+from ..events.catalog import (
+    AgentCompleted,
+    AgentSpawned,
+    AssessmentCompleted,
+    AssessmentStarted,
+    TaskApprovalRequested,
+    TaskCompleted,
+    TaskFix,
+    TaskOutput,
+    TaskRetry,
+    TaskTimeout,
+    TaskToolUse,
+)
+from ..spec import Agent, Assessment, Phase, TaskRecord, TaskResult, TaskStatus
+from ..store.journal import Emit
+from ..store.sqlite import Tx
+from .deps import EngineDeps
+from .run import Run
+from .writes import Writes, chain, put_task
+
+S = TaskStatus
+
+
+@dataclass(frozen=True)
+class Attempt:
+    task: TaskRecord
+    agent: Agent
+    runtime: FunctionAgent
+    model: str | None
+    number: int
+    phase: Phase
+
+
+class Attempts:
+    def __init__(self, deps: EngineDeps, writes: Writes) -> None:
+        self.d = deps
+        self.writes = writes
+
+    async def drive(self, run: Run, tid: str) -> None:
+        """Attempts until the task settles: execution, review, then fix or retry while the budget lasts."""
+        failures = 0
+        phase = Phase.EXECUTION
+        while True:
+            attempt = await self._begin(run, tid, phase, failures)
+            result, error = await self._call_agent(run, attempt)
+            if error is not None:
+                failures += 1
+                if await self._failed(run, attempt, result, error, retry=failures <= attempt.task.max_retries):
+                    phase = Phase.EXECUTION
+                    continue
+                break
+            to_review = functools.partial(self._to_review, attempt, result)
+            # With nothing to check the review is instant: review and verdict share one commit.
+            instant = not attempt.task.expectations and not attempt.task.expected_outcomes
+            task = attempt.task if instant else await self.writes.update(run, tid, to_review)
+            try:
+                assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=run.threshold,
+                                          judge=self.d.judge(task), command_timeout=self.d.config.command_timeout)
+            except AssessmentConfigError as exc:
+                await self.fail(run, tid, exc.message, reason="assessment cannot run")
+                return
+            failures += 0 if assessment.passed else 1
+            fix = not assessment.passed and failures <= task.max_retries
+            judged = functools.partial(self.judged, attempt, assessment, fix)
+            await self.writes.update(run, tid, chain(to_review, judged) if instant else judged)
+            if not fix:
+                break
+            phase = Phase.FIX
+
+    async def fail(self, run: Run, tid: str, error: str, *, reason: str) -> None:
+        """The task fails with `error` (killed, aborted by an engine error, ...); its running attempt is
+        recorded `killed`. A task already done or failed stays as it is."""
+        def fail(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            if t.status in (S.DONE, S.FAILED):
+                return t
+            for attempt in tx.running_attempts():
+                if attempt.task_id == t.id:
+                    tx.finish_attempt(t.id, attempt.number, "killed", None)
+            result = (t.result or TaskResult()).model_copy(update={"error": error})
+            return put_task(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None)
+        await self.writes.update(run, tid, fail)
+
+    async def _begin(self, run: Run, tid: str, phase: Phase, failures: int) -> Attempt:
+        """Commit the attempt row (and assigned -> in_progress) before the agent is called."""
+        agent, runtime, model = self._pick_agent(run, run.tasks[tid], failures)
+        number = run.attempts.get(tid)
+        if number is None:
+            with self.d.store.read() as tx:
+                if run.attempts_loaded:  # a task added to the run since
+                    number = tx.attempt_count(tid)
+                else:  # the run's first attempt: number every task's in one query, not one each
+                    counts = tx.attempt_counts(list(run.tasks))
+                    run.attempts = {t: counts.get(t, 0) for t in run.tasks} | run.attempts
+                    run.attempts_loaded = True
+                    number = run.attempts[tid]
+        number += 1
+        run.attempts[tid] = number
+
+        def begin(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            tx.start_attempt(t.id, number, phase=phase.value, agent=agent.name, model=model, owner=self.d.owner)
+            if t.status == S.PENDING:
+                t = put_task(tx, emit, t, S.ASSIGNED, agent=agent.name)
+                t = put_task(tx, emit, t, S.IN_PROGRESS, agent=agent.name, phase=phase)
+            emit(AgentSpawned(task_id=t.id, mission_id=t.mission_id, agent_name=agent.name, model=model, attempt=number,
+                              phase=phase.value))
+            return t
+        task = await self.writes.update(run, tid, begin)
+        return Attempt(task, agent, runtime, model, number, phase)
+
+    async def _call_agent(self, run: Run, at: Attempt) -> tuple[TaskResult, str | None]:
+        """Run the agent under `maxDuration`; any exception or timeout is the attempt's error."""
+        task = at.task
+        ctx = self._context(run, task, at.agent, at.model, at.number, at.phase)
+        started = time.perf_counter()
+        error: str | None = None
+        result = TaskResult()
+        try:
+            timeout = task.max_duration / 1000 if task.max_duration else None
+            with self.d.journal.expecting():  # its end brings a write: a commit due meanwhile waits for it
+                value = await asyncio.wait_for(self.d.executor.run(at.runtime, ctx), timeout)
+            result = to_task_result(value)
+        except TimeoutError:
+            ctx._cancelled.set()
+            error = f"timed out after {task.max_duration:g} ms (maxDuration)"
+            await self.d.journal.emit(TaskTimeout(task_id=task.id, mission_id=task.mission_id,
+                                                  max_duration=task.max_duration, attempt=at.number))
+        except asyncio.CancelledError:
+            ctx._cancelled.set()
+            raise
+        except Exception:  # noqa: BLE001 - the agent's failure (or unusable return value) is the attempt's result
+            error = traceback.format_exc()
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        result = result.model_copy(update={"agent": at.agent.name, "model": at.model, "duration_ms": duration_ms,
+                                           "error": error})
+        return result, error
+
+    async def _failed(self, run: Run, at: Attempt, result: TaskResult, error: str, *, retry: bool) -> bool:
+        def failed(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            tx.finish_attempt(t.id, at.number, "failed", result.model_dump_json(by_alias=True, exclude_none=True))
+            tx.log(f"{t.id}-{at.number}", error, level="error", task_id=t.id)
+            emit(AgentCompleted(task_id=t.id, mission_id=t.mission_id, agent_name=at.agent.name, attempt=at.number,
+                                ok=False, duration_ms=result.duration_ms, error=error.strip().splitlines()[-1]))
+            if not retry:
+                return put_task(tx, emit, t, S.FAILED, reason="attempt failed, no retries left", result=result, phase=None)
+            t = put_task(tx, emit, t, S.PENDING, reason="attempt failed", retries=t.retries + 1, result=result, phase=None)
+            emit(TaskRetry(task_id=t.id, mission_id=t.mission_id, retries=t.retries, reason="attempt failed",
+                           attempt=at.number))
+            return t
+        await self.writes.update(run, at.task.id, failed)
+        return retry
+
+    def _to_review(self, at: Attempt, result: TaskResult, tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+        tx.finish_attempt(t.id, at.number, "completed", result.model_dump_json(by_alias=True, exclude_none=True))
+        emit(AgentCompleted(task_id=t.id, mission_id=t.mission_id, agent_name=at.agent.name, attempt=at.number, ok=True,
+                            duration_ms=result.duration_ms))
+        t = put_task(tx, emit, t, S.REVIEW, agent=at.agent.name, phase=Phase.REVIEW, result=result)
+        emit(AssessmentStarted(task_id=t.id, mission_id=t.mission_id, attempt=at.number))
+        return t
+
+    @staticmethod
+    def judged(at: Attempt | None, assessment: Assessment, fix: bool, tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+        """Result, assessment and the new status in one transaction, before any dependent is released.
+        `at` is None for a reassessment (never a fix: the agent does not run)."""
+        emit(AssessmentCompleted(task_id=t.id, mission_id=t.mission_id, score=assessment.score, passed=assessment.passed,
+                                 feedback=assessment.feedback, checks=[c.to_wire() for c in assessment.checks],
+                                 criteria=[c.to_wire() for c in assessment.criteria]))
+        if assessment.passed:
+            if t.side_effects:
+                t = put_task(tx, emit, t, S.AWAITING_APPROVAL, assessment=assessment, phase=None)
+                emit(TaskApprovalRequested(task_id=t.id, mission_id=t.mission_id, title=t.title, score=assessment.score))
+                return t
+            t = put_task(tx, emit, t, S.DONE, assessment=assessment, phase=None)
+            emit(completed_event(t))
+            return t
+        if fix and at is not None:
+            t = put_task(tx, emit, t, S.IN_PROGRESS, reason="assessment failed", assessment=assessment,
+                         phase=Phase.FIX, retries=t.retries + 1, feedback=assessment.feedback)
+            emit(TaskFix(task_id=t.id, mission_id=t.mission_id, attempt=at.number + 1, retries=t.retries,
+                         feedback=assessment.feedback, score=assessment.score))
+            return t
+        return put_task(tx, emit, t, S.FAILED, reason="assessment failed, no retries left", assessment=assessment,
+                        phase=None)
+
+    def _pick_agent(self, run: Run, task: TaskRecord, failures: int) -> tuple[Agent, FunctionAgent, str | None]:
+        """Escalation order of `retryPolicy`: the task's agent, then its `escalateModel` after
+        `escalateAfter` failures, then `fallbackAgent` after as many more (at once if no model is set)."""
+        agent, runtime = self.d.resolve_agent(task.assign_to, run)
+        model = agent.model or self.d.config.default_model
+        policy = task.retry_policy
+        if policy is None or failures < policy.escalate_after:
+            return agent, runtime, model
+        fallback_at = policy.escalate_after * (2 if policy.escalate_model else 1)
+        if policy.fallback_agent and failures >= fallback_at:
+            agent, runtime = self.d.resolve_agent(policy.fallback_agent, run)
+            return agent, runtime, agent.model or self.d.config.default_model
+        return agent, runtime, policy.escalate_model or model
+
+    def _context(self, run: Run, task: TaskRecord, agent: Agent, model: str | None, number: int,
+                 phase: Phase) -> AgentContext:
+        loop = asyncio.get_running_loop()
+        journal = self.d.journal
+        session = f"{task.id}-{number}"
+        mission = run.mission or run.context
+        upstream = {}
+        for title in task.depends_on:
+            dep = run.task_by_title(title)
+            if dep is not None and dep.result is not None:
+                upstream[title] = dep.result
+
+        def output(text: str) -> None:
+            event = TaskOutput(task_id=task.id, mission_id=task.mission_id, attempt=number, text=text)
+            loop.call_soon_threadsafe(lambda: journal.emit(event))
+
+        def tool_use(name: str, args: Any, summary: str) -> None:
+            event = TaskToolUse(task_id=task.id, mission_id=task.mission_id, attempt=number, agent_name=agent.name,
+                                tool=name, args=args, result=summary)
+            loop.call_soon_threadsafe(lambda: journal.emit(event))
+
+        def log(message: str, level: str) -> None:
+            loop.call_soon_threadsafe(lambda: journal.write(lambda tx, emit: tx.log(session, message, level=level, task_id=task.id)))
+
+        return AgentContext(
+            task=task, agent=agent, model=model, attempt=number, phase=phase, project_dir=self.d.project_dir,
+            feedback=task.feedback if phase == Phase.FIX else None,
+            mission_name=mission.name if mission else None, mission_prompt=mission.prompt if mission else "",
+            mission_data=mission.data if mission else None, upstream=upstream, _memory=self.d.memory,
+            _output=output, _log=log, _tool_use=tool_use,
+        )
+
+
+def completed_event(task: TaskRecord) -> TaskCompleted:
+    return TaskCompleted(task_id=task.id, mission_id=task.mission_id, title=task.title, status=task.status.value,
+                         score=task.assessment.score if task.assessment else None)
