@@ -67,7 +67,7 @@ def _decide(task_ref: str, note: str | None, plain: bool, project_dir: str, *, a
         return carry_out(project, task, act, interrupts, plain=plain)
 
 
-@cli.command()
+@cli.command(short_help="Approve a task awaiting approval.")
 @click.argument("task_ref", metavar="TASK")
 @note_option
 @plain_option
@@ -77,7 +77,7 @@ def approve(task_ref: str, note: str | None, plain: bool, project_dir: str) -> i
     return _decide(task_ref, note, plain, project_dir, approve=True)
 
 
-@cli.command()
+@cli.command(short_help="Reject a task awaiting approval.")
 @click.argument("task_ref", metavar="TASK")
 @note_option
 @plain_option
@@ -87,7 +87,7 @@ def reject(task_ref: str, note: str | None, plain: bool, project_dir: str) -> in
     return _decide(task_ref, note, plain, project_dir, approve=False)
 
 
-@cli.command()
+@cli.command(short_help="Run a failed task again.")
 @click.argument("task_ref", metavar="TASK")
 @plain_option
 @project_option
@@ -102,7 +102,7 @@ def retry(task_ref: str, plain: bool, project_dir: str) -> int:
         return carry_out(project, task, act, interrupts, plain=plain, follow_standalone=True)
 
 
-@cli.command()
+@cli.command(short_help="Abort a running or paused mission.")
 @click.argument("name")
 @project_option
 def abort(name: str, project_dir: str) -> int:

@@ -29,7 +29,7 @@ def _score(task: TaskRecord) -> str:
     return "" if task.assessment is None or task.assessment.score is None else f"{task.assessment.score:g}"
 
 
-@cli.command()
+@cli.command(short_help="List the missions.")
 @json_option
 @project_option
 def missions(as_json: bool, project_dir: str) -> None:
@@ -44,7 +44,7 @@ def missions(as_json: bool, project_dir: str) -> None:
                 empty="no missions yet")
 
 
-@cli.command()
+@cli.command(short_help="List tasks, by status or mission.")
 @click.option("--status", type=click.Choice(STATUSES), help="Only tasks in this status.")
 @click.option("--mission", "mission_ref", metavar="M", help="Only the tasks of mission M (name or id).")
 @json_option
@@ -62,7 +62,7 @@ def tasks(status: str | None, mission_ref: str | None, as_json: bool, project_di
                  for t in found], empty="no tasks")
 
 
-@cli.command()
+@cli.command(short_help="One mission: gates, checkpoints, tasks, results.")
 @click.argument("mission_ref", metavar="MISSION")
 @json_option
 @project_option
@@ -95,7 +95,7 @@ def _result_line(task: TaskRecord) -> str:
     return (lines[-1] if task.result.error else lines[0])[:60] if lines else ""
 
 
-@cli.command()
+@cli.command(short_help="A task's attempts: outputs, logs, results.")
 @click.argument("task_ref", metavar="TASK")
 @json_option
 @project_option
@@ -142,7 +142,7 @@ def _attempts(project: Project, task: TaskRecord) -> list[dict[str, Any]]:
     return out
 
 
-@cli.command()
+@cli.command(short_help="Print (and follow) the event stream.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events until Ctrl-C.")
 @click.option("--filter", "pattern", metavar="GLOB", help="Only events whose name matches (task:*, mission:status).")
 @click.option("--since", metavar="ID", help="Only events after this id (42 or evt_00042).")

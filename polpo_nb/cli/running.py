@@ -46,7 +46,7 @@ def show_run(project: Project, start: Callable[[], RunHandle], interrupts: Inter
     return code
 
 
-@cli.command()
+@cli.command(short_help="Run a mission file or a saved mission, live.")
 @click.argument("target", metavar="FILE|NAME")
 @click.option("--detach", is_flag=True, help="Run in a background process and return once it has started.")
 @plain_option
@@ -68,7 +68,7 @@ def run(target: str, detach: bool, plain: bool, project_dir: str) -> int:
         return show_run(project, lambda: project.execute(spec), interrupts, plain=plain)
 
 
-@cli.command()
+@cli.command(short_help="Continue a paused or orphaned mission.")
 @click.argument("name")
 @click.option("--retry-failed", is_flag=True, help="Run the failed tasks again (a failed mission, a blocked gate).")
 @plain_option

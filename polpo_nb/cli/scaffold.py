@@ -16,7 +16,7 @@ from .workspace import is_project
 EXAMPLE_FILES = ("team.py", "mission.yaml")
 
 
-@cli.command()
+@cli.command(short_help="Make a project with a runnable example.")
 @click.argument("directory", default=".", metavar="[DIR]")
 def init(directory: str) -> int:
     """Make DIR (default: here) a polpo project with a runnable example: team.py (three function

@@ -11,7 +11,7 @@ from .exits import OK
 from .options import project_option
 
 
-@cli.command()
+@cli.command(short_help="Serve the project's HTTP API.")
 @click.option("--port", type=int, default=3000, show_default=True, help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (others need --api-key).")
 @click.option("--api-key", default=lambda: os.environ.get("POLPO_API_KEY"), show_default="$POLPO_API_KEY",
