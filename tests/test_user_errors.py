@@ -68,3 +68,15 @@ def test_executing_a_mission_file_path_runs_it(project, tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     (tmp_path / "m.yaml").write_text("name: from-file\ntasks:\n  - title: a\n    assignTo: w\n")
     assert project.execute("m.yaml").wait().name == "from-file"
+
+
+@pytest.mark.parametrize(("build", "field"), [
+    (lambda: polpo.Agent(name="a", max_turns="many"), "max_turns"),  # named as the user spelled it
+    (lambda: polpo.Task(title="t", assign_to="a", priority=float("nan")), "priority"),
+    (lambda: polpo.QualityGate(name="g", after_tasks=["a"], blocks_tasks=["b"], min_score=9), "min_score"),
+    (lambda: polpo.Team(name="t", agents=[{"name": "a", "volatile": "yes"}]), "agents.0.volatile"),
+])
+def test_every_builder_model_raises_spec_error_naming_the_field(build, field):
+    with pytest.raises(polpo.SpecError) as info:
+        build()
+    assert any(".".join(map(str, e["loc"])).startswith(field) for e in info.value.errors), info.value.errors

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import CoreSchema
+
+from .validation import spec_error
 
 #: Core-schema types whose lax coercions are refused: `"volatile": 0` or `"sideEffects": "yes"` are
 #: mistakes to report, not values to guess. (A strict float still takes an int: `maxDuration=60000`.)
@@ -39,6 +41,24 @@ class WireModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", allow_inf_nan=False,
                               ser_json_inf_nan="constants")
     strict_scalars: ClassVar[bool] = True
+    #: Records the library builds from its own data (`TaskRecord`, `MissionRecord`) say False: a failure
+    #: there is a bug, raised as pydantic's error; every other model is built from the user's input.
+    user_built: ClassVar[bool] = True
+
+    def __init__(self, /, **data: Any) -> None:
+        """`Agent(name=..., ...)`, `Task(...)`, ...: invalid input raises SpecError naming each field in
+        the user's terms, the one exception of every face (Python, mission files, HTTP)."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            if not type(self).user_built:
+                raise
+            raise spec_error(exc, model=type(self)) from None
+
+    # Tell pydantic this __init__ only wraps its own (as pydantic's RootModel does): validation from data
+    # (`model_validate`, nested models, store rows) then never calls it, so nested errors keep their full
+    # paths and reading rows costs no Python call per model.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
@@ -26,6 +26,7 @@ from .expectations import ExpectedOutcome
 from .graph import find_cycle
 from .status import MissionStatus
 from .task import DEFAULT_MAX_RETRIES, RetryPolicy, Task, TaskRecord
+from .validation import parse
 
 DEFAULT_QUALITY_THRESHOLD = 3.0
 
@@ -112,18 +113,11 @@ class Mission(WireModel):
 
     def __init__(self, name: str | None = None, /, **data: Any) -> None:
         """`Mission("name", prompt=..., quality_threshold=...)`; invalid fields raise SpecError."""
-        from pydantic import ValidationError
-
-        from . import spec_error
-
         if name is not None:
             data["name"] = name
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            if isinstance(self, MissionRecord):  # records are built by the library: a failure is a bug
-                raise
-            raise spec_error(exc, model=type(self)) from None
+        super().__init__(**data)
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # as WireModel.__init__: see there
 
     def validate(self) -> Mission:  # type: ignore[override]  # pydantic's deprecated classmethod of v1
         """Check the whole graph (what the builder leaves for the end): unknown tasks and agents,
@@ -150,8 +144,7 @@ class Mission(WireModel):
     ) -> Mission:
         """Add a task. Its dependencies may be added later: the graph is checked when the mission is
         complete (`validate()`, execute, save, dump). A duplicate title is refused at once."""
-        task = _validated(
-            Task,
+        task = parse(Task,
             {
                 "title": title,
                 "description": description,
@@ -165,7 +158,7 @@ class Mission(WireModel):
                 "max_duration": max_duration,
                 "retry_policy": retry_policy,
             },
-            loc=("tasks", len(self.tasks)),
+            prefix=("tasks", len(self.tasks)),
         )
         self._extend("tasks", task)
         return self
@@ -179,28 +172,26 @@ class Mission(WireModel):
         require_all_passed: bool = False,
         name: str | None = None,
     ) -> Mission:
-        gate = _validated(
-            QualityGate,
+        gate = parse(QualityGate,
             {"name": name, "after_tasks": list(after), "blocks_tasks": list(blocks), "min_score": min_score,
              "require_all_passed": require_all_passed},
-            loc=("qualityGates", len(self.quality_gates)),
+            prefix=("qualityGates", len(self.quality_gates)),
         )
         self._extend("quality_gates", gate)
         return self
 
     def checkpoint(self, name: str, after: Sequence[str], message: str = "") -> Mission:
-        checkpoint = _validated(
-            Checkpoint,
+        checkpoint = parse(Checkpoint,
             {"name": name, "after_tasks": list(after), "message": message},
-            loc=("checkpoints", len(self.checkpoints)),
+            prefix=("checkpoints", len(self.checkpoints)),
         )
         self._extend("checkpoints", checkpoint)
         return self
 
     def delay(self, name: str, after: Sequence[str], blocks: Sequence[str], duration: str) -> Mission:
         """Hold `blocks` back for `duration` (ISO 8601, e.g. "PT2H") once `after` are done."""
-        delay = _validated(Delay, {"name": name, "after_tasks": list(after), "blocks_tasks": list(blocks),
-                                   "duration": duration}, loc=("delays", len(self.delays)))
+        delay = parse(Delay, {"name": name, "after_tasks": list(after), "blocks_tasks": list(blocks),
+                                   "duration": duration}, prefix=("delays", len(self.delays)))
         self._extend("delays", delay)
         return self
 
@@ -208,7 +199,7 @@ class Mission(WireModel):
         """Add an agent to the mission's team (creating a default team if there is none)."""
         team = self.team or Team(name=f"{self.name}-team")
         candidate = team.model_copy(update={"agents": [*team.agents, agent]})
-        self.team = _validated(Team, candidate.model_dump(), loc=("team",))
+        self.team = parse(Team, candidate.model_dump(), prefix=("team",))
         return self
 
     def _extend(self, field: str, item: Any) -> None:
@@ -245,6 +236,8 @@ class Mission(WireModel):
 
 class MissionRecord(Mission):
     """A mission as stored and served: its definition, its tasks as records, and its run state."""
+
+    user_built: ClassVar[bool] = False
 
     id: str
     tasks: list[TaskRecord] = Field(default_factory=list)  # type: ignore[assignment]
@@ -310,14 +303,3 @@ def mission_problems(mission: Mission) -> list[tuple[str, str]]:
 
 def _split_path(path: str) -> list[str | int]:
     return [int(p) if p.isdigit() else p for p in path.split(".")]
-
-
-def _validated(model: type[WireModel], data: dict[str, Any], *, loc: tuple[str | int, ...]) -> Any:
-    from pydantic import ValidationError
-
-    from . import spec_error
-
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise spec_error(exc, prefix=loc, model=model) from None

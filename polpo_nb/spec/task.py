@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -60,6 +60,8 @@ TASK_SPEC_FIELDS = frozenset(Task.model_fields)
 
 class TaskRecord(Task):
     """A task as stored and served: its definition plus the engine's runtime fields."""
+
+    user_built: ClassVar[bool] = False
 
     id: str
     mission_id: str | None = None

@@ -1,0 +1,38 @@
+"""Pydantic's validation errors as ours: one SpecError, with camelCase paths and messages in the
+user's terms. Its own module, below every model, so that the models' base class can use it."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import SpecError
+from .messages import explain
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def spec_error(exc: ValidationError, prefix: tuple[str | int, ...] = (),
+               model: type[BaseModel] | None = None) -> SpecError:
+    """A pydantic error as our SpecError: camelCase field paths, including the precise path of graph
+    problems (which pydantic would otherwise report at the model's root), and, given the model that
+    validated, messages in the user's terms (`messages.explain`: unknown keys with a suggestion, ranges)."""
+    errors: list[dict[str, Any]] = []
+    for err in exc.errors():
+        own_loc, msg = explain(model, dict(err))
+        loc = [*prefix, *own_loc]
+        ctx = err.get("ctx") or {}
+        if err["type"] == "mission_graph":
+            loc = [*loc, *(int(p) if p.isdigit() else p for p in ctx["path"].split("."))]
+            msg = ctx["message"]
+        errors.append({"loc": loc, "msg": msg})
+    return SpecError(errors)
+
+
+def parse(model: type[M], data: Any, *, prefix: tuple[str | int, ...] = ()) -> M:
+    """`model.model_validate(data)` raising SpecError, the one exception type for invalid input."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error(exc, prefix, model) from None
