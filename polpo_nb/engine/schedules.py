@@ -22,7 +22,8 @@ from croniter import croniter
 
 from ..errors import PolpoError
 from ..events.catalog import ScheduleFailed, ScheduleMissed, ScheduleTriggered
-from ..spec import Mission, MissionRecord, MissionStatus
+from ..spec import Mission, MissionRecord
+from ..spec.status import LIVE_MISSION_STATES
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
 
@@ -172,7 +173,7 @@ class Scheduler:
         on_time = (now - latest).total_seconds() <= GRACE_SECONDS
         decision = Decision(missed=[iso(o) for o in (occurrences[:-1] if on_time else occurrences)])
         if on_time:
-            running = current.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED)
+            running = current.status in LIVE_MISSION_STATES
             if running:
                 decision.skipped = iso(latest)
             else:

@@ -35,3 +35,6 @@ class MissionStatus(StrEnum):
 #: Tasks in these states hold an agent (or are about to): they cannot be deleted, only killed.
 RUNNING_TASK_STATES = frozenset({TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REVIEW})
 TERMINAL_MISSION_STATES = frozenset({MissionStatus.COMPLETED, MissionStatus.FAILED, MissionStatus.CANCELLED})
+#: A mission in these states has a run (here or in another process): it cannot be executed again, only
+#: resumed or aborted.
+LIVE_MISSION_STATES = frozenset({MissionStatus.ACTIVE, MissionStatus.PAUSED})

@@ -74,7 +74,7 @@ class TaskFix(CatalogEvent):
     mission_id: str | None
     attempt: int
     retries: int
-    feedback: str | None
+    feedback: str
     score: float | None
 
 
@@ -149,7 +149,7 @@ class AssessmentCompleted(CatalogEvent):
     mission_id: str | None
     score: float | None
     passed: bool
-    feedback: str | None
+    feedback: str
     checks: list[dict[str, Any]]
     criteria: list[dict[str, Any]]
 

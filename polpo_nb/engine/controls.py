@@ -1,0 +1,278 @@
+"""Operator commands: what a human (or the API) asks of a run, a mission or a task.
+
+Abort, resume, interrupt, kill, approve/reject, retry and reassess. Each checks the command against
+the state table (`states.check_command`) and refuses a run another live process owns
+(`ForeignRunError`, which the project routes to that process) before writing anything; then it acts
+through the dispatcher, so a command's consequences (released dependents, the holds, the run's end)
+are those of any settled task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+from ..assess import AssessmentConfigError, assess
+from ..errors import ConflictError
+from ..events.catalog import (
+    AssessmentStarted,
+    CatalogEvent,
+    CheckpointApprovalResolved,
+    CheckpointResumed,
+    MissionAborted,
+    MissionResumed,
+    TaskApprovalResolved,
+    TaskRetry,
+)
+from ..spec import Assessment, MissionStatus, Phase, TaskRecord, TaskResult, TaskStatus, utcnow
+from ..spec.status import LIVE_MISSION_STATES
+from ..store.journal import Emit
+from ..store.sqlite import Tx
+from .attempts import Attempts, completed_event
+from .deps import EngineDeps
+from .dispatch import Dispatcher
+from .interrupt import interrupt_run
+from .leases import Leases
+from .run import Run
+from .states import SKIPPED_PREFIX, check_command
+from .writes import Writes, put_task
+
+S = TaskStatus
+#: Missions `resume` accepts when this engine holds no run of them (failed: with retryFailed only).
+RESUMABLE = LIVE_MISSION_STATES | {MissionStatus.FAILED}
+
+
+class Controls:
+    def __init__(self, deps: EngineDeps, runs: dict[str, Run], writes: Writes, leases: Leases,
+                 dispatcher: Dispatcher) -> None:
+        self.d = deps
+        self.runs = runs
+        self.writes = writes
+        self.leases = leases
+        self.dispatcher = dispatcher
+
+    # == missions ======================================================================================
+
+    async def interrupt(self, mission_id: str) -> None:
+        """Pause a run of this engine because its process is stopping (Ctrl-C, SIGTERM): interrupt.py."""
+        run = self.runs.get(mission_id)
+        if run is None:
+            raise ConflictError(f"Mission {mission_id} is not run by this process")
+        await interrupt_run(run, self.d.journal, put=put_task, set_mission=self.writes.set_mission)
+        self.runs.pop(mission_id, None)
+
+    async def abort(self, mission_id: str) -> None:
+        run = self.runs.get(mission_id)
+        if run is None:
+            with self.d.store.read() as tx:
+                mission = tx.mission(mission_id)
+            if mission.status not in LIVE_MISSION_STATES:
+                raise ConflictError(f"Mission {mission.name!r} is {mission.status.value}, not running")
+            self.leases.refuse_foreign(mission)
+            run = Run(mission, mission.tasks, flags=self.leases.flags(mission.id))
+        assert run.mission is not None
+        await self.dispatcher.stop(run, MissionStatus.CANCELLED, error="aborted", reason="mission aborted",
+                                   extra=[MissionAborted(mission_id=run.mission.id, name=run.mission.name,
+                                                         status=MissionStatus.CANCELLED.value)])
+
+    async def resume(self, mission_id: str, *, retry_failed: bool = False) -> Run:
+        with self.d.store.read() as tx:
+            mission = tx.mission(mission_id)
+        run = self.runs.get(mission.id)
+        pauses = self.dispatcher.pauses
+        if run is None:
+            if mission.status not in RESUMABLE:
+                raise ConflictError(f"Mission {mission.name!r} is {mission.status.value}; only paused, failed or "
+                                    "interrupted missions can be resumed")
+            if mission.status == MissionStatus.FAILED and not retry_failed:
+                raise ConflictError(f"Mission {mission.name!r} failed; resume it with retryFailed to retry its failed tasks")
+            self.leases.refuse_foreign(mission)
+            run = Run(mission, mission.tasks, flags=self.leases.flags(mission.id))
+            self.runs[run.key] = run
+            await self.leases.take_over(run)
+            pauses.watch_deadline(run)
+        elif run.status != MissionStatus.PAUSED and not retry_failed:
+            raise ConflictError(f"Mission {mission.name!r} is {run.status.value}, not paused")
+        assert run.mission is not None
+        extra: list[CatalogEvent] = []
+        if run.flags.waiting_checkpoint:
+            checkpoint, mission = run.flags.waiting_checkpoint, run.mission
+            extra += [CheckpointResumed(mission_id=mission.id, name=mission.name, checkpoint=checkpoint),
+                      CheckpointApprovalResolved(mission_id=mission.id, name=mission.name, checkpoint=checkpoint,
+                                                 approved=True)]
+            run.flags.passed_checkpoints.append(run.flags.waiting_checkpoint)
+            run.flags.waiting_checkpoint = None
+        if run.flags.blocked_gate is not None:
+            if not retry_failed:
+                run.flags.overridden_gates.append(run.flags.blocked_gate)
+            run.flags.blocked_gate = None
+        if retry_failed:
+            await self._retry_failed(run)
+        await self.writes.set_mission(run, MissionStatus.ACTIVE, pause_reason=None, pause_message=None, error=None,
+                                      extra=[MissionResumed(mission_id=run.mission.id, name=run.mission.name,
+                                                            retry_failed=retry_failed), *extra])
+        run.rebuild_counters()
+        for delay in run.mission.delays if run.mission else []:
+            pauses.arm_delay(run, delay)
+        pending = [t.id for t in run.tasks.values() if t.status == S.PENDING]
+        deferred, run.deferred = run.deferred, []
+        self.dispatcher.enqueue_ready(run, [*deferred, *pending])
+        await pauses.check_checkpoints(run)
+        self.dispatcher.dispatch()
+        await self.dispatcher.check_finished(run)
+        return run
+
+    async def _retry_failed(self, run: Run) -> None:
+        def retry(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            out = []
+            for t in run.tasks.values():
+                if t.status == S.FAILED:
+                    skipped = bool(t.result and t.result.error and t.result.error.startswith(SKIPPED_PREFIX))
+                    out.append(put_task(tx, emit, t, S.PENDING, reason="resume with retryFailed",
+                                        retries=t.retries + (0 if skipped else 1), phase=None))
+                    if not skipped:
+                        emit(TaskRetry(task_id=t.id, mission_id=t.mission_id, retries=t.retries + 1,
+                                       reason="resume with retryFailed"))
+            return out
+        for new in await self.d.journal.write(retry):
+            run.tasks[new.id] = new
+
+    # == tasks =========================================================================================
+
+    async def kill(self, task_id: str) -> TaskRecord:
+        run = self.dispatcher.run_of(task_id)
+        if run is not None and task_id in run.jobs:
+            job = run.jobs[task_id]
+            job.cancel()
+            await asyncio.gather(job, return_exceptions=True)
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+        check_command(task_id, "kill", task.status)
+        if run is None:
+            self.leases.refuse_task_foreign(task)
+            run = Run(None, [task])
+        run.queued.discard(task_id)
+        await self.dispatcher.fail_task(run, task_id, "killed", reason="killed")
+        return run.tasks[task_id]
+
+    async def decide(self, task_id: str, approve: bool, note: str | None = None) -> TaskRecord:
+        """Approve or reject a task awaiting approval (side effects)."""
+        run = self.dispatcher.run_of(task_id)
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+        check_command(task_id, "approve" if approve else "reject", task.status)
+        if run is None:
+            self.leases.refuse_task_foreign(task)
+            run = Run(None, [task])
+        target = S.DONE if approve else S.FAILED
+
+        def decide(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            changes: dict[str, Any] = {}
+            if not approve:
+                changes["result"] = (t.result or TaskResult()).model_copy(update={"error": f"rejected{': ' + note if note else ''}"})
+            t = put_task(tx, emit, t, target, reason="approved" if approve else "rejected", **changes)
+            emit(TaskApprovalResolved(task_id=t.id, mission_id=t.mission_id, approved=approve, note=note or None))
+            if approve:
+                emit(completed_event(t))
+            return t
+        run.tasks[task_id] = task
+        new = await self.writes.update(run, task_id, decide)
+        if run.key in self.runs:
+            await self.dispatcher.after_task(run, task_id)
+        return new
+
+    async def retry(self, task_id: str) -> TaskRecord:
+        """A failed task goes back to pending (retries + 1) with the dependents its failure skipped, and
+        runs again: in its mission's run, by resuming a failed mission, or standalone."""
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+        check_command(task_id, "retry", task.status)
+        run = self.dispatcher.run_of(task_id)
+        if run is None and task.mission_id:
+            with self.d.store.read() as tx:
+                mission = tx.mission(task.mission_id)
+            if mission.status in LIVE_MISSION_STATES:
+                self.leases.refuse_foreign(mission)
+            probe = Run(mission, mission.tasks)
+        else:
+            probe = run or Run(None, [task])
+        revive = [task_id, *_skipped_descendants(probe, task_id)]
+
+        def write(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            out = []
+            for tid in revive:
+                t = probe.tasks[tid]
+                first = tid == task_id
+                out.append(put_task(tx, emit, t, S.PENDING, reason="retry" if first else "dependency retried",
+                                    retries=t.retries + (1 if first else 0), phase=None))
+                if first:
+                    emit(TaskRetry(task_id=tid, mission_id=t.mission_id, retries=t.retries + 1, reason="retry"))
+            return out
+        for new in await self.d.journal.write(write):
+            probe.tasks[new.id] = new
+        if run is not None:
+            run.rebuild_counters()
+            self.dispatcher.enqueue_ready(run, revive)
+            self.dispatcher.dispatch()
+        elif task.mission_id:
+            mission_status = probe.mission.status if probe.mission else None
+            if mission_status in (MissionStatus.FAILED, MissionStatus.CANCELLED, MissionStatus.COMPLETED):
+                await self._reopen(probe)
+        else:
+            await self.dispatcher.run_pending(task_id)
+        with self.d.store.read() as tx:
+            return tx.task(task_id)
+
+    async def _reopen(self, probe: Run) -> None:
+        assert probe.mission is not None
+        run = Run(probe.mission, list(probe.tasks.values()), flags=self.leases.flags(probe.mission.id))
+        self.runs[run.key] = run
+        await self.writes.set_mission(run, MissionStatus.ACTIVE, error=None,
+                                      extra=[MissionResumed(mission_id=probe.mission.id, name=probe.mission.name,
+                                                            retry_failed=False)])
+        self.dispatcher.enqueue_ready(run, [t.id for t in run.tasks.values() if t.status == S.PENDING])
+        self.dispatcher.dispatch()
+        await self.dispatcher.check_finished(run)
+
+    async def reassess(self, task_id: str) -> TaskRecord:
+        """Assess the stored result again (after the expectations changed) without running the agent."""
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+            mission = tx.mission(task.mission_id, with_tasks=False) if task.mission_id else None
+            attempts = tx.attempts(task_id)
+        check_command(task_id, "reassess", task.status)
+        if task.result is None or not attempts or attempts[-1].status != "completed":  # the agent never returned
+            raise ConflictError(f"Task {task_id} has no result to assess: its agent raised, timed out, or never ran; "
+                                "retry it instead")
+        if self.dispatcher.run_of(task_id):
+            raise ConflictError(f"Task {task_id} belongs to a running mission; reassess it once the mission settles")
+        run = Run(None, [task])
+        result = task.result
+
+        def begin(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            t = put_task(tx, emit, t, S.REVIEW, reason="reassess", phase=Phase.REVIEW)
+            emit(AssessmentStarted(task_id=t.id, mission_id=t.mission_id, reassess=True))
+            return t
+        await self.writes.update(run, task_id, begin)
+        threshold = mission.quality_threshold if mission else self.d.config.quality_threshold
+        try:
+            assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=threshold,
+                                      judge=self.d.judge(task), command_timeout=self.d.config.command_timeout)
+        except AssessmentConfigError as exc:
+            assessment = Assessment(passed=False, feedback=exc.message, threshold=threshold, timestamp=utcnow())
+        # the verdict of any review: a pass with side effects awaits approval again (a rejection stands until then)
+        return await self.writes.update(run, task_id, functools.partial(Attempts.judged, None, assessment, False))
+
+
+def _skipped_descendants(run: Run, task_id: str) -> list[str]:
+    """The dependents a task's failure skipped, transitively (they run again when it is retried)."""
+    out: list[str] = []
+    frontier = [task_id]
+    while frontier:
+        for child in run.dependents.get(frontier.pop(), []):
+            t = run.tasks[child]
+            if child not in out and t.status == S.FAILED and t.result and (t.result.error or "").startswith(SKIPPED_PREFIX):
+                out.append(child)
+                frontier.append(child)
+    return out

@@ -1,0 +1,326 @@
+"""Runs and dispatch: starting a run, the ready queue, one job per task, and what follows a settled task.
+
+Ready tasks wait in one heap for every run of the engine (higher `priority` first, then creation
+order) and start while fewer than `maxConcurrency` jobs run. Scheduling uses per-task counters of unmet
+dependencies, so a 2,000-task mission costs O(edges), not O(n²). A task held back by a gate or a delay
+is parked until the hold lifts; one dispatched while its mission is paused is deferred until resume.
+When a task settles, its dependents are released (or skipped, if it failed), the holds are checked and
+the run ends once every task is terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import time
+import traceback
+from collections.abc import Iterable
+
+from ..errors import ConflictError
+from ..events.catalog import CatalogEvent, MissionCompleted, MissionExecuted
+from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskResult, TaskStatus
+from ..spec.status import LIVE_MISSION_STATES
+from ..store.journal import Emit
+from ..store.sqlite import Tx
+from .attempts import Attempts
+from .deps import EngineDeps
+from .holds import holds_allow
+from .leases import Leases
+from .pausing import Pauses
+from .run import Run
+from .states import ABORTED_PREFIX, SKIPPED_PREFIX, check_command
+from .writes import Writes, put_task
+
+S = TaskStatus
+
+
+class Dispatcher:
+    def __init__(self, deps: EngineDeps, runs: dict[str, Run], writes: Writes, attempts: Attempts,
+                 leases: Leases) -> None:
+        self.d = deps
+        self.runs = runs
+        self.writes = writes
+        self.attempts = attempts
+        self.leases = leases
+        self.pauses = Pauses(deps.journal, writes, runs, release=self._release_parked, expire=self._deadline_passed)
+        self._ready: list[tuple[float, int, str, str]] = []
+        self._running = 0
+
+    async def close(self) -> None:
+        jobs = [j for run in self.runs.values() for j in run.jobs.values()]
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+    def run_of(self, task_id: str) -> Run | None:
+        return next((r for r in self.runs.values() if task_id in r.tasks), None)
+
+    # == starting runs =================================================================================
+
+    async def execute_mission(self, mission_id: str) -> Run:
+        with self.d.store.read() as tx:
+            mission = tx.mission(mission_id)
+        self._refuse_if_running(mission)
+        if not mission.tasks:
+            raise ConflictError(f"Mission {mission.name!r} has no tasks to execute")
+        run = Run(mission, mission.tasks)
+        for task in mission.tasks:  # fail fast, before anything is written
+            self.d.resolve_agent(task.assign_to, run)
+
+        def start(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            tasks = [_restart(tx, emit, t) for t in mission.tasks]
+            if mission.team:
+                for agent in mission.team.agents:
+                    tx.put_agent(agent, mission.id if mission.team.volatile else None)
+            return tasks
+        tasks = await self.d.journal.write(start)
+        run = Run(mission, tasks)
+        self.runs[run.key] = run
+        await self.writes.set_mission(
+            run, MissionStatus.ACTIVE, execution_count=mission.execution_count + 1, pause_reason=None,
+            pause_message=None, error=None,
+            extra=[MissionExecuted(mission_id=mission.id, name=mission.name, execution_count=mission.execution_count + 1,
+                                   task_count=len(tasks))],
+        )
+        self.pauses.watch_deadline(run)
+        self.enqueue_ready(run, run.tasks)
+        self.dispatch()
+        self._check_settled(run)
+        return run
+
+    def _refuse_if_running(self, mission: MissionRecord) -> None:
+        if mission.status in LIVE_MISSION_STATES:
+            owner = self.leases.run_owner(mission.id)
+            alive = owner is not None and owner[1]
+            hint = "resume or abort it" if mission.status == MissionStatus.PAUSED or not alive else "abort it first"
+            raise ConflictError(f"Mission {mission.name!r} is already {mission.status.value}; {hint}")
+
+    async def execute_task(self, task_id: str) -> Run:
+        """Run one task on its own (standalone, or a mission task while its mission is not running)."""
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+            mission = tx.mission(task.mission_id, with_tasks=False) if task.mission_id else None
+        if mission and mission.status in LIVE_MISSION_STATES:
+            raise ConflictError(f"Task {task_id} belongs to mission {mission.name!r}, which is {mission.status.value}")
+        key = f"task:{task_id}"
+        if key in self.runs:
+            raise ConflictError(f"Task {task_id} is already executing")
+        threshold = mission.quality_threshold if mission else self.d.config.quality_threshold
+        probe = Run(None, [task], threshold=threshold)
+        self.d.resolve_agent(task.assign_to, probe)
+        fresh = await self.d.journal.write(lambda tx, emit: _restart(tx, emit, tx.task(task_id)))
+        run = Run(None, [fresh], threshold=threshold, context=mission)  # alone: its dependencies are not in the run
+        self.runs[run.key] = run
+        self.enqueue_ready(run, [task_id])
+        self.dispatch()
+        return run
+
+    async def run_pending(self, task_id: str) -> Run:
+        """Run a standalone task already back to pending (a retry)."""
+        with self.d.store.read() as tx:
+            task = tx.task(task_id)
+        run = Run(None, [task], threshold=self.d.config.quality_threshold)
+        self.runs[run.key] = run
+        self.enqueue_ready(run, [task_id])
+        self.dispatch()
+        return run
+
+    # == scheduling ====================================================================================
+
+    def enqueue_ready(self, run: Run, task_ids: Iterable[str]) -> None:
+        if run.stopping:
+            return
+        for tid in task_ids:
+            task = run.tasks.get(tid)
+            if task is None or task.status != S.PENDING or run.unmet.get(tid, 0) or tid in run.jobs or tid in run.queued:
+                continue
+            if not holds_allow(run, task, time.time()):
+                run.parked.add(tid)
+                continue
+            run.parked.discard(tid)
+            run.queued.add(tid)
+            heapq.heappush(self._ready, (-float(task.priority), task.seq, tid, run.key))
+
+    def dispatch(self) -> None:
+        limit = self.d.config.max_concurrency
+        while self._ready and self._running < limit:
+            _, _, tid, key = heapq.heappop(self._ready)
+            run = self.runs.get(key)
+            if run is None or tid not in run.queued:
+                continue
+            run.queued.discard(tid)
+            task = run.tasks.get(tid)
+            if task is None or task.status != S.PENDING:
+                continue
+            if not run.active:
+                run.deferred.append(tid)
+                continue
+            self._running += 1
+            run.idle.clear()
+            run.jobs[tid] = asyncio.create_task(self._job(run, tid), name=f"polpo-task-{tid}")
+
+    async def _job(self, run: Run, tid: str) -> None:
+        try:
+            await self.attempts.drive(run, tid)
+            await self.after_task(run, tid)
+        except asyncio.CancelledError:
+            return  # killed/aborted: the canceller writes the outcome
+        except Exception:  # noqa: BLE001 - an engine bug must not stall the mission
+            await self.fail_task(run, tid, traceback.format_exc(), reason="engine error")
+        finally:
+            self._running -= 1
+            run.jobs.pop(tid, None)
+            self.dispatch()
+        await self.check_finished(run)  # the last job of a run closes it
+
+    async def fail_task(self, run: Run, tid: str, error: str, *, reason: str) -> None:
+        await self.attempts.fail(run, tid, error, reason=reason)
+        await self.after_task(run, tid)
+
+    # == after a task settles: dependents, gates, checkpoints, completion ===============================
+
+    async def after_task(self, run: Run, tid: str) -> None:
+        task = run.tasks.get(tid)
+        if task is None:
+            return
+        if task.status == S.DONE:
+            released = []
+            for child in run.dependents.get(tid, []):
+                run.unmet[child] -= 1
+                if run.unmet[child] == 0:
+                    released.append(child)
+            await self.pauses.check_gates(run)
+            await self.pauses.check_delays(run)
+            self.enqueue_ready(run, [*released, *list(run.parked)])
+            await self.pauses.check_checkpoints(run)
+        elif task.status == S.FAILED:
+            await self._skip_dependents(run, task)
+            await self.pauses.check_gates(run)
+        self.dispatch()
+        await self.check_finished(run)
+
+    async def _skip_dependents(self, run: Run, failed: TaskRecord) -> None:
+        doomed: list[str] = []
+        frontier = [failed.id]
+        while frontier:
+            for child in run.dependents.get(frontier.pop(), []):
+                if child not in doomed and run.tasks[child].status == S.PENDING:
+                    doomed.append(child)
+                    frontier.append(child)
+        if not doomed:
+            return
+        message = f"{SKIPPED_PREFIX} dependency {failed.title!r} failed"
+
+        def skip(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            return [put_task(tx, emit, run.tasks[c], S.FAILED, reason=message, result=TaskResult(error=message))
+                    for c in doomed]
+        for new in await self.d.journal.write(skip):
+            run.tasks[new.id] = new
+            run.queued.discard(new.id)
+            run.parked.discard(new.id)
+
+    async def _release_parked(self, run: Run) -> None:
+        """A hold lifted (a delay elapsed): parked tasks may start."""
+        self.enqueue_ready(run, list(run.parked))
+        self.dispatch()
+        await self.check_finished(run)
+
+    async def check_finished(self, run: Run) -> None:
+        if run.jobs or any(t in run.queued for t in run.tasks):
+            return
+        if run.all_terminal():
+            await self._finish(run)
+        self._check_settled(run)
+
+    def _check_settled(self, run: Run) -> None:
+        """Idle = nothing running, startable or on a timer: finished, paused, or waiting for a human."""
+        if not run.jobs and not run.queued and not run.delay_timers:
+            run.idle.set()
+
+    async def _finish(self, run: Run) -> None:
+        ok = all(t.status == S.DONE for t in run.tasks.values())
+        failed = [t.title for t in run.tasks.values() if t.status == S.FAILED]
+        await self._close_run(run, MissionStatus.COMPLETED if ok else MissionStatus.FAILED,
+                              error=None if ok else f"failed tasks: {', '.join(failed)}")
+
+    async def _close_run(self, run: Run, status: MissionStatus, *, error: str | None,
+                         extra: Iterable[CatalogEvent] = ()) -> None:
+        """The one way a run ends: mission status + `mission:completed`, volatile team released. The run
+        leaves `self.runs` only once the final status is committed, so no waiter reads a stale one."""
+        if run.deadline_watch and run.deadline_watch is not asyncio.current_task():
+            run.deadline_watch.cancel()
+        for timer in run.delay_timers.values():
+            timer.cancel()
+        run.delay_timers.clear()
+        if run.mission is not None:
+            mission = run.mission
+            await self.writes.set_mission(run, status, error=error, pause_reason=None, pause_message=None,
+                                          extra=[*extra, MissionCompleted(mission_id=mission.id, name=mission.name,
+                                                                          status=status.value, error=error or None)])
+            if mission.team and mission.team.volatile:
+                await self.d.journal.write(lambda tx, emit: tx.delete_mission_agents(mission.id))
+        self.runs.pop(run.key, None)
+        run.finished.set()
+        run.idle.set()
+
+    async def stop(self, run: Run, status: MissionStatus, *, error: str, reason: str,
+                   extra: Iterable[CatalogEvent] = ()) -> None:
+        """Cancel what runs, fail what has not finished (abort, deadline), close the run."""
+        run.stopping = True  # nothing new starts while the jobs wind down
+        run.queued.clear()
+        jobs = list(run.jobs.values())
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+        def stop(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            out = []
+            for attempt in tx.running_attempts():
+                if attempt.task_id in run.tasks:
+                    tx.finish_attempt(attempt.task_id, attempt.number, "killed", None)
+            for t in run.tasks.values():
+                if t.status in (S.DONE, S.FAILED, S.DRAFT):
+                    continue
+                result = (t.result or TaskResult()).model_copy(update={"error": f"{ABORTED_PREFIX} {reason}"})
+                out.append(put_task(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None))
+            return out
+        for new in await self.d.journal.write(stop):
+            run.tasks[new.id] = new
+        await self._close_run(run, status, error=error, extra=extra)
+
+    async def _deadline_passed(self, run: Run) -> None:
+        await self.stop(run, MissionStatus.FAILED, error="deadline", reason="mission deadline passed")
+
+    # == a running mission edited ======================================================================
+
+    def update_running_task(self, task: TaskRecord) -> None:
+        """Keep a run's copy in step with a spec edit (priority, expectations, ...) of a pending task."""
+        run = self.run_of(task.id)
+        if run is not None:
+            run.tasks[task.id] = task
+            run.rebuild_counters()
+
+    async def add_task_to_run(self, task: TaskRecord) -> None:
+        """A task added to an active mission is scheduled at once (seed 004)."""
+        if task.mission_id is None or task.mission_id not in self.runs:
+            return
+        run = self.runs[task.mission_id]
+        run.add_task(task)
+        new = await self.writes.update(run, task.id, lambda tx, emit, t: put_task(tx, emit, t, S.PENDING,
+                                                                                 reason="added to a running mission"))
+        run.tasks[task.id] = new
+        self.enqueue_ready(run, [task.id])
+        self.dispatch()
+
+    def remove_task_from_run(self, task_id: str) -> None:
+        run = self.run_of(task_id)
+        if run is not None:
+            run.remove_task(task_id)
+            run.queued.discard(task_id)
+
+
+def _restart(tx: Tx, emit: Emit, task: TaskRecord) -> TaskRecord:
+    """A new execution starts a task afresh: results of the previous one stay in its attempts."""
+    check_command(task.id, "execute", task.status)
+    return put_task(tx, emit, task, S.PENDING, reason="execution started", phase=None, retries=0, result=None,
+                    assessment=None, feedback=None)
