@@ -35,7 +35,7 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import UsageLimits
 
 from ..agents.context import AgentContext
-from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler, to_task_result
+from ..agents.function import AgentUnavailableError, to_task_result
 from ..errors import NotFoundError, PolpoError, SpecError
 from ..spec import Agent as AgentSpec
 from ..spec import Phase, TaskRecord, utcnow
@@ -157,14 +157,11 @@ class ChatService:
                 raise NoOrchestratorModel()
             project.models.check(model)  # an unknown provider or a missing key: 400 before anything is stored
             return None, model
-        with project.store.read() as tx:
-            spec = tx.agent(agent)
-        if spec is None and agent not in project.function_agents:
-            with project.store.read() as tx:
-                known = sorted({row.agent.name for row in tx.agents()} | set(project.function_agents))
+        spec = project.agents.find(agent)
+        if spec is None:
+            known = sorted(project.agents.names())
             raise UnknownAgent(f"Agent not found: {agent}" + (f" (agents: {', '.join(known)})" if known else ""))
-        spec = spec or AgentSpec(name=agent)
-        if agent not in project.function_agents and not spec.handler:
+        if not project.agents.plays_function(spec):
             chosen = model or spec.model or project.config.default_model
             if not chosen:
                 raise AgentUnavailableError(f"agent {agent!r} has neither a model nor a handler, and the project "
@@ -176,11 +173,8 @@ class ChatService:
     def runner_for(self, turn: ChatTurn) -> Callable[[ChatTurn, Push], Any]:
         if turn.agent is None:
             return self._orchestrate
-        if turn.agent in self.project.function_agents:
-            return self._function_agent
-        with self.project.store.read() as tx:
-            spec = tx.agent(turn.agent)
-        return self._function_agent if spec is not None and spec.handler else self._llm_agent
+        spec = self.project.agents.find(turn.agent)
+        return self._function_agent if spec is not None and self.project.agents.plays_function(spec) else self._llm_agent
 
     # -- the orchestrator --------------------------------------------------------------------------------
 
@@ -191,7 +185,7 @@ class ChatService:
         outcomes: dict[str, bool] = {}
         stored = await project.list_agents()
         names = [a.name + (f" ({a.role})" if a.role else "") for a in stored]
-        names += [n for n in sorted(project.function_agents) if n not in {a.name for a in stored}]
+        names += [n for n in sorted(project.agents.functions) if n not in {a.name for a in stored}]
         instructions = INSTRUCTIONS.format(project=project.id, agents=", ".join(names) or "none")
         agent: Agent[None, str] = Agent(project.models.resolve(model_name), instructions=instructions,
                                         tools=[_api_tool(project, spec, outcomes) for spec in TOOLS],
@@ -206,8 +200,7 @@ class ChatService:
         from ..agents.tools import Workspace, build_tools, tool_names
 
         project = self.project
-        with project.store.read() as tx:
-            spec = tx.agent(turn.agent or "")
+        spec = project.agents.stored(turn.agent or "")
         assert spec is not None
         model_name = turn.model or spec.model or project.config.default_model
         assert model_name is not None
@@ -298,12 +291,9 @@ class ChatService:
     async def _function_agent(self, turn: ChatTurn, push: Push) -> ChatReply:
         project = self.project
         name = turn.agent or ""
-        runtime = project.function_agents.get(name)
-        with project.store.read() as tx:
-            spec = tx.agent(name) or AgentSpec(name=name)
-        if runtime is None:
-            assert spec.handler
-            runtime = FunctionAgent(name, load_handler(spec.handler, project.root))
+        spec = project.agents.stored(name) or AgentSpec(name=name)
+        runtime = project.agents.function_runtime(spec)
+        assert runtime is not None
         ctx = _context(project, spec, None, turn, output=lambda text: push(ChatChunk(kind="output", text=text)))
         try:
             if runtime.is_async:

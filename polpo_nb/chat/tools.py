@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from ..errors import NotFoundError, PolpoError
-from ..sandbox import resolve_in_project
 from ..spec import Agent, Mission, MissionStatus, Task, TaskStatus, WireModel, spec_error, to_jsonable
 
 if TYPE_CHECKING:
@@ -247,9 +246,7 @@ async def _files(p: AsyncProject, a: FilesArgs) -> dict[str, Any]:
 
 
 async def _read(p: AsyncProject, a: ReadArgs) -> dict[str, Any]:
-    target = resolve_in_project(p.root, a.path, must_exist=True)
-    if not target.is_file():
-        raise NotFoundError(f"{a.path} is not a file")
+    target = await p.file_path(a.path)  # the project's sandbox, as the HTTP API's files/read uses it
     data = target.read_bytes()
     if b"\x00" in data[:8192]:
         return {"path": a.path, "binary": True, "size": len(data)}

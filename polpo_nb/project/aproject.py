@@ -9,30 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
 from .. import files
-from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler
-from ..agents.handler_policy import handler_problems
+from ..agents.function import FunctionAgent
 from ..agents.models import ModelRegistry
 from ..assess import FunctionJudge, Judge
 from ..engine.commands import CommandRouter
 from ..engine.engine import Engine, EngineDeps
 from ..engine.interrupt import release_leases
 from ..engine.ownership import new_owner_id, owner_alive, release_owner
-from ..engine.run import Run
 from ..engine.schedules import Scheduler, first_run
 from ..errors import ConflictError, ForeignRunError, NotFoundError, SpecError
 from ..events.bus import EventBus, Subscription
 from ..events.catalog import (
-    AgentAdded,
-    AgentRemoved,
     MemoryUpdated,
     MissionDeleted,
     MissionSaved,
@@ -61,11 +55,12 @@ from ..spec import (
 from ..spec.files import FileListing, FilePreview
 from ..spec.mission import mission_problems
 from ..spec.state import Attempt, LogEntry, LogSession, Process, ProjectInfo, ProjectState, ScheduleOccurrence
-from ..spec.status import RUNNING_TASK_STATES
+from ..spec.status import LIVE_MISSION_STATES, RUNNING_TASK_STATES
 from ..spec.task import TASK_SPEC_FIELDS
 from ..store.changes import follow_changes, watch_database
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
+from .agents import AgentRegistry
 from .config import POLPO_DIR, ConfigFile
 from .handles import RunHandle
 from .loop import engine_call
@@ -106,14 +101,15 @@ class AsyncProject:
         self.bus = EventBus(self.store)
         self.memory_file = MemoryFile(self.polpo_dir / "memory.md")
         self.owner = new_owner_id()
-        self._functions: dict[str, FunctionAgent] = {}
         self._judge: Judge | None = None
         #: Model strings to pydantic-ai models; `models.register(name, model)` plays a name with any model.
         self.models = ModelRegistry(self.config.providers)
-        self._llm: Any = None  # the LLMRuntime, built (and pydantic-ai imported) for the first LLM agent
         self._chat: ChatService | None = None  # built on first use (it imports pydantic-ai)
         #: `executor: dask` in the config, or a distributed.Client passed in -> DaskExecutor
         self._executor = as_executor(executor, self.config)
+        #: Who plays each agent name: the engine, the API and the chat resolve agents here.
+        self.agents = AgentRegistry(self.store, self.root, self._config.current, self.models,
+                                    remote=bool(getattr(self._executor, "remote", False)))
         self._loop: asyncio.AbstractEventLoop
         self._background: set[asyncio.Task[None]] = set()
         self.engine: Engine
@@ -138,7 +134,7 @@ class AsyncProject:
         self.journal = Journal(self.store, self.bus, self._loop)
         self.engine = Engine(EngineDeps(
             store=self.store, journal=self.journal, project_dir=self.root, config=self.config, owner=self.owner,
-            executor=self._executor, resolve_agent=self._resolve_agent, judge=self._judge_for,
+            executor=self._executor, resolve_agent=self.agents.resolve, judge=self._judge_for,
             memory=self.memory_file.read,
         ))
         await self.engine.start()
@@ -227,18 +223,11 @@ class AsyncProject:
     @property
     def function_agents(self) -> Mapping[str, FunctionAgent]:
         """The agents played by Python callables in this process (`@project.agent`), by name (read-only)."""
-        return MappingProxyType(self._functions)
+        return self.agents.functions
 
     def register_agent(self, name: str, fn: Callable[..., Any], *, role: str = "", model: str | None = None,
                        **spec: Any) -> Agent:
-        runtime = FunctionAgent(name, fn)
-        handler = _importable_handler(fn)
-        agent = parse(Agent, {"name": name, "role": role or (inspect.getdoc(fn) or "").split("\n")[0],
-                              "model": model, "handler": handler, **spec})
-        self._functions[name] = runtime
-        with self.store.write() as tx:
-            tx.put_agent(agent)
-        return agent
+        return self.agents.register(name, fn, role=role, model=model, **spec)
 
     def judge(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Decorator: `(expectation, task, result) -> score | (score, feedback) | dict` scores every
@@ -249,46 +238,6 @@ class AsyncProject:
     def set_judge(self, judge: Judge | None) -> None:
         self._judge = judge
 
-    def _resolve_agent(self, name: str, run: Run) -> tuple[Agent, FunctionAgent]:
-        self._config.current()  # each task starts on the config as its file says now (the engine shares it)
-        cached: tuple[Agent, FunctionAgent] | None = run.agent_cache.get(name)
-        if cached is not None:
-            return cached
-        spec = run.mission.team.agent(name) if run.mission and run.mission.team else None
-        if spec is None:
-            with self.store.read() as tx:
-                spec = tx.agent(name)
-        runtime = self._functions.get(name)
-        if spec is None and runtime is None:
-            raise AgentUnavailableError(f"unknown agent {name!r}: add it to the team or register @project.agent({name!r})")
-        spec = spec or Agent(name=name)
-        if runtime is None and spec.handler:
-            runtime = FunctionAgent(name, load_handler(spec.handler, self.root))
-        if runtime is None:
-            model = spec.model or self.config.default_model
-            if model is None:
-                raise AgentUnavailableError(
-                    f"agent {name!r} has neither a model nor a handler: give it a `model` (or set defaultModel), "
-                    f"register a function with @project.agent({name!r}), or give it a `handler: module:function`"
-                )
-            llm = self._llm_runtime()
-            try:  # a missing key fails here, before anything is written
-                llm.check(name, model, spec.allowed_tools)
-            except AgentUnavailableError as exc:
-                if not (exc.details.get("env") and getattr(self._executor, "remote", False)):  # Dask: keys on workers
-                    raise type(exc)(f"agent {name!r}: {exc.message}; or play it offline with @project.agent({name!r})",
-                                    **exc.details) from None
-            runtime = FunctionAgent(name, llm)
-        run.agent_cache[name] = (spec, runtime)
-        return spec, runtime
-
-    def _llm_runtime(self) -> Any:
-        if self._llm is None:
-            from ..agents.llm import LLMRuntime
-
-            self._llm = LLMRuntime(self.models, self.config, self.root)
-        return self._llm
-
     def _judge_for(self, task: TaskRecord) -> Judge | None:
         """A registered judge; else an LLM judge on `judgeModel`, else on the model the attempt ran with
         (or the task's agent's model). None when the task has nothing for a judge to score."""
@@ -298,8 +247,7 @@ class AsyncProject:
             return None
         model = self.config.judge_model or (task.result.model if task.result else None)
         if model is None:
-            with self.store.read() as tx:
-                spec = tx.agent(task.assign_to)
+            spec = self.agents.stored(task.assign_to)
             model = (spec.model if spec else None) or self.config.default_model
         if model is None:
             return None
@@ -308,52 +256,19 @@ class AsyncProject:
         return LlmJudge(functools.partial(self.models.resolve, model), model_name=model,
                         reviewers=self.config.judge_reviewers)
 
-    def _known_agents(self, team: Team | None = None) -> set[str]:
-        with self.store.read() as tx:
-            names = {row.agent.name for row in tx.agents()}
-        return names | set(self._functions) | ({a.name for a in team.agents} if team else set())
-
-    def _check_agents(self, tasks: Iterable[Task], team: Team | None, *, prefix: tuple[Any, ...] = ("tasks",)) -> None:
-        known = self._known_agents(team)
-        errors = []
-        for i, task in enumerate(tasks):
-            if task.assign_to not in known:
-                errors.append({"loc": [*prefix, i, "assignTo"], "msg": f"unknown agent {task.assign_to!r} (known: {sorted(known)})"})
-            fallback = task.retry_policy.fallback_agent if task.retry_policy else None
-            if fallback and fallback not in known:
-                errors.append({"loc": [*prefix, i, "retryPolicy", "fallbackAgent"], "msg": f"unknown agent {fallback!r}"})
-        errors += handler_problems([(("team", "agents", i), a) for i, a in enumerate(team.agents if team else [])],
-                                   self.root, self.config.agent_handler_modules)
-        if errors:
-            raise SpecError(errors)
-
     @engine_call
     async def list_agents(self) -> list[Agent]:
-        with self.store.read() as tx:
-            return [row.agent for row in tx.agents()]
+        return self.agents.list()
 
     @engine_call
     async def add_agent(self, agent: Agent | dict[str, Any]) -> Agent:
-        agent = parse(Agent, agent if isinstance(agent, dict) else agent.model_dump())
-        if problems := handler_problems([((), agent)], self.root, self.config.agent_handler_modules):
-            raise SpecError(problems)
-
-        def write(tx: Tx, emit: Emit) -> Agent:
-            if tx.agent(agent.name) is not None:
-                raise ConflictError(f"An agent named {agent.name!r} already exists")
-            tx.put_agent(agent)
-            emit(AgentAdded(agent_name=agent.name))
-            return agent
-        return await self.journal.write(write)
+        checked = self.agents.checked(agent)
+        return await self.journal.write(lambda tx, emit: self.agents.add(tx, emit, checked))
 
     @engine_call
     async def remove_agent(self, name: str) -> None:
-        def write(tx: Tx, emit: Emit) -> None:
-            if not tx.delete_agent(name):
-                raise NotFoundError(f"Agent not found: {name}")
-            emit(AgentRemoved(agent_name=name))
-        await self.journal.write(write)
-        self._functions.pop(name, None)
+        await self.journal.write(lambda tx, emit: self.agents.remove(tx, emit, name))
+        self.agents.forget_function(name)
 
     @engine_call
     async def get_team(self) -> Team:
@@ -391,7 +306,7 @@ class AsyncProject:
     async def create_task(self, task: Task | dict[str, Any]) -> TaskRecord:
         """A standalone task (status draft); run it with `execute_task`."""
         spec = parse(Task, _as_data(task))
-        self._check_agents([spec], None, prefix=())
+        self.agents.check([spec], None, prefix=())
         return await self.journal.write(lambda tx, emit: self._insert_task(tx, emit, spec, None))
 
     def _insert_task(self, tx: Tx, emit: Emit, spec: Task, mission: MissionRecord | None) -> TaskRecord:
@@ -411,7 +326,7 @@ class AsyncProject:
         if current.status in RUNNING_TASK_STATES:
             raise ConflictError(f"Task {task_id} is {current.status.value}; kill it or wait before changing it")
         spec = parse(Task, {**current.spec.model_dump(by_alias=True), **patch})
-        self._check_agents([spec], mission.team if mission else None, prefix=())
+        self.agents.check([spec], mission.team if mission else None, prefix=())
         if mission is not None:
             self._check_mission_tasks(mission, [spec if t.id == task_id else t for t in mission.tasks])
 
@@ -530,7 +445,7 @@ class AsyncProject:
     async def save_mission(self, mission: Mission | dict[str, Any]) -> MissionRecord:
         """Create a mission (status draft) with its tasks. Names are unique in a project."""
         spec = parse(Mission, _as_data(mission))
-        self._check_agents(spec.tasks, spec.team)
+        self.agents.check(spec.tasks, spec.team)
         mission_id = new_id("msn")
         now = utcnow()
 
@@ -555,13 +470,13 @@ class AsyncProject:
             raise SpecError([{"loc": [k], "msg": "not a field a PATCH may change"} for k in sorted(unknown)])
         with self.store.read() as tx:
             current = tx.mission(ref)
-        running = current.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED)
+        running = current.status in LIVE_MISSION_STATES
         if running and "tasks" in keys:
             raise ConflictError(f"Mission {current.name!r} is {current.status.value}: its task list cannot be "
                                 "replaced while it runs; add, change or remove tasks one at a time, or abort it first")
         base = current.spec.model_dump(by_alias=True, exclude_none=True)
         spec = parse(Mission, {**base, **patch})
-        self._check_agents(spec.tasks, spec.team)
+        self.agents.check(spec.tasks, spec.team)
 
         def write(tx: Tx, emit: Emit) -> MissionRecord:
             if "tasks" in keys:
@@ -597,7 +512,7 @@ class AsyncProject:
     async def delete_mission(self, ref: str) -> None:
         with self.store.read() as tx:
             mission = tx.mission(ref, with_tasks=False)
-        if mission.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
+        if mission.status in LIVE_MISSION_STATES:
             raise ConflictError(f"Mission {mission.name!r} is {mission.status.value}; abort it before deleting it")
 
         def write(tx: Tx, emit: Emit) -> None:
@@ -612,7 +527,7 @@ class AsyncProject:
         spec = parse(Task, _as_data(task))
         with self.store.read() as tx:
             mission = tx.mission(ref)
-        self._check_agents([spec], mission.team, prefix=())
+        self.agents.check([spec], mission.team, prefix=())
         self._check_mission_tasks(mission, [*mission.tasks, spec])
         record = await self.journal.write(lambda tx, emit: self._insert_task(tx, emit, spec, mission))
         if mission.status == MissionStatus.ACTIVE or mission.id in self.engine.runs:
@@ -654,7 +569,7 @@ class AsyncProject:
                 existing = next((m for m in tx.missions(with_tasks=False) if m.name == spec.name), None)
             if existing is None:
                 ref = (await self.save_mission(spec)).id
-            elif existing.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
+            elif existing.status in LIVE_MISSION_STATES:
                 ref = existing.id  # running: the engine refuses it in the user's terms (already active)
             else:
                 ref = (await self.update_mission(existing.id, spec.to_wire())).id
@@ -869,12 +784,3 @@ def _snake_keys(patch: dict[str, Any]) -> list[str]:
 
 def _camel_keys(patch: dict[str, Any]) -> list[str]:
     return [k.split("_")[0] + "".join(p.title() for p in k.split("_")[1:]) for k in patch]
-
-
-def _importable_handler(fn: Callable[..., Any]) -> str | None:
-    """`module:qualname` when another process could import the function; None for notebook cells."""
-    module = getattr(fn, "__module__", None)
-    qualname = getattr(fn, "__qualname__", "")
-    if not module or module == "__main__" or "<" in qualname or module.startswith("__"):
-        return None
-    return f"{module}:{qualname}"

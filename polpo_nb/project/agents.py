@@ -1,0 +1,189 @@
+"""The project's agents: who plays each name, in one registry the engine, the API and the chat share.
+
+An agent is found in a mission's own team, else in the project's stored team; it is played by a
+Python callable registered in this process (`@project.agent`), else by its `handler: module:function`,
+else by an LLM on its model (or the project's `defaultModel`). The engine resolves a task's agent
+here (`resolve`), the API checks names here before anything is written (`check`), and the chat asks
+the same questions (`find`, `names`, `function_runtime`), so the three never disagree.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler
+from ..agents.handler_policy import handler_problems
+from ..agents.models import ModelRegistry
+from ..errors import ConflictError, NotFoundError, SpecError
+from ..events.catalog import AgentAdded, AgentRemoved
+from ..spec import Agent, ProjectConfig, Task, Team, parse
+from ..store.journal import Emit
+from ..store.sqlite import Store, Tx
+
+if TYPE_CHECKING:
+    from ..agents.llm import LLMRuntime
+    from ..engine.run import Run
+
+
+class AgentRegistry:
+    """The agents of one project: its stored team, the functions registered in this process, and how
+    each name is played."""
+
+    def __init__(self, store: Store, root: Path, config: Callable[[], ProjectConfig], models: ModelRegistry, *,
+                 remote: bool = False) -> None:
+        """`config` gives the config as its file says now; `remote`: task bodies run elsewhere (Dask),
+        where the model keys live, so a key missing here is no reason to refuse an LLM agent."""
+        self.store = store
+        self.root = root
+        self.config = config
+        self.models = models
+        self.remote = remote
+        self._functions: dict[str, FunctionAgent] = {}
+        self._llm: LLMRuntime | None = None  # built (and pydantic-ai imported) for the first LLM agent
+
+    @property
+    def functions(self) -> Mapping[str, FunctionAgent]:
+        """The agents played by Python callables in this process, by name (read-only)."""
+        return MappingProxyType(self._functions)
+
+    # -- registration --------------------------------------------------------------------------------
+
+    def register(self, name: str, fn: Callable[..., Any], *, role: str = "", model: str | None = None,
+                 **spec: Any) -> Agent:
+        """`fn` plays `name` in this process; the agent is stored too, with `fn`'s import path as its
+        handler when another process could import it."""
+        runtime = FunctionAgent(name, fn)
+        agent = parse(Agent, {"name": name, "role": role or (inspect.getdoc(fn) or "").split("\n")[0],
+                              "model": model, "handler": importable_handler(fn), **spec})
+        self._functions[name] = runtime
+        with self.store.write() as tx:
+            tx.put_agent(agent)
+        return agent
+
+    def checked(self, agent: Agent | dict[str, Any]) -> Agent:
+        """`agent` parsed, its handler allowed by the config: raises SpecError before anything is written."""
+        agent = parse(Agent, agent if isinstance(agent, dict) else agent.model_dump())
+        if problems := handler_problems([((), agent)], self.root, self.config().agent_handler_modules):
+            raise SpecError(problems)
+        return agent
+
+    def add(self, tx: Tx, emit: Emit, agent: Agent) -> Agent:
+        """A journal write: store a new agent (ConflictError when the name is taken)."""
+        if tx.agent(agent.name) is not None:
+            raise ConflictError(f"An agent named {agent.name!r} already exists")
+        tx.put_agent(agent)
+        emit(AgentAdded(agent_name=agent.name))
+        return agent
+
+    def remove(self, tx: Tx, emit: Emit, name: str) -> None:
+        """A journal write: forget an agent (NotFoundError for an unknown name)."""
+        if not tx.delete_agent(name):
+            raise NotFoundError(f"Agent not found: {name}")
+        emit(AgentRemoved(agent_name=name))
+
+    def forget_function(self, name: str) -> None:
+        self._functions.pop(name, None)
+
+    # -- lookup --------------------------------------------------------------------------------------
+
+    def list(self) -> list[Agent]:
+        """The project's stored agents."""
+        with self.store.read() as tx:
+            return [row.agent for row in tx.agents()]
+
+    def stored(self, name: str) -> Agent | None:
+        """The stored agent of that name, if any."""
+        with self.store.read() as tx:
+            return tx.agent(name)
+
+    def find(self, name: str, team: Team | None = None) -> Agent | None:
+        """The agent `name` as it would play: the team's, else the stored one, else a bare spec for a
+        function registered here; None when nothing knows the name."""
+        spec = team.agent(name) if team else None
+        spec = spec or self.stored(name)
+        if spec is None and name in self._functions:
+            return Agent(name=name)
+        return spec
+
+    def names(self, team: Team | None = None) -> set[str]:
+        """Every name a task may be assigned to (with `team`: a mission's own agents too)."""
+        return {a.name for a in self.list()} | set(self._functions) | ({a.name for a in team.agents} if team else set())
+
+    def check(self, tasks: Iterable[Task], team: Team | None, *, prefix: tuple[Any, ...] = ("tasks",)) -> None:
+        """SpecError naming every task assigned to (or falling back on) an unknown agent, and every team
+        agent whose handler the config does not allow."""
+        known = self.names(team)
+        errors = []
+        for i, task in enumerate(tasks):
+            if task.assign_to not in known:
+                errors.append({"loc": [*prefix, i, "assignTo"], "msg": f"unknown agent {task.assign_to!r} (known: {sorted(known)})"})
+            fallback = task.retry_policy.fallback_agent if task.retry_policy else None
+            if fallback and fallback not in known:
+                errors.append({"loc": [*prefix, i, "retryPolicy", "fallbackAgent"], "msg": f"unknown agent {fallback!r}"})
+        errors += handler_problems([(("team", "agents", i), a) for i, a in enumerate(team.agents if team else [])],
+                                   self.root, self.config().agent_handler_modules)
+        if errors:
+            raise SpecError(errors)
+
+    # -- playing -------------------------------------------------------------------------------------
+
+    def function_runtime(self, spec: Agent) -> FunctionAgent | None:
+        """The callable that plays `spec` here: registered in this process, else its handler loaded;
+        None for an agent played by a model."""
+        runtime = self._functions.get(spec.name)
+        if runtime is None and spec.handler:
+            runtime = FunctionAgent(spec.name, load_handler(spec.handler, self.root))
+        return runtime
+
+    def plays_function(self, spec: Agent) -> bool:
+        """Whether a callable (registered or a handler) plays `spec`, rather than a model."""
+        return spec.name in self._functions or bool(spec.handler)
+
+    def resolve(self, name: str, run: Run) -> tuple[Agent, FunctionAgent]:
+        """(spec, runtime) of the agent a task of `run` is assigned to, cached for the run. Raises
+        AgentUnavailableError, in the user's terms, when nothing here can play it."""
+        config = self.config()  # each task starts on the config as its file says now (the engine shares it)
+        cached: tuple[Agent, FunctionAgent] | None = run.agent_cache.get(name)
+        if cached is not None:
+            return cached
+        spec = self.find(name, run.mission.team if run.mission else None)
+        if spec is None:
+            raise AgentUnavailableError(f"unknown agent {name!r}: add it to the team or register @project.agent({name!r})")
+        runtime = self.function_runtime(spec)
+        if runtime is None:
+            model = spec.model or config.default_model
+            if model is None:
+                raise AgentUnavailableError(
+                    f"agent {name!r} has neither a model nor a handler: give it a `model` (or set defaultModel), "
+                    f"register a function with @project.agent({name!r}), or give it a `handler: module:function`"
+                )
+            llm = self.llm_runtime()
+            try:  # a missing key fails here, before anything is written
+                llm.check(name, model, spec.allowed_tools)
+            except AgentUnavailableError as exc:
+                if not (exc.details.get("env") and self.remote):  # Dask: keys on workers
+                    raise type(exc)(f"agent {name!r}: {exc.message}; or play it offline with @project.agent({name!r})",
+                                    **exc.details) from None
+            runtime = FunctionAgent(name, llm)
+        run.agent_cache[name] = (spec, runtime)
+        return spec, runtime
+
+    def llm_runtime(self) -> LLMRuntime:
+        if self._llm is None:
+            from ..agents.llm import LLMRuntime
+
+            self._llm = LLMRuntime(self.models, self.config(), self.root)
+        return self._llm
+
+
+def importable_handler(fn: Callable[..., Any]) -> str | None:
+    """`module:qualname` when another process could import the function; None for notebook cells."""
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname or module.startswith("__"):
+        return None
+    return f"{module}:{qualname}"
