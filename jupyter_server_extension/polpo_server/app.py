@@ -26,6 +26,7 @@ from .cache import RenderCache
 from .handlers import build_handlers
 from .openapi import build_openapi
 from .projects import ProjectRegistry
+from .ui import ui_handlers
 
 #: ProjectConfig keys the server supplies when a project's own config leaves them unset.
 CONFIG_DEFAULTS = ("default_model", "judge_model", "orchestrator_model", "executor", "dask_scheduler")
@@ -70,7 +71,7 @@ class PolpoServerApp(ExtensionApp):
         self.log.info("polpo: serving projects below %s at %s", self.registry.root, self.api_url)
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(build_handlers(self.url_prefix))
+        self.handlers.extend(build_handlers(self.url_prefix) + ui_handlers(self.url_prefix))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Start the default project's engine and event tail on the server's loop, so its scheduled

@@ -1,0 +1,131 @@
+// The dashboard's shell: credentials, the project, the router (#/missions, #/missions/ID, #/inbox,
+// #/tasks/ID, #/events), the live connection, and repaints that keep what the user is typing.
+
+import { ApiError, blob, call, getKey, setKey } from "./api.js";
+import { Live } from "./live.js";
+import { eventsPage, inbox, inboxPage, missionPage, missionsPage, taskPage, tick } from "./pages.js";
+
+const $ = (id) => document.getElementById(id);
+const main = $("main");
+const notice = $("notice");
+const keyForm = $("key-form");
+const keyMessage = $("key-message");
+let live = null;
+let eventFilter = "";
+
+function say(text) { notice.textContent = text || ""; notice.hidden = !text; }
+
+function route() {
+  const [page, id] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  return { page: page || "missions", id };
+}
+
+const ctx = {
+  get state() { return live.state; },
+  get events() { return live.events; },
+  get eventFilter() { return eventFilter; },
+  setEventFilter(value) { eventFilter = value; render(); },
+  go(hash) { location.hash = hash; },
+  async act(method, path, body, label) {
+    try {
+      say("");
+      await live.act(method, path, body);
+    } catch (error) {
+      say(`${label} failed: ${error.message}`);
+      if (error.status === 401) askKey("The server refused the key (401): enter it again.");
+    }
+  },
+  read(path) { return call("GET", live.base + path); },
+  async download(path, name) {
+    try {
+      const data = await blob(live.base + path);
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(data);
+      a.download = name; // saved, never opened as a page of this origin
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    } catch (error) { say(`Download failed: ${error.message}`); }
+  },
+};
+
+/** Repaint the current page, keeping focus and typed values (inputs carry a data-key). */
+function render() {
+  if (!live || !live.state) return;
+  const focused = document.activeElement && document.activeElement.getAttribute("data-key");
+  const values = new Map([...main.querySelectorAll("[data-key]")].map((i) => [i.getAttribute("data-key"), i.type === "checkbox" ? i.checked : i.value]));
+  const { page, id } = route();
+  const view = page === "missions" && id ? missionPage(ctx, id) : page === "missions" ? missionsPage(ctx)
+    : page === "inbox" ? inboxPage(ctx) : page === "tasks" && id ? taskPage(ctx, id) : page === "events" ? eventsPage(ctx)
+    : missionsPage(ctx);
+  main.replaceChildren(view);
+  for (const input of main.querySelectorAll("[data-key]")) {
+    const key = input.getAttribute("data-key");
+    if (values.has(key)) { if (input.type === "checkbox") input.checked = values.get(key); else input.value = values.get(key); }
+    if (key === focused) input.focus();
+  }
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.getAttribute("href") === `#/${page}`) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  const waiting = inbox(live.state);
+  const count = waiting.tasks.length + waiting.missions.length;
+  $("inbox-count").textContent = count ? String(count) : "";
+  document.title = `${count ? `(${count}) ` : ""}Polpo · ${live.state.project.name}`;
+}
+
+function askKey(message) {
+  if (live) live.close();
+  live = null;
+  keyMessage.textContent = message;
+  keyForm.hidden = false;
+  main.replaceChildren();
+  $("key").focus();
+}
+
+async function start() {
+  keyForm.hidden = true;
+  say("");
+  let projects;
+  try {
+    projects = await call("GET", "api/v1/projects");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      const hadKey = Boolean(getKey());
+      setKey("");
+      askKey(hadKey ? "That key was refused (401 Unauthorized): check it and enter it again."
+        : "This server needs its API key (or the Jupyter token).");
+    } else {
+      say(`Cannot reach the server: ${error.message}`);
+    }
+    return;
+  }
+  $("forget-key").hidden = !getKey(); // on Jupyter the session cookie is the credential
+  const project = projects[0];
+  $("project").textContent = project.name;
+  live = new Live(project.id, {
+    onState: render,
+    onEvents: () => { if (route().page === "events" || route().page === "tasks") render(); },
+    onConnection: (status) => { $("connection").textContent = status; $("connection").setAttribute("data-state", status); },
+    onError: (error) => {
+      if (error.status === 401) askKey("The server refused the key (401): enter it again.");
+      else say(error.message);
+    },
+  });
+  try {
+    await live.start();
+  } catch (error) {
+    if (error.status === 401) askKey("That key was refused (401 Unauthorized): check it and enter it again.");
+    else say(`Cannot load the project: ${error.message}`);
+  }
+}
+
+keyForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  setKey($("key").value.trim());
+  $("key").value = "";
+  start();
+});
+$("forget-key").addEventListener("click", () => { setKey(""); askKey("Key forgotten for this tab."); });
+window.addEventListener("hashchange", render);
+setInterval(tick, 1000);
+start();

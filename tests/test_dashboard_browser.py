@@ -1,0 +1,292 @@
+"""The dashboard (`/ui/`) on a real `polpo serve`, in Debian's Chromium driven by Playwright.
+
+The page loads without the key and asks for it; a wrong key says so; with the right one, the missions
+list fills in live as a mission runs (its agents wait for files this test writes, so each step is
+seen), Approve in the inbox and Resume on a paused checkpoint act through the API (checked through
+the API), a hostile title stays text, and a reload (also after a server restart) shows the same state.
+Screenshots of each page go to test-artifacts/dashboard/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from server.server_helpers import WAIT, free_port, start_serve, stop_serve
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+KEY = "sk_dash_0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+WAIT_MS = int(WAIT * 1000)
+EVIL = '<img src=x onerror="window.pwned=1">'
+
+AGENTS = '''
+"""The dashboard tests' agents: `waiter` finishes when the test writes go/<title>."""
+import asyncio
+
+
+async def waiter(task, ctx):
+    gate = ctx.project_dir / "go" / task.title
+    while not gate.exists():
+        await asyncio.sleep(0.02)
+    return {"content": f"did {task.title}"}
+
+
+def writer(task, ctx):
+    (ctx.output_dir / "report.md").write_text(f"# {task.title}\\n\\nAll good.\\n")
+    return {"content": f"wrote the report of {task.title}", "filesCreated": [".polpo/output/report.md"]}
+'''
+
+
+@dataclass
+class Served:
+    url: str
+    root: Path
+    port: int
+    log: Path
+    proc: Any = None
+
+    @property
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}api/v1/projects/{self.root.name}/", headers=AUTH, timeout=WAIT)
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        with self.api as client:
+            response = client.request(method, path, **kw)
+        assert response.status_code < 300, (method, path, response.status_code, response.text)
+        return response.json()["data"]
+
+    def go(self, title: str) -> None:
+        (self.root / "go").mkdir(exist_ok=True)
+        (self.root / "go" / title).write_text("go")
+
+    def start(self) -> None:
+        self.proc = start_serve(self.root, port=self.port, key=KEY, log=self.log)
+
+    def stop(self) -> None:
+        assert stop_serve(self.proc) == 0, self.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("dash") / "dash-project"
+    root.mkdir()
+    (root / "dash_agents.py").write_text(AGENTS)
+    (root / "polpo.json").write_text(json.dumps({"judgeModel": "test"}))
+    port = free_port()
+    served = Served(f"http://127.0.0.1:{port}/", root, port, root.parent / "serve.log")
+    served.start()
+    try:
+        for name in ("waiter", "writer"):
+            served.call("POST", "agents", json={"name": name, "handler": f"dash_agents:{name}"})
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    expect.set_options(timeout=WAIT_MS)
+    yield page
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def login(page: Page, served: Served, hash_: str = "#/missions") -> None:
+    page.goto(f"{served.url}ui/{hash_}")
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Connect").click()
+    expect(page.locator("#connection")).to_have_text("live")
+
+
+def mission(served: Served, name: str, tasks: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return served.call("POST", "missions", json={"name": name, "tasks": tasks, **extra})
+
+
+def task(title: str, agent: str = "waiter", **extra: Any) -> dict[str, Any]:
+    return {"title": title, "description": f"{title} of the dashboard tests", "assignTo": agent, **extra}
+
+
+def status_of(served: Served, kind: str, ident: str) -> str:
+    return str(served.call("GET", f"{kind}/{ident}")["status"])
+
+
+# -- serving and auth -----------------------------------------------------------------------------------
+
+def test_the_page_loads_without_the_key_and_the_api_still_needs_it(served: Served) -> None:
+    page = httpx.get(f"{served.url}ui/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert 'src="app.js"' in page.text and KEY not in page.text
+    assert httpx.get(f"{served.url}ui/dag.js").text.startswith("// polpo-nb DAG renderer")  # the widget's renderer
+    for path in ("api/v1/projects", f"api/v1/projects/{served.root.name}/state", f"api/v1/projects/{served.root.name}/events"):
+        assert httpx.get(served.url + path).status_code == 401, path
+    assert httpx.get(served.url + "api/v1/projects", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["ui/..%2fapp.py", "ui/%2e%2e/serve.py", "ui/../../etc/passwd", "ui/static/ui/app.js",
+                                  "ui/__init__.py", "ui/nope.js"])
+def test_only_the_dashboards_own_files_are_served(served: Served, path: str) -> None:
+    response = httpx.get(served.url + path, headers=AUTH)
+    assert response.status_code == 404, (path, response.status_code)
+
+
+def test_a_wrong_key_says_so_and_the_right_one_opens_the_missions(served: Served, page: Page) -> None:
+    page.goto(f"{served.url}ui/")
+    expect(page.locator("#key-message")).to_contain_text("needs its API key")
+    page.get_by_label("API key").fill("not-the-key")
+    page.get_by_role("button", name="Connect").click()
+    expect(page.locator("#key-message")).to_contain_text("refused (401 Unauthorized)")
+    shot(page, "wrong-key")
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Connect").click()
+    expect(page.locator("#connection")).to_have_text("live")
+    expect(page.locator("#key-form")).to_be_hidden()
+    assert KEY not in page.url
+    # kept for the tab: a reload does not ask again
+    page.reload()
+    expect(page.locator("#connection")).to_have_text("live")
+    expect(page.locator("#key-form")).to_be_hidden()
+
+
+# -- missions --------------------------------------------------------------------------------------------
+
+def test_the_missions_list_fills_in_live_as_a_mission_runs(served: Served, page: Page) -> None:
+    saved = mission(served, "Live run", [task("Fetch"), task("Build", dependsOn=["Fetch"]), task("Ship", dependsOn=["Build"])])
+    login(page, served)
+    row = page.locator(f'tr[data-mission-id="{saved["id"]}"]')
+    expect(row).to_have_attribute("data-status", "draft")
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})  # another client
+    expect(row).to_have_attribute("data-status", "active")
+    expect(row).to_contain_text("0/3 done")
+    served.go("Fetch")
+    expect(row).to_contain_text("1/3 done")
+    shot(page, "missions-running")
+    # the mission's page: the live DAG
+    row.get_by_role("link", name="Live run").click()
+    node = page.locator(".polpo-node")
+    expect(node).to_have_count(3)
+    expect(page.locator('.polpo-node:has(title:text-is("Fetch (waiter)"))')).to_have_attribute("data-status", "done")
+    expect(page.locator('.polpo-node:has(title:text-is("Build (waiter)"))')).to_have_attribute("data-status", "in_progress")
+    shot(page, "mission-running")
+    served.go("Build")
+    expect(page.locator('.polpo-node:has(title:text-is("Build (waiter)"))')).to_have_attribute("data-status", "done")
+    served.go("Ship")
+    expect(page.locator(f'.ui-page[data-mission-id="{saved["id"]}"]')).to_have_attribute("data-status", "completed")
+    page.get_by_role("link", name="Missions").click()
+    expect(row).to_contain_text("3/3 done")
+    expect(row).to_have_attribute("data-status", "completed")
+
+
+def test_approve_in_the_inbox_moves_the_task_to_done(served: Served, page: Page) -> None:
+    saved = mission(served, "Deploy", [task("Deploy to staging", "writer", sideEffects=True)])
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    task_id = saved["tasks"][0]["id"]
+    login(page, served, "#/inbox")
+    item = page.locator(f'#inbox-tasks li[data-task-id="{task_id}"]')
+    expect(item).to_contain_text("Deploy to staging")
+    expect(page).to_have_title("(1) Polpo · dash-project")
+    page.get_by_label("Note for Deploy to staging").fill("looks fine")
+    shot(page, "inbox")
+    page.get_by_role("button", name="Approve Deploy to staging").click()
+    expect(item).to_have_count(0)
+    assert status_of(served, "tasks", task_id) == "done"
+    expect(page).to_have_title("Polpo · dash-project")
+    # the task's page: its result, assessment and the file it created
+    page.goto(f"{served.url}ui/#/tasks/{task_id}")
+    expect(page.locator(".ui-result")).to_have_text("wrote the report of Deploy to staging")
+    expect(page.locator(".ui-history")).to_contain_text("awaiting_approval → done")
+    page.get_by_role("button", name="Preview .polpo/output/report.md").click()
+    expect(page.locator(".ui-file pre")).to_contain_text("All good.")
+    shot(page, "task")
+
+
+def test_resume_on_a_paused_checkpoint_completes_the_mission(served: Served, page: Page) -> None:
+    saved = mission(served, "Release", [task("Draft", "writer"), task("Publish", "writer", dependsOn=["Draft"])],
+                    checkpoints=[{"name": "editor", "afterTasks": ["Draft"], "message": "Read the draft first"}])
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    login(page, served, f"#/missions/{saved['id']}")
+    box = page.locator(f'.ui-page[data-mission-id="{saved["id"]}"]')
+    expect(box).to_have_attribute("data-status", "paused")
+    expect(page.locator('.ui-hold[data-kind="checkpoint"]')).to_have_attribute("data-state", "waiting")
+    expect(page.locator(".ui-pause-message")).to_have_text("Read the draft first")
+    shot(page, "mission-paused")
+    page.get_by_role("button", name="Resume", exact=True).click()
+    expect(box).to_have_attribute("data-status", "completed")
+    assert status_of(served, "missions", saved["id"]) == "completed"
+    expect(page.locator('.ui-hold[data-kind="checkpoint"]')).to_have_attribute("data-state", "passed")
+
+
+def test_abort_asks_for_confirmation(served: Served, page: Page) -> None:
+    saved = mission(served, "Long haul", [task("Wait forever")])
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    login(page, served, f"#/missions/{saved['id']}")
+    box = page.locator(f'.ui-page[data-mission-id="{saved["id"]}"]')
+    expect(box).to_have_attribute("data-status", "active")
+    page.get_by_role("button", name="Abort").click()
+    page.get_by_role("button", name="Cancel").click()
+    assert status_of(served, "missions", saved["id"]) == "active"
+    page.get_by_role("button", name="Abort").click()
+    page.get_by_role("button", name="Confirm abort").click()
+    expect(box).to_have_attribute("data-status", "cancelled")
+    assert status_of(served, "missions", saved["id"]) == "cancelled"
+
+
+def test_a_hostile_title_renders_as_text(served: Served, page: Page) -> None:
+    saved = mission(served, EVIL, [task(EVIL, "writer", sideEffects=True)])
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    task_id = saved["tasks"][0]["id"]
+    login(page, served)
+    for where in ("#/missions", f"#/missions/{saved['id']}", "#/inbox", f"#/tasks/{task_id}"):
+        page.goto(f"{served.url}ui/{where}")
+        expect(page.locator("main")).to_contain_text(EVIL)
+        assert page.locator("img").count() == 0, where
+        assert page.evaluate("() => window.pwned") is None, where
+    shot(page, "hostile-title")
+    page.get_by_role("button", name=f"Reject {EVIL}").click()
+    expect(page.locator(".ui-page")).to_have_attribute("data-status", "failed")
+
+
+def test_a_reload_and_a_server_restart_show_the_same_state(served: Served, page: Page) -> None:
+    saved = mission(served, "Steady", [task("Only", "writer")])
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    login(page, served)
+    row = page.locator(f'tr[data-mission-id="{saved["id"]}"]')
+    expect(row).to_have_attribute("data-status", "completed")
+    before = page.locator("#missions").inner_text()
+    page.reload()
+    expect(row).to_have_attribute("data-status", "completed")
+    assert page.locator("#missions").inner_text() == before
+    served.stop()
+    expect(page.locator("#connection")).to_have_text("reconnecting")
+    served.start()
+    expect(page.locator("#connection")).to_have_text("live")
+    page.reload()
+    expect(row).to_have_attribute("data-status", "completed")
+    assert page.locator("#missions").inner_text() == before
+    shot(page, "missions")
