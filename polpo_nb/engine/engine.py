@@ -14,7 +14,7 @@ engine's loop and all writing through the journal (durable before their events a
 
 from __future__ import annotations
 
-from ..spec import TaskRecord
+from ..spec import MissionRecord, TaskRecord
 from .attempts import Attempts
 from .controls import Controls
 from .deps import EngineDeps
@@ -45,6 +45,28 @@ class Engine:
         return self.leases.run_owner(mission_id)
 
     # == runs ==========================================================================================
+
+    def has_runs(self) -> bool:
+        """Whether this process runs anything now."""
+        return bool(self.runs)
+
+    def is_running(self, key: str) -> bool:
+        """Whether this process runs `key`: a mission's id, or `task:<id>` for a standalone task."""
+        return key in self.runs
+
+    async def wait_idle(self, key: str) -> bool:
+        """Wait until the run of `key` here has nothing moving; False at once when this process does not run it."""
+        run = self.runs.get(key)
+        if run is None:
+            return False
+        await run.idle.wait()
+        return True
+
+    def redefine_mission(self, mission: MissionRecord) -> None:
+        """A running mission's definition was edited: its run goes on with the new one."""
+        run = self.runs.get(mission.id)
+        if run is not None:
+            run.mission = mission
 
     async def execute_mission(self, mission_id: str) -> Run:
         return await self.dispatcher.execute_mission(mission_id)
