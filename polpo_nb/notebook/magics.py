@@ -22,7 +22,7 @@ from ..errors import ConflictError, NotFoundError, PolpoError
 from ..missionfile import load_mission, parse_mission_text
 from ..project.sync import Project
 from ..spec import Mission, MissionRecord
-from ..spec.status import MissionStatus, TaskStatus
+from ..spec.status import LIVE_MISSION_STATES, TaskStatus
 
 USAGE = """\
 %polpo status                             the project at a glance: missions, approvals, resumable runs
@@ -260,7 +260,7 @@ def _save(project: Project, spec: Mission) -> MissionRecord:
     existing = next((m for m in project.list_missions() if m.name == spec.name), None)
     if existing is None:
         return project.save_mission(spec)
-    if existing.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
+    if existing.status in LIVE_MISSION_STATES:
         raise ConflictError(f"mission {spec.name!r} is {existing.status.value}; abort it (or let it finish) first")
     return project.update_mission(existing.id, spec.to_wire())
 
