@@ -25,12 +25,14 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
 from pydantic_ai.usage import UsageLimits
 
 from ..spec import ProjectConfig, TaskRecord, TaskResult
+from ..spec.mcp import McpServer
 from ..spec.results import Usage
 from .context import AgentContext
 from .function import AgentUnavailableError
+from .mcp import McpServerError, McpTools, mcp_tools
 from .models import ModelRegistry
 from .prompts import fix_prompt, instructions, task_prompt
-from .tools import Workspace, build_tools, tool_names
+from .tools import ALL_TOOLS, Workspace, build_tools, tool_names
 
 __all__ = ["DEFAULT_MAX_TURNS", "LLMAgentError", "LLMRuntime"]
 
@@ -58,13 +60,16 @@ class LLMRuntime:
         """Pickled (for a remote executor's workers) as a fresh runtime: conversations stay here."""
         return LLMRuntime, (self.models, self.config, self.root)
 
-    def check(self, agent_name: str, model: str | None, allowed_tools: list[str] | None) -> None:
-        """Everything that can be known before a run starts: a model, its key, known tool names."""
+    def check(self, agent_name: str, model: str | None, allowed_tools: list[str] | None,
+              mcp_servers: dict[str, McpServer] | None = None) -> None:
+        """Everything that can be known before a run starts: a model, its key, known tool names (an MCP
+        server's tools are known once it runs: with servers, other names wait for the attempt)."""
         if not model:
             raise AgentUnavailableError(f"agent {agent_name!r} has no model and the project sets no defaultModel")
         self.models.check(model)
         try:
-            tool_names(allowed_tools, self.config.allowed_tools)
+            tool_names(allowed_tools, self.config.allowed_tools,
+                       None if self._servers(mcp_servers) else ())
         except ValueError as exc:
             raise AgentUnavailableError(f"agent {agent_name!r}: {exc}") from None
 
@@ -72,11 +77,26 @@ class LLMRuntime:
         if not ctx.model:
             raise LLMAgentError(f"agent {ctx.agent.name!r} has no model and the project sets no defaultModel")
         model = self.models.resolve(ctx.model)
-        names = tool_names(ctx.agent.allowed_tools, self.config.allowed_tools)
+        servers = self._servers(ctx.agent.mcp_servers)
+        ctx.log(f"[session] agent {ctx.agent.name} on model {ctx.model}, attempt {ctx.attempt} ({ctx.phase.value})")
+        try:
+            async with mcp_tools(ctx, servers, self.root, self.config.allowed_tools) as mcp:
+                return await self._run(task, ctx, model, mcp)
+        except McpServerError as exc:
+            ctx.log(f"[error] {exc.message}", "error")
+            raise LLMAgentError(exc.message) from None
+
+    def _servers(self, own: dict[str, McpServer] | None) -> dict[str, McpServer]:
+        """The project's MCP servers and the agent's own (which win on a name)."""
+        return {**self.config.mcp_servers, **(own or {})}
+
+    async def _run(self, task: TaskRecord, ctx: AgentContext, model: Any, mcp: McpTools) -> TaskResult:
+        names = [n for n in tool_names(ctx.agent.allowed_tools, self.config.allowed_tools, mcp.names)
+                 if n in ALL_TOOLS]
         workspace = Workspace.for_agent(self.root, ctx, self.config, ctx.agent.allowed_paths)
-        standing = instructions(ctx, names)
+        standing = instructions(ctx, names + mcp.names)
         agent: Agent[Workspace, str] = Agent(
-            model, instructions=standing, tools=build_tools(names), deps_type=Workspace,
+            model, instructions=standing, tools=build_tools(names), toolsets=mcp.toolsets, deps_type=Workspace,
             name=ctx.agent.name, defer_model_check=True,
         )
         key = (task.id, ctx.agent.name)
@@ -84,8 +104,8 @@ class LLMRuntime:
         prompt = fix_prompt(ctx) if history else task_prompt(ctx)
         turns = ctx.agent.max_turns or DEFAULT_MAX_TURNS
 
-        ctx.log(f"[session] agent {ctx.agent.name} on model {ctx.model}, attempt {ctx.attempt} ({ctx.phase.value})"
-                + (", continuing its conversation" if history else ""))
+        if history:
+            ctx.log("[session] continuing its conversation")
         ctx.log(f"[instructions] {standing}")
         ctx.log(f"[user] {_cut(prompt)}")
         try:

@@ -22,7 +22,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -100,6 +100,17 @@ class Workspace:
     def produced(self, rel: str) -> None:
         if rel not in self.files:
             self.files.append(rel)
+
+    def record_call(self, name: str, args: dict[str, Any], answer: str, ok: bool) -> str:
+        """One tool call (built-in or MCP) in the result's `toolCalls`, a `task:tool_use` event and a
+        transcript line; long arguments and answers shortened. Returns `answer`."""
+        shown = _short_args(args)
+        summary = _summary(answer)
+        self.calls.append({"tool": name, "args": shown, "ok": ok, "result": summary})
+        self.ctx.tool_use(name, shown, summary)
+        self.ctx.log(f"[tool] {name}({json.dumps(shown, default=str)}) -> {answer if len(answer) < 2000 else summary}",
+                     "info" if ok else "warning")
+        return answer
 
 
 def _allowed(rel: PurePosixPath, allowed: list[str], *, browse: bool) -> bool:
@@ -373,13 +384,7 @@ def _reported(fn: Callable[..., Any]) -> Callable[..., Any]:
     def report(ws: Workspace, args: tuple[Any, ...], kwargs: dict[str, Any], answer: str, ok: bool) -> str:
         bound = signature.bind_partial(None, *args, **kwargs).arguments
         bound.pop(next(iter(signature.parameters)), None)  # the RunContext
-        shown = _short_args(bound)
-        summary = _summary(answer)
-        ws.calls.append({"tool": name, "args": shown, "ok": ok, "result": summary})
-        ws.ctx.tool_use(name, shown, summary)
-        ws.ctx.log(f"[tool] {name}({json.dumps(shown, default=str)}) -> {answer if len(answer) < 2000 else summary}",
-                   "info" if ok else "warning")
-        return answer
+        return ws.record_call(name, bound, answer, ok)
 
     def failure(exc: Exception) -> str:
         if isinstance(exc, ToolRefused | SandboxError | FetchRefused):
@@ -418,14 +423,20 @@ OPT_IN_TOOLS = frozenset({"run_shell"})
 DEFAULT_TOOLS = tuple(name for name in ALL_TOOLS if name not in OPT_IN_TOOLS)
 
 
-def tool_names(agent_tools: list[str] | None, project_tools: list[str] | None = None) -> list[str]:
-    """The tools an agent gets: its `allowedTools` (default: all but the opt-in ones), within the
-    project's `allowedTools` when the config sets one. Unknown names raise ValueError."""
-    requested = list(DEFAULT_TOOLS) if agent_tools is None else list(dict.fromkeys(agent_tools))
-    unknown = [n for n in requested + list(project_tools or []) if n not in ALL_TOOLS]
-    if unknown:
+def tool_names(agent_tools: list[str] | None, project_tools: list[str] | None = None,
+               mcp_tools: Collection[str] | None = ()) -> list[str]:
+    """The tools an agent gets: its `allowedTools` (default: all but the opt-in ones, and every tool of
+    its MCP servers), within the project's `allowedTools` when the config sets one. Unknown names raise
+    ValueError. `mcp_tools` are the names its MCP servers offer, or None while they are not known (before
+    the servers start): then a name that is not built-in may be an MCP tool and is let through. The
+    project's list is not checked against them: it may name the MCP tools of any of its agents."""
+    offered = list(mcp_tools or ())
+    requested = [*DEFAULT_TOOLS, *offered] if agent_tools is None else list(dict.fromkeys(agent_tools))
+    unknown = [n for n in requested if n not in {*ALL_TOOLS, *offered}]
+    if unknown and mcp_tools is not None:
         raise ValueError(f"unknown tool{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                         f"(built-in tools: {', '.join(ALL_TOOLS)})")
+                         f"(built-in tools: {', '.join(ALL_TOOLS)}"
+                         + (f"; MCP tools: {', '.join(offered)})" if offered else ")"))
     if project_tools is not None:
         requested = [n for n in requested if n in project_tools]
     return requested

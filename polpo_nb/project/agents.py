@@ -163,7 +163,7 @@ class AgentRegistry:
                 )
             llm = self.llm_runtime()
             try:  # a missing key fails here, before anything is written
-                llm.check(name, model, spec.allowed_tools)
+                llm.check(name, model, spec.allowed_tools, spec.mcp_servers)
             except AgentUnavailableError as exc:
                 if not (exc.details.get("env") and self.remote):  # Dask: keys on workers
                     raise type(exc)(f"agent {name!r}: {exc.message}; or play it offline with @project.agent({name!r})",

@@ -73,13 +73,18 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True, **kw)
 
 
+#: What the API answers hides secrets written in models (an MCP server's literal env and header values,
+#: `spec/mcp.py`); files and the store get them whole through `to_wire()` / `model_dump_json()`.
+_REDACT = {"redact_secrets": True}
+
+
 def to_jsonable(value: Any) -> Any:
     """Any library result as wire JSON (models camelCase without nulls, containers recursively): what
-    the HTTP API answers and what the chat orchestrator's tools hand the model."""
+    the HTTP API answers and what the chat orchestrator's tools hand the model, secrets redacted."""
     if isinstance(value, WireModel):
-        return value.to_wire()
+        return value.to_wire(context=_REDACT)
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True, context=_REDACT)
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from ._base import WireModel
+from .mcp import McpServers
 
 AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -31,6 +32,10 @@ class Agent(WireModel):
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
         description="`package.module:function`, a function agent addressable from JSON/YAML/HTTP.",
     )
+    mcp_servers: McpServers | None = Field(
+        default=None, description="MCP servers whose tools this LLM agent gets beside the built-in ones, by name: "
+        "`{\"command\", \"args\", \"env\"}` (stdio), `{\"type\": \"http\"|\"sse\", \"url\", \"headers\"}`; "
+        "they add to (and by name override) the project's `mcpServers`.")
 
 
 class Team(WireModel):

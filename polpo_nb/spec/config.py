@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ._base import WireModel
+from .mcp import McpServers
 
 
 class ProviderConfig(WireModel):
@@ -37,6 +38,8 @@ class ProjectConfig(WireModel):
     quality_threshold: float = Field(default=3.0, ge=1, le=5, description="For standalone tasks.")
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     allowed_tools: list[str] | None = None
+    mcp_servers: McpServers = Field(default_factory=dict, description="MCP servers every LLM agent gets, by name "
+                                    "(an agent's own `mcpServers` add to them and win on a name).")
     command_timeout: float = Field(default=300.0, gt=0, description="Seconds for expectation commands.")
     event_retention: int = Field(default=100_000, ge=1000, description="Events kept in state.db.")
     synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL)$", description="SQLite durability.")

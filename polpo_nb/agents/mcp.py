@@ -1,0 +1,192 @@
+"""MCP servers as toolsets of an LLM agent: pydantic-ai's `MCPToolset` (over the official `mcp` SDK,
+through FastMCP's client transports), started for one attempt and stopped when it ends.
+
+**One attempt, one set of servers.** The servers are started when the attempt's tool loop starts and
+stopped when it ends, however it ends (done, failed, killed, timed out, mission aborted: the attempt's
+task is cancelled and the `async with` below closes them; a stdio server's process is waited for, then
+terminated). Per attempt rather than per run because the attempt is the unit that runs somewhere: on
+Dask the tool loop runs on a worker, so the servers must start there, next to it; and the attempt is
+the unit that is cancelled, so its servers cannot outlive it. A server also keeps no state from one
+task to the next. The price is a start per attempt (a few hundred milliseconds for a small server).
+
+**Names.** A server's tools keep their names unless one collides with a built-in tool or with another
+server's tool: then it is offered as `<server>_<tool>` (and the transcript says so). `allowedTools`
+names them as offered.
+
+**Secrets.** `${VAR}` / `${VAR:-default}` in `env` and `headers` are resolved here, from the environment
+of the process running the attempt (a Dask worker's own), and go only to the server: they are never
+logged, put in events or answered by the API. A stdio server gets the SDK's safe default environment
+(PATH, HOME, USER, ...) plus its `env`, not the provider keys of this process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic_ai import RunContext
+from pydantic_ai.exceptions import ModelRetry, ToolFailed
+from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
+from pydantic_ai.toolsets.abstract import ToolsetTool
+
+from ..errors import PolpoError
+from ..spec.mcp import HttpMcpServer, McpServer, SseMcpServer, StdioMcpServer
+from .context import AgentContext
+from .tools import ALL_TOOLS, Workspace, tool_names
+
+__all__ = ["McpServerError", "McpTools", "describe", "mcp_tools", "resolve_references"]
+
+#: Seconds a server has to start and answer `initialize` / `tools/list`.
+START_TIMEOUT = 30.0
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class McpServerError(PolpoError):
+    """An MCP server did not start or did not answer: the attempt fails with the server named."""
+
+
+def describe(server: McpServer) -> str:
+    """What a user recognises a server by: its command line or its URL (never its env or headers)."""
+    if isinstance(server, StdioMcpServer):
+        return shlex.join([server.command, *server.args])
+    return f"{server.type} {server.url}"
+
+
+def resolve_references(values: dict[str, str], where: str) -> dict[str, str]:
+    """`${VAR}` and `${VAR:-default}` replaced from the environment; a variable that is not set and has no
+    default raises McpServerError naming it (never a value)."""
+    def one(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if value is None:
+            if default is None:
+                raise McpServerError(f"{where}: environment variable {name} is not set")
+            return default
+        return value
+    return {key: _REFERENCE.sub(one, value) for key, value in values.items()}
+
+
+def _toolset(name: str, server: McpServer, root: Path) -> AbstractToolset[Workspace]:
+    from fastmcp.client.transports import SSETransport, StdioTransport, StreamableHttpTransport
+    from pydantic_ai.mcp import MCPToolset
+
+    where = f"MCP server {name!r}"
+    transport: Any
+    if isinstance(server, StdioMcpServer):
+        cwd = root / server.cwd if server.cwd else root
+        transport = StdioTransport(server.command, list(server.args), env=resolve_references(server.env, where),
+                                   cwd=str(cwd), keep_alive=False)
+    elif isinstance(server, SseMcpServer):
+        transport = SSETransport(server.url, headers=resolve_references(server.headers, where))
+    else:
+        assert isinstance(server, HttpMcpServer)
+        transport = StreamableHttpTransport(server.url, headers=resolve_references(server.headers, where))
+    # 'failed': a tool's error is answered to the model (as our built-in tools' are), not retried blindly
+    return MCPToolset(transport, id=name, tool_error_behavior="failed", init_timeout=START_TIMEOUT)
+
+
+@dataclass
+class _Reported(WrapperToolset[Workspace]):
+    """Every call to a server's tool reported like a built-in tool's: `toolCalls`, `task:tool_use`, log."""
+
+    server: str = ""
+
+    async def call_tool(self, name: str, tool_args: dict[str, Any], ctx: RunContext[Workspace],
+                        tool: ToolsetTool[Workspace]) -> Any:
+        try:
+            result = await self.wrapped.call_tool(name, tool_args, ctx, tool)
+        except (ToolFailed, ModelRetry) as exc:
+            ctx.deps.record_call(name, tool_args, f"error: {exc.message}", False)
+            raise
+        answer = result if isinstance(result, str) else _text(result)
+        ctx.deps.record_call(name, tool_args, answer, True)
+        return result
+
+
+def _text(value: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(value, default=str)
+    except ValueError:
+        return str(value)
+
+
+@dataclass
+class McpTools:
+    """The toolsets of an attempt's servers (connected) and the tool names they offer the model."""
+
+    toolsets: list[AbstractToolset[Workspace]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def mcp_tools(ctx: AgentContext, servers: dict[str, McpServer], root: Path,
+                    project_tools: list[str] | None) -> AsyncIterator[McpTools]:
+    """Start `servers`, list their tools, and yield them as toolsets filtered by the agent's
+    `allowedTools`; every server is stopped on exit, also when the attempt is cancelled."""
+    if not servers:
+        yield McpTools()
+        return
+    async with AsyncExitStack() as stack:
+        listed: dict[str, tuple[AbstractToolset[Workspace], list[str]]] = {}
+        for name, server in servers.items():
+            where = f"MCP server {name!r} ({describe(server)})"
+            toolset = _toolset(name, server, root)
+            try:
+                await stack.enter_async_context(toolset)
+                tools = await toolset.list_tools()  # type: ignore[attr-defined]
+            except McpServerError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure to start is the attempt's error, named
+                raise McpServerError(f"{where} did not start: {_reason(exc)}") from None
+            listed[name] = (toolset, [t.name for t in tools])
+            ctx.log(f"[mcp] {name}: started {describe(server)}; tools: {', '.join(listed[name][1]) or '(none)'}")
+
+        offered = _offered_names(listed)
+        for server, renames in offered.items():
+            for shown, original in renames.items():
+                if shown != original:
+                    ctx.log(f"[mcp] {server}: tool {original!r} is offered as {shown!r} (its name is taken)")
+        all_names = [shown for renames in offered.values() for shown in renames]
+        try:
+            allowed = set(tool_names(ctx.agent.allowed_tools, project_tools, all_names))
+        except ValueError as exc:
+            raise McpServerError(f"agent {ctx.agent.name!r}: {exc}") from None
+        result = McpTools()
+        for server, (toolset, _) in listed.items():
+            renames = offered[server]
+            shaped: AbstractToolset[Workspace] = toolset
+            if any(shown != original for shown, original in renames.items()):
+                shaped = shaped.renamed({s: o for s, o in renames.items() if s != o})
+            kept = {shown for shown in renames if shown in allowed}
+            shaped = shaped.filtered(lambda _ctx, tool_def, kept=kept: tool_def.name in kept)
+            result.toolsets.append(_Reported(shaped, server=server))
+            result.names.extend(sorted(kept))
+        yield result
+
+
+def _offered_names(listed: dict[str, tuple[Any, list[str]]]) -> dict[str, dict[str, str]]:
+    """server -> {offered name: the server's name}: `<server>_<tool>` where a name is built-in or shared."""
+    count: dict[str, int] = {}
+    for _, names in listed.values():
+        for tool in names:
+            count[tool] = count.get(tool, 0) + 1
+    return {server: {(f"{server}_{tool}" if tool in ALL_TOOLS or count[tool] > 1 else tool): tool
+                     for tool in names}
+            for server, (_, names) in listed.items()}
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful message of an exception (anyio wraps transport failures in groups)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc).strip() or type(exc).__name__
+    return text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}"
+

@@ -1,0 +1,227 @@
+"""LLM agents using MCP servers: a real server written here with the SDK's MCPServer (FastMCP's new name
+in mcp 2), over stdio and over streamable HTTP on 127.0.0.1, whose tools an agent calls through the real
+provider path (pydantic-ai's OpenAI client against the loopback OpenAI-compatible server)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from support import EventLog, wait_for
+
+import polpo_nb as polpo
+from polpo_nb.agents.loopback import LoopbackOpenAI, last_message, text, tool_call, tool_names
+from polpo_nb.spec import MissionStatus, TaskStatus, to_jsonable
+
+WAIT = 60
+SECRET = "s3cret-value-for-the-server"
+
+SERVER = textwrap.dedent('''
+    import os, sys, time
+    from pathlib import Path
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("echo")
+    MARKS = Path(os.environ["MARKS_DIR"])
+
+    @server.tool()
+    def shout(text: str) -> str:
+        """Upper-case the text."""
+        return text.upper() + "!"
+
+    @server.tool()
+    def token() -> str:
+        """Whether the configured token reached the server."""
+        return "token ok" if os.environ.get("SERVER_TOKEN") == "s3cret-value-for-the-server" else "no token"
+
+    @server.tool()
+    def read_file(path: str) -> str:
+        """A name that collides with a built-in tool."""
+        return "server read " + path
+
+    @server.tool()
+    def hang() -> str:
+        """Never answers."""
+        (MARKS / "hang").write_text(str(os.getpid()))
+        time.sleep(3600)
+        return "never"
+
+    (MARKS / f"started-{os.getpid()}").write_text("")
+    if len(sys.argv) > 1:
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]))
+    else:
+        server.run()
+''')
+
+
+@pytest.fixture
+def server_script(tmp_path: Path) -> Path:
+    path = tmp_path / "echo_server.py"
+    path.write_text(SERVER)
+    (tmp_path / "marks").mkdir()
+    return path
+
+
+def _servers_running(script: Path) -> list[psutil.Process]:
+    """Processes (anywhere below this test) running the test's server script."""
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if str(script) in " ".join(proc.cmdline()) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _stdio(script: Path, **extra) -> dict:
+    return {"command": sys.executable, "args": [str(script)],
+            "env": {"MARKS_DIR": str(script.parent / "marks"), **extra}}
+
+
+def _mission(agent: dict) -> dict:
+    return {"name": "mcp", "prompt": "Use the server.",
+            "tasks": [{"title": "shout", "description": "Shout hello", "assignTo": "caller"}],
+            "team": {"agents": [{"name": "caller", "model": "local:m", **agent}]}}
+
+
+def _calls_then_summary(*calls: tuple[str, dict]):
+    """The model calls each tool in turn (one per request), then answers with the last tool result."""
+    def reply(body: dict) -> dict:
+        done = sum(1 for m in body["messages"] if m["role"] == "tool")
+        if done < len(calls):
+            return tool_call(*calls[done])
+        return text("result: " + last_message(body)["content"])
+    return reply
+
+
+@pytest.fixture
+def config_for(monkeypatch):
+    monkeypatch.setenv("LOOPBACK_API_KEY", "k")
+
+    def make(server: LoopbackOpenAI, **more) -> dict:
+        return {"providers": {"local": {"baseUrl": server.base_url, "apiKeyEnv": "LOOPBACK_API_KEY"}}, **more}
+    return make
+
+
+def _logs(project: polpo.Project) -> list[str]:
+    return [e.message for s in project.log_sessions() for e in project.log(s.session_id)]
+
+
+def test_an_agent_calls_a_stdio_servers_tool_and_the_call_is_reported(project_dir, server_script, config_for,
+                                                                      monkeypatch):
+    monkeypatch.setenv("SERVER_TOKEN_SOURCE", SECRET)
+    with LoopbackOpenAI(_calls_then_summary(("shout", {"text": "hello"}), ("token", {}))) as llm, \
+            polpo.Project(project_dir, config=config_for(llm)) as project:
+        log = EventLog(project)
+        agent = {"mcpServers": {"echo": _stdio(server_script, SERVER_TOKEN="${SERVER_TOKEN_SOURCE}")}}
+        record = project.execute(_mission(agent)).wait(WAIT)
+        task = record.tasks[0]
+        logs = _logs(project)
+        answered = to_jsonable(project.get_mission("mcp"))
+
+    assert record.status == MissionStatus.COMPLETED, task.result
+    assert task.result.content == "result: token ok"
+    offered = tool_names(llm.requests[0])
+    assert {"shout", "token", "hang", "read_file", "write_file"} <= set(offered)
+    assert "echo_read_file" in offered  # the server's read_file collides with the built-in one
+    assert llm.requests[1]["messages"][-1]["content"] == "HELLO!"
+    uses = [(d["tool"], d["args"], d["result"]) for d in log.of("task:tool_use")]
+    assert ("shout", {"text": "hello"}, "HELLO!") in uses and ("token", {}, "token ok") in uses
+    assert [c["tool"] for c in task.result.data["toolCalls"]] == ["shout", "token"]
+    assert any(line.startswith('[tool] shout({"text": "hello"}) -> HELLO!') for line in logs)
+    assert any("[mcp] echo: started" in line and "echo_server.py" in line for line in logs)
+    assert any("'read_file' is offered as 'echo_read_file'" in line for line in logs)
+    # the secret went to the server only; the reference is what is stored and answered
+    assert all(SECRET not in line for line in logs)
+    assert all(SECRET not in str(e.data) for e in log.events)
+    env = answered["team"]["agents"][0]["mcpServers"]["echo"]["env"]
+    assert env["SERVER_TOKEN"] == "${SERVER_TOKEN_SOURCE}" and env["MARKS_DIR"] == "[redacted]"
+    assert _servers_running(server_script) == []
+    assert len(list((server_script.parent / "marks").glob("started-*"))) == 1  # one server for the attempt
+
+
+@pytest.fixture
+def http_server(server_script: Path) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MARKS_DIR": str(server_script.parent / "marks"), "SERVER_TOKEN": SECRET}
+    proc = subprocess.Popen([sys.executable, str(server_script), str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def up() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+    try:
+        wait_for(up, WAIT)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_project_wide_http_server_serves_every_llm_agent(project_dir, http_server, config_for):
+    with LoopbackOpenAI(_calls_then_summary(("shout", {"text": "over http"}))) as llm, \
+            polpo.Project(project_dir, config=config_for(
+                llm, mcpServers={"web": {"type": "http", "url": http_server,
+                                         "headers": {"X-Token": "${NOT_SET_ANYWHERE:-fallback}"}}})) as project:
+        log = EventLog(project)
+        record = project.execute(_mission({"allowedTools": ["shout", "write_file"]})).wait(WAIT)
+
+    assert record.status == MissionStatus.COMPLETED
+    assert record.tasks[0].result.content == "result: OVER HTTP!"
+    assert sorted(tool_names(llm.requests[0])) == ["shout", "write_file"]  # allowedTools names MCP tools too
+    assert ("shout", "OVER HTTP!") in [(d["tool"], d["result"]) for d in log.of("task:tool_use")]
+
+
+def test_a_server_that_cannot_start_fails_the_attempt_naming_it(project_dir, config_for, tmp_path):
+    missing = str(tmp_path / "no-such-server")
+    with LoopbackOpenAI(_calls_then_summary()) as llm, polpo.Project(project_dir, config=config_for(llm)) as project:
+        mission = _mission({"mcpServers": {"broken": {"command": missing, "args": ["--x"]}}})
+        mission["tasks"][0]["maxRetries"] = 0
+        record = project.execute(mission).wait(WAIT)
+    task = record.tasks[0]
+    assert record.status == MissionStatus.FAILED and task.status == TaskStatus.FAILED
+    assert f"MCP server 'broken' ({missing} --x) did not start" in task.result.error
+    assert llm.requests == []  # the model was never asked
+
+
+def test_a_missing_variable_fails_the_attempt_naming_the_variable(project_dir, server_script, config_for):
+    with LoopbackOpenAI(_calls_then_summary()) as llm, polpo.Project(project_dir, config=config_for(llm)) as project:
+        mission = _mission({"mcpServers": {"echo": _stdio(server_script, TOKEN="${POLPO_TEST_UNSET_VAR}")}})
+        mission["tasks"][0]["maxRetries"] = 0
+        task = project.execute(mission).wait(WAIT).tasks[0]
+    assert task.status == TaskStatus.FAILED
+    assert "MCP server 'echo': environment variable POLPO_TEST_UNSET_VAR is not set" in task.result.error
+    assert _servers_running(server_script) == []
+
+
+@pytest.mark.parametrize("how", ["kill", "abort"])
+def test_the_server_process_is_stopped_when_the_attempt_is_killed_or_aborted(project_dir, server_script,
+                                                                             config_for, how):
+    hang_mark = server_script.parent / "marks" / "hang"
+    with LoopbackOpenAI(_calls_then_summary(("hang", {}))) as llm, \
+            polpo.Project(project_dir, config=config_for(llm)) as project:
+        mission = _mission({"mcpServers": {"echo": _stdio(server_script)}})
+        mission["tasks"][0]["maxRetries"] = 0
+        run = project.execute(mission)
+        wait_for(hang_mark.exists, WAIT)
+        pid = int(hang_mark.read_text())
+        assert [p.pid for p in _servers_running(server_script)] == [pid]
+        if how == "kill":
+            task_id = next(t.id for t in project.list_tasks() if t.title == "shout")
+            project.kill_task(task_id)
+        else:
+            project.abort_mission("mcp")
+        record = run.wait(WAIT)
+        wait_for(lambda: not _servers_running(server_script), WAIT)
+    assert record.status in (MissionStatus.FAILED, MissionStatus.CANCELLED)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
