@@ -20,6 +20,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from server.server_helpers import WAIT, free_port, start_serve, stop_serve
 
+from polpo_nb.notebook.layout import layered_layout
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 CHROMIUM = "/usr/bin/chromium"
@@ -134,6 +136,28 @@ def task(title: str, agent: str = "waiter", **extra: Any) -> dict[str, Any]:
 
 def status_of(served: Served, kind: str, ident: str) -> str:
     return str(served.call("GET", f"{kind}/{ident}")["status"])
+
+
+# -- the shared DAG renderer ------------------------------------------------------------------------------
+
+def test_the_dashboards_layout_is_the_notebooks(browser: Browser) -> None:
+    """dag.js `layoutTasks` (the dashboard lays out records itself) places every node where
+    notebook/layout.py does for the widget and the static picture."""
+    tasks = [{"id": f"t{i}", "title": title, "assignTo": "w", "dependsOn": deps} for i, (title, deps) in enumerate([
+        ("e", ["c", "d"]), ("a", []), ("b", []), ("c", ["a"]), ("d", ["b", "a"]), ("f", ["e", "a"]), ("g", [])])]
+    expected = layered_layout([t["title"] for t in tasks], [t["dependsOn"] for t in tasks])
+    page = browser.new_page()
+    try:
+        page.set_content("<p>layout</p>")
+        graph = page.evaluate("""async ([src, tasks]) => {
+            const url = URL.createObjectURL(new Blob([src], {type: 'text/javascript'}));
+            return (await import(url)).layoutTasks(tasks);
+        }""", [(ROOT / "polpo_nb" / "notebook" / "dag.js").read_text(), tasks])
+    finally:
+        page.close()
+    assert [(n["x"], n["y"]) for n in graph["nodes"]] == expected.positions
+    assert sorted(map(tuple, graph["edges"])) == sorted(expected.edges)
+    assert (graph["width"], graph["height"]) == (expected.width, expected.height)
 
 
 # -- serving and auth -----------------------------------------------------------------------------------

@@ -119,6 +119,9 @@ async function start() {
   }
 }
 
+// a Jupyter login link (`?token=...`) has done its work once the page loaded: keep it out of the address bar
+if (new URLSearchParams(location.search).has("token")) history.replaceState(null, "", location.pathname + location.hash);
+
 keyForm.addEventListener("submit", (e) => {
   e.preventDefault();
   setKey($("key").value.trim());
