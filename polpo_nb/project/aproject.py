@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,16 +21,11 @@ from ..engine.commands import CommandRouter
 from ..engine.engine import Engine, EngineDeps
 from ..engine.interrupt import release_leases
 from ..engine.ownership import new_owner_id, owner_alive, release_owner
-from ..engine.schedules import Scheduler, first_run
-from ..errors import ConflictError, ForeignRunError, NotFoundError, SpecError
+from ..engine.schedules import Scheduler
+from ..errors import ForeignRunError, NotFoundError, SpecError
 from ..events.bus import EventBus, Subscription
 from ..events.catalog import (
     MemoryUpdated,
-    MissionDeleted,
-    MissionSaved,
-    TaskCreated,
-    TaskRemoved,
-    TaskUpdated,
     TeamRenamed,
 )
 from ..events.model import Event
@@ -50,13 +43,10 @@ from ..spec import (
     TaskRecord,
     Team,
     parse,
-    utcnow,
 )
 from ..spec.files import FileListing, FilePreview
-from ..spec.mission import mission_problems
 from ..spec.state import Attempt, LogEntry, LogSession, Process, ProjectInfo, ProjectState, ScheduleOccurrence
-from ..spec.status import LIVE_MISSION_STATES, RUNNING_TASK_STATES
-from ..spec.task import TASK_SPEC_FIELDS
+from ..spec.status import LIVE_MISSION_STATES
 from ..store.changes import follow_changes, watch_database
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
@@ -65,6 +55,7 @@ from .config import POLPO_DIR, ConfigFile
 from .handles import RunHandle
 from .loop import engine_call
 from .memory import MemoryFile
+from .missions import MissionEditor, as_data
 from .snapshot import read_processes, read_state, read_team
 
 if TYPE_CHECKING:
@@ -76,11 +67,6 @@ if TYPE_CHECKING:
 
 HOUSEKEEPING_INTERVAL = 300.0
 CLOSE_GRACE = 5.0  # seconds background tasks get to finish their cleanup on close
-MISSION_PATCH_FIELDS = frozenset(Mission.model_fields) - {"tasks"}
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(6)}"
 
 
 class AsyncProject:
@@ -113,6 +99,7 @@ class AsyncProject:
         self._loop: asyncio.AbstractEventLoop
         self._background: set[asyncio.Task[None]] = set()
         self.engine: Engine
+        self.missions: MissionEditor
         self.journal: Journal
         self.closed = False
         self.tail_looks = 0  # looks for other processes' commits (tests count idle wake-ups with it)
@@ -139,6 +126,7 @@ class AsyncProject:
         ))
         await self.engine.start()
         self.scheduler = Scheduler(self.store, self.journal, self.owner, self.engine.execute_mission)
+        self.missions = MissionEditor(self.store, self.journal, self.engine, self.agents)
         self.commands = CommandRouter(self.store, self.journal, self.owner, self.engine)
         self._changes = watch_database(self.store.path, detection=self.config.change_detection,
                                        poll_interval=self.config.poll_interval)
@@ -189,7 +177,7 @@ class AsyncProject:
     async def in_use(self) -> bool:
         """Whether closing the project now would stop something: a run this process owns, a client
         listening to its events, or a schedule to fire. A server closes projects for which it is not."""
-        if self.engine.runs or self.bus.subscriber_count:
+        if self.engine.has_runs() or self.bus.subscriber_count:
             return True
         with self.store.read() as tx:
             return any(m.schedule and m.next_run_at for m in tx.missions(with_tasks=False))
@@ -305,69 +293,16 @@ class AsyncProject:
     @engine_call
     async def create_task(self, task: Task | dict[str, Any]) -> TaskRecord:
         """A standalone task (status draft); run it with `execute_task`."""
-        spec = parse(Task, _as_data(task))
-        self.agents.check([spec], None, prefix=())
-        return await self.journal.write(lambda tx, emit: self._insert_task(tx, emit, spec, None))
-
-    def _insert_task(self, tx: Tx, emit: Emit, spec: Task, mission: MissionRecord | None) -> TaskRecord:
-        record = _task_record(spec, tx.next_seq(), mission.id if mission else None, mission.name if mission else None)
-        _put_new_task(tx, emit, record)
-        return record
+        return await self.missions.create_task(task)
 
     @engine_call
     async def update_task(self, task_id: str, patch: dict[str, Any]) -> TaskRecord:
         """Change definition fields (priority, expectations, ...) of a task that is not running."""
-        unknown = set(_snake_keys(patch)) - TASK_SPEC_FIELDS
-        if unknown:
-            raise SpecError([{"loc": [k], "msg": "not a field a PATCH may change"} for k in sorted(unknown)])
-        with self.store.read() as tx:
-            current = tx.task(task_id)
-            mission = tx.mission(current.mission_id) if current.mission_id else None
-        if current.status in RUNNING_TASK_STATES:
-            raise ConflictError(f"Task {task_id} is {current.status.value}; kill it or wait before changing it")
-        spec = parse(Task, {**current.spec.model_dump(by_alias=True), **patch})
-        self.agents.check([spec], mission.team if mission else None, prefix=())
-        if mission is not None:
-            self._check_mission_tasks(mission, [spec if t.id == task_id else t for t in mission.tasks])
-
-        def write(tx: Tx, emit: Emit) -> TaskRecord:
-            updated = current.model_copy(update={**dict(spec), "updated_at": utcnow()})
-            if mission is not None and spec.title != current.title:
-                self._rename_references(tx, mission, current.title, spec.title)
-            tx.put_task(updated)
-            emit(TaskUpdated(task_id=task_id, mission_id=current.mission_id, fields=sorted(_camel_keys(patch))))
-            return updated
-        updated = await self.journal.write(write)
-        self.engine.update_running_task(updated)
-        return updated
-
-    def _rename_references(self, tx: Tx, mission: MissionRecord, old: str, new: str) -> None:
-        for task in mission.tasks:
-            if old in task.depends_on:
-                tx.put_task(task.model_copy(update={"depends_on": [new if d == old else d for d in task.depends_on]}))
-
-    def _check_mission_tasks(self, mission: MissionRecord, tasks: list[Any]) -> None:
-        candidate = Mission.model_construct(**{**dict(mission.spec), "tasks": tasks})
-        problems = mission_problems(candidate)
-        if problems:
-            raise SpecError([{"loc": [int(p) if p.isdigit() else p for p in path.split(".")], "msg": msg}
-                             for path, msg in problems])
+        return await self.missions.update_task(task_id, patch)
 
     @engine_call
     async def delete_task(self, task_id: str) -> None:
-        with self.store.read() as tx:
-            task = tx.task(task_id)
-            mission = tx.mission(task.mission_id) if task.mission_id else None
-        if task.status in RUNNING_TASK_STATES:
-            raise ConflictError(f"Task {task_id} is {task.status.value}; kill it before deleting it")
-        if mission is not None:
-            self._check_mission_tasks(mission, [t for t in mission.tasks if t.id != task_id])
-        self.engine.remove_task_from_run(task_id)
-
-        def write(tx: Tx, emit: Emit) -> None:
-            tx.delete_task(task_id)
-            emit(TaskRemoved(task_id=task_id, mission_id=task.mission_id, title=task.title))
-        await self.journal.write(write)
+        await self.missions.delete_task(task_id)
 
     @engine_call
     async def execute_task(self, task_id: str) -> RunHandle:
@@ -444,114 +379,30 @@ class AsyncProject:
     @engine_call
     async def save_mission(self, mission: Mission | dict[str, Any]) -> MissionRecord:
         """Create a mission (status draft) with its tasks. Names are unique in a project."""
-        spec = parse(Mission, _as_data(mission))
-        self.agents.check(spec.tasks, spec.team)
-        mission_id = new_id("msn")
-        now = utcnow()
-
-        def write(tx: Tx, emit: Emit) -> MissionRecord:
-            seq = tx.next_seq()
-            tasks = [_task_record(t, seq + i, mission_id, spec.name) for i, t in enumerate(spec.tasks)]
-            tx.put_mission(MissionRecord(**{**dict(spec), "tasks": tasks}, id=mission_id, created_at=now, updated_at=now,
-                                         **_schedule_fields(spec, MissionStatus.DRAFT)))
-            for task in tasks:
-                _put_new_task(tx, emit, task)
-            emit(MissionSaved(mission_id=mission_id, name=spec.name, task_count=len(spec.tasks)))
-            return tx.mission(mission_id)
-        return await self.journal.write(write)
+        return await self.missions.save_mission(mission)
 
     @engine_call
     async def update_mission(self, ref: str, patch: dict[str, Any]) -> MissionRecord:
         """Change a mission's definition. `tasks` (if given) replaces the task list, matched by title:
         tasks keep their ids and history, new titles are created, missing ones removed."""
-        keys = set(_snake_keys(patch))
-        unknown = keys - MISSION_PATCH_FIELDS - {"tasks"}
-        if unknown:
-            raise SpecError([{"loc": [k], "msg": "not a field a PATCH may change"} for k in sorted(unknown)])
-        with self.store.read() as tx:
-            current = tx.mission(ref)
-        running = current.status in LIVE_MISSION_STATES
-        if running and "tasks" in keys:
-            raise ConflictError(f"Mission {current.name!r} is {current.status.value}: its task list cannot be "
-                                "replaced while it runs; add, change or remove tasks one at a time, or abort it first")
-        base = current.spec.model_dump(by_alias=True, exclude_none=True)
-        spec = parse(Mission, {**base, **patch})
-        self.agents.check(spec.tasks, spec.team)
-
-        def write(tx: Tx, emit: Emit) -> MissionRecord:
-            if "tasks" in keys:
-                self._replace_tasks(tx, emit, current, spec.tasks)
-            update = {**dict(spec), "tasks": [], "updated_at": utcnow()}
-            if "schedule" in keys or "end_date" in keys:
-                update.update(_schedule_fields(spec, current.status))
-            record = current.model_copy(update=update)
-            tx.put_mission(record)
-            emit(MissionSaved(mission_id=current.id, name=spec.name, fields=sorted(_camel_keys(patch))))
-            return tx.mission(current.id)
-        updated = await self.journal.write(write)
-        if current.id in self.engine.runs:
-            self.engine.runs[current.id].mission = updated
-        return updated
-
-    def _replace_tasks(self, tx: Tx, emit: Emit, current: MissionRecord, tasks: list[Task]) -> None:
-        existing = {t.title: t for t in current.tasks}
-        wanted = {t.title for t in tasks}
-        for title, gone in existing.items():
-            if title not in wanted:
-                tx.delete_task(gone.id)
-                emit(TaskRemoved(task_id=gone.id, mission_id=current.id, title=title))
-        for spec in tasks:
-            old = existing.get(spec.title)
-            if old is None:
-                self._insert_task(tx, emit, spec, current)
-            elif old.spec != spec:
-                tx.put_task(old.model_copy(update={**dict(spec), "updated_at": utcnow()}))
-                emit(TaskUpdated(task_id=old.id, mission_id=current.id))
+        return await self.missions.update_mission(ref, patch)
 
     @engine_call
     async def delete_mission(self, ref: str) -> None:
-        with self.store.read() as tx:
-            mission = tx.mission(ref, with_tasks=False)
-        if mission.status in LIVE_MISSION_STATES:
-            raise ConflictError(f"Mission {mission.name!r} is {mission.status.value}; abort it before deleting it")
-
-        def write(tx: Tx, emit: Emit) -> None:
-            tx.delete_mission(mission.id)
-            tx.delete_mission_agents(mission.id)
-            emit(MissionDeleted(mission_id=mission.id, name=mission.name))
-        await self.journal.write(write)
+        await self.missions.delete_mission(ref)
 
     @engine_call
     async def add_mission_task(self, ref: str, task: Task | dict[str, Any]) -> TaskRecord:
         """Add a task; if the mission is running it is scheduled at once (seed 004)."""
-        spec = parse(Task, _as_data(task))
-        with self.store.read() as tx:
-            mission = tx.mission(ref)
-        self.agents.check([spec], mission.team, prefix=())
-        self._check_mission_tasks(mission, [*mission.tasks, spec])
-        record = await self.journal.write(lambda tx, emit: self._insert_task(tx, emit, spec, mission))
-        if mission.status == MissionStatus.ACTIVE or mission.id in self.engine.runs:
-            await self.engine.add_task_to_run(record)
-            record = await self.get_task(record.id)
-        return record
-
-    async def _mission_task(self, ref: str, task_id: str) -> TaskRecord:
-        with self.store.read() as tx:
-            mission = tx.mission(ref, with_tasks=False)
-            task = tx.task(task_id)
-        if task.mission_id != mission.id:
-            raise NotFoundError(f"Task {task_id} is not in mission {mission.name!r}")
-        return task
+        return await self.missions.add_mission_task(ref, task)
 
     @engine_call
     async def update_mission_task(self, ref: str, task_id: str, patch: dict[str, Any]) -> TaskRecord:
-        await self._mission_task(ref, task_id)
-        return await self.update_task(task_id, patch)
+        return await self.missions.update_mission_task(ref, task_id, patch)
 
     @engine_call
     async def remove_mission_task(self, ref: str, task_id: str) -> None:
-        await self._mission_task(ref, task_id)
-        await self.delete_task(task_id)
+        await self.missions.remove_mission_task(ref, task_id)
 
     @engine_call
     async def execute_mission(self, mission: str | Mission | dict[str, Any]) -> RunHandle:
@@ -564,7 +415,7 @@ class AsyncProject:
         if isinstance(mission, str):
             ref = mission
         else:
-            spec = parse(Mission, _as_data(mission))
+            spec = parse(Mission, as_data(mission))
             with self.store.read() as tx:
                 existing = next((m for m in tx.missions(with_tasks=False) if m.name == spec.name), None)
             if existing is None:
@@ -749,38 +600,3 @@ class AsyncProject:
         so the HTTP layer can reuse what it rendered and answer `If-None-Match`. The owner id keeps
         tokens of successive openings apart."""
         return f"{self.owner}:{self.store.change_token()}"
-
-
-def _schedule_fields(spec: Mission, status: MissionStatus) -> dict[str, Any]:
-    """`nextRunAt`, and `scheduled` for a mission that has not run yet."""
-    next_run_at = first_run(spec, datetime.now(UTC))
-    fields: dict[str, Any] = {"next_run_at": next_run_at}
-    if status in (MissionStatus.DRAFT, MissionStatus.SCHEDULED):
-        fields["status"] = MissionStatus.SCHEDULED if next_run_at else MissionStatus.DRAFT
-    return fields
-
-
-def _task_record(spec: Task, seq: int, mission_id: str | None, group: str | None) -> TaskRecord:
-    now = utcnow()
-    return TaskRecord(**spec.model_dump(), id=new_id("task"), mission_id=mission_id, group=group, seq=seq,
-                      created_at=now, updated_at=now)
-
-
-def _put_new_task(tx: Tx, emit: Emit, record: TaskRecord) -> None:
-    tx.put_task(record)
-    emit(TaskCreated(task_id=record.id, mission_id=record.mission_id, title=record.title, assign_to=record.assign_to))
-
-
-def _as_data(value: Any) -> Any:
-    if isinstance(value, Task | Mission):
-        return value.model_dump(by_alias=True, exclude_none=True)
-    return value
-
-
-def _snake_keys(patch: dict[str, Any]) -> list[str]:
-    import re
-    return [re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower() for k in patch]
-
-
-def _camel_keys(patch: dict[str, Any]) -> list[str]:
-    return [k.split("_")[0] + "".join(p.title() for p in k.split("_")[1:]) for k in patch]

@@ -1,0 +1,245 @@
+"""Editing definitions: missions and their tasks saved, changed and deleted, with every check first.
+
+Each edit validates everything (the models, the agents through the registry, the mission's graph)
+before one journal write; nothing is half-written. A mission that is running keeps running: a task
+added is scheduled at once, a changed one is seen by its run, and a renamed task's dependents follow.
+`AsyncProject`'s `save_mission`, `update_task`, ... are this module's methods on the project's loop.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic.alias_generators import to_camel, to_snake
+
+from ..engine.engine import Engine
+from ..engine.schedules import first_run
+from ..errors import ConflictError, NotFoundError, SpecError
+from ..events.catalog import MissionDeleted, MissionSaved, TaskCreated, TaskRemoved, TaskUpdated
+from ..spec import Mission, MissionRecord, MissionStatus, Task, TaskRecord, parse, utcnow
+from ..spec.mission import mission_problems
+from ..spec.status import RUNNING_TASK_STATES
+from ..spec.task import TASK_SPEC_FIELDS
+from ..store.journal import Emit, Journal
+from ..store.sqlite import Store, Tx
+from .agents import AgentRegistry
+
+MISSION_PATCH_FIELDS = frozenset(Mission.model_fields) - {"tasks"}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+class MissionEditor:
+    """The definitions of one project's missions and tasks."""
+
+    def __init__(self, store: Store, journal: Journal, engine: Engine, agents: AgentRegistry) -> None:
+        self.store = store
+        self.journal = journal
+        self.engine = engine
+        self.agents = agents
+
+    # == tasks =========================================================================================
+
+    async def create_task(self, task: Task | dict[str, Any]) -> TaskRecord:
+        spec = parse(Task, as_data(task))
+        self.agents.check([spec], None, prefix=())
+        return await self.journal.write(lambda tx, emit: _insert_task(tx, emit, spec, None))
+
+    async def update_task(self, task_id: str, patch: dict[str, Any]) -> TaskRecord:
+        unknown = {to_snake(k) for k in patch} - TASK_SPEC_FIELDS
+        if unknown:
+            raise SpecError([{"loc": [k], "msg": "not a field a PATCH may change"} for k in sorted(unknown)])
+        with self.store.read() as tx:
+            current = tx.task(task_id)
+            mission = tx.mission(current.mission_id) if current.mission_id else None
+        if current.status in RUNNING_TASK_STATES:
+            raise ConflictError(f"Task {task_id} is {current.status.value}; kill it or wait before changing it")
+        spec = parse(Task, {**current.spec.model_dump(by_alias=True), **patch})
+        self.agents.check([spec], mission.team if mission else None, prefix=())
+        if mission is not None:
+            _check_mission_tasks(mission, [spec if t.id == task_id else t for t in mission.tasks])
+
+        def write(tx: Tx, emit: Emit) -> TaskRecord:
+            updated = current.model_copy(update={**dict(spec), "updated_at": utcnow()})
+            if mission is not None and spec.title != current.title:
+                _rename_references(tx, mission, current.title, spec.title)
+            tx.put_task(updated)
+            emit(TaskUpdated(task_id=task_id, mission_id=current.mission_id, fields=sorted(to_camel(k) for k in patch)))
+            return updated
+        updated = await self.journal.write(write)
+        self.engine.update_running_task(updated)
+        return updated
+
+    async def delete_task(self, task_id: str) -> None:
+        with self.store.read() as tx:
+            task = tx.task(task_id)
+            mission = tx.mission(task.mission_id) if task.mission_id else None
+        if task.status in RUNNING_TASK_STATES:
+            raise ConflictError(f"Task {task_id} is {task.status.value}; kill it before deleting it")
+        if mission is not None:
+            _check_mission_tasks(mission, [t for t in mission.tasks if t.id != task_id])
+        self.engine.remove_task_from_run(task_id)
+
+        def write(tx: Tx, emit: Emit) -> None:
+            tx.delete_task(task_id)
+            emit(TaskRemoved(task_id=task_id, mission_id=task.mission_id, title=task.title))
+        await self.journal.write(write)
+
+    # == missions ======================================================================================
+
+    async def save_mission(self, mission: Mission | dict[str, Any]) -> MissionRecord:
+        spec = parse(Mission, as_data(mission))
+        self.agents.check(spec.tasks, spec.team)
+        mission_id = new_id("msn")
+        now = utcnow()
+
+        def write(tx: Tx, emit: Emit) -> MissionRecord:
+            seq = tx.next_seq()
+            tasks = [_task_record(t, seq + i, mission_id, spec.name) for i, t in enumerate(spec.tasks)]
+            tx.put_mission(MissionRecord(**{**dict(spec), "tasks": tasks}, id=mission_id, created_at=now, updated_at=now,
+                                         **_schedule_fields(spec, MissionStatus.DRAFT)))
+            for task in tasks:
+                _put_new_task(tx, emit, task)
+            emit(MissionSaved(mission_id=mission_id, name=spec.name, task_count=len(spec.tasks)))
+            return tx.mission(mission_id)
+        return await self.journal.write(write)
+
+    async def update_mission(self, ref: str, patch: dict[str, Any]) -> MissionRecord:
+        keys = {to_snake(k) for k in patch}
+        unknown = keys - MISSION_PATCH_FIELDS - {"tasks"}
+        if unknown:
+            raise SpecError([{"loc": [k], "msg": "not a field a PATCH may change"} for k in sorted(unknown)])
+        with self.store.read() as tx:
+            current = tx.mission(ref)
+        running = current.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED)
+        if running and "tasks" in keys:
+            raise ConflictError(f"Mission {current.name!r} is {current.status.value}: its task list cannot be "
+                                "replaced while it runs; add, change or remove tasks one at a time, or abort it first")
+        base = current.spec.model_dump(by_alias=True, exclude_none=True)
+        spec = parse(Mission, {**base, **patch})
+        self.agents.check(spec.tasks, spec.team)
+
+        def write(tx: Tx, emit: Emit) -> MissionRecord:
+            if "tasks" in keys:
+                _replace_tasks(tx, emit, current, spec.tasks)
+            update = {**dict(spec), "tasks": [], "updated_at": utcnow()}
+            if "schedule" in keys or "end_date" in keys:
+                update.update(_schedule_fields(spec, current.status))
+            record = current.model_copy(update=update)
+            tx.put_mission(record)
+            emit(MissionSaved(mission_id=current.id, name=spec.name, fields=sorted(to_camel(k) for k in patch)))
+            return tx.mission(current.id)
+        updated = await self.journal.write(write)
+        self.engine.redefine_mission(updated)
+        return updated
+
+    async def delete_mission(self, ref: str) -> None:
+        with self.store.read() as tx:
+            mission = tx.mission(ref, with_tasks=False)
+        if mission.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED):
+            raise ConflictError(f"Mission {mission.name!r} is {mission.status.value}; abort it before deleting it")
+
+        def write(tx: Tx, emit: Emit) -> None:
+            tx.delete_mission(mission.id)
+            tx.delete_mission_agents(mission.id)
+            emit(MissionDeleted(mission_id=mission.id, name=mission.name))
+        await self.journal.write(write)
+
+    async def add_mission_task(self, ref: str, task: Task | dict[str, Any]) -> TaskRecord:
+        spec = parse(Task, as_data(task))
+        with self.store.read() as tx:
+            mission = tx.mission(ref)
+        self.agents.check([spec], mission.team, prefix=())
+        _check_mission_tasks(mission, [*mission.tasks, spec])
+        record = await self.journal.write(lambda tx, emit: _insert_task(tx, emit, spec, mission))
+        if mission.status == MissionStatus.ACTIVE or self.engine.is_running(mission.id):
+            await self.engine.add_task_to_run(record)
+            with self.store.read() as tx:
+                record = tx.task(record.id)
+        return record
+
+    async def update_mission_task(self, ref: str, task_id: str, patch: dict[str, Any]) -> TaskRecord:
+        self._mission_task(ref, task_id)
+        return await self.update_task(task_id, patch)
+
+    async def remove_mission_task(self, ref: str, task_id: str) -> None:
+        self._mission_task(ref, task_id)
+        await self.delete_task(task_id)
+
+    def _mission_task(self, ref: str, task_id: str) -> TaskRecord:
+        with self.store.read() as tx:
+            mission = tx.mission(ref, with_tasks=False)
+            task = tx.task(task_id)
+        if task.mission_id != mission.id:
+            raise NotFoundError(f"Task {task_id} is not in mission {mission.name!r}")
+        return task
+
+
+def as_data(value: Any) -> Any:
+    """A Task or Mission as the JSON it was made from; anything else as it is (parse checks it)."""
+    if isinstance(value, Task | Mission):
+        return value.model_dump(by_alias=True, exclude_none=True)
+    return value
+
+
+def _insert_task(tx: Tx, emit: Emit, spec: Task, mission: MissionRecord | None) -> TaskRecord:
+    record = _task_record(spec, tx.next_seq(), mission.id if mission else None, mission.name if mission else None)
+    _put_new_task(tx, emit, record)
+    return record
+
+
+def _replace_tasks(tx: Tx, emit: Emit, current: MissionRecord, tasks: list[Task]) -> None:
+    """`tasks` becomes the mission's task list, matched by title: kept tasks keep their ids and history."""
+    existing = {t.title: t for t in current.tasks}
+    wanted = {t.title for t in tasks}
+    for title, gone in existing.items():
+        if title not in wanted:
+            tx.delete_task(gone.id)
+            emit(TaskRemoved(task_id=gone.id, mission_id=current.id, title=title))
+    for spec in tasks:
+        old = existing.get(spec.title)
+        if old is None:
+            _insert_task(tx, emit, spec, current)
+        elif old.spec != spec:
+            tx.put_task(old.model_copy(update={**dict(spec), "updated_at": utcnow()}))
+            emit(TaskUpdated(task_id=old.id, mission_id=current.id))
+
+
+def _rename_references(tx: Tx, mission: MissionRecord, old: str, new: str) -> None:
+    """Dependencies name tasks by title: a renamed task's dependents follow it."""
+    for task in mission.tasks:
+        if old in task.depends_on:
+            tx.put_task(task.model_copy(update={"depends_on": [new if d == old else d for d in task.depends_on]}))
+
+
+def _check_mission_tasks(mission: MissionRecord, tasks: list[Any]) -> None:
+    """SpecError when the mission with `tasks` would not be a valid graph (cycles, unknown dependencies)."""
+    candidate = Mission.model_construct(**{**dict(mission.spec), "tasks": tasks})
+    problems = mission_problems(candidate)
+    if problems:
+        raise SpecError([{"loc": [int(p) if p.isdigit() else p for p in path.split(".")], "msg": msg}
+                         for path, msg in problems])
+
+
+def _schedule_fields(spec: Mission, status: MissionStatus) -> dict[str, Any]:
+    """`nextRunAt`, and `scheduled` for a mission that has not run yet."""
+    next_run_at = first_run(spec, datetime.now(UTC))
+    fields: dict[str, Any] = {"next_run_at": next_run_at}
+    if status in (MissionStatus.DRAFT, MissionStatus.SCHEDULED):
+        fields["status"] = MissionStatus.SCHEDULED if next_run_at else MissionStatus.DRAFT
+    return fields
+
+
+def _task_record(spec: Task, seq: int, mission_id: str | None, group: str | None) -> TaskRecord:
+    now = utcnow()
+    return TaskRecord(**spec.model_dump(), id=new_id("task"), mission_id=mission_id, group=group, seq=seq,
+                      created_at=now, updated_at=now)
+
+
+def _put_new_task(tx: Tx, emit: Emit, record: TaskRecord) -> None:
+    tx.put_task(record)
+    emit(TaskCreated(task_id=record.id, mission_id=record.mission_id, title=record.title, assign_to=record.assign_to))
