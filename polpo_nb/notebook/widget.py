@@ -135,7 +135,7 @@ class MissionWidget(anywidget.AnyWidget):
         self._ref = ref
         record = await self._load()
         self.mission_id = record.id
-        cursor = self._aio.bus.cursor
+        cursor = self._aio.event_cursor()
         recent = self._aio.replay(max(0, cursor - EVENT_SCAN))
         self._view = MissionView(record, recent)
         self._subscription = self._aio.subscribe(self._on_event)

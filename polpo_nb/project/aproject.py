@@ -160,6 +160,11 @@ class AsyncProject:
             self._changes.close()
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the project's engine runs on: every public coroutine runs there (`loop.engine_call`)."""
+        return self._loop
+
+    @property
     def change_watch_mode(self) -> str:
         """How this project learns of other processes' commits: `inotify`, `watchfiles` or `poll`."""
         return self._changes.mode
@@ -585,6 +590,11 @@ class AsyncProject:
     def subscribe(self, callback: Callable[[Event], None], pattern: str | Iterable[str] | None = None) -> Subscription:
         """`callback(event)` for every matching event, on the engine's thread (hand off to your own)."""
         return self.bus.subscribe(callback, pattern)
+
+    def event_cursor(self) -> int:
+        """The id of the latest event delivered: a stream that starts after it sees every later event
+        and none before (what "from now" means to SSE, the WebSocket and the widget)."""
+        return self.bus.cursor
 
     def replay(self, after: int = 0, pattern: str | Iterable[str] | None = None) -> list[Event]:
         return self.bus.replay(after, pattern)

@@ -43,9 +43,7 @@ class RunHandle:
         self._display_id: str | None = None  # its outputs' display id, to replace them when it settles
 
     async def _settled(self) -> MissionRecord | TaskRecord:
-        run = self.project.engine.runs.get(self.key)
-        if run is not None:
-            await run.idle.wait()
+        if await self.project.engine.wait_idle(self.key):  # a run of this process
             return await self._record()
         return await self._follow()
 
@@ -76,7 +74,7 @@ class RunHandle:
         return await self.project.get_task(self.task_id)
 
     async def wait_async(self) -> MissionRecord | TaskRecord:
-        record = await on_loop(self.project._loop, self._settled())
+        record = await on_loop(self.project.loop, self._settled())
         self._refresh_display()
         return record
 
@@ -85,7 +83,7 @@ class RunHandle:
 
     def wait(self, timeout: float | None = None) -> MissionRecord | TaskRecord:
         """Block until the run settles (from a script, a test, or a notebook cell)."""
-        record = block_on(self.project._loop, self._settled(), timeout)
+        record = block_on(self.project.loop, self._settled(), timeout)
         self._refresh_display()
         return record
 
@@ -98,7 +96,7 @@ class RunHandle:
 
     def record(self) -> MissionRecord | TaskRecord:
         """The mission (or task) as stored now."""
-        return block_on(self.project._loop, self._record())
+        return block_on(self.project.loop, self._record())
 
     @property
     def status(self) -> str:
