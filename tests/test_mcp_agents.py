@@ -53,7 +53,7 @@ SERVER = textwrap.dedent('''
         time.sleep(3600)
         return "never"
 
-    (MARKS / f"started-{os.getpid()}").write_text("")
+    (MARKS / f"started-{os.getpid()}").write_text(str(os.getppid()))
     if len(sys.argv) > 1:
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]))
     else:
@@ -225,3 +225,46 @@ def test_the_server_process_is_stopped_when_the_attempt_is_killed_or_aborted(pro
         wait_for(lambda: not _servers_running(server_script), WAIT)
     assert record.status in (MissionStatus.FAILED, MissionStatus.CANCELLED)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_on_dask_the_server_starts_on_the_worker_with_the_workers_environment(project_dir, server_script,
+                                                                              config_for):
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": ":0"}, env={"WORKER_ONLY_TOKEN": SECRET}) as cluster, \
+            Client(cluster, set_as_default=False) as client, \
+            LoopbackOpenAI(_calls_then_summary(("token", {}))) as llm, \
+            polpo.Project(project_dir, config=config_for(llm), executor=client) as project:
+        agent = {"mcpServers": {"echo": _stdio(server_script, SERVER_TOKEN="${WORKER_ONLY_TOKEN}")}}
+        task = project.execute(_mission(agent)).wait(WAIT).tasks[0]
+        workers = {p.pid for p in psutil.Process().children(recursive=True)}
+
+    assert task.status == TaskStatus.DONE and task.result.content == "result: token ok"
+    [mark] = (server_script.parent / "marks").glob("started-*")
+    parent = int(mark.read_text())
+    assert parent != os.getpid() and parent in workers  # started by the worker, not by this process
+
+
+def test_agents_take_mcp_servers_from_python_files_and_the_api_shows_no_literal_secret(project_dir, tmp_path):
+    servers = {"gh": {"type": "http", "url": "https://mcp.example/mcp",
+                      "headers": {"Authorization": "Bearer literal-secret", "X-Token": "${GH_TOKEN}"}},
+               "local": {"command": "uvx", "args": ["some-server"], "env": {"KEY": "literal-key"}}}
+    agent = polpo.Agent(name="dev", model="test", mcp_servers=servers)
+    assert agent.mcp_servers["local"].type == "stdio" and agent.mcp_servers["gh"].headers["X-Token"] == "${GH_TOKEN}"
+    shown = to_jsonable(agent)["mcpServers"]
+    assert shown["gh"]["headers"] == {"Authorization": "[redacted]", "X-Token": "${GH_TOKEN}"}
+    assert shown["local"]["env"] == {"KEY": "[redacted]"} and shown["local"]["args"] == ["some-server"]
+
+    mission = polpo.Mission("m").task("T", assign_to="dev").agent(agent)
+    path = tmp_path / "m.yaml"
+    mission.dump(path)  # a file keeps what was written
+    assert polpo.load_mission(path).team.agents[0].mcp_servers == agent.mcp_servers
+    with polpo.Project(project_dir) as project:
+        project.add_agent(agent)
+        assert project.list_agents()[0].mcp_servers == agent.mcp_servers  # the store keeps it whole too
+
+    with pytest.raises(polpo.SpecError, match="type must be 'stdio'"):
+        polpo.Agent(name="dev", mcp_servers={"x": {"type": "websocket", "url": "ws://x"}})
+    with pytest.raises(polpo.SpecError, match="'bad name!' is not a server name"):
+        polpo.Agent(name="dev", mcp_servers={"bad name!": {"command": "x"}})

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic_ai import RunContext
 from pydantic_ai.exceptions import ModelRetry, ToolFailed
+from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
 
@@ -150,26 +151,30 @@ async def mcp_tools(ctx: AgentContext, servers: dict[str, McpServer], root: Path
             ctx.log(f"[mcp] {name}: started {describe(server)}; tools: {', '.join(listed[name][1]) or '(none)'}")
 
         offered = _offered_names(listed)
-        for server, renames in offered.items():
+        for owner, renames in offered.items():
             for shown, original in renames.items():
                 if shown != original:
-                    ctx.log(f"[mcp] {server}: tool {original!r} is offered as {shown!r} (its name is taken)")
+                    ctx.log(f"[mcp] {owner}: tool {original!r} is offered as {shown!r} (its name is taken)")
         all_names = [shown for renames in offered.values() for shown in renames]
         try:
             allowed = set(tool_names(ctx.agent.allowed_tools, project_tools, all_names))
         except ValueError as exc:
             raise McpServerError(f"agent {ctx.agent.name!r}: {exc}") from None
         result = McpTools()
-        for server, (toolset, _) in listed.items():
-            renames = offered[server]
+        for owner, (toolset, _) in listed.items():
+            renames = offered[owner]
             shaped: AbstractToolset[Workspace] = toolset
             if any(shown != original for shown, original in renames.items()):
                 shaped = shaped.renamed({s: o for s, o in renames.items() if s != o})
             kept = {shown for shown in renames if shown in allowed}
-            shaped = shaped.filtered(lambda _ctx, tool_def, kept=kept: tool_def.name in kept)
-            result.toolsets.append(_Reported(shaped, server=server))
+            shaped = shaped.filtered(_keeping(kept))
+            result.toolsets.append(_Reported(shaped, server=owner))
             result.names.extend(sorted(kept))
         yield result
+
+
+def _keeping(names: set[str]) -> Callable[[RunContext[Workspace], ToolDefinition], bool]:
+    return lambda _ctx, tool_def: tool_def.name in names
 
 
 def _offered_names(listed: dict[str, tuple[Any, list[str]]]) -> dict[str, dict[str, str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, SerializationInfo, Tag, field_serializer
+from pydantic import AfterValidator, Discriminator, Field, SerializationInfo, Tag, field_serializer
 
 from ._base import WireModel
 
@@ -82,5 +82,12 @@ McpServer = Annotated[
     Discriminator(_kind, custom_error_type="mcp_server_type",
                   custom_error_message="type must be 'stdio' (the default), 'http' or 'sse'"),
 ]
-#: name -> server; the names are checked where the mapping is a field (`Agent`, `ProjectConfig`).
-McpServers = dict[Annotated[str, Field(pattern=MCP_SERVER_NAME_PATTERN)], McpServer]
+def _server_name(name: str) -> str:
+    if not re.match(MCP_SERVER_NAME_PATTERN, name):
+        raise ValueError(f"{name!r} is not a server name: letters, digits, '_' and '-' (at most 32), "
+                         "since it may prefix its tools' names")
+    return name
+
+
+#: name -> server
+McpServers = dict[Annotated[str, AfterValidator(_server_name)], McpServer]
