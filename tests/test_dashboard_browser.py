@@ -10,6 +10,7 @@ Screenshots of each page go to test-artifacts/dashboard/.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from server.server_helpers import WAIT, free_port, start_serve, stop_serve
 
+from polpo_nb.agents.loopback import LoopbackOpenAI, last_message, text, tool_call
 from polpo_nb.notebook.layout import layered_layout
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +34,12 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 WAIT_MS = int(WAIT * 1000)
 EVIL = '<img src=x onerror="window.pwned=1">'
 
+BURST = 3000
 AGENTS = '''
 """The dashboard tests' agents: `waiter` finishes when the test writes go/<title>."""
 import asyncio
+
+BURST = __BURST__
 
 
 async def waiter(task, ctx):
@@ -44,10 +49,26 @@ async def waiter(task, ctx):
     return {"content": f"did {task.title}"}
 
 
+def chatty(task, ctx):
+    for i in range(BURST):
+        ctx.output(f"line {i}")
+    return "said a lot"
+
+
 def writer(task, ctx):
     (ctx.output_dir / "report.md").write_text(f"# {task.title}\\n\\nAll good.\\n")
     return {"content": f"wrote the report of {task.title}", "filesCreated": [".polpo/output/report.md"]}
-'''
+'''.replace("__BURST__", str(BURST))
+
+
+CHAT_ANSWER = "You have missions; none waits for you."
+
+
+def orchestrator(body: dict[str, Any]) -> dict[str, Any]:
+    """The scripted orchestrator model: lists the missions, then answers."""
+    if last_message(body)["role"] == "user":
+        return tool_call("list_missions", {})
+    return text(CHAT_ANSWER)
 
 
 @dataclass
@@ -84,16 +105,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("dash") / "dash-project"
     root.mkdir()
     (root / "dash_agents.py").write_text(AGENTS)
-    (root / "polpo.json").write_text(json.dumps({"judgeModel": "test"}))
+    loopback = LoopbackOpenAI(orchestrator).start()
+    (root / "polpo.json").write_text(json.dumps({"judgeModel": "test", "orchestratorModel": "local:orchestrator",
+                                                 "providers": {"local": {"baseUrl": loopback.base_url}}}))
     port = free_port()
     served = Served(f"http://127.0.0.1:{port}/", root, port, root.parent / "serve.log")
-    served.start()
     try:
-        for name in ("waiter", "writer"):
+        served.start()
+        for name in ("waiter", "writer", "chatty"):
             served.call("POST", "agents", json={"name": name, "handler": f"dash_agents:{name}"})
         yield served
-    finally:
         served.stop()
+    finally:
+        loopback.stop()
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +338,87 @@ def test_a_reload_and_a_server_restart_show_the_same_state(served: Served, page:
     expect(row).to_have_attribute("data-status", "completed")
     assert page.locator("#missions").inner_text() == before
     shot(page, "missions")
+
+
+# -- chat, agents, memory, files -------------------------------------------------------------------------
+
+def test_the_chat_panel_streams_the_orchestrators_answer_and_its_tool_use(served: Served, page: Page) -> None:
+    login(page, served, "#/chat")
+    page.get_by_label("Message to Polpo").fill("what is going on?")
+    page.get_by_role("button", name="Send").click()
+    transcript = page.locator("#transcript")
+    expect(transcript.locator('[data-role="assistant"]').last).to_have_text(f"Polpo{CHAT_ANSWER}")
+    expect(transcript.locator('[data-kind="tool_call"]')).to_contain_text("list_missions")
+    expect(transcript.locator('[data-kind="tool_result"]')).to_contain_text("list_missions")
+    expect(page).to_have_url(re.compile(r"#/chat/[^/]+$"))
+    session_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator(f'.ui-chat-sessions li[data-session-id="{session_id}"]')).to_contain_text("what is going on?")
+    shot(page, "chat")
+    # stored: a reload shows the same conversation, tool call included, and it goes on in that session
+    page.reload()
+    expect(transcript.locator('[data-role="user"]')).to_have_text("userwhat is going on?")
+    expect(transcript.locator('[data-kind="tool_call"]')).to_contain_text("list_missions")
+    page.get_by_label("Message to Polpo").fill("and now?")
+    page.get_by_role("button", name="Send").click()
+    expect(transcript.locator('[data-role="user"]')).to_have_count(2)
+    expect(transcript.locator('[data-role="assistant"]').last).to_have_text(f"Polpo{CHAT_ANSWER}")
+    messages = served.call("GET", f"chat/sessions/{session_id}/messages")
+    assert [m["content"] for m in messages if m["role"] == "user"] == ["what is going on?", "and now?"]
+
+
+def test_agents_memory_and_files(served: Served, page: Page) -> None:
+    login(page, served, "#/agents")
+    expect(page.locator("#agents tr[data-agent]")).to_have_count(3)
+    expect(page.locator('#agents tr[data-agent="waiter"]')).to_contain_text("dash_agents:waiter")
+    shot(page, "agents")
+    page.get_by_role("link", name="Memory").click()
+    memory = page.get_by_label("Project memory")
+    memory.fill("# Memory\n\nDeploys need <b>two</b> approvals.")
+    page.get_by_role("button", name="Save memory").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    assert served.call("GET", "memory")["content"] == "# Memory\n\nDeploys need <b>two</b> approvals."
+    page.get_by_role("link", name="Files").click()
+    expect(page.locator('#files tr[data-path="dash_agents.py"]')).to_be_visible()
+    page.get_by_role("button", name="Preview dash_agents.py").click()
+    expect(page.locator("#file-preview")).to_contain_text("async def waiter(task, ctx):")
+    page.locator('#files tr[data-path=".polpo"] a').click()
+    expect(page.locator('#files tr[data-path=".polpo/memory.md"]')).to_be_visible()
+    shot(page, "files")
+
+
+def test_a_burst_of_events_is_all_seen_and_costs_few_reads(served: Served, page: Page) -> None:
+    """3,000 events in a burst: the page's events list has every one, in order, while it re-read the
+    snapshot a few times only (events only mark it stale; reads are coalesced), and it still answers."""
+    saved = mission(served, "Burst", [task("Talk", "chatty")])
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if r.url.endswith("/state") else None)
+    login(page, served, "#/events")
+    page.get_by_label("Filter events by name (globs, comma separated)").fill("task:output")
+    before = len(reads)
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    expect(page.locator("#events li").first).to_contain_text(f"line {BURST - 1}")
+    expect(page.locator("#events li")).to_have_count(300)  # the newest 300 shown
+    lines = page.evaluate("() => [...document.querySelectorAll('#events li')].map(li => li.textContent)")
+    numbers = [int(re.search(r"line (\d+)", line).group(1)) for line in lines]
+    assert numbers == list(range(BURST - 1, BURST - 301, -1))
+    assert len(reads) - before < BURST / 20, len(reads) - before
+    page.get_by_role("link", name="Missions").click()
+    expect(page.locator(f'tr[data-mission-id="{saved["id"]}"]')).to_have_attribute("data-status", "completed")
+
+
+def test_dark_theme(served: Served, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="dark")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        saved = mission(served, "Night shift", [task("Prepare", "writer"), task("Hand over", "writer", dependsOn=["Prepare"])],
+                        checkpoints=[{"name": "lead", "afterTasks": ["Prepare"], "message": "The lead signs off"}])
+        served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+        login(page, served, f"#/missions/{saved['id']}")
+        expect(page.locator(".ui-page")).to_have_attribute("data-status", "paused")
+        background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        colour = page.evaluate("() => getComputedStyle(document.querySelector('.ui-mission-title')).color")
+        assert background == "rgb(13, 17, 23)" and colour == "rgb(230, 237, 243)", (background, colour)
+        shot(page, "mission-dark")
+    finally:
+        context.close()

@@ -66,14 +66,19 @@ export async function blob(path) {
 }
 
 /**
- * Read an SSE stream with fetch(): calls `onEvent({id, data})` for each event, `onOpen()` once the
+ * Read an SSE stream with fetch() (GET, or a POST with a JSON `body`): calls `onEvent({id, data})` for each event, `onOpen()` once the
  * server answered. Resolves when the stream ends; rejects on HTTP errors (ApiError) or network
  * failure. `signal` aborts it.
  */
-export async function stream(path, { lastEventId, onEvent, onOpen, signal }) {
+export async function stream(path, { method = "GET", body, lastEventId, onEvent, onOpen, signal }) {
   const h = headers({ Accept: "text/event-stream" });
   if (lastEventId) h["Last-Event-ID"] = lastEventId;
-  const response = await fetch(ROOT + path, { headers: h, credentials: "same-origin", signal, cache: "no-store" });
+  const init = { method, headers: h, credentials: "same-origin", signal, cache: "no-store" };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    h["Content-Type"] = "application/json";
+  }
+  const response = await fetch(ROOT + path, init);
   if (!response.ok) throw await failure(response);
   if (onOpen) onOpen();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -1,9 +1,12 @@
 // The dashboard's shell: credentials, the project, the router (#/missions, #/missions/ID, #/inbox,
-// #/tasks/ID, #/events), the live connection, and repaints that keep what the user is typing.
+// #/tasks/ID, #/chat[/SESSION], #/agents, #/memory, #/files[/PATH], #/events), the live connection,
+// and repaints that keep what the user is typing.
 
 import { ApiError, blob, call, getKey, setKey } from "./api.js";
 import { Live } from "./live.js";
+import { chatPage, resetChat } from "./chat.js";
 import { eventsPage, inbox, inboxPage, missionPage, missionsPage, taskPage, tick } from "./pages.js";
+import { agentsPage, filesPage, forget, memoryPage } from "./project.js";
 
 const $ = (id) => document.getElementById(id);
 const main = $("main");
@@ -16,20 +19,22 @@ let eventFilter = "";
 function say(text) { notice.textContent = text || ""; notice.hidden = !text; }
 
 function route() {
-  const [page, id] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-  return { page: page || "missions", id };
+  const [page, ...rest] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  return { page: page || "missions", id: rest.join("/") };
 }
 
 const ctx = {
   get state() { return live.state; },
   get events() { return live.events; },
   get eventFilter() { return eventFilter; },
+  get base() { return live.base; },
+  say,
   setEventFilter(value) { eventFilter = value; render(); },
   go(hash) { location.hash = hash; },
   async act(method, path, body, label) {
     try {
       say("");
-      await live.act(method, path, body);
+      return await live.act(method, path, body);
     } catch (error) {
       say(`${label} failed: ${error.message}`);
       if (error.status === 401) askKey("The server refused the key (401): enter it again.");
@@ -56,14 +61,15 @@ function render() {
   const { page, id } = route();
   const view = page === "missions" && id ? missionPage(ctx, id) : page === "missions" ? missionsPage(ctx)
     : page === "inbox" ? inboxPage(ctx) : page === "tasks" && id ? taskPage(ctx, id) : page === "events" ? eventsPage(ctx)
-    : missionsPage(ctx);
-  main.replaceChildren(view);
+    : page === "chat" ? chatPage(ctx, id) : page === "agents" ? agentsPage(ctx) : page === "memory" ? memoryPage(ctx)
+    : page === "files" ? filesPage(ctx, id) : missionsPage(ctx);
+  if (main.firstChild !== view) main.replaceChildren(view);
   for (const input of main.querySelectorAll("[data-key]")) {
     const key = input.getAttribute("data-key");
     if (values.has(key)) { if (input.type === "checkbox") input.checked = values.get(key); else input.value = values.get(key); }
     if (key === focused) input.focus();
   }
-  for (const a of document.querySelectorAll("nav a")) {
+  for (const a of document.querySelectorAll("#pages a")) {
     if (a.getAttribute("href") === `#/${page}`) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
@@ -129,6 +135,10 @@ keyForm.addEventListener("submit", (e) => {
   start();
 });
 $("forget-key").addEventListener("click", () => { setKey(""); askKey("Key forgotten for this tab."); });
-window.addEventListener("hashchange", render);
+window.addEventListener("hashchange", () => {
+  forget(""); // a page opened anew loads anew (memory, files)
+  resetChat(); // (a new chat names its session with replaceState, which is no hashchange)
+  render();
+});
 setInterval(tick, 1000);
 start();
