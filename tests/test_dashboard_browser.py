@@ -275,8 +275,12 @@ def test_approve_in_the_inbox_moves_the_task_to_done(served: Served, page: Page)
 
 
 def test_resume_on_a_paused_checkpoint_completes_the_mission(served: Served, page: Page) -> None:
-    saved = mission(served, "Release", [task("Draft", "writer"), task("Publish", "writer", dependsOn=["Draft"])],
-                    checkpoints=[{"name": "editor", "afterTasks": ["Draft"], "message": "Read the draft first"}])
+    saved = mission(served, "Release notes", [
+        task("Collect changes", "writer"), task("Collect fixes", "writer"),
+        task("Draft", "writer", dependsOn=["Collect changes", "Collect fixes"]),
+        task("Translate", "writer", dependsOn=["Draft"]), task("Proofread", "writer", dependsOn=["Draft"]),
+        task("Publish", "writer", dependsOn=["Translate", "Proofread"])],
+        checkpoints=[{"name": "editor", "afterTasks": ["Draft"], "message": "Read the draft first"}])
     served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
     login(page, served, f"#/missions/{saved['id']}")
     box = page.locator(f'.ui-page[data-mission-id="{saved["id"]}"]')
@@ -284,6 +288,7 @@ def test_resume_on_a_paused_checkpoint_completes_the_mission(served: Served, pag
     expect(page.locator('.ui-hold[data-kind="checkpoint"]')).to_have_attribute("data-state", "waiting")
     expect(page.locator(".ui-pause-message")).to_have_text("Read the draft first")
     shot(page, "mission-paused")
+    page.screenshot(path=str(ARTIFACTS / "readme.png"), clip={"x": 0, "y": 0, "width": 1040, "height": 560})
     page.get_by_role("button", name="Resume", exact=True).click()
     expect(box).to_have_attribute("data-status", "completed")
     assert status_of(served, "missions", saved["id"]) == "completed"
