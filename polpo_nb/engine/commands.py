@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, InternalError, PolpoError, error_for_code
-from ..store.journal import Journal
+from ..store.journal import Journal, WriteFn
 from ..store.rows import CommandRow
 from ..store.sqlite import Store
 
@@ -66,7 +66,7 @@ class CommandRouter:
                 error = f"the process running this mission failed unexpectedly on {command.kind!r}: " \
                         f"{type(exc).__name__}: {exc}"
                 code = InternalError.code
-            await self.journal.write(lambda tx, emit, c=command.id, e=error, k=code: tx.finish_command(c, e, k))
+            await self.journal.write(_finished(command.id, error, code))
         return len(pending)
 
     def _handler(self, command: CommandRow) -> Callable[[], Awaitable[Any]]:
@@ -83,3 +83,8 @@ class CommandRouter:
         if command.kind not in handlers:
             raise ConflictError(f"unknown command {command.kind!r}")
         return handlers[command.kind]
+
+
+def _finished(command_id: int, error: str | None, code: str | None) -> WriteFn[None]:
+    """The write that marks a command done with its outcome."""
+    return lambda tx, emit: tx.finish_command(command_id, error, code)

@@ -153,7 +153,8 @@ class Store:
             try:
                 yield self.tx
             finally:
-                self._conn.execute("COMMIT")  # nothing was written: this only ends the snapshot
+                if self._conn.in_transaction:  # (an error may have ended it already: keep that error)
+                    self._conn.execute("COMMIT")  # nothing was written: this only ends the snapshot
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
