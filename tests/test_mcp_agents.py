@@ -27,6 +27,7 @@ SERVER = textwrap.dedent('''
     import os, sys, time
     from pathlib import Path
     from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
 
     server = MCPServer("echo")
     MARKS = Path(os.environ["MARKS_DIR"])
@@ -45,6 +46,11 @@ SERVER = textwrap.dedent('''
     def read_file(path: str) -> str:
         """A name that collides with a built-in tool."""
         return "server read " + path
+
+    @server.tool()
+    def fail() -> str:
+        """Always fails."""
+        raise ToolError("the server says no")
 
     @server.tool()
     def hang() -> str:
@@ -118,7 +124,7 @@ def _logs(project: polpo.Project) -> list[str]:
 def test_an_agent_calls_a_stdio_servers_tool_and_the_call_is_reported(project_dir, server_script, config_for,
                                                                       monkeypatch):
     monkeypatch.setenv("SERVER_TOKEN_SOURCE", SECRET)
-    with LoopbackOpenAI(_calls_then_summary(("shout", {"text": "hello"}), ("token", {}))) as llm, \
+    with LoopbackOpenAI(_calls_then_summary(("shout", {"text": "hello"}), ("fail", {}), ("token", {}))) as llm, \
             polpo.Project(project_dir, config=config_for(llm)) as project:
         log = EventLog(project)
         agent = {"mcpServers": {"echo": _stdio(server_script, SERVER_TOKEN="${SERVER_TOKEN_SOURCE}")}}
@@ -135,7 +141,11 @@ def test_an_agent_calls_a_stdio_servers_tool_and_the_call_is_reported(project_di
     assert llm.requests[1]["messages"][-1]["content"] == "HELLO!"
     uses = [(d["tool"], d["args"], d["result"]) for d in log.of("task:tool_use")]
     assert ("shout", {"text": "hello"}, "HELLO!") in uses and ("token", {}, "token ok") in uses
-    assert [c["tool"] for c in task.result.data["toolCalls"]] == ["shout", "token"]
+    assert [(c["tool"], c["ok"]) for c in task.result.data["toolCalls"]] == [("shout", True), ("fail", False),
+                                                                            ("token", True)]
+    # a tool's error is answered to the model, which goes on
+    assert "the server says no" in llm.requests[2]["messages"][-1]["content"]
+    assert any(d["tool"] == "fail" and "the server says no" in d["result"] for d in log.of("task:tool_use"))
     assert any(line.startswith('[tool] shout({"text": "hello"}) -> HELLO!') for line in logs)
     assert any("[mcp] echo: started" in line and "echo_server.py" in line for line in logs)
     assert any("'read_file' is offered as 'echo_read_file'" in line for line in logs)
