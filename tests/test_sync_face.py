@@ -72,3 +72,8 @@ def test_schedule_history_is_on_the_blocking_face(project: polpo.Project):
     project.agent("w")(lambda task, ctx: "ran")
     mission = project.save_mission(polpo.Mission("m").task("a", assign_to="w"))
     assert project.schedule_history(mission.id) == []
+
+
+def test_a_blocking_method_says_it_is_project_s():
+    assert Project.create_task.__qualname__ == "Project.create_task"
+    assert Project.create_task.__module__ == "polpo_nb.project.sync"

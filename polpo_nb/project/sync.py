@@ -44,6 +44,7 @@ def _blocking(coro_fn: Callable[Concatenate[AsyncProject, P], Coroutine[Any, Any
         bound: Callable[P, Coroutine[Any, Any, T]] = getattr(self.aio, name)
         return self._thread.call(bound(*args, **kwargs))
 
+    method.__qualname__, method.__module__ = f"Project.{name}", __name__  # whose method it is, for help()
     return method
 
 
