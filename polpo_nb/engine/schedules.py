@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ class Scheduler:
                    if m.schedule and m.next_run_at and parse_iso(m.next_run_at) <= now]
         fired = []
         for mission in due:
-            decision = await self.journal.write(lambda tx, emit, m=mission: self._claim(tx, emit, m, now))
+            decision = await self.journal.write(functools.partial(self._claim, seen=mission, now=now))
             if decision is not None and decision.fire:
                 fired.append(mission.id)
                 try:
@@ -180,8 +181,8 @@ class Scheduler:
                 decision.fire = iso(latest)
         for occurrence in decision.missed:
             tx.claim_occurrence(current.id, occurrence, "missed", self.owner)
-        for occurrence, outcome in ((decision.fire, "fired"), (decision.skipped, "skipped")):
-            if occurrence and not tx.claim_occurrence(current.id, occurrence, outcome, self.owner):
+        for claimed, outcome in ((decision.fire, "fired"), (decision.skipped, "skipped")):
+            if claimed and not tx.claim_occurrence(current.id, claimed, outcome, self.owner):
                 return None
         nxt = next_run(current, now)
         tx.put_mission(current.model_copy(update={"next_run_at": iso(nxt) if nxt else None}))

@@ -43,7 +43,7 @@ def event(name: str) -> Callable[[type[E]], type[E]]:
     def declare(cls: type[E]) -> type[E]:
         cls.event = name
         cls = dataclasses.dataclass(slots=True, kw_only=True)(cls)
-        cls.to_wire = _wire_function(cls)  # type: ignore[method-assign]
+        cls.to_wire = _wire_function(cls)  # type: ignore[method-assign,assignment]
         CATALOG[name] = (*CATALOG.get(name, ()), cls)
         return cls
     return declare

@@ -14,12 +14,14 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {}
 
 
 def validate_event(name: str, data: dict[str, Any]) -> CatalogEvent:
-    """The typed event a payload of the stream is (a `SpecError`-free `ValueError` if it is none)."""
+    """The typed event a payload of the stream is; ValueError (pydantic's ValidationError is one) when
+    the name is not in the catalog or the payload is not its class's."""
     if name not in CATALOG:
         raise ValueError(f"{name!r} is not an event of the catalog")
     if name not in _ADAPTERS:
         classes = CATALOG[name]
-        _ADAPTERS[name] = TypeAdapter(classes[0] if len(classes) == 1 else Union[classes])  # noqa: UP007 - a runtime tuple
+        target: Any = classes[0] if len(classes) == 1 else Union[classes]  # noqa: UP007 - a runtime tuple
+        _ADAPTERS[name] = TypeAdapter(target)
     value: CatalogEvent = _ADAPTERS[name].validate_python(data)
     return value
 
@@ -30,8 +32,9 @@ def stream_event_type() -> Any:
     for name, classes in CATALOG.items():
         payload: Any = classes[0] if len(classes) == 1 else Annotated[Union[classes], Field(discriminator="kind")]  # noqa: UP007
         title = "".join(part.title() for part in name.replace("_", ":").split(":")) + "Event"
+        tag: Any = Literal[name]
         members.append(create_model(title, __doc__=f"`{name}` on the stream.", id=(str, ...),
-                                    event=(Literal[name], ...), data=(payload, ...)))
+                                    event=(tag, ...), data=(payload, ...)))
     return Annotated[Union[tuple(members)], Field(discriminator="event")]  # noqa: UP007
 
 
