@@ -21,9 +21,11 @@ from polpo_nb.chat.completions import ChunkWriter, classify, completion, model_l
 from polpo_nb.errors import PolpoError
 
 from .dialects import code_of, dumps, status_of
-from .handlers import Failure, RouteHandler, _StreamMixin
+from .failures import Failure
+from .route_handler import RouteHandler
 from .routes import Call, Route
 from .sse import SseResponse
+from .stream_handlers import StreamMixin
 
 SESSION_HEADER = "X-Session-Id"
 
@@ -60,7 +62,7 @@ class OpenAISse(SseResponse):
         await self._write(f"data: {payload if isinstance(payload, str) else dumps(payload)}\n\n")
 
 
-class ChatCompletionsHandler(_StreamMixin, RouteHandler):
+class ChatCompletionsHandler(StreamMixin, RouteHandler):
     async def make_call(self, route: Route, params: dict[str, str]) -> Call:
         call = await super().make_call(route, params)
         header = self.request.headers.get(SESSION_HEADER)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from polpo_nb import AsyncProject
@@ -29,6 +29,7 @@ from polpo_nb.spec import (
 )
 from polpo_nb.spec.state import Process, ProjectInfo, ProjectState
 
+from .context import ServerContext
 from .models import (
     DecisionBody,
     Deleted,
@@ -53,9 +54,6 @@ from .models import (
 )
 from .streams import MISSION_STREAM, TASK_STREAM, ExecuteStream
 
-if TYPE_CHECKING:
-    from .app import PolpoServerApp
-
 Kind = Literal["json", "events", "execute", "file", "websocket", "chat"]
 Scope = Literal["project", "server"]
 
@@ -64,7 +62,7 @@ Scope = Literal["project", "server"]
 class Call:
     """What a route's library call gets: the project, the path parameters, the validated query and body."""
 
-    app: PolpoServerApp
+    app: ServerContext
     project: AsyncProject  # None for server-scoped routes
     params: dict[str, str]
     url: str = ""
@@ -116,14 +114,6 @@ async def _value(value: Any) -> Any:
 async def _deleted(done: Awaitable[None], ident: str) -> Deleted:
     await done
     return Deleted(id=ident)
-
-
-async def _settled_record(handle: Any) -> Any:
-    """An execute answered as JSON: the record as it is once the run has started."""
-    project: AsyncProject = handle.project
-    if handle.mission_id:
-        return await project.get_mission(handle.mission_id)
-    return await project.get_task(handle.task_id)
 
 
 async def _health(c: Call) -> Health:

@@ -35,8 +35,9 @@ from traitlets.config import Config
 
 from polpo_nb.errors import SpecError
 
+from .auth import bearer_token
 from .dialects import FLAT, PROJECT
-from .handlers import NotFoundHandler, bearer_token
+from .route_handler import NotFoundHandler
 
 
 class ApiKeyIdentityProvider(IdentityProvider):

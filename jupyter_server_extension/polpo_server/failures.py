@@ -1,0 +1,48 @@
+"""Errors as the API answers them: a `Failure` carries the contract code, the message and field errors.
+
+Library errors (`PolpoError`) map to 400/404/409 in the user's terms; anything else is an internal
+error whose details stay in the server's log.
+"""
+
+from __future__ import annotations
+
+from http.client import responses
+from typing import Any
+
+from tornado import web
+
+from polpo_nb.errors import PolpoError, SpecError
+
+from .dialects import code_of
+
+
+class Failure(Exception):
+    """An error already classified: contract code, message, optional field errors."""
+
+    def __init__(self, code: str, message: str, errors: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def failure_of(exc: BaseException) -> Failure:
+    """A library error as the client sees it: its own code and message, or an opaque internal error."""
+    if isinstance(exc, SpecError):
+        return Failure("BAD_REQUEST", exc.message, exc.errors)
+    if isinstance(exc, PolpoError) and exc.code in ("BAD_REQUEST", "NOT_FOUND", "CONFLICT"):
+        return Failure(exc.code, exc.message)
+    return Failure("INTERNAL", "Internal server error")
+
+
+def http_failure(status: int, exc: BaseException | None) -> Failure:
+    """A tornado status (and its HTTPError, if any) as a Failure; a 500 never says more than that."""
+    message = ""
+    if isinstance(exc, web.HTTPError):
+        message = exc.log_message % exc.args if exc.log_message and exc.args else (exc.log_message or "")
+    code = code_of(status)
+    if code == "INTERNAL":
+        message = "Internal server error"
+    return Failure(code, message or responses.get(status, "Error"))
