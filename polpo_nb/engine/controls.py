@@ -59,7 +59,7 @@ class Controls:
         run = self.runs.get(mission_id)
         if run is None:
             raise ConflictError(f"Mission {mission_id} is not run by this process")
-        await interrupt_run(run, self.d.journal, put=put_task, set_mission=self.writes.set_mission)
+        await interrupt_run(run, self.writes)
         self.runs.pop(mission_id, None)
 
     async def abort(self, mission_id: str) -> None:

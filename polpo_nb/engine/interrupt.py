@@ -13,28 +13,26 @@ runs over without waiting for them to lapse; the caller then exits.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ..spec import MissionStatus, TaskRecord, TaskStatus
 from ..spec.status import RUNNING_TASK_STATES
-from ..store.journal import Emit, Journal
+from ..store.journal import Emit
 from ..store.sqlite import Store, Tx
 from .ownership import NO_OWNER, release_owner
 from .run import Run
+from .writes import Writes, put_task
 
 PAUSE_REASON = "interrupted"
 PAUSE_MESSAGE = "The process running it was interrupted"
 
-Put = Callable[..., TaskRecord]
-SetMission = Callable[..., Awaitable[None]]
 
-
-async def interrupt_run(run: Run, journal: Journal, *, put: Put, set_mission: SetMission) -> None:
+async def interrupt_run(run: Run, writes: Writes) -> None:
     """Cancel what `run` is doing and leave it paused and unowned (the engine forgets it afterwards).
 
-    `put` and `set_mission` are the engine's own writers, so every transition goes through the state
-    table and every event has the usual shape."""
+    It writes through the engine's own writers, so every transition goes through the state table and
+    every event has the usual shape."""
+    journal = writes.journal
     run.stopping = True  # nothing new starts while the jobs wind down
     run.queued.clear()
     for handle in [run.deadline_watch, *run.delay_timers.values()]:
@@ -50,13 +48,13 @@ async def interrupt_run(run: Run, journal: Journal, *, put: Put, set_mission: Se
         for attempt in tx.running_attempts():
             if attempt.task_id in run.tasks:
                 tx.finish_attempt(attempt.task_id, attempt.number, PAUSE_REASON, None)
-        return [put(tx, emit, t, TaskStatus.PENDING, reason="the run was interrupted", phase=None)
+        return [put_task(tx, emit, t, TaskStatus.PENDING, reason="the run was interrupted", phase=None)
                 for t in run.tasks.values() if t.status in RUNNING_TASK_STATES]
     for new in await journal.write(give_back):
         run.tasks[new.id] = new
     if run.mission is not None:
         if run.status == MissionStatus.ACTIVE:
-            await set_mission(run, MissionStatus.PAUSED, pause_reason=PAUSE_REASON, pause_message=PAUSE_MESSAGE)
+            await writes.set_mission(run, MissionStatus.PAUSED, pause_reason=PAUSE_REASON, pause_message=PAUSE_MESSAGE)
         mission_id, flags = run.mission.id, run.flags.to_json()
         await journal.write(lambda tx, emit: tx.put_run(mission_id, NO_OWNER, 0.0, flags))
     run.idle.set()  # waiters in this process read the paused mission
