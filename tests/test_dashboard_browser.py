@@ -56,6 +56,7 @@ def chatty(task, ctx):
 
 
 def writer(task, ctx):
+    ctx.log(f"writing the report of {task.title}")
     (ctx.output_dir / "report.md").write_text(f"# {task.title}\\n\\nAll good.\\n")
     return {"content": f"wrote the report of {task.title}", "filesCreated": [".polpo/output/report.md"]}
 '''.replace("__BURST__", str(BURST))
@@ -252,7 +253,8 @@ def test_the_missions_list_fills_in_live_as_a_mission_runs(served: Served, page:
 
 
 def test_approve_in_the_inbox_moves_the_task_to_done(served: Served, page: Page) -> None:
-    saved = mission(served, "Deploy", [task("Deploy to staging", "writer", sideEffects=True)])
+    saved = mission(served, "Deploy", [task("Deploy to staging", "writer", sideEffects=True,
+                                            expectations=[{"type": "file_exists", "paths": [".polpo/output/report.md"]}])])
     served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
     task_id = saved["tasks"][0]["id"]
     login(page, served, "#/inbox")
@@ -269,6 +271,11 @@ def test_approve_in_the_inbox_moves_the_task_to_done(served: Served, page: Page)
     page.goto(f"{served.url}ui/#/tasks/{task_id}")
     expect(page.locator(".ui-result")).to_have_text("wrote the report of Deploy to staging")
     expect(page.locator(".ui-history")).to_contain_text("awaiting_approval → done")
+    expect(page.locator(".ui-assessment tbody tr")).to_have_count(1)
+    expect(page.locator(".ui-assessment tbody tr")).to_contain_text("file_exists")
+    expect(page.locator(".ui-assessment tbody tr")).to_contain_text("5 / 5")
+    expect(page.locator(".ui-assessment tbody tr")).to_contain_text("required paths exist")
+    expect(page.locator(".ui-log")).to_contain_text("writing the report of Deploy to staging")
     page.get_by_role("button", name="Preview .polpo/output/report.md").click()
     expect(page.locator(".ui-file pre")).to_contain_text("All good.")
     shot(page, "task")

@@ -296,7 +296,7 @@ export function taskPage(ctx, taskId) {
     for (const h of ["Expectation", "Score / result", "Feedback"]) head2.append(el("th", { scope: "col" }, h));
     rows.append(el("thead"), el("tbody"));
     rows.tHead.append(head2);
-    for (const c of a.criteria || []) rows.tBodies[0].append(tr(c.criterion, `${c.score}`, c.feedback));
+    for (const c of a.criteria || []) rows.tBodies[0].append(tr(c.criterion, `${c.score} / 5`, c.feedback));
     for (const c of a.checks || []) rows.tBodies[0].append(tr(`${c.type} ${c.target || ""}`.trim(), c.passed ? "passed" : "failed", c.message));
     out.push(section("Assessment", field("score", a.score !== null && a.score !== undefined ? `${a.score} (${a.passed ? "passed" : "failed"})` : (a.passed ? "passed" : "failed")),
       field("threshold", a.threshold), rows.tBodies[0].children.length ? rows : null, a.feedback ? el("pre", { class: "ui-pre" }, a.feedback) : null));
@@ -310,9 +310,34 @@ export function taskPage(ctx, taskId) {
     for (const path of r.filesCreated) files.append(fileRow(ctx, path));
     out.push(section("Files created", files));
   }
+  out.push(taskLog(ctx, t));
   const box = el("div", { class: "ui-page", "data-task-id": t.id, "data-status": t.status });
   box.append(...out.filter(Boolean));
   return box;
+}
+
+const logs = new Map(); // task id -> {key, element}: loaded once per version of the task, kept across repaints
+
+/** The task's log sessions (one per attempt), the latest one's entries shown. */
+function taskLog(ctx, t) {
+  const key = `${t.id}@${t.updatedAt}`;
+  const cached = logs.get(t.id);
+  if (cached && cached.key === key) return cached.element;
+  const element = section("Log", el("p", { class: "ui-empty" }, "loading…"));
+  logs.set(t.id, { key, element });
+  (async () => {
+    try {
+      const sessions = (await ctx.read("logs")).filter((s) => s.taskId === t.id);
+      if (!sessions.length) { element.lastChild.textContent = "No log for this task."; return; }
+      const latest = sessions.sort((a, b) => String(a.startedAt).localeCompare(String(b.startedAt))).at(-1);
+      const entries = await ctx.read(`logs/${encodeURIComponent(latest.sessionId)}`);
+      const list = el("ol", { class: "ui-log", "data-session-id": latest.sessionId });
+      for (const e of entries) list.append(el("li", { "data-level": e.level }, `${when(e.timestamp)}  ${e.level}  ${e.message}`));
+      const note = el("p", { class: "ui-muted" }, `Session ${latest.sessionId} (${sessions.length} attempt${sessions.length > 1 ? "s" : ""} logged)`);
+      element.replaceChildren(element.firstChild, note, list);
+    } catch (error) { element.lastChild.textContent = `Log: ${error.message}`; }
+  })();
+  return element;
 }
 
 function tr(...cells) {
