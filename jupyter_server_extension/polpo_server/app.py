@@ -24,6 +24,7 @@ from polpo_nb.project.config import POLPO_DIR
 from . import redact
 from .cache import RenderCache
 from .handlers import build_handlers
+from .mcp import mcp_handlers, stop_mcp
 from .openapi import build_openapi
 from .projects import ProjectRegistry
 from .ui import ui_handlers
@@ -71,7 +72,8 @@ class PolpoServerApp(ExtensionApp):
         self.log.info("polpo: serving projects below %s at %s", self.registry.root, self.api_url)
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(build_handlers(self.url_prefix) + ui_handlers(self.url_prefix))
+        self.handlers.extend(build_handlers(self.url_prefix) + ui_handlers(self.url_prefix)
+                             + mcp_handlers(self.url_prefix))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Start the default project's engine and event tail on the server's loop, so its scheduled
@@ -94,6 +96,7 @@ class PolpoServerApp(ExtensionApp):
             self._closer.cancel()
         for stream in list(self.streams):
             stream.close_stream()
+        await stop_mcp(self)
         await self.registry.close()
 
     # -- helpers ---------------------------------------------------------------------------------------

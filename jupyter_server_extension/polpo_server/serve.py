@@ -114,7 +114,7 @@ class PolpoServe(ServerApp):
         super().init_webapp()
         outside = r"(?!(?:api/)?v1(?:/|$))"
         api = url_path_join(self.base_url, outside + r"api(?:/.*)?")
-        rest = url_path_join(self.base_url, outside + r"(?!api(?:/|$)|ui(?:/|$)).*")  # ui/: the dashboard (ui.py)
+        rest = url_path_join(self.base_url, outside + r"(?!api(?:/|$)|ui(?:/|$)|mcp$).*")  # ui/: the dashboard (ui.py), mcp: mcp.py
         # add_handlers puts these before the server's own rules; the API's paths fall through to those
         self.web_app.add_handlers(".*$", [(api, NotFoundHandler, {"name": "polpo_server", "dialect": PROJECT}),  # type: ignore[no-untyped-call]
                                           (rest, NotFoundHandler, {"name": "polpo_server", "dialect": FLAT})])
