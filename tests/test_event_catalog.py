@@ -115,6 +115,7 @@ def test_the_stream_schema_is_a_union_discriminated_by_event_name():
     payload = schema["$defs"][member["properties"]["data"]["$ref"].rsplit("/", 1)[1]]
     assert {"taskId", "from", "to", "timestamp"} <= set(payload["required"])
     assert "reason" not in payload["required"]
+    assert member["required"] == ["event", "data"]  # `id` is the SSE `id:` line, in WebSocket messages only
     approvals = schema["$defs"][mapping["approval:requested"].rsplit("/", 1)[1]]["properties"]["data"]
     assert approvals["discriminator"]["propertyName"] == "kind"
 

@@ -26,6 +26,9 @@ def validate_event(name: str, data: dict[str, Any]) -> CatalogEvent:
     return value
 
 
+_ID = Field(None, description="`evt_00042`: in WebSocket messages; an SSE stream sends it as the `id:` line")
+
+
 def stream_event_type() -> Any:
     """The stream's event type: `{id, event, data}` discriminated by `event`, one member per name."""
     members = []
@@ -33,7 +36,7 @@ def stream_event_type() -> Any:
         payload: Any = classes[0] if len(classes) == 1 else Annotated[Union[classes], Field(discriminator="kind")]  # noqa: UP007
         title = "".join(part.title() for part in name.replace("_", ":").split(":")) + "Event"
         tag: Any = Literal[name]
-        members.append(create_model(title, __doc__=f"`{name}` on the stream.", id=(str, ...),
+        members.append(create_model(title, __doc__=f"`{name}` on the stream.", id=(str | None, _ID),
                                     event=(tag, ...), data=(payload, ...)))
     return Annotated[Union[tuple(members)], Field(discriminator="event")]  # noqa: UP007
 
