@@ -112,13 +112,17 @@ class ChatTurn:
         runner = self.service.runner_for(self)
         return await runner(self, push or _silent)
 
+    def start_stream(self, keep: set[asyncio.Task[Any]]) -> ChatStream:
+        """Run in the background on the current (engine) loop, the chunks into a ChatStream."""
+        return start_stream(self, keep)
+
 
 class ChatService:
     """One per project: chat turns and the sessions they live in."""
 
-    def __init__(self, project: AsyncProject) -> None:
+    def __init__(self, project: AsyncProject, sessions: Sessions) -> None:
         self.project = project
-        self.sessions = Sessions(project.store, project.journal)
+        self.sessions = sessions
 
     # -- preparing a turn -----------------------------------------------------------------------------
 

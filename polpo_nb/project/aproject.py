@@ -11,12 +11,15 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from .. import files
 from ..agents.function import FunctionAgent
 from ..agents.models import ModelRegistry
 from ..assess import FunctionJudge, Judge
+from ..chat.messages import ChatMessage, ChatReply, ChatSession, ChatSessionPatch
+from ..chat.sessions import Sessions
+from ..chat.stream import ChatStream
 from ..engine.commands import CommandRouter
 from ..engine.engine import Engine, EngineDeps
 from ..engine.interrupt import release_leases
@@ -51,6 +54,7 @@ from ..store.changes import follow_changes, watch_database
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
 from .agents import AgentRegistry
+from .chatport import ChatBackend
 from .config import POLPO_DIR, ConfigFile
 from .handles import RunHandle
 from .loop import engine_call
@@ -62,8 +66,6 @@ if TYPE_CHECKING:
     from distributed import Client
     from pydantic_ai.settings import ModelSettings
 
-    from ..chat import ChatMessage, ChatReply, ChatSession, ChatStream
-    from ..chat.orchestrator import ChatService
 
 HOUSEKEEPING_INTERVAL = 300.0
 CLOSE_GRACE = 5.0  # seconds background tasks get to finish their cleanup on close
@@ -90,7 +92,7 @@ class AsyncProject:
         self._judge: Judge | None = None
         #: Model strings to pydantic-ai models; `models.register(name, model)` plays a name with any model.
         self.models = ModelRegistry(self.config.providers)
-        self._chat: ChatService | None = None  # built on first use (it imports pydantic-ai)
+        self._chat: ChatBackend | None = None  # built on first use (it imports pydantic-ai)
         #: `executor: dask` in the config, or a distributed.Client passed in -> DaskExecutor
         self._executor = as_executor(executor, self.config)
         #: Who plays each agent name: the engine, the API and the chat resolve agents here.
@@ -100,6 +102,7 @@ class AsyncProject:
         self._background: set[asyncio.Task[None]] = set()
         self.engine: Engine
         self.missions: MissionEditor
+        self._sessions: Sessions  # chat sessions, kept in the store
         self.journal: Journal
         self.closed = False
         self.tail_looks = 0  # looks for other processes' commits (tests count idle wake-ups with it)
@@ -125,6 +128,7 @@ class AsyncProject:
             memory=self.memory_file.read,
         ))
         await self.engine.start()
+        self._sessions = Sessions(self.store, self.journal)
         self.scheduler = Scheduler(self.store, self.journal, self.owner, self.engine.execute_mission)
         self.missions = MissionEditor(self.store, self.journal, self.engine, self.agents)
         self.commands = CommandRouter(self.store, self.journal, self.owner, self.engine)
@@ -530,11 +534,20 @@ class AsyncProject:
 
     # == chat ==========================================================================================
 
-    def _chat_service(self) -> ChatService:
-        if self._chat is None:
-            from ..chat import ChatService
+    @classmethod
+    def plug_chat(cls, factory: Callable[[AsyncProject, Sessions], ChatBackend]) -> None:
+        """How projects answer chat turns: `polpo_nb` plugs `polpo_nb.chat.service` in at import (the
+        chat sits above the project: its tools are this API, so the project does not import it)."""
+        cls._chat_factory = factory
 
-            self._chat = ChatService(self)
+    _chat_factory: ClassVar[Callable[[AsyncProject, Sessions], ChatBackend] | None] = None
+
+    def _chat_backend(self) -> ChatBackend:
+        if self._chat is None:
+            factory = type(self)._chat_factory  # read on the class: a plain function, not a method of self
+            if factory is None:
+                raise RuntimeError("no chat is plugged in: import polpo_nb (it plugs polpo_nb.chat in)")
+            self._chat = factory(self, self._sessions)
         return self._chat
 
     @engine_call
@@ -550,40 +563,35 @@ class AsyncProject:
         from the blocking `Project`, `for chunk in stream` (the turn runs on the engine whether or not it
         is read). Request problems (no orchestrator model, unknown agent or session,
         no user message) raise before anything is stored."""
-        from ..chat.orchestrator import start_stream
-
         # settings are the caller's JSON; pydantic-ai's ModelSettings is that dict, typed by the keys it reads
-        turn = await self._chat_service().prepare(messages, session_id=session_id, agent=agent, max_turns=max_turns,
+        turn = await self._chat_backend().prepare(messages, session_id=session_id, agent=agent, max_turns=max_turns,
                                                    settings=cast("ModelSettings | None", settings), model=model)
         if stream:
-            return start_stream(turn, self._background)
+            return turn.start_stream(self._background)
         return await turn.run()
 
     @engine_call
     async def chat_sessions(self) -> list[ChatSession]:
         """Stored chat sessions, most recently updated first."""
-        return self._chat_service().sessions.list()
+        return self._sessions.list()
 
     @engine_call
     async def chat_session(self, session_id: str) -> ChatSession:
-        return self._chat_service().sessions.get(session_id)
+        return self._sessions.get(session_id)
 
     @engine_call
     async def chat_messages(self, session_id: str) -> list[ChatMessage]:
         """A session's messages in order, tool calls and tool results included."""
-        return self._chat_service().sessions.messages(session_id)
+        return self._sessions.messages(session_id)
 
     @engine_call
     async def rename_chat_session(self, session_id: str, title: str) -> ChatSession:
-        from ..chat import ChatSessionPatch
-        from ..spec import parse as parse_model
-
-        patch = parse_model(ChatSessionPatch, {"title": title})
-        return await self._chat_service().sessions.rename(session_id, patch.title)
+        patch = parse(ChatSessionPatch, {"title": title})
+        return await self._sessions.rename(session_id, patch.title)
 
     @engine_call
     async def delete_chat_session(self, session_id: str) -> None:
-        await self._chat_service().sessions.delete(session_id)
+        await self._sessions.delete(session_id)
 
     # == events ========================================================================================
 
