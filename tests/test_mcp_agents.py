@@ -26,6 +26,7 @@ SECRET = "s3cret-value-for-the-server"
 SERVER = textwrap.dedent('''
     import os, sys, time
     from pathlib import Path
+    (Path(os.environ["MARKS_DIR"]) / f"spawned-{os.getpid()}").write_text("")  # before the slow imports
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
@@ -212,6 +213,17 @@ def test_a_missing_variable_fails_the_attempt_naming_the_variable(project_dir, s
     assert task.status == TaskStatus.FAILED
     assert "MCP server 'echo': environment variable POLPO_TEST_UNSET_VAR is not set" in task.result.error
     assert _servers_running(server_script) == []
+
+
+def test_the_server_process_is_stopped_when_the_attempt_times_out(project_dir, server_script, config_for):
+    with LoopbackOpenAI(_calls_then_summary(("hang", {}))) as llm, \
+            polpo.Project(project_dir, config=config_for(llm)) as project:
+        mission = _mission({"mcpServers": {"echo": _stdio(server_script)}})
+        mission["tasks"][0].update(maxRetries=0, maxDuration=5000)
+        record = project.execute(mission).wait(WAIT)
+        wait_for(lambda: not _servers_running(server_script), WAIT)
+    assert record.status == MissionStatus.FAILED and record.tasks[0].status == TaskStatus.FAILED
+    assert list((server_script.parent / "marks").glob("spawned-*"))  # a server process had started
 
 
 @pytest.mark.parametrize("how", ["kill", "abort"])

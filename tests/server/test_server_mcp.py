@@ -52,3 +52,21 @@ async def test_mcp_on_jupyter_behind_its_token(http_server, jp_http_port, jp_bas
         refused = await anon.post(url, json=INITIALIZE, headers=ACCEPT)
     assert refused.status_code == 401
     await _drive(url, dict(jp_auth_header))
+
+
+async def test_agents_take_mcp_servers_over_http_and_literal_secrets_are_never_answered(api, project):
+    servers = {"gh": {"command": "npx", "args": ["-y", "server-github"],
+                      "env": {"TOKEN": "${GITHUB_TOKEN}", "PLAIN": "literal-secret"}},
+               "web": {"type": "http", "url": "https://mcp.example/mcp", "headers": {"Authorization": "Bearer lit"}}}
+    created = await api.call("POST", "agents", 201, json={"name": "dev", "model": "test", "mcpServers": servers})
+    listed = await api.get("agents")
+    mission = await api.call("POST", "missions", 201, json={
+        "name": "m", "tasks": [{"title": "T", "assignTo": "helper"}],
+        "team": {"agents": [{"name": "helper", "model": "test", "mcpServers": servers}]}})
+    for shown in (created["mcpServers"], listed[0]["mcpServers"], mission["team"]["agents"][0]["mcpServers"]):
+        assert shown["gh"]["env"] == {"TOKEN": "${GITHUB_TOKEN}", "PLAIN": "[redacted]"}
+        assert shown["web"]["headers"] == {"Authorization": "[redacted]"} and shown["gh"]["args"][1] == "server-github"
+    stored = next(a for a in await project.list_agents() if a.name == "dev")
+    assert stored.mcp_servers["gh"].env["PLAIN"] == "literal-secret"  # the store keeps what was written
+    refused = await api.request("POST", "agents", json={"name": "x", "mcpServers": {"s": {"type": "ws", "url": "x"}}})
+    assert "type must be 'stdio'" in api.error(refused, 400)["error"]
