@@ -318,7 +318,7 @@ def test_run_displays_html_and_text_outside_a_kernel(project):
     bundle = run._repr_mimebundle_()
     assert set(bundle) == {"text/html", "text/plain"}
     assert "polpo-status-done" in bundle["text/html"] and "completed" in bundle["text/plain"]
-    assert run._widget is None
+    assert run.widget is None
 
 
 def test_repr_html_is_the_static_dag_without_a_widget_even_in_a_kernel(project, comms, monkeypatch):
@@ -330,7 +330,7 @@ def test_repr_html_is_the_static_dag_without_a_widget_even_in_a_kernel(project, 
     run.wait(WAIT)
     html = run._repr_html_()
     assert "polpo-status-done" in html and EVIL not in html and "&lt;img src=x" in html
-    assert run._widget is None and comms.messages == []
+    assert run.widget is None and comms.messages == []
 
 
 def test_run_displays_one_live_widget_in_a_kernel(project, comms, monkeypatch):
@@ -339,7 +339,7 @@ def test_run_displays_one_live_widget_in_a_kernel(project, comms, monkeypatch):
     run = project.execute(polpo.Mission("m").task("a", assign_to="w"))
     first, second = run._repr_mimebundle_(), run._repr_mimebundle_()
     assert set(first) == {nb_display.WIDGET_MIME, "text/html", "text/plain"}
-    assert first[nb_display.WIDGET_MIME]["model_id"] == second[nb_display.WIDGET_MIME]["model_id"] == run._widget.model_id
+    assert first[nb_display.WIDGET_MIME]["model_id"] == second[nb_display.WIDGET_MIME]["model_id"] == run.widget.model_id
     assert "polpo-static-node" in first["text/html"]
 
 

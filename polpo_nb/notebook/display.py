@@ -19,16 +19,28 @@ import sys
 import time
 import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import PolpoError
-from ..spec import Mission, MissionRecord
+from ..spec import Mission, MissionRecord, TaskRecord
 from .static import render_html, render_state_html
 from .view import MissionView
 
 if TYPE_CHECKING:
-    from ..project.handles import RunHandle
     from .widget import MissionWidget
+
+
+class RunHandle(Protocol):
+    """A run as the notebook shows it (`polpo_nb.RunHandle`): the notebook keeps its widget and the
+    display id of its outputs on it, so a later display reuses them and a settled run replaces them."""
+
+    project: Any
+    mission_id: str | None
+    task_id: str | None
+    widget: Any
+    display_id: str | None
+
+    def record(self) -> MissionRecord | TaskRecord: ...
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -62,7 +74,7 @@ def _bundle(html: str, text: str, include: Iterable[str] | None, exclude: Iterab
 
 def run_widget(handle: RunHandle) -> MissionWidget:
     """The handle's widget, created on first display and reused after (one model, many views)."""
-    widget = getattr(handle, "_widget", None)
+    widget = handle.widget
     if widget is None:
         from .widget import MissionWidget
 
@@ -70,7 +82,7 @@ def run_widget(handle: RunHandle) -> MissionWidget:
             widget = MissionWidget(handle.project, handle.mission_id)
         else:
             widget = MissionWidget(handle.project, task=handle.task_id)
-        handle._widget = widget
+        handle.widget = widget
     return widget
 
 
@@ -107,18 +119,18 @@ def display_run(handle: RunHandle) -> None:
     if not in_kernel():
         display(data, metadata=metadata, raw=True)  # type: ignore[no-untyped-call]
         return
-    if getattr(handle, "_display_id", None) is None:
-        handle._display_id = uuid.uuid4().hex
-        widget = getattr(handle, "_widget", None)
+    if handle.display_id is None:
+        handle.display_id = uuid.uuid4().hex
+        widget = handle.widget
         if widget is not None:
             widget.on_settled = lambda graph, state: _update(handle, graph, state)
-    display(data, metadata=metadata, raw=True, display_id=handle._display_id)  # type: ignore[no-untyped-call]
+    display(data, metadata=metadata, raw=True, display_id=handle.display_id)  # type: ignore[no-untyped-call]
 
 
 def refresh_run_display(handle: RunHandle) -> None:
     """Replace the run's outputs with its picture now (nothing if it was never displayed in a kernel)."""
-    widget = getattr(handle, "_widget", None)
-    if getattr(handle, "_display_id", None) is None or widget is None or handle.project.closed:
+    widget = handle.widget
+    if handle.display_id is None or widget is None or handle.project.closed:
         return
     try:
         graph, state = widget.snapshot()
@@ -130,11 +142,11 @@ def refresh_run_display(handle: RunHandle) -> None:
 def _update(handle: RunHandle, graph: dict[str, Any], state: dict[str, Any]) -> None:
     from IPython.display import update_display
 
-    widget = handle._widget
+    widget = handle.widget
     data, metadata = widget._repr_mimebundle_()  # (data, metadata), as anywidget returns them
     data = {WIDGET_MIME: data[WIDGET_MIME], "text/html": render_state_html(graph, state),
             "text/plain": f"{handle!r} {state['mission']['status']}"}
-    update_display(data, metadata=metadata, raw=True, display_id=handle._display_id)  # type: ignore[no-untyped-call]
+    update_display(data, metadata=metadata, raw=True, display_id=handle.display_id)  # type: ignore[no-untyped-call]
 
 
 def _data_and_metadata(bundle: dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:

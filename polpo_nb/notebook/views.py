@@ -6,16 +6,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from ..events.model import Event, parse_event_id
 from ..spec import MissionRecord, TaskRecord
 
-if TYPE_CHECKING:
-    from ..project.handles import RunHandle
-    from ..project.sync import Project
+
+class Project(Protocol):
+    """What the views read of a project: the blocking `polpo_nb.Project`'s public reads."""
+
+    def list_missions(self, *, status: str | None = None) -> list[MissionRecord]: ...
+
+    def get_mission(self, ref: str) -> MissionRecord: ...
+
+    def list_tasks(self, *, status: str | None = None, group: str | None = None, assign_to: str | None = None,
+                   mission_id: str | None = None) -> list[TaskRecord]: ...
+
+    def replay(self, after: int = 0, pattern: str | Iterable[str] | None = None) -> list[Event]: ...
 
 OUTPUT_CHARS = 200
 
@@ -82,9 +91,8 @@ def missions_df(project: Project, *, status: str | None = None) -> pd.DataFrame:
     return _frame(rows, MISSION_COLUMNS, ("created_at", "updated_at"))
 
 
-def results_df(run: RunHandle) -> pd.DataFrame:
-    """The run's tasks in mission order: who did it, with what model, score, retries, time, output."""
-    record = run.record()
+def results_df(record: MissionRecord | TaskRecord) -> pd.DataFrame:
+    """A run's tasks in mission order: who did it, with what model, score, retries, time, output."""
     tasks = record.tasks if isinstance(record, MissionRecord) else [record]
     rows = []
     for t in tasks:

@@ -8,8 +8,10 @@ next settle.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
+from ..events.bus import Subscription
 from ..events.model import Event
 from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
 from .loop import block_on, on_loop
@@ -29,18 +31,40 @@ def _settled(record: MissionRecord | TaskRecord) -> bool:
     return not statuses & _MOVING and TaskStatus.AWAITING_APPROVAL in statuses
 
 
-if TYPE_CHECKING:
-    from .aproject import AsyncProject
+class _Engine(Protocol):
+    async def wait_idle(self, key: str) -> bool: ...
+
+
+class RunSource(Protocol):
+    """What a handle uses of the project that made it (`AsyncProject`): its reads, its events, the
+    loop its engine runs on, and the engine's wait for a run of this process."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def engine(self) -> _Engine: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def get_mission(self, ref: str) -> MissionRecord: ...
+
+    async def get_task(self, task_id: str) -> TaskRecord: ...
+
+    def subscribe(self, callback: Callable[[Event], None], pattern: str | Iterable[str] | None = None) -> Subscription: ...
 
 
 class RunHandle:
-    def __init__(self, project: AsyncProject, key: str, *, mission_id: str | None = None, task_id: str | None = None) -> None:
+    def __init__(self, project: RunSource, key: str, *, mission_id: str | None = None, task_id: str | None = None) -> None:
         self.project = project
         self.key = key
         self.mission_id = mission_id
         self.task_id = task_id
-        self._widget: Any = None  # the live widget, made on first display (polpo_nb.notebook)
-        self._display_id: str | None = None  # its outputs' display id, to replace them when it settles
+        #: the live widget, made by polpo_nb.notebook on first display
+        self.widget: Any = None
+        #: the display id of its notebook outputs (polpo_nb.notebook), to replace them when it settles
+        self.display_id: str | None = None
 
     async def _settled(self) -> MissionRecord | TaskRecord:
         if await self.project.engine.wait_idle(self.key):  # a run of this process
@@ -89,7 +113,7 @@ class RunHandle:
 
     def _refresh_display(self) -> None:
         """A run displayed in this notebook shows how it settled, not how it started (polpo_nb.notebook)."""
-        if self._display_id is not None:
+        if self.display_id is not None:
             from ..notebook.display import refresh_run_display
 
             refresh_run_display(self)
@@ -126,4 +150,4 @@ class RunHandle:
         """A pandas DataFrame, one row per task: agent, model, status, score, retries, duration, output."""
         from ..notebook.views import results_df
 
-        return results_df(self)
+        return results_df(self.record())
