@@ -38,7 +38,7 @@ from ..store.journal import Emit
 from ..store.sqlite import Tx
 from .deps import EngineDeps
 from .run import Run
-from .writes import Writes, chain, put_task
+from .writes import Writes, chain, end_running_attempts, put_task
 
 S = TaskStatus
 
@@ -95,9 +95,7 @@ class Attempts:
         def fail(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
             if t.status in (S.DONE, S.FAILED):
                 return t
-            for attempt in tx.running_attempts():
-                if attempt.task_id == t.id:
-                    tx.finish_attempt(t.id, attempt.number, "killed", None)
+            end_running_attempts(tx, (t.id,), "killed")
             result = (t.result or TaskResult()).model_copy(update={"error": error})
             return put_task(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None)
         await self.writes.update(run, tid, fail)

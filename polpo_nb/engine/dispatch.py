@@ -29,7 +29,7 @@ from .leases import Leases
 from .pausing import Pauses
 from .run import Run
 from .states import ABORTED_PREFIX, SKIPPED_PREFIX, check_command
-from .writes import Writes, put_task
+from .writes import Writes, end_running_attempts, put_task
 
 S = TaskStatus
 
@@ -266,18 +266,11 @@ class Dispatcher:
     async def stop(self, run: Run, status: MissionStatus, *, error: str, reason: str,
                    extra: Iterable[CatalogEvent] = ()) -> None:
         """Cancel what runs, fail what has not finished (abort, deadline), close the run."""
-        run.stopping = True  # nothing new starts while the jobs wind down
-        run.queued.clear()
-        jobs = list(run.jobs.values())
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        await run.wind_down()
 
         def stop(tx: Tx, emit: Emit) -> list[TaskRecord]:
             out = []
-            for attempt in tx.running_attempts():
-                if attempt.task_id in run.tasks:
-                    tx.finish_attempt(attempt.task_id, attempt.number, "killed", None)
+            end_running_attempts(tx, run.tasks, "killed")
             for t in run.tasks.values():
                 if t.status in (S.DONE, S.FAILED, S.DRAFT):
                     continue

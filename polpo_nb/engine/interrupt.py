@@ -12,7 +12,6 @@ runs over without waiting for them to lapse; the caller then exits.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from ..spec import MissionStatus, TaskRecord, TaskStatus
@@ -21,7 +20,7 @@ from ..store.journal import Emit
 from ..store.sqlite import Store, Tx
 from .ownership import NO_OWNER, release_owner
 from .run import Run
-from .writes import Writes, put_task
+from .writes import Writes, end_running_attempts, put_task
 
 PAUSE_REASON = "interrupted"
 PAUSE_MESSAGE = "The process running it was interrupted"
@@ -33,21 +32,14 @@ async def interrupt_run(run: Run, writes: Writes) -> None:
     It writes through the engine's own writers, so every transition goes through the state table and
     every event has the usual shape."""
     journal = writes.journal
-    run.stopping = True  # nothing new starts while the jobs wind down
-    run.queued.clear()
     for handle in [run.deadline_watch, *run.delay_timers.values()]:
         if handle is not None:
             handle.cancel()
     run.delay_timers.clear()
-    jobs = list(run.jobs.values())
-    for job in jobs:
-        job.cancel()
-    await asyncio.gather(*jobs, return_exceptions=True)
+    await run.wind_down()
 
     def give_back(tx: Tx, emit: Emit) -> list[TaskRecord]:
-        for attempt in tx.running_attempts():
-            if attempt.task_id in run.tasks:
-                tx.finish_attempt(attempt.task_id, attempt.number, PAUSE_REASON, None)
+        end_running_attempts(tx, run.tasks, PAUSE_REASON)
         return [put_task(tx, emit, t, TaskStatus.PENDING, reason="the run was interrupted", phase=None)
                 for t in run.tasks.values() if t.status in RUNNING_TASK_STATES]
     for new in await journal.write(give_back):

@@ -18,7 +18,7 @@ from ..store.rows import AttemptRow
 from ..store.sqlite import Store, Tx
 from .ownership import HEARTBEAT_SECONDS, NO_OWNER, lease_deadline, owner_alive
 from .run import Run, RunFlags
-from .writes import put_task
+from .writes import end_running_attempts, put_task
 
 REQUEUED = "requeued after the process running it died"
 
@@ -69,9 +69,7 @@ class Leases:
     async def take_over(self, run: Run) -> None:
         """Take over an orphaned run: attempts in flight run again (at-least-once), done work stays."""
         def requeue(tx: Tx, emit: Emit) -> list[TaskRecord]:
-            for attempt in tx.running_attempts():
-                if attempt.task_id in run.tasks:
-                    tx.finish_attempt(attempt.task_id, attempt.number, "crashed", None)
+            end_running_attempts(tx, run.tasks, "crashed")
             return [put_task(tx, emit, t, TaskStatus.PENDING, reason=REQUEUED, phase=None)
                     for t in run.tasks.values() if t.status in RUNNING_TASK_STATES]
         for new in await self.journal.write(requeue):

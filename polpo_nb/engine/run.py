@@ -108,5 +108,14 @@ class Run:
         tid = self.by_title.get(title)
         return self.tasks[tid] if tid else None
 
+    async def wind_down(self) -> None:
+        """Nothing new starts; the jobs in flight are cancelled and awaited (abort, deadline, interrupt)."""
+        self.stopping = True
+        self.queued.clear()
+        jobs = list(self.jobs.values())
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
     def all_terminal(self) -> bool:
         return all(t.status in (TaskStatus.DONE, TaskStatus.FAILED) for t in self.tasks.values())

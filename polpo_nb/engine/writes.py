@@ -7,7 +7,7 @@ Every room writes through these, so a transition always goes through the state t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from ..events.catalog import CatalogEvent, MissionStatusChanged, TaskTransition
@@ -37,6 +37,14 @@ def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = N
         emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=previous.value,
                             to=status.value, agent_name=agent or task.assign_to, reason=reason or None))
     return new
+
+
+def end_running_attempts(tx: Tx, task_ids: Collection[str], outcome: str) -> None:
+    """Record every running attempt of these tasks as ended with `outcome` (killed, crashed,
+    interrupted): their agents will not report."""
+    for attempt in tx.running_attempts():
+        if attempt.task_id in task_ids:
+            tx.finish_attempt(attempt.task_id, attempt.number, outcome, None)
 
 
 def chain(*steps: TaskWrite) -> TaskWrite:
