@@ -17,6 +17,7 @@ from .spec import (
     Agent,
     Assessment,
     Checkpoint,
+    Delay,
     ExpectedOutcome,
     Mission,
     MissionRecord,
@@ -43,7 +44,7 @@ def load_ipython_extension(ipython: object) -> None:
     load(ipython)
 
 __all__ = [
-    "Agent", "Assessment", "AsyncProject", "Checkpoint", "ConflictError", "ExpectedOutcome",
+    "Agent", "Assessment", "AsyncProject", "Checkpoint", "ConflictError", "Delay", "ExpectedOutcome",
     "IllegalTransitionError", "Mission", "MissionRecord", "NotFoundError", "PolpoError", "Project",
     "QualityGate", "RetryPolicy", "RunHandle", "SpecError", "StoreError", "Task", "TaskRecord", "TaskResult",
     "Team", "dump_mission", "load_mission", "load_ipython_extension", "parse_mission_text",
