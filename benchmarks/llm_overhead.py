@@ -7,7 +7,7 @@
 Every task is the real path of an LLM agent: the OpenAI-compatible provider (`providers.local.baseUrl`),
 pydantic-ai's tool loop, the built-in `write_file` tool, the LLM judge scoring one criterion, the file
 outcome check, and every durable write (SQLite WAL, synchronous=FULL), events and transcript lines.
-The model is `polpo_nb.agents.loopback.LoopbackOpenAI` on 127.0.0.1, sleeping `--latency` seconds per
+The model is `polpo_nb.testing.LoopbackOpenAI` on 127.0.0.1, sleeping `--latency` seconds per
 completion: per task, turn 1 calls `write_file`, turn 2 answers, and the judge returns its verdict
 (3 completions per task).
 
@@ -38,9 +38,9 @@ from typing import Any
 from pydantic_ai.models.wrapper import WrapperModel
 
 import polpo_nb as polpo
-from polpo_nb.agents.loopback import LoopbackOpenAI, last_message, text, tool_call, tool_names
 from polpo_nb.agents.models import ModelRegistry
 from polpo_nb.spec import MissionStatus, TaskStatus
+from polpo_nb.testing import LoopbackOpenAI, last_message, text, tool_call, tool_names
 
 MODEL = "local:bench-model"
 KEY_ENV = "POLPO_BENCH_KEY"

@@ -21,8 +21,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from server.server_helpers import WAIT, free_port, start_serve, stop_serve
 
-from polpo_nb.agents.loopback import LoopbackOpenAI, last_message, text, tool_call
 from polpo_nb.notebook.layout import layered_layout
+from polpo_nb.testing import LoopbackOpenAI, last_message, text, tool_call
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"

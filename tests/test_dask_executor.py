@@ -29,10 +29,10 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from support import wait_for
 
 import polpo_nb as polpo
-from polpo_nb.agents.loopback import LoopbackOpenAI, last_message, text, tool_call
 from polpo_nb.errors import SpecError
 from polpo_nb.executors.dask import DaskExecutor
 from polpo_nb.spec import MissionStatus, TaskStatus
+from polpo_nb.testing import LoopbackOpenAI, last_message, text, tool_call
 
 WAIT = 30  # seconds: a hang is a failure, never a timing assertion
 #: A provider key only the workers' environment holds.

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 import polpo_nb as polpo
-from polpo_nb.agents.loopback import LoopbackOpenAI, last_message, text, tool_call, tool_names
 from polpo_nb.spec import MissionStatus, TaskStatus
+from polpo_nb.testing import LoopbackOpenAI, last_message, text, tool_call, tool_names
 
 WAIT = 30
 SECRET = "sk-loopback-secret-123"

@@ -17,8 +17,8 @@ import pytest
 from support import EventLog, wait_for
 
 import polpo_nb as polpo
-from polpo_nb.agents.loopback import LoopbackOpenAI, last_message, text, tool_call, tool_names
 from polpo_nb.spec import MissionStatus, TaskStatus, to_jsonable
+from polpo_nb.testing import LoopbackOpenAI, last_message, text, tool_call, tool_names
 
 WAIT = 60
 SECRET = "s3cret-value-for-the-server"

@@ -18,7 +18,7 @@ from server_helpers import Api, free_port, start_serve, stop_serve, until
 from traitlets.config import Config
 
 from polpo_nb import AsyncProject
-from polpo_nb.agents.loopback import LoopbackOpenAI, text, tool_call
+from polpo_nb.testing import LoopbackOpenAI, text, tool_call
 from polpo_server.routes import ROUTES
 
 MISSION = {"name": "launch", "tasks": [{"title": "draft", "assignTo": "writer"},
@@ -273,7 +273,7 @@ async def test_the_sync_openai_client_works_too(http_server, jp_http_port, jp_ba
 
 # == `polpo serve` as a subprocess ========================================================================
 # The served project's orchestratorModel is `local:orchestrator`, a provider pointing at a loopback
-# OpenAI-compatible server in this test process (polpo_nb.agents.loopback): the subprocess reaches the
+# OpenAI-compatible server in this test process (polpo_nb.testing): the subprocess reaches the
 # script over HTTP through the real pydantic-ai/OpenAI client, streaming included, and nothing leaves the
 # machine. The script answers from the conversation it is sent, so it needs no state of its own.
 

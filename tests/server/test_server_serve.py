@@ -25,7 +25,7 @@ from server_helpers import WAIT, Api, free_port, start_serve, stop_serve, until
 from tour import every_route
 from websockets.asyncio.client import connect
 
-from polpo_nb.agents.loopback import LoopbackOpenAI, text
+from polpo_nb.testing import LoopbackOpenAI, text
 from polpo_server.dialects import DIALECTS
 from polpo_server.routes import ROUTES
 
