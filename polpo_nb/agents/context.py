@@ -66,6 +66,10 @@ class AgentContext(Attempt):
         """A line in this attempt's log session (`GET logs/:sessionId`)."""
         self._log(str(message), level)
 
+    def cancel(self) -> None:
+        """Mark the attempt killed or timed out (the engine does): `cancelled` answers True from now on."""
+        self._cancelled.set()
+
     @property
     def cancelled(self) -> bool:
         """True once the attempt was killed or timed out. A sync agent cannot be interrupted from

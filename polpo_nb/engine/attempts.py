@@ -140,12 +140,12 @@ class Attempts:
                 value = await asyncio.wait_for(self.d.executor.run(at.runtime, ctx), timeout)
             result = to_task_result(value)
         except TimeoutError:
-            ctx._cancelled.set()
+            ctx.cancel()
             error = f"timed out after {task.max_duration:g} ms (maxDuration)"
             await self.d.journal.emit(TaskTimeout(task_id=task.id, mission_id=task.mission_id,
                                                   max_duration=task.max_duration, attempt=at.number))
         except asyncio.CancelledError:
-            ctx._cancelled.set()
+            ctx.cancel()
             raise
         except Exception:  # noqa: BLE001 - the agent's failure (or unusable return value) is the attempt's result
             error = traceback.format_exc()
