@@ -290,3 +290,15 @@ def test_agents_take_mcp_servers_from_python_files_and_the_api_shows_no_literal_
         polpo.Agent(name="dev", mcp_servers={"x": {"type": "websocket", "url": "ws://x"}})
     with pytest.raises(polpo.SpecError, match="'bad name!' is not a server name"):
         polpo.Agent(name="dev", mcp_servers={"bad name!": {"command": "x"}})
+
+
+def test_chatting_with_an_agent_gives_it_its_mcp_servers_for_the_turn(project_dir, server_script, config_for):
+    with LoopbackOpenAI(_calls_then_summary(("shout", {"text": "chat"}))) as llm, \
+            polpo.Project(project_dir, config=config_for(llm)) as project:
+        project.add_agent({"name": "caller", "model": "local:m", "allowedTools": ["shout"],
+                           "mcpServers": {"echo": _stdio(server_script)}})
+        reply = project.chat("Shout 'chat'", agent="caller")
+    assert reply.content == "result: CHAT!"
+    assert tool_names(llm.requests[0]) == ["shout"]
+    assert [c.name for c in reply.tool_calls] == ["shout"]
+    assert _servers_running(server_script) == []

@@ -5,6 +5,7 @@ LLM agent, and the runtime runs on `ctx.model`, the model the engine chose for t
 `retryPolicy.escalateModel` really changes the model called). Each model turn's text is streamed as
 `task:output`, each tool call is a `task:tool_use` event, and the whole session (instructions, prompt,
 answers, tool calls) is the attempt's transcript in the logs store (`GET logs/<taskId>-<attempt>`).
+The agent's MCP servers (`agents/mcp.py`) run for the attempt: their tools sit beside the built-in ones.
 
 In the fix phase the agent continues its own conversation when this process still holds it (the model
 then sees what it did and the assessment's feedback); otherwise, after a restart or for another agent,
@@ -29,10 +30,10 @@ from ..spec.mcp import McpServer
 from ..spec.results import Usage
 from .context import AgentContext
 from .function import AgentUnavailableError
-from .mcp import McpServerError, McpTools, mcp_tools
+from .mcp import McpServerError, McpTools, agent_servers, mcp_tools
 from .models import ModelRegistry
 from .prompts import fix_prompt, instructions, task_prompt
-from .tools import ALL_TOOLS, Workspace, build_tools, tool_names
+from .tools import Workspace, build_tools, tool_names
 
 __all__ = ["DEFAULT_MAX_TURNS", "LLMAgentError", "LLMRuntime"]
 
@@ -69,7 +70,7 @@ class LLMRuntime:
         self.models.check(model)
         try:
             tool_names(allowed_tools, self.config.allowed_tools,
-                       None if self._servers(mcp_servers) else ())
+                       None if self.config.mcp_servers or mcp_servers else ())
         except ValueError as exc:
             raise AgentUnavailableError(f"agent {agent_name!r}: {exc}") from None
 
@@ -77,7 +78,7 @@ class LLMRuntime:
         if not ctx.model:
             raise LLMAgentError(f"agent {ctx.agent.name!r} has no model and the project sets no defaultModel")
         model = self.models.resolve(ctx.model)
-        servers = self._servers(ctx.agent.mcp_servers)
+        servers = agent_servers(self.config, ctx.agent)
         ctx.log(f"[session] agent {ctx.agent.name} on model {ctx.model}, attempt {ctx.attempt} ({ctx.phase.value})")
         try:
             async with mcp_tools(ctx, servers, self.root, self.config.allowed_tools) as mcp:
@@ -86,17 +87,11 @@ class LLMRuntime:
             ctx.log(f"[error] {exc.message}", "error")
             raise LLMAgentError(exc.message) from None
 
-    def _servers(self, own: dict[str, McpServer] | None) -> dict[str, McpServer]:
-        """The project's MCP servers and the agent's own (which win on a name)."""
-        return {**self.config.mcp_servers, **(own or {})}
-
     async def _run(self, task: TaskRecord, ctx: AgentContext, model: Any, mcp: McpTools) -> TaskResult:
-        names = [n for n in tool_names(ctx.agent.allowed_tools, self.config.allowed_tools, mcp.names)
-                 if n in ALL_TOOLS]
         workspace = Workspace.for_agent(self.root, ctx, self.config, ctx.agent.allowed_paths)
-        standing = instructions(ctx, names + mcp.names)
+        standing = instructions(ctx, mcp.builtin + mcp.names)
         agent: Agent[Workspace, str] = Agent(
-            model, instructions=standing, tools=build_tools(names), toolsets=mcp.toolsets, deps_type=Workspace,
+            model, instructions=standing, tools=build_tools(mcp.builtin), toolsets=mcp.toolsets, deps_type=Workspace,
             name=ctx.agent.name, defer_model_check=True,
         )
         key = (task.id, ctx.agent.name)

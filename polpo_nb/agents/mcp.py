@@ -21,6 +21,7 @@ logged, put in events or answered by the API. A stdio server gets the SDK's safe
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -37,11 +38,12 @@ from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
 
 from ..errors import PolpoError
+from ..spec import Agent, ProjectConfig
 from ..spec.mcp import HttpMcpServer, McpServer, SseMcpServer, StdioMcpServer
 from .context import AgentContext
 from .tools import ALL_TOOLS, Workspace, tool_names
 
-__all__ = ["McpServerError", "McpTools", "describe", "mcp_tools", "resolve_references"]
+__all__ = ["McpServerError", "McpTools", "agent_servers", "describe", "mcp_tools", "resolve_references"]
 
 #: Seconds a server has to start and answer `initialize` / `tools/list`.
 START_TIMEOUT = 30.0
@@ -49,7 +51,13 @@ _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class McpServerError(PolpoError):
-    """An MCP server did not start or did not answer: the attempt fails with the server named."""
+    """An MCP server did not start or did not answer (or the agent names tools no one offers): the
+    attempt fails with the server (or the tool) named."""
+
+
+def agent_servers(config: ProjectConfig, agent: Agent) -> dict[str, McpServer]:
+    """The servers an LLM agent gets: the project's `mcpServers` and its own (which win on a name)."""
+    return {**config.mcp_servers, **(agent.mcp_servers or {})}
 
 
 def describe(server: McpServer) -> str:
@@ -96,8 +104,6 @@ def _toolset(name: str, server: McpServer, root: Path) -> AbstractToolset[Worksp
 class _Reported(WrapperToolset[Workspace]):
     """Every call to a server's tool reported like a built-in tool's: `toolCalls`, `task:tool_use`, log."""
 
-    server: str = ""
-
     async def call_tool(self, name: str, tool_args: dict[str, Any], ctx: RunContext[Workspace],
                         tool: ToolsetTool[Workspace]) -> Any:
         try:
@@ -111,8 +117,6 @@ class _Reported(WrapperToolset[Workspace]):
 
 
 def _text(value: Any) -> str:
-    import json
-
     try:
         return json.dumps(value, default=str)
     except ValueError:
@@ -121,10 +125,12 @@ def _text(value: Any) -> str:
 
 @dataclass
 class McpTools:
-    """The toolsets of an attempt's servers (connected) and the tool names they offer the model."""
+    """The toolsets of an attempt's servers (connected), the tool names they offer the model, and the
+    built-in tools the agent gets beside them (its `allowedTools` split in two)."""
 
     toolsets: list[AbstractToolset[Workspace]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    builtin: list[str] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -132,9 +138,6 @@ async def mcp_tools(ctx: AgentContext, servers: dict[str, McpServer], root: Path
                     project_tools: list[str] | None) -> AsyncIterator[McpTools]:
     """Start `servers`, list their tools, and yield them as toolsets filtered by the agent's
     `allowedTools`; every server is stopped on exit, also when the attempt is cancelled."""
-    if not servers:
-        yield McpTools()
-        return
     async with AsyncExitStack() as stack:
         listed: dict[str, tuple[AbstractToolset[Workspace], list[str]]] = {}
         for name, server in servers.items():
@@ -157,10 +160,10 @@ async def mcp_tools(ctx: AgentContext, servers: dict[str, McpServer], root: Path
                     ctx.log(f"[mcp] {owner}: tool {original!r} is offered as {shown!r} (its name is taken)")
         all_names = [shown for renames in offered.values() for shown in renames]
         try:
-            allowed = set(tool_names(ctx.agent.allowed_tools, project_tools, all_names))
+            allowed = tool_names(ctx.agent.allowed_tools, project_tools, all_names)
         except ValueError as exc:
             raise McpServerError(f"agent {ctx.agent.name!r}: {exc}") from None
-        result = McpTools()
+        result = McpTools(builtin=[n for n in allowed if n in ALL_TOOLS])
         for owner, (toolset, _) in listed.items():
             renames = offered[owner]
             shaped: AbstractToolset[Workspace] = toolset
@@ -168,7 +171,7 @@ async def mcp_tools(ctx: AgentContext, servers: dict[str, McpServer], root: Path
                 shaped = shaped.renamed({s: o for s, o in renames.items() if s != o})
             kept = {shown for shown in renames if shown in allowed}
             shaped = shaped.filtered(_keeping(kept))
-            result.toolsets.append(_Reported(shaped, server=owner))
+            result.toolsets.append(_Reported(shaped))
             result.names.extend(sorted(kept))
         yield result
 

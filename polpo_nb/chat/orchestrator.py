@@ -200,8 +200,9 @@ class ChatService:
     # -- an LLM agent, directly ---------------------------------------------------------------------------
 
     async def _llm_agent(self, turn: ChatTurn, push: Push) -> ChatReply:
+        from ..agents.mcp import McpServerError, agent_servers, mcp_tools
         from ..agents.prompts import instructions
-        from ..agents.tools import Workspace, build_tools, tool_names
+        from ..agents.tools import Workspace, build_tools
 
         project = self.project
         spec = project.agents.stored(turn.agent or "")
@@ -209,14 +210,19 @@ class ChatService:
         model_name = turn.model or spec.model or project.config.default_model
         assert model_name is not None
         ctx = _context(project, spec, model_name, turn)
-        names = tool_names(spec.allowed_tools, project.config.allowed_tools)
-        standing = instructions(ctx, names) + "\n\nYou are in a conversation with the user, not on a task: answer them."
-        agent: Agent[Workspace, str] = Agent(project.models.resolve(model_name), instructions=standing,
-                                             tools=build_tools(names), deps_type=Workspace, name=spec.name,
-                                             defer_model_check=True)
-        deps = Workspace.for_agent(project.root, ctx, project.config, spec.allowed_paths)
-        limit = turn.max_turns or spec.max_turns or project.config.orchestrator_max_turns
-        return await self._loop(turn, push, agent, deps, model_name, limit, None)
+        try:  # the agent's MCP servers run for the turn, as they do for an attempt
+            async with mcp_tools(ctx, agent_servers(project.config, spec), project.root,
+                                 project.config.allowed_tools) as mcp:
+                standing = (instructions(ctx, mcp.builtin + mcp.names)
+                            + "\n\nYou are in a conversation with the user, not on a task: answer them.")
+                agent: Agent[Workspace, str] = Agent(project.models.resolve(model_name), instructions=standing,
+                                                     tools=build_tools(mcp.builtin), toolsets=mcp.toolsets,
+                                                     deps_type=Workspace, name=spec.name, defer_model_check=True)
+                deps = Workspace.for_agent(project.root, ctx, project.config, spec.allowed_paths)
+                limit = turn.max_turns or spec.max_turns or project.config.orchestrator_max_turns
+                return await self._loop(turn, push, agent, deps, model_name, limit, None)
+        except McpServerError as exc:
+            raise ChatTurnError(exc.message) from None
 
     async def _loop(self, turn: ChatTurn, push: Push, agent: Agent[Any, str], deps: Any, model_name: str, limit: int,
                     outcomes: dict[str, bool] | None) -> ChatReply:
