@@ -12,6 +12,7 @@ from importlib.metadata import version as _distribution_version
 from . import chat
 from .errors import ConflictError, IllegalTransitionError, NotFoundError, PolpoError, SpecError, StoreError
 from .missionfile import dump_mission, load_mission, parse_mission_text
+from .notebook_result import result
 from .project import AsyncProject, Project, RunHandle
 from .spec import (
     Agent,
@@ -47,5 +48,5 @@ __all__ = [
     "Agent", "Assessment", "AsyncProject", "Checkpoint", "ConflictError", "Delay", "ExpectedOutcome",
     "IllegalTransitionError", "Mission", "MissionRecord", "NotFoundError", "PolpoError", "Project",
     "QualityGate", "RetryPolicy", "RunHandle", "SpecError", "StoreError", "Task", "TaskRecord", "TaskResult",
-    "Team", "dump_mission", "load_mission", "load_ipython_extension", "parse_mission_text",
+    "Team", "dump_mission", "load_mission", "load_ipython_extension", "parse_mission_text", "result",
 ]

@@ -204,7 +204,7 @@ class Attempts:
     def _pick_agent(self, run: Run, task: TaskRecord, failures: int) -> tuple[Agent, FunctionAgent, str | None]:
         """Escalation order of `retryPolicy`: the task's agent, then its `escalateModel` after
         `escalateAfter` failures, then `fallbackAgent` after as many more (at once if no model is set)."""
-        agent, runtime = self.d.resolve_agent(task.assign_to, run)
+        agent, runtime = self.d.resolve_agent(task, run)
         model = agent.model or self.d.config.default_model
         policy = task.retry_policy
         if policy is None or failures < policy.escalate_after:

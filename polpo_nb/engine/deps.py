@@ -9,7 +9,7 @@ from pathlib import Path
 from ..agents.function import FunctionAgent
 from ..assess import Judge
 from ..executors import Executor
-from ..spec import Agent, ProjectConfig, TaskRecord
+from ..spec import Agent, ProjectConfig, Task, TaskRecord
 from ..store.journal import Journal
 from ..store.sqlite import Store
 from .run import Run
@@ -23,6 +23,7 @@ class EngineDeps:
     config: ProjectConfig
     owner: str
     executor: Executor
-    resolve_agent: Callable[[str, Run], tuple[Agent, FunctionAgent]]
+    #: What plays a task (given the task: its notebook or its agent) or an agent (given a name).
+    resolve_agent: Callable[[str | Task, Run], tuple[Agent, FunctionAgent]]
     judge: Callable[[TaskRecord], Judge | None]
     memory: Callable[[], str]

@@ -65,7 +65,7 @@ class Dispatcher:
             raise ConflictError(f"Mission {mission.name!r} has no tasks to execute")
         run = Run(mission, mission.tasks)
         for task in mission.tasks:  # fail fast, before anything is written
-            self.d.resolve_agent(task.assign_to, run)
+            self.d.resolve_agent(task, run)
 
         def start(tx: Tx, emit: Emit) -> list[TaskRecord]:
             tasks = [_restart(tx, emit, t) for t in mission.tasks]
@@ -107,7 +107,7 @@ class Dispatcher:
             raise ConflictError(f"Task {task_id} is already executing")
         threshold = mission.quality_threshold if mission else self.d.config.quality_threshold
         probe = Run(None, [task], threshold=threshold)
-        self.d.resolve_agent(task.assign_to, probe)
+        self.d.resolve_agent(task, probe)
         fresh = await self.d.journal.write(lambda tx, emit: _restart(tx, emit, tx.task(task_id)))
         run = Run(None, [fresh], threshold=threshold, context=mission)  # alone: its dependencies are not in the run
         self.runs[run.key] = run

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler
 from ..agents.handler_policy import handler_problems
 from ..agents.models import ModelRegistry
+from ..agents.notebook import NotebookRuntime
 from ..errors import ConflictError, NotFoundError, SpecError
 from ..events.catalog import AgentAdded, AgentRemoved
+from ..sandbox import SandboxError, resolve_in_project
 from ..spec import Agent, ProjectConfig, Task, Team, parse
 from ..store.journal import Emit
 from ..store.sqlite import Store, Tx
@@ -44,6 +46,7 @@ class AgentRegistry:
         self.remote = remote
         self._functions: dict[str, FunctionAgent] = {}
         self._llm: LLMRuntime | None = None  # built (and pydantic-ai imported) for the first LLM agent
+        self._notebooks = NotebookRuntime()  # plays every task that names a notebook
 
     @property
     def functions(self) -> Mapping[str, FunctionAgent]:
@@ -119,7 +122,12 @@ class AgentRegistry:
         known = self.names(team)
         errors = []
         for i, task in enumerate(tasks):
-            if task.assign_to not in known:
+            if task.notebook is not None:  # played by its notebook: assignTo is only a label
+                try:
+                    resolve_in_project(self.root, task.notebook)  # a missing file fails the attempt, not the request
+                except SandboxError as exc:
+                    errors.append({"loc": [*prefix, i, "notebook"], "msg": exc.message})
+            elif task.assign_to not in known:
                 errors.append({"loc": [*prefix, i, "assignTo"], "msg": f"unknown agent {task.assign_to!r} (known: {sorted(known)})"})
             fallback = task.retry_policy.fallback_agent if task.retry_policy else None
             if fallback and fallback not in known:
@@ -143,9 +151,17 @@ class AgentRegistry:
         """Whether a callable (registered or a handler) plays `spec`, rather than a model."""
         return spec.name in self._functions or bool(spec.handler)
 
-    def resolve(self, name: str, run: Run) -> tuple[Agent, FunctionAgent]:
-        """(spec, runtime) of the agent a task of `run` is assigned to, cached for the run. Raises
+    def resolve(self, who: str | Task, run: Run) -> tuple[Agent, FunctionAgent]:
+        """(spec, runtime) of what plays a task of `run`: given the task, its notebook if it names one
+        (`NotebookRuntime`), else its agent; given a name, that agent, cached for the run. Raises
         AgentUnavailableError, in the user's terms, when nothing here can play it."""
+        if isinstance(who, Task):
+            if who.notebook is not None:
+                # A label, not an agent: it may be a path (`nb/train.ipynb`), which no agent name could be.
+                label = Agent.model_construct(name=who.assign_to, role="notebook")
+                return label, FunctionAgent(who.assign_to, self._notebooks)
+            who = who.assign_to
+        name = who
         config = self.config()  # each task starts on the config as its file says now (the engine shares it)
         cached: tuple[Agent, FunctionAgent] | None = run.agent_cache.get(name)
         if cached is not None:

@@ -132,7 +132,9 @@ class Mission(WireModel):
         title: str,
         description: str = "",
         *,
-        assign_to: str,
+        assign_to: str = "",
+        notebook: str | None = None,
+        parameters: dict[str, Any] | None = None,
         depends_on: Sequence[str] = (),
         expectations: Iterable[Any] = (),
         expected_outcomes: Iterable[ExpectedOutcome | dict[str, Any]] = (),
@@ -142,13 +144,16 @@ class Mission(WireModel):
         max_duration: float | None = None,
         retry_policy: RetryPolicy | dict[str, Any] | None = None,
     ) -> Mission:
-        """Add a task. Its dependencies may be added later: the graph is checked when the mission is
-        complete (`validate()`, execute, save, dump). A duplicate title is refused at once."""
+        """Add a task, played by `assign_to` or by a `notebook` run with `parameters`. Its dependencies may
+        be added later: the graph is checked when the mission is complete (`validate()`, execute, save,
+        dump). A duplicate title is refused at once."""
         task = parse(Task,
             {
                 "title": title,
                 "description": description,
                 "assign_to": assign_to,
+                **({"notebook": notebook} if notebook is not None else {}),
+                **({"parameters": parameters} if parameters is not None else {}),
                 "depends_on": list(depends_on),
                 "expectations": list(expectations),
                 "expected_outcomes": list(expected_outcomes),
@@ -293,7 +298,7 @@ def mission_problems(mission: Mission) -> list[tuple[str, str]]:
     if mission.team is not None and mission.team.agents:
         names = {a.name for a in mission.team.agents}
         for i, task in enumerate(mission.tasks):
-            if task.assign_to not in names:
+            if task.notebook is None and task.assign_to not in names:  # a notebook task's assignTo is a label
                 problems.append((f"tasks.{i}.assignTo", f"unknown agent {task.assign_to!r} (team: {sorted(names)})"))
             fallback = task.retry_policy and task.retry_policy.fallback_agent
             if fallback and fallback not in names:

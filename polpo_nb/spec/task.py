@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import keyword
+from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ._base import WireModel
 from .expectations import Expectation, ExpectedOutcome
@@ -27,11 +30,16 @@ class RetryPolicy(WireModel):
 
 
 class Task(WireModel):
-    """A unit of work with a clear deliverable, an agent, and an assessment (seed 002 request body)."""
+    """A unit of work with a clear deliverable, an agent (or a notebook), and an assessment (seed 002 request body)."""
 
     title: str = Field(min_length=1, max_length=200)
     description: str = ""
-    assign_to: str = Field(min_length=1)
+    assign_to: str = Field(default="", description="The agent that plays the task. Required unless `notebook` is "
+                           "set; a notebook task may still name one, for display (it defaults to the notebook's path).")
+    notebook: str | None = Field(default=None, description="A project-relative `.ipynb` path: the task's body is this "
+                                 "notebook, run in a fresh kernel (see `parameters`).")
+    parameters: dict[str, Any] | None = Field(default=None, description="A notebook task's parameters (a JSON "
+                                              "object), injected as variables after the cell tagged `parameters`.")
     depends_on: list[str] = Field(default_factory=list)
     expectations: list[Expectation] = Field(default_factory=list)
     expected_outcomes: list[ExpectedOutcome] = Field(default_factory=list)
@@ -52,6 +60,42 @@ class Task(WireModel):
     @classmethod
     def _unique_dependencies(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @field_validator("notebook")
+    @classmethod
+    def _project_relative_notebook(cls, value: str | None) -> str | None:
+        """Syntax only (a relative `.ipynb` path, no `..`): where it lands is checked against the project
+        (symlinks, existence) by the registry before a run and by the notebook runtime when it starts."""
+        if value is None:
+            return None
+        path = PurePosixPath(value.replace("\\", "/"))
+        if not value.strip() or "\x00" in value or path.is_absolute() or ".." in path.parts:
+            raise ValueError(f"notebook {value!r} must be a path inside the project, relative to it, without '..'")
+        if path.suffix != ".ipynb":
+            raise ValueError(f"notebook {value!r} must be a .ipynb file")
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Each parameter becomes a variable in the notebook, so its name must be one."""
+        for name in value or {}:
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise ValueError(f"parameter name {name!r} is not a valid Python variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _body(self) -> Task:
+        """Who plays the task: an agent (`assignTo`), or a notebook (then `assignTo` is only a label)."""
+        if not self.assign_to:
+            if self.notebook is None:
+                raise PydanticCustomError("mission_graph", "{message}", {
+                    "path": "assignTo", "message": "a task needs an agent (assignTo) or a notebook"})
+            self.assign_to = self.notebook
+        if self.parameters is not None and self.notebook is None:
+            raise PydanticCustomError("mission_graph", "{message}", {
+                "path": "parameters", "message": "parameters are for notebook tasks: set `notebook` too"})
+        return self
 
 
 #: Fields of a task a PATCH may change. Runtime fields (status, result, ...) change only through the engine.

@@ -1,0 +1,238 @@
+"""Notebook tasks (issue 17): a task's body is a parameterized notebook, run by nbclient in a real ipykernel.
+
+Each kernel start costs a second or two, so each test runs few kernels and checks several things of one run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from support import WAIT, EventLog, wait_for
+
+import polpo_nb as polpo
+from polpo_nb.spec import MissionStatus, TaskStatus
+
+
+def write_notebook(path: Path, *cells: str | tuple[str, str]) -> str:
+    """A notebook of code cells; `("parameters", source)` is a cell tagged `parameters`. Returns its name."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for cell in cells:
+        tag, source = cell if isinstance(cell, tuple) else (None, cell)
+        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": [tag]} if tag else {}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path.name
+
+
+def kernels() -> list[psutil.Process]:
+    """The ipykernel processes this test process started (and not yet reaped)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def by_title(record: polpo.MissionRecord, title: str) -> polpo.TaskRecord:
+    return next(t for t in record.tasks if t.title == title)
+
+
+def executed(project_dir: Path, task: polpo.TaskRecord, attempt: int) -> nbformat.NotebookNode:
+    return nbformat.read(project_dir / f".polpo/outputs/{task.id}-{attempt}.ipynb", as_version=4)
+
+
+# -- the spec ----------------------------------------------------------------------------------------------
+
+
+def test_a_notebook_task_needs_no_agent_and_its_path_stays_in_the_project(project, project_dir):
+    task = polpo.Task(title="Train", notebook="nb/train.ipynb", parameters={"epochs": 3})
+    assert (task.assign_to, task.notebook, task.parameters) == ("nb/train.ipynb", "nb/train.ipynb", {"epochs": 3})
+    assert polpo.Task(title="T", notebook="t.ipynb", assign_to="trainer").assign_to == "trainer"
+    assert "notebook" in polpo.Task(title="T", notebook="t.ipynb").to_wire()
+
+    cases = {
+        "../x.ipynb": "without '..'", "/etc/x.ipynb": "relative to it", "train.py": "must be a .ipynb file",
+    }
+    for path, words in cases.items():
+        with pytest.raises(polpo.SpecError, match=words) as info:
+            polpo.Mission("m").task("T", notebook=path)
+        assert info.value.errors[0]["loc"] == ["tasks", 0, "notebook"]
+    with pytest.raises(polpo.SpecError, match="an agent \\(assignTo\\) or a notebook") as info:
+        polpo.Mission("m").task("T")
+    assert info.value.errors[0]["loc"] == ["tasks", 0, "assignTo"]
+    with pytest.raises(polpo.SpecError, match="parameters are for notebook tasks"):
+        polpo.Task(title="T", assign_to="w", parameters={"a": 1})
+    with pytest.raises(polpo.SpecError, match="'not valid' is not a valid Python variable name"):
+        polpo.Task(title="T", notebook="t.ipynb", parameters={"not valid": 1})
+
+    (project_dir / "escape.ipynb").symlink_to("/etc/hostname")  # spelled inside, lands outside
+    with pytest.raises(polpo.SpecError, match="resolves outside the project") as info:
+        project.execute(polpo.Mission("m").task("T", notebook="escape.ipynb"))
+    assert info.value.errors[0]["loc"] == ["tasks", 0, "notebook"]
+
+
+def test_a_missing_notebook_fails_the_attempt_in_the_users_terms(project):
+    record = project.execute(polpo.Mission("m").task("T", notebook="nowhere.ipynb", max_retries=0)).wait(WAIT)
+    assert record.status == MissionStatus.FAILED
+    assert "notebook 'nowhere.ipynb' does not exist in the project" in record.tasks[0].result.error
+
+
+def test_mission_files_name_notebooks_and_parameters(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("name: m\ntasks:\n  - title: T\n    notebook: t.ipynb\n    parameters: {n: [1, 2]}\n")
+    task = polpo.load_mission(path).tasks[0]
+    assert (task.notebook, task.parameters, task.assign_to) == ("t.ipynb", {"n": [1, 2]}, "t.ipynb")
+    polpo.dump_mission(polpo.load_mission(path), tmp_path / "again.json")
+    again = polpo.load_mission(tmp_path / "again.json").tasks[0]
+    assert (again.notebook, again.parameters) == ("t.ipynb", {"n": [1, 2]})
+
+
+# -- running -----------------------------------------------------------------------------------------------
+
+
+def test_a_mission_mixing_agents_and_notebooks(project, project_dir):
+    """Parameters land after the tagged cell, upstream results beside them, one `task:output` per cell,
+    `polpo_nb.result` is the result and a later function agent sees it."""
+    write_notebook(project_dir / "nb" / "train.ipynb",
+                   "import polpo_nb",
+                   ("parameters", "epochs = 1\nrate = 0.5"),
+                   "print('training', epochs, rate)",
+                   "polpo_nb.result({'content': f'trained {epochs} on {polpo_upstream[\"Prep\"][\"data\"]}', "
+                   "'data': {'epochs': epochs, 'cwd': __import__('os').getcwd()}})")
+    seen = {}
+
+    @project.agent("prep")
+    def prep(task, ctx):
+        return {"content": "prepared", "data": [1, 2, 3]}
+
+    @project.agent("report")
+    def report(task, ctx):
+        seen.update(ctx.upstream)
+        return "reported"
+
+    events = EventLog(project)
+    mission = (polpo.Mission("pipeline").task("Prep", assign_to="prep")
+               .task("Train", notebook="nb/train.ipynb", parameters={"epochs": 3}, depends_on=["Prep"])
+               .task("Report", assign_to="report", depends_on=["Train"]))
+    record = project.execute(mission).wait(WAIT)
+
+    assert record.status == MissionStatus.COMPLETED
+    train = by_title(record, "Train")
+    copy = f".polpo/outputs/{train.id}-1.ipynb"
+    assert train.result.content == "trained 3 on [1, 2, 3]"
+    assert train.result.data == {"epochs": 3, "cwd": str(project_dir.resolve())}
+    assert train.result.files_created == [copy]
+    assert seen["Train"].content == "trained 3 on [1, 2, 3]"
+
+    nb = executed(project_dir, train, 1)
+    assert [c.metadata.get("tags", []) for c in nb.cells][1:3] == [["parameters"], ["injected-parameters"]]
+    injected = nb.cells[2].source
+    assert "epochs = 3" in injected and "polpo_feedback = None" in injected and "'Prep'" in injected
+    assert nb.cells[3].outputs[0]["text"] == "training 3 0.5\n"
+
+    outputs = [d["text"] for d in events.of("task:output") if d["taskId"] == train.id]
+    assert outputs == ["cell 0: ran, no output", "cell 1: ran, no output", "cell 2: ran, no output",
+                       "cell 3: training 3 0.5", "cell 4: ran, no output"]
+    assert not kernels()
+
+
+def test_parameters_at_the_top_and_each_kind_of_result(project, project_dir):
+    """Without a tagged cell the parameters open the notebook. `polpo_nb.result` takes a str, a result
+    dict or any JSON value; without it the last cell that produced output is the result."""
+    write_notebook(project_dir / "kinds.ipynb",
+                   "import polpo_nb\nvalues = {'str': 'plain text', 'dict': {'content': 'made it', 'filesCreated': "
+                   "['made.txt']}, 'json': [1, {'a': None}]}\nopen('made.txt', 'w').write('x')",
+                   "if kind in values:\n    polpo_nb.result(values[kind])",
+                   "kind * 2",
+                   "silent = True")
+    mission = polpo.Mission("kinds")
+    for kind in ("str", "dict", "json", "last"):
+        mission.task(kind, notebook="kinds.ipynb", parameters={"kind": kind})
+    record = project.execute(mission).wait(WAIT)
+
+    assert record.status == MissionStatus.COMPLETED
+    results = {t.title: t.result for t in record.tasks}
+    copy = {t.title: f".polpo/outputs/{t.id}-1.ipynb" for t in record.tasks}
+    assert (results["str"].content, results["str"].files_created) == ("plain text", [copy["str"]])
+    assert (results["dict"].content, results["dict"].files_created) == ("made it", ["made.txt", copy["dict"]])
+    assert (results["json"].data, json.loads(results["json"].content)) == ([1, {"a": None}], [1, {"a": None}])
+    assert (results["last"].content, results["last"].data) == ("'lastlast'", None)
+    nb = executed(project_dir, by_title(record, "last"), 1)
+    assert nb.cells[0].metadata["tags"] == ["injected-parameters"] and "kind = 'last'" in nb.cells[0].source
+    assert not kernels()
+
+
+def test_a_raising_cell_and_a_dead_kernel_fail_the_attempt(project, project_dir):
+    write_notebook(project_dir / "bad.ipynb", "x = 1", "def check(v):\n    raise ValueError(f'bad value {v}')\ncheck(x)")
+    write_notebook(project_dir / "dies.ipynb", "import os", "os._exit(3)", "never = 1")
+    mission = (polpo.Mission("failing").task("Bad", notebook="bad.ipynb", max_retries=0)
+               .task("Dies", notebook="dies.ipynb", max_retries=0))
+    record = project.execute(mission).wait(WAIT)
+
+    assert record.status == MissionStatus.FAILED
+    bad, dies = by_title(record, "Bad"), by_title(record, "Dies")
+    assert bad.status == dies.status == TaskStatus.FAILED
+    error = bad.result.error
+    head = "cell 2 of notebook 'bad.ipynb' raised ValueError: bad value 1"
+    assert head in error and f".polpo/outputs/{bad.id}-1.ipynb" in error
+    kernel_tb = error[error.index(head):]
+    assert "check(x)" in kernel_tb and "raise ValueError(f'bad value {v}')" in kernel_tb  # the kernel's frames
+    assert error.strip().splitlines()[-1] == "ValueError: bad value 1" and "\x1b[" not in error
+    assert executed(project_dir, bad, 1).cells[2].outputs[0]["ename"] == "ValueError"  # kept on failure too
+    assert "the kernel died while running cell 2 of notebook 'dies.ipynb'" in dies.result.error
+    assert not kernels()
+
+
+def test_max_duration_interrupts_and_shuts_the_kernel_down(project, project_dir):
+    write_notebook(project_dir / "slow.ipynb", "import time", "time.sleep(600)")
+    record = project.execute(polpo.Mission("slow").task("Slow", notebook="slow.ipynb", max_retries=0,
+                                                        max_duration=10_000)).wait(WAIT * 2)
+    assert record.status == MissionStatus.FAILED
+    task = record.tasks[0]
+    assert "timed out after 10000 ms" in task.result.error
+    assert not kernels()
+    sleeping = executed(project_dir, task, 1).cells[2]  # interrupted before the shutdown: the cell says so
+    assert sleeping.outputs[-1]["ename"] == "KeyboardInterrupt"
+
+
+def test_killing_a_notebook_task_stops_its_kernel(project, project_dir):
+    write_notebook(project_dir / "slow.ipynb", "import time", "time.sleep(600)")
+    events = EventLog(project)
+    handle = project.execute(polpo.Mission("slow").task("Slow", notebook="slow.ipynb"))
+    wait_for(lambda: any(d["text"].startswith("cell 0:") for d in events.of("task:output")))
+    assert len(kernels()) == 1  # the kernel sleeping in cell 1, the one that must go
+    task_id = events.of("task:output")[0]["taskId"]
+    project.kill_task(task_id)
+    record = handle.wait(WAIT)
+    task = record.tasks[0]
+    assert (task.status, task.result.error, task.retries) == (TaskStatus.FAILED, "killed", 0)  # not a crash to retry
+    assert not kernels()
+
+
+def test_a_fix_phase_passes_with_the_feedback_parameter(project, project_dir):
+    """The first attempt misses the expectation; the second gets the feedback as `polpo_feedback` and passes.
+    Each attempt keeps its own executed copy."""
+    write_notebook(project_dir / "fix.ipynb",
+                   "import polpo_nb",
+                   "text = 'draft' if polpo_feedback is None else 'fixed after: ' + polpo_feedback.strip()\n"
+                   "open('out.txt', 'w').write(text)\npolpo_nb.result(text)")
+    check = {"type": "script", "script": "grep -q fixed out.txt || { echo 'please write fixed'; exit 1; }"}
+    record = project.execute(polpo.Mission("fix").task("Write", notebook="fix.ipynb", expectations=[check],
+                                                       max_retries=1)).wait(WAIT)
+
+    task = record.tasks[0]
+    assert record.status == MissionStatus.COMPLETED and task.status == TaskStatus.DONE
+    assert task.result.content.startswith("fixed after: ") and "please write fixed" in task.result.content
+    assert task.result.files_created == [f".polpo/outputs/{task.id}-2.ipynb"]
+    first, second = executed(project_dir, task, 1), executed(project_dir, task, 2)
+    assert "polpo_feedback = None" in first.cells[0].source
+    assert "please write fixed" in second.cells[0].source
+    assert not kernels()
