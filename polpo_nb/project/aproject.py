@@ -8,7 +8,6 @@ anything is written; unknown ids raise NotFoundError; illegal states raise Confl
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -36,8 +35,6 @@ from ..executors import Executor, as_executor
 from ..missionfile import run_target
 from ..spec import (
     Agent,
-    CriterionExpectation,
-    LlmReviewExpectation,
     Mission,
     MissionRecord,
     MissionStatus,
@@ -57,6 +54,7 @@ from .agents import AgentRegistry
 from .chatport import ChatBackend
 from .config import POLPO_DIR, ConfigFile
 from .handles import RunHandle
+from .judging import Judging
 from .loop import engine_call
 from .memory import MemoryFile
 from .missions import MissionEditor, as_data
@@ -89,7 +87,6 @@ class AsyncProject:
         self.bus = EventBus(self.store)
         self.memory_file = MemoryFile(self.polpo_dir / "memory.md")
         self.owner = new_owner_id()
-        self._judge: Judge | None = None
         #: Model strings to pydantic-ai models; `models.register(name, model)` plays a name with any model.
         self.models = ModelRegistry(self.config.providers)
         self._chat: ChatBackend | None = None  # built on first use (it imports pydantic-ai)
@@ -98,6 +95,8 @@ class AsyncProject:
         #: Who plays each agent name: the engine, the API and the chat resolve agents here.
         self.agents = AgentRegistry(self.store, self.root, self._config.current, self.models,
                                     remote=bool(getattr(self._executor, "remote", False)))
+        #: Who scores criteria: `@project.judge`, else an LLM judge (`judgeModel`, ...).
+        self.judging = Judging(self._config.current, self.models, self.agents)
         self._loop: asyncio.AbstractEventLoop
         self._background: set[asyncio.Task[None]] = set()
         self.engine: Engine
@@ -124,7 +123,7 @@ class AsyncProject:
         self.journal = Journal(self.store, self.bus, self._loop)
         self.engine = Engine(EngineDeps(
             store=self.store, journal=self.journal, project_dir=self.root, config=self.config, owner=self.owner,
-            executor=self._executor, resolve_agent=self.agents.resolve, judge=self._judge_for,
+            executor=self._executor, resolve_agent=self.agents.resolve, judge=self.judging.judge_for,
             memory=self.memory_file.read,
         ))
         await self.engine.start()
@@ -229,29 +228,11 @@ class AsyncProject:
     def judge(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Decorator: `(expectation, task, result) -> score | (score, feedback) | dict` scores every
         criterion expectation, with no model involved."""
-        self._judge = FunctionJudge(fn)
+        self.judging.registered = FunctionJudge(fn)
         return fn
 
     def set_judge(self, judge: Judge | None) -> None:
-        self._judge = judge
-
-    def _judge_for(self, task: TaskRecord) -> Judge | None:
-        """A registered judge; else an LLM judge on `judgeModel`, else on the model the attempt ran with
-        (or the task's agent's model). None when the task has nothing for a judge to score."""
-        if self._judge is not None:
-            return self._judge
-        if not any(isinstance(e, CriterionExpectation | LlmReviewExpectation) for e in task.expectations):
-            return None
-        model = self.config.judge_model or (task.result.model if task.result else None)
-        if model is None:
-            spec = self.agents.stored(task.assign_to)
-            model = (spec.model if spec else None) or self.config.default_model
-        if model is None:
-            return None
-        from ..assess.llm_judge import LlmJudge
-
-        return LlmJudge(functools.partial(self.models.resolve, model), model_name=model,
-                        reviewers=self.config.judge_reviewers)
+        self.judging.registered = judge
 
     @engine_call
     async def list_agents(self) -> list[Agent]:

@@ -1,0 +1,42 @@
+"""Who scores a task's criteria: a judge registered in this process, else an LLM judge.
+
+The LLM judge runs on `judgeModel`, else on the model the attempt ran with, else on the task's agent's
+model (or `defaultModel`); a task with nothing for a judge to score gets none.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from ..agents.models import ModelRegistry
+from ..assess import Judge
+from ..spec import CriterionExpectation, LlmReviewExpectation, ProjectConfig, TaskRecord
+from .agents import AgentRegistry
+
+
+class Judging:
+    def __init__(self, config: Callable[[], ProjectConfig], models: ModelRegistry, agents: AgentRegistry) -> None:
+        self.config = config
+        self.models = models
+        self.agents = agents
+        #: the judge registered with `@project.judge` / `set_judge`, if any
+        self.registered: Judge | None = None
+
+    def judge_for(self, task: TaskRecord) -> Judge | None:
+        """The judge of `task`'s criteria; None when it has nothing for a judge to score."""
+        if self.registered is not None:
+            return self.registered
+        if not any(isinstance(e, CriterionExpectation | LlmReviewExpectation) for e in task.expectations):
+            return None
+        config = self.config()
+        model = config.judge_model or (task.result.model if task.result else None)
+        if model is None:
+            spec = self.agents.stored(task.assign_to)
+            model = (spec.model if spec else None) or config.default_model
+        if model is None:
+            return None
+        from ..assess.llm_judge import LlmJudge
+
+        return LlmJudge(functools.partial(self.models.resolve, model), model_name=model,
+                        reviewers=config.judge_reviewers)
