@@ -17,6 +17,7 @@ import pytest
 from support import EventLog, wait_for
 
 import polpo_nb as polpo
+from polpo_nb.agents.function import AgentUnavailableError
 from polpo_nb.spec import MissionStatus, TaskStatus, to_jsonable
 from polpo_nb.testing import LoopbackOpenAI, last_message, text, tool_call, tool_names
 
@@ -205,14 +206,25 @@ def test_a_server_that_cannot_start_fails_the_attempt_naming_it(project_dir, con
     assert llm.requests == []  # the model was never asked
 
 
-def test_a_missing_variable_fails_the_attempt_naming_the_variable(project_dir, server_script, config_for):
+def test_a_missing_variable_fails_execute_at_once_naming_the_variable(project_dir, server_script, config_for):
     with LoopbackOpenAI(_calls_then_summary()) as llm, polpo.Project(project_dir, config=config_for(llm)) as project:
         mission = _mission({"mcpServers": {"echo": _stdio(server_script, TOKEN="${POLPO_TEST_UNSET_VAR}")}})
-        mission["tasks"][0]["maxRetries"] = 0
-        task = project.execute(mission).wait(WAIT).tasks[0]
-    assert task.status == TaskStatus.FAILED
-    assert "MCP server 'echo': environment variable POLPO_TEST_UNSET_VAR is not set" in task.result.error
-    assert _servers_running(server_script) == []
+        with pytest.raises(AgentUnavailableError,
+                           match="MCP server 'echo': environment variable POLPO_TEST_UNSET_VAR is not set"):
+            project.execute(mission)
+        record = project.get_mission("mcp")  # as for a missing provider key: a draft, no attempt
+        assert record.status == MissionStatus.DRAFT and project.attempts(record.tasks[0].id) == []
+    assert llm.requests == [] and _servers_running(server_script) == []
+
+
+def test_a_variable_missing_when_the_attempt_starts_fails_it_naming_the_variable(tmp_path, monkeypatch):
+    from polpo_nb.agents.mcp import McpServerError, resolve_references
+
+    monkeypatch.delenv("POLPO_TEST_UNSET_VAR", raising=False)
+    monkeypatch.setenv("POLPO_TEST_SET_VAR", "v")
+    assert resolve_references({"A": "x-${POLPO_TEST_SET_VAR}-${POLPO_TEST_UNSET_VAR:-d}"}, "s") == {"A": "x-v-d"}
+    with pytest.raises(McpServerError, match="s: environment variable POLPO_TEST_UNSET_VAR is not set"):
+        resolve_references({"A": "${POLPO_TEST_UNSET_VAR}"}, "s")
 
 
 def test_the_server_process_is_stopped_when_the_attempt_times_out(project_dir, server_script, config_for):

@@ -30,7 +30,7 @@ from ..spec.mcp import McpServer
 from ..spec.results import Usage
 from .context import AgentContext
 from .function import AgentUnavailableError
-from .mcp import McpServerError, McpTools, agent_servers, mcp_tools
+from .mcp import McpServerError, McpTools, agent_servers, check_references, mcp_tools
 from .models import ModelRegistry
 from .prompts import fix_prompt, instructions, task_prompt
 from .tools import Workspace, build_tools, tool_names
@@ -64,21 +64,26 @@ class LLMRuntime:
     def check(self, agent_name: str, model: str | None, allowed_tools: list[str] | None,
               mcp_servers: dict[str, McpServer] | None = None) -> None:
         """Everything that can be known before a run starts: a model, its key, known tool names (an MCP
-        server's tools are known once it runs: with servers, other names wait for the attempt)."""
+        server's tools are known once it runs: with servers, other names wait for the attempt), the
+        variables its MCP servers reference."""
         if not model:
             raise AgentUnavailableError(f"agent {agent_name!r} has no model and the project sets no defaultModel")
         self.models.check(model)
+        servers = agent_servers(self.config, mcp_servers)
         try:
-            tool_names(allowed_tools, self.config.allowed_tools,
-                       None if self.config.mcp_servers or mcp_servers else ())
+            tool_names(allowed_tools, self.config.allowed_tools, None if servers else ())
         except ValueError as exc:
             raise AgentUnavailableError(f"agent {agent_name!r}: {exc}") from None
+        try:
+            check_references(servers)
+        except McpServerError as exc:
+            raise AgentUnavailableError(exc.message, **exc.details) from None
 
     async def __call__(self, task: TaskRecord, ctx: AgentContext) -> TaskResult:
         if not ctx.model:
             raise LLMAgentError(f"agent {ctx.agent.name!r} has no model and the project sets no defaultModel")
         model = self.models.resolve(ctx.model)
-        servers = agent_servers(self.config, ctx.agent)
+        servers = agent_servers(self.config, ctx.agent.mcp_servers)
         ctx.log(f"[session] agent {ctx.agent.name} on model {ctx.model}, attempt {ctx.attempt} ({ctx.phase.value})")
         try:
             async with mcp_tools(ctx, servers, self.root, self.config.allowed_tools) as mcp:

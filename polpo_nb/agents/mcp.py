@@ -38,12 +38,13 @@ from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
 
 from ..errors import PolpoError
-from ..spec import Agent, ProjectConfig
+from ..spec import ProjectConfig
 from ..spec.mcp import HttpMcpServer, McpServer, SseMcpServer, StdioMcpServer
 from .context import AgentContext
 from .tools import ALL_TOOLS, Workspace, tool_names
 
-__all__ = ["McpServerError", "McpTools", "agent_servers", "describe", "mcp_tools", "resolve_references"]
+__all__ = ["McpServerError", "McpTools", "agent_servers", "check_references", "describe", "mcp_tools",
+           "resolve_references"]
 
 #: Seconds a server has to start and answer `initialize` / `tools/list`.
 START_TIMEOUT = 30.0
@@ -55,9 +56,17 @@ class McpServerError(PolpoError):
     attempt fails with the server (or the tool) named."""
 
 
-def agent_servers(config: ProjectConfig, agent: Agent) -> dict[str, McpServer]:
+def agent_servers(config: ProjectConfig, own: dict[str, McpServer] | None) -> dict[str, McpServer]:
     """The servers an LLM agent gets: the project's `mcpServers` and its own (which win on a name)."""
-    return {**config.mcp_servers, **(agent.mcp_servers or {})}
+    return {**config.mcp_servers, **(own or {})}
+
+
+def check_references(servers: dict[str, McpServer]) -> None:
+    """Every `${VAR}` of the servers' env and headers can be resolved here (McpServerError naming the
+    first that cannot, with `env` in its details); the values are read and dropped."""
+    for name, server in servers.items():
+        values = server.env if isinstance(server, StdioMcpServer) else server.headers
+        resolve_references(values, f"MCP server {name!r}")
 
 
 def describe(server: McpServer) -> str:
@@ -75,7 +84,7 @@ def resolve_references(values: dict[str, str], where: str) -> dict[str, str]:
         value = os.environ.get(name)
         if value is None:
             if default is None:
-                raise McpServerError(f"{where}: environment variable {name} is not set")
+                raise McpServerError(f"{where}: environment variable {name} is not set", env=name)
             return default
         return value
     return {key: _REFERENCE.sub(one, value) for key, value in values.items()}

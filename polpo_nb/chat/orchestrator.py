@@ -211,7 +211,7 @@ class ChatService:
         assert model_name is not None
         ctx = _context(project, spec, model_name, turn)
         try:  # the agent's MCP servers run for the turn, as they do for an attempt
-            async with mcp_tools(ctx, agent_servers(project.config, spec), project.root,
+            async with mcp_tools(ctx, agent_servers(project.config, spec.mcp_servers), project.root,
                                  project.config.allowed_tools) as mcp:
                 standing = (instructions(ctx, mcp.builtin + mcp.names)
                             + "\n\nYou are in a conversation with the user, not on a task: answer them.")
