@@ -9,36 +9,12 @@ import json
 from pathlib import Path
 
 import nbformat
-import psutil
 import pytest
+from notebook_files import kernels, write_notebook
 from support import WAIT, EventLog, wait_for
 
 import polpo_nb as polpo
 from polpo_nb.spec import MissionStatus, TaskStatus
-
-
-def write_notebook(path: Path, *cells: str | tuple[str, str]) -> str:
-    """A notebook of code cells; `("parameters", source)` is a cell tagged `parameters`. Returns its name."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for cell in cells:
-        tag, source = cell if isinstance(cell, tuple) else (None, cell)
-        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": [tag]} if tag else {}))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path.name
-
-
-def kernels() -> list[psutil.Process]:
-    """The ipykernel processes this test process started (and not yet reaped)."""
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if "ipykernel" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
-                found.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return found
 
 
 def by_title(record: polpo.MissionRecord, title: str) -> polpo.TaskRecord:
