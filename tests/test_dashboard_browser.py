@@ -55,6 +55,12 @@ def chatty(task, ctx):
     return "said a lot"
 
 
+def flaky(task, ctx):
+    if not (ctx.project_dir / "go" / task.title).exists():
+        raise RuntimeError(f"{task.title}: not yet")
+    return f"{task.title}: at last"
+
+
 def writer(task, ctx):
     ctx.log(f"writing the report of {task.title}")
     (ctx.output_dir / "report.md").write_text(f"# {task.title}\\n\\nAll good.\\n")
@@ -113,7 +119,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     served = Served(f"http://127.0.0.1:{port}/", root, port, root.parent / "serve.log")
     try:
         served.start()
-        for name in ("waiter", "writer", "chatty"):
+        for name in ("waiter", "writer", "chatty", "flaky"):
             served.call("POST", "agents", json={"name": name, "handler": f"dash_agents:{name}"})
         yield served
         served.stop()
@@ -302,12 +308,14 @@ def test_resume_on_a_paused_checkpoint_completes_the_mission(served: Served, pag
     expect(page.locator('.ui-hold[data-kind="checkpoint"]')).to_have_attribute("data-state", "passed")
 
 
-def test_abort_asks_for_confirmation(served: Served, page: Page) -> None:
+def test_execute_then_abort_after_confirming(served: Served, page: Page) -> None:
     saved = mission(served, "Long haul", [task("Wait forever")])
-    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
     login(page, served, f"#/missions/{saved['id']}")
     box = page.locator(f'.ui-page[data-mission-id="{saved["id"]}"]')
+    expect(box).to_have_attribute("data-status", "draft")
+    page.get_by_role("button", name="Execute").click()
     expect(box).to_have_attribute("data-status", "active")
+    assert status_of(served, "missions", saved["id"]) == "active"
     page.get_by_role("button", name="Abort").click()
     page.get_by_role("button", name="Cancel").click()
     assert status_of(served, "missions", saved["id"]) == "active"
@@ -380,11 +388,23 @@ def test_the_chat_panel_streams_the_orchestrators_answer_and_its_tool_use(served
 
 def test_agents_memory_and_files(served: Served, page: Page) -> None:
     login(page, served, "#/agents")
-    expect(page.locator("#agents tr[data-agent]")).to_have_count(3)
+    expect(page.locator("#agents tr[data-agent]")).to_have_count(4)
     expect(page.locator('#agents tr[data-agent="waiter"]')).to_contain_text("dash_agents:waiter")
     shot(page, "agents")
+    # the memory's answer held back: nothing can be typed that the answer would overwrite
+    served.call("PUT", "memory", json={"content": "stored before"})
+    held: list[Any] = []
+    page.route(re.compile(r".*/memory$"), lambda route: held.append(route) if route.request.method == "GET" else route.continue_())
     page.get_by_role("link", name="Memory").click()
     memory = page.get_by_label("Project memory")
+    expect(memory).to_be_disabled()
+    expect(page.get_by_role("button", name="Save memory")).to_be_disabled()
+    while not held:  # until the page has asked (a hang is the suite's timeout, never a time bound)
+        page.wait_for_timeout(20)
+    held[0].continue_()
+    page.unroute(re.compile(r".*/memory$"))
+    expect(memory).to_have_value("stored before")
+    expect(memory).to_be_enabled()
     memory.fill("# Memory\n\nDeploys need <b>two</b> approvals.")
     page.get_by_role("button", name="Save memory").click()
     expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
@@ -434,3 +454,45 @@ def test_dark_theme(served: Served, browser: Browser) -> None:
         shot(page, "mission-dark")
     finally:
         context.close()
+
+
+def test_resume_retries_the_failed_tasks(served: Served, page: Page) -> None:
+    saved = mission(served, "Second chance", [task("Wobbly", "flaky", maxRetries=0)])
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    login(page, served, f"#/missions/{saved['id']}")
+    box = page.locator(f'.ui-page[data-mission-id="{saved["id"]}"]')
+    expect(box).to_have_attribute("data-status", "failed")
+    expect(page.get_by_label("retry failed")).to_be_checked()  # what resuming a failed mission is for
+    served.go("Wobbly")
+    page.get_by_role("button", name="Resume", exact=True).click()
+    expect(box).to_have_attribute("data-status", "completed")
+    assert served.call("GET", f"missions/{saved['id']}")["tasks"][0]["result"]["content"] == "Wobbly: at last"
+
+
+def test_the_dag_works_from_the_keyboard(served: Served, page: Page) -> None:
+    saved = mission(served, "Keys", [task("First", "writer"), task("Second", "writer", dependsOn=["First"])])
+    login(page, served, f"#/missions/{saved['id']}")
+    expect(page.locator(".polpo-node")).to_have_count(2)
+    page.locator(".polpo-node").first.focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    second = saved["tasks"][1]["id"]
+    expect(page.locator(f'.ui-page[data-task-id="{second}"] h1')).to_have_text("Second")
+
+
+def test_another_project_is_picked_and_stays_picked(served: Served, page: Page) -> None:
+    (served.root / "side" / ".polpo").mkdir(parents=True)
+    with httpx.Client(base_url=f"{served.url}api/v1/projects/side/", headers=AUTH, timeout=WAIT) as side:
+        assert side.post("agents", json={"name": "walker", "model": "test"}).status_code == 201
+        created = side.post("missions", json={"name": "Side quest", "tasks": [task("Wander", "walker")]})
+        assert created.status_code == 201, created.text
+    login(page, served)
+    expect(page.locator("main h2")).to_have_text("Missions")
+    expect(page.locator("main")).not_to_contain_text("Side quest")
+    page.get_by_label("Project").select_option("side")
+    expect(page.locator("#missions")).to_contain_text("Side quest")
+    expect(page.locator("#missions tbody tr")).to_have_count(1)
+    assert "?project=side" in page.url
+    page.reload()
+    expect(page.locator("#missions tbody tr")).to_have_count(1)
+    expect(page.get_by_label("Project")).to_have_value("side")

@@ -106,8 +106,18 @@ async function start() {
     return;
   }
   $("forget-key").hidden = !getKey(); // on Jupyter the session cookie is the credential
-  const project = projects[0];
-  $("project").textContent = project.name;
+  // the project: `?project=ID` in the page's address (kept on reload), else the first (the server's root)
+  const wanted = new URLSearchParams(location.search).get("project");
+  const project = projects.find((p) => p.id === wanted) || projects[0];
+  const picker = $("project");
+  picker.replaceChildren(...projects.map((p) => {
+    const option = document.createElement("option");
+    option.value = p.id;
+    option.textContent = p.name;
+    option.selected = p.id === project.id;
+    return option;
+  }));
+  picker.disabled = projects.length < 2;
   live = new Live(project.id, {
     onState: render,
     onEvents: () => { if (route().page === "events" || route().page === "tasks") render(); },
@@ -126,7 +136,14 @@ async function start() {
 }
 
 // a Jupyter login link (`?token=...`) has done its work once the page loaded: keep it out of the address bar
-if (new URLSearchParams(location.search).has("token")) history.replaceState(null, "", location.pathname + location.hash);
+const params = new URLSearchParams(location.search);
+if (params.has("token")) {
+  params.delete("token");
+  history.replaceState(null, "", location.pathname + (params.size ? `?${params}` : "") + location.hash);
+}
+$("project").addEventListener("change", (e) => {
+  location.search = `?project=${encodeURIComponent(e.target.value)}`; // a new page load, on that project
+});
 
 keyForm.addEventListener("submit", (e) => {
   e.preventDefault();

@@ -55,7 +55,8 @@ export function agentsPage(ctx) {
 export function memoryPage(ctx) {
   return keep("memory", () => {
     const box = el("div", { class: "ui-page ui-memory" });
-    const text = el("textarea", { id: "memory", rows: "18", "aria-label": "Project memory" });
+    // not editable until loaded: what the user types must never be overwritten by the answer
+    const text = el("textarea", { id: "memory", rows: "18", "aria-label": "Project memory", disabled: "" });
     const save = el("button", { type: "button", class: "ui-btn ui-primary" }, "Save memory");
     const reload = el("button", { type: "button", class: "ui-btn" }, "Reload");
     const status = el("span", { class: "ui-muted", role: "status" });
@@ -63,15 +64,22 @@ export function memoryPage(ctx) {
     bar.append(save, reload, status);
     box.append(el("h1", {}, "Memory"), el("p", { class: "ui-muted" }, "What every agent of the project reads first (.polpo/memory.md)."), text, bar);
     const load = async () => {
-      try { text.value = (await ctx.read("memory")).content; status.textContent = ""; }
-      catch (error) { ctx.say(`Memory: ${error.message}`); }
+      text.disabled = true;
+      save.disabled = true;
+      try {
+        text.value = (await ctx.read("memory")).content;
+        status.textContent = "";
+        text.disabled = false;
+        save.disabled = false;
+      } catch (error) { ctx.say(`Memory: ${error.message}`); }
     };
     save.addEventListener("click", async () => {
       save.disabled = true;
+      text.disabled = true;
       try {
         const saved = await ctx.act("PUT", "memory", { content: text.value }, "Save memory");
         if (saved) status.textContent = "Saved.";
-      } finally { save.disabled = false; }
+      } finally { save.disabled = false; text.disabled = false; }
     });
     reload.addEventListener("click", load);
     load();
