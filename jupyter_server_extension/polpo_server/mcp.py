@@ -19,8 +19,6 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from polpo_nb.mcp_server import http_session_manager
-
 from .base import PolpoMixin
 from .dialects import FLAT
 from .limits import MAX_BODY_BYTES
@@ -30,6 +28,8 @@ class _Endpoint:
     """The SDK's session manager, running for as long as the server does."""
 
     def __init__(self, context: Any) -> None:
+        from polpo_nb.mcp_server import http_session_manager  # the SDK (about a second) on first use only
+
         self.manager = http_session_manager(context.registry.default)
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
