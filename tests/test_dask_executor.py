@@ -366,3 +366,20 @@ def test_an_agent_that_cannot_be_pickled_fails_its_attempt_with_a_clear_error(pr
     task = project.execute(polpo.Mission("m").task("a", assign_to="w", max_retries=0)).wait(WAIT).tasks[0]
     assert task.status == TaskStatus.FAILED
     assert "cannot be sent to Dask workers" in task.result.error
+
+
+def test_a_notebook_task_runs_its_kernel_on_a_worker(project, project_dir, client):
+    """Issue 17: the notebook body is shipped like any agent; its kernel is a child of the worker process."""
+    from notebook_files import kernels, write_notebook
+
+    write_notebook(project_dir / "where.ipynb", "import os, polpo_nb\npolpo_nb.result({'kernelParent': os.getppid()})")
+    events: list = []
+    project.subscribe(events.append, "task:output")
+    record = project.execute(polpo.Mission("m").task("Where", notebook="where.ipynb")).wait(WAIT)
+
+    assert record.status == MissionStatus.COMPLETED, record.tasks[0].result.error
+    workers = set(client.run(os.getpid).values())
+    assert record.tasks[0].result.data["kernelParent"] in workers
+    assert [e.data["text"] for e in events] == ["cell 0: ran, no output", "cell 1: ran, no output"]
+    assert (project_dir / record.tasks[0].result.files_created[0]).exists()
+    assert not kernels()
