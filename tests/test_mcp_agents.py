@@ -314,3 +314,17 @@ def test_chatting_with_an_agent_gives_it_its_mcp_servers_for_the_turn(project_di
     assert tool_names(llm.requests[0]) == ["shout"]
     assert [c.name for c in reply.tool_calls] == ["shout"]
     assert _servers_running(server_script) == []
+
+
+def test_tools_two_servers_share_are_prefixed_with_each_servers_name(project_dir, server_script, config_for):
+    with LoopbackOpenAI(_calls_then_summary(("b_shout", {"text": "two"}))) as llm, \
+            polpo.Project(project_dir, config=config_for(llm)) as project:
+        agent = {"mcpServers": {"a": _stdio(server_script), "b": _stdio(server_script)}}
+        task = project.execute(_mission(agent)).wait(WAIT).tasks[0]
+    offered = set(tool_names(llm.requests[0]))
+    assert {"a_shout", "b_shout", "a_read_file", "b_read_file", "read_file"} <= offered
+    assert "shout" not in offered
+    assert task.result.content == "result: TWO!"
+    assert [c["tool"] for c in task.result.data["toolCalls"]] == ["b_shout"]
+    assert len(list((server_script.parent / "marks").glob("started-*"))) == 2
+    assert _servers_running(server_script) == []
