@@ -239,8 +239,11 @@ def test_the_missions_list_fills_in_live_as_a_mission_runs(served: Served, page:
     served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})  # another client
     expect(row).to_have_attribute("data-status", "active")
     expect(row).to_contain_text("0/3 done")
+    row.get_by_role("link", name="Live run").focus()
     served.go("Fetch")
     expect(row).to_contain_text("1/3 done")
+    # the list was repainted under the keyboard user: focus stayed on the link
+    assert page.evaluate("() => document.activeElement.textContent") == "Live run"
     shot(page, "missions-running")
     # the mission's page: the live DAG
     row.get_by_role("link", name="Live run").click()

@@ -25,10 +25,10 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.httputil import url_concat
 
-import polpo_nb.notebook
+import polpo_nb
 
 STATIC = Path(__file__).parent / "static" / "ui"
-NOTEBOOK = Path(polpo_nb.notebook.__file__).parent
+NOTEBOOK = Path(polpo_nb.__file__).parent / "notebook"  # files only: the notebook face is not imported
 MIME = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
         ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 

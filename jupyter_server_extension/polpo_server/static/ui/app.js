@@ -53,21 +53,34 @@ const ctx = {
   },
 };
 
-/** Repaint the current page, keeping focus and typed values (inputs carry a data-key). */
+/** What identifies a control across repaints: its data-key, a button's name, a link's target. */
+function identity(node) {
+  if (!node || !main.contains(node)) return null;
+  if (node.hasAttribute("data-key")) return `key:${node.getAttribute("data-key")}`;
+  if (node.tagName === "BUTTON") return `button:${node.getAttribute("aria-label") || node.textContent}`;
+  if (node.tagName === "A") return `a:${node.getAttribute("href")}`;
+  return null;
+}
+
+/** Repaint the current page, keeping focus (keyboard users stay where they were) and typed values. */
 function render() {
   if (!live || !live.state) return;
-  const focused = document.activeElement && document.activeElement.getAttribute("data-key");
-  const values = new Map([...main.querySelectorAll("[data-key]")].map((i) => [i.getAttribute("data-key"), i.type === "checkbox" ? i.checked : i.value]));
+  const focused = identity(document.activeElement);
+  const fields = "input[data-key], textarea[data-key], select[data-key]";
+  const values = new Map([...main.querySelectorAll(fields)].map((i) => [i.getAttribute("data-key"), i.type === "checkbox" ? i.checked : i.value]));
   const { page, id } = route();
   const view = page === "missions" && id ? missionPage(ctx, id) : page === "missions" ? missionsPage(ctx)
     : page === "inbox" ? inboxPage(ctx) : page === "tasks" && id ? taskPage(ctx, id) : page === "events" ? eventsPage(ctx)
     : page === "chat" ? chatPage(ctx, id) : page === "agents" ? agentsPage(ctx) : page === "memory" ? memoryPage(ctx)
     : page === "files" ? filesPage(ctx, id) : missionsPage(ctx);
   if (main.firstChild !== view) main.replaceChildren(view);
-  for (const input of main.querySelectorAll("[data-key]")) {
+  for (const input of main.querySelectorAll(fields)) {
     const key = input.getAttribute("data-key");
     if (values.has(key)) { if (input.type === "checkbox") input.checked = values.get(key); else input.value = values.get(key); }
-    if (key === focused) input.focus();
+  }
+  if (focused && identity(document.activeElement) !== focused) {
+    const again = [...main.querySelectorAll("[data-key], button, a")].find((node) => identity(node) === focused);
+    if (again) again.focus();
   }
   for (const a of document.querySelectorAll("#pages a")) {
     if (a.getAttribute("href") === `#/${page}`) a.setAttribute("aria-current", "page");
