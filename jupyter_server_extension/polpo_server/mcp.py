@@ -89,13 +89,16 @@ class McpHandler(PolpoMixin, ExtensionHandlerMixin, APIHandler):
     async def delete(self) -> None:
         await self._asgi()
 
+    _gone: asyncio.Event | None = None  # set when the client goes away (the SDK then stops waiting)
+
     def on_connection_close(self) -> None:
-        self._gone.set()
+        if self._gone is not None:
+            self._gone.set()
 
     async def _asgi(self) -> None:
         if len(self.request.body) > MAX_BODY_BYTES:
             raise web.HTTPError(413)
-        self._gone = asyncio.Event()
+        gone = self._gone = asyncio.Event()
         body = self.request.body
         delivered = False
 
@@ -104,7 +107,7 @@ class McpHandler(PolpoMixin, ExtensionHandlerMixin, APIHandler):
             if not delivered:
                 delivered = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            await self._gone.wait()
+            await gone.wait()
             return {"type": "http.disconnect"}
 
         async def send(message: dict[str, Any]) -> None:
