@@ -17,7 +17,7 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 #: The demos the README promises (a listing of notebooks/ would also pick up a user's Untitled.ipynb).
-DEMOS = ("quickstart.ipynb", "llm_agents.ipynb", "http_api.ipynb")
+DEMOS = ("quickstart.ipynb", "llm_agents.ipynb", "http_api.ipynb", "notebook_tasks.ipynb")
 
 
 @pytest.mark.parametrize("name", DEMOS)
