@@ -261,6 +261,19 @@ def test_the_missions_list_fills_in_live_as_a_mission_runs(served: Served, page:
     expect(row).to_have_attribute("data-status", "completed")
 
 
+def test_a_scheduled_mission_shows_its_schedule_and_next_run(served: Served, page: Page) -> None:
+    saved = mission(served, "Nightly", [task("Sweep", "writer")], schedule="0 3 * * *")
+    assert saved["status"] == "scheduled"
+    login(page, served)
+    row = page.locator(f'tr[data-mission-id="{saved["id"]}"]')
+    expect(row).to_have_attribute("data-status", "scheduled")
+    cells = row.locator("td")
+    expect(cells.nth(3)).to_have_text("0 3 * * *")
+    expect(cells.nth(4)).to_have_text(saved["nextRunAt"].replace("T", " ").replace("Z", " UTC"))
+    served.call("DELETE", f"missions/{saved['id']}")  # it must not fire during the other tests
+    expect(row).to_have_count(0)
+
+
 def test_approve_in_the_inbox_moves_the_task_to_done(served: Served, page: Page) -> None:
     saved = mission(served, "Deploy", [task("Deploy to staging", "writer", sideEffects=True,
                                             expectations=[{"type": "file_exists", "paths": [".polpo/output/report.md"]}])])

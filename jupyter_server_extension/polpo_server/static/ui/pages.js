@@ -33,7 +33,12 @@ function field(label, value) {
   return row;
 }
 
-function when(ts) { return ts ? String(ts).replace("T", " ").replace(/\.\d+Z?$/, "").replace(/Z$/, "") : ""; }
+/** `2026-12-01T03:00:00.123Z` -> `2026-12-01 03:00:00 UTC` (the store's times are UTC). */
+function when(ts) {
+  if (!ts) return "";
+  const text = String(ts).replace("T", " ").replace(/\.\d+(?=Z?$)/, "");
+  return text.endsWith("Z") ? `${text.slice(0, -1)} UTC` : text;
+}
 
 export function missionTasks(state, missionId) {
   return state.tasks.filter((t) => t.missionId === missionId).sort((a, b) => (a.seq || 0) - (b.seq || 0));
