@@ -14,6 +14,7 @@ from notebook_files import kernels, write_notebook
 from support import WAIT, EventLog, wait_for
 
 import polpo_nb as polpo
+from polpo_nb.notebook.view import MissionView
 from polpo_nb.spec import MissionStatus, TaskStatus
 
 
@@ -212,3 +213,37 @@ def test_a_fix_phase_passes_with_the_feedback_parameter(project, project_dir):
     assert "polpo_feedback = None" in first.cells[0].source
     assert "please write fixed" in second.cells[0].source
     assert not kernels()
+
+
+def test_the_dag_views_mark_notebook_tasks():
+    mission = (polpo.Mission("plan").task("Prep", assign_to="w")
+               .task("Train", notebook="nb/train.ipynb", depends_on=["Prep"])
+               .task("Named", notebook="nb/eval.ipynb", assign_to="evaluator", depends_on=["Train"]))
+    html = mission._repr_mimebundle_()["text/html"]
+    assert html.count("📓") == 2 and "📓 nb/train.ipynb<" in html and "📓 nb/eval.ipynb · evaluator" in html
+    nodes = {n["title"]: n for n in MissionView(mission).graph()["nodes"]}
+    assert ("notebook" in nodes["Prep"], nodes["Train"]["notebook"]) == (False, "nb/train.ipynb")
+
+
+def test_the_widget_draws_the_notebook_mark():
+    """dag.js, the widget's and the dashboard's renderer, in Chromium: the notebook nodes carry the mark."""
+    from playwright.sync_api import sync_playwright
+
+    mission = polpo.Mission("plan").task("Prep", assign_to="w").task("Train", notebook="nb/train.ipynb",
+                                                                     depends_on=["Prep"])
+    source = (Path(polpo.__file__).parent / "notebook" / "dag.js").read_text()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.set_content("<div id='dag'></div>")
+            drawn = page.evaluate("""async ([src, graph]) => {
+                const url = URL.createObjectURL(new Blob([src], {type: 'text/javascript'}));
+                (await import(url)).createDag(document.getElementById('dag')).setGraph(graph);
+                return [...document.querySelectorAll('.polpo-node')].map((g) => [g.getAttribute('class'),
+                    g.querySelector('.polpo-node-title').textContent, g.querySelector('title').textContent]);
+            }""", [source, MissionView(mission).graph()])
+        finally:
+            browser.close()
+    assert drawn == [["polpo-node", "Prep", "Prep (w)"],
+                     ["polpo-node polpo-node-notebook", "📓 Train", "Train (notebook nb/train.ipynb)"]]

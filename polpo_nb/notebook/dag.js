@@ -2,7 +2,7 @@
 // inlined into anywidget's module by widget.py) and the dashboard (polpo_server/static/ui, which
 // imports this very file). No dependencies.
 //
-// A graph is {rev, nodes: [{id, title, agent, x, y}], edges: [[from, to], ...], width, height}; the
+// A graph is {rev, nodes: [{id, title, agent, notebook?, x, y}], edges: [[from, to], ...], width, height}; the
 // widget gets it from the kernel (notebook/layout.py), the dashboard computes it from the mission's
 // records with `layoutTasks` (the same algorithm; tests compare the two). A task's state is
 // {status, phase?, score?, passed?, attempts?, ms?, since?, reason?} (view.py `task_state`, or
@@ -97,7 +97,7 @@ export function layoutTasks(tasks) {
     members.forEach((i, r) => row.set(i, r));
   }
   const nodes = tasks.map((t, i) => ({
-    id: t.id, title: t.title, agent: t.assignTo,
+    id: t.id, title: t.title, agent: t.assignTo, notebook: t.notebook || undefined,
     x: PAD + (depth.get(t.title) || 0) * (NODE_W + GAP_X), y: PAD + row.get(i) * (NODE_H + GAP_Y),
   }));
   const edges = [];
@@ -164,10 +164,12 @@ export function createDag(host, { onSelect } = {}) {
       if (list[a] && list[b]) edgeLayer.appendChild(svg("path", { d: edgePath(list[a], list[b]), class: "polpo-edge" }));
     }
     for (const node of list) {
-      const g = svg("g", { class: "polpo-node", "data-task-id": node.id, "data-status": "draft", tabindex: "0", role: "button" });
-      g.appendChild(svg("title", {}, `${node.title} (${node.agent})`));
+      const g = svg("g", { class: node.notebook ? "polpo-node polpo-node-notebook" : "polpo-node", "data-task-id": node.id,
+        "data-status": "draft", tabindex: "0", role: "button" });
+      g.appendChild(svg("title", {}, `${node.title} (${node.notebook ? `notebook ${node.notebook}` : node.agent})`));
       const rect = svg("rect", { x: node.x, y: node.y, width: NODE_W, height: NODE_H, rx: 6, class: "polpo-node-box" });
-      const title = svg("text", { x: node.x + 10, y: node.y + 19, class: "polpo-node-title" }, short(node.title));
+      const title = svg("text", { x: node.x + 10, y: node.y + 19, class: "polpo-node-title" },
+        (node.notebook ? "📓 " : "") + short(node.title));
       const status = svg("text", { x: node.x + 10, y: node.y + 37, class: "polpo-node-status" });
       const badges = svg("g", { class: "polpo-badges" });
       g.append(rect, title, status, badges);

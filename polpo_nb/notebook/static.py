@@ -167,6 +167,8 @@ def _node(node: dict[str, Any], task: dict[str, Any], after: list[str]) -> str:
     if task.get("ms") is not None:
         line += f" · {duration(task['ms'])}"
     facts = [node["agent"]]
+    if node.get("notebook"):  # its body is a notebook: marked, with its label only when one was given
+        facts = [f"📓 {node['notebook']}", *([node["agent"]] if node["agent"] != node["notebook"] else [])]
     if task.get("score") is not None:
         facts.append(f"score {task['score']:.1f} {'✓' if task.get('passed', True) else '✗'}")
     if task.get("attempts"):

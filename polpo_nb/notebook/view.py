@@ -121,8 +121,9 @@ class MissionView:
     # -- output ----------------------------------------------------------------------------------------
 
     def graph(self) -> dict[str, Any]:
-        """The DAG's structure: node ids, titles, agents and positions, edges, canvas size."""
-        nodes = [{"id": tid, "title": t.title, "agent": t.assign_to, "x": x, "y": y}
+        """The DAG's structure: node ids, titles, agents (and notebooks) and positions, edges, canvas size."""
+        nodes = [{"id": tid, "title": t.title, "agent": t.assign_to, "x": x, "y": y,
+                  **({"notebook": t.notebook} if t.notebook else {})}  # a notebook task's mark (issue 17)
                  for tid, t, (x, y) in zip(self.ids, self.tasks.values(), self.layout.positions, strict=True)]
         return {"rev": self.graph_rev, "nodes": nodes, "edges": [list(e) for e in self.layout.edges],
                 "width": self.layout.width, "height": self.layout.height}
