@@ -10,6 +10,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from cli_project import as_json, mission, write_project
+from cli_project import polpo as polpo_command
 from notebook_files import kernels, write_notebook
 from support import WAIT, EventLog, wait_for
 
@@ -247,3 +249,18 @@ def test_the_widget_draws_the_notebook_mark():
             browser.close()
     assert drawn == [["polpo-node", "Prep", "Prep (w)"],
                      ["polpo-node polpo-node-notebook", "📓 Train", "Train (notebook nb/train.ipynb)"]]
+
+
+def test_polpo_run_runs_a_mission_file_with_a_notebook_task(tmp_path):
+    spec = mission("m", "shout", ["Shout"])
+    spec["tasks"].append({"title": "Count", "notebook": "count.ipynb", "parameters": {"word": "hello"},
+                          "dependsOn": ["Shout"]})
+    root = write_project(tmp_path / "p", {"m.json": spec})
+    write_notebook(root / "count.ipynb", ("parameters", "word = ''"),
+                   "len(word + polpo_upstream['Shout']['content'])")
+    polpo_command("init", cwd=root, check=0)
+    run = polpo_command("run", "m.json", cwd=root, check=0)
+    assert "mission m: completed" in run.stdout
+    tasks = {t["title"]: t for t in as_json("tasks", "--mission", "m", cwd=root)}
+    assert tasks["Count"]["result"]["content"] == "10"  # hello + SHOUT
+    assert not kernels()
