@@ -115,7 +115,8 @@ def config_for(monkeypatch):
     monkeypatch.setenv("LOOPBACK_API_KEY", "k")
 
     def make(server: LoopbackOpenAI, **more) -> dict:
-        return {"providers": {"local": {"baseUrl": server.base_url, "apiKeyEnv": "LOOPBACK_API_KEY"}}, **more}
+        return {"providers": {"local": {"baseUrl": server.base_url, "apiKeyEnv": "LOOPBACK_API_KEY"}},
+                "mcpCommands": [sys.executable], **more}
     return make
 
 
@@ -196,7 +197,8 @@ def test_a_project_wide_http_server_serves_every_llm_agent(project_dir, http_ser
 
 def test_a_server_that_cannot_start_fails_the_attempt_naming_it(project_dir, config_for, tmp_path):
     missing = str(tmp_path / "no-such-server")
-    with LoopbackOpenAI(_calls_then_summary()) as llm, polpo.Project(project_dir, config=config_for(llm)) as project:
+    with LoopbackOpenAI(_calls_then_summary()) as llm, \
+            polpo.Project(project_dir, config=config_for(llm, mcpCommands=[missing])) as project:
         mission = _mission({"mcpServers": {"broken": {"command": missing, "args": ["--x"]}}})
         mission["tasks"][0]["maxRetries"] = 0
         record = project.execute(mission).wait(WAIT)
@@ -294,7 +296,7 @@ def test_agents_take_mcp_servers_from_python_files_and_the_api_shows_no_literal_
     path = tmp_path / "m.yaml"
     mission.dump(path)  # a file keeps what was written
     assert polpo.load_mission(path).team.agents[0].mcp_servers == agent.mcp_servers
-    with polpo.Project(project_dir) as project:
+    with polpo.Project(project_dir, config={"mcpCommands": ["uvx"]}) as project:
         project.add_agent(agent)
         assert project.list_agents()[0].mcp_servers == agent.mcp_servers  # the store keeps it whole too
 
@@ -328,3 +330,21 @@ def test_tools_two_servers_share_are_prefixed_with_each_servers_name(project_dir
     assert [c["tool"] for c in task.result.data["toolCalls"]] == ["b_shout"]
     assert len(list((server_script.parent / "marks").glob("started-*"))) == 2
     assert _servers_running(server_script) == []
+
+
+def test_an_agent_given_as_data_runs_only_the_commands_the_config_lists(project_dir):
+    """As a handler given as data must live in the project: a request or the chat must not start `sh`."""
+    agent = {"name": "dev", "model": "test", "mcpServers": {"sh": {"command": "sh", "args": ["-c", "id"]},
+                                                            "web": {"type": "http", "url": "https://x.example/mcp"}}}
+    mission = {"name": "m", "tasks": [{"title": "T", "assignTo": "dev"}], "team": {"agents": [agent]}}
+    with polpo.Project(project_dir) as project:
+        with pytest.raises(polpo.SpecError, match="MCP server 'sh' runs 'sh', which the project config does not "
+                                                  "list in mcpCommands") as info:
+            project.add_agent(agent)
+        assert info.value.errors[0]["loc"] == ["mcpServers", "sh", "command"]
+        with pytest.raises(polpo.SpecError, match="mcpCommands") as info:
+            project.save_mission(mission)
+        assert info.value.errors[0]["loc"] == ["team", "agents", 0, "mcpServers", "sh", "command"]
+        assert project.list_agents() == [] and project.list_missions() == []
+    with polpo.Project(project_dir, config={"mcpCommands": ["sh"]}) as project:
+        assert project.add_agent(agent).mcp_servers["sh"].command == "sh"

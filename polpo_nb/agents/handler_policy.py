@@ -6,10 +6,16 @@ into a call of the standard library. So a handler given as data must live in a m
 directory (a `.py` file or a package at its root), or in a module the project config lists in
 `agentHandlerModules`. The check reads the file system only: nothing is imported to decide.
 `@project.agent` (a Python callable registered in-process) is code, not data, and is not limited.
+
+The same holds for an agent's stdio MCP server (`mcpServers: {"x": {"command": ...}}`): the command is
+started when the agent runs, so an agent given as data may only run a command the project config lists
+in `mcpCommands` (`["npx", "uvx"]`, matched as written). Servers in the project config's own
+`mcpServers` are the operator's and are not limited; HTTP and SSE servers start nothing here.
 """
 
 from __future__ import annotations
 
+import json
 import site
 import sys
 from collections.abc import Iterable
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import Agent
+from ..spec.mcp import StdioMcpServer
 
 
 def handler_refusal(handler: str, project_dir: Path, allowed_modules: Iterable[str] = ()) -> str | None:
@@ -39,11 +46,23 @@ def handler_refusal(handler: str, project_dir: Path, allowed_modules: Iterable[s
 
 
 def handler_problems(agents: Iterable[tuple[tuple[Any, ...], Agent]], project_dir: Path,
-                     allowed_modules: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """SpecError entries (`{loc, msg}`) for the agents, each given with its location, whose handler is refused."""
+                     allowed_modules: Iterable[str] = (), *, mcp_commands: Iterable[str] = ()
+                     ) -> list[dict[str, Any]]:
+    """SpecError entries (`{loc, msg}`) for the agents, each given with its location, whose handler or
+    stdio MCP command is refused."""
     allowed = list(allowed_modules)
-    refusals = [(loc, handler_refusal(a.handler, project_dir, allowed) if a.handler else None) for loc, a in agents]
-    return [{"loc": [*loc, "handler"], "msg": why} for loc, why in refusals if why]
+    commands = set(mcp_commands)
+    problems: list[dict[str, Any]] = []
+    for loc, agent in agents:
+        if agent.handler and (why := handler_refusal(agent.handler, project_dir, allowed)):
+            problems.append({"loc": [*loc, "handler"], "msg": why})
+        for name, server in (agent.mcp_servers or {}).items():
+            if isinstance(server, StdioMcpServer) and server.command not in commands:
+                problems.append({"loc": [*loc, "mcpServers", name, "command"], "msg": (
+                    f"MCP server {name!r} runs {server.command!r}, which the project config does not list in "
+                    f"mcpCommands; add it there (\"mcpCommands\": [{json.dumps(server.command)}]) or declare "
+                    "the server in the config's mcpServers")})
+    return problems
 
 
 def _installed(path: Path) -> bool:

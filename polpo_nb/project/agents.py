@@ -70,7 +70,8 @@ class AgentRegistry:
     def checked(self, agent: Agent | dict[str, Any]) -> Agent:
         """`agent` parsed, its handler allowed by the config: raises SpecError before anything is written."""
         agent = parse(Agent, agent if isinstance(agent, dict) else agent.model_dump())
-        if problems := handler_problems([((), agent)], self.root, self.config().agent_handler_modules):
+        if problems := handler_problems([((), agent)], self.root, self.config().agent_handler_modules,
+                                        mcp_commands=self.config().mcp_commands):
             raise SpecError(problems)
         return agent
 
@@ -133,7 +134,8 @@ class AgentRegistry:
             if fallback and fallback not in known:
                 errors.append({"loc": [*prefix, i, "retryPolicy", "fallbackAgent"], "msg": f"unknown agent {fallback!r}"})
         errors += handler_problems([(("team", "agents", i), a) for i, a in enumerate(team.agents if team else [])],
-                                   self.root, self.config().agent_handler_modules)
+                                   self.root, self.config().agent_handler_modules,
+                                   mcp_commands=self.config().mcp_commands)
         if errors:
             raise SpecError(errors)
 

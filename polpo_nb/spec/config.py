@@ -40,6 +40,9 @@ class ProjectConfig(WireModel):
     allowed_tools: list[str] | None = None
     mcp_servers: McpServers = Field(default_factory=dict, description="MCP servers every LLM agent gets, by name "
                                     "(an agent's own `mcpServers` add to them and win on a name).")
+    mcp_commands: list[str] = Field(
+        default_factory=list, description="Commands the stdio MCP servers of an agent given as data (HTTP, chat, "
+        "a mission file, a mission's team) may run, as written (`npx`, `uvx`); none by default.")
     command_timeout: float = Field(default=300.0, gt=0, description="Seconds for expectation commands.")
     event_retention: int = Field(default=100_000, ge=1000, description="Events kept in state.db.")
     synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL)$", description="SQLite durability.")

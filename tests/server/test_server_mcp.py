@@ -54,7 +54,10 @@ async def test_mcp_on_jupyter_behind_its_token(http_server, jp_http_port, jp_bas
     await _drive(url, dict(jp_auth_header))
 
 
-async def test_agents_take_mcp_servers_over_http_and_literal_secrets_are_never_answered(api, project):
+async def test_agents_take_mcp_servers_over_http_and_literal_secrets_are_never_answered(api, project, root_dir):
+    refused = await api.request("POST", "agents", json={"name": "dev", "mcpServers": {"gh": {"command": "npx"}}})
+    assert "which the project config does not list in mcpCommands" in api.error(refused, 400)["error"]
+    (root_dir / "polpo.json").write_text('{"mcpCommands": ["npx"]}')  # read at the next use
     servers = {"gh": {"command": "npx", "args": ["-y", "server-github"],
                       "env": {"TOKEN": "${GITHUB_TOKEN}", "PLAIN": "literal-secret"}},
                "web": {"type": "http", "url": "https://mcp.example/mcp", "headers": {"Authorization": "Bearer lit"}}}
