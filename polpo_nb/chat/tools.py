@@ -22,7 +22,17 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from ..errors import NotFoundError, PolpoError
-from ..spec import Agent, Mission, MissionStatus, Task, TaskStatus, WireModel, spec_error, to_jsonable
+from ..spec import (
+    Agent,
+    Mission,
+    MissionStatus,
+    ProjectConfig,
+    Task,
+    TaskStatus,
+    WireModel,
+    spec_error,
+    to_jsonable,
+)
 
 if TYPE_CHECKING:
     from ..project.aproject import AsyncProject
@@ -260,8 +270,8 @@ async def _logs(p: AsyncProject, a: LogArgs) -> Any:
     return (await p.log(a.session_id))[-a.tail:]
 
 
-async def _config(p: AsyncProject, a: NoArgs) -> dict[str, Any]:
-    return p.config.to_wire()
+async def _config(p: AsyncProject, a: NoArgs) -> ProjectConfig:
+    return p.config  # rendered by run_tool as the API renders it: MCP servers' literal secrets redacted
 
 
 async def _schedule(p: AsyncProject, a: Schedule) -> Any:

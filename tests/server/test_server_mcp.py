@@ -4,6 +4,7 @@ official `mcp` client (tests/mcp_scenario.py); 401 without credentials."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -57,7 +58,10 @@ async def test_mcp_on_jupyter_behind_its_token(http_server, jp_http_port, jp_bas
 async def test_agents_take_mcp_servers_over_http_and_literal_secrets_are_never_answered(api, project, root_dir):
     refused = await api.request("POST", "agents", json={"name": "dev", "mcpServers": {"gh": {"command": "npx"}}})
     assert "which the project config does not list in mcpCommands" in api.error(refused, 400)["error"]
-    (root_dir / "polpo.json").write_text('{"mcpCommands": ["npx"]}')  # read at the next use
+    (root_dir / "polpo.json").write_text(json.dumps({  # read at the next use
+        "mcpCommands": ["npx"],
+        "mcpServers": {"shared": {"type": "sse", "url": "https://x.example/sse", "headers": {"K": "literal"}}}}))
+    assert (await api.get("config"))["mcpServers"]["shared"]["headers"] == {"K": "[redacted]"}
     servers = {"gh": {"command": "npx", "args": ["-y", "server-github"],
                       "env": {"TOKEN": "${GITHUB_TOKEN}", "PLAIN": "literal-secret"}},
                "web": {"type": "http", "url": "https://mcp.example/mcp", "headers": {"Authorization": "Bearer lit"}}}
