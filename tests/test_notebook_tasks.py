@@ -58,10 +58,21 @@ def test_a_notebook_task_needs_no_agent_and_its_path_stays_in_the_project(projec
     assert info.value.errors[0]["loc"] == ["tasks", 0, "notebook"]
 
 
-def test_a_missing_notebook_fails_the_attempt_in_the_users_terms(project):
-    record = project.execute(polpo.Mission("m").task("T", notebook="nowhere.ipynb", max_retries=0)).wait(WAIT)
+def test_a_missing_notebook_or_kernel_fails_the_attempt_in_the_users_terms(project, project_dir):
+    write_notebook(project_dir / "r.ipynb", "1")
+    nb = nbformat.read(project_dir / "r.ipynb", as_version=4)
+    nb.metadata["kernelspec"]["name"] = "no-such-kernel"
+    nbformat.write(nb, project_dir / "r.ipynb")
+    (project_dir / "broken.ipynb").write_text("{not json")
+    mission = (polpo.Mission("m").task("Missing", notebook="nowhere.ipynb", max_retries=0)
+               .task("Kernel", notebook="r.ipynb", max_retries=0).task("Broken", notebook="broken.ipynb", max_retries=0))
+    record = project.execute(mission).wait(WAIT)
     assert record.status == MissionStatus.FAILED
-    assert "notebook 'nowhere.ipynb' does not exist in the project" in record.tasks[0].result.error
+    errors = {t.title: t.result.error.strip().splitlines()[-1] for t in record.tasks}
+    assert errors["Missing"].endswith("notebook 'nowhere.ipynb' does not exist in the project")
+    assert errors["Kernel"].endswith("notebook 'r.ipynb' asks for the kernel 'no-such-kernel', which is not installed "
+                                     "here (`jupyter kernelspec list` shows those that are)")
+    assert "notebook 'broken.ipynb' cannot be read: " in errors["Broken"]
 
 
 def test_mission_files_name_notebooks_and_parameters(tmp_path):
@@ -182,17 +193,21 @@ def test_max_duration_interrupts_and_shuts_the_kernel_down(project, project_dir)
     assert sleeping.outputs[-1]["ename"] == "KeyboardInterrupt"
 
 
-def test_killing_a_notebook_task_stops_its_kernel(project, project_dir):
+@pytest.mark.parametrize("stop", ["kill", "abort"])
+def test_kill_and_abort_stop_the_kernel(project, project_dir, stop):
     write_notebook(project_dir / "slow.ipynb", "import time", "time.sleep(600)")
     events = EventLog(project)
     handle = project.execute(polpo.Mission("slow").task("Slow", notebook="slow.ipynb"))
-    wait_for(lambda: any(d["text"].startswith("cell 0:") for d in events.of("task:output")))
-    assert len(kernels()) == 1  # the kernel sleeping in cell 1, the one that must go
-    task_id = events.of("task:output")[0]["taskId"]
-    project.kill_task(task_id)
+    wait_for(lambda: any(d["text"].startswith("cell 1:") for d in events.of("task:output")))
+    assert len(kernels()) == 1  # the kernel sleeping in cell 2, the one that must go
+    if stop == "kill":
+        project.kill_task(events.of("task:output")[0]["taskId"])
+    else:
+        project.abort(handle.mission_id)
     record = handle.wait(WAIT)
     task = record.tasks[0]
-    assert (task.status, task.result.error, task.retries) == (TaskStatus.FAILED, "killed", 0)  # not a crash to retry
+    assert (task.status, task.retries) == (TaskStatus.FAILED, 0)  # a stop, not a crash to retry
+    assert task.result.error == {"kill": "killed", "abort": "aborted: mission aborted"}[stop]
     assert not kernels()
 
 

@@ -130,6 +130,7 @@ def inject_parameters(nb: NotebookNode, parameters: dict[str, Any], *, upstream:
 async def _execute(nb: NotebookNode, root: Path, result_file: Path, ctx: AgentContext, name: str,
                    copy: str) -> str | None:
     """Every code cell in a fresh kernel; the text of the last cell that produced output."""
+    from jupyter_client.kernelspec import NoSuchKernel
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
@@ -140,7 +141,11 @@ async def _execute(nb: NotebookNode, root: Path, result_file: Path, ctx: AgentCo
     last_text: str | None = None
     index = -1
     try:
-        await client.async_start_new_kernel(cwd=str(root), env={**os.environ, RESULT_ENV: str(result_file)})
+        try:
+            await client.async_start_new_kernel(cwd=str(root), env={**os.environ, RESULT_ENV: str(result_file)})
+        except NoSuchKernel:
+            raise NotebookError(f"notebook {name!r} asks for the kernel {kernel!r}, which is not installed here "
+                                f"(`jupyter kernelspec list` shows those that are)") from None
         await client.async_start_new_kernel_client()
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
