@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from polpo_nb.spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
+from polpo_nb.spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus, to_jsonable
 from polpo_nb.spec.status import TERMINAL_MISSION_STATES
 
 Payload = dict[str, Any]
@@ -59,7 +59,7 @@ def _task_finish(task: TaskRecord) -> tuple[str, Payload]:
 
 def _mission_finish(mission: MissionRecord) -> tuple[str, Payload]:
     if mission.status in TERMINAL_MISSION_STATES:
-        return "mission:done", mission.to_wire()
+        return "mission:done", to_jsonable(mission)  # as every answer: its team's literal MCP secrets redacted
     waiting = [t.id for t in mission.tasks if t.status == TaskStatus.AWAITING_APPROVAL]
     reason = mission.pause_reason or ("approval" if waiting else None)
     data: Payload = {"missionId": mission.id, "name": mission.name, "status": mission.status.value,

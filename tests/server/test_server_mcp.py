@@ -77,3 +77,15 @@ async def test_agents_take_mcp_servers_over_http_and_literal_secrets_are_never_a
     assert stored.mcp_servers["gh"].env["PLAIN"] == "literal-secret"  # the store keeps what was written
     refused = await api.request("POST", "agents", json={"name": "x", "mcpServers": {"s": {"type": "ws", "url": "x"}}})
     assert "type must be 'stdio'" in api.error(refused, 400)["error"]
+
+
+async def test_the_execute_streams_final_mission_hides_its_teams_literal_secrets(fapi, root_dir: Path):
+    write_agents(root_dir)
+    servers = {"web": {"type": "http", "url": "https://x.example/mcp", "headers": {"Authorization": "Bearer lit"}}}
+    mission = await fapi.call("POST", "missions", 201, json={
+        "name": "streamed", "tasks": [{"title": "T", "assignTo": "greeter"}],
+        "team": {"agents": [{"name": "greeter", "handler": "mcp_agents:greet", "mcpServers": servers}]}})
+    events = await fapi.stream("POST", f"missions/{mission['id']}/execute", until=lambda n, d: n == "mission:done")
+    name, done, _ = events[-1]
+    assert name == "mission:done" and done["status"] == "completed"
+    assert done["team"]["agents"][0]["mcpServers"]["web"]["headers"] == {"Authorization": "[redacted]"}
