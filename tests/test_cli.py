@@ -222,3 +222,26 @@ def test_retry_in_a_mission_paused_by_its_gate_says_to_resume(tmp_path: Path):
     assert retried.stdout.endswith("continue with: polpo resume gated\n"
                                    "or retry what failed the gate: polpo resume gated --retry-failed\n")
     assert polpo("resume", "gated", cwd=root, check=0).stdout.endswith("mission gated: completed\n")
+
+
+def test_commands_never_fire_a_due_schedule(tmp_path: Path):
+    """A due scheduled mission is fired by the processes that keep the project open (a server, a kernel),
+    never by a command that would abandon it when it exits a moment later."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    import polpo_nb
+
+    root = write_project(tmp_path / "p", {})
+    at = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
+    with polpo_nb.Project(root, schedules=False) as project:
+        project.agent("worker")(lambda task, ctx: "ran")
+        project.save_mission(polpo_nb.Mission("nightly", schedule=at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                             .task("t", assign_to="worker"))
+    time.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()) + 0.5)  # the occurrence is due now
+    for args in (["missions"], ["tasks"], ["events"]):
+        polpo(*args, cwd=root, check=0)
+    [listed] = as_json("missions", cwd=root)
+    assert listed["status"] in ("draft", "scheduled") and not listed.get("executionCount")
+    events = [json.loads(line) for line in polpo("events", "--json", cwd=root, check=0).stdout.splitlines()]
+    assert not [e for e in events if e["event"].startswith(("schedule:", "mission:executed"))]  # not fired, not missed

@@ -34,7 +34,7 @@ def init(directory: str) -> int:
         if not (root / name).exists():
             (root / name).write_text(example.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
             written.append(name)
-    Project(root).close()  # creates .polpo/ (state.db, memory, output/)
+    Project(root, schedules=False).close()  # creates .polpo/ (state.db, memory, output/)
     go = "" if root.resolve() == Path.cwd() else f"cd {directory} && "
     say(f"polpo project in {root.resolve()}: wrote {', '.join(written) or 'nothing (files kept)'}\n"
                f"run the example: {go}polpo run mission.yaml")

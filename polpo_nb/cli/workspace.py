@@ -30,7 +30,7 @@ def opened(directory: str, *, create: bool = False) -> Iterator[Project]:
         raise UserError(f"no such directory: {directory}")
     if not create and not is_project(root):
         raise UserError(f"not a polpo project: {directory} (no {POLPO_DIR}/ here; `polpo init` makes one)")
-    project = Project(root)
+    project = Project(root, schedules=False)  # a command never starts a scheduled mission it would abandon
     try:
         yield project
     finally:

@@ -73,9 +73,13 @@ class AsyncProject:
     """Open with `await AsyncProject.open(path)` on the loop that will run its engine."""
 
     def __init__(self, path: str | Path = ".", *, config: dict[str, Any] | None = None,
-                 executor: Executor | Client | None = None, config_defaults: dict[str, Any] | None = None) -> None:
+                 executor: Executor | Client | None = None, config_defaults: dict[str, Any] | None = None,
+                 schedules: bool = True) -> None:
         """`config` wins over the project's config file, `config_defaults` (a server's settings) only
-        fills in what the file leaves unset, now and after the file is edited."""
+        fills in what the file leaves unset, now and after the file is edited. `schedules=False`: this
+        process never fires the project's scheduled missions (a command that only looks, or runs one
+        mission and exits, must not start one it would abandon on exit)."""
+        self.fires_schedules = schedules
         self.root = Path(path).resolve()
         if not self.root.is_dir():
             raise NotFoundError(f"project directory does not exist: {self.root}")
@@ -136,7 +140,8 @@ class AsyncProject:
         # the schedules may have changed: a mission saved, edited, run or fired here or in another process
         self._schedule_watch = self.bus.subscribe(lambda _event: self.scheduler.wake(), ("mission:*", "schedule:*"),
                                                  counted=False)
-        for coro in (self._tail(), self._housekeeping(), self.scheduler.run()):
+        background = [self._tail(), self._housekeeping()] + ([self.scheduler.run()] if self.fires_schedules else [])
+        for coro in background:
             task = asyncio.create_task(coro)
             self._background.add(task)
             task.add_done_callback(self._background.discard)

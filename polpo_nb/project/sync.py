@@ -52,11 +52,13 @@ class Project:
     """`polpo.Project(path=".")`: open (or create) the project in `path`."""
 
     def __init__(self, path: str | Path = ".", *, config: dict[str, Any] | None = None,
-                 executor: Executor | Client | None = None) -> None:
-        """`executor`: an Executor, or a `distributed.Client` whose cluster runs the task bodies."""
+                 executor: Executor | Client | None = None, schedules: bool = True) -> None:
+        """`executor`: an Executor, or a `distributed.Client` whose cluster runs the task bodies.
+        `schedules=False`: this process never fires the project's scheduled missions."""
         self._thread = EngineThread()
         try:
-            self.aio: AsyncProject = self._thread.call(AsyncProject.open(path, config=config, executor=executor))
+            self.aio: AsyncProject = self._thread.call(AsyncProject.open(path, config=config, executor=executor,
+                                                                         schedules=schedules))
         except BaseException:
             self._thread.stop()
             raise
