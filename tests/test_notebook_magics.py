@@ -193,6 +193,19 @@ def test_cell_magic_takes_json_and_runs_it(shell, team):
     assert run.wait(WAIT).status == MissionStatus.COMPLETED
 
 
+def test_cell_magic_runs_a_notebook_task_and_reports_a_path_outside_the_project(shell, team, project_dir, capsys):
+    from notebook_files import write_notebook
+
+    write_notebook(project_dir / "n.ipynb", ("parameters", "x = 0"), "x + len(polpo_upstream['a']['content'])")
+    body = "name: nb\ntasks:\n  - title: a\n    assignTo: w\n  - title: n\n    notebook: n.ipynb\n" \
+           "    parameters: {x: 36}\n    dependsOn: [a]\n"
+    record = cell(shell, "mission --run", body).wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED and record.tasks[1].result.content == "41"  # 36 + len("did a")
+    assert cell(shell, "mission", body.replace("n.ipynb", "../n.ipynb")) is None
+    err = capsys.readouterr().err
+    assert "tasks.1.notebook: notebook '../n.ipynb' must be a path inside the project" in err and "Traceback" not in err
+
+
 def test_cell_magic_reports_an_invalid_mission(shell, team, capsys):
     assert cell(shell, "mission", "name: bad\ntasks:\n  - title: a\n    assignTo: w\n    dependsOn: [nope]\n") is None
     err = capsys.readouterr().err

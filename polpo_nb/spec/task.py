@@ -70,9 +70,9 @@ class Task(WireModel):
             return None
         path = PurePosixPath(value.replace("\\", "/"))
         if not value.strip() or "\x00" in value or path.is_absolute() or ".." in path.parts:
-            raise ValueError(f"notebook {value!r} must be a path inside the project, relative to it, without '..'")
+            raise _invalid(f"notebook {value!r} must be a path inside the project, relative to it, without '..'")
         if path.suffix != ".ipynb":
-            raise ValueError(f"notebook {value!r} must be a .ipynb file")
+            raise _invalid(f"notebook {value!r} must be a .ipynb file")
         return value
 
     @field_validator("parameters")
@@ -81,7 +81,7 @@ class Task(WireModel):
         """Each parameter becomes a variable in the notebook, so its name must be one."""
         for name in value or {}:
             if not name.isidentifier() or keyword.iskeyword(name):
-                raise ValueError(f"parameter name {name!r} is not a valid Python variable name")
+                raise _invalid(f"parameter name {name!r} is not a valid Python variable name")
         return value
 
     @model_validator(mode="after")
@@ -96,6 +96,11 @@ class Task(WireModel):
             raise PydanticCustomError("mission_graph", "{message}", {
                 "path": "parameters", "message": "parameters are for notebook tasks: set `notebook` too"})
         return self
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    """A field's error with exactly `message` (a ValueError would read "Value error, ...")."""
+    return PydanticCustomError("invalid_task_field", "{message}", {"message": message})
 
 
 #: Fields of a task a PATCH may change. Runtime fields (status, result, ...) change only through the engine.
