@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 from support import EventLog
 
@@ -14,6 +15,7 @@ from polpo_nb.events.catalog import (
     validate_event,
 )
 from polpo_nb.spec import MissionStatus
+from polpo_server.openapi import build_openapi
 
 WAIT = 30
 
@@ -124,3 +126,20 @@ def test_catalog_events_are_cheap_to_build():
     """The hot path builds about ten per task: building one is a dataclass, not a validation."""
     event = MemoryUpdated(length=1)
     assert not hasattr(event, "__dict__") and not hasattr(event, "model_fields")  # slotted, not a pydantic model
+
+
+def test_the_openapi_document_types_every_stream_event():
+    """The SSE and WebSocket routes point at the catalog's union, and a real event validates against
+    the document's own schema (a wrong payload does not)."""
+    doc = build_openapi("/", "0")
+    stream = doc["components"]["schemas"]["StreamEvent"]
+    assert set(stream["discriminator"]["mapping"]) == set(CATALOG)
+    sse = doc["paths"]["/v1/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+    ws = doc["paths"]["/api/v1/projects/{projectId}/ws"]["get"]["responses"]["101"]
+    assert sse["x-polpo-event-schema"] == ws["x-polpo-event-schema"] == {"$ref": "#/components/schemas/StreamEvent"}
+    schema = {"$ref": "#/components/schemas/StreamEvent", "components": doc["components"]}
+    event = TaskTransition(task_id="t", mission_id=None, title="a", from_="pending", to="assigned", agent_name="w",
+                           timestamp="2026-01-01T00:00:00Z")
+    jsonschema.validate({"id": "evt_00001", "event": "task:transition", "data": event.to_wire()}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"event": "task:transition", "data": {**event.to_wire(), "to": 3}}, schema)

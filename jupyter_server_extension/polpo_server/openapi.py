@@ -14,11 +14,15 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from polpo_nb.events.catalog import stream_event_schema
+
 from .dialects import DIALECTS, Dialect
 from .models import EnvelopeErrorBody, ErrorBody, OpenAIErrorBody, StreamEvent
 from .routes import ROUTES, Route
 
 REF = "#/components/schemas/{model}"
+#: Every event of the SSE and WebSocket streams: the event catalog's union, discriminated by `event`.
+STREAM_EVENT = {"$ref": REF.format(model="StreamEvent")}
 ERROR_MODELS = (ErrorBody, EnvelopeErrorBody, OpenAIErrorBody)
 _STATUS_TEXT = {200: "OK", 201: "Created"}
 
@@ -50,6 +54,9 @@ class _Builder:
         pairs = list(dict.fromkeys(pairs))
         self.refs, defs = models_json_schema(pairs, ref_template=REF)  # type: ignore[arg-type]
         self.schemas: dict[str, Any] = defs.get("$defs", {})
+        stream = stream_event_schema(REF)  # one typed member per event name instead of `{event, data: object}`
+        self.schemas.update(stream.pop("$defs"))
+        self.schemas["StreamEvent"] = stream
 
     def _component(self, model: type[BaseModel], mode: str) -> dict[str, Any]:
         ref = self.refs[(model, mode)]["$ref"]
@@ -96,6 +103,8 @@ class _Builder:
         if route.kind in ("events", "execute"):
             names = "unnamed events whose data is `{event, data}`" if not dialect.named_events else "named events"
             content = {"text/event-stream": {"schema": {"type": "string"}, "x-polpo-events": names}}
+            if route.kind == "events":
+                content["text/event-stream"]["x-polpo-event-schema"] = STREAM_EVENT
             if route.kind == "execute":
                 content["application/json"] = {"schema": schema}
         elif route.kind == "chat":  # `stream: true` answers OpenAI's chunks instead of one completion
@@ -110,7 +119,8 @@ class _Builder:
                                                          "content": content}}
         if route.kind == "websocket":
             responses = {"101": {"description": "Switching protocols: messages are `{id, event, data}`; send "
-                                                "`{type: subscribe|unsubscribe, pattern}`"}}
+                                                "`{type: subscribe|unsubscribe, pattern}`",
+                                 "x-polpo-event-schema": STREAM_EVENT}}
         error = {"application/json": {"schema": self._error(dialect, route)}}
         statuses = [("400", "Invalid input (field-level errors)"), ("401", "Missing or invalid credentials"),
                     ("404", "Unknown id"), ("409", "Name conflict or illegal transition")]
