@@ -336,6 +336,10 @@ def test_execute_then_abort_after_confirming(served: Served, page: Page) -> None
     page.get_by_role("button", name="Cancel").click()
     assert status_of(served, "missions", saved["id"]) == "active"
     page.get_by_role("button", name="Abort").click()
+    # the page is redrawn (an event arrives) while it asks: the question stays
+    served.call("PATCH", f"missions/{saved['id']}", json={"prompt": "changed while asking"})
+    expect(page.locator(".ui-page")).to_contain_text("changed while asking")
+    expect(page.get_by_role("button", name="Confirm abort")).to_be_visible()
     page.get_by_role("button", name="Confirm abort").click()
     expect(box).to_have_attribute("data-status", "cancelled")
     assert status_of(served, "missions", saved["id"]) == "cancelled"

@@ -96,6 +96,7 @@ export function missionsPage(ctx) {
 // -- one mission --------------------------------------------------------------------------------------
 
 let drawn = null; // {missionId, dag, canvas}: the DAG survives repaints of its page
+let confirmingAbort = null; // the mission whose Abort asks "really?" now
 
 function holds(ctx, mission, tasks) {
   const byTitle = new Map(tasks.map((t) => [t.title, t]));
@@ -139,13 +140,20 @@ function missionActions(ctx, mission) {
     bar.append(label, button("Resume", () => ctx.act("POST", `missions/${id}/resume`, { retryFailed: box.checked }, "Resume"), { class: "ui-btn ui-primary" }));
   }
   if (ACTIVE.has(mission.status)) {
+    // the question survives repaints (the page is redrawn on every change of the mission)
+    const asking = confirmingAbort === mission.id;
     const abort = el("button", { type: "button", class: "ui-btn ui-danger" }, "Abort");
-    const confirmBox = el("span", { class: "ui-confirm", hidden: "" });
-    const yes = button("Confirm abort", () => ctx.act("POST", `missions/${id}/abort`, undefined, "Abort"), { class: "ui-btn ui-danger" });
+    const confirmBox = el("span", { class: "ui-confirm" });
+    const yes = button("Confirm abort", async () => {
+      confirmingAbort = null;
+      await ctx.act("POST", `missions/${id}/abort`, undefined, "Abort");
+    }, { class: "ui-btn ui-danger" });
     const no = el("button", { type: "button", class: "ui-btn" }, "Cancel");
     confirmBox.append(el("span", {}, "Abort this mission? Running tasks are stopped. "), yes, no);
-    abort.addEventListener("click", () => { abort.hidden = true; confirmBox.hidden = false; no.focus(); });
-    no.addEventListener("click", () => { abort.hidden = false; confirmBox.hidden = true; abort.focus(); });
+    abort.hidden = asking;
+    confirmBox.hidden = !asking;
+    abort.addEventListener("click", () => { confirmingAbort = mission.id; abort.hidden = true; confirmBox.hidden = false; no.focus(); });
+    no.addEventListener("click", () => { confirmingAbort = null; abort.hidden = false; confirmBox.hidden = true; abort.focus(); });
     bar.append(abort, confirmBox);
   }
   return bar;
