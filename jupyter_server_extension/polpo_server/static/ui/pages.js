@@ -255,15 +255,24 @@ export function inboxPage(ctx) {
 
 // -- one task -----------------------------------------------------------------------------------------
 
+const previews = new Map(); // path -> text shown: an open preview stays open when the page is redrawn
+
 function fileRow(ctx, path) {
   const li = el("li", { class: "ui-file" });
   const preview = el("pre", { class: "ui-pre", hidden: "" });
+  if (previews.has(path)) {
+    preview.textContent = previews.get(path);
+    preview.hidden = false;
+  }
   const q = encodeURIComponent(path);
   li.append(el("code", {}, path), " ",
     button("Preview", async () => {
-      const p = await ctx.read(`files/preview?path=${q}`);
-      preview.textContent = p.content ?? `(${p.type || "binary"} file: use Download)`;
-      preview.hidden = false;
+      try {
+        const p = await ctx.read(`files/preview?path=${q}`);
+        previews.set(path, p.content ?? `(${p.type || "binary"} file: use Download)`);
+        preview.textContent = previews.get(path);
+        preview.hidden = false;
+      } catch (error) { ctx.say(`Preview failed: ${error.message}`); }
     }, { "aria-label": `Preview ${path}` }),
     button("Download", () => ctx.download(`files/read?path=${q}&download=1`, path.split("/").pop()), { "aria-label": `Download ${path}` }),
     preview);
