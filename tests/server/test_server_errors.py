@@ -19,7 +19,7 @@ async def test_invalid_body_is_a_400_naming_the_field(api: Api, agent):
     assert body["errors"][0]["loc"][0] == "priority"
     assert "priority" in body["error"]
     body = api.error(await api.request("POST", "tasks", json={"title": "x"}), 400)
-    assert body["errors"] == [{"loc": ["assignTo"], "msg": "Field required"}]
+    assert body["errors"] == [{"loc": ["assignTo"], "msg": "a task needs an agent (assignTo) or a notebook"}]
 
 
 async def test_unknown_agent_is_a_400_on_assign_to(api: Api, agent):
