@@ -56,6 +56,13 @@ def register_team(project: polpo.Project) -> None:
         return (5, "complete") if not missing else (2, f"missing: {', '.join(missing)}")
 
 
+def settle(run: polpo.RunHandle) -> polpo.MissionRecord:
+    """Wait for the mission's run to settle (done, or waiting for a human)."""
+    record = run.wait()
+    assert isinstance(record, polpo.MissionRecord)  # a mission's run answers its mission
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dir", help="project directory to use (default: a fresh temporary one)")
@@ -67,15 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         register_team(project)
         printer = print_events(project)
         run = project.execute(build_mission())
-        record = run.wait()
+        record = settle(run)
         print(f"\n>> paused: {record.pause_message}; the editor approves from code\n")
         project.resume("release-notes")
-        record = run.wait()
+        record = settle(run)
         pending = [t for t in record.tasks if t.status.value == "awaiting_approval"]
         for task in pending:
             print(f"\n>> {task.title!r} has side effects: approving it\n")
             project.approve_task(task.id)
-        record = run.wait()
+        record = settle(run)
         printer.close()
         print(f"\nmission {record.name}: {record.status.value}")
         for task in record.tasks:

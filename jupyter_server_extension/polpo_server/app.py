@@ -61,6 +61,7 @@ class PolpoServerApp(ExtensionApp):
     version = polpo_nb.__version__
 
     def initialize_settings(self) -> None:
+        assert self.serverapp is not None  # set by jupyter_server before initialize_settings
         root = self.projects_root or self.serverapp.root_dir
         self.registry = ProjectRegistry(root, default=self.default_project, max_depth=self.max_depth,
                                         config=self._project_defaults)

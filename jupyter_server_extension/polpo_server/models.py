@@ -8,7 +8,7 @@ come from the same definitions.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
@@ -32,7 +32,7 @@ def partial(model: type[WireModel], name: str, *, exclude: frozenset[str] = froz
     validated by the library against the full model merged with the stored resource.
     """
     fields: dict[str, Any] = {
-        key: (field.annotation | None, Field(default=None, description=field.description))
+        key: (Optional[field.annotation], Field(default=None, description=field.description))
         for key, field in model.model_fields.items()
         if key not in exclude
     }

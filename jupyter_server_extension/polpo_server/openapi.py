@@ -12,7 +12,7 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, JsonSchemaValue, models_json_schema
 
 from polpo_nb.events.catalog import stream_event_schema
 
@@ -33,7 +33,10 @@ def _models_of(tp: Any) -> list[type[BaseModel]]:
     return [m for arg in typing.get_args(tp) for m in _models_of(arg)]
 
 
-def _schema_of(tp: Any, refs: dict[tuple[type[BaseModel], str], dict[str, Any]], mode: str) -> dict[str, Any]:
+#: What `models_json_schema` answers: each (model, mode) asked for, and its `$ref`.
+Refs = dict[tuple[Any, JsonSchemaMode], JsonSchemaValue]
+
+def _schema_of(tp: Any, refs: Refs, mode: JsonSchemaMode) -> dict[str, Any]:
     if tp is None:
         return {}
     if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -58,7 +61,7 @@ class _Builder:
         self.schemas.update(stream.pop("$defs"))
         self.schemas["StreamEvent"] = stream
 
-    def _component(self, model: type[BaseModel], mode: str) -> dict[str, Any]:
+    def _component(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
         ref = self.refs[(model, mode)]["$ref"]
         return self.schemas[ref.rsplit("/", 1)[1]]
 

@@ -11,6 +11,7 @@ keeps open only those in use; the next request reopens it.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import os
 import time
@@ -103,7 +104,7 @@ class ProjectRegistry:
     # -- opening ---------------------------------------------------------------------------------------
 
     @property
-    def open_projects(self) -> list[AsyncProject]:
+    def open_projects(self) -> builtins.list[AsyncProject]:
         return list(self._open.values())
 
     def find_open(self, project_id: str) -> AsyncProject | None:
@@ -149,7 +150,7 @@ class ProjectRegistry:
         finally:
             self._opening.pop(path, None)
 
-    async def close_idle(self, idle_close: float) -> list[str]:
+    async def close_idle(self, idle_close: float) -> builtins.list[str]:
         """Close the projects unused for `idle_close` seconds that nothing needs open; their ids."""
         closed = []
         now = time.monotonic()

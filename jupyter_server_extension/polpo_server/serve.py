@@ -53,7 +53,7 @@ class ApiKeyIdentityProvider(IdentityProvider):
     def get_user(self, handler: Any) -> User | None:
         user = getattr(handler, "_jupyter_current_user", None)
         if user:
-            return user  # type: ignore[no-any-return]
+            return user
         if not self.api_key:
             return User("local", name="local")
         presented = bearer_token(handler.request)
@@ -103,7 +103,7 @@ class PolpoServe(ServerApp):
 
     name = "polpo-serve"
     description = "polpo serve: the polpo REST/SSE/WebSocket API of one project directory"
-    default_services = ()
+    default_services = ()  # type: ignore[assignment]  # jupyter_server types it as its own full tuple
 
     def _handle_sigint(self, sig: Any, frame: Any) -> None:  # no "Shutdown this server (y/[n])?" prompt
         self._signal_stop(sig, frame)
@@ -116,7 +116,7 @@ class PolpoServe(ServerApp):
         api = url_path_join(self.base_url, outside + r"api(?:/.*)?")
         rest = url_path_join(self.base_url, outside + r"(?!api(?:/|$)|ui(?:/|$)|mcp$).*")  # ui/: the dashboard (ui.py), mcp: mcp.py
         # add_handlers puts these before the server's own rules; the API's paths fall through to those
-        self.web_app.add_handlers(".*$", [(api, NotFoundHandler, {"name": "polpo_server", "dialect": PROJECT}),  # type: ignore[no-untyped-call]
+        self.web_app.add_handlers(".*$", [(api, NotFoundHandler, {"name": "polpo_server", "dialect": PROJECT}),
                                           (rest, NotFoundHandler, {"name": "polpo_server", "dialect": FLAT})])
 
 

@@ -150,4 +150,4 @@ async def execute_events(project: AsyncProject, stream: ExecuteStream, subject_i
         for future in (upcoming, settled):
             future.cancel()
         await asyncio.wait({upcoming, settled})
-        await events.aclose()
+        await events.aclose()  # type: ignore[attr-defined]  # an async generator: AsyncProject.events

@@ -13,6 +13,7 @@ import asyncio
 import statistics
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, ModelRetry
@@ -142,6 +143,7 @@ def _placeholder_reviewer(expectation: CriterionExpectation | LlmReviewExpectati
     """On pydantic-ai's TestModel (model `test`) nobody reads the work: answer a fixed passing verdict so an
     offline dry run of a mission goes through review, instead of TestModel's schema-minimal score of 1."""
     note = "TestModel placeholder verdict: the work was not reviewed"
+    args: dict[str, Any]
     if isinstance(expectation, LlmReviewExpectation) and expectation.dimensions:
         args = {"dimensions": [{"name": d.name, "score": 5, "feedback": ""} for d in expectation.dimensions],
                 "feedback": note}

@@ -130,9 +130,8 @@ def _openai_message(item: dict[str, Any], index: int) -> ChatMessage:
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
     if content is not None and not isinstance(content, str):
         raise SpecError([{"loc": ["messages", index, "content"], "msg": "content is a string or a list of text parts"}])
-    calls = None
-    if item.get("tool_calls") or item.get("toolCalls"):
-        calls = [_tool_call(c, index) for c in item.get("tool_calls") or item.get("toolCalls")]
+    raw_calls = item.get("tool_calls") or item.get("toolCalls")
+    calls = [_tool_call(c, index) for c in raw_calls] if raw_calls else None
     return ChatMessage(role=role, content=content, tool_calls=calls,
                        tool_call_id=item.get("tool_call_id") or item.get("toolCallId"), name=item.get("name"))
 
@@ -140,7 +139,8 @@ def _openai_message(item: dict[str, Any], index: int) -> ChatMessage:
 def _tool_call(call: Any, index: int) -> ToolCall:
     if not isinstance(call, dict):
         raise SpecError([{"loc": ["messages", index, "tool_calls"], "msg": "a tool call is an object"}])
-    function = call.get("function") if isinstance(call.get("function"), dict) else call
+    nested = call.get("function")
+    function: dict[str, Any] = nested if isinstance(nested, dict) else call
     arguments = function.get("arguments") or {}
     if isinstance(arguments, str):
         try:

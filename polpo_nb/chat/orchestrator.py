@@ -260,8 +260,8 @@ class ChatService:
                         if said:
                             text = said
                         await store(assistant_message(response, who))
-                        async with node.stream(run.ctx) as events:
-                            async for event in events:
+                        async with node.stream(run.ctx) as tool_events:
+                            async for event in tool_events:
                                 if isinstance(event, FunctionToolCallEvent):
                                     call = tool_call_of(event.part)
                                     calls[call.id] = call.name

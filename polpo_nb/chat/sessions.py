@@ -8,6 +8,7 @@ stream leaves the conversation as far as it got.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from typing import TYPE_CHECKING
 
@@ -52,7 +53,7 @@ class Sessions:
         sessions = self.list()
         return sessions[0] if sessions else None
 
-    def messages(self, session_id: str) -> list[ChatMessage]:
+    def messages(self, session_id: str) -> builtins.list[ChatMessage]:
         with self._store.read() as tx:
             _one(tx, session_id)
             return [ChatMessage.model_validate_json(row.doc).model_copy(update={"id": row.id})
@@ -70,9 +71,9 @@ class Sessions:
             return _one(tx, session_id)
         return await self._journal.write(write)
 
-    async def add(self, session_id: str, messages: list[ChatMessage]) -> list[ChatMessage]:
+    async def add(self, session_id: str, messages: builtins.list[ChatMessage]) -> builtins.list[ChatMessage]:
         """Append messages (one transaction, one `message:added` each); they come back with their ids."""
-        def write(tx: Tx, emit: Emit) -> list[ChatMessage]:
+        def write(tx: Tx, emit: Emit) -> builtins.list[ChatMessage]:
             now = tx.now or utcnow()
             if not tx.touch_chat_session(session_id, now):
                 raise SessionNotFound(session_id)

@@ -155,12 +155,12 @@ class EventBus:
                 for event in self.replay(after, pattern, upto=start):
                     yield event
             while True:
-                event = await queue.get()
-                if event is None:
+                live = await queue.get()
+                if live is None:
                     return
-                if event.id > last:
-                    last = event.id
-                    yield event
+                if live.id > last:
+                    last = live.id
+                    yield live
         finally:
             with contextlib.suppress(Exception):
                 sub.close()

@@ -41,7 +41,7 @@ def _glob(pattern: str) -> str:
     reconsidered (an atomic group), which is always right for `*` globs. A plain `a.*b.*c` backtracks
     over every split of the name: polynomial in the number of stars, so a pattern of a few hundred
     stars took seconds per event name."""
-    first, *middle, last = [re.escape(piece) for piece in pattern.split("*")] if "*" in pattern else [re.escape(pattern), None]
-    if last is None:
-        return first
+    if "*" not in pattern:
+        return re.escape(pattern)
+    first, *middle, last = [re.escape(piece) for piece in pattern.split("*")]
     return first + "".join(f"(?>.*?{piece})" for piece in middle if piece) + ".*" + last

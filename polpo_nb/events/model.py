@@ -26,7 +26,7 @@ class Event:
 
     @property
     def timestamp(self) -> str:
-        return self.data.get("timestamp", "")
+        return str(self.data.get("timestamp", ""))
 
     def to_wire(self) -> dict[str, Any]:
         return {"id": self.wire_id, "event": self.event, "data": self.data}

@@ -288,7 +288,9 @@ class DaskExecutor:
                 "level or in the notebook, and keep locks, sockets and open files out of their closures"
             ) from exc
         remote = self._remote(client, key, payload, _Replay(ctx))
-        loop = client.loop.asyncio_loop
+        if client.loop is None:
+            raise DaskExecutorError("the Dask client is closed")
+        loop = client.loop.asyncio_loop  # type: ignore[attr-defined]  # distributed runs tornado's AsyncIOLoop
         if loop is asyncio.get_running_loop():
             return await remote
         # A sync client runs its own loop thread: the attempt lives there; cancelling ours cancels it.

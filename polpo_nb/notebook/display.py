@@ -117,14 +117,14 @@ def display_run(handle: RunHandle) -> None:
 
     data, metadata = _data_and_metadata(run_mimebundle(handle))
     if not in_kernel():
-        display(data, metadata=metadata, raw=True)  # type: ignore[no-untyped-call]
+        display(data, metadata=metadata, raw=True)
         return
     if handle.display_id is None:
         handle.display_id = uuid.uuid4().hex
         widget = handle.widget
         if widget is not None:
             widget.on_settled = lambda graph, state: _update(handle, graph, state)
-    display(data, metadata=metadata, raw=True, display_id=handle.display_id)  # type: ignore[no-untyped-call]
+    display(data, metadata=metadata, raw=True, display_id=handle.display_id)
 
 
 def refresh_run_display(handle: RunHandle) -> None:
@@ -146,7 +146,7 @@ def _update(handle: RunHandle, graph: dict[str, Any], state: dict[str, Any]) -> 
     data, metadata = widget._repr_mimebundle_()  # (data, metadata), as anywidget returns them
     data = {WIDGET_MIME: data[WIDGET_MIME], "text/html": render_state_html(graph, state),
             "text/plain": f"{handle!r} {state['mission']['status']}"}
-    update_display(data, metadata=metadata, raw=True, display_id=handle.display_id)  # type: ignore[no-untyped-call]
+    update_display(data, metadata=metadata, raw=True, display_id=handle.display_id)
 
 
 def _data_and_metadata(bundle: dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:

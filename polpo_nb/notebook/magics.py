@@ -18,6 +18,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from ..chat import ChatStream
 from ..errors import ConflictError, NotFoundError, PolpoError
 from ..missionfile import load_mission, parse_mission_text
 from ..project.sync import Project
@@ -251,6 +252,7 @@ class PolpoMagics(Magics):
         key = (project.root, args.agent)
         session = args.session or (None if args.new else self._chats.get(key))
         stream = project.chat(message, session_id=session, agent=args.agent, model=args.model, stream=True)
+        assert isinstance(stream, ChatStream)  # stream=True answers a stream
         self._chats[key] = stream.session_id
         self.last_chat = stream_reply(stream)
 
