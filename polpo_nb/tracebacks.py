@@ -14,6 +14,7 @@ import concurrent.futures
 import os
 import re
 import threading
+import traceback
 from pathlib import Path
 
 _FRAME = re.compile(r'^ {2}File "(?P<path>[^"]+)", line \d+, in ')
@@ -26,6 +27,15 @@ _MACHINERY = tuple(
         Path(threading.__file__).resolve(),
     )
 )
+
+
+def attempt_error(exc: BaseException) -> str:
+    """The text a failed attempt stores for `exc`: its whole traceback; but an error whose message already
+    is the user's own report (`own_traceback = True`, e.g. a notebook cell's error, which carries the
+    kernel's traceback) is stored as that message alone, so the user's frames come first, not polpo's."""
+    if getattr(exc, "own_traceback", False):
+        return str(exc)
+    return "".join(traceback.format_exception(exc))
 
 
 def is_machinery(path: str) -> bool:

@@ -59,6 +59,9 @@ class NotebookError(PolpoError):
     """A notebook task's attempt failed: its notebook is missing or invalid, a cell raised, or its kernel died."""
 
     code = "BAD_REQUEST"
+    #: The message is the whole report (a cell's error ends with the kernel's traceback): the attempt
+    #: stores it without polpo's own frames in front (`polpo_nb.tracebacks.attempt_error`).
+    own_traceback = True
 
 
 class NotebookRuntime:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,7 @@ from ..events.catalog import (
 from ..spec import Agent, Assessment, Phase, TaskRecord, TaskResult, TaskStatus
 from ..store.journal import Emit
 from ..store.sqlite import Tx
+from ..tracebacks import attempt_error
 from .deps import EngineDeps
 from .run import Run
 from .writes import Writes, chain, end_running_attempts, put_task
@@ -147,8 +147,8 @@ class Attempts:
         except asyncio.CancelledError:
             ctx.cancel()
             raise
-        except Exception:  # noqa: BLE001 - the agent's failure (or unusable return value) is the attempt's result
-            error = traceback.format_exc()
+        except Exception as exc:  # noqa: BLE001 - the agent's failure (or unusable return value) is the attempt's result
+            error = attempt_error(exc)
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         result = result.model_copy(update={"agent": at.agent.name, "model": at.model, "duration_ms": duration_ms,
                                            "error": error})
