@@ -9,7 +9,7 @@
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
 
-from . import chat
+from .chat import plug as chat_plug
 from .errors import ConflictError, IllegalTransitionError, NotFoundError, PolpoError, SpecError, StoreError
 from .missionfile import dump_mission, load_mission, parse_mission_text
 from .notebook_result import result
@@ -30,7 +30,7 @@ from .spec import (
     Team,
 )
 
-AsyncProject.plug_chat(chat.service)  # the chat sits above the project: plugged in here, not imported by it
+AsyncProject.plug_chat(chat_plug.service)  # the chat sits above the project: plugged in here, not imported by it
 
 try:  # one source of truth: the installed distribution's metadata (pyproject.toml when it was built)
     __version__ = _distribution_version("polpo-nb")

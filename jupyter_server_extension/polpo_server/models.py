@@ -8,12 +8,13 @@ come from the same definitions.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from polpo_nb.errors import SpecError
 from polpo_nb.spec import Mission, Task, TaskStatus, WireModel
+from polpo_nb.spec.partial import partial_model
 from polpo_nb.spec.status import MissionStatus
 
 from .limits import check_patterns
@@ -26,17 +27,8 @@ class PatchModel(WireModel):
 
 
 def partial(model: type[WireModel], name: str, *, exclude: frozenset[str] = frozenset()) -> type[WireModel]:
-    """`model` with every field optional: the body of a PATCH (only the fields sent are changed).
-
-    Used to document PATCH bodies in OpenAPI and to name unknown fields; the values themselves are
-    validated by the library against the full model merged with the stored resource.
-    """
-    fields: dict[str, Any] = {
-        key: (Optional[field.annotation], Field(default=None, description=field.description))
-        for key, field in model.model_fields.items()
-        if key not in exclude
-    }
-    return create_model(name, __base__=PatchModel, __doc__=f"Any subset of the fields of {model.__name__}.", **fields)
+    """The body of a PATCH: any subset of `model`'s fields, at least one."""
+    return partial_model(model, name, base=PatchModel, exclude=exclude)
 
 
 TaskPatch = partial(Task, "TaskPatch")

@@ -9,18 +9,15 @@ extension imports this package's models at Jupyter's start-up, and opening a pro
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .messages import ChatChunk, ChatMessage, ChatReply, ChatSession, ChatSessionPatch, ChatUsage, ToolCall
 from .stream import ChatStream, ChatTurnError
-from .tools import TOOLS, ToolSpec
-
-if TYPE_CHECKING:
-    from ..project.aproject import AsyncProject
-    from .orchestrator import ChatService
-    from .sessions import Sessions
 
 _LAZY = frozenset({"ChatService", "ChatTurn", "NoOrchestratorModel"})
+#: The tool table works on the project's API: importing it here would put it below the project, which
+#: imports this package's messages and sessions. It loads with the orchestrator, or from `.tools`.
+_TOOLS = frozenset({"TOOLS", "ToolSpec"})
 
 
 def __getattr__(name: str) -> Any:
@@ -28,17 +25,14 @@ def __getattr__(name: str) -> Any:
         from . import orchestrator
 
         return getattr(orchestrator, name)
+    if name in _TOOLS:
+        from . import tools
+
+        return getattr(tools, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-def service(project: AsyncProject, sessions: Sessions) -> ChatService:
-    """The chat of `project`: what `polpo_nb` plugs into `AsyncProject.plug_chat` (the orchestrator,
-    and pydantic-ai with it, is imported here, on the first chat turn)."""
-    from .orchestrator import ChatService
-
-    return ChatService(project, sessions)
 
 
 __all__ = [
     "TOOLS", "ChatChunk", "ChatMessage", "ChatReply", "ChatService", "ChatSession", "ChatSessionPatch", "ChatStream",
-    "ChatTurn", "ChatTurnError", "ChatUsage", "NoOrchestratorModel", "ToolCall", "ToolSpec", "service",
+    "ChatTurn", "ChatTurnError", "ChatUsage", "NoOrchestratorModel", "ToolCall", "ToolSpec",
 ]

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import NotFoundError, PolpoError
 from ..spec import (
     Agent,
     Mission,
+    MissionRecord,
     MissionStatus,
     ProjectConfig,
     Task,
@@ -33,6 +34,7 @@ from ..spec import (
     spec_error,
     to_jsonable,
 )
+from ..spec.partial import partial_model
 
 if TYPE_CHECKING:
     from ..project.aproject import AsyncProject
@@ -52,15 +54,8 @@ class NoArgs(WireModel):
     pass
 
 
-def _partial(model: type[WireModel], name: str) -> type[WireModel]:
-    """`model` with every field optional: the changes of an update (only the fields given change)."""
-    fields: dict[str, Any] = {key: (field.annotation | None, Field(default=None, description=field.description))
-                              for key, field in model.model_fields.items()}
-    return create_model(name, __base__=WireModel, __doc__=f"Any subset of the fields of {model.__name__}.", **fields)
-
-
-TaskChanges = _partial(Task, "TaskChanges")
-MissionChanges = _partial(Mission, "MissionChanges")
+TaskChanges = partial_model(Task, "TaskChanges")
+MissionChanges = partial_model(Mission, "MissionChanges")
 _MISSION = Field(description="The mission's id (msn_...) or its name.")
 _TASK = Field(description="The task's id (task_...).")
 
@@ -221,7 +216,9 @@ async def _wait(p: AsyncProject, a: WaitFor) -> dict[str, Any]:
     mission = await p.get_mission(a.mission)
     handle = RunHandle(p, mission.id, mission_id=mission.id)
     try:
-        record = await asyncio.wait_for(handle.wait_async(), a.timeout_seconds)
+        settled = await asyncio.wait_for(handle.wait_async(), a.timeout_seconds)
+        assert isinstance(settled, MissionRecord)  # a mission's handle answers its mission
+        record = settled
     except TimeoutError:
         record = await p.get_mission(mission.id)
         return {"missionId": record.id, "status": record.status.value, "settled": False,
@@ -295,88 +292,94 @@ def _t(name: str, description: str, args: type[BaseModel], call: Call) -> ToolSp
 
 # == the table =========================================================================================
 
-TOOLS: list[ToolSpec] = [
-    # -- project ----------------------------------------------------------------------------------------
-    _t("get_status", "The project at a glance: task counts by status, missions with their status, agents, "
-       "and the attempts running now.", NoArgs, _status),
-    _t("get_config", "The project's orchestrator config (models, concurrency, providers).", NoArgs, _config),
-    # -- tasks -----------------------------------------------------------------------------------------
-    _t("list_tasks", "List tasks (id, title, status, agent, mission, score), optionally filtered.", TaskFilter,
-       _summaries),
-    _t("get_task", "A task in full: definition, status, result, assessment, retries.", TaskRef,
-       lambda p, a: p.get_task(a.task_id)),
-    _t("create_task", "Create a standalone task (status draft) assigned to an existing agent; run it with "
-       "execute_task.", Task, lambda p, a: p.create_task(a)),
-    _t("update_task", "Change a task's definition (title, description, priority, expectations, ...); the task "
-       "must not be running.", TaskUpdate, lambda p, a: p.update_task(a.task_id, _changes(a.changes))),
-    _t("delete_task", "Delete a task that is not running.", TaskRef,
-       lambda p, a: _deleted(a.task_id)(p.delete_task(a.task_id))),
-    _t("execute_task", "Run a standalone task now (in the background).", TaskRef,
-       lambda p, a: p.execute_task(a.task_id)),
-    _t("retry_task", "Retry a failed task (back to pending; its mission resumes it).", TaskRef,
-       lambda p, a: p.retry_task(a.task_id)),
-    _t("kill_task", "Kill a running task (it fails).", TaskRef, lambda p, a: p.kill_task(a.task_id)),
-    _t("reassess_task", "Run a finished task's assessment again on its stored result.", TaskRef,
-       lambda p, a: p.reassess_task(a.task_id)),
-    _t("approve_task", "Approve a task awaiting approval (it becomes done).", Decision,
-       lambda p, a: p.approve_task(a.task_id, a.note)),
-    _t("reject_task", "Reject a task awaiting approval (it fails).", Decision,
-       lambda p, a: p.reject_task(a.task_id, a.note)),
-    _t("get_task_attempts", "Every attempt of a task: phase, agent, model, status, timing.", TaskRef,
-       lambda p, a: p.attempts(a.task_id)),
-    # -- missions --------------------------------------------------------------------------------------
-    _t("list_missions", "List missions (id, name, status, task count, schedule).", MissionFilter, _missions),
-    _t("get_mission", "A mission in full, with its tasks and their status, results and scores.", MissionRef,
-       lambda p, a: p.get_mission(a.mission)),
-    _t("create_mission", "Save a new mission (status draft): a name, an optional prompt, and tasks, each "
-       "assigned to an existing agent (or to one of the mission's own `team`). Tasks may depend on others "
-       "by title (`dependsOn`) and carry expectations. Run it with execute_mission.", Mission,
-       lambda p, a: p.save_mission(a)),
-    _t("update_mission", "Change a mission's definition.", MissionUpdate,
-       lambda p, a: p.update_mission(a.mission, _changes(a.changes))),
-    _t("delete_mission", "Delete a mission and its tasks (abort a running one first).", MissionRef,
-       lambda p, a: _deleted(a.mission)(p.delete_mission(a.mission))),
-    _t("add_mission_task", "Add a task to a mission (scheduled at once if the mission is running).",
-       MissionTaskAdd, lambda p, a: p.add_mission_task(a.mission, a.task)),
-    _t("update_mission_task", "Change a task of a mission.", MissionTaskUpdate,
-       lambda p, a: p.update_mission_task(a.mission, a.task_id, _changes(a.changes))),
-    _t("remove_mission_task", "Remove a task from a mission.", MissionTaskRef,
-       lambda p, a: _deleted(a.task_id)(p.remove_mission_task(a.mission, a.task_id))),
-    _t("execute_mission", "Start a saved mission; it runs in the background (follow it with "
-       "wait_for_mission).", MissionRef, lambda p, a: p.execute_mission(a.mission)),
-    _t("wait_for_mission", "Wait until a mission settles (completed, failed, paused, or waiting for an "
-       "approval), at most `timeoutSeconds`; answers its status and its tasks' outcomes.", WaitFor, _wait),
-    _t("resume_mission", "Resume a paused or interrupted mission (or a failed one with retryFailed).", Resume,
-       lambda p, a: p.resume_mission(a.mission, retry_failed=a.retry_failed)),
-    _t("abort_mission", "Abort a running or paused mission: running tasks are killed.", MissionRef,
-       lambda p, a: p.abort_mission(a.mission)),
-    _t("list_resumable_missions", "Missions that can be resumed: paused ones, and active ones whose process "
-       "stopped.", NoArgs, lambda p, a: p.resumable_missions()),
-    _t("list_pending_approvals", "What waits for a human: tasks awaiting approval and paused missions "
-       "(checkpoints, blocked gates).", NoArgs, _pending),
-    _t("schedule_mission", "Schedule a mission: a cron expression (recurring) or an ISO 8601 time (once).",
-       Schedule, _schedule),
-    _t("get_schedule_history", "What happened to each occurrence of a mission's schedule.", MissionRef,
-       lambda p, a: p.schedule_history(a.mission)),
-    # -- agents ----------------------------------------------------------------------------------------
-    _t("list_agents", "List the project's agents (name, role, model or handler, tools).", NoArgs,
-       lambda p, a: p.list_agents()),
-    _t("get_agent", "One agent's definition.", AgentName, _agent),
-    _t("add_agent", "Add an agent: an LLM (`model`, `systemPrompt`, `allowedTools`) or a Python function "
-       "(`handler: module:function`).", Agent, lambda p, a: p.add_agent(a)),
-    _t("remove_agent", "Remove an agent.", AgentName, lambda p, a: _deleted(a.name)(p.remove_agent(a.name))),
-    _t("get_team", "The team: its name and agents.", NoArgs, lambda p, a: p.get_team()),
-    _t("rename_team", "Rename the team.", TeamName, lambda p, a: p.rename_team(a.name)),
-    _t("list_processes", "The attempts running now: task, agent, phase, process.", NoArgs,
-       lambda p, a: p.processes()),
-    # -- memory, files, logs ---------------------------------------------------------------------------
-    _t("get_memory", "The project memory (markdown every agent can read).", NoArgs, lambda p, a: p.get_memory()),
-    _t("update_memory", "Replace the project memory.", MemoryText, lambda p, a: p.put_memory(a.content)),
-    _t("append_memory", "Append a note to the project memory.", MemoryText, lambda p, a: p.append_memory(a.content)),
-    _t("list_files", "List a folder of the project (sandboxed to the project and .polpo/).", FilesArgs, _files),
-    _t("read_file", "Read a text file of the project (e.g. an agent's deliverable).", ReadArgs, _read),
-    _t("get_logs", "Log sessions (one per task attempt), or the last entries of one session.", LogArgs, _logs),
-]
+def _table() -> list[ToolSpec]:
+    """The tools, built in a function rather than at module level: a type checker can then wait for the
+    project's decorated methods that the tools call (the two modules import each other for typing)."""
+    return [
+        # -- project ----------------------------------------------------------------------------------------
+        _t("get_status", "The project at a glance: task counts by status, missions with their status, agents, "
+           "and the attempts running now.", NoArgs, _status),
+        _t("get_config", "The project's orchestrator config (models, concurrency, providers).", NoArgs, _config),
+        # -- tasks -----------------------------------------------------------------------------------------
+        _t("list_tasks", "List tasks (id, title, status, agent, mission, score), optionally filtered.", TaskFilter,
+           _summaries),
+        _t("get_task", "A task in full: definition, status, result, assessment, retries.", TaskRef,
+           lambda p, a: p.get_task(a.task_id)),
+        _t("create_task", "Create a standalone task (status draft) assigned to an existing agent; run it with "
+           "execute_task.", Task, lambda p, a: p.create_task(a)),
+        _t("update_task", "Change a task's definition (title, description, priority, expectations, ...); the task "
+           "must not be running.", TaskUpdate, lambda p, a: p.update_task(a.task_id, _changes(a.changes))),
+        _t("delete_task", "Delete a task that is not running.", TaskRef,
+           lambda p, a: _deleted(a.task_id)(p.delete_task(a.task_id))),
+        _t("execute_task", "Run a standalone task now (in the background).", TaskRef,
+           lambda p, a: p.execute_task(a.task_id)),
+        _t("retry_task", "Retry a failed task (back to pending; its mission resumes it).", TaskRef,
+           lambda p, a: p.retry_task(a.task_id)),
+        _t("kill_task", "Kill a running task (it fails).", TaskRef, lambda p, a: p.kill_task(a.task_id)),
+        _t("reassess_task", "Run a finished task's assessment again on its stored result.", TaskRef,
+           lambda p, a: p.reassess_task(a.task_id)),
+        _t("approve_task", "Approve a task awaiting approval (it becomes done).", Decision,
+           lambda p, a: p.approve_task(a.task_id, a.note)),
+        _t("reject_task", "Reject a task awaiting approval (it fails).", Decision,
+           lambda p, a: p.reject_task(a.task_id, a.note)),
+        _t("get_task_attempts", "Every attempt of a task: phase, agent, model, status, timing.", TaskRef,
+           lambda p, a: p.attempts(a.task_id)),
+        # -- missions --------------------------------------------------------------------------------------
+        _t("list_missions", "List missions (id, name, status, task count, schedule).", MissionFilter, _missions),
+        _t("get_mission", "A mission in full, with its tasks and their status, results and scores.", MissionRef,
+           lambda p, a: p.get_mission(a.mission)),
+        _t("create_mission", "Save a new mission (status draft): a name, an optional prompt, and tasks, each "
+           "assigned to an existing agent (or to one of the mission's own `team`). Tasks may depend on others "
+           "by title (`dependsOn`) and carry expectations. Run it with execute_mission.", Mission,
+           lambda p, a: p.save_mission(a)),
+        _t("update_mission", "Change a mission's definition.", MissionUpdate,
+           lambda p, a: p.update_mission(a.mission, _changes(a.changes))),
+        _t("delete_mission", "Delete a mission and its tasks (abort a running one first).", MissionRef,
+           lambda p, a: _deleted(a.mission)(p.delete_mission(a.mission))),
+        _t("add_mission_task", "Add a task to a mission (scheduled at once if the mission is running).",
+           MissionTaskAdd, lambda p, a: p.add_mission_task(a.mission, a.task)),
+        _t("update_mission_task", "Change a task of a mission.", MissionTaskUpdate,
+           lambda p, a: p.update_mission_task(a.mission, a.task_id, _changes(a.changes))),
+        _t("remove_mission_task", "Remove a task from a mission.", MissionTaskRef,
+           lambda p, a: _deleted(a.task_id)(p.remove_mission_task(a.mission, a.task_id))),
+        _t("execute_mission", "Start a saved mission; it runs in the background (follow it with "
+           "wait_for_mission).", MissionRef, lambda p, a: p.execute_mission(a.mission)),
+        _t("wait_for_mission", "Wait until a mission settles (completed, failed, paused, or waiting for an "
+           "approval), at most `timeoutSeconds`; answers its status and its tasks' outcomes.", WaitFor, _wait),
+        _t("resume_mission", "Resume a paused or interrupted mission (or a failed one with retryFailed).", Resume,
+           lambda p, a: p.resume_mission(a.mission, retry_failed=a.retry_failed)),
+        _t("abort_mission", "Abort a running or paused mission: running tasks are killed.", MissionRef,
+           lambda p, a: p.abort_mission(a.mission)),
+        _t("list_resumable_missions", "Missions that can be resumed: paused ones, and active ones whose process "
+           "stopped.", NoArgs, lambda p, a: p.resumable_missions()),
+        _t("list_pending_approvals", "What waits for a human: tasks awaiting approval and paused missions "
+           "(checkpoints, blocked gates).", NoArgs, _pending),
+        _t("schedule_mission", "Schedule a mission: a cron expression (recurring) or an ISO 8601 time (once).",
+           Schedule, _schedule),
+        _t("get_schedule_history", "What happened to each occurrence of a mission's schedule.", MissionRef,
+           lambda p, a: p.schedule_history(a.mission)),
+        # -- agents ----------------------------------------------------------------------------------------
+        _t("list_agents", "List the project's agents (name, role, model or handler, tools).", NoArgs,
+           lambda p, a: p.list_agents()),
+        _t("get_agent", "One agent's definition.", AgentName, _agent),
+        _t("add_agent", "Add an agent: an LLM (`model`, `systemPrompt`, `allowedTools`) or a Python function "
+           "(`handler: module:function`).", Agent, lambda p, a: p.add_agent(a)),
+        _t("remove_agent", "Remove an agent.", AgentName, lambda p, a: _deleted(a.name)(p.remove_agent(a.name))),
+        _t("get_team", "The team: its name and agents.", NoArgs, lambda p, a: p.get_team()),
+        _t("rename_team", "Rename the team.", TeamName, lambda p, a: p.rename_team(a.name)),
+        _t("list_processes", "The attempts running now: task, agent, phase, process.", NoArgs,
+           lambda p, a: p.processes()),
+        # -- memory, files, logs ---------------------------------------------------------------------------
+        _t("get_memory", "The project memory (markdown every agent can read).", NoArgs, lambda p, a: p.get_memory()),
+        _t("update_memory", "Replace the project memory.", MemoryText, lambda p, a: p.put_memory(a.content)),
+        _t("append_memory", "Append a note to the project memory.", MemoryText, lambda p, a: p.append_memory(a.content)),
+        _t("list_files", "List a folder of the project (sandboxed to the project and .polpo/).", FilesArgs, _files),
+        _t("read_file", "Read a text file of the project (e.g. an agent's deliverable).", ReadArgs, _read),
+        _t("get_logs", "Log sessions (one per task attempt), or the last entries of one session.", LogArgs, _logs),
+    ]
+
+
+TOOLS: list[ToolSpec] = _table()
 
 _BY_NAME = {spec.name: spec for spec in TOOLS}
 assert len(_BY_NAME) == len(TOOLS), "tool names are unique"

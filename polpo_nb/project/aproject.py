@@ -522,7 +522,7 @@ class AsyncProject:
 
     @classmethod
     def plug_chat(cls, factory: Callable[[AsyncProject, Sessions], ChatBackend]) -> None:
-        """How projects answer chat turns: `polpo_nb` plugs `polpo_nb.chat.service` in at import (the
+        """How projects answer chat turns: `polpo_nb` plugs `polpo_nb.chat.plug.service` in at import (the
         chat sits above the project: its tools are this API, so the project does not import it)."""
         cls._chat_factory = factory
 

@@ -3,7 +3,7 @@
 The chat sits above the project: its orchestrator's tools are the project's public API. So the
 project does not import it; `AsyncProject.chat(...)` prepares and runs turns through a
 `ChatBackend`, made on first use by the factory `polpo_nb` plugs in at import
-(`AsyncProject.plug_chat(polpo_nb.chat.service)`). Sessions are plain storage: the project keeps
+(`AsyncProject.plug_chat(polpo_nb.chat.plug.service)`). Sessions are plain storage: the project keeps
 them itself (listing sessions never loads a model SDK).
 """
 
