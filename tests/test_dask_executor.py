@@ -369,17 +369,23 @@ def test_an_agent_that_cannot_be_pickled_fails_its_attempt_with_a_clear_error(pr
 
 
 def test_a_notebook_task_runs_its_kernel_on_a_worker(project, project_dir, client):
-    """Issue 17: the notebook body is shipped like any agent; its kernel is a child of the worker process."""
+    """Issue 17: the notebook body is shipped like any agent; its kernel is a child of the worker process,
+    and a raising cell's report (the kernel's traceback first) comes back as the attempt's error."""
     from notebook_files import kernels, write_notebook
 
     write_notebook(project_dir / "where.ipynb", "import os, polpo_nb\npolpo_nb.result({'kernelParent': os.getppid()})")
+    write_notebook(project_dir / "bad.ipynb", "raise KeyError('gone')")
     events: list = []
     project.subscribe(events.append, "task:output")
-    record = project.execute(polpo.Mission("m").task("Where", notebook="where.ipynb")).wait(WAIT)
+    mission = polpo.Mission("m").task("Where", notebook="where.ipynb").task("Bad", notebook="bad.ipynb", max_retries=0)
+    where, bad = project.execute(mission).wait(WAIT).tasks
 
-    assert record.status == MissionStatus.COMPLETED, record.tasks[0].result.error
+    assert where.status == TaskStatus.DONE, where.result.error
     workers = set(client.run(os.getpid).values())
-    assert record.tasks[0].result.data["kernelParent"] in workers
-    assert [e.data["text"] for e in events] == ["cell 0: ran, no output", "cell 1: ran, no output"]
-    assert (project_dir / record.tasks[0].result.files_created[0]).exists()
+    assert where.result.data["kernelParent"] in workers
+    assert [e.data["text"] for e in events if e.data["taskId"] == where.id] == ["cell 0: ran, no output",
+                                                                                  "cell 1: ran, no output"]
+    assert (project_dir / where.result.files_created[0]).exists()
+    assert bad.result.error.startswith("cell 1 of notebook 'bad.ipynb' raised KeyError: 'gone'")
+    assert bad.result.error.strip().splitlines()[-1] == "KeyError: 'gone'"
     assert not kernels()

@@ -43,7 +43,6 @@ import pickle
 import secrets
 import threading
 import time
-import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from ..agents.context import AgentContext, Attempt
 from ..agents.function import FunctionAgent
 from ..errors import PolpoError
+from ..tracebacks import attempt_error
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -75,7 +75,10 @@ class WorkerLostError(DaskExecutorError):
 
 
 class RemoteAgentError(Exception):
-    """The agent raised on a worker; the message is the worker-side traceback."""
+    """The agent raised on a worker; the message is the worker-side traceback (or the error's own report),
+    stored as is: the engine's local frames say nothing about it."""
+
+    own_traceback = True
 
 
 def _import_distributed() -> Any:
@@ -165,8 +168,8 @@ def run_attempt(payload: bytes) -> dict[str, Any]:
     fn, is_async, ctx = cloudpickle.loads(payload)
     try:
         value = _run_coroutine(lambda: fn(ctx.task, ctx), ctx) if is_async else fn(ctx.task, ctx)
-    except BaseException:  # noqa: BLE001 - the traceback is the attempt's error, the events still count
-        return {"error": traceback.format_exc(), "events": ctx._events}
+    except BaseException as exc:  # noqa: BLE001 - the traceback is the attempt's error, the events still count
+        return {"error": attempt_error(exc), "events": ctx._events}
     return {"value": value, "events": ctx._events}
 
 
