@@ -1,10 +1,12 @@
 """Tracebacks as a user reads them: their own code first.
 
-The engine records a failed attempt's whole traceback (`traceback.format_exc()`), which starts with the
+The engine records a failed attempt's whole traceback (`attempt_error`), which starts with the
 frames that called the agent: polpo's engine and executors, asyncio's tasks, concurrent.futures' worker
 thread. Those say nothing to the user and push their `raise` far below. `fold` collapses each run of
 such frames into one line (`… 5 polpo/asyncio frames hidden`), so the first frame shown is the user's.
 The stored text stays whole (the log and the API keep every frame); faces fold it when they show it.
+An error that is its own report (`own_traceback`: a notebook cell's error, a worker's traceback coming
+back from Dask) is stored as its message alone (`attempt_error`): there, polpo's frames are all noise.
 """
 
 from __future__ import annotations
