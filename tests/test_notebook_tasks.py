@@ -51,6 +51,8 @@ def test_a_notebook_task_needs_no_agent_and_its_path_stays_in_the_project(projec
         polpo.Task(title="T", assign_to="w", parameters={"a": 1})
     with pytest.raises(polpo.SpecError, match="'not valid' is not a valid Python variable name"):
         polpo.Task(title="T", notebook="t.ipynb", parameters={"not valid": 1})
+    with pytest.raises(polpo.SpecError, match="parameter 'at' is not a JSON value .*: set"):
+        polpo.Task(title="T", notebook="t.ipynb", parameters={"at": {1, 2}})
 
     (project_dir / "escape.ipynb").symlink_to("/etc/hostname")  # spelled inside, lands outside
     with pytest.raises(polpo.SpecError, match="resolves outside the project") as info:

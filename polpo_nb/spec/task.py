@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import keyword
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
@@ -79,9 +80,14 @@ class Task(WireModel):
     @classmethod
     def _parameter_names(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         """Each parameter becomes a variable in the notebook, so its name must be one."""
-        for name in value or {}:
+        for name, item in (value or {}).items():
             if not name.isidentifier() or keyword.iskeyword(name):
                 raise _invalid(f"parameter name {name!r} is not a valid Python variable name")
+            try:  # injected as a literal and stored as JSON: nothing else would survive either way
+                json.dumps(item, allow_nan=False)
+            except (TypeError, ValueError):
+                raise _invalid(f"parameter {name!r} is not a JSON value (str, number, bool, None, list or dict "
+                               f"of those): {type(item).__name__}") from None
         return value
 
     @model_validator(mode="after")
