@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from support import EventLog
+from support import CHROMIUM, CHROMIUM_ARGS, EventLog
 
 import polpo_nb as polpo
 
@@ -28,3 +29,14 @@ def project(project_dir: Path) -> Iterator[polpo.Project]:
 @pytest.fixture
 def events(project: polpo.Project) -> EventLog:
     return EventLog(project)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module (Playwright, Debian's build)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -8,6 +8,10 @@ from collections.abc import Callable
 import polpo_nb as polpo
 
 WAIT = 30  # seconds: a hang is a failure, never a timing assertion
+#: Debian's Chromium (installed by `make test-deps`), driven by Playwright, which never downloads a browser.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = WAIT) -> None:

@@ -22,28 +22,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from polpo_nb.notebook.widget import widget_esm
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "test_notebook_browser"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT_MS = 45_000  # a hang is a failure, never a timing assertion
 PAUSED = {"Collect changes": "done", "Collect fixes": "done", "Draft notes": "done", "Publish": "pending"}
 
 NODE_STATUSES = """() => Object.fromEntries([...document.querySelectorAll('.polpo-widget .polpo-node')]
     .map(g => [g.querySelector('title').textContent.replace(/ \\([^)]*\\)$/, ''), g.getAttribute('data-status')]))"""
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _free_port() -> int:

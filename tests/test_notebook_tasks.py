@@ -244,26 +244,22 @@ def test_the_dag_views_mark_notebook_tasks():
     assert ("notebook" in nodes["Prep"], nodes["Train"]["notebook"]) == (False, "nb/train.ipynb")
 
 
-def test_the_widget_draws_the_notebook_mark():
+def test_the_widget_draws_the_notebook_mark(browser):
     """dag.js, the widget's and the dashboard's renderer, in Chromium: the notebook nodes carry the mark."""
-    from playwright.sync_api import sync_playwright
-
     mission = polpo.Mission("plan").task("Prep", assign_to="w").task("Train", notebook="nb/train.ipynb",
                                                                      depends_on=["Prep"])
     source = (Path(polpo.__file__).parent / "notebook" / "dag.js").read_text()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.set_content("<div id='dag'></div>")
-            drawn = page.evaluate("""async ([src, graph]) => {
-                const url = URL.createObjectURL(new Blob([src], {type: 'text/javascript'}));
-                (await import(url)).createDag(document.getElementById('dag')).setGraph(graph);
-                return [...document.querySelectorAll('.polpo-node')].map((g) => [g.getAttribute('class'),
-                    g.querySelector('.polpo-node-title').textContent, g.querySelector('title').textContent]);
-            }""", [source, MissionView(mission).graph()])
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        page.set_content("<div id='dag'></div>")
+        drawn = page.evaluate("""async ([src, graph]) => {
+            const url = URL.createObjectURL(new Blob([src], {type: 'text/javascript'}));
+            (await import(url)).createDag(document.getElementById('dag')).setGraph(graph);
+            return [...document.querySelectorAll('.polpo-node')].map((g) => [g.getAttribute('class'),
+                g.querySelector('.polpo-node-title').textContent, g.querySelector('title').textContent]);
+        }""", [source, MissionView(mission).graph()])
+    finally:
+        page.close()
     assert drawn == [["polpo-node", "Prep", "Prep (w)"],
                      ["polpo-node polpo-node-notebook", "📓 Train", "Train (notebook nb/train.ipynb)"]]
 

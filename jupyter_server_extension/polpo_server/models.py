@@ -123,19 +123,6 @@ class Deleted(WireModel):
     deleted: bool = True
 
 
-class LogSession(WireModel):
-    session_id: str
-    task_id: str | None = None
-    entries: int
-    started_at: str | None = None
-    updated_at: str | None = None
-
-
-class LogEntry(WireModel):
-    timestamp: str
-    level: str
-    message: str
-    task_id: str | None = None
 
 
 class ErrorBody(WireModel):

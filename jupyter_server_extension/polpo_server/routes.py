@@ -27,7 +27,7 @@ from polpo_nb.spec import (
     TaskRecord,
     Team,
 )
-from polpo_nb.spec.state import Process, ProjectInfo, ProjectState
+from polpo_nb.spec.state import LogEntry, LogSession, Process, ProjectInfo, ProjectState
 
 from .context import ServerContext
 from .models import (
@@ -37,8 +37,6 @@ from .models import (
     ExecuteQuery,
     FilesQuery,
     Health,
-    LogEntry,
-    LogSession,
     Memory,
     MemoryBody,
     MissionPatch,

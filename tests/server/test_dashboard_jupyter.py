@@ -14,13 +14,11 @@ import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright, expect
 from server_helpers import WAIT
+from support import CHROMIUM, CHROMIUM_ARGS
 
 from polpo_nb import AsyncProject
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
