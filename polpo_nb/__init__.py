@@ -9,6 +9,7 @@
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
 
+from . import notebook
 from .chat import plug as chat_plug
 from .errors import ConflictError, IllegalTransitionError, NotFoundError, PolpoError, SpecError, StoreError
 from .missionfile import dump_mission, load_mission, parse_mission_text
@@ -31,6 +32,7 @@ from .spec import (
 )
 
 AsyncProject.plug_chat(chat_plug.service)  # the chat sits above the project: plugged in here, not imported by it
+Mission.plug_renderer(notebook.mission_mimebundle)  # so does the notebook above the spec
 
 try:  # one source of truth: the installed distribution's metadata (pyproject.toml when it was built)
     __version__ = _distribution_version("polpo-nb")

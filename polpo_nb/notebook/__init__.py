@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MissionView", "MissionWidget", "render_html", "watch"]
+__all__ = ["MissionView", "MissionWidget", "mission_mimebundle", "render_html", "watch"]
+
+
+def mission_mimebundle(mission: Any, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+    """A mission's DAG as static HTML in a notebook (what `polpo_nb` plugs into `Mission`'s display);
+    the display module is imported on the first mission shown, not with polpo_nb."""
+    from .display import mission_mimebundle as render
+
+    return render(mission, include, exclude)
 
 
 def __getattr__(name: str) -> Any:

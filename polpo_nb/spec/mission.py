@@ -10,7 +10,8 @@ cycle. `Mission.model_validate(json)` (and a mission file) is complete at once a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ from pydantic_core import PydanticCustomError
 from ..errors import SpecError
 from ._base import WireModel
 from .agent import Agent, Team
+from .datafile import read_mission_file, write_mission_file
 from .durations import parse_duration
 from .expectations import ExpectedOutcome
 from .graph import find_cycle
@@ -218,21 +220,29 @@ class Mission(WireModel):
     # -- files -----------------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str) -> Mission:
-        from ..missionfile import load_mission
+    def load(cls, path: str | os.PathLike[str]) -> Mission:
+        """A mission file (YAML or JSON, the API's schema); invalid: SpecError naming each field."""
+        data, _source = read_mission_file(path)
+        return parse(Mission, data)
 
-        return load_mission(path)
+    def dump(self, path: str | os.PathLike[str]) -> None:
+        """Write the mission as YAML (`.yaml`/`.yml`) or JSON, after `validate()`: a file written here
+        always loads."""
+        self.validate()
+        write_mission_file(path, self.to_wire())
 
-    def dump(self, path: str) -> None:
-        """Write the mission as YAML (`.yaml`/`.yml`) or JSON, after `validate()`."""
-        from ..missionfile import dump_mission
+    #: How a notebook draws a mission: plugged in by `polpo_nb` (the notebook face sits above the spec).
+    _renderer: ClassVar[Callable[[Mission, Any, Any], dict[str, Any]] | None] = None
 
-        dump_mission(self, path)
+    @classmethod
+    def plug_renderer(cls, renderer: Callable[[Mission, Any, Any], dict[str, Any]]) -> None:
+        cls._renderer = renderer
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from ..notebook.display import mission_mimebundle  # the DAG as static HTML in notebooks
-
-        return mission_mimebundle(self, include, exclude)
+        renderer = type(self)._renderer
+        if renderer is None:  # the spec used without polpo_nb's faces
+            return {"text/plain": repr(self)}
+        return renderer(self, include, exclude)
 
     def _repr_html_(self) -> str:
         html: str = self._repr_mimebundle_(include=["text/html"])["text/html"]
