@@ -113,3 +113,18 @@ def test_events_from_another_process_reach_this_processs_subscribers(project, tm
     assert "mission:completed" in names and names.count("task:completed") == 2
     ids = [e.id for e in seen]
     assert ids == sorted(ids) and ids == list(range(ids[0], ids[0] + len(ids)))  # ordered, no gap
+
+
+@pytest.mark.parametrize("patterns", ["task:*", "*", "task:transition", "mission:*,schedule:*",
+                                      "task:*,mission:completed", "a*b", "*:created"])
+def test_every_filter_means_what_fnmatch_means(patterns):
+    """Prefix and exact filters take a fast path (every event meets every subscriber's filter): it must
+    match exactly what the glob means."""
+    import fnmatch
+
+    from polpo_nb.events.filters import EventFilter
+
+    flt = EventFilter(patterns)
+    for name in ("task:transition", "task", "task:", "mission:completed", "schedule:fired", "ab", "axb",
+                 "session:created", "x"):
+        assert flt.matches(name) == any(fnmatch.fnmatchcase(name, p) for p in flt.patterns), (patterns, name)
