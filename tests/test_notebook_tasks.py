@@ -6,6 +6,7 @@ Each kernel start costs a second or two, so each test runs few kernels and check
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import nbformat
@@ -276,4 +277,34 @@ def test_polpo_run_runs_a_mission_file_with_a_notebook_task(tmp_path):
     assert "mission m: completed" in run.stdout
     tasks = {t["title"]: t for t in as_json("tasks", "--mission", "m", cwd=root)}
     assert tasks["Count"]["result"]["content"] == "10"  # hello + SHOUT
+    assert not kernels()
+
+
+def test_a_kernel_of_another_language_gets_no_python_cell_and_parameters_fail(project, project_dir, tmp_path,
+                                                                              monkeypatch):
+    """The injected cell is Python. A kernelspec of another language (here one declaring `fakelang`, run by
+    ipykernel so the test needs no other kernel) runs its notebook as it is; a task giving it parameters
+    fails at once in the user's terms instead of running without them."""
+    spec = tmp_path / "jupyter" / "kernels" / "fakelang"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Fake", "language": "fakelang"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    write_notebook(project_dir / "other.ipynb", ("parameters", "x = 1"), "'no injection' if 'polpo_upstream' not in dir() else 'injected'")
+    nb = nbformat.read(project_dir / "other.ipynb", as_version=4)
+    nb.metadata["kernelspec"] = {"name": "fakelang", "display_name": "Fake", "language": "fakelang"}
+    nbformat.write(nb, project_dir / "other.ipynb")
+    mission = (polpo.Mission("other").task("Plain", notebook="other.ipynb")
+               .task("Given", notebook="other.ipynb", parameters={"x": 2}, max_retries=0))
+    record = project.execute(mission).wait(WAIT)
+
+    plain, given = by_title(record, "Plain"), by_title(record, "Given")
+    assert plain.status == TaskStatus.DONE, plain.result.error
+    assert plain.result.content == "'no injection'"
+    assert [c.metadata.get("tags", []) for c in executed(project_dir, plain, 1).cells] == [["parameters"], []]
+    assert given.status == TaskStatus.FAILED
+    assert given.result.error.strip().splitlines()[-1].endswith(
+        "notebook 'other.ipynb' runs the 'fakelang' kernel (fakelang): polpo injects parameters into Python "
+        "notebooks only, so this task cannot have parameters")
     assert not kernels()

@@ -8,7 +8,9 @@ approvals apply unchanged. One attempt:
 - a cell tagged `injected-parameters` is inserted right after the cell tagged `parameters`
   (papermill's convention), else at the top: the task's `parameters` as variables, `polpo_upstream`
   (the results of the tasks it depends on, by title, as JSON: `content`, `data`, `filesCreated`, ...)
-  and `polpo_feedback` (the failed assessment's feedback in the fix phase, else None);
+  and `polpo_feedback` (the failed assessment's feedback in the fix phase, else None). The cell is Python:
+  a kernel of another language (its kernelspec's `language`) gets no injected cell, and a task with
+  `parameters` fails at once saying so, rather than running without them;
 - a fresh kernel (the notebook's kernelspec, else `python3`) runs it with the project as its cwd; each
   executed code cell streams a `task:output` event (`cell N: <first line of its output>`);
 - the result is what the notebook passed to `polpo_nb.result(value)` (a file the kernel writes, named by
@@ -98,13 +100,19 @@ async def run_notebook(task: TaskRecord, ctx: AgentContext) -> TaskResult:
         nb = nbformat.read(source, as_version=4)
     except Exception as exc:  # noqa: BLE001 - unreadable JSON, an unknown format: the user's file, said so
         raise NotebookError(f"notebook {task.notebook!r} cannot be read: {type(exc).__name__}: {exc}") from None
-    upstream = {title: r.model_dump(mode="json", by_alias=True, exclude_none=True) for title, r in ctx.upstream.items()}
-    inject_parameters(nb, task.parameters or {}, upstream=upstream, feedback=ctx.feedback)
+    kernel, language = _kernel_of(nb, task.notebook)
+    if language == "python":
+        upstream = {title: r.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    for title, r in ctx.upstream.items()}
+        inject_parameters(nb, task.parameters or {}, upstream=upstream, feedback=ctx.feedback)
+    elif task.parameters:
+        raise NotebookError(f"notebook {task.notebook!r} runs the {kernel!r} kernel ({language}): polpo injects "
+                            f"parameters into Python notebooks only, so this task cannot have parameters")
     copy = executed_copy_path(task.id, ctx.attempt)
     with tempfile.TemporaryDirectory(prefix="polpo-nb-") as tmp:
         result_file = Path(tmp) / "result.json"
         try:
-            last_text = await _execute(nb, root, result_file, ctx, task.notebook, copy)
+            last_text = await _execute(nb, kernel, root, result_file, ctx, task.notebook, copy)
         finally:
             target = root / copy
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -130,25 +138,32 @@ def inject_parameters(nb: NotebookNode, parameters: dict[str, Any], *, upstream:
     return index
 
 
-async def _execute(nb: NotebookNode, root: Path, result_file: Path, ctx: AgentContext, name: str,
+def _kernel_of(nb: NotebookNode, name: str) -> tuple[str, str]:
+    """(kernel name, its language): the notebook's kernelspec, else `python3`, as installed here."""
+    from jupyter_client.kernelspec import NoSuchKernel, get_kernel_spec
+
+    kernel = (nb.metadata.get("kernelspec") or {}).get("name") or DEFAULT_KERNEL
+    try:
+        spec = get_kernel_spec(kernel)
+    except NoSuchKernel:
+        raise NotebookError(f"notebook {name!r} asks for the kernel {kernel!r}, which is not installed here "
+                            f"(`jupyter kernelspec list` shows those that are)") from None
+    return kernel, (spec.language or "").lower()
+
+
+async def _execute(nb: NotebookNode, kernel: str, root: Path, result_file: Path, ctx: AgentContext, name: str,
                    copy: str) -> str | None:
     """Every code cell in a fresh kernel; the text of the last cell that produced output."""
-    from jupyter_client.kernelspec import NoSuchKernel
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
-    kernel = (nb.metadata.get("kernelspec") or {}).get("name") or DEFAULT_KERNEL
     client = NotebookClient(nb, timeout=None, kernel_name=kernel, allow_errors=False,
                             resources={"metadata": {"path": str(root)}})
     km = client.create_kernel_manager()
     last_text: str | None = None
     index = -1
     try:
-        try:
-            await client.async_start_new_kernel(cwd=str(root), env={**os.environ, RESULT_ENV: str(result_file)})
-        except NoSuchKernel:
-            raise NotebookError(f"notebook {name!r} asks for the kernel {kernel!r}, which is not installed here "
-                                f"(`jupyter kernelspec list` shows those that are)") from None
+        await client.async_start_new_kernel(cwd=str(root), env={**os.environ, RESULT_ENV: str(result_file)})
         await client.async_start_new_kernel_client()
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
