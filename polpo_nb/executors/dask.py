@@ -195,10 +195,13 @@ def _run_coroutine(make: Callable[[], Coroutine[Any, Any, Any]], ctx: WorkerCont
 
 
 async def _supervise(coro: Coroutine[Any, Any, Any], ctx: WorkerContext) -> Any:
+    """Cancel the agent once the attempt is released, and only once (as the engine does in process): an
+    agent cleaning up after its cancellation (a notebook interrupting, then shutting down its kernel)
+    must not be cancelled again in the middle of it."""
     task = asyncio.ensure_future(coro)
     while not task.done():
         await asyncio.wait({task}, timeout=_CANCEL_POLL)
-        if not task.done() and ctx.cancelled:
+        if not task.done() and not task.cancelling() and ctx.cancelled:
             task.cancel()
     return task.result()
 
