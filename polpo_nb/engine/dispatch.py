@@ -57,9 +57,14 @@ class Dispatcher:
 
     # == starting runs =================================================================================
 
-    async def execute_mission(self, mission_id: str) -> Run:
-        with self.d.store.read() as tx:
-            mission = tx.mission(mission_id)
+    async def execute_mission(self, mission_id: str, saved: MissionRecord | None = None) -> Run:
+        """`saved`: the record the caller has just written (a mission saved and run at once), so the run
+        does not read every task back; otherwise the mission is read."""
+        if saved is not None and saved.id == mission_id:
+            mission = saved
+        else:
+            with self.d.store.read() as tx:
+                mission = tx.mission(mission_id)
         self._refuse_if_running(mission)
         if not mission.tasks:
             raise ConflictError(f"Mission {mission.name!r} has no tasks to execute")

@@ -54,13 +54,14 @@ class Engine:
         """Whether this process runs `key`: a mission's id, or `task:<id>` for a standalone task."""
         return key in self.runs
 
-    async def wait_idle(self, key: str) -> bool:
-        """Wait until the run of `key` here has nothing moving; False at once when this process does not run it."""
+    async def wait_idle(self, key: str) -> Run | None:
+        """Wait until the run of `key` here has nothing moving (finished, paused or waiting for a human)
+        and return it; None at once when this process does not run it."""
         run = self.runs.get(key)
         if run is None:
-            return False
+            return None
         await run.idle.wait()
-        return True
+        return run
 
     def redefine_mission(self, mission: MissionRecord) -> None:
         """A running mission's definition was edited: its run goes on with the new one."""
@@ -68,8 +69,8 @@ class Engine:
         if run is not None:
             run.mission = mission
 
-    async def execute_mission(self, mission_id: str) -> Run:
-        return await self.dispatcher.execute_mission(mission_id)
+    async def execute_mission(self, mission_id: str, saved: MissionRecord | None = None) -> Run:
+        return await self.dispatcher.execute_mission(mission_id, saved)
 
     async def execute_task(self, task_id: str) -> Run:
         return await self.dispatcher.execute_task(task_id)

@@ -117,5 +117,14 @@ class Run:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
 
+    def final_record(self) -> MissionRecord | TaskRecord:
+        """What the store holds for this run once it has finished: the engine's copies are the records it
+        committed last (every change of a run's tasks goes through the engine), so a waiter in this
+        process need not read and validate every task again."""
+        tasks = sorted(self.tasks.values(), key=lambda t: t.seq)
+        if self.mission is None:
+            return tasks[0]
+        return self.mission.model_copy(update={"tasks": tasks, "task_count": len(tasks)})
+
     def all_terminal(self) -> bool:
         return all(t.status in (TaskStatus.DONE, TaskStatus.FAILED) for t in self.tasks.values())

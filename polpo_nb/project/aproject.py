@@ -407,6 +407,7 @@ class AsyncProject:
         if isinstance(mission, str):
             with self.store.read() as tx:  # a saved mission, else a mission file (NotFoundError naming both)
                 mission = run_target(mission, lambda ref: tx.mission(ref, with_tasks=False))
+        saved: MissionRecord | None = None
         if isinstance(mission, str):
             ref = mission
         else:
@@ -414,12 +415,13 @@ class AsyncProject:
             with self.store.read() as tx:
                 existing = next((m for m in tx.missions(with_tasks=False) if m.name == spec.name), None)
             if existing is None:
-                ref = (await self.save_mission(spec)).id
+                saved = await self.save_mission(spec)
+                ref = saved.id
             elif existing.status in LIVE_MISSION_STATES:
                 ref = existing.id  # running: the engine refuses it in the user's terms (already active)
             else:
                 ref = (await self.update_mission(existing.id, spec.to_wire())).id
-        run = await self.engine.execute_mission(ref)
+        run = await self.engine.execute_mission(ref, saved)
         return RunHandle(self, run.key, mission_id=run.key)
 
     @engine_call

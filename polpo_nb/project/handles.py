@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..events.bus import Subscription
 from ..events.model import Event
 from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
 from .loop import block_on, on_loop
+
+if TYPE_CHECKING:
+    from ..engine.run import Run
 
 #: The events that can settle a run: its tasks' transitions and its mission's status.
 _WATCHED = ("task:transition", "mission:*")
@@ -32,7 +35,7 @@ def _settled(record: MissionRecord | TaskRecord) -> bool:
 
 
 class _Engine(Protocol):
-    async def wait_idle(self, key: str) -> bool: ...
+    async def wait_idle(self, key: str) -> Run | None: ...
 
 
 class RunSource(Protocol):
@@ -67,9 +70,12 @@ class RunHandle:
         self.display_id: str | None = None
 
     async def _settled(self) -> MissionRecord | TaskRecord:
-        if await self.project.engine.wait_idle(self.key):  # a run of this process
-            return await self._record()
-        return await self._follow()
+        run = await self.project.engine.wait_idle(self.key)
+        if run is None:
+            return await self._follow()
+        if run.finished.is_set():  # a run of this process that is over: its last commits are the record
+            return run.final_record()
+        return await self._record()  # paused or waiting for a human: as stored
 
     async def _follow(self) -> MissionRecord | TaskRecord:
         """A run of another process (or one already over): read the record again only when an event of
