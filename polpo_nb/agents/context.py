@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import Agent, Phase, TaskRecord, TaskResult
+from .steps import StepLog, run_step, run_step_async
 
 
 @dataclass
@@ -48,6 +49,8 @@ class AgentContext(Attempt):
     _log: Callable[[str, str], None] = field(default=lambda message, level: None, repr=False)
     _tool_use: Callable[[str, Any, str], None] = field(default=lambda name, args, summary: None, repr=False)
     _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    #: the attempt's durable steps (agents/steps.py); None where there is no store (a remote worker)
+    _steps: StepLog | None = field(default=None, repr=False)
 
     @property
     def memory(self) -> str:
@@ -75,3 +78,19 @@ class AgentContext(Attempt):
         """True once the attempt was killed or timed out. A sync agent cannot be interrupted from
         outside its thread; a long-running one should check this and return early."""
         return self._cancelled.is_set()
+
+    @property
+    def steps(self) -> StepLog | None:
+        """The attempt's durable step log (None on a remote worker): what the LLM runtime records into."""
+        return self._steps
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any, idempotent: bool = False, **kwargs: Any) -> Any:
+        """Run `fn(*args, **kwargs)` as a durable step of a sync agent: its result (JSON) is stored before
+        this returns, and when the attempt runs on after a crash it is answered from the store instead
+        of running again. A non-idempotent step the crash interrupted raises `StepInterrupted`; with
+        `idempotent=True` it runs again. In an async agent use `await ctx.astep(...)`."""
+        return run_step(self._steps, name, fn, args, kwargs, idempotent=idempotent)
+
+    async def astep(self, name: str, fn: Callable[..., Any], *args: Any, idempotent: bool = False, **kwargs: Any) -> Any:
+        """`step` for an async agent; `fn` may be sync or async."""
+        return await run_step_async(self._steps, name, fn, args, kwargs, idempotent=idempotent)

@@ -29,6 +29,7 @@ from ..spec import ProjectConfig, TaskRecord, TaskResult
 from ..spec.mcp import McpServer
 from ..spec.results import Usage
 from .context import AgentContext
+from .durable_llm import DurableConversation
 from .function import AgentUnavailableError
 from .mcp import McpServerError, McpTools, agent_servers, check_references, mcp_tools
 from .models import ModelRegistry
@@ -95,24 +96,30 @@ class LLMRuntime:
     async def _run(self, task: TaskRecord, ctx: AgentContext, model: Any, mcp: McpTools) -> TaskResult:
         workspace = Workspace.for_agent(self.root, ctx, self.config, ctx.agent.allowed_paths)
         standing = instructions(ctx, mcp.builtin + mcp.names)
+        durable = DurableConversation(ctx.steps, workspace)  # what a crash interrupted, when it did
         agent: Agent[Workspace, str] = Agent(
-            model, instructions=standing, tools=build_tools(mcp.builtin), toolsets=mcp.toolsets, deps_type=Workspace,
-            name=ctx.agent.name, defer_model_check=True,
+            model, instructions=standing, toolsets=durable.toolsets(build_tools(mcp.builtin), mcp.toolsets),
+            deps_type=Workspace, name=ctx.agent.name, defer_model_check=True,
         )
         key = (task.id, ctx.agent.name)
         history = self._conversations.get(key) if ctx.feedback else None
-        prompt = fix_prompt(ctx) if history else task_prompt(ctx)
+        prompt: str | None = fix_prompt(ctx) if history else task_prompt(ctx)
         turns = ctx.agent.max_turns or DEFAULT_MAX_TURNS
 
-        if history:
-            ctx.log("[session] continuing its conversation")
-        ctx.log(f"[instructions] {standing}")
-        ctx.log(f"[user] {_cut(prompt)}")
+        if durable.resumed:  # the same attempt goes on after its last stored step
+            history, prompt = durable.history, None
+            ctx.log(f"[session] resumed after a crash: {len(history)} stored messages, no completed model call "
+                    "or tool call is repeated")
+        else:
+            if history:
+                ctx.log("[session] continuing its conversation")
+            ctx.log(f"[instructions] {standing}")
+            ctx.log(f"[user] {_cut(prompt or '')}")
         try:
-            async with agent.iter(prompt, deps=workspace, message_history=history,
+            async with agent.iter(prompt, deps=workspace, message_history=history, usage=durable.usage(),
                                   usage_limits=UsageLimits(request_limit=turns)) as run:
                 async for node in run:
-                    if Agent.is_call_tools_node(node):
+                    if Agent.is_call_tools_node(node) and await durable.responded(run.all_messages()):
                         self._answered(ctx, node.model_response)
             result = run.result
             assert result is not None

@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -37,7 +37,8 @@ from ..spec import ProjectConfig
 from .context import AgentContext
 from .fetch import FetchPolicy, FetchRefused, fetch
 
-__all__ = ["ALL_TOOLS", "DEFAULT_TOOLS", "OPT_IN_TOOLS", "ToolRefused", "Workspace", "build_tools", "tool_names"]
+__all__ = ["ALL_TOOLS", "DEFAULT_TOOLS", "IDEMPOTENT_TOOLS", "OPT_IN_TOOLS", "ToolRefused", "Workspace", "build_tools",
+           "idempotent", "tool_names"]
 
 _MAX_READ_CHARS = 100_000
 _MAX_LIST_ENTRIES = 1000
@@ -111,6 +112,21 @@ class Workspace:
         self.ctx.log(f"[tool] {name}({json.dumps(shown, default=str)}) -> {answer if len(answer) < 2000 else summary}",
                      "info" if ok else "warning")
         return answer
+
+    def for_call(self) -> Workspace:
+        """A view for one tool call: the same project and limits, its own record of what the call did
+        (stored with the call's result, for exact resume: `agents/durable_llm.py`)."""
+        return replace(self, files=[], outcomes=[], calls=[])
+
+    def effects(self) -> dict[str, list[Any]]:
+        return {"files": list(self.files), "outcomes": list(self.outcomes), "calls": list(self.calls)}
+
+    def merge(self, effects: dict[str, list[Any]]) -> None:
+        """Add what one call did (`effects()` of its view) to the attempt's record."""
+        for rel in effects["files"]:
+            self.produced(rel)
+        self.outcomes.extend(effects["outcomes"])
+        self.calls.extend(effects["calls"])
 
 
 def _allowed(rel: PurePosixPath, allowed: list[str], *, browse: bool) -> bool:
@@ -418,9 +434,20 @@ ALL_TOOLS: dict[str, Callable[..., Any]] = {
     fn.__name__: fn
     for fn in (read_file, write_file, edit_file, list_files, grep, http_fetch, run_shell, register_outcome)
 }
+#: Built-in tools a crash may interrupt and the resumed attempt simply runs again: they read, or only
+#: record in memory. The others (write_file, edit_file, run_shell; http_fetch other than GET/HEAD) change
+#: the world: interrupted, they are reported to the model, not re-run (`agents/durable_llm.py`).
+IDEMPOTENT_TOOLS = frozenset({"read_file", "list_files", "grep", "register_outcome"})
 #: Tools an agent gets only when its `allowedTools` names them.
 OPT_IN_TOOLS = frozenset({"run_shell"})
 DEFAULT_TOOLS = tuple(name for name in ALL_TOOLS if name not in OPT_IN_TOOLS)
+
+
+def idempotent(name: str, args: dict[str, Any]) -> bool:
+    """Whether a built-in tool call may run again after a crash interrupted it."""
+    if name == "http_fetch":
+        return str(args.get("method") or "GET").upper() in ("GET", "HEAD")
+    return name in IDEMPOTENT_TOOLS
 
 
 def tool_names(agent_tools: list[str] | None, project_tools: list[str] | None = None,

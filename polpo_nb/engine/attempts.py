@@ -18,6 +18,7 @@ from typing import Any
 
 from ..agents.context import AgentContext
 from ..agents.function import FunctionAgent, to_task_result
+from ..agents.steps import StepLog
 from ..assess import AssessmentConfigError, assess
 from ..events.catalog import (
     AgentCompleted,
@@ -37,6 +38,7 @@ from ..store.journal import Emit
 from ..store.sqlite import Tx
 from ..tracebacks import attempt_error
 from .deps import EngineDeps
+from .resume import continued_attempt
 from .run import Run
 from .writes import Writes, chain, end_running_attempts, put_task
 
@@ -113,11 +115,21 @@ class Attempts:
                     run.attempts = {t: counts.get(t, 0) for t in run.tasks} | run.attempts
                     run.attempts_loaded = True
                     number = run.attempts[tid]
-        number += 1
+        # a crash interrupted the last attempt after it stored steps: that attempt runs on (resume.py)
+        resumed = continued_attempt(self.d.store, tid, number) if not failures and phase is Phase.EXECUTION else None
+        if resumed is not None:
+            phase, model = Phase(resumed.phase), resumed.model
+            if resumed.agent != agent.name:
+                agent, runtime = self.d.resolve_agent(resumed.agent, run)
+        else:
+            number += 1
         run.attempts[tid] = number
 
         def begin(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
-            tx.start_attempt(t.id, number, phase=phase.value, agent=agent.name, model=model, owner=self.d.owner)
+            if resumed is not None:
+                tx.reopen_attempt(t.id, number, self.d.owner)
+            else:
+                tx.start_attempt(t.id, number, phase=phase.value, agent=agent.name, model=model, owner=self.d.owner)
             if t.status == S.PENDING:
                 t = put_task(tx, emit, t, S.ASSIGNED, agent=agent.name)
                 t = put_task(tx, emit, t, S.IN_PROGRESS, agent=agent.name, phase=phase)
@@ -244,7 +256,7 @@ class Attempts:
             feedback=task.feedback if phase == Phase.FIX else None,
             mission_name=mission.name if mission else None, mission_prompt=mission.prompt if mission else "",
             mission_data=mission.data if mission else None, upstream=upstream, _memory=self.d.memory,
-            _output=output, _log=log, _tool_use=tool_use,
+            _output=output, _log=log, _tool_use=tool_use, _steps=StepLog(self.d.store, journal, loop, task.id, number),
         )
 
 

@@ -38,6 +38,7 @@ from .rows import (
     StoredAgent,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION, statements
+from .steps import StepRows
 
 BUSY_TIMEOUT_MS = 30_000
 #: The attempts table's columns in `AttemptRow`'s field order.
@@ -191,7 +192,7 @@ class Store:
             self._conn.close()
 
 
-class Tx:
+class Tx(StepRows):
     """Queries and writes over the connection; use inside `Store.read()` / `Store.write()`.
 
     Task rows, attempt rows and events, the bulk of the engine's writes, are buffered and written with
