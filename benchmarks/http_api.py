@@ -28,14 +28,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -118,12 +121,13 @@ def free_port() -> int:
 
 
 def make_project(root: Path, tasks: int) -> None:
+    """`tasks` draft tasks of one mission (~360 B each on the wire). The mission is validated at once:
+    the builder re-checks the graph per added task, which is quadratic and not what we measure."""
     with polpo.Project(root) as project:
         project.add_agent({"name": "w", "model": "test"})
-        mission = polpo.Mission("bench")
-        for i in range(tasks):
-            mission.task(f"task {i}", description=f"Task number {i} of the benchmark: do the thing well.",
-                         assign_to="w", expectations=[{"criterion": "done well"}])
+        mission = polpo.Mission.model_validate({"name": "bench", "tasks": [
+            {"title": f"task {i}", "description": f"Task number {i} of the benchmark: do the thing well.",
+             "assignTo": "w", "expectations": [{"criterion": "done well"}]} for i in range(tasks)]})
         project.save_mission(mission)
 
 
@@ -304,37 +308,170 @@ async def fan_out(port: int, token: str, args: argparse.Namespace, rate: float) 
             "max_lag_ms": max(lags) * 1e3, "produce_s": produced, "drain_s": drained}
 
 
+# -- 3. cold and warm lists by size ---------------------------------------------------------------------------
+
+async def list_sizes(port: int, token: str, tasks: int, samples: int) -> dict[str, Any]:
+    """One client, requests in sequence. Warm: `GET tasks` again with nothing changed (the rendered
+    answer is reused). Cold: one task's description is changed (PATCH, not timed) before each `GET
+    tasks`, as while a mission runs, so every timed list follows a commit. Also one page
+    (`limit=100`) cold, for a client that pages."""
+    conn = await Connection(port, {"Authorization": f"token {token}"}).open()
+    path = "/polpo/v1/tasks"
+    _, _, body = await conn.request("GET", path)
+    ids = [t["id"] for t in json.loads(body)]
+    assert len(ids) == tasks, f"GET tasks returned {len(ids)} tasks"
+
+    async def timed_get(target: str) -> float:
+        started = time.perf_counter()
+        status, _, answer = await conn.request("GET", target)
+        elapsed = time.perf_counter() - started
+        assert status == 200, (status, answer[:200])
+        return elapsed
+
+    async def touch(n: int) -> None:
+        status, _, answer = await conn.request("PATCH", f"{path}/{ids[n * 7919 % len(ids)]}",
+                                               json.dumps({"description": f"changed {n}"}).encode())
+        assert status == 200, (status, answer[:200])
+
+    warm, cold, page = [], [], []
+    for _ in range(3):
+        await timed_get(path)
+    for _ in range(samples):
+        warm.append(await timed_get(path))
+    for n in range(samples):
+        await touch(n)
+        cold.append(await timed_get(path))
+    for n in range(samples):
+        await touch(samples + n)
+        page.append(await timed_get(path + "?limit=100"))
+    conn.close()
+    w, c, p = (statistics.median(x) * 1e3 for x in (warm, cold, page))
+    return {"tasks": tasks, "body_bytes": len(body), "warm_ms": w, "cold_ms": c, "cold_over_warm": c / w,
+            "page100_cold_ms": p}
+
+
+# -- 4. mixed load ---------------------------------------------------------------------------------------------
+
+async def mixed_load(port: int, token: str, clients: int, seconds: float, initial: int) -> dict[str, Any]:
+    """`clients` connections for `seconds`: half create tasks (`POST tasks`) back to back, half list
+    them (`GET tasks`, the full list) back to back, so every create makes the next list cold. At the
+    end the tasks are counted: every 201 must be a row (no write lost)."""
+    auth = {"Authorization": f"token {token}"}
+    conns = [await Connection(port, auth).open() for _ in range(clients)]
+    posts: list[float] = []
+    gets: list[float] = []
+    created: list[str] = []
+    stop = time.perf_counter() + seconds
+    tag = secrets.token_hex(3)
+
+    async def creator(conn: Connection, me: int) -> None:
+        n = 0
+        while time.perf_counter() < stop:
+            body = json.dumps({"title": f"mixed {tag} {me}.{n}", "assignTo": "w"}).encode()
+            started = time.perf_counter()
+            status, _, answer = await conn.request("POST", "/polpo/v1/tasks", body)
+            posts.append(time.perf_counter() - started)
+            assert status == 201, (status, answer[:200])
+            created.append(json.loads(answer)["id"])
+            n += 1
+
+    async def lister(conn: Connection) -> None:
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            status, _, answer = await conn.request("GET", "/polpo/v1/tasks")
+            gets.append(time.perf_counter() - started)
+            assert status == 200, (status, answer[:200])
+
+    started = time.perf_counter()
+    half = clients // 2
+    await asyncio.gather(*(creator(c, i) for i, c in enumerate(conns[:half])), *(lister(c) for c in conns[half:]))
+    wall = time.perf_counter() - started
+    _, _, body = await conns[0].request("GET", "/polpo/v1/tasks")
+    stored = {t["id"] for t in json.loads(body)}
+    for conn in conns:
+        conn.close()
+    lost = len(set(created) - stored)
+    return {"clients": clients, "seconds": wall, "requests": len(posts) + len(gets), "rps": (len(posts) + len(gets)) / wall,
+            "posts": len(posts), "gets": len(gets), "post_p50_ms": percentile(posts, 50) * 1e3,
+            "post_p99_ms": percentile(posts, 99) * 1e3, "get_p50_ms": percentile(gets, 50) * 1e3,
+            "get_p99_ms": percentile(gets, 99) * 1e3, "tasks_at_end": len(stored),
+            "expected_at_end": initial + len(set(created)), "lost_writes": lost}
+
+
 # -- main ----------------------------------------------------------------------------------------------
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def served(tasks: int) -> AsyncIterator[tuple[int, str]]:
+    """A fresh project of `tasks` tasks behind a fresh `jupyter server`: (port, token)."""
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         root = workdir / "project"
         root.mkdir()
-        log(f"creating a project with {args.tasks} tasks")
-        make_project(root, args.tasks)
+        log(f"creating a project with {tasks} tasks")
+        make_project(root, tasks)
         port, token = free_port(), secrets.token_hex(16)
         proc = start_server(root, port, token, workdir)
         try:
             await wait_up(port, token, proc, workdir / "server.log")
-            log(f"GET tasks vs GET /api/status: {args.clients} clients, {args.requests} requests x {args.rounds} rounds")
-            http = await latency_rounds(port, token, args)
-            log("SSE fan-out")
-            fan = [await fan_out(port, token, args, args.rate)]
-            if args.burst:
-                fan.append(await fan_out(port, token, args, 0))
+            yield port, token
         finally:
             proc.terminate()
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    return {"http": http, "sse": fan, "config": {k: v for k, v in vars(args).items() if k != "json"},
-            "cpus": os.cpu_count()}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    parts = set(args.parts.split(","))
+    result: dict[str, Any] = {"config": {k: v for k, v in vars(args).items() if k != "json"}, "cpus": os.cpu_count()}
+    if parts & {"latency", "sse"}:
+        async with served(args.tasks) as (port, token):
+            if "latency" in parts:
+                log(f"GET tasks vs GET /api/status: {args.clients} clients, {args.requests} requests x {args.rounds} rounds")
+                result["http"] = await latency_rounds(port, token, args)
+            if "sse" in parts:
+                log("SSE fan-out")
+                result["sse"] = [await fan_out(port, token, args, args.rate)]
+                if args.burst:
+                    result["sse"].append(await fan_out(port, token, args, 0))
+    if "lists" in parts:
+        result["lists"] = []
+        for size in (int(x) for x in args.list_sizes.split(",")):
+            async with served(size) as (port, token):
+                log(f"cold and warm GET tasks at {size} tasks")
+                result["lists"].append(await list_sizes(port, token, size, args.samples))
+    if "mixed" in parts:
+        async with served(args.tasks) as (port, token):
+            log(f"mixed load: {args.clients} clients for {args.mixed_seconds:g} s")
+            result["mixed"] = await mixed_load(port, token, args.clients, args.mixed_seconds, args.tasks)
+    return result
 
 
 def report(result: dict[str, Any]) -> str:
-    http = result["http"]
+    lines: list[str] = []
+    if "http" in result:
+        lines += latency_report(result["http"])
+    for fan in result.get("sse", []):
+        lines += sse_report(fan)
+    if "lists" in result:
+        lines += ["", "GET tasks, one client: warm (nothing changed) vs cold (one task changed before each list)",
+                  f"{'tasks':>7} {'body':>10} {'warm ms':>8} {'cold ms':>8} {'cold/warm':>10} {'limit=100 cold ms':>18}"]
+        for r in result["lists"]:
+            lines.append(f"{r['tasks']:>7} {r['body_bytes']:>9}B {r['warm_ms']:>8.2f} {r['cold_ms']:>8.2f} "
+                         f"{r['cold_over_warm']:>9.1f}x {r['page100_cold_ms']:>18.2f}")
+    if "mixed" in result:
+        m = result["mixed"]
+        lines += ["", f"mixed load: {m['clients']} clients for {m['seconds']:.1f} s, half POST tasks, half GET tasks "
+                      f"(the full list)",
+                  f"  {m['rps']:.0f} requests/s ({m['posts']} POST, {m['gets']} GET); POST p50 {m['post_p50_ms']:.1f} ms "
+                  f"p99 {m['post_p99_ms']:.1f} ms; GET p50 {m['get_p50_ms']:.1f} ms p99 {m['get_p99_ms']:.1f} ms",
+                  f"  tasks at the end {m['tasks_at_end']} (expected {m['expected_at_end']}): "
+                  f"{'no write lost' if m['lost_writes'] == 0 and m['tasks_at_end'] == m['expected_at_end'] else 'WRITES LOST'}"]
+    return "\n".join(lines).lstrip("\n")
+
+
+def latency_report(http: dict[str, Any]) -> list[str]:
     rows = [("Jupyter GET /api/status", http["jupyter"]), ("polpo GET v1/tasks", http["tasks"]),
             ("polpo GET v1/tasks, cache-busting query", http["tasks_uncached"]),
             ("polpo GET v1/tasks, If-None-Match (304)", http["tasks_304"])]
@@ -344,17 +481,20 @@ def report(result: dict[str, Any]) -> str:
     ratio = http["tasks"]["p99_ms"] / http["jupyter"]["p99_ms"]
     lines.append(f"p99 of GET tasks / p99 of /api/status: {ratio:.2f}x (target: <= 2x) "
                  f"-> {'met' if ratio <= 2 else 'NOT met'}")
-    for fan in result["sse"]:
-        lines.append("")
-        rate = f"{fan['rate']:g} events/s" if fan["rate"] else "back to back"
-        lines.append(f"SSE fan-out: {fan['events']} events ({rate}) to {fan['subscribers']} subscribers")
-        lines.append(f"  delivered {fan['deliveries']}/{fan['expected_deliveries']}; subscribers with every id in "
-                     f"order: {fan['complete_subscribers']}/{fan['subscribers']}")
-        lines.append(f"  lag p50 {fan['p50_lag_ms']:.1f} ms, p99 {fan['p99_lag_ms']:.1f} ms, max {fan['max_lag_ms']:.1f} ms "
-                     f"(produced in {fan['produce_s']:.1f} s, all delivered after {fan['drain_s']:.1f} s)")
-        met = fan["complete_subscribers"] == fan["subscribers"] and fan["p99_lag_ms"] < 100
-        lines.append(f"  target (every event to every subscriber, p99 < 100 ms) -> {'met' if met else 'NOT met'}")
-    return "\n".join(lines)
+    return lines
+
+
+def sse_report(fan: dict[str, Any]) -> list[str]:
+    lines = [""]
+    rate = f"{fan['rate']:g} events/s" if fan["rate"] else "back to back"
+    lines.append(f"SSE fan-out: {fan['events']} events ({rate}) to {fan['subscribers']} subscribers")
+    lines.append(f"  delivered {fan['deliveries']}/{fan['expected_deliveries']}; subscribers with every id in "
+                 f"order: {fan['complete_subscribers']}/{fan['subscribers']}")
+    lines.append(f"  lag p50 {fan['p50_lag_ms']:.1f} ms, p99 {fan['p99_lag_ms']:.1f} ms, max {fan['max_lag_ms']:.1f} ms "
+                 f"(produced in {fan['produce_s']:.1f} s, all delivered after {fan['drain_s']:.1f} s)")
+    met = fan["complete_subscribers"] == fan["subscribers"] and fan["p99_lag_ms"] < 100
+    lines.append(f"  target (every event to every subscriber, p99 < 100 ms) -> {'met' if met else 'NOT met'}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,6 +507,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200, help="events per second (0: back to back)")
     parser.add_argument("--burst", action="store_true", help="also run the fan-out with events back to back")
+    parser.add_argument("--parts", default="latency,sse,lists,mixed",
+                        help="which measurements, comma-separated: latency, sse, lists, mixed")
+    parser.add_argument("--list-sizes", default="1000,5000,10000", help="project sizes of the cold/warm list table")
+    parser.add_argument("--samples", type=int, default=30, help="timed lists per size and kind (the median is shown)")
+    parser.add_argument("--mixed-seconds", type=float, default=10.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))

@@ -64,6 +64,10 @@ class Dialect:
     def success(self, data: Any) -> Any:
         return {"ok": True, "data": data} if self.envelope else data
 
+    def success_json(self, data: bytes) -> bytes:
+        """`success` of data that is JSON already (a list put together from cached records)."""
+        return b'{"ok":true,"data":' + data + b"}" if self.envelope else data
+
     def code(self, code: str) -> str:
         if self.envelope:
             return "UNAUTHORIZED" if code == "INVALID_API_KEY" else code

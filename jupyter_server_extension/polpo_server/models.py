@@ -18,6 +18,7 @@ from polpo_nb.spec.partial import partial_model
 from polpo_nb.spec.status import MissionStatus
 
 from .limits import check_patterns
+from .pages import MAX_LIMIT, NEXT_CURSOR, decode_cursor
 
 
 class PatchModel(WireModel):
@@ -44,7 +45,27 @@ class QueryModel(WireModel):
     strict_scalars: ClassVar[bool] = False  # every value arrives as a string
 
 
-class TaskQuery(QueryModel):
+class PageQuery(QueryModel):
+    """A list's optional page (pages.py): without `limit` and `cursor`, the whole list."""
+
+    limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT, description=f"At most this many records (1-{MAX_LIMIT}); "
+                              f"the `{NEXT_CURSOR}` response header is then the cursor of the next page, if any.")
+    cursor: str | None = Field(default=None, description=f"Start after the previous page: its `{NEXT_CURSOR}` header.")
+
+    @field_validator("cursor")
+    @classmethod
+    def _decodes(cls, value: str | None) -> str | None:
+        if value is not None:
+            decode_cursor(value)
+        return value
+
+    @property
+    def after(self) -> int | None:
+        """The position the page starts after (None: from the first record)."""
+        return None if self.cursor is None else decode_cursor(self.cursor)
+
+
+class TaskQuery(PageQuery):
     status: TaskStatus | None = Field(default=None, description="Only tasks in this status.")
     group: str | None = Field(default=None, description="Only tasks of this mission (id or name).")
     assign_to: str | None = Field(default=None, description="Only tasks assigned to this agent.")

@@ -17,7 +17,8 @@ from pydantic.json_schema import JsonSchemaMode, JsonSchemaValue, models_json_sc
 from polpo_nb.events.catalog import stream_event_schema
 
 from .dialects import DIALECTS, Dialect
-from .models import EnvelopeErrorBody, ErrorBody, OpenAIErrorBody, StreamEvent
+from .models import EnvelopeErrorBody, ErrorBody, OpenAIErrorBody, PageQuery, StreamEvent
+from .pages import NEXT_CURSOR
 from .routes import ROUTES, Route
 
 REF = "#/components/schemas/{model}"
@@ -120,6 +121,10 @@ class _Builder:
             content = {"application/json": {"schema": schema}}
         responses: dict[str, Any] = {str(route.status): {"description": _STATUS_TEXT.get(route.status, "OK"),
                                                          "content": content}}
+        if route.query is not None and issubclass(route.query, PageQuery):
+            responses[str(route.status)]["headers"] = {NEXT_CURSOR: {
+                "description": "With `limit`: the `cursor` of the next page (absent on the last one).",
+                "schema": {"type": "string"}}}
         if route.kind == "websocket":
             responses = {"101": {"description": "Switching protocols: messages are `{id, event, data}`; send "
                                                 "`{type: subscribe|unsubscribe, pattern}`",

@@ -23,7 +23,7 @@ from polpo_nb.spec import parse, to_jsonable
 
 from . import jsonbody
 from .base import PolpoMixin
-from .cache import RenderCache
+from .cache import RenderCache, Rendered, WireJSON
 from .dialects import dumps
 from .failures import Failure, failure_of
 from .limits import MAX_BODY_BYTES
@@ -131,17 +131,21 @@ class RouteHandler(PolpoMixin, ExtensionHandlerMixin, APIHandler):
                 self.set_status(304)
                 await self.finish()
                 return
-            body = await self.polpo.render_cache.get(key, version, lambda: self.render_call(route, call))
+            answer = await self.polpo.render_cache.get(key, version, lambda: self.render_call(route, call))
         else:
-            body = await self.render_call(route, call)
+            answer = await self.render_call(route, call)
+        for name, value in answer.headers.items():
+            self.set_header(name, value)
         self.set_status(route.status)
-        await self.finish(body)
+        await self.finish(answer.body)
 
-    async def render_call(self, route: Route, call: Call) -> bytes:
+    async def render_call(self, route: Route, call: Call) -> Rendered:
         """The route's answer as the bytes of the body (tornado's `render` is for templates)."""
         result = await route.call(call)
+        if isinstance(result, WireJSON):  # rendered record by record already (lists.py)
+            return Rendered(self.dialect.success_json(result.json), result.headers)
         data = result if route.raw else self.dialect.success(to_jsonable(result))
-        return dumps(data).encode()
+        return Rendered(dumps(data).encode())
 
     def compute_etag(self) -> str | None:
         return None  # tornado would hash every body; cached reads carry a state-based ETag instead

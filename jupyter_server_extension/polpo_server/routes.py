@@ -30,6 +30,7 @@ from polpo_nb.spec import (
 from polpo_nb.spec.state import LogEntry, LogSession, Process, ProjectInfo, ProjectState
 
 from .context import ServerContext
+from .lists import task_list
 from .models import (
     DecisionBody,
     Deleted,
@@ -173,9 +174,8 @@ ROUTES: list[Route] = [
     Route("GET", "openapi.json", lambda c: _value(c.app.openapi()), "This document", response=dict[str, Any],
           raw=True, tags=("project",)),
     # -- tasks ----------------------------------------------------------------------------------------
-    Route("GET", "tasks", lambda c: c.project.list_tasks(status=c.query.status, group=c.query.group,
-                                                         assign_to=c.query.assign_to),
-          "List tasks (filter by status, group, assignTo)", query=TaskQuery, response=list[TaskRecord], cache=True,
+    Route("GET", "tasks", lambda c: task_list(c.project, c.query, c.app.render_cache.records),
+          "List tasks in creation order (filter by status, group, assignTo; a page with limit and cursor)", query=TaskQuery, response=list[TaskRecord], cache=True,
           tags=("tasks",)),
     Route("POST", "tasks", lambda c: c.project.create_task(c.body), "Create a task (status draft)", body=Task,
           response=TaskRecord, status=201, tags=("tasks",)),

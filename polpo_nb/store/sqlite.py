@@ -61,7 +61,7 @@ def _load(model: type[M], doc: str, what: str) -> M:
                                     "it was written by another version or by hand, and lists leave it out") from None
 
 
-def _readable(model: type[M], rows: Any, what: str) -> list[M]:
+def readable_rows(model: type[M], rows: Any, what: str) -> list[M]:
     """Rows `(id, doc)` as models, leaving out (and logging) any that cannot be read: one bad row must
     not make a whole list unreadable."""
     out = []
@@ -282,8 +282,21 @@ class Tx(StepRows):
 
     def tasks(self, *, mission_id: str | None = None, status: str | None = None, assign_to: str | None = None,
               group: str | None = None, standalone: bool = False) -> list[TaskRecord]:
+        rows = self.task_docs(mission_id=mission_id, status=status, assign_to=assign_to, group=group,
+                              standalone=standalone)
+        return readable_rows(TaskRecord, ((ident, doc) for ident, _, doc in rows), "Task")
+
+    def task_docs(self, *, mission_id: str | None = None, status: str | None = None, assign_to: str | None = None,
+                  group: str | None = None, standalone: bool = False, after_seq: int | None = None,
+                  limit: int | None = None) -> list[tuple[str, int, str]]:
+        """Task rows `(id, seq, doc)` in creation order, the stored JSON unparsed: for a reader that keeps
+        its own rendering of each record keyed by the JSON it came from (the HTTP lists). `after_seq`
+        and `limit` give one page of that order."""
         where: list[str] = []
-        args: list[str] = []
+        args: list[Any] = []
+        if after_seq is not None:
+            where.append("seq > ?")
+            args.append(after_seq)
         if mission_id is not None:
             where.append("mission_id = ?")
             args.append(mission_id)
@@ -298,8 +311,10 @@ class Tx(StepRows):
         if group is not None:
             where.append("mission_id IN (SELECT id FROM missions WHERE id = ? OR name = ?)")
             args += [group, group]
-        sql = "SELECT id, doc FROM tasks" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
-        return _readable(TaskRecord, self._x(sql, args), "Task")
+        sql = "SELECT id, seq, doc FROM tasks" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", [*args, limit]
+        return self._x(sql, args).fetchall()
 
     def delete_task(self, task_id: str) -> None:
         self._x("DELETE FROM tasks WHERE id = ?", (task_id,))
@@ -534,7 +549,7 @@ class Tx(StepRows):
 
     def agents(self) -> list[StoredAgent]:
         rows = self._x("SELECT name, doc, mission_id FROM agents ORDER BY rowid").fetchall()
-        agents = _readable(Agent, [(n, d) for n, d, _ in rows], "Agent")
+        agents = readable_rows(Agent, [(n, d) for n, d, _ in rows], "Agent")
         missions = {n: m for n, _, m in rows}
         return [StoredAgent(agent, missions[agent.name]) for agent in agents]
 

@@ -1,0 +1,42 @@
+"""List answers put together from each record's cached wire JSON (cache.RecordCache), page by page.
+
+`GET tasks` reads the stored rows of the list (their JSON, unparsed) in one snapshot and renders only
+the records whose stored JSON changed since they were last rendered; the answer is those renderings
+joined. So a list after one task moved costs one record's rendering plus reading the rows, instead of
+parsing and serialising every task. Records that cannot be read are left out and logged, as the
+library's lists do (`readable_rows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from polpo_nb import AsyncProject
+from polpo_nb.spec import TaskRecord, to_jsonable
+from polpo_nb.store.sqlite import readable_rows
+
+from .cache import RecordCache, Row, WireJSON
+from .dialects import dumps
+from .models import TaskQuery
+from .pages import NEXT_CURSOR, encode_cursor
+
+
+def render_tasks(rows: Sequence[Row]) -> dict[str, bytes]:
+    """Stored task rows as their wire JSON (what `GET tasks/{id}` answers), by id."""
+    records = readable_rows(TaskRecord, [(ident, doc) for ident, _, doc in rows], "Task")
+    return {record.id: dumps(to_jsonable(record)).encode() for record in records}
+
+
+async def task_list(project: AsyncProject, query: TaskQuery, records: RecordCache) -> WireJSON:
+    """The tasks matching the query's filters in creation order, one page of them if it asks."""
+    limit = query.limit
+    with project.store.read() as tx:
+        rows = tx.task_docs(status=query.status, group=query.group, assign_to=query.assign_to, after_seq=query.after,
+                            limit=None if limit is None else limit + 1)
+    headers = {}
+    if limit is not None and len(rows) > limit:
+        rows = rows[:limit]
+        headers[NEXT_CURSOR] = encode_cursor(rows[-1][1])
+    whole = limit is None and query.cursor is None and not (query.status or query.group or query.assign_to)
+    parts = records.wire((str(project.root), "tasks"), rows, render_tasks, whole=whole)
+    return WireJSON(b"[" + b",".join(parts) + b"]", headers)

@@ -1,0 +1,159 @@
+"""`GET tasks` in pages (`limit`, `cursor`) and from per-record renderings (cache.RecordCache): pages
+walk the list's creation order exactly once, bad page parameters are refused naming the field, and a
+list after a change shows the change (in this process or another one) while rendering only the
+records that changed (counted, not timed)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from server_helpers import Api
+
+from polpo_server import PolpoServerApp
+from polpo_server.pages import MAX_LIMIT, NEXT_CURSOR, encode_cursor
+
+
+async def make_tasks(api: Api, count: int, prefix: str = "t") -> list[str]:
+    await api.call("POST", "agents", 201, json={"name": "w"})
+    return [(await api.call("POST", "tasks", 201, json={"title": f"{prefix}{i}", "assignTo": "w"}))["id"]
+            for i in range(count)]
+
+
+async def walk(api: Api, limit: int, **params: str) -> tuple[list[list[str]], list[str | None]]:
+    """Every page of `GET tasks` at `limit`: the ids of each page, and each page's next cursor."""
+    pages: list[list[str]] = []
+    cursors: list[str | None] = []
+    cursor: str | None = None
+    while True:
+        query = {"limit": str(limit), **params, **({"cursor": cursor} if cursor else {})}
+        response = await api.request("GET", "tasks", params=query)
+        pages.append([t["id"] for t in api.data(response)])
+        cursor = response.headers.get(NEXT_CURSOR)
+        cursors.append(cursor)
+        if cursor is None:
+            return pages, cursors
+        assert len(pages) <= 100, "the cursor does not advance"
+
+
+async def test_pages_walk_the_whole_list_once_in_its_order(api: Api):
+    ids = await make_tasks(api, 7)
+    everything = await api.request("GET", "tasks")
+    assert NEXT_CURSOR not in everything.headers  # no limit: the seed's whole list, nothing else
+    assert [t["id"] for t in api.data(everything)] == ids
+
+    pages, cursors = await walk(api, 3)
+    assert pages == [ids[0:3], ids[3:6], ids[6:7]]
+    assert cursors[-1] is None and len(set(cursors[:-1])) == 2
+
+    exact, _ = await walk(api, 7)  # a last page that is exactly full says so: no cursor, no empty page
+    assert exact == [ids]
+    single, _ = await walk(api, 1)
+    assert single == [[i] for i in ids]
+
+
+async def test_a_cursor_stays_valid_while_tasks_come_and_go(api: Api):
+    ids = await make_tasks(api, 5)
+    first = await api.request("GET", "tasks", params={"limit": "2"})
+    cursor = first.headers[NEXT_CURSOR]
+    await api.call("DELETE", f"tasks/{ids[2]}")  # the next page's first task
+    late = (await api.call("POST", "tasks", 201, json={"title": "late", "assignTo": "w"}))["id"]
+    rest: list[str] = []
+    while cursor:
+        response = await api.request("GET", "tasks", params={"limit": "2", "cursor": cursor})
+        rest += [t["id"] for t in api.data(response)]
+        cursor = response.headers.get(NEXT_CURSOR)
+    assert [t["id"] for t in api.data(first)] + rest == [ids[0], ids[1], ids[3], ids[4], late]
+
+
+async def test_pages_of_a_filtered_list(api: Api):
+    ids = await make_tasks(api, 6)
+    await api.call("POST", "agents", 201, json={"name": "other"})
+    await api.call("PATCH", f"tasks/{ids[1]}", json={"assignTo": "other"})
+    await api.call("PATCH", f"tasks/{ids[4]}", json={"assignTo": "other"})
+    pages, _ = await walk(api, 1, assignTo="other")
+    assert pages == [[ids[1]], [ids[4]]]
+    pages, _ = await walk(api, 2, assignTo="w")
+    assert pages == [[ids[0], ids[2]], [ids[3], ids[5]]]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", str(MAX_LIMIT + 1), "ten", "2.5", ""])
+async def test_a_bad_limit_is_refused_naming_it(api: Api, limit: str):
+    body = api.error(await api.request("GET", "tasks", params={"limit": limit}), 400)
+    assert [e["loc"] for e in body["errors"]] == [["limit"]], body
+
+
+@pytest.mark.parametrize("cursor", ["nope", "!!", encode_cursor(3)[:-2], "c2VxOi0x"])
+async def test_a_cursor_this_list_did_not_give_is_refused_naming_it(api: Api, cursor: str):
+    body = api.error(await api.request("GET", "tasks", params={"limit": "2", "cursor": cursor}), 400)
+    assert [e["loc"] for e in body["errors"]] == [["cursor"]], body
+    assert NEXT_CURSOR in body["errors"][0]["msg"]
+
+
+async def test_the_largest_page_is_accepted(api: Api):
+    ids = await make_tasks(api, 2)
+    assert [t["id"] for t in await api.get("tasks", params={"limit": str(MAX_LIMIT)})] == ids
+
+
+async def test_a_list_after_a_write_shows_it(api: Api):
+    ids = await make_tasks(api, 3)
+    assert [t["description"] for t in await api.get("tasks")] == [""] * 3
+    await api.call("PATCH", f"tasks/{ids[1]}", json={"description": "changed"})
+    listed = await api.get("tasks")
+    assert [t["description"] for t in listed] == ["", "changed", ""]
+    assert listed[1] == await api.get(f"tasks/{ids[1]}")  # the list's record is the record's own answer
+    await api.call("DELETE", f"tasks/{ids[0]}")
+    assert [t["id"] for t in await api.get("tasks")] == ids[1:]
+
+
+async def test_a_list_after_another_process_wrote_shows_it(api: Api, root_dir: Path):
+    ids = await make_tasks(api, 3)
+    assert (await api.get("tasks"))[2]["description"] == ""
+    script = ("import sys, polpo_nb as polpo\n"
+              "with polpo.Project(sys.argv[1]) as p:\n"
+              "    p.update_task(sys.argv[2], {'description': 'from elsewhere'})\n"
+              "    p.create_task({'title': 'new', 'assignTo': 'w'})\n")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(root_dir), ids[2])
+    assert await proc.wait() == 0
+    listed = await api.get("tasks")
+    assert [t["title"] for t in listed] == ["t0", "t1", "t2", "new"]
+    assert listed[2]["description"] == "from elsewhere"
+    page = await api.get("tasks", params={"limit": "1", "cursor": encode_cursor(listed[1]["seq"])})
+    assert page == [listed[2]]
+
+
+async def test_a_list_after_one_change_renders_only_that_record(api: Api, polpo_app: PolpoServerApp):
+    ids = await make_tasks(api, 20)
+    records = polpo_app.render_cache.records
+    await api.get("tasks")
+    rendered = records.renders
+    await api.get("tasks", params={"status": "draft"})  # another list of the same records: none rendered
+    assert records.renders == rendered
+
+    await api.call("PATCH", f"tasks/{ids[7]}", json={"priority": 3})
+    listed = await api.get("tasks")
+    assert records.renders == rendered + 1
+    assert listed[7]["priority"] == 3
+
+    await api.call("POST", "agents", 201, json={"name": "w2"})  # a commit that changes no task
+    assert await api.get("tasks") == listed
+    assert records.renders == rendered + 1
+
+
+def test_a_record_that_became_unreadable_is_left_out_not_answered_from_its_old_rendering():
+    from polpo_server.cache import RecordCache
+
+    records = RecordCache()
+
+    def render(rows):  # "bad" docs cannot be read: left out, as the store's lists leave them out
+        return {ident: doc.upper().encode() for ident, _, doc in rows if doc != "bad"}
+
+    assert records.wire("p", [("a", 1, "one"), ("b", 2, "two")], render) == [b"ONE", b"TWO"]
+    assert records.wire("p", [("a", 1, "bad"), ("b", 2, "two")], render) == [b"TWO"]
+    assert records.wire("p", [("a", 1, "one"), ("b", 2, "two")], render) == [b"ONE", b"TWO"]
+    assert records.renders == 3
+    assert records.wire("p", [("b", 2, "two")], render, whole=True) == [b"TWO"]  # "a" deleted: forgotten
+    assert records.wire("p", [("a", 1, "one"), ("b", 2, "two")], render) == [b"ONE", b"TWO"]
+    assert records.renders == 4
