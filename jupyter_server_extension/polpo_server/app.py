@@ -24,6 +24,7 @@ from polpo_nb.project.config import POLPO_DIR
 from . import redact
 from .cache import RenderCache
 from .handlers import build_handlers
+from .keyauth import KeyGate, Limits
 from .mcp import mcp_handlers, stop_mcp
 from .openapi import build_openapi
 from .projects import ProjectRegistry
@@ -51,6 +52,11 @@ class PolpoServerApp(ExtensionApp):
     default_model = Unicode(None, allow_none=True, config=True, help="Model of agents that name none, unless the project's config does.")
     judge_model = Unicode(None, allow_none=True, config=True, help="The LLM judge's model, unless the project's config names one.")
     orchestrator_model = Unicode(None, allow_none=True, config=True, help="The chat orchestrator's model, unless the project's config names one.")
+    requests_per_minute = Int(0, config=True, help="Requests a minute per key, where a project's config sets no "
+                                                   "`rateLimits.requestsPerMinute` (0: no limit; `polpo serve`: 1200).")
+    concurrent_streams = Int(0, config=True, help="SSE/WebSocket streams open at once per key, where a project's "
+                                                  "config sets no `rateLimits.concurrentStreams` (0: no limit; "
+                                                  "`polpo serve`: 32).")
     sse_keepalive = Float(15.0, config=True, help="Seconds between keep-alive comments on idle SSE streams.")
     idle_close = Float(600.0, config=True, help="Close a project no request has used for this many seconds and "
                                                 "that has no run, event subscriber or schedule (0: never).")
@@ -58,6 +64,7 @@ class PolpoServerApp(ExtensionApp):
     registry: ProjectRegistry
     streams: set[Any]
     render_cache: RenderCache
+    key_gate: KeyGate
     version = polpo_nb.__version__
 
     def initialize_settings(self) -> None:
@@ -67,6 +74,7 @@ class PolpoServerApp(ExtensionApp):
                                         config=self._project_defaults)
         self.streams = set()
         self.render_cache = RenderCache()
+        self.key_gate = KeyGate(self.registry, Limits(self.requests_per_minute, self.concurrent_streams))
         self._closer: asyncio.Task[None] | None = None
         self._openapi: dict[str, Any] | None = None
         redact.install([self.log, *([self.serverapp.log] if self.serverapp else [])])  # no key or token from a query string in any log line
@@ -99,6 +107,7 @@ class PolpoServerApp(ExtensionApp):
             stream.close_stream()
         await stop_mcp(self)
         await self.registry.close()
+        self.key_gate.close()
 
     # -- helpers ---------------------------------------------------------------------------------------
 

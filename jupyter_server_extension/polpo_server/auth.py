@@ -1,4 +1,5 @@
-"""Who may call the API: the server's own authentication, plus the extension's API key.
+"""Who may call the API: the server's own authentication, plus the extension's API key and the
+projects' API keys (keyauth.py decides what each may do, and counts its requests).
 
 Every verb of a polpo handler is `@web.authenticated` + `@authorized` on `AUTH_RESOURCE` (the
 WebSocket: `@ws_authenticated`). Besides the server's token, `c.PolpoServerApp.api_key` is accepted
@@ -15,7 +16,9 @@ from typing import Any
 from jupyter_server.auth import User
 from tornado import web
 
-from .failures import Failure
+from . import keyauth
+from .failures import Failure, Refusal
+from .keyauth import KeyGate, Principal
 
 AUTH_RESOURCE = "polpo"
 
@@ -37,17 +40,69 @@ class AuthMixin:
     def accepted_key(self) -> str:
         raise NotImplementedError
 
-    def prepare(self, *args: Any, **kwargs: Any) -> Any:
-        # The extension's own key (c.PolpoServerApp.api_key) is accepted besides the server's token. The
-        # identity providers of jupyter_server (and `polpo serve`'s) honour a user set before prepare().
-        key = self.accepted_key()
+    #: who this request is (set in `prepare` once the request is authenticated); None: nobody
+    principal: Principal | None = None
+    #: (limiter, who) of the stream slot this request holds, released when it ends
+    stream_slot: tuple[Any, Any] | None = None
+
+    @property
+    def key_gate(self) -> KeyGate:
+        raise NotImplementedError
+
+    def target(self) -> tuple[bool, str | None]:
+        """(whether the request is about one project, its id or None for the default project)."""
+        return False, None
+
+    def administers_keys(self) -> bool:
+        return False
+
+    def opens_stream(self) -> bool:
+        """Whether this request holds a stream open (SSE, WebSocket): it takes a stream slot."""
+        return False
+
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
+        # The extension's own key (c.PolpoServerApp.api_key) and the project keys are accepted besides the
+        # server's token. The identity providers of jupyter_server (and `polpo serve`'s) honour a user set
+        # before prepare(); keyauth.py decides the rest for every verb.
         handler: Any = self  # a JupyterHandler: the user and token flags are its own
-        if key and getattr(handler, "_jupyter_current_user", None) is None:
-            presented = bearer_token(handler.request)
-            if presented and hmac.compare_digest(presented.encode(), key.encode()):
-                handler._jupyter_current_user = User("polpo-api-key", name="polpo API key")
-                handler._token_authenticated = True
-        return super().prepare(*args, **kwargs)  # type: ignore[misc]
+        preflight = handler.request.method == "OPTIONS"
+        presented = bearer_token(handler.request)
+        key = self.accepted_key()
+        if (key and presented and getattr(handler, "_jupyter_current_user", None) is None
+                and hmac.compare_digest(presented.encode(), key.encode())):
+            handler._jupyter_current_user = User("polpo-api-key", name="polpo API key")
+            handler._token_authenticated = True
+        principal = None if preflight else await keyauth.recognise(handler, self.key_gate, presented)
+        result = super().prepare(*args, **kwargs)  # type: ignore[misc]
+        if result is not None:
+            await result
+        principal = None if preflight else keyauth.classify(handler, principal)
+        if principal is None:
+            return  # the verbs' decorators answer 401
+        self.principal = principal
+        try:
+            headers = await keyauth.admit(handler, self.key_gate, principal, presented=presented, target=self.target(),
+                                          admin=self.administers_keys(), stream=self.opens_stream())
+        except Failure as failure:
+            raise Refusal(failure) from None
+        for name, value in headers.items():
+            handler.set_header(name, value)
+
+    def release_stream(self) -> None:
+        if self.stream_slot is not None:
+            limiter, who = self.stream_slot
+            self.stream_slot = None
+            limiter.close_stream(who)
+
+    def on_finish(self) -> None:
+        handler: Any = self
+        if handler.get_status() != 101:  # an accepted WebSocket holds its slot until it closes
+            self.release_stream()
+        super().on_finish()  # type: ignore[misc]
+
+    def on_connection_close(self) -> None:
+        self.release_stream()
+        super().on_connection_close()  # type: ignore[misc]
 
     def set_cors_headers(self) -> None:
         super().set_cors_headers()  # type: ignore[misc]

@@ -18,8 +18,9 @@ from tornado.iostream import StreamClosedError
 
 from polpo_nb.chat import ChatStream
 from polpo_nb.chat.completions import ChunkWriter, classify, completion, model_label, openai_error
-from polpo_nb.errors import PolpoError
+from polpo_nb.errors import PolpoError, SpecError
 
+from . import jsonbody
 from .dialects import code_of, dumps, status_of
 from .failures import Failure
 from .route_handler import RouteHandler
@@ -63,6 +64,14 @@ class OpenAISse(SseResponse):
 
 
 class ChatCompletionsHandler(StreamMixin, RouteHandler):
+    def opens_stream(self) -> bool:
+        """`stream: true` in the body (a body that is not JSON is refused later, and holds no slot)."""
+        try:
+            body = jsonbody.loads(self.request.body or b"{}")
+        except SpecError:
+            return False
+        return isinstance(body, dict) and body.get("stream") is True
+
     async def make_call(self, route: Route, params: dict[str, str]) -> Call:
         call = await super().make_call(route, params)
         header = self.request.headers.get(SESSION_HEADER)

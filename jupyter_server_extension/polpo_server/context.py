@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from .cache import RenderCache
+from .keyauth import KeyGate
 from .projects import ProjectRegistry
 
 
@@ -18,6 +19,7 @@ class ServerContext(Protocol):
     registry: ProjectRegistry
     streams: set[Any]
     render_cache: RenderCache
+    key_gate: KeyGate
 
     @property
     def api_key(self) -> str:

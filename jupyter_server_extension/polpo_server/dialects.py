@@ -70,7 +70,7 @@ class Dialect:
 
     def code(self, code: str) -> str:
         if self.envelope:
-            return "UNAUTHORIZED" if code == "INVALID_API_KEY" else code
+            return code
         return CODES.get(code, CODES["INTERNAL"])[1]
 
     def error(self, code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from tornado import web
 
 from polpo_nb.errors import PolpoError, SpecError
 
-from .dialects import code_of
+from .dialects import code_of, status_of
 
 
 class Failure(Exception):
@@ -26,6 +26,15 @@ class Failure(Exception):
         self.message = message
         self.errors = errors
         self.headers = headers or {}
+
+
+class Refusal(web.HTTPError):
+    """A Failure raised where tornado expects an HTTPError (`prepare`): rendered as the Failure it carries,
+    and logged as a client error, not as an uncaught exception."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(status_of(failure.code), failure.message)
+        self.failure = failure
 
 
 def failure_of(exc: BaseException) -> Failure:

@@ -89,6 +89,9 @@ class McpHandler(PolpoMixin, ExtensionHandlerMixin, APIHandler):
     async def delete(self) -> None:
         await self._asgi()
 
+    def target(self) -> tuple[bool, str | None]:
+        return True, None  # the default project's
+
     _gone: asyncio.Event | None = None  # set when the client goes away (the SDK then stops waiting)
 
     def on_connection_close(self) -> None:

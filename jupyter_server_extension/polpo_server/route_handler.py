@@ -95,7 +95,7 @@ class RouteHandler(PolpoMixin, ExtensionHandlerMixin, APIHandler):
     async def make_call(self, route: Route, params: dict[str, str]) -> Call:
         project = await self.project_for(route, params)
         call = Call(app=self.polpo, project=project, params=params, url=self.request.path,
-                    authenticated=self.authenticated)
+                    authenticated=self.authenticated, principal=self.principal)
         if route.query is not None:
             args = {k: self.get_query_argument(k) for k in self.request.query_arguments}
             call.query = parse(route.query, args)

@@ -8,6 +8,7 @@ handler that renders it. `dialects.py` decides where a route is mounted and how 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from urllib.parse import quote
 from polpo_nb import AsyncProject
 from polpo_nb.chat import ChatMessage, ChatSession, ChatSessionPatch
 from polpo_nb.chat.completions import ChatCompletion, CompletionRequest
+from polpo_nb.project.keys import ApiKeys
 from polpo_nb.spec import (
     Agent,
     FileListing,
@@ -27,6 +29,7 @@ from polpo_nb.spec import (
     TaskRecord,
     Team,
 )
+from polpo_nb.spec.keys import ApiKey, CreatedApiKey, NewApiKey
 from polpo_nb.spec.state import LogEntry, LogSession, Process, ProjectInfo, ProjectState
 
 from .context import ServerContext
@@ -69,6 +72,8 @@ class Call:
     body: Any = None
     authenticated: bool = True
     last_event_id: int | None = None
+    #: the project key the request came with (keyauth.Principal), if any
+    principal: Any = None
 
     def __getitem__(self, name: str) -> str:
         return self.params[name]
@@ -154,6 +159,21 @@ def _chat(c: Call) -> Any:
                           settings=body.settings())
 
 
+async def _projects(c: Call) -> list[ProjectInfo]:
+    """Every project; a project key sees its own only."""
+    projects = await c.app.registry.list()
+    own = c.principal.root if c.principal is not None and c.principal.key is not None else None
+    return [p for p in projects if own is None or (c.app.registry.root / p.path).resolve() == own]
+
+
+def _keys(c: Call) -> ApiKeys:
+    return c.app.key_gate.ring(c.project.root)
+
+
+def _revoke_key(c: Call) -> Awaitable[ApiKey]:
+    return asyncio.to_thread(_keys(c).revoke, c["keyId"])
+
+
 def _decision(c: Call) -> str | None:
     return c.body.note if c.body else None
 
@@ -162,7 +182,7 @@ ROUTES: list[Route] = [
     # -- server ---------------------------------------------------------------------------------------
     Route("GET", "health", _health, "Server health (`{status: ok}` without credentials)", response=Health,
           scope="server", tags=("server",)),
-    Route("GET", "projects", lambda c: c.app.registry.list(), "List projects: the root and every directory "
+    Route("GET", "projects", _projects, "List projects: the root and every directory "
           "with a `.polpo/` below it", response=list[ProjectInfo], scope="server", tags=("server",)),
     Route("GET", "openapi.json", lambda c: _value(c.app.openapi()), "This document", response=dict[str, Any],
           scope="server", raw=True, tags=("server",)),
@@ -273,6 +293,14 @@ ROUTES: list[Route] = [
           response=Deleted, tags=("chat",)),
     Route("GET", "chat/sessions/{sessionId}/messages", lambda c: c.project.chat_messages(c["sessionId"]),
           "A session's messages, tool calls and tool results included", response=list[ChatMessage], tags=("chat",)),
+    # -- API keys (the server's own credentials only: keyauth.ADMIN_TAG) ---------------------------------
+    Route("GET", "keys", lambda c: asyncio.to_thread(_keys(c).list), "List the project's active API keys (never "
+          "the keys themselves)", response=list[ApiKey], tags=("keys",)),
+    Route("POST", "keys", lambda c: asyncio.to_thread(_keys(c).create, c.body.name, kind=c.body.kind),
+          "Create an API key (`sk_live_...`, or `sk_test_...` for dry runs): the answer is the only time its "
+          "text is shown", body=NewApiKey, response=CreatedApiKey, status=201, tags=("keys",)),
+    Route("DELETE", "keys/{keyId}", _revoke_key, "Revoke an API key (by id or name): refused from the next "
+          "request on", response=ApiKey, tags=("keys",)),
     # -- streams --------------------------------------------------------------------------------------
     Route("GET", "events", lambda c: _value(_events(c)), "Server-Sent Events: every event, replay after "
           "`Last-Event-ID`", query=EventsQuery, response=StreamEvent, kind="events", tags=("events",)),

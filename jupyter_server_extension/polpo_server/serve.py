@@ -39,6 +39,9 @@ from .auth import bearer_token
 from .dialects import FLAT, PROJECT
 from .route_handler import NotFoundHandler
 
+SERVE_REQUESTS_PER_MINUTE = 1200
+SERVE_CONCURRENT_STREAMS = 32
+
 
 class ApiKeyIdentityProvider(IdentityProvider):
     """Every request carries the key; no cookies, no login page. Without a key, requests are
@@ -149,7 +152,9 @@ def serve_config(*, port: int, host: str, project: str, api_key: str | None, cor
         },
         "ApiKeyIdentityProvider": {"api_key": api_key or ""},
         "ContentsManager": {"files_handler_class": None},
-        "PolpoServerApp": {"url_prefix": ""},
+        # generous per-key limits (a project's `rateLimits` changes them); a Jupyter server has none unless configured
+        "PolpoServerApp": {"url_prefix": "", "requests_per_minute": SERVE_REQUESTS_PER_MINUTE,
+                           "concurrent_streams": SERVE_CONCURRENT_STREAMS},
     })
 
 

@@ -27,6 +27,9 @@ class StreamMixin:
 
     response: SseResponse | None = None
 
+    def opens_stream(self) -> bool:
+        return True
+
     def on_connection_close(self) -> None:
         if self.response is not None:
             self.response.closed.set()
@@ -82,6 +85,10 @@ class EventsHandler(StreamMixin, RouteHandler):
 
 class ExecuteHandler(StreamMixin, RouteHandler):
     """`POST tasks/:id/execute`, `missions/:id/execute|resume`: the seed's SSE stream, or JSON."""
+
+    def opens_stream(self) -> bool:
+        route = self.routes.get(self.request.method or "")
+        return route is not None and self.wants_stream(route)
 
     def wants_stream(self, route: Route) -> bool:
         accept = self.request.headers.get("Accept", "")

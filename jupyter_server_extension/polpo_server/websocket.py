@@ -38,6 +38,9 @@ class EventSocketHandler(PolpoMixin, WebSocketMixin, WebSocketHandler, Extension
     patterns: list[str] | None = None
     consumer: asyncio.Task[None] | None = None
 
+    def opens_stream(self) -> bool:
+        return True
+
     async def pre_get(self) -> None:
         allowed = await ensure_async(self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE))
         if not allowed:
@@ -116,6 +119,7 @@ class EventSocketHandler(PolpoMixin, WebSocketMixin, WebSocketHandler, Extension
             self.write_message(dumps(data))
 
     def on_close(self) -> None:
+        self.release_stream()
         self.polpo.streams.discard(self)
         if self.consumer is not None:
             self.consumer.cancel()

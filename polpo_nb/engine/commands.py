@@ -79,6 +79,7 @@ class CommandRouter:
             "retry": lambda: self.engine.retry(task_id),
             "resume": lambda: self.engine.resume(mission_id, retry_failed=bool(payload.get("retryFailed"))),
             "abort": lambda: self.engine.abort(mission_id),
+            "rerun": lambda: self.engine.rerun(mission_id, str(payload.get("fromTask", ""))),
         }
         if command.kind not in handlers:
             raise ConflictError(f"unknown command {command.kind!r}")

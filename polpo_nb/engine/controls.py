@@ -1,10 +1,10 @@
 """Operator commands: what a human (or the API) asks of a run, a mission or a task.
 
-Abort, resume, interrupt, kill, approve/reject, retry and reassess. Each checks the command against
-the state table (`states.check_command`) and refuses a run another live process owns
-(`ForeignRunError`, which the project routes to that process) before writing anything; then it acts
-through the dispatcher, so a command's consequences (released dependents, the holds, the run's end)
-are those of any settled task.
+Abort, resume, rerun (from a task: rerun.py), interrupt, kill, approve/reject, retry and reassess. Each
+checks the command against the state table (`states.check_command`) and refuses a run another live
+process owns (`ForeignRunError`, which the project routes to that process) before writing anything;
+then it acts through the dispatcher, so a command's consequences (released dependents, the holds, the
+run's end) are those of any settled task.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..events.catalog import (
     CheckpointApprovalResolved,
     CheckpointResumed,
     MissionAborted,
+    MissionRerun,
     MissionResumed,
     TaskApprovalResolved,
     TaskRetry,
@@ -34,6 +35,7 @@ from .deps import EngineDeps
 from .dispatch import Dispatcher
 from .interrupt import interrupt_run
 from .leases import Leases
+from .rerun import find_task, refuse_unsettled, reopen_holds, rerun_tail
 from .run import Run
 from .states import SKIPPED_PREFIX, check_command
 from .writes import Writes, put_task
@@ -112,6 +114,12 @@ class Controls:
         await self.writes.set_mission(run, MissionStatus.ACTIVE, pause_reason=None, pause_message=None, error=None,
                                       extra=[MissionResumed(mission_id=run.mission.id, name=run.mission.name,
                                                             retry_failed=retry_failed), *extra])
+        return await self._go_on(run)
+
+    async def _go_on(self, run: Run) -> Run:
+        """A mission made active again (resume, rerun) goes on: delays re-armed, its pending and deferred
+        tasks queued, the checkpoints they reach checked, the run closed if nothing is left."""
+        pauses = self.dispatcher.pauses
         run.rebuild_counters()
         for delay in run.mission.delays if run.mission else []:
             pauses.arm_delay(run, delay)
@@ -122,6 +130,52 @@ class Controls:
         self.dispatcher.dispatch()
         await self.dispatcher.check_finished(run)
         return run
+
+    async def rerun(self, mission_id: str, from_task: str) -> Run:
+        """Run a settled mission again from one of its tasks (id or title): that task and everything
+        downstream of it go back to pending and re-execute (rerun.py says what is refused); the results
+        upstream are reused, earlier attempts stay, the holds after the re-run tasks apply again. The
+        tasks, the mission's status and `mission:rerun` are one write."""
+        with self.d.store.read() as tx:
+            mission = tx.mission(mission_id)
+        start = find_task(mission, from_task)
+        run = self.runs.get(mission.id)
+        orphaned = False
+        if run is None and mission.status == MissionStatus.ACTIVE:
+            owner = self.leases.run_owner(mission.id)
+            orphaned = owner is None or not owner[1]
+        refuse_unsettled(mission, start.title, orphaned=orphaned)
+        fresh = run is None
+        if run is None:
+            self.leases.refuse_foreign(mission)
+            run = Run(mission, mission.tasks, flags=self.leases.flags(mission.id))
+            await self.leases.take_over(run)  # paused by a process that died: its attempts in flight start over
+        tail = rerun_tail(run, run.tasks[start.id])
+        titles = [run.tasks[tid].title for tid in tail]
+        for name in reopen_holds(run, set(titles)):
+            timer = run.delay_timers.pop(name, None)
+            if timer is not None:
+                timer.cancel()
+        assert run.mission is not None
+        event = MissionRerun(mission_id=mission.id, name=mission.name, from_task=start.title, from_task_id=start.id,
+                             tasks=titles)
+        to_active, updated = self.writes.mission_change(run, MissionStatus.ACTIVE, pause_reason=None,
+                                                        pause_message=None, error=None)
+        reason = f"re-run from {start.title!r}"
+
+        def write(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            emit(event)
+            tasks = [put_task(tx, emit, run.tasks[tid], S.PENDING, reason=reason, phase=None, retries=0, result=None,
+                              assessment=None, feedback=None) for tid in tail]
+            to_active(tx, emit)
+            return tasks
+        for new in await self.d.journal.write(write):
+            run.tasks[new.id] = new
+        run.mission = updated
+        if fresh:
+            self.runs[run.key] = run
+            self.dispatcher.pauses.watch_deadline(run)
+        return await self._go_on(run)
 
     async def _retry_failed(self, run: Run) -> None:
         def retry(tx: Tx, emit: Emit) -> list[TaskRecord]:

@@ -7,7 +7,7 @@ engine's loop and all writing through the journal (durable before their events a
 - `attempts.py`   one task's attempts: execution, review, fix, retries and escalation
 - `holds.py`      gates, delays, checkpoints and deadlines as pure functions of a run
 - `pausing.py`    acting on them: pausing the mission, the delay and deadline timers
-- `controls.py`   operator commands: abort, resume, interrupt, kill, approve/reject, retry, reassess
+- `controls.py`   operator commands: abort, resume, rerun, interrupt, kill, approve/reject, retry, reassess
 - `leases.py`     who runs what: lease renewal, orphan recovery, take-over, foreign runs refused
 - `writes.py`     the writes they share: a task with its transition, a mission's status, a run's flags
 """
@@ -94,6 +94,9 @@ class Engine:
 
     async def resume(self, mission_id: str, *, retry_failed: bool = False) -> Run:
         return await self.controls.resume(mission_id, retry_failed=retry_failed)
+
+    async def rerun(self, mission_id: str, from_task: str) -> Run:
+        return await self.controls.rerun(mission_id, from_task)
 
     async def kill(self, task_id: str) -> TaskRecord:
         return await self.controls.kill(task_id)

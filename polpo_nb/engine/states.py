@@ -54,6 +54,8 @@ COMMANDS: dict[str, tuple[frozenset[S], str]] = {
     "kill": (frozenset({S.PENDING, S.ASSIGNED, S.IN_PROGRESS, S.REVIEW, S.AWAITING_APPROVAL}),
              "only a queued or running task can be killed"),
     "reassess": (frozenset({S.DONE, S.FAILED}), "only a finished task can be reassessed"),
+    "rerun": (frozenset({S.DONE, S.FAILED}), "only a task that has run (done or failed) can be re-run from; "
+              "resume the mission to run the others"),
 }
 
 

@@ -8,6 +8,7 @@ anything is written; unknown ids raise NotFoundError; illegal states raise Confl
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -55,6 +56,7 @@ from .chatport import ChatBackend
 from .config import POLPO_DIR, ConfigFile
 from .handles import RunHandle
 from .judging import Judging
+from .keys import ApiKeys
 from .loop import engine_call
 from .memory import MemoryFile
 from .missions import MissionEditor, as_data
@@ -115,6 +117,11 @@ class AsyncProject:
         """The project's config as its file says now: an edit of `.polpo/config.json` applies at the next
         use, in a running server or kernel too (`ConfigFile`: two stats per look, one shared object)."""
         return self._config.current()
+
+    @functools.cached_property
+    def keys(self) -> ApiKeys:
+        """The project's API keys (create, list, revoke), as `polpo keys` and the HTTP API manage them."""
+        return ApiKeys(self.root)
 
     @classmethod
     async def open(cls, path: str | Path = ".", **kwargs: Any) -> AsyncProject:

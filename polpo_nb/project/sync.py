@@ -21,6 +21,7 @@ from ..executors import Executor
 from ..spec import MissionRecord
 from .aproject import AsyncProject
 from .handles import RunHandle
+from .keys import ApiKeys
 from .loop import EngineThread
 
 if TYPE_CHECKING:
@@ -70,6 +71,11 @@ class Project:
     @property
     def id(self) -> str:
         return self.aio.id
+
+    @property
+    def keys(self) -> ApiKeys:
+        """The project's API keys: `project.keys.create("ci")` (its `.key` is shown once), `.list()`, `.revoke("ci")`."""
+        return self.aio.keys
 
     @property
     def models(self) -> ModelRegistry:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ._base import WireModel
+from .keys import RateLimits
 from .mcp import McpServers
 
 
@@ -55,6 +56,8 @@ class ProjectConfig(WireModel):
         default_factory=list, description="Destinations `http_fetch` may reach although they are not public "
         "(loopback, link-local, private, cloud metadata are refused otherwise): host names (`localhost`), "
         "addresses (`127.0.0.1`) or networks (`10.0.0.0/8`).")
+    rate_limits: RateLimits = Field(default_factory=RateLimits, description="Per-key limits of the HTTP API "
+                                    "(requests per minute, concurrent streams); unset values: the server's defaults.")
     agent_handler_modules: list[str] = Field(
         default_factory=list, description="Modules outside the project directory that an agent given as data "
         "(HTTP, chat, a mission file) may name in `handler`; a package allows its submodules. "

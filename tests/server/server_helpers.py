@@ -127,8 +127,9 @@ def api_path(api: Api, route: Route) -> str:
     return dialect.mount(route.scope, route.path)
 
 
-#: Routes whose own test file calls each of them (the tour leaves them out): chat -> test_server_chat.py.
-COVERED_ELSEWHERE = frozenset({"chat"})
+#: Routes whose own test file calls each of them (the tour leaves them out): chat -> test_server_chat.py,
+#: keys -> test_keys.py.
+COVERED_ELSEWHERE = frozenset({"chat", "keys"})
 
 
 def mounted(dialect_name: str) -> set[tuple[str, str]]:

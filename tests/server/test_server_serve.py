@@ -194,7 +194,7 @@ async def test_every_route_needs_the_key(served: Served):
                 assert response.status_code == 401, (route.method, path, response.status_code)
                 assert _code(response.json()) in ("UNAUTHORIZED", "unauthorized")
                 bad = await wrong.request(route.method, path, json={})
-                assert bad.status_code == 401 and _code(bad.json()) in ("UNAUTHORIZED", "invalid_api_key")
+                assert bad.status_code == 401 and _code(bad.json()) in ("INVALID_API_KEY", "invalid_api_key")
                 checked += 1
     assert checked == 2 * (len(ROUTES) - 1)
 

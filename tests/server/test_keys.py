@@ -1,0 +1,240 @@
+"""Project API keys and rate limits (issue 20) on a real `polpo serve` over three projects, and on Jupyter.
+
+`alpha` is the served directory (the default project, the flat dialect's), `beta` and `gamma` are
+projects below it; `gamma`'s config sets tight rate limits. The LLM agents of `alpha` talk to a loopback
+OpenAI-compatible server, so a dry run (a test key) can be seen to leave it alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import aconnect_sse
+from server_helpers import WAIT, free_port, start_serve, stop_serve, until
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from polpo_nb.project.keys import ApiKeys
+from polpo_nb.testing import LoopbackOpenAI, text
+
+ADMIN = "polpo-admin-key"
+LLM = "anthropic:claude-sonnet-4-5"
+POLPO = [sys.executable, "-m", "polpo_nb.cli"]
+
+
+@dataclass
+class Served:
+    url: str
+    root: Path
+    log: Path
+    loopback: LoopbackOpenAI
+    keys: dict[str, str]  # name -> key text
+
+    def client(self, key: str | None = None, **kw: Any) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=WAIT, **kw)
+
+
+def _project(root: Path, config: dict[str, Any]) -> ApiKeys:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "polpo.json").write_text(json.dumps(config))
+    return ApiKeys(root)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    base = tmp_path_factory.mktemp("keys")
+    loopback = LoopbackOpenAI(lambda body: text("Done, and it looks right.")).start()
+    alpha = base / "alpha"
+    providers = {"anthropic": {"baseUrl": loopback.base_url}}
+    keys = {}
+    ring = _project(alpha, {"providers": providers, "judgeModel": LLM, "defaultModel": LLM})
+    keys["alpha"] = ring.create("alpha-ci").key
+    keys["alpha-test"] = ring.create("alpha-sandbox", kind="test").key
+    keys["beta"] = _project(alpha / "beta", {"rateLimits": {"concurrentStreams": 1}}).create("beta-ci").key
+    keys["gamma"] = _project(alpha / "gamma", {"rateLimits": {"requestsPerMinute": 20}}).create("gamma-ci").key
+    log = base / "serve.log"
+    port = free_port()
+    try:
+        proc = start_serve(alpha, port=port, key=ADMIN, log=log)
+    except BaseException:
+        loopback.stop()
+        raise
+    try:
+        yield Served(f"http://127.0.0.1:{port}/", alpha, log, loopback, keys)
+    finally:
+        code = stop_serve(proc)
+        loopback.stop()
+    assert code == 0, log.read_text()
+
+
+def _code(response: httpx.Response) -> str:
+    return response.json()["code"]
+
+
+# -- scope ---------------------------------------------------------------------------------------------
+
+async def test_a_project_key_reads_its_project_and_another_is_absent(served: Served):
+    async with served.client(served.keys["alpha"]) as alpha, served.client(served.keys["beta"]) as beta, \
+            served.client(ADMIN) as admin:
+        assert (await alpha.get("api/v1/projects/alpha/tasks")).json() == {"ok": True, "data": []}
+        assert (await alpha.get("v1/tasks")).json() == []  # the flat dialect: the default project, alpha
+        assert (await beta.get("api/v1/projects/beta/tasks")).status_code == 200
+        unknown = await alpha.get("api/v1/projects/nowhere/tasks")
+        for response, project in ((await alpha.get("api/v1/projects/beta/tasks"), "beta"),
+                                  (await alpha.post("api/v1/projects/beta/agents", json={"name": "x"}), "beta"),
+                                  (unknown, "nowhere")):
+            assert response.status_code == 404 and response.json() == {
+                "ok": False, "error": f"Project not found: {project}", "code": "NOT_FOUND"}
+        assert (await beta.get("v1/tasks")).status_code == 404  # beta is not the default project
+        assert (await beta.get("v1/tasks")).json()["code"] == "not_found"
+        assert (await beta.get("api/v1/agents/processes")).status_code == 404
+        assert [p["id"] for p in (await alpha.get("api/v1/projects")).json()["data"]] == ["alpha"]
+        assert [p["id"] for p in (await beta.get("api/v1/projects")).json()["data"]] == ["beta"]
+        assert {p["id"] for p in (await admin.get("api/v1/projects")).json()["data"]} == {"alpha", "beta", "gamma"}
+        assert (await admin.get("api/v1/projects/beta/tasks")).status_code == 200
+
+
+async def test_streams_and_mcp_pass_the_same_gate(served: Served):
+    ws = served.url.replace("http", "ws")
+    alpha = {"Authorization": f"Bearer {served.keys['alpha']}"}
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws + "api/v1/projects/beta/ws", additional_headers=alpha):
+            pass
+    assert refused.value.response.status_code == 404
+    async with asyncio.timeout(WAIT), connect(ws + "api/v1/projects/alpha/ws", additional_headers=alpha) as socket:
+        await socket.send(json.dumps({"type": "ping"}))
+        assert json.loads(await socket.recv()) == {"type": "pong"}
+    async with served.client(served.keys["alpha"]) as client:
+        async with client.stream("GET", "api/v1/projects/beta/events") as response:
+            assert response.status_code == 404
+        mcp = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        accept = {"Accept": "application/json, text/event-stream"}
+        assert (await client.post("mcp", json=mcp, headers=accept)).status_code == 200
+    async with served.client(served.keys["beta"]) as client:  # /mcp is the default project's: not beta's
+        assert (await client.post("mcp", json=mcp, headers=accept)).status_code == 404
+
+
+async def test_no_key_is_unauthorized_and_an_unknown_key_is_invalid(served: Served):
+    async with served.client() as anon, served.client("sk_live_" + "x" * 43) as unknown:
+        assert (await anon.get("v1/tasks")).json() == {"error": "Missing credentials: send Authorization: Bearer <key>",
+                                                         "code": "unauthorized"}
+        for path, code in (("v1/tasks", "invalid_api_key"), ("api/v1/projects/alpha/tasks", "INVALID_API_KEY"),
+                           ("api/v1/projects/beta/tasks", "INVALID_API_KEY")):
+            response = await unknown.get(path)
+            assert response.status_code == 401 and _code(response) == code, response.text
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+# -- administration ------------------------------------------------------------------------------------
+
+async def test_keys_are_managed_with_the_servers_credentials_only(served: Served):
+    async with served.client(served.keys["alpha"]) as alpha, served.client(ADMIN) as admin:
+        refused = await alpha.post("api/v1/projects/alpha/keys", json={"name": "mine"})
+        assert refused.status_code == 403 and _code(refused) == "FORBIDDEN"
+        assert (await alpha.get("v1/keys")).status_code == 403
+        made = await admin.post("api/v1/projects/beta/keys", json={"name": "dashboard", "kind": "test"})
+        assert made.status_code == 201, made.text
+        created = made.json()["data"]
+        assert created["key"].startswith("sk_test_") and created["kind"] == "test" and created["name"] == "dashboard"
+        listed = (await admin.get("api/v1/projects/beta/keys")).json()["data"]
+        assert {k["name"] for k in listed} >= {"beta-ci", "dashboard"} and all("key" not in k for k in listed)
+        async with served.client(created["key"]) as dashboard:
+            assert (await dashboard.get("api/v1/projects/beta/tasks")).status_code == 200
+            revoked = await admin.delete(f"api/v1/projects/beta/keys/{created['id']}")
+            assert revoked.status_code == 200 and revoked.json()["data"]["revokedAt"]
+            again = await dashboard.get("api/v1/projects/beta/tasks")
+            assert again.status_code == 401 and _code(again) == "INVALID_API_KEY"
+        duplicate = await admin.post("v1/keys", json={"name": "alpha-ci"})
+        assert duplicate.status_code == 409 and _code(duplicate) == "conflict"
+        bad = await admin.post("v1/keys", json={"name": "x", "kind": "prod"})
+        assert bad.status_code == 400 and bad.json()["errors"][0]["loc"] == ["kind"]
+
+
+async def test_revocation_from_the_cli_in_another_process_is_refused_on_the_next_request(served: Served):
+    made = await asyncio.to_thread(subprocess.run, [*POLPO, "keys", "create", "rotating", "--project", str(served.root)],
+                                   capture_output=True, text=True, check=True)
+    key = made.stdout.strip()
+    async with served.client(key) as client:
+        assert (await client.get("v1/tasks")).status_code == 200
+        await asyncio.to_thread(subprocess.run, [*POLPO, "keys", "revoke", "rotating", "--project", str(served.root)],
+                                capture_output=True, text=True, check=True)
+        refused = await client.get("v1/tasks")
+        assert refused.status_code == 401 and refused.json() == {"error": "Invalid API key", "code": "invalid_api_key"}
+        enveloped = await client.get("api/v1/projects/alpha/tasks")
+        assert enveloped.status_code == 401 and _code(enveloped) == "INVALID_API_KEY"
+
+
+async def test_the_key_text_is_nowhere_after_creation(served: Served):
+    async with served.client(ADMIN) as admin:
+        key = (await admin.post("api/v1/projects/alpha/keys", json={"name": "secretive"})).json()["data"]["key"]
+        seen: list[str] = []
+        async with served.client(key) as client:
+            seen.append((await client.get("v1/tasks")).text)
+            seen.append((await client.get("v1/nothing-here")).text)
+            seen.append((await client.get("api/v1/projects/beta/tasks")).text)
+            seen.append((await client.get("api/v1/projects")).text)
+            seen.append((await client.post("v1/tasks", json={"title": 1})).text)
+        async with served.client() as anon:  # as the browser's EventSource sends it: in the query
+            async with anon.stream("GET", "v1/events", params={"token": key}) as response:
+                assert response.status_code == 200
+            seen.append((await anon.get("v1/tasks", params={"token": key + "x"})).text)
+        seen.append((await admin.get("v1/keys")).text)
+        seen.append((await admin.get("v1/state")).text)
+        seen.append((await admin.delete("v1/keys/secretive")).text)
+    assert all(key not in body for body in seen)
+    stored = b"".join(p.read_bytes() for p in (served.root / ".polpo").glob("state.db*"))
+    assert key[:12].encode() in stored and key.encode() not in stored
+    assert key not in served.log.read_text() and key[12:] not in served.log.read_text()
+
+
+# -- rate limits ---------------------------------------------------------------------------------------
+
+async def test_a_burst_over_the_limit_gets_429s_and_requests_under_it_never_do(served: Served):
+    async with served.client(served.keys["gamma"]) as gamma, served.client(served.keys["beta"]) as beta:
+        burst = [await gamma.get("api/v1/projects/gamma/tasks") for _ in range(30)]
+        under = [await beta.get("api/v1/projects/beta/tasks") for _ in range(30)]  # serve's default: 1200 a minute
+    assert [r.status_code for r in burst[:20]] == [200] * 20  # gamma allows 20 a minute
+    assert [r.headers["X-RateLimit-Limit"] for r in burst[:20]] == ["20"] * 20
+    assert burst[0].headers["X-RateLimit-Remaining"] == "19" and int(burst[19].headers["X-RateLimit-Remaining"]) <= 1
+    refused = [r for r in burst[20:] if r.status_code == 429]
+    assert len(refused) >= 8 and {r.status_code for r in burst[20:]} <= {200, 429}
+    for response in refused:
+        assert response.json()["code"] == "RATE_LIMITED"
+        assert int(response.headers["Retry-After"]) >= 1
+        assert response.headers["X-RateLimit-Limit"] == "20" and response.headers["X-RateLimit-Remaining"] == "0"
+        assert int(response.headers["X-RateLimit-Reset"]) > 0
+    assert {r.status_code for r in under} == {200}
+    assert under[-1].headers["X-RateLimit-Limit"] == "1200"
+
+
+async def test_a_stream_holds_one_of_the_keys_concurrent_streams(served: Served):
+    """beta's config allows a key one stream at a time (and serve's default requests a minute)."""
+    auth = {"Authorization": f"Bearer {served.keys['beta']}"}
+    async with served.client(served.keys["beta"]) as beta:
+        async with aconnect_sse(beta, "GET", "api/v1/projects/beta/events") as first:
+            assert first.response.status_code == 200
+            second = await beta.get("api/v1/projects/beta/events")
+            assert second.status_code == 429 and second.json()["error"].startswith("Too many open streams")
+            assert second.headers["Retry-After"]
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(served.url.replace("http", "ws") + "api/v1/projects/beta/ws", additional_headers=auth):
+                    pass
+            assert refused.value.response.status_code == 429
+            assert (await beta.get("api/v1/projects/beta/tasks")).status_code == 200  # not a stream: no slot needed
+
+    async def reopened() -> bool:  # the slot frees when the server sees the connection close
+        async with served.client(served.keys["beta"]) as client, client.stream("GET", "api/v1/projects/beta/events") as again:
+            return again.status_code == 200
+
+    assert await until(reopened)
