@@ -11,9 +11,9 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from ..events.catalog import CatalogEvent, MissionStatusChanged, TaskTransition
-from ..spec import MissionStatus, TaskRecord, TaskStatus, utcnow
+from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus, utcnow
 from ..spec.status import TERMINAL_MISSION_STATES
-from ..store.journal import Emit, Journal
+from ..store.journal import Emit, Journal, WriteFn
 from ..store.sqlite import Tx
 from .ownership import NO_OWNER, lease_deadline
 from .run import Run
@@ -73,6 +73,14 @@ class Writes:
                           **changes: Any) -> None:
         """The mission's new status (+ `mission:status`, then `extra`) and the run row, in one write: an
         ended run keeps its flags, unowned, for a later resume."""
+        write, updated = self.mission_change(run, status, extra=extra, **changes)
+        await self.journal.write(write)
+        run.mission = updated
+
+    def mission_change(self, run: Run, status: MissionStatus, *, extra: Iterable[CatalogEvent] = (),
+                       **changes: Any) -> tuple[WriteFn[None], MissionRecord]:
+        """`set_mission`'s write and the mission it writes, for a command that changes tasks and its
+        mission's status in one transaction (a re-run); the caller sets `run.mission` once committed."""
         mission = run.mission
         assert mission is not None
         previous = mission.status
@@ -90,8 +98,7 @@ class Writes:
             ended = status in TERMINAL_MISSION_STATES
             tx.put_run(mission.id, NO_OWNER if ended else self.owner, 0.0 if ended else lease_deadline(),
                        run.flags.to_json())
-        await self.journal.write(write)
-        run.mission = updated
+        return write, updated
 
     async def save_flags(self, run: Run) -> None:
         if run.mission:

@@ -440,6 +440,16 @@ class AsyncProject:
 
     @engine_call
     async def abort_mission(self, ref: str) -> MissionRecord:
+    @engine_call
+    async def rerun_mission(self, ref: str, *, from_task: str) -> RunHandle:
+        """Run a finished, failed, cancelled or paused mission again from one of its tasks (title or id):
+        that task and everything downstream of it re-execute, the results upstream are reused, and every
+        earlier attempt stays in `attempts`. Refused while the mission runs."""
+        mission = await self.get_mission(ref)
+        await self._routed("rerun", lambda: self.engine.rerun(mission.id, from_task), mission_id=mission.id,
+                           fromTask=from_task)
+        return RunHandle(self, mission.id, mission_id=mission.id)
+
         mission = await self.get_mission(ref)
         await self._routed("abort", lambda: self.engine.abort(mission.id), mission_id=mission.id)
         return await self.get_mission(mission.id)

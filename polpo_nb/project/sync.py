@@ -18,7 +18,7 @@ from ..agents.models import ModelRegistry
 from ..events.bus import Subscription
 from ..events.model import Event
 from ..executors import Executor
-from ..spec import MissionRecord
+from ..spec import Mission, MissionRecord
 from .aproject import AsyncProject
 from .handles import RunHandle
 from .keys import ApiKeys
@@ -105,6 +105,11 @@ class Project:
     def resume(self, mission: str, *, retry_failed: bool = False) -> RunHandle:
         return self.resume_mission(mission, retry_failed=retry_failed)
 
+    def rerun(self, mission: str | Mission | MissionRecord, *, from_task: str) -> RunHandle:
+        """Run a settled mission (its name or id, or the Mission itself) again from one of its tasks:
+        that task and everything downstream of it re-execute (see `rerun_mission`)."""
+        return self.rerun_mission(mission if isinstance(mission, str) else mission.name, from_task=from_task)
+
     def abort(self, mission: str) -> MissionRecord:
         return self.abort_mission(mission)
 
@@ -179,6 +184,7 @@ class Project:
     put_memory = _blocking(AsyncProject.put_memory)
     append_memory = _blocking(AsyncProject.append_memory)
     state = _blocking(AsyncProject.state)
+    rerun_mission = _blocking(AsyncProject.rerun_mission)
     log_sessions = _blocking(AsyncProject.log_sessions)
     list_files = _blocking(AsyncProject.list_files)
     preview_file = _blocking(AsyncProject.preview_file)

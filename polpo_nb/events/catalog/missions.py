@@ -56,6 +56,17 @@ class MissionResumed(CatalogEvent):
     retry_failed: bool
 
 
+@event("mission:rerun")
+class MissionRerun(CatalogEvent):
+    """A settled mission runs again from one of its tasks: `fromTask` and everything downstream of it
+    (`tasks`, titles) re-execute; the results upstream of it are reused, earlier attempts are kept."""
+    mission_id: str
+    name: str
+    from_task: str
+    from_task_id: str
+    tasks: list[str]
+
+
 @event("mission:aborted")
 class MissionAborted(CatalogEvent):
     """A run was aborted by a human."""
