@@ -115,6 +115,11 @@ class ResumeBody(WireModel):
     retry_failed: bool = Field(default=False, description="Retry failed tasks before resuming.")
 
 
+class RerunBody(WireModel):
+    from_task: str = Field(min_length=1, description="The task (title or id) to re-run from: it and everything "
+                                                     "downstream of it re-execute.")
+
+
 class DecisionBody(WireModel):
     note: str | None = Field(default=None, description="Why; recorded with the approval event.")
 

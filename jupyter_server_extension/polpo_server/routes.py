@@ -49,6 +49,7 @@ from .models import (
     QueryModel,
     ReadQuery,
     ResumeBody,
+    RerunBody,
     StreamEvent,
     TaskPatch,
     TaskQuery,
@@ -242,6 +243,12 @@ ROUTES: list[Route] = [
           "text/event-stream`", body=ResumeBody, query=ExecuteQuery, response=MissionRecord, kind="execute",
           stream=MISSION_STREAM, stream_by_default=False, tags=("missions",)),
     Route("POST", "missions/{missionId}/abort", lambda c: c.project.abort_mission(c["missionId"]), "Abort a mission",
+    Route("POST", "missions/{missionId}/rerun",
+          lambda c: c.project.rerun_mission(c["missionId"], from_task=c.body.from_task),
+          "Re-run a finished, failed, cancelled or paused mission from one of its tasks (`fromTask`): it and "
+          "everything downstream of it re-execute, upstream results are reused; 409 while the mission runs. "
+          "Streams if `Accept: text/event-stream`", body=RerunBody, query=ExecuteQuery, response=MissionRecord,
+          kind="execute", stream=MISSION_STREAM, stream_by_default=False, tags=("missions",)),
           response=MissionRecord, tags=("missions",)),
     Route("POST", "missions/{missionId}/tasks", lambda c: c.project.add_mission_task(c["missionId"], c.body),
           "Add a task to a mission (scheduled at once if the mission runs)", body=Task, response=TaskRecord,

@@ -116,6 +116,11 @@ async def every_route(api: Api, ws_url: str, ws_headers: dict[str, str], *, rele
     resumed = await api.call("POST", f"missions/{mid}/resume", json={"retryFailed": False})
     assert resumed["status"] == "active"
     await until(lambda: _mission(api, mid, "completed"))
+    rerun = await api.call("POST", f"missions/{mid}/rerun", json={"fromTask": "ship"})  # the checkpoint stays passed
+    assert rerun["status"] == "active"
+    await until(lambda: _mission(api, mid, "completed"))
+    usage = await api.get(f"missions/{mid}/usage")  # function agents call no model: nothing spent, nothing unpriced
+    assert usage["missionId"] == mid and usage["total"]["requests"] == 0 and usage["byTask"] == []
 
     doomed = await api.call("POST", "missions", 201, json={"name": f"long{suffix}", "tasks": [{"title": "t", "assignTo": "gated"}]})
     await api.call("POST", f"missions/{doomed['id']}/execute", headers={"Accept": "application/json"})
