@@ -102,6 +102,8 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open {self.path}: {exc}. The file is left untouched; move it away to start afresh.") from exc
         self.tx = Tx(self._conn)
+        #: write transactions committed by this connection: what benchmarks multiply by a commit's cost
+        self.commits = 0
 
     def _migrate(self) -> None:
         conn = self._conn
@@ -140,6 +142,7 @@ class Store:
                 raise
             self.tx.reset()
             self._conn.execute("COMMIT")
+            self.commits += 1
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
