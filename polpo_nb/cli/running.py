@@ -1,4 +1,5 @@
-"""`polpo run` and `polpo resume`: start or continue a mission and follow it until it settles.
+"""`polpo run`, `polpo resume` and `polpo rerun`: start, continue or re-run a mission and follow it until
+it settles.
 
 A run in the foreground ends when the mission completes or fails, or when it needs a human (a
 checkpoint, a blocked gate, an approval): the command then says which command continues it and exits
@@ -78,6 +79,23 @@ def resume(name: str, retry_failed: bool, plain: bool, project_dir: str) -> int:
     with Interrupts().installed() as interrupts, opened(project_dir) as project:
         mission = find_mission(project, name)
         return show_run(project, lambda: project.resume(mission.id, retry_failed=retry_failed), interrupts, plain=plain)
+
+
+@cli.command(short_help="Run a mission again from one of its tasks, live.")
+@click.argument("name")
+@click.option("--from", "from_task", required=True, metavar="TASK",
+              help="The task (title or id) to re-run from: it and everything downstream of it run again.")
+@plain_option
+@project_option
+def rerun(name: str, from_task: str, plain: bool, project_dir: str) -> int:
+    """Run a finished, failed, cancelled or paused mission again from one of its tasks.
+
+    TASK and every task downstream of it re-execute (done ones included); the results upstream of it
+    are reused and every earlier attempt is kept (`polpo logs TASK`). Refused while the mission runs.
+    """
+    with Interrupts().installed() as interrupts, opened(project_dir) as project:
+        mission = find_mission(project, name)
+        return show_run(project, lambda: project.rerun(mission.id, from_task=from_task), interrupts, plain=plain)
 
 
 def _detach(spec: Mission | str, target: str, project_dir: str) -> int:

@@ -30,7 +30,7 @@ from ..spec import MissionRecord, MissionStatus, TaskRecord
 
 #: The events a progress view shows (outputs included: they are what an agent says it is doing).
 SHOWN = ("task:transition", "task:fix", "task:retry", "task:timeout", "task:output", "assessment:completed",
-         "gate:*", "checkpoint:*", "approval:*", "delay:*", "mission:status", "mission:completed")
+         "gate:*", "checkpoint:*", "approval:*", "delay:*", "mission:status", "mission:rerun", "mission:completed")
 OUTPUT_LINES = 6
 TABLE_ROWS = 15
 _ORDER = {"in_progress": 0, "review": 1, "assigned": 2, "awaiting_approval": 3, "failed": 4, "pending": 5,
@@ -93,6 +93,7 @@ def event_line(event: Event, titles: dict[str, str], elapsed: float) -> str:
         + ("passed" if data.get("passed") else "FAILED"),
         "task:fix": lambda: "fix phase: " + ((data.get("feedback") or "").splitlines() or [""])[0][:80],
         "mission:status": lambda: f"{data.get('from')} -> {data.get('to')}" + (f"  {data['pauseMessage']}" if data.get("pauseMessage") else ""),
+        "mission:rerun": lambda: f"from {data.get('fromTask')!r}: {', '.join(data.get('tasks', []))}",
     }
     default = lambda: str(data.get("checkpoint") or data.get("gate") or data.get("status") or data.get("kind") or "")  # noqa: E731
     return f"[{elapsed:6.2f}s] {event.event:22} {title:24} {details.get(event.event, default)()}".rstrip()

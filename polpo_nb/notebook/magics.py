@@ -31,6 +31,7 @@ USAGE = """\
 %polpo tasks [--status S] [--mission M]   tasks as a DataFrame
 %polpo run NAME_OR_FILE                   execute a saved mission or a .yaml/.json mission file (live widget)
 %polpo resume NAME [--retry-failed]       resume a paused (or, with --retry-failed, a failed) mission
+%polpo rerun NAME --from TASK             run a mission again from TASK: it and everything downstream of it
 %polpo abort NAME                         abort a running mission
 %polpo approve TASK [--note N]            approve a task awaiting approval (its id, or its title)
 %polpo reject TASK [--note N]             reject it
@@ -51,7 +52,7 @@ the namespace, else the project in the current directory. `run` and `resume` ret
 `run = %polpo run NAME` keeps it.
 """
 
-LINE_COMMANDS = ("status", "missions", "tasks", "run", "resume", "abort", "approve", "reject", "use")
+LINE_COMMANDS = ("status", "missions", "tasks", "run", "resume", "rerun", "abort", "approve", "reject", "use")
 CELL_COMMANDS = ("mission", "chat")
 
 
@@ -100,16 +101,17 @@ class PolpoMagics(Magics):
 
     @magic_arguments()
     @argument("command", nargs="?", default="status",
-              help="line: status | missions | tasks | run | resume | abort | approve | reject | use; "
+              help="line: status | missions | tasks | run | resume | rerun | abort | approve | reject | use; "
                    "cell: mission | chat")
     @argument("target", nargs="?", default=None,
-              help="run: a saved mission's name or id, or a YAML/JSON mission file; resume/abort: a mission; "
+              help="run: a saved mission's name or id, or a YAML/JSON mission file; resume/rerun/abort: a mission; "
                    "approve/reject: a task id or the title of a task awaiting approval; use: a path or a "
                    "variable holding a polpo.Project")
     @argument("--status", dest="status", default=None, help="tasks, missions: only those in this status")
     @argument("--mission", dest="mission", default=None, help="tasks: only this mission's tasks")
     @argument("--retry-failed", dest="retry_failed", action="store_true",
               help="resume: run failed (and skipped) tasks again")
+    @argument("--from", dest="from_task", default=None, help="rerun: the task (title or id) to re-run from")
     @argument("--note", default=None, help="approve/reject: a note recorded with the decision")
     @argument("--run", dest="run", action="store_true", help="%%%%polpo mission: execute the mission once saved")
     @argument("--agent", default=None, help="%%%%polpo chat: talk to this agent instead of the orchestrator")
@@ -195,6 +197,12 @@ class PolpoMagics(Magics):
 
     def _cmd_resume(self, args: Any, cell: str | None) -> Any:
         return self.project().resume(self._need(args, "mission"), retry_failed=args.retry_failed)
+
+    def _cmd_rerun(self, args: Any, cell: str | None) -> Any:
+        mission = self._need(args, "mission")
+        if not args.from_task:
+            raise UsageError("name the task to re-run from: --from TASK")
+        return self.project().rerun(mission, from_task=args.from_task)
 
     def _cmd_abort(self, args: Any, cell: str | None) -> None:
         record = self.project().abort(self._need(args, "mission"))
