@@ -108,7 +108,7 @@ class MissionView:
             self.pending.mission = True
         if name in TASK_CHANGING and data.get("taskId"):
             self.pending.tasks.add(data["taskId"])
-        if name == "mission:executed":
+        if name in ("mission:executed", "mission:rerun"):  # the clock counts this execution (or re-run)
             self.started_at, self.finished_at = event.timestamp, None
         elif name == "mission:completed":
             self.finished_at = event.timestamp
@@ -255,3 +255,5 @@ def describe(event: Event, titles: dict[str, str]) -> str:
             return f"{what}: {'approved' if d['approved'] else 'rejected'}"
         return f"{what}: approval requested"
     return title
+    if name == "mission:rerun":
+        return f"re-run from {d.get('fromTask')!r}: {', '.join(d.get('tasks', []))}"

@@ -42,6 +42,7 @@ function render({ model, el: host }) {
   let selected = null;
   let received = Date.now();
   let abortArmed = null;
+  let rerunBtn = null; // the open detail panel's "Re-run from here", shown while the mission is settled
   const busy = new Set(); // buttons waiting for the next state
 
   function send(msg) {
@@ -112,6 +113,11 @@ function render({ model, el: host }) {
     abortBtn.hidden = !(mission.id && (status === "active" || status === "paused"));
   }
 
+  function rerunnable(state) {
+    const mission = state.mission || {};
+    return !!mission.id && ["completed", "failed", "cancelled", "paused"].includes(mission.status);
+  }
+
   function paintEvents(state) {
     events.replaceChildren();
     for (const e of state.events || []) {
@@ -132,6 +138,7 @@ function render({ model, el: host }) {
     paintEvents(state);
     for (const b of busy) b.disabled = false;
     busy.clear();
+    if (rerunBtn) rerunBtn.hidden = !rerunnable(state);
     abortBtn.textContent = "Abort";
     abortArmed = null;
     dag.select(selected);
@@ -220,6 +227,15 @@ function render({ model, el: host }) {
     if (msg && msg.type === "detail") showDetail(msg);
   };
   model.on("change:graph", onChange);
+    rerunBtn = null;
+    if (t.status === "done" || t.status === "failed") { // it and everything downstream of it run again
+      rerunBtn = button("Re-run from here", "polpo-rerun", () => send({ action: "rerun", taskId: t.id }));
+      rerunBtn.title = "Run this task and every task after it again; the results before it are kept";
+      rerunBtn.hidden = !rerunnable(model.get("state") || {});
+      const row = el("div", { class: "polpo-detail-actions" });
+      row.append(rerunBtn);
+      items.push(row);
+    }
   model.on("change:state", onChange);
   model.on("msg:custom", onCustom);
   paint();

@@ -12,7 +12,7 @@ attributed to whatever cell ran last (or to none). The widget copies the context
 created it and runs every flush inside a copy of it: the update is sent with that cell's parent header,
 on ipykernel 7 as on 6 (where the parent is process-wide and this changes nothing).
 
-Buttons in the front-end send custom messages (`approve`, `reject`, `resume`, `abort`, `select`); the
+Buttons in the front-end send custom messages (`approve`, `reject`, `resume`, `rerun`, `abort`, `select`); the
 kernel handles them on its main thread and hands the work to the engine thread without waiting.
 """
 
@@ -237,6 +237,8 @@ class MissionWidget(anywidget.AnyWidget):
                 self.reject(task_id)
             elif action == "resume":
                 self.resume(retry_failed=bool(content.get("retryFailed")))
+            elif action == "rerun" and isinstance(task_id, str):
+                self.rerun(task_id)
             elif action == "abort":
                 self.abort()
         except PolpoError as exc:
@@ -253,6 +255,10 @@ class MissionWidget(anywidget.AnyWidget):
 
     def abort(self) -> Future[Any]:
         return self._submit("abort", self._aio.abort_mission(self.mission_id))
+
+    def rerun(self, task_id: str) -> Future[Any]:
+        """Run the mission again from one of its tasks (it and everything downstream of it)."""
+        return self._submit("rerun", self._aio.rerun_mission(self.mission_id, from_task=self._own(task_id)))
 
     def _own(self, task_id: str) -> str:
         """Front-end messages may only act on this mission's tasks."""
