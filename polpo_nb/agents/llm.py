@@ -28,6 +28,7 @@ from pydantic_ai.usage import UsageLimits
 from ..spec import ProjectConfig, TaskRecord, TaskResult
 from ..spec.mcp import McpServer
 from ..spec.results import Usage
+from ..usage.meter import metered
 from .context import AgentContext
 from .durable_llm import DurableConversation
 from .function import AgentUnavailableError
@@ -83,7 +84,7 @@ class LLMRuntime:
     async def __call__(self, task: TaskRecord, ctx: AgentContext) -> TaskResult:
         if not ctx.model:
             raise LLMAgentError(f"agent {ctx.agent.name!r} has no model and the project sets no defaultModel")
-        model = self.models.resolve(ctx.model)
+        model = metered(self.models.resolve(ctx.model), ctx.model)  # budgets checked where each call starts
         servers = agent_servers(self.config, ctx.agent.mcp_servers)
         ctx.log(f"[session] agent {ctx.agent.name} on model {ctx.model}, attempt {ctx.attempt} ({ctx.phase.value})")
         try:
@@ -142,8 +143,7 @@ class LLMRuntime:
         return TaskResult(
             content=result.output if isinstance(result.output, str) else json.dumps(result.output, default=str),
             files_created=list(workspace.files), data=data, model=ctx.model, agent=ctx.agent.name,
-            usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                        cost_usd=float(cost) if isinstance(cost, Decimal | float | int) else None),
+            usage=_usage(usage),
         )
 
     def _answered(self, ctx: AgentContext, response: ModelResponse) -> None:
@@ -161,3 +161,15 @@ class LLMRuntime:
 
 def _cut(text: str) -> str:
     return text if len(text) <= _LOG_CHARS else text[:_LOG_CHARS] + f"...[{len(text)} chars]"
+
+
+def _usage(usage: Any) -> Usage:
+    """pydantic-ai's run usage as the attempt's (the engine replaces it with its meter's when the calls
+    were metered in this process; this one travels back from a remote worker). A run it could not price
+    is flagged unpriced, never counted as free."""
+    cost = usage.cost
+    priced = isinstance(cost, Decimal | float | int)
+    return Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                 cached_tokens=usage.cache_read_tokens, requests=usage.requests, tool_calls=usage.tool_calls,
+                 cost_usd=float(cost) if priced else None, unpriced_requests=0 if priced else usage.requests,
+                 unpriced_tokens=0 if priced else usage.input_tokens + usage.output_tokens)

@@ -23,6 +23,7 @@ from pydantic_ai.models.test import TestModel
 from ..errors import PolpoError
 from ..sandbox import SandboxError, resolve_in_project
 from ..spec import CriterionExpectation, CriterionScore, LlmReviewExpectation
+from ..usage.meter import metered
 from .judges import AssessmentConfigError, JudgeRequest, expectation_kind
 
 __all__ = ["CriterionVerdict", "LlmJudge", "ReviewVerdict", "combine_scores"]
@@ -106,6 +107,7 @@ class LlmJudge:
         prompt = _prompt(request)
         if isinstance(model, TestModel):
             model = _placeholder_reviewer(expectation)
+        model = metered(model, self.model_name)  # the judge's calls are counted as the judge's
         try:
             if isinstance(expectation, LlmReviewExpectation) and expectation.dimensions:
                 weights = {d.name: d.weight for d in expectation.dimensions}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,8 @@ from ..agents.function import AgentUnavailableError, to_task_result
 from ..errors import NotFoundError, PolpoError, SpecError
 from ..spec import Agent as AgentSpec
 from ..spec import Phase, TaskRecord, utcnow
+from ..usage.ledger import meter_rows
+from ..usage.meter import Meter, metered, metering
 from .history import assistant_message, to_history, tool_call_of
 from .messages import ChatChunk, ChatMessage, ChatReply, ChatSession, ChatUsage, parse_messages, title_of
 from .sessions import Sessions
@@ -191,11 +193,11 @@ class ChatService:
         names = [a.name + (f" ({a.role})" if a.role else "") for a in stored]
         names += [n for n in sorted(project.agents.functions) if n not in {a.name for a in stored}]
         instructions = INSTRUCTIONS.format(project=project.id, agents=", ".join(names) or "none")
-        agent: Agent[None, str] = Agent(project.models.resolve(model_name), instructions=instructions,
+        agent: Agent[None, str] = Agent(metered(project.models.resolve(model_name), model_name), instructions=instructions,
                                         tools=[_api_tool(project, spec, outcomes) for spec in TOOLS],
                                         name="polpo", defer_model_check=True)
         limit = turn.max_turns or project.config.orchestrator_max_turns
-        return await self._loop(turn, push, agent, None, model_name, limit, outcomes)
+        return await self._counted(turn, self._loop(turn, push, agent, None, model_name, limit, outcomes))
 
     # -- an LLM agent, directly ---------------------------------------------------------------------------
 
@@ -215,14 +217,26 @@ class ChatService:
                                  project.config.allowed_tools) as mcp:
                 standing = (instructions(ctx, mcp.builtin + mcp.names)
                             + "\n\nYou are in a conversation with the user, not on a task: answer them.")
-                agent: Agent[Workspace, str] = Agent(project.models.resolve(model_name), instructions=standing,
+                agent: Agent[Workspace, str] = Agent(metered(project.models.resolve(model_name), model_name),
+                                                     instructions=standing,
                                                      tools=build_tools(mcp.builtin), toolsets=mcp.toolsets,
                                                      deps_type=Workspace, name=spec.name, defer_model_check=True)
                 deps = Workspace.for_agent(project.root, ctx, project.config, spec.allowed_paths)
                 limit = turn.max_turns or spec.max_turns or project.config.orchestrator_max_turns
-                return await self._loop(turn, push, agent, deps, model_name, limit, None)
+                return await self._counted(turn, self._loop(turn, push, agent, deps, model_name, limit, None))
         except McpServerError as exc:
             raise ChatTurnError(exc.message) from None
+
+    async def _counted(self, turn: ChatTurn, answer: Awaitable[ChatReply]) -> ChatReply:
+        """The turn's model calls metered, their spend stored once it ends (failed turns spent too): the
+        orchestrator's as `chat`'s, a direct conversation's as its agent's."""
+        meter = Meter(self.project.config.prices)
+        try:
+            with metering(meter):
+                return await answer
+        finally:
+            if meter.by_model:
+                await self.sessions.record_spend(meter_rows("chat", meter, agent=turn.agent, session_id=turn.session_id))
 
     async def _loop(self, turn: ChatTurn, push: Push, agent: Agent[Any, str], deps: Any, model_name: str, limit: int,
                     outcomes: dict[str, bool] | None) -> ChatReply:

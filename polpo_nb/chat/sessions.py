@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 from ..errors import NotFoundError
 from ..events.catalog import MessageAdded, SessionCreated, SessionDeleted, SessionRenamed
 from ..spec import utcnow
+from ..usage.ledger import write_spend
 from .messages import ChatMessage, ChatSession
 
 if TYPE_CHECKING:
     from ..store.journal import Emit, Journal
+    from ..store.rows import SpendRow
     from ..store.sqlite import Store, Tx
 
 __all__ = ["SessionNotFound", "Sessions"]
@@ -88,6 +90,10 @@ class Sessions:
                 stored.append(message)
             return stored
         return await self._journal.write(write)
+
+    async def record_spend(self, rows: builtins.list[SpendRow]) -> None:
+        """What a turn's model calls spent (usage/ledger.py), for the project's rollups."""
+        await self._journal.write(lambda tx, emit: write_spend(tx, rows))
 
     async def rename(self, session_id: str, title: str) -> ChatSession:
         def write(tx: Tx, emit: Emit) -> ChatSession:

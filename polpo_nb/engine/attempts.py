@@ -37,6 +37,9 @@ from ..spec import Agent, Assessment, Phase, TaskRecord, TaskResult, TaskStatus
 from ..store.journal import Emit
 from ..store.sqlite import Tx
 from ..tracebacks import attempt_error
+from ..usage.ledger import attempt_rows, meter_rows, write_spend
+from ..usage.meter import Meter, metering
+from .budget import attempt_meter, close_meter, execution_of, judge_meter, pause_for_budget
 from .deps import EngineDeps
 from .resume import continued_attempt
 from .run import Run
@@ -53,6 +56,8 @@ class Attempt:
     model: str | None
     number: int
     phase: Phase
+    meter: Meter | None = None  # counts its model calls; its guard applies the budgets (budget.py)
+    execution: int | None = None  # of the mission, which its spend belongs to
 
 
 class Attempts:
@@ -67,6 +72,9 @@ class Attempts:
         while True:
             attempt = await self._begin(run, tid, phase, failures)
             result, error = await self._call_agent(run, attempt)
+            if attempt.meter is not None and attempt.meter.refused is not None:
+                await self._budget_spent(run, attempt, result)  # the mission's budget: give the task back
+                return
             if error is not None:
                 failures += 1
                 if await self._failed(run, attempt, result, error, retry=failures <= attempt.task.max_retries):
@@ -77,15 +85,22 @@ class Attempts:
             # With nothing to check the review is instant: review and verdict share one commit.
             instant = not attempt.task.expectations and not attempt.task.expected_outcomes
             task = attempt.task if instant else await self.writes.update(run, tid, to_review)
+            judge = self.d.judge(task)
+            meter = judge_meter(run, self.d.config) if judge is not None else None
             try:
-                assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=run.threshold,
-                                          judge=self.d.judge(task), command_timeout=self.d.config.command_timeout)
+                with metering(meter):
+                    assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=run.threshold,
+                                              judge=judge, command_timeout=self.d.config.command_timeout)
             except AssessmentConfigError as exc:
                 await self.fail(run, tid, exc.message, reason="assessment cannot run")
                 return
             failures += 0 if assessment.passed else 1
             fix = not assessment.passed and failures <= task.max_retries
             judged = functools.partial(self.judged, attempt, assessment, fix)
+            if meter is not None and meter.by_model:  # the judge's spend, with its verdict
+                judged = chain(judged, _spend(meter_rows("judge", meter, agent="judge", mission_id=task.mission_id,
+                                                         execution=attempt.execution, task_id=tid,
+                                                         attempt=attempt.number)))
             await self.writes.update(run, tid, chain(to_review, judged) if instant else judged)
             if not fix:
                 break
@@ -137,7 +152,8 @@ class Attempts:
                               phase=phase.value))
             return t
         task = await self.writes.update(run, tid, begin)
-        return Attempt(task, agent, runtime, model, number, phase)
+        meter = attempt_meter(run, task, agent, number, self.d.config, self.d.store, self.d.journal)
+        return Attempt(task, agent, runtime, model, number, phase, meter, execution_of(run))
 
     async def _call_agent(self, run: Run, at: Attempt) -> tuple[TaskResult, str | None]:
         """Run the agent under `maxDuration`; any exception or timeout is the attempt's error."""
@@ -148,8 +164,8 @@ class Attempts:
         result = TaskResult()
         try:
             timeout = task.max_duration / 1000 if task.max_duration else None
-            with self.d.journal.expecting():  # its end brings a write: a commit due meanwhile waits for it
-                value = await asyncio.wait_for(self.d.executor.run(at.runtime, ctx), timeout)
+            with self.d.journal.expecting(), metering(at.meter):  # its end brings a write: a commit due
+                value = await asyncio.wait_for(self.d.executor.run(at.runtime, ctx), timeout)  # meanwhile waits
             result = to_task_result(value)
         except TimeoutError:
             ctx.cancel()
@@ -162,13 +178,19 @@ class Attempts:
         except Exception as exc:  # noqa: BLE001 - the agent's failure (or unusable return value) is the attempt's result
             error = attempt_error(exc)
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        usage = result.usage
+        if at.meter is not None:
+            close_meter(run, at.meter)
+            usage = at.meter.total.to_usage() if at.meter.by_model else usage  # metered here: exact, priced
         result = result.model_copy(update={"agent": at.agent.name, "model": at.model, "duration_ms": duration_ms,
-                                           "error": error})
+                                           "error": error, "usage": usage})
         return result, error
 
     async def _failed(self, run: Run, at: Attempt, result: TaskResult, error: str, *, retry: bool) -> bool:
         def failed(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
             tx.finish_attempt(t.id, at.number, "failed", result.model_dump_json(by_alias=True, exclude_none=True))
+            write_spend(tx, attempt_rows(result, at.meter, mission_id=t.mission_id, execution=at.execution,
+                                         task_id=t.id, attempt=at.number))
             tx.log(f"{t.id}-{at.number}", error, level="error", task_id=t.id)
             emit(AgentCompleted(task_id=t.id, mission_id=t.mission_id, agent_name=at.agent.name, attempt=at.number,
                                 ok=False, duration_ms=result.duration_ms, error=error.strip().splitlines()[-1]))
@@ -181,8 +203,25 @@ class Attempts:
         await self.writes.update(run, at.task.id, failed)
         return retry
 
+    async def _budget_spent(self, run: Run, at: Attempt, result: TaskResult) -> None:
+        """The mission's budget refused the attempt's next model call: the attempt ends (`budget`, with
+        what it spent), its task goes back to pending without burning a retry, the mission pauses."""
+        assert at.meter is not None and at.meter.refused is not None
+        refused = at.meter.refused
+
+        def give_back(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            tx.finish_attempt(t.id, at.number, "budget", result.model_dump_json(by_alias=True, exclude_none=True))
+            write_spend(tx, attempt_rows(result, at.meter, mission_id=t.mission_id, execution=at.execution,
+                                         task_id=t.id, attempt=at.number))
+            tx.log(f"{t.id}-{at.number}", str(refused), level="warning", task_id=t.id)
+            return put_task(tx, emit, t, S.PENDING, reason="mission budget spent", phase=None)
+        await self.writes.update(run, at.task.id, give_back)
+        await pause_for_budget(run, self.writes, refused)  # type: ignore[arg-type]
+
     def _to_review(self, at: Attempt, result: TaskResult, tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
         tx.finish_attempt(t.id, at.number, "completed", result.model_dump_json(by_alias=True, exclude_none=True))
+        write_spend(tx, attempt_rows(result, at.meter, mission_id=t.mission_id, execution=at.execution,
+                                     task_id=t.id, attempt=at.number))
         emit(AgentCompleted(task_id=t.id, mission_id=t.mission_id, agent_name=at.agent.name, attempt=at.number, ok=True,
                             duration_ms=result.duration_ms))
         t = put_task(tx, emit, t, S.REVIEW, agent=at.agent.name, phase=Phase.REVIEW, result=result)
@@ -195,7 +234,8 @@ class Attempts:
         `at` is None for a reassessment (never a fix: the agent does not run)."""
         emit(AssessmentCompleted(task_id=t.id, mission_id=t.mission_id, score=assessment.score, passed=assessment.passed,
                                  feedback=assessment.feedback, checks=[c.to_wire() for c in assessment.checks],
-                                 criteria=[c.to_wire() for c in assessment.criteria]))
+                                 criteria=[c.to_wire() for c in assessment.criteria],
+                                 usage=t.result.usage.to_wire() if t.result and t.result.usage else None))
         if assessment.passed:
             if t.side_effects:
                 t = put_task(tx, emit, t, S.AWAITING_APPROVAL, assessment=assessment, phase=None)
@@ -263,3 +303,11 @@ class Attempts:
 def completed_event(task: TaskRecord) -> TaskCompleted:
     return TaskCompleted(task_id=task.id, mission_id=task.mission_id, title=task.title, status=task.status.value,
                          score=task.assessment.score if task.assessment else None)
+
+
+def _spend(rows: list[Any]) -> Any:
+    """A task write that adds spend rows (to chain with the write they belong to)."""
+    def write(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+        write_spend(tx, rows)
+        return t
+    return write

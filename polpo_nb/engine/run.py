@@ -71,6 +71,7 @@ class Run:
         self.agent_cache: dict[str, Any] = {}
         self.attempts: dict[str, int] = {}  # last attempt number per task, to number the next one
         self.attempts_loaded = False  # `attempts` holds every task of the run (read at its first attempt)
+        self.budget_ledger: Any = None  # budget.MissionLedger, made when a budgeted mission first needs it
         self.rebuild_counters()
 
     @property

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..events.model import Event, parse_event_id
 from ..spec import MissionRecord, TaskRecord
+from ..usage.rollup import UsageLine
 
 
 class Project(Protocol):
@@ -35,6 +36,8 @@ MISSION_COLUMNS = ["id", "name", "status", "tasks", "done", "failed", "awaiting_
 RESULT_COLUMNS = ["task_id", "title", "agent", "model", "status", "score", "passed", "retries", "duration_s",
                   "output", "error", "files"]
 EVENT_COLUMNS = ["id", "event", "timestamp", "mission_id", "task_id", "data"]
+USAGE_COLUMNS = ["key", "label", "input_tokens", "output_tokens", "total_tokens", "cached_tokens", "requests",
+                 "tool_calls", "cost_usd", "unpriced_requests", "unpriced_tokens", "duration_s", "attempts"]
 
 
 
@@ -138,3 +141,10 @@ def events_df(project: Project, since: Any = None, pattern: str | Iterable[str] 
     if earliest is not None:
         frame = frame[frame["timestamp"] >= pd.Timestamp(earliest)].reset_index(drop=True)
     return frame
+
+
+def usage_df(lines: Iterable[UsageLine]) -> pd.DataFrame:
+    """Spend, one row per group (`project.usage_df(by=...)`, `run.usage_df()`): tokens, requests, tool
+    calls, USD of the priced calls (NaN when none could be priced) and the unpriced calls apart."""
+    rows = [{**line.model_dump(exclude={"duration_ms"}), "duration_s": line.duration_ms / 1000} for line in lines]
+    return _frame(rows, USAGE_COLUMNS)

@@ -51,6 +51,7 @@ from ..spec.status import LIVE_MISSION_STATES
 from ..store.changes import follow_changes, watch_database
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
+from ..usage.rollup import MissionUsage, UsageLine
 from .agents import AgentRegistry
 from .chatport import ChatBackend
 from .config import POLPO_DIR, ConfigFile
@@ -61,6 +62,7 @@ from .loop import engine_call
 from .memory import MemoryFile
 from .missions import MissionEditor, as_data
 from .snapshot import read_processes, read_state, read_team
+from .usage import mission_usage, usage_lines
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -474,6 +476,18 @@ class AsyncProject:
         with self.store.read() as tx:
             rows = tx.schedule_history(tx.mission(ref, with_tasks=False).id)
         return [ScheduleOccurrence.model_validate(row, from_attributes=True) for row in rows]
+
+    @engine_call
+    async def mission_usage(self, ref: str) -> MissionUsage:
+        """What a mission spent (tokens, requests, tool calls, USD, wall time) in total and by task, agent
+        and model (the judge's under `judge`), and its budget against its current execution's spend."""
+        return mission_usage(self.store, ref)
+
+    @engine_call
+    async def usage(self, by: str = "agent", *, mission: str | None = None) -> list[UsageLine]:
+        """The project's spend (or one mission's) by `task`, `agent`, `model`, `mission` or `kind`
+        (attempt, judge, chat); calls that could not be priced are counted apart, never as free."""
+        return usage_lines(self.store, by, mission)
 
     # == memory, state, config, logs ===================================================================
 

@@ -157,3 +157,11 @@ class RunHandle:
         from ..notebook.views import results_df
 
         return results_df(self.record())
+
+    def usage_df(self, by: str = "task") -> Any:
+        """What this run's mission spent, one row per task (the judge's and chat's apart), agent or model."""
+        from ..notebook.views import usage_df
+
+        if self.mission_id is None:
+            raise ValueError("usage_df is a mission run's; a task's spend is in its attempts' results")
+        return usage_df(block_on(self.project.loop, self.project.usage(by, mission=self.mission_id)))

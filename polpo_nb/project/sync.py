@@ -136,6 +136,13 @@ class Project:
 
         return events_df(self, since, pattern)
 
+    def usage_df(self, by: str = "agent", *, mission: str | None = None) -> Any:
+        """A DataFrame of what the project (or one mission) spent, one row per task, agent, model, mission
+        or kind: tokens, requests, tool calls, USD, unpriced calls, wall time."""
+        from ..notebook.views import usage_df
+
+        return usage_df(self.usage(by, mission=mission))
+
     def close(self) -> None:
         """Stop the engine (running attempts are cancelled and will be re-run by a later resume) and its thread."""
         if not self._thread.loop.is_closed():
@@ -180,6 +187,8 @@ class Project:
     abort_mission = _blocking(AsyncProject.abort_mission)
     interrupt_mission = _blocking(AsyncProject.interrupt_mission)
     schedule_history = _blocking(AsyncProject.schedule_history)
+    mission_usage = _blocking(AsyncProject.mission_usage)
+    usage = _blocking(AsyncProject.usage)
     get_memory = _blocking(AsyncProject.get_memory)
     put_memory = _blocking(AsyncProject.put_memory)
     append_memory = _blocking(AsyncProject.append_memory)

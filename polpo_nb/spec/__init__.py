@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._base import WireModel, to_jsonable, utcnow
 from .agent import Agent, Team
+from .budget import Budget
 from .config import ProjectConfig, ProviderConfig
 from .expectations import (
     CriterionExpectation,
@@ -26,7 +27,7 @@ from .validation import parse, spec_error
 __all__ = [
     "FileEntry", "FileListing", "FilePreview",
     "to_jsonable",
-    "Agent", "Assessment", "CheckResult", "Checkpoint", "Delay", "CriterionExpectation", "CriterionScore",
+    "Agent", "Assessment", "Budget", "CheckResult", "Checkpoint", "Delay", "CriterionExpectation", "CriterionScore",
     "Expectation", "ExpectedOutcome", "FileExistsExpectation", "LlmReviewExpectation", "MetricsExpectation",
     "Mission", "MissionRecord", "MissionStatus", "Phase", "ProjectConfig", "ProviderConfig", "QualityGate",
     "RetryPolicy", "ReviewDimension", "ScriptExpectation", "Task", "TaskRecord", "TaskResult", "TaskStatus",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from ._base import WireModel
+from .budget import Budget
 from .mcp import McpServers
 
 AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -36,6 +37,8 @@ class Agent(WireModel):
         default=None, description="MCP servers whose tools this LLM agent gets beside the built-in ones, by name: "
         "`{\"command\", \"args\", \"env\"}` (stdio), `{\"type\": \"http\"|\"sse\", \"url\", \"headers\"}`; "
         "they add to (and by name override) the project's `mcpServers`.")
+    budget: Budget | None = Field(default=None, description="What each attempt of this agent may spend; an "
+                                  "attempt over it fails (the task's retry policy applies).")
 
 
 class Team(WireModel):

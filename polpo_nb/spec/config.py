@@ -19,6 +19,16 @@ class ProviderConfig(WireModel):
     api_key_env: str | None = Field(default=None, description="Name of the env var holding the key; never the key.")
 
 
+class ModelPrice(WireModel):
+    """A model's price in USD per million tokens, for models genai-prices does not know (a local or custom
+    endpoint) or to override it. `cachedInputPerMtok` prices the input tokens read from a prompt cache
+    (default: `inputPerMtok`)."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+
+
 class ProjectConfig(WireModel):
     project: str | None = Field(default=None, description="Project id; defaults to the directory name.")
     default_model: str | None = None
@@ -38,6 +48,9 @@ class ProjectConfig(WireModel):
                                         "scheduler before the attempt fails.")
     quality_threshold: float = Field(default=3.0, ge=1, le=5, description="For standalone tasks.")
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="Per-model prices by model string as agents name it (`local:qwen2.5`), "
+        "over genai-prices' data; a call neither prices is flagged unpriced, never counted as free.")
     allowed_tools: list[str] | None = None
     mcp_servers: McpServers = Field(default_factory=dict, description="MCP servers every LLM agent gets, by name "
                                     "(an agent's own `mcpServers` add to them and win on a name).")

@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 from ..errors import SpecError
 from ._base import WireModel
 from .agent import Agent, Team
+from .budget import Budget
 from .datafile import read_mission_file, write_mission_file
 from .durations import parse_duration
 from .expectations import ExpectedOutcome
@@ -99,6 +100,8 @@ class Mission(WireModel):
     quality_gates: list[QualityGate] = Field(default_factory=list)
     checkpoints: list[Checkpoint] = Field(default_factory=list)
     delays: list[Delay] = Field(default_factory=list)
+    budget: Budget | None = Field(default=None, description="What the mission may spend; reaching a limit "
+                                  "pauses it (`pauseReason: \"budget\"`) until the budget is raised and it resumes.")
 
     @field_validator("schedule")
     @classmethod

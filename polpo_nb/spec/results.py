@@ -10,9 +10,22 @@ from ._base import WireModel
 
 
 class Usage(WireModel):
+    """What model calls spent. `inputTokens` includes `cachedTokens` (read from the provider's prompt
+    cache). `costUsd` is the cost of the calls that could be priced (None when none could); calls that
+    could not are counted in `unpricedRequests` and `unpricedTokens`, never as a cost of 0."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0
+    requests: int = 0
+    tool_calls: int = 0
     cost_usd: float | None = None
+    unpriced_requests: int = 0
+    unpriced_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
 
 
 class TaskResult(WireModel):

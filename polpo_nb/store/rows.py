@@ -111,3 +111,30 @@ class LogEntryRow:
     level: str
     message: str
     task_id: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class SpendRow:
+    """What one unit of work spent on one model: an attempt (`kind` "attempt"), the judge's review of
+    one (`"judge"`) or a chat turn (`"chat"`). `cost_usd` is a decimal string, None when no call could
+    be priced; `unpriced_*` count the calls that could not. `execution` is the mission's execution count
+    when it was spent (a budget bounds one execution)."""
+
+    kind: str
+    mission_id: str | None
+    execution: int | None
+    task_id: str | None
+    attempt: int | None
+    session_id: str | None
+    agent: str | None
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    requests: int
+    tool_calls: int
+    cost_usd: str | None
+    unpriced_requests: int
+    unpriced_tokens: int
+    duration_ms: float
+    at: str = ""

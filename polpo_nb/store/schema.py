@@ -133,8 +133,34 @@ CREATE TABLE steps (
 CREATE INDEX steps_by_attempt ON steps(task_id, attempt, id)
 """
 
+#: Budgets and attribution (issue 21): what each attempt, review and chat turn spent (usage/ledger.py).
+V6 = """
+CREATE TABLE spend (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    mission_id TEXT,
+    execution INTEGER,
+    task_id TEXT,
+    attempt INTEGER,
+    session_id TEXT,
+    agent TEXT,
+    model TEXT,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    tool_calls INTEGER NOT NULL,
+    cost_usd TEXT,
+    unpriced_requests INTEGER NOT NULL,
+    unpriced_tokens INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX spend_by_mission ON spend(mission_id)
+"""
+
 #: `MIGRATIONS[n]` is the SQL that upgrades a database at version n to n+1 (PRAGMA user_version).
-MIGRATIONS: list[str] = [V1, V2, V3, V4, V5]
+MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

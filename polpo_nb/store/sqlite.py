@@ -35,6 +35,7 @@ from .rows import (
     LogSessionRow,
     RunRow,
     ScheduleFireRow,
+    SpendRow,
     StoredAgent,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION, statements
@@ -43,6 +44,9 @@ from .steps import StepRows
 BUSY_TIMEOUT_MS = 30_000
 #: The attempts table's columns in `AttemptRow`'s field order.
 _ATTEMPT_COLUMNS = "task_id, number, status, phase, agent, model, owner, started_at, finished_at, result"
+#: The spend table's columns in `SpendRow`'s field order.
+_SPEND_FIELDS = tuple(SpendRow.__dataclass_fields__)
+_SPEND_COLUMNS = ", ".join(_SPEND_FIELDS)
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
@@ -537,6 +541,19 @@ class Tx(StepRows):
         """A session's messages in conversation order."""
         return [ChatMessageRow(*row) for row in
                 self._x("SELECT id, doc FROM chat_messages WHERE session_id = ? ORDER BY id", (session_id,))]
+
+    # -- spend (usage/ledger.py writes it with the work it pays for) -----------------------------------
+
+    def add_spend(self, row: SpendRow) -> None:
+        self._w(f"INSERT INTO spend ({_SPEND_COLUMNS}) VALUES ({', '.join('?' * len(_SPEND_FIELDS))})",
+                (*(getattr(row, f) for f in _SPEND_FIELDS[:-1]), self.now or utcnow()))
+
+    def spend(self, mission_id: str | None = None) -> list[SpendRow]:
+        """Spend rows in the order they were written: one mission's, or all."""
+        sql, args = f"SELECT {_SPEND_COLUMNS} FROM spend", ()
+        if mission_id is not None:
+            sql, args = sql + " WHERE mission_id = ?", (mission_id,)
+        return [SpendRow(*row) for row in self._x(sql + " ORDER BY id", args)]
 
     # -- agents, key/values, logs ----------------------------------------------------------------------
 

@@ -5,6 +5,9 @@ For offline demos, tests and the overhead benchmark: point a provider at it
 request goes through the real client, HTTP and parsing code. `reply(body)` receives the request's JSON
 and returns the assistant message (`text(...)` or `tool_calls(...)`); `latency` seconds are slept per
 completion to stand in for the model. `stream: true` requests get the same message as SSE chunks. It binds 127.0.0.1 only.
+Each answer reports token usage: by default about a token per four characters; `usage(body, message)`
+may report any usage instead (an OpenAI `usage` object, e.g. with `prompt_tokens_details.cached_tokens`),
+and `reported` keeps what was reported, request by request, for tests that check the accounting.
 """
 
 from __future__ import annotations
@@ -51,9 +54,12 @@ _ids = itertools.count(1)
 class LoopbackOpenAI:
     """`with LoopbackOpenAI(reply) as server: ...`; `server.requests` holds every request received."""
 
-    def __init__(self, reply: Reply | None = None, *, latency: float = 0.0) -> None:
+    def __init__(self, reply: Reply | None = None, *, latency: float = 0.0,
+                 usage: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self.reply = reply or (lambda body: text("ok"))
         self.latency = latency
+        self.usage = usage
+        self.reported: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.busy_seconds = 0.0  # time spent answering, latency included
@@ -94,6 +100,10 @@ class LoopbackOpenAI:
                 prompt = sum(len(json.dumps(m)) for m in body.get("messages") or []) // 4
                 completion = len(json.dumps(message)) // 4
                 usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                if owner.usage is not None:
+                    usage = owner.usage(body, message)
+                with owner._lock:
+                    owner.reported.append(usage)
                 finish = "tool_calls" if message.get("tool_calls") else "stop"
                 if body.get("stream"):
                     self._stream(body, message, finish, usage)

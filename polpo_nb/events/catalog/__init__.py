@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from .base import CATALOG, CatalogEvent, event
 from .missions import (
+    BudgetExceeded,
+    BudgetWarning,
     CheckpointResumed,
     CheckpointWaiting,
     DelayElapsed,
@@ -72,6 +74,8 @@ from .tasks import (
 )
 
 __all__ = [
+    "BudgetExceeded",
+    "BudgetWarning",
     "AgentAdded",
     "AgentCompleted",
     "AgentRemoved",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -167,3 +167,32 @@ class ScheduleFailed(CatalogEvent):
     name: str
     occurrence: str
     error: str
+
+
+# == budgets ===========================================================================================
+
+@event("budget:warning")
+class BudgetWarning(CatalogEvent):
+    """A budget's limit is 80 % spent (once per limit and run): a mission's (`scope` "mission") or an
+    agent attempt's (`scope` "agent"). `limit` is the budget's field (`maxTokens`, `maxCostUsd`,
+    `maxDuration`; `used`/`max` in tokens, USD or seconds)."""
+    scope: str
+    limit: str
+    used: float
+    max: float
+    message: str
+    mission_id: str | None = None
+    task_id: str | None = None
+    agent_name: str | None = None
+
+
+@event("budget:exceeded")
+class BudgetExceeded(CatalogEvent):
+    """A budget ran out: a mission's pauses (`pauseReason: "budget"`) before its next model call, an
+    agent's attempt fails. `limits` names what ran out: `[{"limit", "used", "max"}]`."""
+    scope: str
+    limits: list[dict[str, Any]]
+    message: str
+    mission_id: str | None = None
+    task_id: str | None = None
+    agent_name: str | None = None

@@ -144,7 +144,8 @@ class AssessmentStarted(CatalogEvent):
 
 @event("assessment:completed")
 class AssessmentCompleted(CatalogEvent):
-    """A review's verdict: score, pass, feedback, each outcome check and each judged criterion."""
+    """A review's verdict: score, pass, feedback, each outcome check and each judged criterion; `usage`,
+    what the attempt judged spent on models (its `Usage`), when it called any."""
     task_id: str
     mission_id: str | None
     score: float | None
@@ -152,6 +153,7 @@ class AssessmentCompleted(CatalogEvent):
     feedback: str
     checks: list[dict[str, Any]]
     criteria: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
 
 
 @event("approval:requested")

@@ -1,0 +1,265 @@
+"""Budgets: what a mission or an agent may spend, checked where a model call starts.
+
+The decisions are pure functions of spend (`budget_limits`, `exhausted`, `warnings_due`), testable
+without a loop or a model. The rest applies them: every attempt runs under a `Meter` (usage/meter.py)
+whose guard runs before each model request. A guard refuses the request when
+
+- the attempt's agent has spent its own budget (`Agent.budget` bounds each attempt): the attempt fails
+  with `AgentBudgetExceeded`, and the task's retry policy applies as to any failed attempt;
+- the mission's spend (this execution's: what the store holds for it, plus every call since) has
+  reached the mission's budget: `MissionBudgetReached`, and the attempt gives its task back (pending,
+  no retry burnt) while the mission pauses with `pauseReason: "budget"` (`pause_for_budget`).
+
+So a running attempt finishes the call it is in and is stopped before its next one; tasks not started
+wait, deferred, for `resume` (after the budget is raised by a PATCH). Seconds are the attempts' wall
+time, summed: an attempt in flight counts from its start. A run without budgets gets meters without a
+guard; nothing here is read then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ..events.catalog import BudgetExceeded, BudgetWarning
+from ..spec import Agent, MissionStatus, ProjectConfig, TaskRecord
+from ..spec.budget import Budget
+from ..store.journal import Journal
+from ..store.sqlite import Store
+from ..usage.meter import Meter, Spend
+from .run import Run
+from .writes import Writes
+
+#: The share of a limit at which `budget:warning` is sent.
+WARN_AT = 0.8
+PAUSE_REASON = "budget"
+
+
+@dataclass(frozen=True)
+class Spent:
+    """Spend as budgets count it: tokens (input + output), USD of the priced calls, wall seconds."""
+
+    tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+    unpriced_requests: int = 0
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit of a budget and how much of it is used (`name` as on the wire: `maxTokens`, ...)."""
+
+    name: str
+    used: float
+    max: float
+
+    def to_wire(self) -> dict[str, float | str]:
+        return {"limit": self.name, "used": self.used, "max": self.max}
+
+    def describe(self) -> str:
+        unit = {"maxTokens": " tokens", "maxCostUsd": " USD", "maxDuration": " s"}[self.name]
+        return f"{self.name} {_number(self.used)} of {_number(self.max)}{unit}"
+
+
+def budget_limits(budget: Budget, spent: Spent) -> list[Limit]:
+    """The limits `budget` sets, each with what `spent` uses of it."""
+    out = []
+    if budget.max_tokens is not None:
+        out.append(Limit("maxTokens", spent.tokens, budget.max_tokens))
+    if budget.max_cost_usd is not None:
+        out.append(Limit("maxCostUsd", round(spent.cost_usd, 6), budget.max_cost_usd))
+    seconds = budget.max_seconds
+    if seconds is not None:
+        out.append(Limit("maxDuration", round(spent.seconds, 3), seconds))
+    return out
+
+
+def exhausted(budget: Budget | None, spent: Spent) -> list[Limit]:
+    """The limits `spent` has reached: with any, no new model call may start."""
+    return [] if budget is None else [lim for lim in budget_limits(budget, spent) if lim.used >= lim.max]
+
+
+def warnings_due(budget: Budget | None, spent: Spent, warned: Iterable[tuple[str, float]]) -> list[Limit]:
+    """The limits at 80 % or more not warned of yet at their present size (`warned` holds (name, max)
+    pairs: a raised limit warns again when its new 80 % is reached)."""
+    if budget is None:
+        return []
+    done = set(warned)
+    return [lim for lim in budget_limits(budget, spent)
+            if lim.used >= WARN_AT * lim.max and (lim.name, lim.max) not in done]
+
+
+def describe(limits: Iterable[Limit]) -> str:
+    return ", ".join(lim.describe() for lim in limits)
+
+
+class BudgetSpent(RuntimeError):
+    """A model call refused because a budget is spent; the message is the whole report."""
+
+    own_traceback = True  # tracebacks.attempt_error stores the message alone
+
+    def __init__(self, message: str, limits: list[Limit]) -> None:
+        super().__init__(message)
+        self.limits = limits
+
+
+class AgentBudgetExceeded(BudgetSpent):
+    """An attempt went over its agent's budget: the attempt fails."""
+
+
+class MissionBudgetReached(BudgetSpent):
+    """The mission's budget is spent: the attempt gives its task back and the mission pauses."""
+
+
+@dataclass
+class MissionLedger:
+    """A budgeted mission run's spend: what the store held for this execution when the ledger was made,
+    plus every call of this process since (reported per request by the meters)."""
+
+    tokens: int = 0
+    cost: Decimal = Decimal(0)
+    seconds: float = 0.0
+    unpriced_requests: int = 0
+    open: set[Meter] = field(default_factory=set)  # attempts in flight: their time so far counts
+    warned: set[tuple[str, float]] = field(default_factory=set)
+    pausing: bool = False  # one pause for concurrent refusals
+
+    def spent(self) -> Spent:
+        seconds = self.seconds + sum(m.elapsed() for m in self.open)
+        return Spent(self.tokens, float(self.cost), seconds, self.unpriced_requests)
+
+    def add(self, spend: Spend) -> None:
+        self.tokens += spend.tokens
+        self.cost += spend.cost
+        self.unpriced_requests += spend.unpriced_requests
+
+    def close(self, meter: Meter) -> None:
+        if meter in self.open:
+            self.open.discard(meter)
+            self.seconds += meter.elapsed()
+
+
+def mission_ledger(run: Run, store: Store) -> MissionLedger | None:
+    """The run's ledger, made (from the store) the first time a budgeted mission needs one."""
+    mission = run.mission
+    if mission is None or mission.budget is None:
+        return None
+    ledger = run.budget_ledger
+    if ledger is None:
+        ledger = MissionLedger()
+        with store.read() as tx:
+            rows = tx.spend(mission.id)
+        for row in rows:
+            if row.execution == mission.execution_count:
+                ledger.tokens += row.input_tokens + row.output_tokens
+                ledger.cost += Decimal(row.cost_usd) if row.cost_usd else Decimal(0)
+                ledger.seconds += row.duration_ms / 1000 if row.kind == "attempt" else 0.0
+                ledger.unpriced_requests += row.unpriced_requests
+        run.budget_ledger = ledger
+    return ledger
+
+
+def attempt_meter(run: Run, task: TaskRecord, agent: Agent, attempt: int, config: ProjectConfig, store: Store,
+                  journal: Journal) -> Meter:
+    """The meter of one attempt: with a guard when its agent or its mission has a budget."""
+    ledger = mission_ledger(run, store)
+    if agent.budget is None and ledger is None:
+        return Meter(config.prices)
+    mission_id = run.mission.id if run.mission else task.mission_id
+    warned_agent: set[tuple[str, float]] = set()
+
+    def emit(scope: str, limits: list[Limit], *, exceeded: bool) -> None:
+        who = {"mission_id": mission_id, "task_id": task.id, "agent_name": agent.name}
+        if exceeded:
+            message = f"{scope} budget spent ({describe(limits)})"
+            journal.emit(BudgetExceeded(scope=scope, limits=[lim.to_wire() for lim in limits], message=message, **who))
+            return
+        for lim in limits:
+            journal.emit(BudgetWarning(scope=scope, limit=lim.name, used=lim.used, max=lim.max,
+                                       message=f"{scope} budget at {lim.used / lim.max:.0%}: {lim.describe()}", **who))
+
+    def own_spent(meter: Meter) -> Spent:
+        total = meter.total
+        return Spent(total.tokens, float(total.cost), meter.elapsed(), total.unpriced_requests)
+
+    def guard(meter: Meter) -> None:
+        over = exhausted(agent.budget, own_spent(meter))
+        if over:
+            emit("agent", over, exceeded=True)
+            raise AgentBudgetExceeded(f"agent {agent.name!r} spent its budget for attempt {attempt} of task "
+                                      f"{task.title!r} ({describe(over)}); no further model call was made", over)
+        budget = run.mission.budget if run.mission else None
+        if ledger is not None and budget is not None:
+            over = exhausted(budget, ledger.spent())
+            if over:
+                meter.refused = MissionBudgetReached(
+                    f"mission budget spent ({describe(over)}); the mission pauses until its budget is raised "
+                    "and it is resumed", over)
+                raise meter.refused
+
+    def observe(meter: Meter, model_id: str, spend: Spend) -> None:
+        due = warnings_due(agent.budget, own_spent(meter), warned_agent)
+        warned_agent.update((lim.name, lim.max) for lim in due)
+        if due:
+            emit("agent", due, exceeded=False)
+        if ledger is not None:
+            ledger.add(spend)
+            budget = run.mission.budget if run.mission else None
+            due = warnings_due(budget, ledger.spent(), ledger.warned)
+            ledger.warned.update((lim.name, lim.max) for lim in due)
+            if due:
+                emit("mission", due, exceeded=False)
+
+    meter = Meter(config.prices, guard=guard, observe=observe)
+    if ledger is not None:
+        ledger.open.add(meter)
+    return meter
+
+
+def close_meter(run: Run, meter: Meter) -> None:
+    """The attempt ended: its wall time joins the run's ledger (if it keeps one)."""
+    ledger = run.budget_ledger
+    if ledger is not None:
+        ledger.close(meter)
+
+
+async def pause_for_budget(run: Run, writes: Writes, refused: BudgetSpent) -> None:
+    """Pause the mission (once, however many attempts were refused) with `pauseReason: "budget"` and a
+    `budget:exceeded` event naming what ran out."""
+    ledger = run.budget_ledger
+    mission = run.mission
+    if mission is None or ledger is None or ledger.pausing or mission.status != MissionStatus.ACTIVE:
+        return
+    ledger.pausing = True
+    try:
+        message = f"Mission budget spent: {describe(refused.limits)}; raise the budget and resume to go on"
+        await writes.set_mission(
+            run, MissionStatus.PAUSED, pause_reason=PAUSE_REASON, pause_message=message,
+            extra=[BudgetExceeded(scope="mission", limits=[lim.to_wire() for lim in refused.limits],
+                                  message=message, mission_id=mission.id)])
+    finally:
+        ledger.pausing = False
+
+
+def _number(value: float) -> str:
+    return f"{value:,.6g}" if isinstance(value, float) and not value.is_integer() else f"{int(value):,}"
+
+
+__all__ = ["AgentBudgetExceeded", "BudgetSpent", "Limit", "MissionBudgetReached", "MissionLedger", "Spent",
+           "attempt_meter", "budget_limits", "close_meter", "describe", "exhausted", "execution_of", "judge_meter",
+           "mission_ledger",
+           "pause_for_budget", "warnings_due"]
+
+
+def judge_meter(run: Run, config: ProjectConfig) -> Meter:
+    """The meter of a review: the judge's calls count toward the mission's budget, but a review under
+    way is not stopped (the attempt it judges is paid for; its task would run again otherwise)."""
+    ledger = run.budget_ledger
+    return Meter(config.prices, observe=(lambda meter, model, spend: ledger.add(spend)) if ledger is not None else None)
+
+
+def execution_of(run: Run) -> int | None:
+    """The execution of the mission this run's spend belongs to."""
+    mission = run.mission or run.context
+    return mission.execution_count if mission is not None else None
