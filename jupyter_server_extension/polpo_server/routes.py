@@ -31,6 +31,7 @@ from polpo_nb.spec import (
 )
 from polpo_nb.spec.keys import ApiKey, CreatedApiKey, NewApiKey
 from polpo_nb.spec.state import LogEntry, LogSession, Process, ProjectInfo, ProjectState
+from polpo_nb.usage.rollup import MissionUsage
 
 from .context import ServerContext
 from .lists import task_list
@@ -250,6 +251,10 @@ ROUTES: list[Route] = [
           "Streams if `Accept: text/event-stream`", body=RerunBody, query=ExecuteQuery, response=MissionRecord,
           kind="execute", stream=MISSION_STREAM, stream_by_default=False, tags=("missions",)),
           response=MissionRecord, tags=("missions",)),
+    Route("GET", "missions/{missionId}/usage", lambda c: c.project.mission_usage(c["missionId"]),
+          "What a mission spent (tokens, requests, tool calls, USD, wall time) in total and by task, agent and model "
+          "(the judge's under `judge`; calls that could not be priced counted apart, never as free), and its budget "
+          "against its current execution's spend", response=MissionUsage, tags=("missions",)),
     Route("POST", "missions/{missionId}/tasks", lambda c: c.project.add_mission_task(c["missionId"], c.body),
           "Add a task to a mission (scheduled at once if the mission runs)", body=Task, response=TaskRecord,
           status=201, tags=("missions",)),

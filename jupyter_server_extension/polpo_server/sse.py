@@ -144,6 +144,8 @@ async def execute_events(project: AsyncProject, stream: ExecuteStream, subject_i
                 if (item := convert(event)) is not None:
                     yield item
             name, data = stream.finish(record)
+            if stream.with_usage:
+                data = {**data, "usage": (await project.mission_usage(record.id)).total.to_wire()}
             yield name, data, None
             return
     finally:

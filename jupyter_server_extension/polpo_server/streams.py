@@ -45,6 +45,8 @@ class ExecuteStream:
     subject: str
     events: dict[str, Mapper]
     finish: Callable[[Any], tuple[str, Payload]]
+    #: The closing event carries the mission's spend (`usage`: its totals, as `GET missions/:id/usage`).
+    with_usage: bool = False
 
     def map(self, name: str, data: Payload, subject_id: str) -> tuple[str, Payload] | None:
         if data.get(self.subject) != subject_id:
@@ -102,4 +104,5 @@ MISSION_STREAM = ExecuteStream(
         "task:timeout": _timeout,
     },
     finish=_mission_finish,
+    with_usage=True,
 )
