@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import polpo_nb as polpo
+from polpo_nb.spec import MissionStatus
 from polpo_nb.testing import LoopbackOpenAI, text
 
 MODEL = "local:scripted"
@@ -138,3 +140,61 @@ def normalized(requests: list[dict[str, Any]], root: Path) -> list[str]:
 
 def tool_messages(body: dict[str, Any]) -> list[str]:
     return [m["content"] for m in body["messages"] if m["role"] == "tool"]
+
+
+def make_project(root: Path, model_url: str, *, shell_blocks: bool) -> Path:
+    """A project on the scripted model; the shell command finishes at once unless `shell_blocks`."""
+    root.mkdir(parents=True)
+    (root / "polpo.json").write_text(json.dumps(config(model_url)))
+    if not shell_blocks:
+        (root / "release").write_text("")
+    return root
+
+
+def reference(tmp_path: Path, page: Page, wait: float) -> tuple[list[str], dict[str, Any]]:
+    """The requests and the result of the attempt run without a crash, in a twin project whose path has
+    the same length as `tmp_path / "run" / "proj"` (the prompt's token counts depend on it)."""
+    with Scripted(page) as model:
+        root = make_project(tmp_path / "ref" / "proj", model.server.base_url, shell_blocks=False)
+        with polpo.Project(root) as project:
+            record = project.execute(polpo.Mission.model_validate(MISSION)).wait(wait)
+        assert record.status == MissionStatus.COMPLETED
+        page.hits = 0
+        return normalized(model.requests, root), record.tasks[0].result.model_dump(by_alias=True, exclude_none=True)
+
+
+#: kill point -> (what blocks at it, the 1-based model request in flight at the kill, or None)
+POINTS = {
+    "during the first model call": ("model", 1),
+    "after a model response, its idempotent tool in flight": ("page", None),
+    "after a tool result, the next model call in flight": ("model", 2),
+    "during a non-idempotent tool call": ("shell", None),
+    "after the non-idempotent tool's result": ("model", 3),
+}
+
+
+def check_requests(received: list[str], expected: list[str], sent: list[dict[str, Any]], point: str) -> None:
+    """The model got exactly the uninterrupted run's requests, plus the one in flight at the kill; with
+    the shell in flight, the model is told it was interrupted, the rest of the conversation unchanged."""
+    blocker, in_flight = POINTS[point]
+    if in_flight is not None:
+        assert received == expected[:in_flight] + expected[in_flight - 1:]
+    elif blocker == "page":
+        assert received == expected
+    else:
+        assert received[:2] == expected[:2] and len(received) == 3
+        answers = tool_messages(sent[2])
+        assert answers[0] == tool_messages(json.loads(expected[2]))[0]
+        assert answers[1].startswith("interrupted by a crash")
+
+
+def check_one_attempt(point: str, statuses: list[str], transcript: list[str]) -> None:
+    """One attempt across the crash (one row, one transcript); an attempt that stored nothing (killed in
+    its first model call) starts over as a new one."""
+    if POINTS[point][1] == 1:
+        assert statuses == ["crashed", "completed"]
+        assert not any("resumed after a crash" in line for line in transcript)
+    else:
+        assert statuses == ["completed"]
+        assert sum("resumed after a crash" in line for line in transcript) == 1
+        assert sum(line.startswith("[user]") for line in transcript) == 1

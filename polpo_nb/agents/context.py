@@ -39,6 +39,23 @@ class Attempt:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    @property
+    def steps(self) -> StepLog | None:
+        """The attempt's durable step log (agents/steps.py), None where there is no store (a remote
+        worker: its steps are not durable)."""
+        return None
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any, idempotent: bool = False, **kwargs: Any) -> Any:
+        """Run `fn(*args, **kwargs)` as a durable step of a sync agent: its result (JSON) is stored before
+        this returns, and when the attempt runs on after a crash it is answered from the store instead
+        of running again. A non-idempotent step the crash interrupted raises `StepInterrupted`; with
+        `idempotent=True` it runs again. In an async agent use `await ctx.astep(...)`."""
+        return run_step(self.steps, name, fn, args, kwargs, idempotent=idempotent)
+
+    async def astep(self, name: str, fn: Callable[..., Any], *args: Any, idempotent: bool = False, **kwargs: Any) -> Any:
+        """`step` for an async agent; `fn` may be sync or async."""
+        return await run_step_async(self.steps, name, fn, args, kwargs, idempotent=idempotent)
+
 
 @dataclass
 class AgentContext(Attempt):
@@ -81,16 +98,4 @@ class AgentContext(Attempt):
 
     @property
     def steps(self) -> StepLog | None:
-        """The attempt's durable step log (None on a remote worker): what the LLM runtime records into."""
         return self._steps
-
-    def step(self, name: str, fn: Callable[..., Any], *args: Any, idempotent: bool = False, **kwargs: Any) -> Any:
-        """Run `fn(*args, **kwargs)` as a durable step of a sync agent: its result (JSON) is stored before
-        this returns, and when the attempt runs on after a crash it is answered from the store instead
-        of running again. A non-idempotent step the crash interrupted raises `StepInterrupted`; with
-        `idempotent=True` it runs again. In an async agent use `await ctx.astep(...)`."""
-        return run_step(self._steps, name, fn, args, kwargs, idempotent=idempotent)
-
-    async def astep(self, name: str, fn: Callable[..., Any], *args: Any, idempotent: bool = False, **kwargs: Any) -> Any:
-        """`step` for an async agent; `fn` may be sync or async."""
-        return await run_step_async(self._steps, name, fn, args, kwargs, idempotent=idempotent)

@@ -33,6 +33,7 @@ from pydantic_ai.toolsets.abstract import ToolsetTool
 from pydantic_ai.usage import RunUsage
 from pydantic_core import to_jsonable_python
 
+from ..usage.meter import current_meter
 from .steps import StepLog
 from .tools import Workspace, idempotent
 
@@ -87,6 +88,15 @@ class DurableConversation:
             elif isinstance(message, ModelRequest):
                 usage.tool_calls += sum(1 for p in message.parts if isinstance(p, ToolReturnPart))
         return usage
+
+    def count_stored(self, model_id: str) -> None:
+        """Report the stored model responses to this process's meter (`usage/meter.py`), once: the meter
+        of the process that made them died with it before their spend was written."""
+        meter = current_meter()
+        if meter is not None:
+            for message in self.history:
+                if isinstance(message, ModelResponse):
+                    meter.record(model_id, message, 0.0)
 
     def toolsets(self, builtin: list[Any], others: list[AbstractToolset[Workspace]]) -> list[AbstractToolset[Workspace]]:
         """The attempt's toolsets, each call going through the log (as they are, without a log)."""

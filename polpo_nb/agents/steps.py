@@ -59,13 +59,13 @@ class StepLog:
     """One attempt's durable steps: read from the store when first asked (an attempt that runs on after
     a crash has some), written as awaited group commits."""
 
-    __slots__ = ("_journal", "_lock", "_loop", "_recorded", "_seen", "_store", "attempt", "task_id")
+    __slots__ = ("_journal", "_lock", "_recorded", "_seen", "_store", "attempt", "loop", "task_id")
 
     def __init__(self, store: Store, journal: Journal, loop: asyncio.AbstractEventLoop, task_id: str,
                  attempt: int) -> None:
         self._store = store
         self._journal = journal
-        self._loop = loop
+        self.loop = loop
         self.task_id = task_id
         self.attempt = attempt
         self._recorded: list[StepRow] | None = None
@@ -86,9 +86,7 @@ class StepLog:
 
     def record_from_thread(self, steps: list[tuple[str, str, Any]]) -> None:
         """`record` for a sync agent's worker thread: blocks until committed."""
-        if _on_loop(self._loop):
-            raise RuntimeError("ctx.step() blocks until its step is stored: in an async agent use `await ctx.astep()`")
-        asyncio.run_coroutine_threadsafe(self.record(steps), self._loop).result()
+        asyncio.run_coroutine_threadsafe(self.record(steps), self.loop).result()
 
     def next_key(self, name: str) -> str:
         """`name#n`: the n-th step of that name in this attempt."""
@@ -140,6 +138,9 @@ def run_step(log: StepLog | None, name: str, fn: Callable[..., Any], args: tuple
         raise TypeError(f"step {name!r}: {fn!r} is async; use `await ctx.astep(...)` in an async agent")
     if log is None:  # no store here (a remote worker): the step just runs
         return _as_json(name, fn(*args, **kwargs))
+    if _on_loop(log.loop):
+        raise RuntimeError(f"ctx.step({name!r}) blocks until its step is stored: in an async agent use "
+                           "`await ctx.astep()`")
     key = log.next_key(name)
     known, value = _replayed(name, log.last(STEP, key), idempotent)
     if known:
