@@ -113,7 +113,7 @@ def test_rerun_of_a_failed_mission_from_the_failed_task_completes_it(project, ev
                                                      ("review", "done")]
 
 
-def test_the_rerun_tasks_start_afresh_and_their_old_results_stay_in_their_attempts(project):
+def test_the_rerun_tasks_start_afresh_and_their_old_results_and_verdicts_stay_with_their_attempts(project):
     scores = iter([2, 5, 4])
 
     @project.judge
@@ -130,6 +130,10 @@ def test_the_rerun_tasks_start_afresh_and_their_old_results_stay_in_their_attemp
     assert [a.number for a in attempts] == [1, 2, 3]
     assert ['"text 1"' in attempts[0].result, '"text 2"' in attempts[1].result, '"text 3"' in attempts[2].result] == [True] * 3
     assert task.result.content == "text 3"
+    # the verdict the re-run replaced is in the log of the attempt it judged (`polpo logs TASK`)
+    (kept,) = [e.message for e in project.log(f"{task.id}-2")]
+    assert kept.startswith("assessment before the re-run from 'a': score 5, passed: Assessment passed")
+    assert [s.session_id for s in project.log_sessions() if s.task_id == task.id] == [f"{task.id}-2"]
 
 
 def test_rerun_is_refused_while_the_mission_runs_and_nothing_is_written(project, events):
@@ -311,3 +315,51 @@ def test_the_event_is_in_the_catalog_and_the_stream_schema():
     wire = MissionRerun(mission_id="m", name="n", from_task="C", from_task_id="t", tasks=["C", "D"]).to_wire()
     assert wire == {"missionId": "m", "name": "n", "fromTask": "C", "fromTaskId": "t", "tasks": ["C", "D"]}
     assert "mission:rerun" in str(stream_event_schema())
+
+
+def test_a_delay_after_a_rerun_task_counts_again(counted, calls, events):
+    mission = chain().delay("settle", after=["B"], blocks=["C"], duration="PT0.1S")
+    assert counted.execute(mission).wait(WAIT).status == MissionStatus.COMPLETED
+    record = counted.rerun("chain", from_task="B").wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED
+    assert calls == Counter({"A": 1, "B": 2, "C": 2, "D": 2, "E": 2})
+    names = events.names()
+    rerun_at = names.index("mission:rerun")
+    assert names[rerun_at:].count("delay:started") == 1 and names[rerun_at:].count("delay:elapsed") == 1
+    c = by_title(record)["C"].id
+    second_c = [i for i, e in enumerate(events.events) if e.event == "agent:spawned" and e.data["taskId"] == c][-1]
+    assert second_c > max(i for i, name in enumerate(names) if name == "delay:elapsed")
+
+
+def test_rerun_of_an_aborted_mission_from_a_task_the_abort_stopped(project):
+    release = threading.Event()
+    project.agent("w")(lambda task, ctx: "ok")
+    project.agent("slow")(lambda task, ctx: release.wait(WAIT) and "slow ok")
+    run = project.execute(polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="slow", depends_on=["a"])
+                          .task("c", assign_to="w", depends_on=["b"]))
+    wait_for(lambda: by_title(project.get_mission("m"))["b"].status == TaskStatus.IN_PROGRESS)
+    assert project.abort("m").status == MissionStatus.CANCELLED
+    release.set()
+    assert run.wait(WAIT).status == MissionStatus.CANCELLED
+    record = project.rerun("m", from_task="b").wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED
+    assert [t.status for t in record.tasks] == [TaskStatus.DONE] * 3
+    assert [a.status for a in project.attempts(by_title(record)["b"].id)] == ["killed", "completed"]
+
+
+def test_rerun_of_an_interrupted_mission_takes_it_over(project_dir):
+    release = threading.Event()
+    with polpo.Project(project_dir) as first:
+        first.agent("w")(lambda task, ctx: "ok")
+        first.agent("slow")(lambda task, ctx: release.wait(WAIT) and "ok")
+        first.execute(polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="slow", depends_on=["a"]))
+        wait_for(lambda: by_title(first.get_mission("m"))["b"].status == TaskStatus.IN_PROGRESS)
+        assert first.interrupt_mission("m").pause_reason == "interrupted"
+        release.set()
+    with polpo.Project(project_dir) as second:
+        calls: Counter = Counter()
+        second.agent("w")(lambda task, ctx: calls.update([task.title]) or "again")
+        second.agent("slow")(lambda task, ctx: calls.update([task.title]) or "again")
+        record = second.rerun("m", from_task="a").wait(WAIT)
+        assert record.status == MissionStatus.COMPLETED and calls == Counter({"a": 1, "b": 1})
+        assert [t.result.content for t in record.tasks] == ["again", "again"]

@@ -35,7 +35,7 @@ from .deps import EngineDeps
 from .dispatch import Dispatcher
 from .interrupt import interrupt_run
 from .leases import Leases
-from .rerun import find_task, refuse_unsettled, reopen_holds, rerun_tail
+from .rerun import find_task, refuse_unsettled, reopen_holds, rerun_tail, superseded
 from .run import Run
 from .states import SKIPPED_PREFIX, check_command
 from .writes import Writes, put_task
@@ -165,8 +165,14 @@ class Controls:
 
         def write(tx: Tx, emit: Emit) -> list[TaskRecord]:
             emit(event)
-            tasks = [put_task(tx, emit, run.tasks[tid], S.PENDING, reason=reason, phase=None, retries=0, result=None,
-                              assessment=None, feedback=None) for tid in tail]
+            tasks = []
+            for tid in tail:
+                task = run.tasks[tid]
+                if task.assessment is not None:  # its result stays in its last attempt; its verdict in that log
+                    tx.log(f"{tid}-{tx.attempt_count(tid)}", superseded(task.assessment, start.title), level="info",
+                           task_id=tid)
+                tasks.append(put_task(tx, emit, task, S.PENDING, reason=reason, phase=None, retries=0, result=None,
+                                      assessment=None, feedback=None))
             to_active(tx, emit)
             return tasks
         for new in await self.d.journal.write(write):

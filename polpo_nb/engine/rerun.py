@@ -11,7 +11,7 @@ Carrying the plan out (one write, then the run goes on) is `Controls.rerun`'s jo
 from __future__ import annotations
 
 from ..errors import ConflictError, NotFoundError
-from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
+from ..spec import Assessment, MissionRecord, MissionStatus, TaskRecord, TaskStatus
 from ..spec.status import RUNNING_TASK_STATES
 from .run import Run
 from .states import check_command
@@ -118,3 +118,12 @@ def reopen_holds(run: Run, titles: set[str]) -> list[str]:
     for name in delays:
         del flags.delays_started[name]
     return delays
+
+
+def superseded(assessment: Assessment, from_title: str) -> str:
+    """The line a re-run task's last attempt keeps in its log: the verdict the re-run replaces (the task
+    record starts afresh; the attempt's result is in its row)."""
+    score = "no score" if assessment.score is None else f"score {assessment.score:g}"
+    verdict = "passed" if assessment.passed else "failed"
+    feedback = f": {assessment.feedback}" if assessment.feedback else ""
+    return f"assessment before the re-run from {from_title!r}: {score}, {verdict}{feedback}"
