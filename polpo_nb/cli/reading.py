@@ -14,6 +14,7 @@ from ..spec import MissionRecord, TaskRecord
 from .app import cli
 from .exits import UserError
 from .options import json_option, print_json, print_table, project_option, say
+from .usage import budget_line, spend_line
 from .view import stdout
 from .workspace import find_mission, find_task, opened
 
@@ -70,11 +71,14 @@ def show(mission_ref: str, as_json: bool, project_dir: str) -> None:
     """One mission: its status, gates, checkpoints and every task with its score and result."""
     with opened(project_dir) as project:
         mission = find_mission(project, mission_ref)
+        spent = project.mission_usage(mission.id)
     if as_json:
         print_json(mission)
         return
     say(f"{mission.name} ({mission.id})  {mission.status.value}  {_done(mission)} done")
-    for label, value in (("prompt", mission.prompt), ("waiting", mission.pause_message), ("error", mission.error)):
+    for label, value in (("prompt", mission.prompt), ("waiting", mission.pause_message), ("error", mission.error),
+                         ("spent", spend_line(spent.total) if spent.total.requests else None),
+                         ("budget", budget_line(spent))):
         if value:
             say(f"  {label}: {value}")
     for gate in mission.quality_gates:
