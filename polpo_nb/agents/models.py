@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import dryrun
 from ..spec.config import ProviderConfig
 from .function import AgentUnavailableError
 
@@ -118,7 +119,10 @@ class ModelRegistry:
             _known_provider(model, provider)
 
     def resolve(self, model: str) -> Model:
-        """The pydantic-ai model for `model`, built once. Raises ModelUnavailableError as `check` does."""
+        """The pydantic-ai model for `model`, built once. Raises ModelUnavailableError as `check` does.
+        In a dry run (dryrun.py) every model is the offline `test` model: no provider is ever called."""
+        if dryrun.active():
+            model = dryrun.TEST_MODEL
         with self._lock:
             cached = self._built.get(model)
             if cached is not None:

@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Iterable
 
+from .. import dryrun
 from ..errors import ConflictError
 from ..events.catalog import CatalogEvent, MissionCompleted, MissionExecuted
 from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskResult, TaskStatus
@@ -85,7 +86,7 @@ class Dispatcher:
             run, MissionStatus.ACTIVE, execution_count=mission.execution_count + 1, pause_reason=None,
             pause_message=None, error=None,
             extra=[MissionExecuted(mission_id=mission.id, name=mission.name, execution_count=mission.execution_count + 1,
-                                   task_count=len(tasks))],
+                                   task_count=len(tasks), dry_run=run.flags.dry_run or None)],
         )
         self.pauses.watch_deadline(run)
         self.enqueue_ready(run, run.tasks)
@@ -165,6 +166,7 @@ class Dispatcher:
             run.jobs[tid] = asyncio.create_task(self._job(run, tid), name=f"polpo-task-{tid}")
 
     async def _job(self, run: Run, tid: str) -> None:
+        dryrun.enter(run.flags.dry_run)  # this job's own context: dry whoever launched it
         try:
             await self.attempts.drive(run, tid)
             await self.after_task(run, tid)

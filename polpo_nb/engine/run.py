@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import dryrun
 from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
 from ..spec.mission import DEFAULT_QUALITY_THRESHOLD
 
@@ -24,6 +25,7 @@ class RunFlags:
     waiting_checkpoint: str | None = None
     blocked_gate: int | None = None
     delays_started: dict[str, float] = field(default_factory=dict)  # epoch seconds
+    dry_run: bool = False  # started with a test key: every LLM call on the offline `test` model (dryrun.py)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -33,6 +35,7 @@ class RunFlags:
             "waitingCheckpoint": self.waiting_checkpoint,
             "blockedGate": self.blocked_gate,
             "delaysStarted": self.delays_started,
+            **({"dryRun": True} if self.dry_run else {}),
         }
 
     @classmethod
@@ -44,6 +47,7 @@ class RunFlags:
             waiting_checkpoint=data.get("waitingCheckpoint"),
             blocked_gate=data.get("blockedGate"),
             delays_started=dict(data.get("delaysStarted", {})),
+            dry_run=bool(data.get("dryRun", False)),
         )
 
 
@@ -55,6 +59,7 @@ class Run:
         self.key = mission.id if mission else f"task:{tasks[0].id}"
         self.threshold = mission.quality_threshold if mission else (threshold or DEFAULT_QUALITY_THRESHOLD)
         self.flags = flags or RunFlags()
+        self.flags.dry_run = self.flags.dry_run or dryrun.active()  # a test key's run, or a dry run resumed
         self.tasks: dict[str, TaskRecord] = {t.id: t for t in tasks}
         self.by_title: dict[str, str] = {t.title: t.id for t in tasks}
         self.unmet: dict[str, int] = {}

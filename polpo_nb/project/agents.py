@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from .. import dryrun
 from ..agents.function import AgentUnavailableError, FunctionAgent, load_handler
 from ..agents.handler_policy import handler_problems
 from ..agents.models import ModelRegistry
@@ -172,6 +173,8 @@ class AgentRegistry:
         if spec is None:
             raise AgentUnavailableError(f"unknown agent {name!r}: add it to the team or register @project.agent({name!r})")
         runtime = self.function_runtime(spec)
+        if runtime is None and run.flags.dry_run:  # a test key's run: the model it plays is the offline one
+            spec = spec.model_copy(update={"model": dryrun.TEST_MODEL})
         if runtime is None:
             model = spec.model or config.default_model
             if model is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from .. import dryrun
 from ..agents.models import ModelRegistry
 from ..assess import Judge
 from ..spec import CriterionExpectation, LlmReviewExpectation, ProjectConfig, TaskRecord
@@ -36,6 +37,8 @@ class Judging:
             model = (spec.model if spec else None) or config.default_model
         if model is None:
             return None
+        if dryrun.active():  # a dry run's attempt (the engine's job marks it): judged offline too
+            model = dryrun.TEST_MODEL
         from ..assess.llm_judge import LlmJudge
 
         return LlmJudge(functools.partial(self.models.resolve, model), model_name=model,

@@ -238,3 +238,66 @@ async def test_a_stream_holds_one_of_the_keys_concurrent_streams(served: Served)
             return again.status_code == 200
 
     assert await until(reopened)
+
+
+# -- test keys: dry runs -------------------------------------------------------------------------------
+
+DRY_MISSION = {"name": "dry-run", "team": {"name": "writers", "agents": [{"name": "writer", "model": LLM}]},
+               "tasks": [{"title": "Draft", "description": "Draft the release notes.", "assignTo": "writer",
+                          "expectations": [{"criterion": "The notes are clear"}]},
+                         {"title": "Publish", "description": "Publish the notes.", "assignTo": "writer",
+                          "dependsOn": ["Draft"], "sideEffects": True}]}
+
+
+async def _events_until(client: httpx.AsyncClient, done: Any) -> list[tuple[str, dict]]:
+    """The project's events from the first one, until `done(name, data)`."""
+    out: list[tuple[str, dict]] = []
+    try:
+        async with asyncio.timeout(WAIT), aconnect_sse(client, "GET", "v1/events", params={"lastEventId": "0"}) as source:
+            async for sse in source.aiter_sse():
+                out.append((sse.event, json.loads(sse.data)))
+                if done(*out[-1]):
+                    return out
+    except TimeoutError:
+        pass
+    raise AssertionError([(n, {k: v for k, v in d.items() if k in ("to", "model", "missionId", "error")}) for n, d in out])
+
+
+async def test_a_test_keys_mission_runs_its_llm_agent_and_judge_on_the_test_model(served: Served):
+    before = len(served.loopback.requests)
+    async with served.client(served.keys["alpha-test"]) as client:
+        mission = (await client.post("v1/missions", json=DRY_MISSION)).json()
+        started = await client.post(f"v1/missions/{mission['id']}/execute", headers={"Accept": "application/json"})
+        assert started.status_code == 200, started.text
+        events = await _events_until(client, lambda name, data: name in ("approval:requested", "mission:status")
+                                     and data["missionId"] == mission["id"] and data.get("to") != "active")
+    mine = [(n, d) for n, d in events if d.get("missionId") == mission["id"]]
+    executed = [d for n, d in mine if n == "mission:executed"]
+    assert executed and executed[0]["dryRun"] is True
+    spawned = [d for n, d in mine if n == "agent:spawned"]
+    assert len(spawned) == 2 and {d["model"] for d in spawned} == {"test"}
+    assert [n for n, _ in mine].count("assessment:completed") == 2  # judged (on `test` too)
+    assert len(served.loopback.requests) == before  # no provider call: not the agents', not the judge's
+    assert mine[-1][0] == "approval:requested"  # the side-effecting task waits for a human, dry run or not
+    async with served.client(ADMIN) as admin:
+        tasks = (await admin.get(f"v1/missions/{mission['id']}")).json()["tasks"]
+        assert [(t["title"], t["status"]) for t in tasks] == [("Draft", "done"), ("Publish", "awaiting_approval")]
+        assert (await admin.post(f"v1/missions/{mission['id']}/abort")).status_code == 200
+
+
+async def test_the_same_mission_with_a_live_key_calls_the_provider(served: Served):
+    """The control of the dry run: the loopback provider does see a live key's run."""
+    before = len(served.loopback.requests)
+    async with served.client(served.keys["alpha"]) as client:
+        mission = (await client.post("v1/missions", json={**DRY_MISSION, "name": "live-run"})).json()
+        started = await client.post(f"v1/missions/{mission['id']}/execute", headers={"Accept": "application/json"})
+        assert started.status_code == 200, started.text
+        await until(lambda: _value(len(served.loopback.requests) > before))
+        events = await _events_until(client, lambda name, data: name == "mission:executed"
+                                     and data["missionId"] == mission["id"])
+        assert "dryRun" not in events[-1][1]
+        await client.post(f"v1/missions/{mission['id']}/abort")
+
+
+async def _value(value: Any) -> Any:
+    return value

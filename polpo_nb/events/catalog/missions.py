@@ -46,6 +46,7 @@ class MissionExecuted(CatalogEvent):
     name: str
     execution_count: int
     task_count: int
+    dry_run: bool | None = None  # started with a test key: LLM calls on the offline `test` model
 
 
 @event("mission:resumed")
