@@ -77,6 +77,11 @@ def test_rerun_from_the_middle_of_a_five_task_chain_reruns_exactly_the_tail(coun
     assert back == ["C", "D", "E"]
     statuses = [(d["from"], d["to"]) for d in events.of("mission:status")]
     assert statuses[-2:] == [("completed", "active"), ("active", "completed")]
+    # the event, the three transitions and the mission's status are one commit: consecutive, one timestamp
+    start = next(i for i, e in enumerate(events.events) if e.event == "mission:rerun")
+    batch = events.events[start:start + 5]
+    assert [e.event for e in batch] == ["mission:rerun"] + ["task:transition"] * 3 + ["mission:status"]
+    assert len({e.data["timestamp"] for e in batch}) == 1 and [e.id for e in batch] == list(range(batch[0].id, batch[0].id + 5))
     assert counted.get_mission("chain").execution_count == 1  # a re-run is not a new execution
 
 
@@ -363,3 +368,10 @@ def test_rerun_of_an_interrupted_mission_takes_it_over(project_dir):
         record = second.rerun("m", from_task="a").wait(WAIT)
         assert record.status == MissionStatus.COMPLETED and calls == Counter({"a": 1, "b": 1})
         assert [t.result.content for t in record.tasks] == ["again", "again"]
+
+
+def test_a_task_that_has_not_run_is_resumed_not_rerun(counted, calls):
+    assert counted.execute(chain().checkpoint("review", after=["B"])).wait(WAIT).pause_reason == "checkpoint"
+    with pytest.raises(polpo.ConflictError, match="is pending: only a task that has run .* can be re-run from"):
+        counted.rerun("chain", from_task="D")
+    assert calls == Counter({"A": 1, "B": 1})
