@@ -109,7 +109,7 @@ class LLMRuntime:
 
         if durable.resumed:  # the same attempt goes on after its last stored step
             history, prompt = durable.history, None
-            durable.count_stored(ctx.model)
+            durable.count_stored(ctx.model or "")
             ctx.log(f"[session] resumed after a crash: {len(history)} stored messages, no completed model call "
                     "or tool call is repeated")
         else:
