@@ -56,6 +56,9 @@ class AuthMixin:
     def administers_keys(self) -> bool:
         return False
 
+    #: whether what a test key starts here runs dry (the route handlers do, in dryrun.scope)
+    runs_dry = True
+
     def opens_stream(self) -> bool:
         """Whether this request holds a stream open (SSE, WebSocket): it takes a stream slot."""
         return False
@@ -82,7 +85,8 @@ class AuthMixin:
         self.principal = principal
         try:
             headers = await keyauth.admit(handler, self.key_gate, principal, presented=presented, target=self.target(),
-                                          admin=self.administers_keys(), stream=self.opens_stream())
+                                          admin=self.administers_keys(), stream=self.opens_stream(),
+                                          dry_runs=self.runs_dry)
         except Failure as failure:
             raise Refusal(failure) from None
         for name, value in headers.items():

@@ -137,12 +137,16 @@ def classify(handler: Any, principal: Principal | None) -> Principal | None:
 
 
 async def admit(handler: Any, gate: KeyGate, principal: Principal, *, presented: str | None,
-                target: tuple[bool, str | None], admin: bool, stream: bool) -> dict[str, str]:
+                target: tuple[bool, str | None], admin: bool, stream: bool, dry_runs: bool = True) -> dict[str, str]:
     """Refuse what `principal` may not do here (a Failure), count the request; the headers to answer.
-    `target`: (whether the route is a project's, its id or None for the default project)."""
+    `target`: (whether the route is a project's, its id or None for the default project); `dry_runs`: whether
+    the handler runs what a test key starts as a dry run (route_handler.py does; /mcp cannot)."""
     scoped, project_id = target
     root = await gate.target_root(project_id) if scoped else None
     if principal.kind == "key":
+        if principal.test and not dry_runs:
+            raise Failure("FORBIDDEN", "A test key cannot use this endpoint: what it starts could not be a dry run; "
+                                       "use the REST API, or a live key")
         if admin:
             raise Failure("FORBIDDEN", "API keys are managed with the server's own credentials (its --api-key, or "
                                        "the Jupyter token), not with a project key")
@@ -151,6 +155,8 @@ async def admit(handler: Any, gate: KeyGate, principal: Principal, *, presented:
         assert principal.root is not None and principal.key is not None
         gate.touch(principal.root, principal.key)
     elif principal.kind == "open":
+        if presented and looks_like_key(presented):  # a project key no project knows (revoked): say so
+            raise Failure("INVALID_API_KEY", "Invalid API key", headers=CHALLENGE)
         if root is not None and gate.ring(root).any_active():
             if presented:
                 raise Failure("INVALID_API_KEY", "Invalid API key", headers=CHALLENGE)

@@ -92,6 +92,9 @@ class McpHandler(PolpoMixin, ExtensionHandlerMixin, APIHandler):
     def target(self) -> tuple[bool, str | None]:
         return True, None  # the default project's
 
+    #: the SDK runs tool calls in its own task group, outside the request: they could not be dry runs
+    runs_dry = False
+
     _gone: asyncio.Event | None = None  # set when the client goes away (the SDK then stops waiting)
 
     def on_connection_close(self) -> None:

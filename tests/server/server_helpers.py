@@ -128,7 +128,7 @@ def api_path(api: Api, route: Route) -> str:
 
 
 #: Routes whose own test file calls each of them (the tour leaves them out): chat -> test_server_chat.py,
-#: keys -> test_keys.py.
+#: keys -> test_server_keys.py.
 COVERED_ELSEWHERE = frozenset({"chat", "keys"})
 
 

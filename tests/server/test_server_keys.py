@@ -221,17 +221,17 @@ async def test_a_burst_over_the_limit_gets_429s_and_requests_under_it_never_do(s
 async def test_a_stream_holds_one_of_the_keys_concurrent_streams(served: Served):
     """beta's config allows a key one stream at a time (and serve's default requests a minute)."""
     auth = {"Authorization": f"Bearer {served.keys['beta']}"}
-    async with served.client(served.keys["beta"]) as beta:
-        async with aconnect_sse(beta, "GET", "api/v1/projects/beta/events") as first:
-            assert first.response.status_code == 200
-            second = await beta.get("api/v1/projects/beta/events")
-            assert second.status_code == 429 and second.json()["error"].startswith("Too many open streams")
-            assert second.headers["Retry-After"]
-            with pytest.raises(InvalidStatus) as refused:
-                async with connect(served.url.replace("http", "ws") + "api/v1/projects/beta/ws", additional_headers=auth):
-                    pass
-            assert refused.value.response.status_code == 429
-            assert (await beta.get("api/v1/projects/beta/tasks")).status_code == 200  # not a stream: no slot needed
+    async with served.client(served.keys["beta"]) as beta, \
+            aconnect_sse(beta, "GET", "api/v1/projects/beta/events") as first:
+        assert first.response.status_code == 200
+        second = await beta.get("api/v1/projects/beta/events")
+        assert second.status_code == 429 and second.json()["error"].startswith("Too many open streams")
+        assert second.headers["Retry-After"]
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(served.url.replace("http", "ws") + "api/v1/projects/beta/ws", additional_headers=auth):
+                pass
+        assert refused.value.response.status_code == 429
+        assert (await beta.get("api/v1/projects/beta/tasks")).status_code == 200  # not a stream: no slot needed
 
     async def reopened() -> bool:  # the slot frees when the server sees the connection close
         async with served.client(served.keys["beta"]) as client, client.stream("GET", "api/v1/projects/beta/events") as again:
@@ -301,3 +301,67 @@ async def test_the_same_mission_with_a_live_key_calls_the_provider(served: Serve
 
 async def _value(value: Any) -> Any:
     return value
+
+
+async def test_a_test_key_cannot_open_mcp_whose_runs_could_not_be_dry(served: Served):
+    mcp = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    async with served.client(served.keys["alpha-test"]) as client:
+        refused = await client.post("mcp", json=mcp, headers={"Accept": "application/json, text/event-stream"})
+        assert refused.status_code == 403 and _code(refused) == "forbidden"
+        assert (await client.get("v1/tasks")).status_code == 200
+
+
+# -- a server without --api-key --------------------------------------------------------------------------
+
+async def test_keys_are_required_where_the_server_has_no_api_key(tmp_path: Path):
+    root = tmp_path / "open"
+    key = _project(root, {}).create("only").key
+    (root / "free" / ".polpo").mkdir(parents=True)  # a project without keys
+    log, port = tmp_path / "serve.log", free_port()
+    proc = await asyncio.to_thread(start_serve, root, port=port, key="", log=log, cli=False)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/", timeout=WAIT) as anon:
+            refused = await anon.get("v1/tasks")
+            assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+            assert (await anon.get("api/v1/projects/open/events")).status_code == 401
+            assert (await anon.get("api/v1/projects/free/tasks")).status_code == 200  # no keys: open as before
+            wrong = await anon.get("api/v1/projects/free/tasks", headers={"Authorization": "Bearer sk_live_revoked"})
+            assert wrong.status_code == 401 and wrong.json()["code"] == "INVALID_API_KEY"
+            assert (await anon.get("v1/tasks", headers={"Authorization": f"Bearer {key}"})).status_code == 200
+            admin = await anon.post("api/v1/projects/free/keys", json={"name": "mine"})
+            assert admin.status_code == 403  # keys over HTTP: a server with credentials only
+            ApiKeys(root).revoke("only")  # the last key goes: the project is open again, at once
+            assert (await anon.get("v1/tasks")).status_code == 200
+    finally:
+        code = await asyncio.to_thread(stop_serve, proc)
+    assert code == 0, log.read_text()
+
+
+# -- on Jupyter ------------------------------------------------------------------------------------------
+
+async def test_on_jupyter_a_project_key_opens_its_project_and_no_limit_applies(anon: httpx.AsyncClient, http, root_dir,
+                                                                               project):
+    key = ApiKeys(root_dir).create("notebook-ci").key
+    auth = {"Authorization": f"Bearer {key}"}
+    answers = [await anon.get("v1/tasks", headers=auth) for _ in range(5)]
+    assert {r.status_code for r in answers} == {200}
+    assert "X-RateLimit-Limit" not in answers[0].headers  # off on Jupyter unless configured
+    assert (await anon.get("api/v1/projects/root_dir/keys", headers=auth)).status_code == 403
+    made = await http.post("api/v1/projects/root_dir/keys", json={"name": "by-token", "kind": "test"})  # the token
+    assert made.status_code == 201 and made.json()["data"]["key"].startswith("sk_test_")
+    assert {k["name"] for k in (await http.get("v1/keys")).json()} == {"notebook-ci", "by-token"}
+    await http.delete("v1/keys/notebook-ci")
+    refused = await anon.get("v1/tasks", headers=auth)
+    assert refused.status_code == 401 and refused.json()["code"] == "invalid_api_key"
+    assert (await anon.get("v1/tasks")).json()["code"] == "unauthorized"
+
+
+async def test_on_jupyter_a_projects_configured_limits_apply(anon: httpx.AsyncClient, root_dir, project):
+    (root_dir / "polpo.json").write_text(json.dumps({"rateLimits": {"requestsPerMinute": 3}}))
+    auth = {"Authorization": f"Bearer {ApiKeys(root_dir).create('tight').key}"}
+    answers = [await anon.get("v1/tasks", headers=auth) for _ in range(5)]
+    assert [r.status_code for r in answers[:3]] == [200, 200, 200]
+    assert answers[0].headers["X-RateLimit-Limit"] == "3"
+    assert answers[4].status_code == 429 and answers[4].json()["code"] == "rate_limited"
+    assert int(answers[4].headers["Retry-After"]) >= 1
