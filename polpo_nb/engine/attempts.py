@@ -35,6 +35,7 @@ from ..events.catalog import (
 )
 from ..spec import Agent, Assessment, Phase, TaskRecord, TaskResult, TaskStatus
 from ..store.journal import Emit
+from ..store.rows import SpendRow
 from ..store.sqlite import Tx
 from ..tracebacks import attempt_error
 from ..usage.ledger import attempt_rows, meter_rows, write_spend
@@ -43,7 +44,7 @@ from .budget import attempt_meter, close_meter, execution_of, judge_meter, pause
 from .deps import EngineDeps
 from .resume import continued_attempt
 from .run import Run
-from .writes import Writes, chain, end_running_attempts, put_task
+from .writes import TaskWrite, Writes, chain, end_running_attempts, put_task
 
 S = TaskStatus
 
@@ -96,7 +97,7 @@ class Attempts:
                 return
             failures += 0 if assessment.passed else 1
             fix = not assessment.passed and failures <= task.max_retries
-            judged = functools.partial(self.judged, attempt, assessment, fix)
+            judged: TaskWrite = functools.partial(self.judged, attempt, assessment, fix)
             if meter is not None and meter.by_model:  # the judge's spend, with its verdict
                 judged = chain(judged, _spend(meter_rows("judge", meter, agent="judge", mission_id=task.mission_id,
                                                          execution=attempt.execution, task_id=tid,
@@ -305,7 +306,7 @@ def completed_event(task: TaskRecord) -> TaskCompleted:
                          score=task.assessment.score if task.assessment else None)
 
 
-def _spend(rows: list[Any]) -> Any:
+def _spend(rows: list[SpendRow]) -> TaskWrite:
     """A task write that adds spend rows (to chain with the write they belong to)."""
     def write(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
         write_spend(tx, rows)

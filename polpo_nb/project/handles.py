@@ -18,6 +18,7 @@ from .loop import block_on, on_loop
 
 if TYPE_CHECKING:
     from ..engine.run import Run
+    from ..usage.rollup import UsageLine
 
 #: The events that can settle a run: its tasks' transitions and its mission's status.
 _WATCHED = ("task:transition", "mission:*")
@@ -54,6 +55,8 @@ class RunSource(Protocol):
     async def get_mission(self, ref: str) -> MissionRecord: ...
 
     async def get_task(self, task_id: str) -> TaskRecord: ...
+
+    async def usage(self, by: str = "agent", *, mission: str | None = None) -> list[UsageLine]: ...
 
     def subscribe(self, callback: Callable[[Event], None], pattern: str | Iterable[str] | None = None) -> Subscription: ...
 

@@ -550,9 +550,9 @@ class Tx(StepRows):
 
     def spend(self, mission_id: str | None = None) -> list[SpendRow]:
         """Spend rows in the order they were written: one mission's, or all."""
-        sql, args = f"SELECT {_SPEND_COLUMNS} FROM spend", ()
+        sql, args = f"SELECT {_SPEND_COLUMNS} FROM spend", list[str]()
         if mission_id is not None:
-            sql, args = sql + " WHERE mission_id = ?", (mission_id,)
+            sql, args = sql + " WHERE mission_id = ?", [mission_id]
         return [SpendRow(*row) for row in self._x(sql + " ORDER BY id", args)]
 
     # -- agents, key/values, logs ----------------------------------------------------------------------
