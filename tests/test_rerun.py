@@ -375,3 +375,17 @@ def test_a_task_that_has_not_run_is_resumed_not_rerun(counted, calls):
     with pytest.raises(polpo.ConflictError, match="is pending: only a task that has run .* can be re-run from"):
         counted.rerun("chain", from_task="D")
     assert calls == Counter({"A": 1, "B": 1})
+
+
+def test_the_orchestrators_tool_table_reruns_too(counted, calls):
+    """The chat's orchestrator (and MCP, which serves the same table) has a rerun_mission tool."""
+    from polpo_nb.chat.tools import run_tool, tool_by_name
+
+    counted.execute(chain()).wait(WAIT)
+    spec = tool_by_name("rerun_mission")
+    answer, ok = counted._thread.call(run_tool(counted.aio, spec, {"mission": "chain", "fromTask": "E"}))
+    assert ok and answer["missionId"] == counted.get_mission("chain").id and answer["status"] in ("active", "completed")
+    wait_for(lambda: counted.get_mission("chain").status == MissionStatus.COMPLETED and calls["E"] == 2)
+    assert calls == Counter({"A": 1, "B": 1, "C": 1, "D": 1, "E": 2})
+    refused, ok = counted._thread.call(run_tool(counted.aio, spec, {"mission": "chain", "fromTask": "Z"}))
+    assert not ok and refused == {"ok": False, "error": "Mission 'chain' has no task 'Z'", "code": "NOT_FOUND"}

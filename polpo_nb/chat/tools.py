@@ -115,6 +115,12 @@ class Resume(WireModel):
     retry_failed: bool = Field(default=False, description="Also re-queue the failed tasks of a failed mission.")
 
 
+class Rerun(WireModel):
+    mission: str = _MISSION
+    from_task: str = Field(min_length=1, description="The task (title or id) to re-run from: it and every task "
+                                                     "downstream of it run again.")
+
+
 class WaitFor(WireModel):
     mission: str = _MISSION
     timeout_seconds: float = Field(default=60.0, gt=0, le=_MAX_WAIT_SECONDS,
@@ -348,6 +354,9 @@ def _table() -> list[ToolSpec]:
            "approval), at most `timeoutSeconds`; answers its status and its tasks' outcomes.", WaitFor, _wait),
         _t("resume_mission", "Resume a paused or interrupted mission (or a failed one with retryFailed).", Resume,
            lambda p, a: p.resume_mission(a.mission, retry_failed=a.retry_failed)),
+        _t("rerun_mission", "Run a completed, failed, cancelled or paused mission again from one of its tasks: it "
+           "and everything downstream of it re-execute, the results upstream are reused (refused while the "
+           "mission runs).", Rerun, lambda p, a: p.rerun_mission(a.mission, from_task=a.from_task)),
         _t("abort_mission", "Abort a running or paused mission: running tasks are killed.", MissionRef,
            lambda p, a: p.abort_mission(a.mission)),
         _t("list_resumable_missions", "Missions that can be resumed: paused ones, and active ones whose process "
