@@ -308,3 +308,32 @@ def test_a_kernel_of_another_language_gets_no_python_cell_and_parameters_fail(pr
         "notebook 'other.ipynb' runs the 'fakelang' kernel (fakelang): polpo injects parameters into Python "
         "notebooks only, so this task cannot have parameters")
     assert not kernels()
+
+
+def test_the_views_link_each_notebook_tasks_latest_executed_copy(project, project_dir, monkeypatch):
+    """The widget's state and the static picture link a notebook task's latest executed copy, a failed
+    attempt's too (its result lists no file), relative to the directory of the notebook showing them."""
+    write_notebook(project_dir / "ok.ipynb", "1 + 1")
+    write_notebook(project_dir / "bad.ipynb", "raise ValueError('no')")
+    project.agent("w")(lambda task, ctx: "agent")
+    monkeypatch.chdir(project_dir.parent)  # a kernel's cwd: the notebook's directory, here above the project
+    handle = project.execute(polpo.Mission("links").task("Ok", notebook="ok.ipynb")
+                             .task("Bad", notebook="bad.ipynb", max_retries=1).task("Agent", assign_to="w"))
+    record = handle.wait(WAIT)
+    ok, bad, agent = (by_title(record, t) for t in ("Ok", "Bad", "Agent"))
+    assert bad.status == TaskStatus.FAILED and bad.result.files_created == []
+
+    state = MissionView(record, project_dir=project.root).state()
+    copy = {t.title: f".polpo/outputs/{t.id}-{n}.ipynb" for t, n in ((ok, 1), (bad, 2))}
+    for task in (ok, bad):
+        assert state["tasks"][task.id]["executed"] == {
+            "path": copy[task.title], "file": (project.root / copy[task.title]).as_posix(),
+            "href": f"{project_dir.name}/{copy[task.title]}"}
+    assert "executed" not in state["tasks"][agent.id] and state["home"] == str(Path.home())
+    assert "executed" not in MissionView(record).state()["tasks"][ok.id]  # no project: a definition's picture
+
+    html = handle._repr_mimebundle_()["text/html"]  # outside a kernel: the static picture, from the project
+    for task in (ok, bad):
+        assert f'<a href="{project_dir.name}/{copy[task.title]}" title="{copy[task.title]}">📓 executed notebook</a>' in html
+    assert html.count("📓 executed notebook") == 2
+    assert not kernels()

@@ -31,6 +31,7 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,7 @@ DEFAULT_KERNEL = "python3"
 #: Seconds an interrupted cell has to stop before its kernel is shut down under it.
 INTERRUPT_GRACE = 5.0
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_COPY_NAME = re.compile(r"(?P<task>.+)-(?P<attempt>[0-9]+)\.ipynb")
 _SHORT = 120
 
 
@@ -83,6 +85,23 @@ class NotebookRuntime:
 def executed_copy_path(task_id: str, attempt: int) -> str:
     """The project-relative path of an attempt's executed notebook."""
     return f"{OUTPUTS_DIR}/{task_id}-{attempt}.ipynb"
+
+
+def latest_executed_copies(project_dir: Path, task_ids: Iterable[str]) -> dict[str, str]:
+    """Task id -> the project-relative path of its latest attempt's executed notebook, for the tasks that
+    have one. Read from `.polpo/outputs/` (one listing), not from the task's result: a failed, timed-out,
+    killed or aborted attempt saves its copy too, and that is the copy worth opening."""
+    wanted = set(task_ids)
+    try:
+        names = os.listdir(Path(project_dir) / OUTPUTS_DIR)
+    except OSError:  # no notebook task has run yet
+        return {}
+    latest: dict[str, int] = {}
+    for name in names:
+        found = _COPY_NAME.fullmatch(name)
+        if found and found["task"] in wanted:
+            latest[found["task"]] = max(latest.get(found["task"], 0), int(found["attempt"]))
+    return {tid: executed_copy_path(tid, attempt) for tid, attempt in latest.items()}
 
 
 async def run_notebook(task: TaskRecord, ctx: AgentContext) -> TaskResult:

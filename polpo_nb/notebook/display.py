@@ -102,7 +102,8 @@ def run_mimebundle(handle: RunHandle, include: Iterable[str] | None = None,
             graph, state = widget.graph, widget.state  # the synced snapshot: replaced whole, never mutated
         else:
             record = handle.record()
-            view = MissionView(record if isinstance(record, MissionRecord) else _as_task_run(record))
+            view = MissionView(record if isinstance(record, MissionRecord) else _as_task_run(record),
+                               project_dir=handle.project.root)
             graph, state = view.graph(), view.state(time.time() * 1000)
     except PolpoError as exc:
         return {"text/plain": f"{text}: {exc}"}

@@ -181,6 +181,10 @@ def _node(node: dict[str, Any], task: dict[str, Any], after: list[str]) -> str:
         f'<div class="polpo-static-state" style="color:{stroke};font-size:12px">{escape(line)}</div>',
         f'<div class="polpo-static-facts" style="color:#57606a;font-size:11px">{escape(" · ".join(facts))}</div>',
     ]
+    executed = task.get("executed")
+    if executed:  # a notebook task's latest executed copy, relative to the notebook showing the picture
+        out.append(f'<div class="polpo-static-executed" style="font-size:11px"><a href="{escape(executed["href"])}" '
+                   f'title="{escape(executed["path"])}">📓 executed notebook</a></div>')
     if after:
         shown_deps = ", ".join(short(t) for t in after[:DEPS_SHOWN])
         if len(after) > DEPS_SHOWN:

@@ -9,12 +9,16 @@ progress, last events) that the widget syncs at most ten times a second.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from ..agents.notebook import latest_executed_copies
 from ..events.model import Event
 from ..spec import Mission, MissionRecord, TaskRecord
 from ..spec.status import RUNNING_TASK_STATES, TERMINAL_MISSION_STATES, MissionStatus, TaskStatus
@@ -55,8 +59,11 @@ def _clock(timestamp: str) -> str:
 
 
 class MissionView:
-    def __init__(self, mission: Mission | MissionRecord, events: Iterable[Event] = ()) -> None:
+    def __init__(self, mission: Mission | MissionRecord, events: Iterable[Event] = (), *,
+                 project_dir: Path | None = None) -> None:
         self.mission_id = getattr(mission, "id", None)
+        #: where the executed copies of notebook tasks are looked up (None: a definition, no links)
+        self.project_dir = project_dir
         self.graph_rev = 0
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_SHOWN)
         self.started_at: str | None = None
@@ -162,6 +169,9 @@ class MissionView:
         else:
             end = _epoch_ms(self.last_activity)
         elapsed = round(max(0.0, (end - started) / 1000), 1) if started is not None and end is not None else None
+        links = self._executed_links()
+        for tid, link in links.items():
+            tasks[tid]["executed"] = link
         mission = {"id": self.mission_id, "name": self.mission.name, "status": mission_status.value}
         for key in ("pause_reason", "pause_message", "error"):
             value = getattr(self.mission, key, None)
@@ -174,7 +184,28 @@ class MissionView:
             "progress": {"total": len(tasks), **counts, "elapsed": elapsed, "ticking": ticking and elapsed is not None},
             "events": list(self.events),
             "notice": self.notice,
+            **({"home": str(Path.home())} if links else {}),  # how Jupyter's `serverRoot` may spell it (`~/...`)
         }
+
+    def _executed_links(self) -> dict[str, dict[str, str]]:
+        """Each notebook task's latest executed copy, linked three ways (`executed_link`)."""
+        if self.project_dir is None:
+            return {}
+        notebooks = [tid for tid, t in self.tasks.items() if getattr(t, "notebook", None)]
+        if not notebooks:
+            return {}
+        copies = latest_executed_copies(self.project_dir, notebooks)
+        return {tid: executed_link(self.project_dir, path) for tid, path in copies.items()}
+
+
+def executed_link(project_dir: Path, path: str) -> dict[str, str]:
+    """Where an executed notebook is, for each place the picture is read: `path` in the project (the
+    dashboard's `files/read`), `file` on disk (on a Jupyter page the widget makes a URL of it, relative
+    to the page config's `serverRoot`), and `href` relative to this process's working directory, which in
+    a kernel is the notebook's directory: the static picture's link, which JupyterLab resolves against
+    the notebook and opens in a tab, and which an nbconvert'd HTML page next to the notebook follows."""
+    file = Path(project_dir) / path
+    return {"path": path, "file": file.as_posix(), "href": quote(Path(os.path.relpath(file, Path.cwd())).as_posix())}
 
 
 #: Statuses whose result and assessment are the task's own (a task sent back to pending keeps the

@@ -166,6 +166,44 @@ function render({ model, el: host }) {
     return row;
   }
 
+  // A notebook task's latest executed copy (state.tasks[id].executed, view.py's executed_link). On a Jupyter
+  // page (JupyterLab, Notebook 7) whose root holds it: the copy as polpo's server extension serves it
+  // (`files/read` of the server's default project, its root), upgraded to a URL that opens it in JupyterLab
+  // itself once the contents API shows it can (it hides `.polpo/` unless `ContentsManager.allow_hidden`).
+  // Elsewhere: its path relative to the notebook (an nbconvert'd page next to it follows that).
+  function jupyterPage(executed, home) {
+    const config = document.getElementById("jupyter-config-data");
+    if (!config) return null;
+    try {
+      const page = JSON.parse(config.textContent);
+      let root = String(page.serverRoot || "");
+      if (home && (root === "~" || root.startsWith("~/"))) root = home.replace(/\/+$/, "") + root.slice(1);
+      const prefix = root.endsWith("/") ? root : `${root}/`;
+      if (!root || !executed.file.startsWith(prefix)) return null;
+      const path = executed.file.slice(prefix.length).split("/").map(encodeURIComponent).join("/");
+      return { base: page.baseUrl || "/", path, app: page.appName === "Jupyter Notebook" ? "notebooks" : "lab/tree" };
+    } catch (error) {
+      return null; // not a Jupyter page config: the relative link
+    }
+  }
+
+  function executedRow(executed, home) {
+    if (!executed) return null;
+    const jupyter = jupyterPage(executed, home);
+    const href = jupyter ? `${jupyter.base}polpo/v1/files/read?path=${jupyter.path}` : executed.href;
+    if (/^[a-z][a-z0-9+.-]*:/i.test(href) && !/^https?:/i.test(href)) return null; // links to files, nothing else
+    const link = el("a", { class: "polpo-field-value polpo-executed-link", href, target: "_blank", rel: "noopener",
+      title: executed.path }, `📓 ${executed.path.split("/").pop()}`);
+    if (jupyter) {
+      fetch(`${jupyter.base}api/contents/${jupyter.path}?content=0`, { credentials: "same-origin" })
+        .then((r) => { if (r.ok) link.setAttribute("href", `${jupyter.base}${jupyter.app}/${jupyter.path}`); })
+        .catch(() => {}); // the served copy stays
+    }
+    const row = el("div", { class: "polpo-field polpo-executed" });
+    row.append(el("span", { class: "polpo-field-label" }, "executed"), link);
+    return row;
+  }
+
   function showDetail(msg) {
     if (msg.taskId !== selected) return;
     const t = msg.task || {};
@@ -187,6 +225,8 @@ function render({ model, el: host }) {
       field("attempts", t.attempts ? `${t.attempts}` + (t.attempts > 1 ? ` (automatic retries: up to ${t.maxRetries} a run)` : "") : undefined),
       field("duration", r.durationMs !== undefined ? duration(r.durationMs) : undefined),
       field("files", (r.filesCreated || []).join(", ")),
+      field("notebook", t.notebook),
+      executedRow(((model.get("state") || {}).tasks || {})[msg.taskId]?.executed, (model.get("state") || {}).home),
     );
     if (t.status === "awaiting_approval") {
       const row = el("div", { class: "polpo-detail-actions" });

@@ -137,7 +137,7 @@ class MissionWidget(anywidget.AnyWidget):
         self.mission_id = record.id
         cursor = self._aio.event_cursor()
         recent = self._aio.replay(max(0, cursor - EVENT_SCAN))
-        self._view = MissionView(record, recent)
+        self._view = MissionView(record, recent, project_dir=self._aio.root)
         self._subscription = self._aio.subscribe(self._on_event)
         return self._view.graph(), self._view.state(time.time() * 1000)
 
