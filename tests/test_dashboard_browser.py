@@ -506,3 +506,28 @@ def test_another_project_is_picked_and_stays_picked(served: Served, page: Page) 
     page.reload()
     expect(page.locator("#missions tbody tr")).to_have_count(1)
     expect(page.get_by_label("Project")).to_have_value("side")
+
+
+def test_the_mission_page_shows_what_it_spent_and_its_budget(served: Served, page: Page) -> None:
+    """An LLM agent (the loopback model): its mission pauses on its token budget, the page says so with
+    the spend the API reports; raised by PATCH, Resume completes it and the spend follows (issue 21)."""
+    served.call("POST", "agents", json={"name": "thinker", "model": "local:orchestrator"})
+    saved = mission(served, "Spendy", [task("Think", "thinker")], budget={"maxTokens": 1})
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    login(page, served, f"#/missions/{saved['id']}")
+    box = page.locator(f'.ui-page[data-mission-id="{saved["id"]}"]')
+    expect(box).to_have_attribute("data-status", "paused")
+    expect(page.locator(".ui-pause-message")).to_contain_text("Mission budget spent")
+    tokens = served.call("GET", f"missions/{saved['id']}/usage")["total"]["totalTokens"]
+    spend = page.locator(".ui-spend")
+    expect(spend).to_have_attribute("data-tokens", str(tokens))
+    expect(page.locator(".ui-spend-total")).to_have_text(f"{tokens:,} tokens · 1 unpriced call")
+    expect(spend).to_contain_text(f"maxTokens {tokens:,} of 1")
+    shot(page, "mission-budget")
+    served.call("PATCH", f"missions/{saved['id']}", json={"budget": {"maxTokens": 1_000_000}})
+    page.get_by_role("button", name="Resume", exact=True).click()
+    expect(box).to_have_attribute("data-status", "completed")
+    usage = served.call("GET", f"missions/{saved['id']}/usage")["total"]
+    assert usage["requests"] == 3 and usage["totalTokens"] > tokens
+    expect(spend).to_have_attribute("data-tokens", str(usage["totalTokens"]))
+    expect(page.locator(".ui-spend-total")).to_have_text(f"{usage['totalTokens']:,} tokens · 3 unpriced calls")

@@ -5,7 +5,7 @@
 // A graph is {rev, nodes: [{id, title, agent, notebook?, x, y}], edges: [[from, to], ...], width, height}; the
 // widget gets it from the kernel (notebook/layout.py), the dashboard computes it from the mission's
 // records with `layoutTasks` (the same algorithm; tests compare the two). A task's state is
-// {status, phase?, score?, passed?, attempts?, ms?, since?, reason?} (view.py `task_state`, or
+// {status, phase?, score?, passed?, attempts?, ms?, since?, reason?, tokens?, usd?, unpriced?} (view.py `task_state`, or
 // `taskState` here from a TaskRecord). User strings are only ever set with textContent or
 // setAttribute, never parsed as HTML.
 
@@ -56,7 +56,18 @@ export function statusLabel(task, now) {
   if (task.status === "in_progress" && task.phase) label += ` · ${task.phase}`;
   if (task.ms !== undefined) label += ` · ${duration(task.ms)}`;
   else if (RUNNING.has(task.status) && task.since) label += ` · ${duration(Math.max(0, now - task.since))}`;
+  // what the attempt spent: its cost, or its tokens when no price is known (never "$0")
+  if (task.usd !== undefined) label += ` · $${Number(task.usd).toFixed(4)}`;
+  else if (task.tokens !== undefined) label += ` · ${task.tokens.toLocaleString("en-US")} tok`;
   return label;
+}
+
+/** static.py `spend_text`: "12,345 tokens · $0.0123 · 2 unpriced calls" (a mission's or a task's spend). */
+export function spendText(spend) {
+  const parts = [`${spend.tokens.toLocaleString("en-US")} tokens`];
+  if (spend.usd !== undefined && spend.usd !== null) parts.push(`$${Number(spend.usd).toFixed(4)}`);
+  if (spend.unpriced) parts.push(`${spend.unpriced} unpriced call${spend.unpriced !== 1 ? "s" : ""}`);
+  return parts.join(" · ");
 }
 
 // -- from records (the dashboard) ----------------------------------------------------------------------
@@ -131,6 +142,12 @@ export function taskState(t) {
   if (attempts > 1) item.attempts = attempts;
   if (r && SETTLED.has(status)) {
     if (r.durationMs !== null && r.durationMs !== undefined) item.ms = Math.round(r.durationMs * 10) / 10;
+    const u = r.usage;
+    if (u && u.requests) {
+      item.tokens = (u.inputTokens || 0) + (u.outputTokens || 0);
+      if (u.costUsd !== null && u.costUsd !== undefined) item.usd = Math.round(u.costUsd * 1e6) / 1e6;
+      if (u.unpricedRequests) item.unpriced = u.unpricedRequests;
+    }
     const first = status === "failed" && r.error ? r.error.trim().split("\n", 1)[0].toLowerCase() : "";
     if (first.startsWith("skipped")) item.reason = "skipped";
     else if (first.includes("aborted")) item.reason = "aborted";

@@ -2,7 +2,7 @@
 // DOM. Every string from tasks, agents and events is set as text (textContent, setAttribute), never
 // parsed as HTML. Every action is one call of the public API through `ctx.act`.
 
-import { createDag, duration, el, layoutTasks, taskState } from "./dag.js";
+import { createDag, duration, el, layoutTasks, spendText, taskState } from "./dag.js";
 
 const ACTIVE = new Set(["active", "paused"]);
 const RESUMABLE = new Set(["paused", "failed", "cancelled"]);
@@ -182,11 +182,47 @@ export function missionPage(ctx, missionId) {
   graphBox.append(drawn.canvas);
   out.push(section("Tasks", graphBox, taskTable(tasks)));
   out.push(holds(ctx, mission, tasks));
+  out.push(spendSection(ctx, mission, tasks));
   out.push(section("Details", field("schedule", mission.schedule), field("next run", when(mission.nextRunAt)),
     field("executions", mission.executionCount), field("quality threshold", mission.qualityThreshold),
     field("prompt", mission.prompt)));
   const box = el("div", { class: "ui-page", "data-mission-id": mission.id, "data-status": mission.status });
   box.append(...out.filter(Boolean));
+  return box;
+}
+
+// -- what the mission spent (GET missions/:id/usage), read again whenever its records change -------------
+
+let spent = { key: null, data: null };
+
+function spendSection(ctx, mission, tasks) {
+  const key = [mission.id, mission.status, mission.updatedAt, ...tasks.map((t) => `${t.status}${t.updatedAt}`)].join("|");
+  const box = section("Spend");
+  box.classList.add("ui-spend");
+  const fill = (usage) => {
+    box.replaceChildren(box.firstChild);
+    const t = usage && usage.total;
+    if (!t || !t.requests) {
+      box.append(el("p", { class: "ui-empty" }, "No model calls yet."));
+      return;
+    }
+    box.setAttribute("data-tokens", String(t.totalTokens));
+    box.append(...[el("p", { class: "ui-spend-total" }, spendText({ tokens: t.totalTokens, usd: t.costUsd, unpriced: t.unpricedRequests })),
+      field("tokens", `in ${t.inputTokens.toLocaleString("en-US")}, out ${t.outputTokens.toLocaleString("en-US")}, cached ${t.cachedTokens.toLocaleString("en-US")}`),
+      field("requests", t.requests), field("tool calls", t.toolCalls), field("time", duration(t.durationMs)),
+      field("budget", (usage.budgetUsed || []).map((b) => `${b.limit} ${Number(b.used).toLocaleString("en-US")} of ${Number(b.max).toLocaleString("en-US")}`).join(", ")),
+      field("by agent", (usage.byAgent || []).map((a) => `${a.label || a.key}: ${spendText({ tokens: a.totalTokens, usd: a.costUsd, unpriced: a.unpricedRequests })}`).join("; "))].filter(Boolean));
+  };
+  if (spent.key === key) fill(spent.data);
+  else {
+    fill(spent.key && spent.key.startsWith(`${mission.id}|`) ? spent.data : null);
+    spent.key = key;
+    ctx.read(`missions/${encodeURIComponent(mission.id)}/usage`).then((usage) => {
+      if (spent.key !== key) return; // a newer read is on its way
+      spent.data = usage;
+      fill(usage);
+    }, () => {});
+  }
   return box;
 }
 
