@@ -102,6 +102,8 @@ def render_state_html(graph: dict[str, Any], state: dict[str, Any], *, as_of: fl
         f'<span class="polpo-static-status" style="border:1px solid {colour};color:{colour};border-radius:10px;'
         f'padding:0 8px;font-size:12px">mission {escape(status)}</span> ',
         f'<span class="polpo-static-summary" style="color:#57606a">{escape(_summary(progress, status, as_of))}</span>',
+        *([f'<span class="polpo-static-spend" style="color:#57606a">· {escape(spend_text(state["spend"]))}</span>']
+          if state.get("spend") else []),
         "</div>",
     ]
     message = mission.get("pause_message") or mission.get("error")
@@ -123,6 +125,17 @@ def _summary(progress: dict[str, Any], status: str, as_of: float | None) -> str:
     if status not in TERMINAL and status != "draft":
         text += f" · as of {time.strftime('%H:%M:%S', time.localtime(as_of))}"
     return text
+
+
+def spend_text(spend: dict[str, Any]) -> str:
+    """`12,345 tokens · $0.0123 · 2 unpriced calls`: a mission's or a task's spend (view.py `spend_state`,
+    `task_state`); calls nobody could price are said, never shown as $0."""
+    parts = [f"{spend['tokens']:,} tokens"]
+    if spend.get("usd") is not None:
+        parts.append(f"${spend['usd']:.4f}")
+    if spend.get("unpriced"):
+        parts.append(f"{spend['unpriced']} unpriced call{'s' if spend['unpriced'] != 1 else ''}")
+    return " · ".join(parts)
 
 
 def _progress_bar(progress: dict[str, Any]) -> str:
@@ -173,6 +186,8 @@ def _node(node: dict[str, Any], task: dict[str, Any], after: list[str]) -> str:
         facts.append(f"score {task['score']:.1f} {'✓' if task.get('passed', True) else '✗'}")
     if task.get("attempts"):
         facts.append(f"{task['attempts']} attempts")
+    if task.get("tokens") is not None:
+        facts.append(spend_text(task))
     out = [
         f'<li class="polpo-static-node polpo-status-{escape(shown)}" style="list-style:none;box-sizing:border-box;'
         f'width:{NODE_WIDTH}px;margin:6px 0 0;padding:4px 8px;border:2px solid {stroke};border-radius:6px;'

@@ -22,6 +22,7 @@ from ..agents.notebook import latest_executed_copies
 from ..events.model import Event
 from ..spec import Mission, MissionRecord, TaskRecord
 from ..spec.status import RUNNING_TASK_STATES, TERMINAL_MISSION_STATES, MissionStatus, TaskStatus
+from ..usage.rollup import UsageTotals
 from .layout import layered_layout
 
 EVENTS_SHOWN = 12
@@ -71,6 +72,7 @@ class MissionView:
         self.last_activity: str | None = None  # the latest event's time: where a waiting clock stops
         self.running_since: dict[str, str] = {}
         self.notice: str | None = None
+        self.spend: dict[str, Any] | None = None  # the mission's totals (apply_usage), shown once it spent any
         self.pending = Pending()
         self._graph_keys: list[tuple[Any, ...]] = []
         self.apply_mission(mission)
@@ -92,6 +94,10 @@ class MissionView:
             self.layout = layered_layout([t.title for t in tasks], [t.depends_on for t in tasks])
         self.tasks: dict[str, Any] = dict(zip(self.ids, tasks, strict=True))
         self.titles = {tid: t.title for tid, t in self.tasks.items()}
+
+    def apply_usage(self, totals: UsageTotals) -> None:
+        """The mission's spend (`project.mission_usage(...).total`): tokens, USD, calls nobody could price."""
+        self.spend = spend_state(totals)
 
     def apply_tasks(self, tasks: Iterable[TaskRecord]) -> None:
         for task in tasks:
@@ -184,6 +190,7 @@ class MissionView:
             "progress": {"total": len(tasks), **counts, "elapsed": elapsed, "ticking": ticking and elapsed is not None},
             "events": list(self.events),
             "notice": self.notice,
+            **({"spend": self.spend} if self.spend else {}),
             **({"home": str(Path.home())} if links else {}),  # how Jupyter's `serverRoot` may spell it (`~/...`)
         }
 
@@ -212,6 +219,18 @@ def executed_link(project_dir: Path, path: str) -> dict[str, str]:
 #: previous attempt's in its record: not shown, they would be stale).
 SETTLED_TASK_STATES = frozenset({TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.AWAITING_APPROVAL})
 NOT_STARTED_TASK_STATES = frozenset({TaskStatus.DRAFT, TaskStatus.PENDING})
+
+
+def spend_state(totals: UsageTotals) -> dict[str, Any] | None:
+    """The synced state's `spend`: {tokens, usd?, unpriced?} (None while nothing was spent)."""
+    if not totals.requests:
+        return None
+    out: dict[str, Any] = {"tokens": totals.total_tokens}
+    if totals.cost_usd is not None:
+        out["usd"] = round(totals.cost_usd, 6)
+    if totals.unpriced_requests:
+        out["unpriced"] = totals.unpriced_requests
+    return out
 
 
 def failure_reason(error: str | None) -> str | None:
@@ -252,6 +271,13 @@ def task_state(t: Any) -> dict[str, Any]:
     if result is not None and status in SETTLED_TASK_STATES:
         if result.duration_ms is not None:
             item["ms"] = round(result.duration_ms, 1)
+        usage = result.usage
+        if usage is not None and usage.requests:  # what the attempt spent: tokens, USD or unpriced calls
+            item["tokens"] = usage.input_tokens + usage.output_tokens
+            if usage.cost_usd is not None:
+                item["usd"] = round(usage.cost_usd, 6)
+            if usage.unpriced_requests:
+                item["unpriced"] = usage.unpriced_requests
         reason = failure_reason(result.error) if status == TaskStatus.FAILED else None
         if reason:
             item["reason"] = reason

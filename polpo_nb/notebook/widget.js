@@ -7,7 +7,7 @@
 // repainted. User strings (titles, outputs, feedback) are only ever set with textContent or
 // setAttribute, never parsed as HTML.
 
-import { createDag, duration, el } from "./dag.js";
+import { createDag, duration, el, spendText } from "./dag.js";
 
 function render({ model, el: host }) {
   const started = performance.now();
@@ -99,6 +99,7 @@ function render({ model, el: host }) {
       const extra = p.ticking ? (Date.now() - received) / 1000 : 0;
       text += ` · ${duration((p.elapsed + extra) * 1000)}`;
     }
+    if (state.spend) text += ` · ${spendText(state.spend)}`;
     summary.textContent = text;
     const total = p.total || 1;
     barDone.style.width = `${(100 * (p.done || 0)) / total}%`;

@@ -138,8 +138,14 @@ class MissionWidget(anywidget.AnyWidget):
         cursor = self._aio.event_cursor()
         recent = self._aio.replay(max(0, cursor - EVENT_SCAN))
         self._view = MissionView(record, recent, project_dir=self._aio.root)
+        await self._read_spend()
         self._subscription = self._aio.subscribe(self._on_event)
         return self._view.graph(), self._view.state(time.time() * 1000)
+
+    async def _read_spend(self) -> None:
+        """A mission's spend so far, read with its records (a task run's is its result's)."""
+        if self.task_id is None and self.mission_id is not None:
+            self._view.apply_usage((await self._aio.mission_usage(self.mission_id)).total)
 
     def _on_event(self, event: Event) -> None:
         if current_loop() is not self._loop:  # the bus publishes on the engine loop; be safe if not
@@ -179,8 +185,10 @@ class MissionWidget(anywidget.AnyWidget):
         try:
             if pending.structure or pending.mission or len(pending.tasks) > max(8, len(view.tasks) // 2):
                 view.apply_mission(await self._load())
+                await self._read_spend()
             elif pending.tasks:
                 view.apply_tasks([await self._aio.get_task(t) for t in pending.tasks])
+                await self._read_spend()
         except NotFoundError:
             try:
                 view.apply_mission(await self._load())
