@@ -54,7 +54,9 @@ class RunFlags:
 class Run:
     def __init__(self, mission: MissionRecord | None, tasks: list[TaskRecord], *, threshold: float | None = None,
                  flags: RunFlags | None = None, context: MissionRecord | None = None) -> None:
-        self.mission = mission
+        # the run's tasks live in `tasks` (the latest copy of each): the mission keeps only its own fields,
+        # so the records it was read with are not held for the run's whole life (a copy of every task)
+        self.mission = mission.model_copy(update={"tasks": []}) if mission is not None and mission.tasks else mission
         self.context = context  # the mission a standalone run of one of its tasks borrows prompt and data from
         self.key = mission.id if mission else f"task:{tasks[0].id}"
         self.threshold = mission.quality_threshold if mission else (threshold or DEFAULT_QUALITY_THRESHOLD)
