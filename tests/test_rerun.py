@@ -389,3 +389,58 @@ def test_the_orchestrators_tool_table_reruns_too(counted, calls):
     assert calls == Counter({"A": 1, "B": 1, "C": 1, "D": 1, "E": 2})
     refused, ok = counted._thread.call(run_tool(counted.aio, spec, {"mission": "chain", "fromTask": "Z"}))
     assert not ok and refused == {"ok": False, "error": "Mission 'chain' has no task 'Z'", "code": "NOT_FOUND"}
+
+
+def test_two_engines_rerunning_at_once_start_one_rerun(project_dir, monkeypatch):
+    """Two engines on one store (two processes would be the same): both read the mission as completed
+    before either writes (a barrier in the lookup); the write's own check lets one through, refuses the other."""
+    from polpo_nb.engine import controls
+
+    calls: Counter = Counter()
+    first, second = polpo.Project(project_dir), polpo.Project(project_dir)
+    try:
+        for project in (first, second):
+            project.agent("w")(lambda task, ctx: calls.update([task.title]) or "ok")
+        first.execute(chain()).wait(WAIT)
+        both_read = threading.Barrier(2, timeout=WAIT)
+
+        def find_task_then_wait(mission, ref):
+            task = find_task(mission, ref)
+            both_read.wait()
+            return task
+        find_task = controls.find_task
+        monkeypatch.setattr(controls, "find_task", find_task_then_wait)
+        outcomes: list[object] = []
+
+        def rerun(project: polpo.Project) -> None:
+            try:
+                outcomes.append(project.rerun("chain", from_task="D").wait(WAIT).status)
+            except polpo.ConflictError as exc:
+                outcomes.append(str(exc))
+        threads = [threading.Thread(target=rerun, args=(p,)) for p in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT)
+        refusal = "Mission 'chain' was started by another process meanwhile: re-run it once it has finished"
+        assert sorted(map(str, outcomes)) == sorted([str(MissionStatus.COMPLETED), refusal])
+        assert calls == Counter({"A": 1, "B": 1, "C": 1, "D": 2, "E": 2})
+        assert len(first.replay(0, "mission:rerun")) == 1
+    finally:
+        first.close()
+        second.close()
+
+
+def test_rerun_of_a_mission_paused_at_its_gate_judges_the_gate_again(project):
+    scores = iter([3, 5])
+
+    @project.judge
+    def judge(expectation, task, result):
+        return next(scores), "judged"
+    project.agent("w")(lambda task, ctx: "ok")
+    mission = (polpo.Mission("g").task("a", assign_to="w", expectations=["good"], max_retries=0)
+               .task("b", assign_to="w", depends_on=["a"]).gate(after=["a"], blocks=["b"], min_score=4))
+    assert project.execute(mission).wait(WAIT).pause_reason == "gate"
+    record = project.rerun("g", from_task="a").wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED
+    assert by_title(record)["a"].assessment.score == 5 and by_title(record)["b"].status == TaskStatus.DONE

@@ -162,8 +162,14 @@ class Controls:
         to_active, updated = self.writes.mission_change(run, MissionStatus.ACTIVE, pause_reason=None,
                                                         pause_message=None, error=None)
         reason = f"re-run from {start.title!r}"
+        seen = run.mission.status
 
         def write(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            # checked again in the write transaction (BEGIN IMMEDIATE: one writer across processes), so two
+            # processes re-running the same settled mission at once cannot both start it
+            if tx.mission(mission.id, with_tasks=False).status != seen:
+                raise ConflictError(f"Mission {mission.name!r} was started by another process meanwhile: re-run "
+                                    "it once it has finished")
             emit(event)
             tasks = []
             for tid in tail:
