@@ -37,10 +37,27 @@ import polpo_nb as polpo
 from polpo_nb.spec import MissionStatus, TaskStatus
 
 CHILD = textwrap.dedent("""
-    import json, sys, polpo_nb as polpo
+    import json, pathlib, sys, threading, polpo_nb as polpo
+
+    if len(sys.argv) > 3:  # freeze right after the final answer is stored, before the result's commit
+        from pydantic_ai.messages import ModelResponse
+        from polpo_nb.agents.durable_llm import DurableConversation
+        stored = DurableConversation.responded
+
+        async def responded(self, messages):
+            new = await stored(self, messages)
+            if isinstance(messages[-1], ModelResponse) and not messages[-1].tool_calls:
+                pathlib.Path(sys.argv[3]).write_text("stored")
+                threading.Event().wait()  # the whole process stops here until it is killed
+            return new
+        DurableConversation.responded = responded
+
     with polpo.Project(sys.argv[1]) as project:
         project.execute(polpo.Mission.model_validate(json.loads(sys.argv[2]))).wait()
 """)
+#: One more kill point, which only a hook in the process can reach: the final answer is stored and the
+#: attempt's result is not (the resumed attempt reads the answer back without calling the model).
+ANSWERED = "after the final answer is stored, before the result"
 
 
 @pytest.fixture
@@ -49,23 +66,27 @@ def page() -> Iterator[Page]:
         yield p
 
 
-@pytest.mark.parametrize("point", list(POINTS))
+@pytest.mark.parametrize("point", [*POINTS, ANSWERED])
 def test_sigkill_of_a_project_process_then_resume_repeats_nothing_completed(tmp_path: Path, page: Page, point: str):
-    blocker, in_flight = POINTS[point]
+    blocker, in_flight = POINTS.get(point, ("answer", None))
     expected, uninterrupted = reference(tmp_path, page, WAIT)
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     with Scripted(page, block_at=in_flight if blocker == "model" else None) as model:
         root = make_project(tmp_path / "run" / "proj", model.server.base_url, shell_blocks=blocker == "shell")
         page.block = blocker == "page"
-        child = subprocess.Popen([sys.executable, str(script), str(root), json.dumps(MISSION)])
+        marker = tmp_path / "answered"
+        child = subprocess.Popen([sys.executable, str(script), str(root), json.dumps(MISSION),
+                                  *([str(marker)] if blocker == "answer" else [])])
         try:
             if blocker == "model":
                 wait_for(lambda: model.arrived.is_set() or child.poll() is not None, WAIT)
             elif blocker == "page":
                 wait_for(lambda: page.arrived.is_set() or child.poll() is not None, WAIT)
-            else:
+            elif blocker == "shell":
                 wait_for(lambda: (root / "tally.txt").exists() or child.poll() is not None, WAIT)
+            else:
+                wait_for(lambda: marker.exists() or child.poll() is not None, WAIT)
             assert child.poll() is None, "the child ended before the kill point"
             os.kill(child.pid, signal.SIGKILL)
             assert child.wait(WAIT) == -signal.SIGKILL

@@ -56,7 +56,9 @@ class DurableConversation:
         self.log = log
         self.workspace = workspace
         self.history: list[ModelMessage] = []
-        self._results: dict[str, dict[str, Any]] = {}
+        results: dict[str, dict[str, Any]] = {}
+        #: the stored results of the last stored response's calls, answered (once each) instead of a run
+        self._replay: dict[str, dict[str, Any]] = {}
         self._pending: set[str] = set()  # calls of the last stored response with no stored result
         for row in log.recorded() if log is not None else ():
             doc = ModelMessagesTypeAdapter.validate_json(row.doc) if row.kind == MESSAGE else None
@@ -64,16 +66,25 @@ class DurableConversation:
                 self.history.extend(doc)
             elif row.kind == TOOL:
                 stored = json.loads(row.doc)
-                self._results[row.key] = stored
+                results[row.key] = stored
                 workspace.merge(stored["effects"])  # what the call did is part of the attempt's result
         self._stored = len(self.history)
         last = self.history[-1] if self.history else None
         if isinstance(last, ModelResponse):
-            self._pending = {c.tool_call_id for c in last.tool_calls} - set(self._results)
+            calls = {c.tool_call_id for c in last.tool_calls}
+            self._replay = {i: results[i] for i in calls if i in results}
+            self._pending = calls - set(results)
 
     @property
     def resumed(self) -> bool:
         return bool(self.history)
+
+    @property
+    def answered(self) -> bool:
+        """The stored conversation ends with the model's final answer (the crash came before the attempt's
+        result was committed): the run only has to read it back, with no model call."""
+        last = self.history[-1] if self.history else None
+        return isinstance(last, ModelResponse) and not last.tool_calls
 
     def usage(self) -> RunUsage | None:
         """What the stored model calls used: the run goes on counting from there (one attempt, each call
@@ -119,7 +130,7 @@ class DurableConversation:
     async def call(self, inner: AbstractToolset[Workspace], name: str, args: dict[str, Any],
                    ctx: RunContext[Workspace], tool: ToolsetTool[Workspace], *, builtin: bool) -> Any:
         call_id = ctx.tool_call_id or ""
-        stored = self._results.get(call_id)
+        stored = self._replay.pop(call_id, None)  # (a provider may reuse ids in later responses)
         if stored is not None:  # completed before the crash: its answer, not a second run
             return _answer(stored)
         view = ctx.deps.for_call()

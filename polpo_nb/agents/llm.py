@@ -98,8 +98,9 @@ class LLMRuntime:
         workspace = Workspace.for_agent(self.root, ctx, self.config, ctx.agent.allowed_paths)
         standing = instructions(ctx, mcp.builtin + mcp.names)
         durable = DurableConversation(ctx.steps, workspace)  # what a crash interrupted, when it did
-        agent: Agent[Workspace, str] = Agent(
-            model, instructions=standing, toolsets=durable.toolsets(build_tools(mcp.builtin), mcp.toolsets),
+        agent: Agent[Workspace, str] = Agent(  # (no instructions to send when only a stored answer is left)
+            model, instructions=None if durable.answered else standing,
+            toolsets=durable.toolsets(build_tools(mcp.builtin), mcp.toolsets),
             deps_type=Workspace, name=ctx.agent.name, defer_model_check=True,
         )
         key = (task.id, ctx.agent.name)
