@@ -15,7 +15,10 @@ import nbformat
 import pytest
 from nbconvert import HTMLExporter
 from notebook_files import write_notebook
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
+from support import wait_for
+from test_dashboard_browser import page as dashboard_page  # noqa: F401 - fixture: the dashboard's page
+from test_dashboard_browser import served as dashboard  # noqa: F401 - fixture: a polpo serve with the dashboard
 from test_notebook_browser import ARTIFACTS as BROWSER_ARTIFACTS
 from test_notebook_browser import WAIT_MS, _open_and_run_all, _stub_widget, lab  # noqa: F401 - fixtures
 from test_notebook_static_browser import offline_page  # noqa: F401 - fixture
@@ -225,3 +228,25 @@ def test_a_jupyterlab_showing_dot_directories_opens_the_copy_from_the_widget_and
         raise
     finally:
         page.close()
+
+
+def test_the_dashboard_shows_a_notebook_tasks_latest_executed_copy(dashboard, dashboard_page: Page) -> None:  # noqa: F811
+    """The task page of a failed notebook task (its result lists no file) names its notebook and offers its
+    latest attempt's executed copy, whose preview (`files/read`'s sibling, `files/preview`) is the notebook."""
+    from test_dashboard_browser import login, shot
+
+    write_notebook(dashboard.root / "nb" / "broken.ipynb", "raise ValueError('bad input')")
+    created = dashboard.call("POST", "missions", json={"name": "nb-dash", "tasks": [
+        {"title": "Broken", "notebook": "nb/broken.ipynb", "maxRetries": 1}]})
+    dashboard.call("POST", f"missions/{created['id']}/execute", headers={"Accept": "application/json"})
+    task_id = created["tasks"][0]["id"]
+    wait_for(lambda: dashboard.call("GET", f"tasks/{task_id}")["status"] == "failed", 60)
+    assert dashboard.call("GET", f"tasks/{task_id}")["result"]["filesCreated"] == []
+
+    login(dashboard_page, dashboard, f"#/tasks/{task_id}")
+    expect(dashboard_page.locator(".ui-page")).to_contain_text("nb/broken.ipynb")
+    copy = f".polpo/outputs/{task_id}-2.ipynb"  # the second attempt, the latest
+    expect(dashboard_page.locator(".ui-executed code")).to_have_text(copy)
+    dashboard_page.get_by_role("button", name=f"Preview {copy}").click()
+    expect(dashboard_page.locator(".ui-executed pre")).to_contain_text('"evalue": "bad input"')  # the JSON
+    shot(dashboard_page, "notebook-task")

@@ -335,7 +335,7 @@ export function taskPage(ctx, taskId) {
   if (t.result && ["done", "failed", "awaiting_approval"].includes(t.status)) actions.append(button("Reassess", () => ctx.act("POST", `tasks/${id}/reassess`, undefined, "Reassess")));
   out.push(actions);
   const r = t.result || {};
-  out.push(section("Task", field("agent", t.assignTo), field("phase", t.phase), field("retries", `${t.retries} (at most ${t.maxRetries} automatic)`),
+  out.push(section("Task", field("agent", t.assignTo), field("notebook", t.notebook), field("phase", t.phase), field("retries", `${t.retries} (at most ${t.maxRetries} automatic)`),
     field("model", r.model), field("duration", r.durationMs !== undefined && r.durationMs !== null ? duration(r.durationMs) : ""),
     field("created", when(t.createdAt)), field("updated", when(t.updatedAt)),
     t.description ? el("pre", { class: "ui-pre" }, t.description) : null));
@@ -368,10 +368,39 @@ export function taskPage(ctx, taskId) {
     for (const path of r.filesCreated) files.append(fileRow(ctx, path));
     out.push(section("Files created", files));
   }
+  if (t.notebook) out.push(executedNotebook(ctx, t));
   out.push(taskLog(ctx, t));
   const box = el("div", { class: "ui-page", "data-task-id": t.id, "data-status": t.status });
   box.append(...out.filter(Boolean));
   return box;
+}
+
+const executed = new Map(); // task id -> {key, element}: looked up once per version of the task
+
+/** A notebook task's latest executed copy, found in `.polpo/outputs/` (`<taskId>-<attempt>.ipynb`): a
+ * failed, timed-out or killed attempt's too, whose result lists no file. Preview and download it. */
+function executedNotebook(ctx, t) {
+  const key = `${t.id}@${t.updatedAt}`;
+  const cached = executed.get(t.id);
+  if (cached && cached.key === key) return cached.element;
+  const element = section("Executed notebook", el("p", { class: "ui-empty" }, "looking…"));
+  executed.set(t.id, { key, element });
+  const attempt = (name) => {
+    const m = /^(.+)-(\d+)\.ipynb$/.exec(name);
+    return m && m[1] === t.id ? Number(m[2]) : 0;
+  };
+  (async () => {
+    let entries = [];
+    try {
+      entries = (await ctx.read("files/list?path=.polpo%2Foutputs")).entries;
+    } catch (error) { /* no notebook task has run yet: no such folder */ }
+    const latest = entries.filter((e) => attempt(e.name)).sort((a, b) => attempt(a.name) - attempt(b.name)).at(-1);
+    if (!latest) { element.lastChild.textContent = "Not run yet."; return; }
+    const files = el("ul", { class: "ui-files ui-executed" });
+    files.append(fileRow(ctx, latest.path));
+    element.replaceChildren(element.firstChild, el("p", { class: "ui-muted" }, `attempt ${attempt(latest.name)}`), files);
+  })();
+  return element;
 }
 
 const logs = new Map(); // task id -> {key, element}: loaded once per version of the task, kept across repaints
