@@ -12,6 +12,7 @@ from cli_project import as_json, polpo
 from polpo_nb.errors import ConflictError, NotFoundError, SpecError
 from polpo_nb.project.keys import ApiKeys
 from polpo_server.failures import Failure
+from polpo_server.openapi import build_openapi
 from polpo_server.ratelimit import RateLimiter
 
 
@@ -160,3 +161,22 @@ def test_the_rate_limiter_counts_open_streams():
     limiter.close_stream("k")
     limiter.open_stream("k", 2)
     assert limiter.streams("k") == 2
+
+
+def test_the_openapi_document_says_how_keys_and_limits_answer():
+    doc = build_openapi("/", "0")
+    schemes = doc["components"]["securitySchemes"]
+    assert "sk_live_" in schemes["bearer"]["description"] and schemes["token"]["in"] == "query"
+    listing = doc["paths"]["/v1/tasks"]["get"]["responses"]
+    assert "unauthorized" in listing["401"]["description"] and "invalid_api_key" in listing["401"]["description"]
+    assert "rate_limited" in listing["429"]["description"]
+    assert set(listing["429"]["headers"]) == {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                              "X-RateLimit-Reset"}
+    assert set(listing["200"]["headers"]) == {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+    assert "403" not in listing
+    create = doc["paths"]["/api/v1/projects/{projectId}/keys"]["post"]
+    assert "403" in create["responses"] and "201" in create["responses"]
+    created = create["responses"]["201"]["content"]["application/json"]["schema"]["properties"]["data"]
+    assert created == {"$ref": "#/components/schemas/CreatedApiKey"}
+    assert "key" in doc["components"]["schemas"]["CreatedApiKey"]["properties"]
+    assert "key" not in doc["components"]["schemas"]["ApiKey"]["properties"]

@@ -17,6 +17,7 @@ from pydantic.json_schema import JsonSchemaMode, JsonSchemaValue, models_json_sc
 from polpo_nb.events.catalog import stream_event_schema
 
 from .dialects import DIALECTS, Dialect
+from .keyauth import ADMIN_TAG
 from .models import EnvelopeErrorBody, ErrorBody, OpenAIErrorBody, PageQuery, StreamEvent
 from .pages import NEXT_CURSOR
 from .routes import ROUTES, Route
@@ -26,6 +27,21 @@ REF = "#/components/schemas/{model}"
 STREAM_EVENT = {"$ref": REF.format(model="StreamEvent")}
 ERROR_MODELS = (ErrorBody, EnvelopeErrorBody, OpenAIErrorBody)
 _STATUS_TEXT = {200: "OK", 201: "Created"}
+#: What every answer says of its key's rate limit, where one applies (ratelimit.py).
+RATE_HEADERS = {
+    "X-RateLimit-Limit": {"description": "Requests a minute this key may make", "schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {"description": "Requests it may still make now", "schema": {"type": "integer"}},
+    "X-RateLimit-Reset": {"description": "Seconds until its full allowance is back", "schema": {"type": "integer"}},
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}}
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description":
+               "`Authorization: Bearer <key>`: the server's own credentials (`polpo serve --api-key`, the Jupyter "
+               "token), which open every project and alone manage keys, or a project API key (`sk_live_...`; "
+               "`sk_test_...` starts dry runs), which opens its own project only (another answers 404)."},
+    "token": {"type": "apiKey", "in": "query", "name": "token",
+              "description": "The same key as `?token=`, for EventSource and WebSocket clients that cannot send headers."},
+}
 
 
 def _models_of(tp: Any) -> list[type[BaseModel]]:
@@ -130,12 +146,21 @@ class _Builder:
                                                 "`{type: subscribe|unsubscribe, pattern}`",
                                  "x-polpo-event-schema": STREAM_EVENT}}
         error = {"application/json": {"schema": self._error(dialect, route)}}
-        statuses = [("400", "Invalid input (field-level errors)"), ("401", "Missing or invalid credentials"),
-                    ("404", "Unknown id"), ("409", "Name conflict or illegal transition")]
+        statuses = [("400", "Invalid input (field-level errors)"),
+                    ("401", "No credentials (`unauthorized`), or an unknown or revoked API key (`invalid_api_key`)"),
+                    ("404", "Unknown id (also any project but its own, for a project key)"),
+                    ("409", "Name conflict or illegal transition")]
         if route.body is not None:
             statuses.append(("413", "The body is larger than the server accepts"))
+        if ADMIN_TAG in route.tags:
+            statuses.append(("403", "Keys are managed with the server's own credentials, not with a project key"))
+        statuses.append(("429", "Rate limited (`rate_limited`): this key made too many requests this minute, or "
+                                "holds too many open streams"))
         for status, text in statuses:
             responses[status] = {"description": text, "content": error}
+        responses["429"]["headers"] = {**RETRY_AFTER, **RATE_HEADERS}
+        if route.kind != "websocket":
+            responses[str(route.status)]["headers"] = RATE_HEADERS
         op: dict[str, Any] = {
             "operationId": re.sub(r"\W+", "_", f"{dialect.name}_{route.method}_{dialect.mount(route.scope, route.path)}")
             .strip("_").lower(),
@@ -166,8 +191,7 @@ def build_openapi(api_url: str, version: str, routes: list[Route] = ROUTES) -> d
         "paths": paths,
         "components": {
             "schemas": builder.schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
-                                "token": {"type": "apiKey", "in": "query", "name": "token"}},
+            "securitySchemes": SECURITY_SCHEMES,
         },
         "security": [{"bearer": []}, {"token": []}],
     }
