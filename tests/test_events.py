@@ -64,6 +64,26 @@ def test_replay_beyond_the_ring_reads_the_store(project):
     assert [e.data["length"] for e in events[:3]] == [0, 1, 2]
 
 
+def test_subscribers_that_come_and_go_get_exactly_the_events_of_their_time(project):
+    """The bus routes each event name to the subscribers whose filter takes it, remembered per name:
+    a subscriber added after that name was routed, or one closed since, must be seen at once."""
+    early: list[int] = []
+    late: list[int] = []
+    teams: list[str] = []
+    first = project.subscribe(lambda e: early.append(e.data["length"]), "memory:*")
+    project.subscribe(lambda e: teams.append(e.data["name"]), "team:*")
+    _emit(project, 2)
+    second = project.subscribe(lambda e: late.append(e.data["length"]), "memory:updated")
+    _emit(project, 2, lambda i: _ping(i + 2))
+    first.close()
+    _emit(project, 2, lambda i: _ping(i + 4))
+    second.close()
+    _emit(project, 1, lambda i: TeamRenamed(name="t"))
+    assert early == [0, 1, 2, 3]
+    assert late == [2, 3, 4, 5]
+    assert teams == ["t"]
+
+
 def test_replay_filters_by_pattern(project):
     _emit(project, 3, lambda i: TeamRenamed(name=f"team {i}"))
     _emit(project, 2)
