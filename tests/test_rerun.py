@@ -91,6 +91,8 @@ def test_rerun_takes_a_task_id_and_works_from_the_first_and_the_last_task(counte
     assert calls == Counter({"A": 1, "B": 1, "C": 1, "D": 1, "E": 2})
     assert counted.rerun_mission("chain", from_task="A").wait(WAIT).status == MissionStatus.COMPLETED
     assert calls == Counter({"A": 2, "B": 2, "C": 2, "D": 2, "E": 3})
+    assert counted.rerun(chain(), from_task="D").wait(WAIT).status == MissionStatus.COMPLETED  # the Mission itself
+    assert calls == Counter({"A": 2, "B": 2, "C": 2, "D": 3, "E": 4})
 
 
 def test_rerun_of_a_failed_mission_from_the_failed_task_completes_it(project, events):
