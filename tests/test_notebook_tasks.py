@@ -138,14 +138,18 @@ def test_a_mission_mixing_agents_and_notebooks(project, project_dir):
 
 
 def test_parameters_at_the_top_and_each_kind_of_result(project, project_dir):
-    """Without a tagged cell the parameters open the notebook. `polpo_nb.result` takes a str, a result
-    dict or any JSON value; without it the last cell that produced output is the result."""
+    """Without a tagged cell the parameters open the notebook, and without a kernelspec python3 runs it.
+    `polpo_nb.result` takes a str, a result dict or any JSON value; without it the last cell that produced
+    output is the result."""
     write_notebook(project_dir / "kinds.ipynb",
                    "import polpo_nb\nvalues = {'str': 'plain text', 'dict': {'content': 'made it', 'filesCreated': "
                    "['made.txt']}, 'json': [1, {'a': None}]}\nopen('made.txt', 'w').write('x')",
                    "if kind in values:\n    polpo_nb.result(values[kind])",
                    "kind * 2",
                    "silent = True")
+    nb = nbformat.read(project_dir / "kinds.ipynb", as_version=4)
+    del nb.metadata["kernelspec"]  # no kernelspec: python3
+    nbformat.write(nb, project_dir / "kinds.ipynb")
     mission = polpo.Mission("kinds")
     for kind in ("str", "dict", "json", "last"):
         mission.task(kind, notebook="kinds.ipynb", parameters={"kind": kind})
@@ -336,4 +340,41 @@ def test_the_views_link_each_notebook_tasks_latest_executed_copy(project, projec
     for task in (ok, bad):
         assert f'<a href="{project_dir.name}/{copy[task.title]}" title="{copy[task.title]}">📓 executed notebook</a>' in html
     assert html.count("📓 executed notebook") == 2
+    assert not kernels()
+
+
+def test_expected_outcomes_gates_checkpoints_and_approvals_hold_notebook_tasks_as_agents(project, project_dir):
+    """A notebook task's result is assessed (a file outcome, a judged expectation), a gate on its score pauses
+    the mission, a checkpoint after a notebook task waits for resume, a notebook with side effects waits for
+    approval: the same engine paths as agents'."""
+    write_notebook(project_dir / "make.ipynb", "import polpo_nb\nopen('table.csv', 'w').write('a\\n1\\n2\\n3\\n')\n"
+                   "polpo_nb.result('made 3 rows')")
+    write_notebook(project_dir / "publish.ipynb", "import polpo_nb\npolpo_nb.result('published ' + "
+                   "polpo_upstream['Make']['content'])")
+    project.judge(lambda e, t, r: 3.5 if r.content == "made 3 rows" else 1.0)  # the threshold passes, the gate not
+    project.agent("w")(lambda task, ctx: "announced")
+    mission = (polpo.Mission("gated-notebooks")
+               .task("Make", notebook="make.ipynb", expectations=["Has three rows"],
+                     expected_outcomes=[{"type": "file", "path": "table.csv"}])
+               .task("Publish", notebook="publish.ipynb", depends_on=["Make"], side_effects=True)
+               .task("Announce", assign_to="w", depends_on=["Publish"])
+               .gate(["Make"], ["Publish"], min_score=4.0).checkpoint("look", ["Publish"], "Look before announcing"))
+    run = project.execute(mission)
+
+    record = run.wait(WAIT)
+    make = by_title(record, "Make")
+    assert (record.status, record.pause_reason) == (MissionStatus.PAUSED, "gate")
+    assert make.assessment.score == 3.5 and [c.passed for c in make.assessment.checks] == [True]
+    assert by_title(record, "Publish").status == TaskStatus.PENDING
+    project.resume("gated-notebooks")  # a human overrides the gate
+    publish = by_title(run.wait(WAIT), "Publish")
+    assert publish.status == TaskStatus.AWAITING_APPROVAL
+    project.approve_task(publish.id)
+    record = run.wait(WAIT)
+    assert (record.status, record.pause_reason) == (MissionStatus.PAUSED, "checkpoint")
+    assert by_title(record, "Publish").result.content == "published made 3 rows"
+    assert by_title(record, "Announce").status == TaskStatus.PENDING
+    project.resume("gated-notebooks")
+    record = run.wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED and by_title(record, "Announce").result.content == "announced"
     assert not kernels()
