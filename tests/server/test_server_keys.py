@@ -57,7 +57,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     alpha = base / "alpha"
     providers = {"anthropic": {"baseUrl": loopback.base_url}}
     keys = {}
-    ring = _project(alpha, {"providers": providers, "judgeModel": LLM, "defaultModel": LLM})
+    ring = _project(alpha, {"providers": providers, "judgeModel": LLM, "defaultModel": LLM, "orchestratorModel": LLM})
     keys["alpha"] = ring.create("alpha-ci").key
     keys["alpha-test"] = ring.create("alpha-sandbox", kind="test").key
     keys["beta"] = _project(alpha / "beta", {"rateLimits": {"concurrentStreams": 1}}).create("beta-ci").key
@@ -283,6 +283,21 @@ async def test_a_test_keys_mission_runs_its_llm_agent_and_judge_on_the_test_mode
         tasks = (await admin.get(f"v1/missions/{mission['id']}")).json()["tasks"]
         assert [(t["title"], t["status"]) for t in tasks] == [("Draft", "done"), ("Publish", "awaiting_approval")]
         assert (await admin.post(f"v1/missions/{mission['id']}/abort")).status_code == 200
+
+
+async def test_a_test_keys_chat_turn_is_played_by_the_test_model(served: Served):
+    before = len(served.loopback.requests)
+    ask = {"model": "polpo", "messages": [{"role": "user", "content": "What is in this project?"}]}
+    async with served.client(served.keys["alpha-test"]) as client:
+        reply = await client.post("v1/chat/completions", json=ask)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["choices"][0]["message"]["content"]
+        async with client.stream("POST", "v1/chat/completions", json={**ask, "stream": True}) as streamed:
+            assert streamed.status_code == 200 and "[DONE]" in (await streamed.aread()).decode()
+    assert len(served.loopback.requests) == before
+    async with served.client(served.keys["alpha"]) as client:  # the control: a live key's turn asks the provider
+        assert (await client.post("v1/chat/completions", json=ask)).status_code == 200
+    assert len(served.loopback.requests) > before
 
 
 async def test_the_same_mission_with_a_live_key_calls_the_provider(served: Served):
