@@ -197,3 +197,15 @@ def test_the_chat_orchestrators_calls_are_counted_as_chats(project_dir, reporter
             lines["chat"].requests, lines["chat"].tool_calls) == (o_in, o_out, o_cached, 2, 1)
     assert lines["chat"].unpriced_requests == 2  # local:orch has no price: flagged
     assert set(kinds) == {"chat"}
+
+
+def test_a_reassessment_is_the_judges_spend_too(project_dir, server, reporter):
+    with _project(project_dir, server) as project:
+        record = project.execute(_mission()).wait(WAIT)
+        write = record.tasks[0]
+        before = {line.key: line for line in project.usage("agent")}["judge"]
+        assert project.reassess_task(write.id).status.value == "done"
+        after = {line.key: line for line in project.usage("agent")}["judge"]
+    j_in, j_out, _, j_requests = reporter.sums("judge")
+    assert (before.requests, after.requests, j_requests) == (1, 2, 2)
+    assert (after.input_tokens, after.output_tokens) == (j_in, j_out)

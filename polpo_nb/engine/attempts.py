@@ -35,16 +35,15 @@ from ..events.catalog import (
 )
 from ..spec import Agent, Assessment, Phase, TaskRecord, TaskResult, TaskStatus
 from ..store.journal import Emit
-from ..store.rows import SpendRow
 from ..store.sqlite import Tx
 from ..tracebacks import attempt_error
-from ..usage.ledger import attempt_rows, meter_rows, write_spend
+from ..usage.ledger import attempt_rows, write_spend
 from ..usage.meter import Meter, metering
-from .budget import attempt_meter, close_meter, execution_of, judge_meter, pause_for_budget
+from .budget import attempt_meter, close_meter, execution_of, judge_meter, pause_for_budget, with_judge_spend
 from .deps import EngineDeps
 from .resume import continued_attempt
 from .run import Run
-from .writes import TaskWrite, Writes, chain, end_running_attempts, put_task
+from .writes import Writes, chain, end_running_attempts, put_task
 
 S = TaskStatus
 
@@ -97,11 +96,8 @@ class Attempts:
                 return
             failures += 0 if assessment.passed else 1
             fix = not assessment.passed and failures <= task.max_retries
-            judged: TaskWrite = functools.partial(self.judged, attempt, assessment, fix)
-            if meter is not None and meter.by_model:  # the judge's spend, with its verdict
-                judged = chain(judged, _spend(meter_rows("judge", meter, agent="judge", mission_id=task.mission_id,
-                                                         execution=attempt.execution, task_id=tid,
-                                                         attempt=attempt.number)))
+            judged = with_judge_spend(functools.partial(self.judged, attempt, assessment, fix), meter, task,
+                                      attempt.execution, attempt.number)  # the judge's spend, with its verdict
             await self.writes.update(run, tid, chain(to_review, judged) if instant else judged)
             if not fix:
                 break
@@ -305,10 +301,3 @@ def completed_event(task: TaskRecord) -> TaskCompleted:
     return TaskCompleted(task_id=task.id, mission_id=task.mission_id, title=task.title, status=task.status.value,
                          score=task.assessment.score if task.assessment else None)
 
-
-def _spend(rows: list[SpendRow]) -> TaskWrite:
-    """A task write that adds spend rows (to chain with the write they belong to)."""
-    def write(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
-        write_spend(tx, rows)
-        return t
-    return write

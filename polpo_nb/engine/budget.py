@@ -25,11 +25,13 @@ from decimal import Decimal
 from ..events.catalog import BudgetExceeded, BudgetWarning
 from ..spec import Agent, MissionStatus, ProjectConfig, TaskRecord
 from ..spec.budget import Budget
-from ..store.journal import Journal
-from ..store.sqlite import Store
+from ..store.journal import Emit, Journal
+from ..store.sqlite import Store, Tx
+from ..usage.ledger import meter_rows, write_spend
 from ..usage.meter import Meter, Spend
+from ..usage.rollup import JUDGE
 from .run import Run
-from .writes import Writes
+from .writes import TaskWrite, Writes, chain
 
 #: The share of a limit at which `budget:warning` is sent.
 WARN_AT = 0.8
@@ -248,7 +250,7 @@ def _number(value: float) -> str:
 
 __all__ = ["AgentBudgetExceeded", "BudgetSpent", "Limit", "MissionBudgetReached", "MissionLedger", "Spent",
            "attempt_meter", "budget_limits", "close_meter", "describe", "exhausted", "execution_of", "judge_meter",
-           "mission_ledger",
+           "mission_ledger", "with_judge_spend",
            "pause_for_budget", "warnings_due"]
 
 
@@ -257,6 +259,20 @@ def judge_meter(run: Run, config: ProjectConfig) -> Meter:
     way is not stopped (the attempt it judges is paid for; its task would run again otherwise)."""
     ledger = run.budget_ledger
     return Meter(config.prices, observe=(lambda meter, model, spend: ledger.add(spend)) if ledger is not None else None)
+
+
+def with_judge_spend(write: TaskWrite, meter: Meter | None, task: TaskRecord, execution: int | None,
+                     attempt: int) -> TaskWrite:
+    """`write` (a verdict), also storing what the review's model calls spent, as the judge's."""
+    if meter is None or not meter.by_model:
+        return write
+    rows = meter_rows("judge", meter, agent=JUDGE, mission_id=task.mission_id, execution=execution, task_id=task.id,
+                      attempt=attempt)
+
+    def spend(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+        write_spend(tx, rows)
+        return t
+    return chain(write, spend)
 
 
 def execution_of(run: Run) -> int | None:

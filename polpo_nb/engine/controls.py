@@ -30,7 +30,9 @@ from ..spec import Assessment, MissionStatus, Phase, TaskRecord, TaskResult, Tas
 from ..spec.status import LIVE_MISSION_STATES
 from ..store.journal import Emit
 from ..store.sqlite import Tx
+from ..usage.meter import Meter, metering
 from .attempts import Attempts, completed_event
+from .budget import with_judge_spend
 from .deps import EngineDeps
 from .dispatch import Dispatcher
 from .interrupt import interrupt_run
@@ -322,13 +324,18 @@ class Controls:
             return t
         await self.writes.update(run, task_id, begin)
         threshold = mission.quality_threshold if mission else self.d.config.quality_threshold
+        judge = self.d.judge(task)
+        meter = Meter(self.d.config.prices) if judge is not None else None
         try:
-            assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=threshold,
-                                      judge=self.d.judge(task), command_timeout=self.d.config.command_timeout)
+            with metering(meter):
+                assessment = await assess(task, result, project_dir=self.d.project_dir, threshold=threshold,
+                                          judge=judge, command_timeout=self.d.config.command_timeout)
         except AssessmentConfigError as exc:
             assessment = Assessment(passed=False, feedback=exc.message, threshold=threshold, timestamp=utcnow())
         # the verdict of any review: a pass with side effects awaits approval again (a rejection stands until then)
-        return await self.writes.update(run, task_id, functools.partial(Attempts.judged, None, assessment, False))
+        judged = with_judge_spend(functools.partial(Attempts.judged, None, assessment, False), meter, task,
+                                  mission.execution_count if mission else None, attempts[-1].number)
+        return await self.writes.update(run, task_id, judged)
 
 
 def _skipped_descendants(run: Run, task_id: str) -> list[str]:

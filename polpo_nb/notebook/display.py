@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import PolpoError
-from ..project.loop import block_on
 from ..spec import Mission, MissionRecord, TaskRecord
 from .static import render_html, render_state_html
 from .view import MissionView
@@ -42,6 +41,8 @@ class RunHandle(Protocol):
     display_id: str | None
 
     def record(self) -> MissionRecord | TaskRecord: ...
+
+    def spent(self) -> Any: ...
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -105,8 +106,9 @@ def run_mimebundle(handle: RunHandle, include: Iterable[str] | None = None,
             record = handle.record()
             view = MissionView(record if isinstance(record, MissionRecord) else _as_task_run(record),
                                project_dir=handle.project.root)
-            if isinstance(record, MissionRecord):
-                view.apply_usage(block_on(handle.project.loop, handle.project.mission_usage(record.id)).total)
+            spent = handle.spent()
+            if spent is not None:
+                view.apply_usage(spent)
             graph, state = view.graph(), view.state(time.time() * 1000)
     except PolpoError as exc:
         return {"text/plain": f"{text}: {exc}"}

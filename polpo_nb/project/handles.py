@@ -18,7 +18,7 @@ from .loop import block_on, on_loop
 
 if TYPE_CHECKING:
     from ..engine.run import Run
-    from ..usage.rollup import UsageLine
+    from ..usage.rollup import MissionUsage, UsageLine, UsageTotals
 
 #: The events that can settle a run: its tasks' transitions and its mission's status.
 _WATCHED = ("task:transition", "mission:*")
@@ -57,6 +57,8 @@ class RunSource(Protocol):
     async def get_task(self, task_id: str) -> TaskRecord: ...
 
     async def usage(self, by: str = "agent", *, mission: str | None = None) -> list[UsageLine]: ...
+
+    async def mission_usage(self, ref: str) -> MissionUsage: ...
 
     def subscribe(self, callback: Callable[[Event], None], pattern: str | Iterable[str] | None = None) -> Subscription: ...
 
@@ -160,6 +162,12 @@ class RunHandle:
         from ..notebook.views import results_df
 
         return results_df(self.record())
+
+    def spent(self) -> UsageTotals | None:
+        """What this run's mission has spent so far, in total (None for a task's run: see its result)."""
+        if self.mission_id is None:
+            return None
+        return block_on(self.project.loop, self.project.mission_usage(self.mission_id)).total
 
     def usage_df(self, by: str = "task") -> Any:
         """What this run's mission spent, one row per task (the judge's and chat's apart), agent or model."""
