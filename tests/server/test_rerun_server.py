@@ -4,10 +4,16 @@ refuses what it cannot do with 409 / 404 / 400."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 from collections import Counter
+from pathlib import Path
 
-from server_helpers import WAIT, Api, until
+import httpx
+from server_helpers import WAIT, Api, free_port, start_serve, stop_serve, until
+from support import wait_for
 
 from polpo_nb import AsyncProject
 
@@ -96,3 +102,59 @@ async def test_rerun_of_an_unknown_task_or_mission_is_404_and_without_fromtask_4
     body = api.error(await api.request("POST", f"missions/{mission['id']}/rerun", json={}), 400)
     assert "fromTask" in body["error"]
     assert (await api.get(f"missions/{mission['id']}"))["status"] == "completed"
+
+
+# -- a real `polpo serve`, and the notebook process that holds the run -----------------------------------
+
+NOTEBOOK = textwrap.dedent("""
+    import sys, polpo_nb as polpo
+    from collections import Counter
+    calls = Counter()
+    project = polpo.Project(sys.argv[1])
+
+    @project.agent("w")
+    def work(task, ctx):
+        calls[task.title] += 1
+        return f"{task.title}#{calls[task.title]}"
+
+    run = project.execute(polpo.Mission("owned").task("draft", assign_to="w")
+                          .task("publish", assign_to="w", depends_on=["draft"]).checkpoint("review", after=["draft"]))
+    print("settled", run.wait().status.value, flush=True)
+    sys.stdin.readline()
+    print("calls", calls["draft"], calls["publish"], flush=True)
+    project.close()
+""")
+
+
+def test_polpo_serve_reruns_a_mission_a_notebook_process_holds_through_that_process(tmp_path: Path):
+    """The server cannot touch the notebook's run: the re-run travels to it as a command (engine/commands.py)
+    and the notebook's own agent runs the draft again; the mission stops at its checkpoint again."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    (tmp_path / "notebook.py").write_text(NOTEBOOK)
+    notebook = subprocess.Popen([sys.executable, str(tmp_path / "notebook.py"), str(root)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+    serve = None
+    try:
+        assert notebook.stdout.readline().split() == ["settled", "paused"]
+        serve = start_serve(root, port=(port := free_port()), key="k", log=tmp_path / "serve.log")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/v1/", headers={"Authorization": "Bearer k"},
+                          timeout=WAIT) as client:
+            answered = client.post("missions/owned/rerun", json={"fromTask": "draft"})
+            assert answered.status_code == 200, answered.text
+            assert answered.json()["name"] == "owned"
+
+            def redrafted_and_paused() -> bool:  # the notebook re-runs the draft, then waits at the checkpoint again
+                mission = client.get("missions/owned").json()
+                return mission["status"] == "paused" and (mission["tasks"][0]["result"] or {}).get("content") == "draft#2"
+            wait_for(redrafted_and_paused)
+            mission = client.get("missions/owned").json()
+            assert mission["pauseReason"] == "checkpoint" and mission["tasks"][1]["status"] == "pending"
+        notebook.stdin.write("done\n")
+        notebook.stdin.flush()
+        assert notebook.stdout.readline().split() == ["calls", "2", "0"]
+        assert notebook.wait(WAIT) == 0
+    finally:
+        if serve is not None:
+            stop_serve(serve)
+        notebook.kill()
