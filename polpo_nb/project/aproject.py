@@ -441,8 +441,6 @@ class AsyncProject:
         return RunHandle(self, mission.id, mission_id=mission.id)
 
     @engine_call
-    async def abort_mission(self, ref: str) -> MissionRecord:
-    @engine_call
     async def rerun_mission(self, ref: str, *, from_task: str) -> RunHandle:
         """Run a finished, failed, cancelled or paused mission again from one of its tasks (title or id):
         that task and everything downstream of it re-execute, the results upstream are reused, and every
@@ -452,6 +450,8 @@ class AsyncProject:
                            fromTask=from_task)
         return RunHandle(self, mission.id, mission_id=mission.id)
 
+    @engine_call
+    async def abort_mission(self, ref: str) -> MissionRecord:
         mission = await self.get_mission(ref)
         await self._routed("abort", lambda: self.engine.abort(mission.id), mission_id=mission.id)
         return await self.get_mission(mission.id)
