@@ -302,6 +302,8 @@ def describe(event: Event, titles: dict[str, str]) -> str:
         return f"{title}: {str(d.get('text', ''))[:160]}"
     if name == "mission:status":
         return f"mission {d.get('from')} → {d.get('to')}" + (f": {d['pauseMessage']}" if d.get("pauseMessage") else "")
+    if name == "mission:rerun":
+        return f"re-run from {d.get('fromTask')!r}: {', '.join(d.get('tasks', []))}"
     if name in ("checkpoint:waiting", "checkpoint:resumed"):
         return f"checkpoint {d.get('checkpoint', '')}" + (f": {d['message']}" if d.get("message") else "")
     if name.startswith("gate:"):
@@ -312,5 +314,3 @@ def describe(event: Event, titles: dict[str, str]) -> str:
             return f"{what}: {'approved' if d['approved'] else 'rejected'}"
         return f"{what}: approval requested"
     return title
-    if name == "mission:rerun":
-        return f"re-run from {d.get('fromTask')!r}: {', '.join(d.get('tasks', []))}"

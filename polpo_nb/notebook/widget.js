@@ -235,6 +235,15 @@ function render({ model, el: host }) {
         button("Reject", "polpo-danger polpo-reject", () => send({ action: "reject", taskId: t.id })));
       items.push(row);
     }
+    rerunBtn = null;
+    if (t.status === "done" || t.status === "failed") { // it and everything downstream of it run again
+      rerunBtn = button("Re-run from here", "polpo-rerun", () => send({ action: "rerun", taskId: t.id }));
+      rerunBtn.title = "Run this task and every task after it again; the results before it are kept";
+      rerunBtn.hidden = !rerunnable(model.get("state") || {});
+      const row = el("div", { class: "polpo-detail-actions" });
+      row.append(rerunBtn);
+      items.push(row);
+    }
     for (const [label, text] of [["description", t.description], ["feedback", t.feedback || a.feedback], ["output", r.content], ["error", r.error]]) {
       if (!text) continue;
       items.push(el("div", { class: "polpo-field-label" }, label), el("pre", { class: "polpo-pre" }, text));
@@ -268,15 +277,6 @@ function render({ model, el: host }) {
     if (msg && msg.type === "detail") showDetail(msg);
   };
   model.on("change:graph", onChange);
-    rerunBtn = null;
-    if (t.status === "done" || t.status === "failed") { // it and everything downstream of it run again
-      rerunBtn = button("Re-run from here", "polpo-rerun", () => send({ action: "rerun", taskId: t.id }));
-      rerunBtn.title = "Run this task and every task after it again; the results before it are kept";
-      rerunBtn.hidden = !rerunnable(model.get("state") || {});
-      const row = el("div", { class: "polpo-detail-actions" });
-      row.append(rerunBtn);
-      items.push(row);
-    }
   model.on("change:state", onChange);
   model.on("msg:custom", onCustom);
   paint();
