@@ -202,10 +202,10 @@ def test_max_duration_interrupts_and_shuts_the_kernel_down(project, project_dir)
 
 @pytest.mark.parametrize("stop", ["kill", "abort"])
 def test_kill_and_abort_stop_the_kernel(project, project_dir, stop):
-    write_notebook(project_dir / "slow.ipynb", "import time", "time.sleep(600)")
+    write_notebook(project_dir / "slow.ipynb", "import time", "open('sleeping', 'w').close()\ntime.sleep(600)")
     events = EventLog(project)
     handle = project.execute(polpo.Mission("slow").task("Slow", notebook="slow.ipynb"))
-    wait_for(lambda: any(d["text"].startswith("cell 1:") for d in events.of("task:output")))
+    wait_for((project_dir / "sleeping").exists)  # cell 2 runs: the stop lands in it
     assert len(kernels()) == 1  # the kernel sleeping in cell 2, the one that must go
     if stop == "kill":
         project.kill_task(events.of("task:output")[0]["taskId"])
@@ -216,6 +216,7 @@ def test_kill_and_abort_stop_the_kernel(project, project_dir, stop):
     assert (task.status, task.retries) == (TaskStatus.FAILED, 0)  # a stop, not a crash to retry
     assert task.result.error == {"kill": "killed", "abort": "aborted: mission aborted"}[stop]
     assert not kernels()
+    assert executed(project_dir, task, 1).cells[2].outputs[-1]["ename"] == "KeyboardInterrupt"  # interrupted first
 
 
 def test_a_fix_phase_passes_with_the_feedback_parameter(project, project_dir):
