@@ -102,9 +102,19 @@ class RecordCache:
         self.renders = 0
 
     def wire(self, scope: Hashable, rows: Sequence[Row], render: RenderRows, *, whole: bool = False) -> list[bytes]:
-        """The wire JSON of `rows`, in their order: reused where the stored JSON is the one it was
-        rendered from, rendered (all at once, by `render`) where not. `whole`: `rows` are every record
-        of the scope, so the ones not among them (deleted) are forgotten."""
+        """The wire JSON of `rows`, in their order, leaving out the ones that cannot be read: reused
+        where the stored JSON is the one it was rendered from, rendered (all at once, by `render`) where
+        not. `whole`: `rows` are every record of the scope, so the ones not among them (deleted) are
+        forgotten."""
+        entries = self._refresh(scope, rows, render, whole)
+        return [entry[1] for row in rows if (entry := entries.get(row[0])) is not None]
+
+    def by_id(self, scope: Hashable, rows: Sequence[Row], render: RenderRows, *, whole: bool = False) -> dict[str, bytes]:
+        """`wire` by record id."""
+        entries = self._refresh(scope, rows, render, whole)
+        return {row[0]: entry[1] for row in rows if (entry := entries.get(row[0])) is not None}
+
+    def _refresh(self, scope: Hashable, rows: Sequence[Row], render: RenderRows, whole: bool) -> dict[str, tuple[str, bytes]]:
         entries = self._scopes.get(scope)
         if entries is None or len(entries) > self.max_records:
             entries = self._scopes[scope] = {}
@@ -120,7 +130,7 @@ class RecordCache:
                     entries[ident] = (doc, body)
         if whole and len(entries) > len(rows):
             entries = self._scopes[scope] = {row[0]: entries[row[0]] for row in rows if row[0] in entries}
-        return [entry[1] for row in rows if (entry := entries.get(row[0])) is not None]
+        return entries
 
     def clear(self) -> None:
         self._scopes.clear()

@@ -137,10 +137,6 @@ class _Builder:
             content = {"application/json": {"schema": schema}}
         responses: dict[str, Any] = {str(route.status): {"description": _STATUS_TEXT.get(route.status, "OK"),
                                                          "content": content}}
-        if route.query is not None and issubclass(route.query, PageQuery):
-            responses[str(route.status)]["headers"] = {NEXT_CURSOR: {
-                "description": "With `limit`: the `cursor` of the next page (absent on the last one).",
-                "schema": {"type": "string"}}}
         if route.kind == "websocket":
             responses = {"101": {"description": "Switching protocols: messages are `{id, event, data}`; send "
                                                 "`{type: subscribe|unsubscribe, pattern}`",
@@ -161,6 +157,11 @@ class _Builder:
         responses["429"]["headers"] = {**RETRY_AFTER, **RATE_HEADERS}
         if route.kind != "websocket":
             responses[str(route.status)]["headers"] = RATE_HEADERS
+        if route.query is not None and issubclass(route.query, PageQuery):
+            ok = responses[str(route.status)]
+            ok["headers"] = {**ok.get("headers", {}), NEXT_CURSOR: {
+                "description": "With `limit`: the `cursor` of the next page (absent on the last one).",
+                "schema": {"type": "string"}}}
         op: dict[str, Any] = {
             "operationId": re.sub(r"\W+", "_", f"{dialect.name}_{route.method}_{dialect.mount(route.scope, route.path)}")
             .strip("_").lower(),

@@ -34,7 +34,7 @@ from polpo_nb.spec.state import LogEntry, LogSession, Process, ProjectInfo, Proj
 from polpo_nb.usage.rollup import MissionUsage
 
 from .context import ServerContext
-from .lists import task_list
+from .lists import mission_list, task_list
 from .models import (
     DecisionBody,
     Deleted,
@@ -221,7 +221,7 @@ ROUTES: list[Route] = [
           "Execute a task: an SSE stream (status, phase, output, tool_use, assessment, done, error)",
           query=ExecuteQuery, response=TaskRecord, kind="execute", stream=TASK_STREAM, tags=("tasks",)),
     # -- missions -------------------------------------------------------------------------------------
-    Route("GET", "missions", lambda c: c.project.list_missions(status=c.query.status), "List missions",
+    Route("GET", "missions", lambda c: mission_list(c.project, c.query, c.app.render_cache.records), "List missions",
           query=MissionQuery, response=list[MissionRecord], cache=True, tags=("missions",)),
     Route("GET", "missions/resumable", lambda c: c.project.resumable_missions(), "List resumable missions",
           response=list[MissionRecord], tags=("missions",)),

@@ -353,16 +353,20 @@ class Tx(StepRows):
         return self._mission_from(mission_id, doc, with_tasks)
 
     def missions(self, *, status: str | None = None, with_tasks: bool = True) -> list[MissionRecord]:
-        sql, args = "SELECT id, doc FROM missions", list[str]()
-        if status is not None:
-            sql, args = sql + " WHERE status = ?", [status]
         out = []
-        for mission_id, doc in self._x(sql + " ORDER BY rowid", args).fetchall():
+        for mission_id, _, doc in self.mission_docs(status=status):
             try:
                 out.append(self._mission_from(mission_id, doc, with_tasks))
             except UnreadableRecordError as exc:
                 log.warning("polpo store: left out of the list: %s", exc.message)
         return out
+
+    def mission_docs(self, *, status: str | None = None) -> list[tuple[str, int, str]]:
+        """Mission rows `(id, rowid, doc)` in creation order, the stored JSON (without tasks) unparsed."""
+        sql, args = "SELECT id, rowid, doc FROM missions", list[str]()
+        if status is not None:
+            sql, args = sql + " WHERE status = ?", [status]
+        return self._x(sql + " ORDER BY rowid", args).fetchall()
 
     def _mission_from(self, mission_id: str, doc: str, with_tasks: bool) -> MissionRecord:
         record = _load(MissionRecord, doc, f"Mission {mission_id}")

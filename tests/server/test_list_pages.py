@@ -157,3 +157,33 @@ def test_a_record_that_became_unreadable_is_left_out_not_answered_from_its_old_r
     assert records.wire("p", [("b", 2, "two")], render, whole=True) == [b"TWO"]  # "a" deleted: forgotten
     assert records.wire("p", [("a", 1, "one"), ("b", 2, "two")], render) == [b"ONE", b"TWO"]
     assert records.renders == 4
+
+
+async def test_the_missions_list_is_each_missions_own_answer_and_renders_only_what_changed(
+        api: Api, polpo_app: PolpoServerApp, root_dir: Path):
+    await api.call("POST", "agents", 201, json={"name": "w"})
+    for name in ("m1", "m2"):
+        await api.call("POST", "missions", 201, json={"name": name, "tasks": [
+            {"title": f"{name}-{i}", "assignTo": "w"} for i in range(4)]})
+    await api.call("POST", "missions", 201, json={"name": "empty"})
+    listed = await api.get("missions")
+    assert listed == [await api.get(f"missions/{m['id']}") for m in listed]
+    assert [m["taskCount"] for m in listed] == [4, 4, 0]
+
+    records = polpo_app.render_cache.records
+    rendered = records.renders
+    task = listed[1]["tasks"][2]["id"]
+    await api.call("PATCH", f"tasks/{task}", json={"description": "changed"})
+    again = await api.get("missions")
+    assert records.renders == rendered + 1
+    assert again[1]["tasks"][2]["description"] == "changed" and again[0] == listed[0]
+
+    script = ("import sys, polpo_nb as polpo\n"
+              "with polpo.Project(sys.argv[1]) as p:\n"
+              "    p.update_mission('m1', {'prompt': 'from elsewhere'})\n")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(root_dir))
+    assert await proc.wait() == 0
+    third = await api.get("missions")
+    assert third[0]["prompt"] == "from elsewhere" and third[0]["tasks"] == again[0]["tasks"]
+    assert third == [await api.get(f"missions/{m['id']}") for m in third]
+    assert [m["name"] for m in await api.get("missions", params={"status": "draft"})] == ["m1", "m2", "empty"]

@@ -134,8 +134,8 @@ async def test_internal_errors_are_a_generic_500_without_traceback(api: Api, pro
     async def broken(**kwargs):
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr(project, "list_tasks", broken)
-    response = await api.request("GET", "tasks")
+    monkeypatch.setattr(project, "list_agents", broken)
+    response = await api.request("GET", "agents")
     body = api.error(response, 500)
     assert body["error"] == "Internal server error"
     assert "secret" not in response.text and "Traceback" not in response.text

@@ -41,7 +41,8 @@ def test_schemas_are_the_models_the_handlers_validate_with():
     listing = doc["paths"]["/v1/tasks"]["get"]
     assert listing["responses"]["200"]["content"]["application/json"]["schema"] == {
         "type": "array", "items": {"$ref": "#/components/schemas/TaskRecord"}}
-    assert {p["name"] for p in listing["parameters"]} == {"status", "group", "assignTo"}
+    assert {p["name"] for p in listing["parameters"]} == {"status", "group", "assignTo", "limit", "cursor"}
+    assert "X-Next-Cursor" in listing["responses"]["200"]["headers"]  # a page's next cursor
     patch = doc["paths"]["/v1/tasks/{taskId}"]["patch"]["requestBody"]["content"]["application/json"]["schema"]
     assert patch == {"$ref": "#/components/schemas/TaskPatch"} and "required" not in schemas["TaskPatch"]
     assert TaskRecord.__name__ in schemas
