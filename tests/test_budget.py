@@ -100,6 +100,10 @@ def test_a_mission_pauses_when_its_token_budget_is_spent_and_goes_on_once_it_is_
         usage = project.mission_usage("budgeted")
         assert usage.total.total_tokens == 300 and usage.budget_used == [{"limit": "maxTokens", "used": 300, "max": 300}]
 
+        with pytest.raises(polpo.ConflictError, match=r"has spent its budget \(maxTokens 300 of 300 tokens\)"):
+            project.resume("budgeted")  # nothing could run: the budget must be raised first
+        assert project.get_mission("budgeted").status == MissionStatus.PAUSED and len(server.requests) == 3
+
         project.update_mission("budgeted", {"budget": {"maxTokens": 1000}})
         record = project.resume("budgeted").wait(WAIT)
         assert record.status == MissionStatus.COMPLETED

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from ..errors import ConflictError
 from ..events.catalog import BudgetExceeded, BudgetWarning
 from ..spec import Agent, MissionStatus, ProjectConfig, TaskRecord
 from ..spec.budget import Budget
@@ -162,6 +163,19 @@ def mission_ledger(run: Run, store: Store) -> MissionLedger | None:
     return ledger
 
 
+def refuse_resume_while_spent(run: Run, store: Store) -> None:
+    """A mission paused on its budget resumes once the budget was raised (or removed): before that its
+    next model call would be refused at once, so `resume` says so instead (409)."""
+    mission = run.mission
+    if mission is None or mission.pause_reason != PAUSE_REASON:
+        return
+    ledger = mission_ledger(run, store)
+    over = exhausted(mission.budget, ledger.spent()) if ledger is not None else []
+    if over:
+        raise ConflictError(f"Mission {mission.name!r} has spent its budget ({describe(over)}); raise the budget "
+                            "(update the mission's budget) before resuming it")
+
+
 def attempt_meter(run: Run, task: TaskRecord, agent: Agent, attempt: int, config: ProjectConfig, store: Store,
                   journal: Journal) -> Meter:
     """The meter of one attempt: with a guard when its agent or its mission has a budget."""
@@ -250,7 +264,7 @@ def _number(value: float) -> str:
 
 __all__ = ["AgentBudgetExceeded", "BudgetSpent", "Limit", "MissionBudgetReached", "MissionLedger", "Spent",
            "attempt_meter", "budget_limits", "close_meter", "describe", "exhausted", "execution_of", "judge_meter",
-           "mission_ledger", "with_judge_spend",
+           "mission_ledger", "refuse_resume_while_spent", "with_judge_spend",
            "pause_for_budget", "warnings_due"]
 
 

@@ -32,7 +32,7 @@ from ..store.journal import Emit
 from ..store.sqlite import Tx
 from ..usage.meter import Meter, metering
 from .attempts import Attempts, completed_event
-from .budget import with_judge_spend
+from .budget import refuse_resume_while_spent, with_judge_spend
 from .deps import EngineDeps
 from .dispatch import Dispatcher
 from .interrupt import interrupt_run
@@ -93,11 +93,14 @@ class Controls:
                 raise ConflictError(f"Mission {mission.name!r} failed; resume it with retryFailed to retry its failed tasks")
             self.leases.refuse_foreign(mission)
             run = Run(mission, mission.tasks, flags=self.leases.flags(mission.id))
+            refuse_resume_while_spent(run, self.d.store)
             self.runs[run.key] = run
             await self.leases.take_over(run)
             pauses.watch_deadline(run)
         elif run.status != MissionStatus.PAUSED and not retry_failed:
             raise ConflictError(f"Mission {mission.name!r} is {run.status.value}, not paused")
+        else:
+            refuse_resume_while_spent(run, self.d.store)
         assert run.mission is not None
         extra: list[CatalogEvent] = []
         if run.flags.waiting_checkpoint:

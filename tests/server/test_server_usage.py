@@ -62,6 +62,8 @@ async def test_mission_usage_and_budget_over_http(api, server):
     assert [line["key"] for line in usage["byAgent"]] == ["worker"]
     assert usage["budgetUsed"] == [{"limit": "maxTokens", "used": 300, "max": 300}]
 
+    refused = api.error(await api.request("POST", f"missions/{mid}/resume", json={}), 409)
+    assert "has spent its budget (maxTokens 300 of 300 tokens)" in refused["error"]
     patched = await api.call("PATCH", f"missions/{mid}", json={"budget": {"maxTokens": 1000}})
     assert patched["budget"] == {"maxTokens": 1000}
     await api.call("POST", f"missions/{mid}/resume", json={})
