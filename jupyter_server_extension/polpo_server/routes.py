@@ -49,8 +49,8 @@ from .models import (
     PreviewQuery,
     QueryModel,
     ReadQuery,
-    ResumeBody,
     RerunBody,
+    ResumeBody,
     StreamEvent,
     TaskPatch,
     TaskQuery,
@@ -243,13 +243,13 @@ ROUTES: list[Route] = [
           "Resume a paused (or interrupted, or failed with retryFailed) mission; streams if `Accept: "
           "text/event-stream`", body=ResumeBody, query=ExecuteQuery, response=MissionRecord, kind="execute",
           stream=MISSION_STREAM, stream_by_default=False, tags=("missions",)),
-    Route("POST", "missions/{missionId}/abort", lambda c: c.project.abort_mission(c["missionId"]), "Abort a mission",
     Route("POST", "missions/{missionId}/rerun",
           lambda c: c.project.rerun_mission(c["missionId"], from_task=c.body.from_task),
           "Re-run a finished, failed, cancelled or paused mission from one of its tasks (`fromTask`): it and "
           "everything downstream of it re-execute, upstream results are reused; 409 while the mission runs. "
           "Streams if `Accept: text/event-stream`", body=RerunBody, query=ExecuteQuery, response=MissionRecord,
           kind="execute", stream=MISSION_STREAM, stream_by_default=False, tags=("missions",)),
+    Route("POST", "missions/{missionId}/abort", lambda c: c.project.abort_mission(c["missionId"]), "Abort a mission",
           response=MissionRecord, tags=("missions",)),
     Route("GET", "missions/{missionId}/usage", lambda c: c.project.mission_usage(c["missionId"]),
           "What a mission spent (tokens, requests, tool calls, USD, wall time) in total and by task, agent and model "
