@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import json
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -59,18 +59,18 @@ class StepLog:
     """One attempt's durable steps: read from the store when first asked (an attempt that runs on after
     a crash has some), written as awaited group commits."""
 
-    __slots__ = ("_journal", "_lock", "_recorded", "_seen", "_store", "attempt", "loop", "task_id")
+    __slots__ = ("_journal", "_recorded", "_seen", "_store", "attempt", "loop", "task_id")
 
     def __init__(self, store: Store, journal: Journal, loop: asyncio.AbstractEventLoop, task_id: str,
                  attempt: int) -> None:
+        # made for every attempt: nothing more than the references (the engine's hot path)
         self._store = store
         self._journal = journal
         self.loop = loop
         self.task_id = task_id
         self.attempt = attempt
         self._recorded: list[StepRow] | None = None
-        self._seen: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._seen: dict[str, itertools.count[int]] = {}
 
     def recorded(self) -> list[StepRow]:
         """The steps stored before a crash, in order (none for a new attempt)."""
@@ -89,10 +89,9 @@ class StepLog:
         asyncio.run_coroutine_threadsafe(self.record(steps), self.loop).result()
 
     def next_key(self, name: str) -> str:
-        """`name#n`: the n-th step of that name in this attempt."""
-        with self._lock:
-            count = self._seen[name] = self._seen.get(name, 0) + 1
-        return f"{name}#{count}"
+        """`name#n`: the n-th step of that name in this attempt (setdefault and next are atomic: an
+        agent's threads may share its context)."""
+        return f"{name}#{next(self._seen.setdefault(name, itertools.count(1)))}"
 
     def last(self, kind: str, key: str) -> dict[str, Any] | None:
         """The last stored document of a step, or None."""
