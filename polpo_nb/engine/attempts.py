@@ -149,7 +149,8 @@ class Attempts:
                               phase=phase.value))
             return t
         task = await self.writes.update(run, tid, begin)
-        meter = attempt_meter(run, task, agent, number, self.d.config, self.d.store, self.d.journal)
+        # no model (a function agent in a project without defaultModel): no model call to count or check
+        meter = attempt_meter(run, task, agent, number, self.d.config, self.d.store, self.d.journal) if model else None
         return Attempt(task, agent, runtime, model, number, phase, meter, execution_of(run))
 
     async def _call_agent(self, run: Run, at: Attempt) -> tuple[TaskResult, str | None]:
