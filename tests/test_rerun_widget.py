@@ -33,12 +33,13 @@ def test_the_rerun_message_reruns_the_tail_and_the_widget_follows(project):
     wait_for(lambda: widget.state["mission"]["status"] == "completed")
     ids = {t.title: t.id for t in record.tasks}
     front_end(widget, action="rerun", taskId=ids["b"])
-    wait_for(lambda: calls["c"] == 2 and widget.state["mission"]["status"] == "completed"
-             and by_title(widget)["c"]["status"] == "done")
-    assert calls == Counter({"a": 1, "b": 2, "c": 2})
+    wait_for(lambda: project.replay(0, "mission:rerun") and project.get_mission("m").status == MissionStatus.COMPLETED)
     (rerun,) = project.replay(0, "mission:rerun")
     assert describe(rerun, {}) == "re-run from 'b': b, c"  # its line in the widget's event list
-    assert project.get_mission("m").status == MissionStatus.COMPLETED
+    assert calls == Counter({"a": 1, "b": 2, "c": 2})
+    # the widget followed the re-run to its end: it shows the mission completed after the re-run
+    wait_for(lambda: any(e["event"] == "mission:completed" and e["id"] > rerun.id for e in widget.state["events"]))
+    assert widget.state["mission"]["status"] == "completed" and by_title(widget)["c"]["status"] == "done"
 
 
 @pytest.mark.usefixtures("comms")

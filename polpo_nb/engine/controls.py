@@ -38,7 +38,7 @@ from .dispatch import Dispatcher
 from .interrupt import interrupt_run
 from .leases import Leases
 from .rerun import find_task, refuse_unsettled, reopen_holds, rerun_tail, superseded
-from .run import Run
+from .run import Run, RunFlags
 from .states import SKIPPED_PREFIX, check_command
 from .writes import Writes, put_task
 
@@ -157,22 +157,22 @@ class Controls:
             await self.leases.take_over(run)  # paused by a process that died: its attempts in flight start over
         tail = rerun_tail(run, run.tasks[start.id])
         titles = [run.tasks[tid].title for tid in tail]
-        for name in reopen_holds(run, set(titles)):
-            timer = run.delay_timers.pop(name, None)
-            if timer is not None:
-                timer.cancel()
+        flags_before = run.flags.to_json()
+        reset_delays = reopen_holds(run, set(titles))
         assert run.mission is not None
         event = MissionRerun(mission_id=mission.id, name=mission.name, from_task=start.title, from_task_id=start.id,
                              tasks=titles)
         to_active, updated = self.writes.mission_change(run, MissionStatus.ACTIVE, pause_reason=None,
                                                         pause_message=None, error=None)
         reason = f"re-run from {start.title!r}"
-        seen = run.mission.status
+        seen = (mission.status, mission.updated_at)
 
         def write(tx: Tx, emit: Emit) -> list[TaskRecord]:
             # checked again in the write transaction (BEGIN IMMEDIATE: one writer across processes), so two
-            # processes re-running the same settled mission at once cannot both start it
-            if tx.mission(mission.id, with_tasks=False).status != seen:
+            # processes re-running the same settled mission at once cannot both start it; the time of the
+            # mission's last change, not only its status: the other re-run may already have finished
+            now = tx.mission(mission.id, with_tasks=False)
+            if (now.status, now.updated_at) != seen:
                 raise ConflictError(f"Mission {mission.name!r} was started by another process meanwhile: re-run "
                                     "it once it has finished")
             emit(event)
@@ -186,9 +186,18 @@ class Controls:
                                       assessment=None, feedback=None))
             to_active(tx, emit)
             return tasks
-        for new in await self.d.journal.write(write):
+        try:
+            written = await self.d.journal.write(write)
+        except ConflictError:
+            run.flags = RunFlags.from_json(flags_before)  # a run held here stays as it was
+            raise
+        for new in written:
             run.tasks[new.id] = new
         run.mission = updated
+        for name in reset_delays:
+            timer = run.delay_timers.pop(name, None)
+            if timer is not None:
+                timer.cancel()
         if fresh:
             self.runs[run.key] = run
             self.dispatcher.pauses.watch_deadline(run)
