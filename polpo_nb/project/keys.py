@@ -48,7 +48,8 @@ def key_hash(key: str) -> str:
 
 
 class ApiKeys:
-    """The API keys of the project at `root` (thread-safe; one SQLite connection, opened on first use)."""
+    """The API keys of the project at `root` (thread-safe): reads on one SQLite connection opened on first
+    use, each write on a connection of its own."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
@@ -129,7 +130,7 @@ class ApiKeys:
             return
         self._touched[key_id] = now
         try:
-            with self._writing() as conn:
+            with self._writing(timeout=5.0) as conn:
                 conn.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (utcnow(), key_id))
         except sqlite3.Error:  # busy: the next use records it
             self._touched.pop(key_id, None)
@@ -160,11 +161,13 @@ class ApiKeys:
         return conn
 
     @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction under the registry's lock."""
+    def _writing(self, timeout: float = 30.0) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction on a connection of its own: a write waiting for SQLite's lock (the
+        engine may hold it) never holds up `verify`, which a server calls on its event loop."""
         with self._lock:
-            conn = self._connect(create=True)
-            assert conn is not None
+            self._connect(create=True)  # the schema exists
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=timeout)
+        try:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -172,7 +175,8 @@ class ApiKeys:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-            self._version = None  # our own commits do not move data_version: read again
+        finally:
+            conn.close()
 
 
 def _key(row: tuple[str, ...]) -> ApiKey:

@@ -151,6 +151,12 @@ async def test_keys_are_managed_with_the_servers_credentials_only(served: Served
         assert {k["name"] for k in listed} >= {"beta-ci", "dashboard"} and all("key" not in k for k in listed)
         async with served.client(created["key"]) as dashboard:
             assert (await dashboard.get("api/v1/projects/beta/tasks")).status_code == 200
+
+            async def used() -> bool:  # recorded off the request's path, at most once a minute
+                listed = (await admin.get("api/v1/projects/beta/keys")).json()["data"]
+                return next(k for k in listed if k["id"] == created["id"]).get("lastUsedAt") is not None
+
+            assert await until(used)
             revoked = await admin.delete(f"api/v1/projects/beta/keys/{created['id']}")
             assert revoked.status_code == 200 and revoked.json()["data"]["revokedAt"]
             again = await dashboard.get("api/v1/projects/beta/tasks")
