@@ -163,3 +163,20 @@ def test_an_agent_over_its_budget_fails_the_attempt_and_the_fallback_agent_takes
     assert [(e["scope"], e["agentName"]) for e in exceeded] == [("agent", "chatty")]
     assert [(w["scope"], w["limit"]) for w in log.of("budget:warning")] == [("agent", "maxTokens")]
     assert record.tasks[0].result.agent == "frugal"
+
+
+def test_usage_reported_with_a_result_counts_toward_the_budget(project_dir):
+    """An agent whose calls were not metered here (a remote worker's LLM agent; here a function agent that
+    reports its usage) still spends the mission's budget: the next model call is refused."""
+    mission = polpo.Mission.model_validate({
+        "name": "reported", "budget": {"maxTokens": 100},
+        "tasks": [{"title": "remote", "assignTo": "far"}, {"title": "local", "assignTo": "worker", "dependsOn": ["remote"]}],
+        "team": {"agents": [{"name": "far", "model": "local:far"}, {"name": "worker", "model": "local:worker"}]},
+    })
+    with LoopbackOpenAI(two_turns, usage=hundred_tokens) as server, polpo.Project(project_dir, config=_config(server)) as project:
+        project.agent("far")(lambda task, ctx: {"content": "done far away",
+                                                "usage": {"inputTokens": 80, "outputTokens": 40, "requests": 1}})
+        record = project.execute(mission).wait(WAIT)
+        assert record.status == MissionStatus.PAUSED and record.pause_reason == "budget"
+        assert server.requests == []  # the local agent's first call did not start
+        assert project.mission_usage("reported").total.total_tokens == 120

@@ -178,7 +178,7 @@ class Attempts:
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         usage = result.usage
         if at.meter is not None:
-            close_meter(run, at.meter)
+            close_meter(run, at.meter, usage)
             usage = at.meter.total.to_usage() if at.meter.by_model else usage  # metered here: exact, priced
         result = result.model_copy(update={"agent": at.agent.name, "model": at.model, "duration_ms": duration_ms,
                                            "error": error, "usage": usage})

@@ -26,6 +26,7 @@ from ..errors import ConflictError
 from ..events.catalog import BudgetExceeded, BudgetWarning
 from ..spec import Agent, MissionStatus, ProjectConfig, TaskRecord
 from ..spec.budget import Budget
+from ..spec.results import Usage
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
 from ..usage.ledger import meter_rows, write_spend
@@ -233,11 +234,17 @@ def attempt_meter(run: Run, task: TaskRecord, agent: Agent, attempt: int, config
     return meter
 
 
-def close_meter(run: Run, meter: Meter) -> None:
-    """The attempt ended: its wall time joins the run's ledger (if it keeps one)."""
+def close_meter(run: Run, meter: Meter, reported: Usage | None = None) -> None:
+    """The attempt ended: its wall time joins the run's ledger (if it keeps one), and so does the usage a
+    remote worker reported with its result (its calls were not metered in this process)."""
     ledger = run.budget_ledger
-    if ledger is not None:
-        ledger.close(meter)
+    if ledger is None:
+        return
+    ledger.close(meter)
+    if reported is not None and not meter.by_model:
+        ledger.tokens += reported.input_tokens + reported.output_tokens
+        ledger.cost += Decimal(str(reported.cost_usd)) if reported.cost_usd is not None else Decimal(0)
+        ledger.unpriced_requests += reported.unpriced_requests
 
 
 async def pause_for_budget(run: Run, writes: Writes, refused: BudgetSpent) -> None:
