@@ -80,7 +80,7 @@ class KeyGate:
         for root in roots:
             key = self.ring(root).verify(presented)
             if key is not None:
-                return root, key
+                return root.resolve(), key  # as an open project's root is: compared with it below
         return None
 
     def touch(self, root: Path, key: ApiKey) -> None:
@@ -93,8 +93,11 @@ class KeyGate:
         """The directory of the project a request names (None: the default one); None if unknown."""
         if project_id is None:
             return self.registry.default_path
-        path = (await self.registry.discover()).get(project_id)
-        return path if path is not None else (await self.registry.discover(fresh=True)).get(project_id)
+        opened = self.registry.find_open(project_id)
+        if opened is not None:  # the usual case: no look at the directory tree
+            return opened.root
+        path = (await self.registry.discover()).get(project_id) or (await self.registry.discover(fresh=True)).get(project_id)
+        return path.resolve() if path is not None else None
 
     async def limits_for(self, project_id: str | None, root: Path | None) -> Limits:
         """The project's `rateLimits` over the server's defaults (the server's alone without a project)."""
