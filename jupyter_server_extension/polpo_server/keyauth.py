@@ -84,8 +84,11 @@ class KeyGate:
         return None
 
     def touch(self, root: Path, key: ApiKey) -> None:
-        """Record the key's use off the event loop (a write at most once a minute)."""
-        future = asyncio.get_running_loop().run_in_executor(None, self.ring(root).touch, key.id)
+        """Record the key's use off the event loop (a write at most once a minute; nothing otherwise)."""
+        ring = self.ring(root)
+        if not ring.use_due(key.id):
+            return
+        future = asyncio.get_running_loop().run_in_executor(None, ring.record_use, key.id)
         self._touches.add(future)
         future.add_done_callback(self._touches.discard)
 

@@ -220,6 +220,8 @@ class AsyncProject:
         self._executor.close()
         release_owner(self.owner)
         self.store.close()
+        if "keys" in self.__dict__:  # its connection, if `keys` was ever used
+            self.keys.close()
 
     # == agents ========================================================================================
 

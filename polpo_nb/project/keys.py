@@ -125,10 +125,19 @@ class ApiKeys:
 
     def touch(self, key_id: str) -> None:
         """Record a use of the key (at most once a minute per key: a request must not cost a write)."""
+        if self.use_due(key_id):
+            self.record_use(key_id)
+
+    def use_due(self, key_id: str) -> bool:
+        """Whether a use of the key is to be recorded now (the first in a minute); True claims it."""
         now = time.monotonic()
         if now - self._touched.get(key_id, -TOUCH_EVERY) < TOUCH_EVERY:
-            return
+            return False
         self._touched[key_id] = now
+        return True
+
+    def record_use(self, key_id: str) -> None:
+        """Write the key's last use now (a write: `touch` decides when one is due)."""
         try:
             with self._writing(timeout=5.0) as conn:
                 conn.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (utcnow(), key_id))
