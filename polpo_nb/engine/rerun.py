@@ -42,9 +42,9 @@ def refuse_unsettled(mission: MissionRecord, from_title: str, *, orphaned: bool)
         raise ConflictError(f"Mission {name!r} has not run yet: execute it")
     if orphaned:
         raise ConflictError(f"Mission {name!r} was left running by a process that stopped: resume or abort it first")
-    moving = any(t.status in RUNNING_TASK_STATES or t.status == S.PENDING for t in mission.tasks)
+    running = any(t.status in RUNNING_TASK_STATES for t in mission.tasks)
     awaiting = [t.title for t in mission.tasks if t.status == S.AWAITING_APPROVAL]
-    if awaiting and not moving:
+    if awaiting and not running:  # what waits behind it waits for the decision too
         raise ConflictError(f"Mission {name!r} waits for a decision: {awaiting[0]!r} awaits approval: approve or "
                             "reject it first")
     raise ConflictError(f"Mission {name!r} is running: re-run it from {from_title!r} once it has finished, or "
