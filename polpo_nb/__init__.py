@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
 
 from . import notebook
+from .agents.steps import StepInterrupted
 from .chat import plug as chat_plug
 from .errors import ConflictError, IllegalTransitionError, NotFoundError, PolpoError, SpecError, StoreError
 from .missionfile import dump_mission, load_mission, parse_mission_text
@@ -49,6 +50,7 @@ def load_ipython_extension(ipython: object) -> None:
 __all__ = [
     "Agent", "Assessment", "AsyncProject", "Checkpoint", "ConflictError", "Delay", "ExpectedOutcome",
     "IllegalTransitionError", "Mission", "MissionRecord", "NotFoundError", "PolpoError", "Project",
-    "QualityGate", "RetryPolicy", "RunHandle", "SpecError", "StoreError", "Task", "TaskRecord", "TaskResult",
+    "QualityGate", "RetryPolicy", "RunHandle", "SpecError", "StepInterrupted", "StoreError", "Task", "TaskRecord",
+    "TaskResult",
     "Team", "dump_mission", "load_mission", "load_ipython_extension", "parse_mission_text", "result",
 ]

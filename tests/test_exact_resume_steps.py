@@ -15,7 +15,6 @@ import pytest
 from support import WAIT, wait_for
 
 import polpo_nb as polpo
-from polpo_nb.agents.steps import StepInterrupted
 from polpo_nb.spec import MissionStatus, TaskStatus
 
 #: The agent of both processes: `expensive` then `fetch` (idempotent) then `deploy` (not idempotent);
@@ -23,8 +22,8 @@ from polpo_nb.spec import MissionStatus, TaskStatus
 #: blocked.txt) until the file `release` exists, so the test kills it there.
 AGENT = textwrap.dedent("""
     import asyncio, pathlib
-    from polpo_nb.agents.steps import StepInterrupted
-
+    from polpo_nb import StepInterrupted
+    
     def make(root, block=None):
         root = pathlib.Path(root)
 
@@ -127,5 +126,5 @@ def test_a_sync_step_in_an_async_agent_is_refused_in_the_users_terms(project: po
 
 
 def test_step_interrupted_says_what_the_user_must_know():
-    exc = StepInterrupted("deploy")
+    exc = polpo.StepInterrupted("deploy")
     assert exc.step == "deploy" and "interrupted by a crash" in exc.message and "not idempotent" in exc.message
