@@ -74,9 +74,16 @@ class KeyGate:
         return ring
 
     async def find(self, presented: str) -> tuple[Path, ApiKey] | None:
-        """The project and key `presented` is: the default project first, then every other one."""
-        roots = [self.registry.default_path] + [p for p in (await self.registry.discover()).values()
-                                                if p != self.registry.default_path]
+        """The project and key `presented` is: the default project first, then the open ones, then every
+        other one (the directory tree is looked at only for a key none of the first knows)."""
+        first = [self.registry.default_path, *(p.root for p in self.registry.open_projects)]
+        found = self._verify(first, presented)
+        if found is None:
+            others = [p for p in (await self.registry.discover()).values() if p not in first]
+            found = self._verify(others, presented)
+        return found
+
+    def _verify(self, roots: list[Path], presented: str) -> tuple[Path, ApiKey] | None:
         for root in roots:
             key = self.ring(root).verify(presented)
             if key is not None:
