@@ -114,3 +114,48 @@ def test_sigkill_of_a_project_process_then_resume_repeats_nothing_completed(tmp_
     if blocker != "shell":  # usage counted once: the uninterrupted run's
         assert task.result.usage.model_dump(by_alias=True, exclude_none=True) == uninterrupted["usage"]
         assert task.result.data["requests"] == uninterrupted["data"]["requests"] == 3
+
+
+def _kill_child(script: Path, root: Path, arrived) -> None:  # noqa: ANN001 - a threading.Event
+    child = subprocess.Popen([sys.executable, str(script), str(root), json.dumps(MISSION)])
+    try:
+        wait_for(lambda: arrived.is_set() or child.poll() is not None, WAIT)
+        assert child.poll() is None, "the child ended before the kill point"
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(WAIT) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+
+RESUME_CHILD = textwrap.dedent("""
+    import sys, polpo_nb as polpo
+    with polpo.Project(sys.argv[1]) as project:
+        project.resume("exact").wait()
+""")
+
+
+def test_an_attempt_crashed_twice_runs_on_from_its_latest_step(tmp_path: Path, page: Page):
+    """Killed in its second model call, resumed by a process killed in its third, resumed again: each
+    model request an uninterrupted run makes is sent once, plus the two that were in flight."""
+    expected, _ = reference(tmp_path, page, WAIT)
+    (tmp_path / "child.py").write_text(CHILD)
+    (tmp_path / "resume.py").write_text(RESUME_CHILD)
+    with Scripted(page, block_at=2) as model:
+        root = make_project(tmp_path / "run" / "proj", model.server.base_url, shell_blocks=False)
+        _kill_child(tmp_path / "child.py", root, model.arrived)
+        model.arrived.clear()
+        model.block_at = 4  # the resumed process's second request: the third of the script
+        # (the first request blocked is still held, its connection dead: released at the end)
+        _kill_child(tmp_path / "resume.py", root, model.arrived)
+        with polpo.Project(root) as project:
+            record = project.resume("exact").wait(WAIT)
+            attempts = project.attempts(record.tasks[0].id)
+            transcript = [e.message for e in project.log(f"{record.tasks[0].id}-1")]
+        received = normalized(model.requests, root)
+
+    assert record.status == MissionStatus.COMPLETED and record.tasks[0].result.content == "all done"
+    assert received == [expected[0], expected[1], expected[1], expected[2], expected[2]]
+    assert (root / "tally.txt").read_text().count("ran") == 1 and page.hits == 1
+    assert [a.status for a in attempts] == ["completed"]
+    assert sum("resumed after a crash" in line for line in transcript) == 2
