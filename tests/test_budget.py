@@ -66,6 +66,17 @@ def test_limits_are_reached_at_their_value_and_warned_of_at_80_percent():
     assert warnings_due(raised, Spent(tokens=1700), [("maxTokens", 1000)])[0].max == 2000  # a raised limit warns again
 
 
+def test_a_mission_file_carries_the_budgets(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("name: m\nbudget: {maxTokens: 5000, maxCostUsd: 1.5, maxDuration: PT10M}\n"
+                    "tasks: [{title: t, assignTo: a}]\nteam: {agents: [{name: a, model: test, budget: {maxTokens: 900}}]}\n")
+    mission = polpo.Mission.load(path)
+    assert mission.budget == Budget(max_tokens=5000, max_cost_usd=1.5, max_duration="PT10M")
+    assert mission.budget.max_seconds == 600 and mission.team.agents[0].budget.max_tokens == 900
+    mission.dump(tmp_path / "again.yaml")
+    assert polpo.Mission.load(tmp_path / "again.yaml").budget == mission.budget
+
+
 def test_a_budget_is_checked_as_any_field_in_the_users_terms():
     with pytest.raises(polpo.SpecError, match="budget.maxDuration"):
         polpo.Mission("m", budget={"maxDuration": "two hours"})

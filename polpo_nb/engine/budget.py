@@ -35,6 +35,10 @@ from ..usage.rollup import JUDGE
 from .run import Run
 from .writes import TaskWrite, Writes, chain
 
+__all__ = ["AgentBudgetExceeded", "BudgetSpent", "Limit", "MissionBudgetReached", "MissionLedger", "Spent",
+           "attempt_meter", "budget_limits", "close_meter", "describe", "exhausted", "execution_of", "judge_meter",
+           "mission_ledger", "pause_for_budget", "refuse_resume_while_spent", "warnings_due", "with_judge_spend"]
+
 #: The share of a limit at which `budget:warning` is sent.
 WARN_AT = 0.8
 PAUSE_REASON = "budget"
@@ -268,11 +272,6 @@ async def pause_for_budget(run: Run, writes: Writes, refused: BudgetSpent) -> No
 def _number(value: float) -> str:
     return f"{value:,.6g}" if isinstance(value, float) and not value.is_integer() else f"{int(value):,}"
 
-
-__all__ = ["AgentBudgetExceeded", "BudgetSpent", "Limit", "MissionBudgetReached", "MissionLedger", "Spent",
-           "attempt_meter", "budget_limits", "close_meter", "describe", "exhausted", "execution_of", "judge_meter",
-           "mission_ledger", "refuse_resume_while_spent", "with_judge_spend",
-           "pause_for_budget", "warnings_due"]
 
 
 def judge_meter(run: Run, config: ProjectConfig) -> Meter:

@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from server_helpers import until
 from traitlets.config import Config
 
 from polpo_nb.testing import LoopbackOpenAI, last_message, text, tool_call
@@ -66,11 +65,10 @@ async def test_mission_usage_and_budget_over_http(api, server):
     assert "has spent its budget (maxTokens 300 of 300 tokens)" in refused["error"]
     patched = await api.call("PATCH", f"missions/{mid}", json={"budget": {"maxTokens": 1000}})
     assert patched["budget"] == {"maxTokens": 1000}
-    await api.call("POST", f"missions/{mid}/resume", json={})
-
-    async def completed() -> bool:
-        return (await api.get(f"missions/{mid}"))["status"] == "completed"
-    await until(completed)
+    events = await api.stream("POST", f"missions/{mid}/resume", json={}, headers={"Accept": "text/event-stream"})
+    name, done, _ = events[-1]
+    assert name == "mission:done" and done["status"] == "completed"
+    assert done["usage"]["totalTokens"] == 500 and done["usage"]["requests"] == 5
     usage = await api.get(f"missions/{mid}/usage")
     assert usage["total"]["totalTokens"] == 500 == 100 * len(server.requests)
     api.error(await api.request("GET", "missions/nope/usage"), 404)
