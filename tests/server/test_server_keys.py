@@ -244,6 +244,12 @@ async def test_a_stream_holds_one_of_the_keys_concurrent_streams(served: Served)
             return again.status_code == 200
 
     assert await until(reopened)
+    async with connect(served.url.replace("http", "ws") + "api/v1/projects/beta/ws", additional_headers=auth) as socket:
+        await socket.send(json.dumps({"type": "ping"}))
+        assert json.loads(await socket.recv()) == {"type": "pong"}  # the socket holds the slot now
+        async with served.client(served.keys["beta"]) as client:
+            assert (await client.get("api/v1/projects/beta/events")).status_code == 429
+    assert await until(reopened)  # and gives it back when it closes
 
 
 # -- test keys: dry runs -------------------------------------------------------------------------------
