@@ -191,3 +191,16 @@ def test_usage_reported_with_a_result_counts_toward_the_budget(project_dir):
         assert record.status == MissionStatus.PAUSED and record.pause_reason == "budget"
         assert server.requests == []  # the local agent's first call did not start
         assert project.mission_usage("reported").total.total_tokens == 120
+
+
+def test_a_cost_budget_stops_at_the_priced_spend(project_dir):
+    """At $100/M tokens a request of 100 tokens costs $0.01: a $0.025 budget fits three calls (the third
+    starts at $0.02), and the mission pauses before a fourth."""
+    prices = {"local:worker": {"inputPerMtok": 100, "outputPerMtok": 100}}
+    with LoopbackOpenAI(two_turns, usage=hundred_tokens) as server, polpo.Project(project_dir, config={
+            **_config(server), "prices": prices}) as project:
+        record = project.execute(_chain({"maxCostUsd": 0.025})).wait(WAIT)
+        assert record.status == MissionStatus.PAUSED and record.pause_reason == "budget"
+        assert len(server.requests) == 3
+        assert "maxCostUsd 0.03 of 0.025 USD" in record.pause_message
+        assert project.mission_usage("budgeted").total.cost_usd == pytest.approx(0.03)
