@@ -65,6 +65,10 @@ def _load(model: type[M], doc: str, what: str) -> M:
                                     "it was written by another version or by hand, and lists leave it out") from None
 
 
+def _by_seq(row: tuple[str, int, str]) -> int:
+    return row[1]
+
+
 def readable_rows(model: type[M], rows: Any, what: str) -> list[M]:
     """Rows `(id, doc)` as models, leaving out (and logging) any that cannot be read: one bad row must
     not make a whole list unreadable."""
@@ -318,10 +322,14 @@ class Tx(StepRows):
         if group is not None:
             where.append("mission_id IN (SELECT id FROM missions WHERE id = ? OR name = ?)")
             args += [group, group]
-        sql = "SELECT id, seq, doc FROM tasks" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
+        sql = "SELECT id, seq, doc FROM tasks" + (" WHERE " + " AND ".join(where) if where else "")
         if limit is not None:
-            sql, args = sql + " LIMIT ?", [*args, limit]
-        return self._x(sql, args).fetchall()
+            return self._x(sql + " ORDER BY seq LIMIT ?", [*args, limit]).fetchall()
+        # seq is unique: sorting here gives ORDER BY seq's order without SQLite sorting every doc
+        # along (no index on seq), ~40% of reading a whole list
+        rows: list[tuple[str, int, str]] = self._x(sql, args).fetchall()
+        rows.sort(key=_by_seq)
+        return rows
 
     def delete_task(self, task_id: str) -> None:
         self._x("DELETE FROM tasks WHERE id = ?", (task_id,))
