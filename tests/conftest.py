@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_pages import lab  # noqa: F401 - a fixture: a JupyterLab of its own, for the browser tests
 from support import CHROMIUM, CHROMIUM_ARGS, EventLog
 
 import polpo_nb as polpo

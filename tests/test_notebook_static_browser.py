@@ -16,10 +16,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from lab_pages import WAIT_MS
 from nbconvert import HTMLExporter
 from playwright.sync_api import Browser, Page
 from test_notebook_browser import ARTIFACTS as BROWSER_ARTIFACTS
-from test_notebook_browser import WAIT_MS, lab  # noqa: F401 - fixtures
 
 import polpo_nb as polpo
 from polpo_nb.notebook.display import WIDGET_MIME

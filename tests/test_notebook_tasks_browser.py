@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from lab_pages import WAIT_MS, open_and_run_all, stub_widget
 from nbconvert import HTMLExporter
 from notebook_files import write_notebook
 from playwright.sync_api import Browser, Page, expect
@@ -20,7 +21,6 @@ from support import wait_for
 from test_dashboard_browser import page as dashboard_page  # noqa: F401 - fixture: the dashboard's page
 from test_dashboard_browser import served as dashboard  # noqa: F401 - fixture: a polpo serve with the dashboard
 from test_notebook_browser import ARTIFACTS as BROWSER_ARTIFACTS
-from test_notebook_browser import WAIT_MS, _open_and_run_all, _stub_widget, lab  # noqa: F401 - fixtures
 from test_notebook_static_browser import offline_page  # noqa: F401 - fixture
 
 import polpo_nb as polpo
@@ -69,7 +69,7 @@ def test_the_widget_links_the_executed_copy_from_the_page_config(browser: Browse
 
         page.route("http://jupyter.test/**", answer)
         page.goto("http://jupyter.test/user/ann/lab")
-        _stub_widget(page, GRAPH, _state(executed, "/home/ann"), detail)
+        stub_widget(page, GRAPH, _state(executed, "/home/ann"), detail)
         if config is not None:  # what JupyterLab and Notebook 7 put in their pages
             page.evaluate("""(config) => { const s = document.createElement('script'); s.id = 'jupyter-config-data';
                 s.type = 'application/json'; s.textContent = JSON.stringify(config); document.head.append(s); }""", config)
@@ -152,7 +152,7 @@ def _serve_and_run_live(page: Page, lab: tuple[str, str, Path], ran: tuple[Path,
         nbformat.v4.new_code_cell("run.wait(120).status.value")],
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}),
         served / "live.ipynb")
-    _open_and_run_all(page, base, token, "live.ipynb")
+    open_and_run_all(page, base, token, "live.ipynb")
     page.wait_for_selector('.polpo-widget .polpo-node[data-status="done"]', timeout=WAIT_MS)
     with page.expect_response(lambda r: "/api/contents/proj/.polpo/outputs/" in r.url, timeout=WAIT_MS):
         page.locator(".polpo-widget .polpo-node").click()

@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+from lab_pages import ROOT, WAIT_MS, open_and_run_all
 from playwright.sync_api import Browser, Page
-from test_notebook_browser import ROOT, WAIT_MS, _open_and_run_all, _wait_for_statuses, lab  # noqa: F401 - lab: fixture
+from test_notebook_browser import wait_for_statuses
 
 CELLS = [
     "import polpo_nb as polpo\n\nproject = polpo.Project('.')\ncalls = {}\n\n\n"
@@ -40,10 +41,10 @@ def test_the_rerun_button_reruns_the_task_and_what_follows_it(browser: Browser, 
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        _open_and_run_all(page, base, token, "rerun.ipynb")
+        open_and_run_all(page, base, token, "rerun.ipynb")
         page.wait_for_function("() => (document.querySelector('.polpo-widget') || {dataset: {}}).dataset.missionStatus"
                                " === 'completed'", timeout=WAIT_MS)
-        _wait_for_statuses(page, DONE)
+        wait_for_statuses(page, DONE)
         assert _output_of(page, "Draft") == "Draft #1"
 
         page.locator(".polpo-widget .polpo-detail button.polpo-rerun").click()
@@ -51,7 +52,7 @@ def test_the_rerun_button_reruns_the_task_and_what_follows_it(browser: Browser, 
                                timeout=WAIT_MS)
         page.wait_for_function("() => document.querySelector('.polpo-widget').dataset.missionStatus === 'completed'",
                                timeout=WAIT_MS)
-        _wait_for_statuses(page, DONE)
+        wait_for_statuses(page, DONE)
         assert _output_of(page, "Publish") == "Publish #2"
         assert _output_of(page, "Draft") == "Draft #2"
         assert _output_of(page, "Collect") == "Collect #1"  # upstream: reused, not called again

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from lab_pages import stub_widget
 from playwright.sync_api import Browser
 from support import WAIT, wait_for
-from test_notebook_browser import _stub_widget
 from test_notebook_widget import by_title, comms, front_end  # noqa: F401 - comms: the fixture recording comm messages
 
 import polpo_nb as polpo
@@ -69,7 +69,7 @@ def _state(status: str, task_status: str) -> dict:
 def test_the_rerun_button_of_a_settled_mission_sends_rerun_in_chromium(browser: Browser):
     page = browser.new_page()
     detail = {"type": "detail", "task": {"id": "t1", "title": "Draft", "status": "done", "result": {"content": "v1"}}}
-    _stub_widget(page, GRAPH, _state("completed", "done"), detail)
+    stub_widget(page, GRAPH, _state("completed", "done"), detail)
     page.locator('.polpo-node:has(title:text-is("Draft (w)"))').click()
     page.wait_for_selector(".polpo-detail pre")
     button = page.locator(".polpo-detail button.polpo-rerun")
@@ -82,13 +82,13 @@ def test_the_rerun_button_of_a_settled_mission_sends_rerun_in_chromium(browser: 
 def test_no_rerun_button_while_the_mission_runs_or_for_a_task_that_has_not_run(browser: Browser):
     page = browser.new_page()
     detail = {"type": "detail", "task": {"id": "t1", "title": "Draft", "status": "done", "result": {"content": "v1"}}}
-    _stub_widget(page, GRAPH, _state("active", "done"), detail)
+    stub_widget(page, GRAPH, _state("active", "done"), detail)
     page.locator('.polpo-node:has(title:text-is("Draft (w)"))').click()
     page.wait_for_selector(".polpo-detail pre")
     assert not page.locator(".polpo-detail button.polpo-rerun").is_visible()
     page = browser.new_page()
     pending = {"type": "detail", "task": {"id": "t2", "title": "Publish", "status": "pending"}}
-    _stub_widget(page, GRAPH, _state("paused", "done"), pending)
+    stub_widget(page, GRAPH, _state("paused", "done"), pending)
     page.locator('.polpo-node:has(title:text-is("Publish (w)"))').click()
     page.wait_for_selector(".polpo-detail .polpo-detail-title")
     assert not page.locator(".polpo-detail button.polpo-rerun").is_visible()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import comm
 import pytest
+from lab_pages import stub_widget
 from playwright.sync_api import Browser
 from support import wait_for
-from test_notebook_browser import _stub_widget
 
 import polpo_nb as polpo
 from polpo_nb.notebook.static import render_state_html
@@ -63,7 +63,7 @@ def test_widget_js_shows_the_spend_in_its_header_and_each_tasks_cost(browser: Br
                           "ticking": False},
              "events": [], "notice": None, "spend": {"tokens": 2468, "usd": 0.00434, "unpriced": 1}}
     page = browser.new_page()
-    _stub_widget(page, graph, state, {})
+    stub_widget(page, graph, state, {})
     assert page.locator(".polpo-summary").text_content().endswith("· 2,468 tokens · $0.0043 · 1 unpriced call")
     labels = page.locator(".polpo-node-status").all_text_contents()
     assert labels == ["done · 1.5s · $0.0043", "done · 900ms · 1,234 tok"]
