@@ -48,11 +48,12 @@ from ..spec import (
 from ..spec.files import FileListing, FilePreview
 from ..spec.state import Attempt, LogEntry, LogSession, Process, ProjectInfo, ProjectState, ScheduleOccurrence
 from ..spec.status import LIVE_MISSION_STATES
-from ..store.changes import follow_changes, watch_database
+from ..store.changes import watch_database
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
 from ..usage.rollup import MissionUsage, UsageLine
 from .agents import AgentRegistry
+from .background import OtherProcesses, housekeeping
 from .chatport import ChatBackend
 from .config import POLPO_DIR, ConfigFile
 from .handles import RunHandle
@@ -69,7 +70,6 @@ if TYPE_CHECKING:
     from pydantic_ai.settings import ModelSettings
 
 
-HOUSEKEEPING_INTERVAL = 300.0
 CLOSE_GRACE = 5.0  # seconds background tasks get to finish their cleanup on close
 
 
@@ -112,7 +112,6 @@ class AsyncProject:
         self._sessions: Sessions  # chat sessions, kept in the store
         self.journal: Journal
         self.closed = False
-        self.tail_looks = 0  # looks for other processes' commits (tests count idle wake-ups with it)
 
     @property
     def config(self) -> ProjectConfig:
@@ -144,37 +143,18 @@ class AsyncProject:
         self.scheduler = Scheduler(self.store, self.journal, self.owner, self.engine.execute_mission)
         self.missions = MissionEditor(self.store, self.journal, self.engine, self.agents)
         self.commands = CommandRouter(self.store, self.journal, self.owner, self.engine)
-        self._changes = watch_database(self.store.path, detection=self.config.change_detection,
-                                       poll_interval=self.config.poll_interval)
+        self._others = OtherProcesses(self.store, self.bus, self.commands, watch_database(
+            self.store.path, detection=self.config.change_detection, poll_interval=self.config.poll_interval))
         # the schedules may have changed: a mission saved, edited, run or fired here or in another process
         self._schedule_watch = self.bus.subscribe(lambda _event: self.scheduler.wake(), ("mission:*", "schedule:*"),
                                                  counted=False)
-        background = [self._tail(), self._housekeeping()] + ([self.scheduler.run()] if self.fires_schedules else [])
+        background = [self._others.follow(), housekeeping(self.store, self.journal, lambda: self.config.event_retention)]
+        if self.fires_schedules:
+            background.append(self.scheduler.run())
         for coro in background:
             task = asyncio.create_task(coro)
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-
-    async def _tail(self) -> None:
-        """Deliver events committed by other processes (a kernel, `polpo run`, another server), and
-        serve the commands they write for our runs. Sleeps on a change notification: idle costs nothing."""
-        version = self.store.data_version()
-
-        async def look() -> bool:
-            nonlocal version
-            self.tail_looks += 1
-            current = self.store.data_version()
-            if current == version:
-                return False
-            version = current
-            self.bus.poll()
-            await self.commands.serve()
-            return True
-
-        try:
-            await follow_changes(self._changes, look)
-        finally:
-            self._changes.close()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -184,16 +164,12 @@ class AsyncProject:
     @property
     def change_watch_mode(self) -> str:
         """How this project learns of other processes' commits: `inotify`, `watchfiles` or `poll`."""
-        return self._changes.mode
+        return self._others.changes.mode
 
-    async def _housekeeping(self) -> None:
-        while True:
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
-            await self.journal.write(self._prune)
-            self.store.checkpoint()
-
-    def _prune(self, tx: Tx, emit: Emit) -> None:
-        tx.prune_events(self.config.event_retention)
+    @property
+    def tail_looks(self) -> int:
+        """How many times this process looked for other processes' commits (tests count idle wake-ups)."""
+        return self._others.looks
 
     @engine_call
     async def in_use(self) -> bool:
