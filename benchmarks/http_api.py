@@ -1,8 +1,11 @@
 #!/usr/bin/env python
-"""HTTP: `GET tasks` against plain Jupyter `GET /api/status` on one server, and SSE fan-out.
+"""HTTP: `GET tasks` against plain Jupyter `GET /api/status` on one server, SSE fan-out, cold and warm
+lists by size, and a mixed load of creates and lists.
 
     .venv/bin/python benchmarks/http_api.py [--tasks 1000] [--clients 32] [--requests 4000] [--rounds 2]
                                         [--subscribers 200] [--events 2000] [--rate 200] [--json]
+                                        [--parts latency,sse,lists,mixed] [--list-sizes 1000,5000,10000]
+                                        [--samples 30] [--mixed-seconds 10]
 
 One real `jupyter server` subprocess (polpo_server enabled, token auth) serves a fresh project with
 `--tasks` tasks. This process is the client, on raw asyncio sockets (HTTP/1.1 keep-alive, one
@@ -12,14 +15,23 @@ server's on a 2-core machine; both endpoints go through the same client code, sa
 1. **Latency and throughput**: `--clients` concurrent clients, each sending requests back to back,
    `--requests` requests per measurement. Rounds alternate Jupyter's `GET /api/status` (a tiny JSON
    answer) and polpo's `GET polpo/v1/tasks` (every task, ~360 B each), after a warm-up of both. Also
-   `GET tasks` with a cache-busting query argument (every request renders the 1,000 tasks again from
-   the store) and with `If-None-Match` (a poller that already has the current list: 304).
+   `GET tasks` with a cache-busting query argument (every request misses the whole-answer cache and
+   puts the list together again from the store's rows and the kept per-task renderings) and with
+   `If-None-Match` (a poller that already has the current list: 304).
    Latency is from writing the request to having read the whole body.
 2. **SSE fan-out**: `--subscribers` clients on `GET polpo/v1/events?filter=agent:added`; then
    `--events` events are produced in the server (`POST v1/agents`, one event each) at `--rate`
    events per second (0: back to back). Every subscriber must get every event id, in order; delivery
    lag = arrival at the subscriber - the event's own `timestamp` (set by the engine at commit, in
    ms). Lags of all deliveries (subscribers x events) give the percentiles.
+3. **Cold and warm lists by size**: a fresh project and server per size of `--list-sizes`; one client.
+   Warm: `GET tasks` again with nothing changed. Cold: one task's description changed (PATCH, not
+   timed) before each `GET tasks`, as while a mission runs. Also one page (`limit=100`) cold. The
+   median of `--samples` each.
+4. **Mixed load**: `--clients` connections for `--mixed-seconds`, half creating tasks (`POST tasks`)
+   back to back, half listing them (`GET tasks`, the full list) back to back, on a project of
+   `--tasks` tasks; requests/s, latencies, and the tasks counted at the end against the 201s (no
+   write lost).
 
 Progress goes to stderr; `--json` prints the results as JSON on stdout.
 """
