@@ -4,7 +4,8 @@ Several processes share one `.polpo/state.db` (a kernel, `polpo run`, a server).
 the events the others commit to its own subscribers and serves the operator commands they write for
 the runs it owns (`engine/commands.py`): `OtherProcesses` does both, sleeping on a change notification
 of the database (`store/changes.py`), so an idle project costs nothing. Housekeeping prunes old events
-and checkpoints the WAL every few minutes.
+and the durable steps of attempts that ended (`agents/steps.py`: a whole LLM conversation each), and
+checkpoints the WAL, every few minutes.
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ class OtherProcesses:
 
 
 async def housekeeping(store: Store, journal: Journal, retention: Callable[[], int]) -> None:
-    """Every few minutes: drop events beyond the retention (`eventRetention`), checkpoint the WAL."""
+    """Every few minutes: `prune`, then checkpoint the WAL."""
     while True:
         await asyncio.sleep(HOUSEKEEPING_INTERVAL)
-        await journal.write(functools.partial(_prune, retention()))
+        await journal.write(functools.partial(prune, retention()))
         store.checkpoint()
 
 
-def _prune(keep: int, tx: Tx, emit: Emit) -> None:
+def prune(keep: int, tx: Tx, emit: Emit) -> None:
+    """Drop events beyond the newest `keep` (`eventRetention`) and the steps of attempts that ended."""
     tx.prune_events(keep)
+    tx.prune_finished_steps()

@@ -43,6 +43,14 @@ class StepRows:
         cur = self._x(f"SELECT {_COLUMNS} FROM steps WHERE task_id = ? AND attempt = ? ORDER BY id", (task_id, attempt))
         return [StepRow(*row) for row in cur]
 
+    def prune_finished_steps(self) -> int:
+        """Forget the steps of attempts that ended (completed, failed, killed, ...): only an attempt that
+        is running, or that a crash ended and may run on, can need them. Their record stays in the
+        attempt's row and log session. Returns how many rows went."""
+        cur = self._x("DELETE FROM steps WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = steps.task_id "
+                      "AND a.number = steps.attempt AND a.status IN ('running', 'crashed'))")
+        return cur.rowcount
+
     def resumable_attempt(self, task_id: str, number: int) -> AttemptRow | None:
         """Attempt `number` of the task if a crash ended it after it stored steps (else None)."""
         row = self._x("SELECT task_id, number, status, phase, agent, model, owner, started_at, finished_at, result "
