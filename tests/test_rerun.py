@@ -448,3 +448,29 @@ def test_rerun_of_a_mission_paused_at_its_gate_judges_the_gate_again(project):
     record = project.rerun("g", from_task="a").wait(WAIT)
     assert record.status == MissionStatus.COMPLETED
     assert by_title(record)["a"].assessment.score == 5 and by_title(record)["b"].status == TaskStatus.DONE
+
+
+@pytest.mark.parametrize("how", ["rerun", "retry"])
+def test_rerun_and_retry_start_afresh_even_after_an_attempt_a_crash_ended_with_stored_steps(project, how):
+    """A crashed attempt that stored steps runs on when its task is resumed (exact resume); a re-run or a
+    retry asks for the task again, so it gets a new attempt whose steps run again."""
+    ran: Counter = Counter()
+
+    @project.agent("w")
+    def work(task, ctx):
+        return ctx.step("work", lambda: ran.update([task.title]) or f"{task.title}#{ran[task.title]}")
+
+    mission = polpo.Mission("afresh").task("A", assign_to="w").task("B", assign_to="w", depends_on=["A"])
+    b = by_title(project.execute(mission).wait(WAIT))["B"]
+    # as if a crash had ended B's attempt after its step was stored (and, for the retry, the run then failed)
+    project._thread.call(project.aio.journal.write(lambda tx, emit: tx.finish_attempt(b.id, 1, "crashed", None)))
+    if how == "rerun":
+        record = project.rerun("afresh", from_task="B").wait(WAIT)
+    else:
+        project._thread.call(project.aio.journal.write(
+            lambda tx, emit: tx.put_task(tx.task(b.id).model_copy(update={"status": TaskStatus.FAILED}))))
+        project.retry_task(b.id)
+        wait_for(lambda: project.get_task(b.id).status == TaskStatus.DONE, WAIT)
+        record = project.get_mission("afresh")
+    assert by_title(record)["B"].result.content == "B#2"
+    assert [a.number for a in project.attempts(b.id)] == [1, 2]

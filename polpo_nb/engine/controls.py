@@ -176,6 +176,7 @@ class Controls:
                 raise ConflictError(f"Mission {mission.name!r} was started by another process meanwhile: re-run "
                                     "it once it has finished")
             emit(event)
+            tx.drop_steps(tail)  # afresh, even a task whose last attempt a crash ended after storing steps
             tasks = []
             for tid in tail:
                 task = run.tasks[tid]
@@ -280,6 +281,7 @@ class Controls:
         revive = [task_id, *_skipped_descendants(probe, task_id)]
 
         def write(tx: Tx, emit: Emit) -> list[TaskRecord]:
+            tx.drop_steps(revive)  # a retry starts afresh, even after an attempt a crash ended with stored steps
             out = []
             for tid in revive:
                 t = probe.tasks[tid]

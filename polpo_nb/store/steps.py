@@ -43,6 +43,12 @@ class StepRows:
         cur = self._x(f"SELECT {_COLUMNS} FROM steps WHERE task_id = ? AND attempt = ? ORDER BY id", (task_id, attempt))
         return [StepRow(*row) for row in cur]
 
+    def drop_steps(self, task_ids: list[str]) -> None:
+        """These tasks start afresh (a retry, a re-run): the steps a crashed attempt of theirs stored, which
+        would make that attempt run on, go."""
+        for task_id in task_ids:
+            self._x("DELETE FROM steps WHERE task_id = ?", (task_id,))
+
     def prune_finished_steps(self) -> int:
         """Forget the steps of attempts that ended (completed, failed, killed, ...): only an attempt that
         is running, or that a crash ended and may run on, can need them. Their record stays in the
