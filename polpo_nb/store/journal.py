@@ -114,7 +114,8 @@ class Journal:
             now = tx.now
 
             def emit(event: CatalogEvent) -> Event:
-                _check_event(event)
+                if not isinstance(event, CatalogEvent):  # inline: ten events per task pass here
+                    _check_event(event)
                 data = event.to_wire()
                 data.setdefault("timestamp", now)
                 row = tx.append_event(event.event, data)
