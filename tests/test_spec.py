@@ -15,6 +15,9 @@ from polpo_nb.spec import (
     MetricsExpectation,
     Mission,
     ScriptExpectation,
+    TaskRecord,
+    TaskResult,
+    TaskStatus,
     TestExpectation,
     parse,
 )
@@ -325,3 +328,24 @@ def test_snake_case_keys_are_accepted_in_files(tmp_path: Path):
 def test_a_missing_mission_file_is_not_found(tmp_path: Path):
     with pytest.raises(NotFoundError, match="No such mission file: .*nosuch.yaml"):
         polpo.load_mission(tmp_path / "nosuch.yaml")
+
+
+@pytest.mark.parametrize("changes", [
+    {"status": TaskStatus.PENDING},  # a field the record was not given: the set of given fields grows
+    {"updated_at": "2026-01-01T00:00:00.000Z", "retries": 2},  # given already: the set is shared
+    {"result": None, "phase": None},
+])
+def test_evolve_is_model_copy(changes):
+    """The engine's copy per transition (`WireModel.evolve`) must mean what pydantic's `model_copy(update=)`
+    means: the same values, the same serialisation, the same given fields, and the parent unchanged."""
+    parent = TaskRecord(id="task_1", title="t", assign_to="w", depends_on=["a"], updated_at="x",
+                        result=TaskResult(content="ok"))
+    before = parent.model_dump_json()
+    ours, theirs = parent.evolve(**changes), parent.model_copy(update=changes)
+    assert ours == theirs
+    assert ours.model_dump_json(by_alias=True, exclude_none=True) == theirs.model_dump_json(by_alias=True, exclude_none=True)
+    assert ours.model_fields_set == theirs.model_fields_set
+    assert ours.model_dump(exclude_unset=True) == theirs.model_dump(exclude_unset=True)
+    assert parent.model_dump_json() == before and type(ours) is TaskRecord
+    ours.title, ours.feedback = "changed", "new"  # a copy is its own: changing it leaves the parent as it was
+    assert parent.title == "t" and parent.feedback is None and "feedback" not in parent.model_fields_set

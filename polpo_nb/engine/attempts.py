@@ -180,8 +180,7 @@ class Attempts:
         if at.meter is not None:
             close_meter(run, at.meter, usage)
             usage = at.meter.total.to_usage() if at.meter.by_model else usage  # metered here: exact, priced
-        result = result.model_copy(update={"agent": at.agent.name, "model": at.model, "duration_ms": duration_ms,
-                                           "error": error, "usage": usage})
+        result = result.evolve(agent=at.agent.name, model=at.model, duration_ms=duration_ms, error=error, usage=usage)
         return result, error
 
     async def _failed(self, run: Run, at: Attempt, result: TaskResult, error: str, *, retry: bool) -> bool:

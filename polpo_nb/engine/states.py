@@ -71,7 +71,7 @@ def entering(status: S, result: TaskResult | None) -> dict[str, Any]:
     """Record changes that come with entering `status`: back in pending, a task has not run yet, so
     the duration of its previous attempt (kept in its attempts) is no longer its own."""
     if status == S.PENDING and result is not None and result.duration_ms is not None:
-        return {"result": result.model_copy(update={"duration_ms": None})}
+        return {"result": result.evolve(duration_ms=None)}
     return {}
 
 

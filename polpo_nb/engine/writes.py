@@ -31,7 +31,7 @@ def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = N
         check_transition(task.id, previous, status)
         changes = {**changes, "status": status, **entering(status, changes.get("result", task.result))}
     changes["updated_at"] = tx.now
-    new = task.model_copy(update=changes)
+    new = task.evolve(**changes)
     tx.put_task(new)
     if status is not None and status != previous:
         emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=previous.value,
