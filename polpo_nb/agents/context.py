@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -65,7 +64,9 @@ class AgentContext(Attempt):
     _output: Callable[[str], None] = field(default=lambda text: None, repr=False)
     _log: Callable[[str, str], None] = field(default=lambda message, level: None, repr=False)
     _tool_use: Callable[[str, Any, str], None] = field(default=lambda name, args, summary: None, repr=False)
-    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    # a flag, not a threading.Event: nothing waits on it, and an Event (a lock and a condition) per attempt
+    # was measurable on the engine's hot path; a bool written and read under the GIL is seen by every thread
+    _cancelled: bool = field(default=False, repr=False)
     #: the attempt's durable steps (agents/steps.py); None where there is no store (a remote worker)
     _steps: StepLog | None = field(default=None, repr=False)
 
@@ -88,13 +89,13 @@ class AgentContext(Attempt):
 
     def cancel(self) -> None:
         """Mark the attempt killed or timed out (the engine does): `cancelled` answers True from now on."""
-        self._cancelled.set()
+        self._cancelled = True
 
     @property
     def cancelled(self) -> bool:
         """True once the attempt was killed or timed out. A sync agent cannot be interrupted from
         outside its thread; a long-running one should check this and return early."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     @property
     def steps(self) -> StepLog | None:
