@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -266,18 +267,23 @@ def test_sessions_survive_reopening_the_project(project_dir):
 
 
 def test_closing_the_project_cancels_a_running_turn(project_dir):
+    """Closed while the model is answering (a streamed turn asks the model for a stream): the reader sees
+    the turn end as cancelled. The close waits until the model is called, so the turn surely runs."""
     release = asyncio.Event()
+    called = threading.Event()
 
     project = polpo.Project(project_dir, config={"orchestratorModel": "scripted"})
 
     async def slow(messages, info):
+        called.set()
         await release.wait()
-        return say("never")
+        yield "never"
 
     from pydantic_ai.models.function import FunctionModel
 
-    project.models.register("scripted", FunctionModel(slow))
+    project.models.register("scripted", FunctionModel(stream_function=slow))
     stream = project.chat("wait", stream=True)
+    assert called.wait(30)
     project.close()
     chunks = list(stream)
-    assert chunks[-1].kind == "error" and chunks[-1].code == "CANCELLED"
+    assert chunks[-1].kind == "error" and chunks[-1].code == "CANCELLED", chunks[-1].error
