@@ -133,13 +133,22 @@ async def run_notebook(task: TaskRecord, ctx: AgentContext) -> TaskResult:
         try:
             last_text = await _execute(nb, kernel, root, result_file, ctx, task.notebook, copy)
         finally:
-            target = root / copy
-            target.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, target)
+            _save_copy(nb, root / copy)
         found, value = read_result(result_file)
     result = to_task_result(value) if found else TaskResult(content=last_text or "")
     files = [f for f in result.files_created if f != copy]
     return result.model_copy(update={"files_created": [*files, copy]})
+
+
+def _save_copy(nb: NotebookNode, target: Path) -> None:
+    """Write the executed copy whole or not at all (a temporary file renamed over it): the widget's link,
+    `GET files/read` and a test may read it while a stopped attempt is still saving it."""
+    import nbformat
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    nbformat.write(nb, partial)
+    os.replace(partial, target)
 
 
 def inject_parameters(nb: NotebookNode, parameters: dict[str, Any], *, upstream: dict[str, Any],
