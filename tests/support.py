@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -22,6 +25,20 @@ def wait_for(predicate: Callable[[], object], timeout: float = WAIT) -> None:
             return
         time.sleep(0.01)
     raise AssertionError("condition not reached")
+
+
+def kill_when(child: subprocess.Popen, ready: Callable[[], object], what: str = "the kill point", *,
+              timeout: float = WAIT) -> None:
+    """SIGKILL `child` once `ready()` is true (a crash at a chosen point), and check it died of it. The
+    child must still run then: one that ended first never reached `what`. It never outlives the call."""
+    try:
+        wait_for(lambda: ready() or child.poll() is not None, timeout)
+        assert child.poll() is None, f"the child ended before {what}"
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(WAIT) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
 
 
 class EventLog:

@@ -4,14 +4,13 @@ counted twice), and `resume` in another process goes on against the same budget,
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
+
+from support import kill_when
 
 import polpo_nb as polpo
 from polpo_nb.spec import MissionStatus, TaskStatus
@@ -55,15 +54,8 @@ def test_sigkill_mid_mission_keeps_the_spend_exact_and_resume_keeps_the_budget(p
         config = {"providers": {"local": {"baseUrl": server.base_url}}}
         child = subprocess.Popen([sys.executable, str(script), str(project_dir), json.dumps(config)])
         try:
-            deadline = time.monotonic() + 60
-            while not held.is_set():
-                assert time.monotonic() < deadline and child.poll() is None, "child never reached task b"
-                time.sleep(0.02)
-            os.kill(child.pid, signal.SIGKILL)
-            child.wait(30)
+            kill_when(child, held.is_set, "task b", timeout=60)
         finally:
-            if child.poll() is None:
-                child.kill()
             hold.set()
         assert len(answered) == 2  # a's two calls; b's call died with the child
 

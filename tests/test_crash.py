@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
+
+from support import kill_when
 
 import polpo_nb as polpo
 from polpo_nb.spec import MissionStatus, TaskStatus
@@ -35,16 +34,7 @@ def test_sigkill_mid_mission_then_resume_completes_with_nothing_lost(project_dir
     script, marker = tmp_path / "child.py", tmp_path / "marker"
     script.write_text(CHILD)
     child = subprocess.Popen([sys.executable, str(script), str(project_dir), str(marker)])
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert time.monotonic() < deadline and child.poll() is None, "child never reached the slow task"
-            time.sleep(0.02)
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(30)
-    finally:
-        if child.poll() is None:
-            child.kill()
+    kill_when(child, marker.exists, "the slow task", timeout=60)
 
     with polpo.Project(project_dir) as project:
         project.agent("w")(lambda task, ctx: f"parent did {task.title}")

@@ -10,8 +10,6 @@ was in flight.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -31,7 +29,7 @@ from exact_resume_scenario import (
     reference,
     serve_page,
 )
-from support import WAIT, wait_for
+from support import WAIT, kill_when
 
 import polpo_nb as polpo
 from polpo_nb.spec import MissionStatus, TaskStatus
@@ -78,21 +76,9 @@ def test_sigkill_of_a_project_process_then_resume_repeats_nothing_completed(tmp_
         marker = tmp_path / "answered"
         child = subprocess.Popen([sys.executable, str(script), str(root), json.dumps(MISSION),
                                   *([str(marker)] if blocker == "answer" else [])])
-        try:
-            if blocker == "model":
-                wait_for(lambda: model.arrived.is_set() or child.poll() is not None, WAIT)
-            elif blocker == "page":
-                wait_for(lambda: page.arrived.is_set() or child.poll() is not None, WAIT)
-            elif blocker == "shell":
-                wait_for(lambda: (root / "tally.txt").exists() or child.poll() is not None, WAIT)
-            else:
-                wait_for(lambda: marker.exists() or child.poll() is not None, WAIT)
-            assert child.poll() is None, "the child ended before the kill point"
-            os.kill(child.pid, signal.SIGKILL)
-            assert child.wait(WAIT) == -signal.SIGKILL
-        finally:
-            if child.poll() is None:
-                child.kill()
+        ready = {"model": model.arrived.is_set, "page": page.arrived.is_set,
+                 "shell": (root / "tally.txt").exists}.get(blocker, marker.exists)
+        kill_when(child, ready)
         page.block = False
         page.release.set()
         (root / "release").write_text("")  # a shell command still waiting (orphaned) ends
@@ -117,15 +103,7 @@ def test_sigkill_of_a_project_process_then_resume_repeats_nothing_completed(tmp_
 
 
 def _kill_child(script: Path, root: Path, arrived) -> None:  # noqa: ANN001 - a threading.Event
-    child = subprocess.Popen([sys.executable, str(script), str(root), json.dumps(MISSION)])
-    try:
-        wait_for(lambda: arrived.is_set() or child.poll() is not None, WAIT)
-        assert child.poll() is None, "the child ended before the kill point"
-        os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(WAIT) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
+    kill_when(subprocess.Popen([sys.executable, str(script), str(root), json.dumps(MISSION)]), arrived.is_set)
 
 
 RESUME_CHILD = textwrap.dedent("""

@@ -5,15 +5,13 @@ interrupted by a crash, not run again."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from support import WAIT, wait_for
+from support import WAIT, kill_when
 
 import polpo_nb as polpo
 from polpo_nb.spec import MissionStatus
@@ -80,14 +78,7 @@ def test_an_mcp_call_in_flight_runs_again_only_when_its_server_says_it_may(proje
         (project_dir / "polpo.json").write_text(json.dumps({"providers": {"local": {"baseUrl": model.base_url}},
                                                             "mcpCommands": [sys.executable]}))
         child = subprocess.Popen([sys.executable, str(tmp_path / "child.py"), str(project_dir), json.dumps(mission)])
-        try:
-            wait_for(lambda: (project_dir / "in-flight").exists() or child.poll() is not None, WAIT)
-            assert child.poll() is None, "the child ended before the kill point"
-            os.kill(child.pid, signal.SIGKILL)
-            assert child.wait(WAIT) == -signal.SIGKILL
-        finally:
-            if child.poll() is None:
-                child.kill()
+        kill_when(child, (project_dir / "in-flight").exists)
         (project_dir / "hold").unlink()  # the orphaned server's call ends; new calls do not block
         with polpo.Project(project_dir) as project:
             record = project.resume("ops").wait(WAIT)

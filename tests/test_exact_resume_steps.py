@@ -4,15 +4,13 @@ when it is idempotent (otherwise the agent gets StepInterrupted and decides)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from support import WAIT, wait_for
+from support import WAIT, kill_when
 
 import polpo_nb as polpo
 from polpo_nb.spec import MissionStatus, TaskStatus
@@ -63,14 +61,7 @@ def test_a_crashed_function_agent_replays_its_steps_and_reports_the_interrupted_
     (tmp_path / "steps_agent.py").write_text(AGENT)
     (tmp_path / "child.py").write_text(CHILD)
     child = subprocess.Popen([sys.executable, str(tmp_path / "child.py"), str(project_dir), block, str(tmp_path)])
-    try:
-        wait_for(lambda: (project_dir / "blocked.txt").exists() or child.poll() is not None, WAIT)
-        assert child.poll() is None, "the child ended before the kill point"
-        os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(WAIT) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
+    kill_when(child, (project_dir / "blocked.txt").exists)
     assert (project_dir / "ran.txt").read_text().split() == ["expensive", "fetch"] + (["deploy"] if block == "deploy" else [])
 
     sys.path.insert(0, str(tmp_path))
