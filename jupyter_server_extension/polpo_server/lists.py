@@ -10,7 +10,8 @@ logged, as the library's lists do (`readable_rows`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from polpo_nb import AsyncProject
 from polpo_nb.spec import MissionRecord, TaskRecord, to_jsonable
@@ -22,10 +23,22 @@ from .models import MissionQuery, TaskQuery
 from .pages import NEXT_CURSOR, encode_cursor
 
 
+def _rendered(model: type[TaskRecord] | type[MissionRecord], what: str, rows: Sequence[Row],
+              edit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, bytes]:
+    """Stored rows as their records' wire JSON, by id (`edit` adjusts each record's fields first);
+    unreadable rows are left out."""
+    out = {}
+    for record in readable_rows(model, [(ident, doc) for ident, _, doc in rows], what):
+        fields = to_jsonable(record)
+        if edit is not None:
+            edit(fields)
+        out[record.id] = dumps(fields).encode()
+    return out
+
+
 def render_tasks(rows: Sequence[Row]) -> dict[str, bytes]:
     """Stored task rows as their wire JSON (what `GET tasks/{id}` answers), by id."""
-    records = readable_rows(TaskRecord, [(ident, doc) for ident, _, doc in rows], "Task")
-    return {record.id: dumps(to_jsonable(record)).encode() for record in records}
+    return _rendered(TaskRecord, "Task", rows)
 
 
 async def task_list(project: AsyncProject, query: TaskQuery, records: RecordCache) -> WireJSON:
@@ -46,25 +59,19 @@ async def task_list(project: AsyncProject, query: TaskQuery, records: RecordCach
 def render_mission_tasks(rows: Sequence[Row]) -> dict[str, bytes]:
     """Tasks as a mission's answer holds them: as `render_tasks`, but without the `phase: null` a
     task's own answer shows (TaskRecord.to_wire adds it for seed 002; a mission dumps its tasks whole)."""
-    out = {}
-    for record in readable_rows(TaskRecord, [(ident, doc) for ident, _, doc in rows], "Task"):
-        fields = to_jsonable(record)
+    def no_null_phase(fields: dict[str, Any]) -> None:
         if fields.get("phase", "") is None:
             del fields["phase"]
-        out[record.id] = dumps(fields).encode()
-    return out
+    return _rendered(TaskRecord, "Task", rows, no_null_phase)
 
 
 def render_missions(rows: Sequence[Row]) -> dict[str, bytes]:
     """Stored mission rows (their own fields) as wire JSON objects without `tasks` and `taskCount`,
     which `mission_list` adds from the tasks table."""
-    out = {}
-    for record in readable_rows(MissionRecord, [(ident, doc) for ident, _, doc in rows], "Mission"):
-        fields = to_jsonable(record)
+    def own_fields(fields: dict[str, Any]) -> None:
         fields.pop("tasks", None)
         fields.pop("taskCount", None)
-        out[record.id] = dumps(fields).encode()
-    return out
+    return _rendered(MissionRecord, "Mission", rows, own_fields)
 
 
 async def mission_list(project: AsyncProject, query: MissionQuery, records: RecordCache) -> WireJSON:
