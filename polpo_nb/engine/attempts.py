@@ -159,11 +159,12 @@ class Attempts:
         ctx = self._context(run, task, at.agent, at.model, at.number, at.phase)
         started = time.perf_counter()
         error: str | None = None
-        result = TaskResult()
+        result: TaskResult | None = None
         try:
-            timeout = task.max_duration / 1000 if task.max_duration else None
+            call = self.d.executor.run(at.runtime, ctx)
             with self.d.journal.expecting(), metering(at.meter):  # its end brings a write: a commit due
-                value = await asyncio.wait_for(self.d.executor.run(at.runtime, ctx), timeout)  # meanwhile waits
+                # meanwhile waits
+                value = await (asyncio.wait_for(call, task.max_duration / 1000) if task.max_duration else call)
             result = to_task_result(value)
         except TimeoutError:
             ctx.cancel()
@@ -176,6 +177,8 @@ class Attempts:
         except Exception as exc:  # noqa: BLE001 - the agent's failure (or unusable return value) is the attempt's result
             error = attempt_error(exc)
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        if result is None:  # it failed: no output
+            result = TaskResult()
         usage = result.usage
         if at.meter is not None:
             close_meter(run, at.meter, usage)

@@ -25,7 +25,7 @@ from ..store.journal import Emit
 from ..store.sqlite import Tx
 from .attempts import Attempts
 from .deps import EngineDeps
-from .holds import holds_allow
+from .holds import has_holds, holds_allow
 from .leases import Leases
 from .pausing import Pauses
 from .run import Run
@@ -190,19 +190,26 @@ class Dispatcher:
         task = run.tasks.get(tid)
         if task is None:
             return
+        holds = has_holds(run)
         if task.status == S.DONE:
             released = []
-            for child in run.dependents.get(tid, []):
-                run.unmet[child] -= 1
-                if run.unmet[child] == 0:
+            unmet = run.unmet
+            for child in run.dependents.get(tid, ()):
+                unmet[child] -= 1
+                if unmet[child] == 0:
                     released.append(child)
-            await self.pauses.check_gates(run)
-            await self.pauses.check_delays(run)
-            self.enqueue_ready(run, [*released, *list(run.parked)])
-            await self.pauses.check_checkpoints(run)
+            if holds:
+                await self.pauses.check_gates(run)
+                await self.pauses.check_delays(run)
+            if run.parked:
+                released.extend(run.parked)
+            self.enqueue_ready(run, released)
+            if holds:
+                await self.pauses.check_checkpoints(run)
         elif task.status == S.FAILED:
             await self._skip_dependents(run, task)
-            await self.pauses.check_gates(run)
+            if holds:
+                await self.pauses.check_gates(run)
         self.dispatch()
         await self.check_finished(run)
 

@@ -24,6 +24,13 @@ GateStep = Literal["pass", "block"] | None
 CheckpointStep = Literal["not_reached", "pass", "wait"]
 
 
+def has_holds(run: Run) -> bool:
+    """Whether the run's mission has any gate, delay or checkpoint: a settled task of a run without
+    them has none to check (most runs; their tasks then skip the checks' work altogether)."""
+    mission = run.mission
+    return mission is not None and bool(mission.quality_gates or mission.delays or mission.checkpoints)
+
+
 def gate_state(run: Run, index: int) -> GateState:
     """'open', 'waiting' (an afterTasks task is not done yet) or 'blocked' (it can no longer be met: an
     afterTasks task failed, scored below `minScore`, or did not pass with `requireAllPassed`). A gate a

@@ -1,11 +1,19 @@
-"""The default executor: coroutines on the engine's loop, sync callables on a bounded thread pool."""
+"""The default executor: coroutines on the engine's loop, sync callables on a bounded pool of threads.
+
+The pool is ours rather than `concurrent.futures.ThreadPoolExecutor` behind `run_in_executor`: that path
+builds a `concurrent.futures.Future` (a lock and a condition), a work item and a chain of callbacks
+between the two futures for every call, which cost more than the engine's own work for a quick agent.
+Here a call is one item on a `SimpleQueue` and its answer one `call_soon_threadsafe` that settles the
+loop's future directly.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from queue import SimpleQueue
 from typing import Any, Protocol
 
 from ..agents.context import AgentContext
@@ -18,16 +26,83 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    """On the loop: hand the call's outcome to its waiter, unless the waiter gave up (killed, timed out)."""
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(value)
+    else:
+        future.set_exception(error)
+
+
+class WorkerPool:
+    """At most `max_workers` daemon threads, started as calls need them and kept for the next ones.
+
+    Daemon, so that a sync agent stuck in a call never holds the interpreter (a kernel, `polpo serve`)
+    open at exit; a closed pool's queued calls never start."""
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        self.max_workers = max(1, max_workers)
+        self.name = name
+        self._calls: SimpleQueue[Callable[[], None] | None] = SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, call: Callable[[], None]) -> None:
+        if self._closed:
+            raise RuntimeError("the executor is closed")
+        self._calls.put(call)
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # that worker takes it
+            elif len(self._threads) < self.max_workers:
+                thread = threading.Thread(target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _work(self) -> None:
+        while True:
+            call = self._calls.get()
+            if call is None or self._closed:
+                return
+            call()
+            with self._lock:
+                self._idle += 1
+
+    def close(self) -> None:
+        self._closed = True
+        for _ in self._threads:
+            self._calls.put(None)
+
+
 class InProcessExecutor:
     def __init__(self, max_workers: int = 8) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="polpo-agent")
+        self._pool = WorkerPool(max_workers, "polpo-agent")
 
     async def run(self, agent: FunctionAgent, ctx: AgentContext) -> Any:
         if agent.is_async:
             return await agent.fn(ctx.task, ctx)
         loop = asyncio.get_running_loop()
-        call = functools.partial(contextvars.copy_context().run, agent.fn, ctx.task, ctx)
-        return await loop.run_in_executor(self._pool, call)
+        future: asyncio.Future[Any] = loop.create_future()
+        context = contextvars.copy_context()  # the attempt's dry-run flag and meter go with it
+        fn = agent.fn
+
+        def call() -> None:
+            value, error = None, None
+            try:
+                value = context.run(fn, ctx.task, ctx)
+            except BaseException as exc:  # noqa: BLE001 - the agent's failure is its waiter's to handle
+                error = exc
+            try:
+                loop.call_soon_threadsafe(_settle, future, value, error)
+            except RuntimeError:  # the loop closed meanwhile (the project did): nobody waits any more
+                pass
+
+        self._pool.submit(call)
+        return await future
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
