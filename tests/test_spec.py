@@ -349,3 +349,26 @@ def test_evolve_is_model_copy(changes):
     assert parent.model_dump_json() == before and type(ours) is TaskRecord
     ours.title, ours.feedback = "changed", "new"  # a copy is its own: changing it leaves the parent as it was
     assert parent.title == "t" and parent.feedback is None and "feedback" not in parent.model_fields_set
+
+
+@pytest.mark.parametrize("fields", [
+    {"id": "task_1"},  # the record's own fields left to their defaults
+    {"id": "task_1", "mission_id": "msn_1", "group": "m", "seq": 7, "created_at": "x", "updated_at": "x"},
+    {"id": "task_1", "status": TaskStatus.PENDING, "title": "renamed"},  # a spec field given again wins
+])
+def test_extending_is_the_validated_construction(fields):
+    """A saved mission's records are made from its validated tasks (`WireModel.extending`) without
+    validating them again: they must be what `TaskRecord(**task.model_dump(), ...)` makes, in values,
+    serialisation and given fields; a required field of the record's own is still required."""
+    task = polpo.Task(title="t", assign_to="w", depends_on=["a", "b"], expectations=["clear"], priority=2.5,
+                      retry_policy={"fallbackAgent": "v"})
+    ours, theirs = TaskRecord.extending(task, **fields), TaskRecord(**{**task.model_dump(), **fields})
+    assert ours == theirs and type(ours) is TaskRecord
+    assert ours.model_dump_json(by_alias=True, exclude_none=True) == theirs.model_dump_json(by_alias=True, exclude_none=True)
+    assert ours.model_dump_json() == theirs.model_dump_json()
+    assert ours.model_fields_set == theirs.model_fields_set
+    given = set(task.model_fields_set)
+    ours.feedback = "new"  # a record is its own: its given fields grow, the task's are left as they were
+    assert "feedback" in ours.model_fields_set and task.model_fields_set == given
+    with pytest.raises(TypeError, match="id is required"):
+        TaskRecord.extending(task)

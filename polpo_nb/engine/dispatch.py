@@ -21,7 +21,7 @@ from ..errors import ConflictError
 from ..events.catalog import CatalogEvent, MissionCompleted, MissionExecuted
 from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskResult, TaskStatus
 from ..spec.status import LIVE_MISSION_STATES
-from ..store.journal import Emit
+from ..store.journal import Emit, WriteFn
 from ..store.sqlite import Tx
 from .attempts import Attempts
 from .deps import EngineDeps
@@ -58,41 +58,64 @@ class Dispatcher:
 
     # == starting runs =================================================================================
 
-    async def execute_mission(self, mission_id: str, saved: MissionRecord | None = None) -> Run:
-        """`saved`: the record the caller has just written (a mission saved and run at once), so the run
-        does not read every task back; otherwise the mission is read."""
+    async def execute_mission(self, mission_id: str, saved: MissionRecord | None = None,
+                              create: WriteFn[MissionRecord] | None = None) -> Run:
+        """`saved`: the record the caller has just written, so the run does not read every task back;
+        otherwise the mission is read. With `create` (a mission saved and run at once), `saved` is the
+        record `create` is about to write, and that write is the run's own first transaction: the
+        mission is saved, its tasks put to pending and the mission made active in one commit, with the
+        events a save then an execute would publish. A run refused before anything is written (an agent
+        that cannot play) still saves it: the mission is kept as a draft, as a save then an execute would."""
         if saved is not None and saved.id == mission_id:
             mission = saved
         else:
             with self.d.store.read() as tx:
                 mission = tx.mission(mission_id)
-        self._refuse_if_running(mission)
-        if not mission.tasks:
-            raise ConflictError(f"Mission {mission.name!r} has no tasks to execute")
-        run = Run(mission, mission.tasks)
-        for task in mission.tasks:  # fail fast, before anything is written
-            self.d.resolve_agent(task, run)
+        run = Run(mission, [])  # its tasks are the copies the first write commits
+        try:
+            self._refuse_if_running(mission)
+            if not mission.tasks:
+                raise ConflictError(f"Mission {mission.name!r} has no tasks to execute")
+            self._check_agents(run, mission.tasks)  # fail fast, before anything is written
+        except Exception:
+            if create is not None:
+                await self.d.journal.write(create)
+            raise
+        count = mission.execution_count + 1
+        activate, active = self.writes.mission_change(
+            run, MissionStatus.ACTIVE, execution_count=count, pause_reason=None, pause_message=None, error=None,
+            extra=[MissionExecuted(mission_id=mission.id, name=mission.name, execution_count=count,
+                                   task_count=len(mission.tasks), dry_run=run.flags.dry_run or None)],
+        )
 
         def start(tx: Tx, emit: Emit) -> list[TaskRecord]:
-            tasks = [_restart(tx, emit, t) for t in mission.tasks]
+            current = create(tx, emit) if create is not None else mission
+            tasks = [_restart(tx, emit, t) for t in current.tasks]
             if mission.team:
                 for agent in mission.team.agents:
                     tx.put_agent(agent, mission.id if mission.team.volatile else None)
+            activate(tx, emit)
             return tasks
-        tasks = await self.d.journal.write(start)
-        run = Run(mission, tasks)
+        run.load(await self.d.journal.write(start))
+        run.mission = active
         self.runs[run.key] = run
-        await self.writes.set_mission(
-            run, MissionStatus.ACTIVE, execution_count=mission.execution_count + 1, pause_reason=None,
-            pause_message=None, error=None,
-            extra=[MissionExecuted(mission_id=mission.id, name=mission.name, execution_count=mission.execution_count + 1,
-                                   task_count=len(tasks), dry_run=run.flags.dry_run or None)],
-        )
         self.pauses.watch_deadline(run)
         self.enqueue_ready(run, run.tasks)
         self.dispatch()
         self._check_settled(run)
         return run
+
+    def _check_agents(self, run: Run, tasks: list[TaskRecord]) -> None:
+        """Raise, in the user's terms, when an agent of these tasks cannot play: resolved once per agent
+        (or notebook), not once per task. The resolutions are not kept: each task's first attempt
+        resolves its agent on the config of that moment, as before."""
+        seen: set[tuple[str, bool]] = set()
+        for task in tasks:
+            key = (task.assign_to, task.notebook is not None)
+            if key not in seen:
+                seen.add(key)
+                self.d.resolve_agent(task, run)
+        run.agent_cache.clear()
 
     def _refuse_if_running(self, mission: MissionRecord) -> None:
         if mission.status in LIVE_MISSION_STATES:

@@ -15,6 +15,7 @@ engine's loop and all writing through the journal (durable before their events a
 from __future__ import annotations
 
 from ..spec import MissionRecord, TaskRecord
+from ..store.journal import WriteFn
 from .attempts import Attempts
 from .controls import Controls
 from .deps import EngineDeps
@@ -69,8 +70,9 @@ class Engine:
         if run is not None:
             run.mission = mission
 
-    async def execute_mission(self, mission_id: str, saved: MissionRecord | None = None) -> Run:
-        return await self.dispatcher.execute_mission(mission_id, saved)
+    async def execute_mission(self, mission_id: str, saved: MissionRecord | None = None,
+                              create: WriteFn[MissionRecord] | None = None) -> Run:
+        return await self.dispatcher.execute_mission(mission_id, saved, create)
 
     async def execute_task(self, task_id: str) -> Run:
         return await self.dispatcher.execute_task(task_id)

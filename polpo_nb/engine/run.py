@@ -62,10 +62,10 @@ class Run:
         self.threshold = mission.quality_threshold if mission else (threshold or DEFAULT_QUALITY_THRESHOLD)
         self.flags = flags or RunFlags()
         self.flags.dry_run = self.flags.dry_run or dryrun.active()  # a test key's run, or a dry run resumed
-        self.tasks: dict[str, TaskRecord] = {t.id: t for t in tasks}
-        self.by_title: dict[str, str] = {t.title: t.id for t in tasks}
+        self.tasks: dict[str, TaskRecord] = {}
+        self.by_title: dict[str, str] = {}
         self.unmet: dict[str, int] = {}
-        self.dependents: dict[str, list[str]] = {t.id: [] for t in tasks}
+        self.dependents: dict[str, list[str]] = {}
         self.parked: set[str] = set()
         self.deferred: list[str] = []
         self.queued: set[str] = set()
@@ -79,7 +79,7 @@ class Run:
         self.attempts: dict[str, int] = {}  # last attempt number per task, to number the next one
         self.attempts_loaded = False  # `attempts` holds every task of the run (read at its first attempt)
         self.budget_ledger: Any = None  # budget.MissionLedger, made when a budgeted mission first needs it
-        self.rebuild_counters()
+        self.load(tasks)
 
     @property
     def status(self) -> MissionStatus:
@@ -88,6 +88,15 @@ class Run:
     @property
     def active(self) -> bool:
         return self.status == MissionStatus.ACTIVE
+
+    def load(self, tasks: list[TaskRecord]) -> None:
+        """The run's tasks are these copies (a mission's run is made before its first write, to resolve
+        its agents against; its tasks are the copies that write committed)."""
+        self.tasks = {t.id: t for t in tasks}
+        self.by_title = {t.title: t.id for t in tasks}
+        self.unmet = {}
+        self.dependents = {t.id: [] for t in tasks}
+        self.rebuild_counters()
 
     def rebuild_counters(self) -> None:
         for deps in self.dependents.values():

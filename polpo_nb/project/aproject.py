@@ -49,7 +49,7 @@ from ..spec.files import FileListing, FilePreview
 from ..spec.state import Attempt, LogEntry, LogSession, Process, ProjectInfo, ProjectState, ScheduleOccurrence
 from ..spec.status import LIVE_MISSION_STATES
 from ..store.changes import watch_database
-from ..store.journal import Emit, Journal
+from ..store.journal import Emit, Journal, WriteFn
 from ..store.sqlite import Store, Tx
 from ..usage.rollup import MissionUsage, UsageLine
 from .agents import AgentRegistry
@@ -394,21 +394,23 @@ class AsyncProject:
         if isinstance(mission, str):
             with self.store.read() as tx:  # a saved mission, else a mission file (NotFoundError naming both)
                 mission = run_target(mission, lambda ref: tx.mission(ref, with_tasks=False))
-        saved: MissionRecord | None = None
+        saved: MissionRecord | None = None  # the record to run, when this call has it: no read of it back
+        create: WriteFn[MissionRecord] | None = None
         if isinstance(mission, str):
             ref = mission
         else:
             spec = parse(Mission, as_data(mission))
             with self.store.read() as tx:
                 existing = next((m for m in tx.missions(with_tasks=False) if m.name == spec.name), None)
-            if existing is None:
-                saved = await self.save_mission(spec)
-                ref = saved.id
+            if existing is None:  # saved by the run's own first transaction
+                new = self.missions.new_mission(spec)
+                ref, saved, create = new.record.id, new.record, new.write
             elif existing.status in LIVE_MISSION_STATES:
                 ref = existing.id  # running: the engine refuses it in the user's terms (already active)
             else:
-                ref = (await self.update_mission(existing.id, spec.to_wire())).id
-        run = await self.engine.execute_mission(ref, saved)
+                saved = await self.update_mission(existing.id, spec.to_wire())
+                ref = saved.id
+        run = await self.engine.execute_mission(ref, saved, create)
         return RunHandle(self, run.key, mission_id=run.key)
 
     @engine_call

@@ -9,6 +9,7 @@ added is scheduled at once, a changed one is seen by its run, and a renamed task
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,35 @@ MISSION_PATCH_FIELDS = frozenset(Mission.model_fields) - {"tasks"}
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(6)}"
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """`count` of `new_id(prefix)`, from one read of the system's randomness instead of one per id."""
+    random = secrets.token_hex(6 * count)
+    return [f"{prefix}_{random[i:i + 12]}" for i in range(0, 12 * count, 12)]
+
+
+@dataclass(frozen=True)
+class NewMission:
+    """A mission checked and built but not written: `record` is what `write` stores. Its tasks are
+    numbered (`seq`, creation order) from the store's next number when it was built; the write numbers
+    them again only if tasks were created meanwhile (by this process or another)."""
+
+    record: MissionRecord
+
+    def write(self, tx: Tx, emit: Emit) -> MissionRecord:
+        """The journal write that saves it (status draft, or scheduled): the mission, its tasks, one
+        `task:created` per task and `mission:saved`. Returns what was stored (a test holds it equal to a
+        read), so nothing reads every task back."""
+        record = self.record
+        seq = tx.next_seq()
+        if record.tasks and record.tasks[0].seq != seq:
+            record = record.evolve(tasks=[t.evolve(seq=seq + i) for i, t in enumerate(record.tasks)])
+        tx.put_mission(record)
+        for task in record.tasks:
+            _put_new_task(tx, emit, task)
+        emit(MissionSaved(mission_id=record.id, name=record.name, task_count=len(record.tasks)))
+        return record
 
 
 class MissionEditor:
@@ -92,22 +122,22 @@ class MissionEditor:
     # == missions ======================================================================================
 
     async def save_mission(self, mission: Mission | dict[str, Any]) -> MissionRecord:
-        spec = parse(Mission, as_data(mission))
+        new = self.new_mission(parse(Mission, as_data(mission)))
+        return await self.journal.write(new.write)
+
+    def new_mission(self, spec: Mission) -> NewMission:
+        """A mission ready to be saved, every check done (its agents; the graph was checked when `spec`
+        was parsed): nothing is written yet. `execute` saves it in its run's first transaction."""
         self.agents.check(spec.tasks, spec.team)
         mission_id = new_id("msn")
         now = utcnow()
-
-        def write(tx: Tx, emit: Emit) -> MissionRecord:
+        with self.store.read() as tx:
             seq = tx.next_seq()
-            tasks = [_task_record(t, seq + i, mission_id, spec.name) for i, t in enumerate(spec.tasks)]
-            record = MissionRecord(**{**dict(spec), "tasks": tasks}, id=mission_id, created_at=now, updated_at=now,
-                                   **_schedule_fields(spec, MissionStatus.DRAFT))
-            tx.put_mission(record)
-            for task in tasks:
-                _put_new_task(tx, emit, task)
-            emit(MissionSaved(mission_id=mission_id, name=spec.name, task_count=len(spec.tasks)))
-            return record  # what was stored (a test holds it equal to a read): no read of every task back
-        return await self.journal.write(write)
+        ids = new_ids("task", len(spec.tasks))
+        tasks = [_task_record(t, seq + i, mission_id, spec.name, now, ids[i]) for i, t in enumerate(spec.tasks)]
+        record = MissionRecord(**{**dict(spec), "tasks": tasks}, id=mission_id, created_at=now, updated_at=now,
+                               **_schedule_fields(spec, MissionStatus.DRAFT))
+        return NewMission(record)
 
     async def update_mission(self, ref: str, patch: dict[str, Any]) -> MissionRecord:
         keys = {to_snake(k) for k in patch}
@@ -235,10 +265,12 @@ def _schedule_fields(spec: Mission, status: MissionStatus) -> dict[str, Any]:
     return fields
 
 
-def _task_record(spec: Task, seq: int, mission_id: str | None, group: str | None) -> TaskRecord:
-    now = utcnow()
-    return TaskRecord(**spec.model_dump(), id=new_id("task"), mission_id=mission_id, group=group, seq=seq,
-                      created_at=now, updated_at=now)
+def _task_record(spec: Task, seq: int, mission_id: str | None, group: str | None, now: str | None = None,
+                 task_id: str | None = None) -> TaskRecord:
+    """The record of a task about to be created: its spec as it was validated, and its ids."""
+    now = now or utcnow()
+    return TaskRecord.extending(spec, id=task_id or new_id("task"), mission_id=mission_id, group=group, seq=seq,
+                                created_at=now, updated_at=now)
 
 
 def _put_new_task(tx: Tx, emit: Emit, record: TaskRecord) -> None:

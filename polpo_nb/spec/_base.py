@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import Enum
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
@@ -89,6 +90,59 @@ class WireModel(BaseModel):
         object.__setattr__(new, "__pydantic_extra__", None)
         object.__setattr__(new, "__pydantic_private__", None)
         return new
+
+    @classmethod
+    def extending(cls, base: WireModel, **fields: Any) -> Self:
+        """`cls(**base.model_dump(), **fields)` for a model `cls` that extends `base`'s class (a
+        `TaskRecord` made from its `Task`), without validating again what `base` was validated as: a
+        saved mission builds one record per task, and validating every task a second time cost more than
+        the rest of the save. Like `evolve`'s, the `fields` come from the library; the fields neither
+        gives take their defaults. (A test holds it equal to the validated construction.)"""
+        if base.__pydantic_private__ is not None or base.__pydantic_extra__ is not None:
+            return cls(**base.model_dump(), **fields)
+        given, own = _extension(cls, type(base))
+        values = base.__dict__.copy()
+        for name, default, info in own:  # in the fields' order, as validation would fill them
+            if name in fields:
+                values[name] = fields[name]
+            elif info is None:
+                values[name] = default
+            elif info.is_required():
+                raise TypeError(f"{cls.__name__}.extending: {name} is required")
+            else:
+                values[name] = info.get_default(call_default_factory=True, validated_data=values)
+        values.update(fields)
+        new = cls.__new__(cls)
+        object.__setattr__(new, "__dict__", values)
+        given = set(given)
+        given.update(fields)
+        object.__setattr__(new, "__pydantic_fields_set__", given)
+        object.__setattr__(new, "__pydantic_extra__", None)
+        object.__setattr__(new, "__pydantic_private__", None)
+        return new
+
+
+#: Defaults `extending` may share between records: immutable values.
+_SHAREABLE = (type(None), bool, int, float, str, Enum)
+_extensions: dict[tuple[type[BaseModel], type[BaseModel]], tuple[frozenset[str], list[tuple[str, Any, Any]]]] = {}
+
+
+def _extension(cls: type[BaseModel], base: type[BaseModel]) -> tuple[frozenset[str], list[tuple[str, Any, Any]]]:
+    """What `WireModel.extending` needs of a (record, spec) pair of classes, computed once: the spec's
+    fields (all given), and the record's own fields, each with its default when that is an immutable
+    value (else its FieldInfo, asked at each call: a required field, a factory, a mutable default)."""
+    known = _extensions.get((cls, base))
+    if known is None:
+        if not issubclass(cls, base):
+            raise TypeError(f"{cls.__name__} does not extend {base.__name__}")
+        own = []
+        for name, info in cls.model_fields.items():
+            if name in base.model_fields:
+                continue
+            shared = info.default_factory is None and isinstance(info.default, _SHAREABLE)
+            own.append((name, info.default, None) if shared else (name, None, info))
+        known = _extensions[(cls, base)] = (frozenset(base.model_fields), own)
+    return known
 
 
 #: What the API answers hides secrets written in models (an MCP server's literal env and header values,

@@ -1,0 +1,95 @@
+"""`execute` of a mission not saved yet: saved, put to pending and made active in one transaction.
+
+The stream carries what a save then an execute would (each task's `task:created`, `mission:saved`,
+each task's draft -> pending, the mission's draft -> active, `mission:executed`), but no reader ever
+finds the mission saved and not started. A run refused before anything is written still keeps the
+mission, as a draft, as the save then the execute did.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import polpo_nb as polpo
+from polpo_nb.errors import SpecError
+from polpo_nb.spec import Mission, MissionStatus, TaskStatus, parse
+
+WAIT = 30  # seconds: a hang is a failure, never a timing assertion
+
+
+def _mission() -> polpo.Mission:
+    return (polpo.Mission("setup")
+            .task("a", assign_to="w")
+            .task("b", assign_to="w", depends_on=["a"])
+            .task("c", assign_to="w", depends_on=["a"]))
+
+
+def _setup_events(project: polpo.Project, after: int) -> list[tuple[str, str | None, str | None, str | None]]:
+    """The events up to `mission:executed`, as (name, task title, from, to)."""
+    out = []
+    for e in project.replay(after):
+        out.append((e.event, e.data.get("title"), e.data.get("from"), e.data.get("to")))
+        if e.event == "mission:executed":
+            break
+    return out
+
+
+def test_a_mission_run_at_once_is_saved_and_started_in_one_transaction(project):
+    project.agent("w")(lambda task, ctx: "done")
+    seen = []
+
+    def on_saved(event):  # on the publishing thread, right after the commit that saved the mission
+        with project.aio.store.read() as tx:
+            stored = tx.mission(event.data["missionId"])
+        seen.append((stored.status, [t.status for t in stored.tasks]))
+
+    project.subscribe(on_saved, "mission:saved")
+    after = project.aio.event_cursor()
+    record = project.execute(_mission()).wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED and record == project.get_mission(record.id)
+    assert seen == [(MissionStatus.ACTIVE, [TaskStatus.PENDING] * 3)]
+    assert _setup_events(project, after) == [
+        ("task:created", "a", None, None), ("task:created", "b", None, None), ("task:created", "c", None, None),
+        ("mission:saved", None, None, None),
+        ("task:transition", "a", "draft", "pending"), ("task:transition", "b", "draft", "pending"),
+        ("task:transition", "c", "draft", "pending"),
+        ("mission:status", None, "draft", "active"), ("mission:executed", None, None, None),
+    ]
+
+
+def test_a_mission_run_again_from_its_definition_keeps_its_tasks(project):
+    project.agent("w")(lambda task, ctx: "done")
+    first = project.execute(_mission()).wait(WAIT)
+    after = project.aio.event_cursor()
+    again = project.execute(_mission().task("d", assign_to="w", depends_on=["c"])).wait(WAIT)
+    assert again.id == first.id and again.execution_count == 2 and again == project.get_mission(first.id)
+    assert [t.id for t in again.tasks[:3]] == [t.id for t in first.tasks]
+    assert [t.status for t in again.tasks] == [TaskStatus.DONE] * 4
+    assert [n for n, *_ in _setup_events(project, after)] == [
+        "task:created", "mission:saved", *["task:transition"] * 4, "mission:status", "mission:executed"]
+
+
+def test_a_run_refused_before_anything_is_written_keeps_the_mission_as_a_draft(project):
+    project.agent("w")(lambda task, ctx: "done")
+    with pytest.raises(polpo.ConflictError, match="no tasks to execute"):
+        project.execute(polpo.Mission("empty"))
+    kept = project.get_mission("empty")
+    assert kept.status == MissionStatus.DRAFT and kept.execution_count == 0
+    with pytest.raises(SpecError, match="unknown agent 'nobody'"):  # refused by the checks: nothing kept
+        project.execute(polpo.Mission("unknown").task("a", assign_to="nobody"))
+    assert [m.name for m in project.list_missions()] == ["empty"]
+
+
+async def test_tasks_created_while_a_mission_is_built_come_first_in_creation_order(project_dir: Path):
+    project = await polpo.AsyncProject.open(project_dir)
+    try:
+        project.agent("w")(lambda task, ctx: "done")
+        new = project.missions.new_mission(parse(Mission, _mission().to_wire()))
+        alone = await project.create_task(polpo.Task(title="alone", assign_to="w"))
+        saved = await project.journal.write(new.write)
+        assert [t.seq for t in saved.tasks] == [alone.seq + 1, alone.seq + 2, alone.seq + 3]
+        assert saved == await project.get_mission(saved.id)
+    finally:
+        await project.close()
