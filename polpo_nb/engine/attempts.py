@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ from ..usage.ledger import attempt_rows, write_spend
 from ..usage.meter import Meter, metering
 from .budget import attempt_meter, close_meter, execution_of, judge_meter, pause_for_budget, with_judge_spend
 from .deps import EngineDeps
+from .holds import has_holds
 from .resume import continued_attempt
 from .run import Run
 from .writes import Writes, chain, end_running_attempts, put_task
@@ -65,12 +67,18 @@ class Attempts:
         self.d = deps
         self.writes = writes
 
-    async def drive(self, run: Run, tid: str) -> None:
-        """Attempts until the task settles: execution, review, then fix or retry while the budget lasts."""
+    async def drive(self, run: Run, tid: str, arrived: Callable[[], None] = lambda: None
+                    ) -> asyncio.Future[TaskRecord] | None:
+        """Attempts until the task settles: execution, review, then fix or retry while the budget lasts.
+
+        `arrived` is called once the first attempt's begin is queued. A task that passes, with nothing
+        to approve in a run without holds, returns its verdict's write still committing: the dispatcher
+        starts its dependents meanwhile, their begins in the same transaction (`Journal.write`'s
+        `after`); otherwise the verdict is committed when this returns None."""
         failures = 0
         phase = Phase.EXECUTION
         while True:
-            attempt = await self._begin(run, tid, phase, failures)
+            attempt = await self._begin(run, tid, phase, failures, arrived)
             result, error = await self._call_agent(run, attempt)
             if attempt.meter is not None and attempt.meter.refused is not None:
                 await self._budget_spent(run, attempt, result)  # the mission's budget: give the task back
@@ -98,10 +106,14 @@ class Attempts:
             fix = not assessment.passed and failures <= task.max_retries
             judged = with_judge_spend(functools.partial(self.judged, attempt, assessment, fix), meter, task,
                                       attempt.execution, attempt.number)  # the judge's spend, with its verdict
-            await self.writes.update(run, tid, chain(to_review, judged) if instant else judged)
+            verdict = self.writes.queue(run, tid, chain(to_review, judged) if instant else judged)
+            if assessment.passed and not task.side_effects and not has_holds(run):
+                return verdict  # done once it commits, and nothing waits on it but its dependents
+            await verdict
             if not fix:
                 break
             phase = Phase.FIX
+        return None
 
     async def fail(self, run: Run, tid: str, error: str, *, reason: str) -> None:
         """The task fails with `error` (killed, aborted by an engine error, ...); its running attempt is
@@ -114,8 +126,10 @@ class Attempts:
             return put_task(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None)
         await self.writes.update(run, tid, fail)
 
-    async def _begin(self, run: Run, tid: str, phase: Phase, failures: int) -> Attempt:
-        """Commit the attempt row (and assigned -> in_progress) before the agent is called."""
+    async def _begin(self, run: Run, tid: str, phase: Phase, failures: int,
+                     arrived: Callable[[], None] = lambda: None) -> Attempt:
+        """Commit the attempt row (and assigned -> in_progress) before the agent is called: in the
+        transaction of the results it depends on, if they are still committing, or after it."""
         agent, runtime, model = self._pick_agent(run, run.tasks[tid], failures)
         number = run.attempts.get(tid)
         if number is None:
@@ -148,7 +162,9 @@ class Attempts:
             emit(AgentSpawned(task_id=t.id, mission_id=t.mission_id, agent_name=agent.name, model=model, attempt=number,
                               phase=phase.value))
             return t
-        task = await self.writes.update(run, tid, begin)
+        begun = self.writes.queue(run, tid, begin, after=run.settling_parents(tid))
+        arrived()
+        task = await begun
         # no model (a function agent in a project without defaultModel): no model call to count or check
         meter = attempt_meter(run, task, agent, number, self.d.config, self.d.store, self.d.journal) if model else None
         return Attempt(task, agent, runtime, model, number, phase, meter, execution_of(run))

@@ -14,7 +14,7 @@ import asyncio
 import heapq
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .. import dryrun
 from ..errors import ConflictError
@@ -186,19 +186,35 @@ class Dispatcher:
                 continue
             self._running += 1
             run.idle.clear()
-            run.jobs[tid] = asyncio.create_task(self._job(run, tid), name=f"polpo-task-{tid}")
+            # its begin is a write to come: a commit due meanwhile (its parents' results) waits for it
+            arrived = self.d.journal.expect()
+            run.jobs[tid] = asyncio.create_task(self._job(run, tid, arrived), name=f"polpo-task-{tid}")
 
-    async def _job(self, run: Run, tid: str) -> None:
+    async def _job(self, run: Run, tid: str, arrived: Callable[[], None]) -> None:
         dryrun.enter(run.flags.dry_run)  # this job's own context: dry whoever launched it
+        slot = True
         try:
-            await self.attempts.drive(run, tid)
-            await self.after_task(run, tid)
+            verdict = await self.attempts.drive(run, tid, arrived)
+            if verdict is not None:
+                # Done once its verdict commits: its slot and its dependents go on meanwhile, their
+                # begins in that commit. A verdict that fails to commit stays in `settling`, so no
+                # dependent can begin after it either (Journal.write's `after`).
+                self._running -= 1
+                slot = False
+                run.settling[tid] = verdict
+                self.enqueue_ready(run, self._released(run, tid))
+                self.dispatch()
+                await verdict
+                del run.settling[tid]
+            await self.after_task(run, tid, released=verdict is not None)
         except asyncio.CancelledError:
             return  # killed/aborted: the canceller writes the outcome
         except Exception:  # noqa: BLE001 - an engine bug must not stall the mission
             await self.fail_task(run, tid, traceback.format_exc(), reason="engine error")
         finally:
-            self._running -= 1
+            arrived()  # (if it never began)
+            if slot:
+                self._running -= 1
             run.jobs.pop(tid, None)
             self.dispatch()
         await self.check_finished(run)  # the last job of a run closes it
@@ -209,24 +225,30 @@ class Dispatcher:
 
     # == after a task settles: dependents, gates, checkpoints, completion ===============================
 
-    async def after_task(self, run: Run, tid: str) -> None:
+    def _released(self, run: Run, tid: str) -> list[str]:
+        """`tid` is done: the dependents it was the last unmet dependency of."""
+        released = []
+        unmet = run.unmet
+        for child in run.dependents.get(tid, ()):
+            unmet[child] -= 1
+            if unmet[child] == 0:
+                released.append(child)
+        return released
+
+    async def after_task(self, run: Run, tid: str, *, released: bool = False) -> None:
+        """`released`: its dependents were released already (while its verdict committed)."""
         task = run.tasks.get(tid)
         if task is None:
             return
         holds = has_holds(run)
-        if task.status == S.DONE:
-            released = []
-            unmet = run.unmet
-            for child in run.dependents.get(tid, ()):
-                unmet[child] -= 1
-                if unmet[child] == 0:
-                    released.append(child)
+        if task.status == S.DONE and not released:
+            released_ids = self._released(run, tid)
             if holds:
                 await self.pauses.check_gates(run)
                 await self.pauses.check_delays(run)
             if run.parked:
-                released.extend(run.parked)
-            self.enqueue_ready(run, released)
+                released_ids.extend(run.parked)
+            self.enqueue_ready(run, released_ids)
             if holds:
                 await self.pauses.check_checkpoints(run)
         elif task.status == S.FAILED:

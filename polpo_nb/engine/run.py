@@ -79,6 +79,8 @@ class Run:
         self.attempts: dict[str, int] = {}  # last attempt number per task, to number the next one
         self.attempts_loaded = False  # `attempts` holds every task of the run (read at its first attempt)
         self.budget_ledger: Any = None  # budget.MissionLedger, made when a budgeted mission first needs it
+        #: the verdicts still committing of tasks whose dependents were started meanwhile (attempts.py)
+        self.settling: dict[str, asyncio.Future[TaskRecord]] = {}
         self.load(tasks)
 
     @property
@@ -120,6 +122,13 @@ class Run:
         self.unmet.pop(task_id, None)
         self.parked.discard(task_id)
         self.rebuild_counters()
+
+    def settling_parents(self, task_id: str) -> list[asyncio.Future[TaskRecord]]:
+        """The verdicts, still committing, of the tasks `task_id` depends on: its begin follows them."""
+        if not self.settling:
+            return []
+        ids = (self.by_title.get(title) for title in self.tasks[task_id].depends_on)
+        return [self.settling[i] for i in ids if i is not None and i in self.settling]
 
     def task_by_title(self, title: str) -> TaskRecord | None:
         tid = self.by_title.get(title)

@@ -7,6 +7,7 @@ Every room writes through these, so a transition always goes through the state t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
@@ -63,11 +64,22 @@ class Writes:
 
     async def update(self, run: Run, task_id: str, fn: TaskWrite) -> TaskRecord:
         """Apply `fn` to the run's current copy of a task in one journal write; keep the copy in sync."""
+        return await self.queue(run, task_id, fn)
+
+    def queue(self, run: Run, task_id: str, fn: TaskWrite, *,
+              after: Collection[asyncio.Future[Any]] = ()) -> asyncio.Future[TaskRecord]:
+        """`update`, queued now and awaited later (or never): the run's copy is replaced once the write
+        commits, before whoever awaits it (or any write committed after it) resumes. `after`: see
+        `Journal.write`."""
         def write(tx: Tx, emit: Emit) -> TaskRecord:
             return fn(tx, emit, run.tasks[task_id])
-        new = await self.journal.write(write)
-        run.tasks[task_id] = new
-        return new
+
+        def stored(future: asyncio.Future[TaskRecord]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                run.tasks[task_id] = future.result()
+        future = self.journal.write(write, after=after)
+        future.add_done_callback(stored)
+        return future
 
     async def set_mission(self, run: Run, status: MissionStatus, *, extra: Iterable[CatalogEvent] = (),
                           **changes: Any) -> None:

@@ -13,16 +13,22 @@ announced with `expecting()` is in flight (an agent call whose end brings a writ
 for it, but never longer than a commit takes (PostgreSQL's `commit_delay`, made adaptive): waiting at
 most what the commit it may save costs can never more than double a write's latency. Nothing is
 published or resolved earlier than before; the wait only gathers more writes into the transaction.
+
+A write may be queued `after` others whose commit is still pending (the engine starts a task's
+dependents while its result commits, so that their begins share its transaction). Such a write runs in
+the same transaction or a later one, and is refused unrun if one of those writes was not stored: what
+depends on a write never becomes durable without it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from ..errors import StoreError
 from ..events.bus import EventBus
 from ..events.catalog import CatalogEvent
 from ..events.model import Event
@@ -31,9 +37,15 @@ from .sqlite import Store, Tx
 T = TypeVar("T")
 Emit = Callable[[CatalogEvent], Event]
 WriteFn = Callable[[Tx, Emit], T]
+#: A queued write: its function, its writer's future, the writes it must follow (`after`).
+_Queued = tuple[WriteFn[Any], asyncio.Future[Any], Collection[asyncio.Future[Any]]]
 
 #: The longest a commit waits for expected writes (seconds), whatever commits have cost so far.
 MAX_LINGER = 0.002
+
+
+class WriteNotStored(StoreError):
+    """A write queued after another that was not stored: refused unrun."""
 
 
 class Journal:
@@ -41,21 +53,38 @@ class Journal:
         self._store = store
         self._bus = bus
         self._loop = loop
-        self._queue: list[tuple[WriteFn[Any], asyncio.Future[Any]]] = []
-        self._expected = 0  # writes announced by `expecting()` and not yet arrived
+        self._queue: list[_Queued] = []
+        self._expected = 0  # writes announced by `expect()` / `expecting()` and not yet arrived
         self._linger: asyncio.TimerHandle | None = None  # the deferred flush while they are awaited
+        self._due = 0.0  # (loop time) the latest the queued batch may wait for expected writes
         self._commit_cost = 0.0  # a moving average of a commit's duration: how long a flush may wait
 
-    def write(self, fn: WriteFn[T]) -> asyncio.Future[T]:
-        """Queue `fn` for the next group commit (call on the journal's loop); await the result."""
+    def write(self, fn: WriteFn[T], *, after: Collection[asyncio.Future[Any]] = ()) -> asyncio.Future[T]:
+        """Queue `fn` for the next group commit (call on the journal's loop); await the result. With
+        `after` (futures of earlier writes), `fn` runs only if each of them is stored."""
         future: asyncio.Future[T] = self._loop.create_future()
         if not self._queue:
+            wait = min(self._commit_cost, MAX_LINGER)
+            self._due = self._loop.time() + wait
             if self._expected:
-                self._linger = self._loop.call_later(min(self._commit_cost, MAX_LINGER), self._flush)
+                self._linger = self._loop.call_later(wait, self._flush)
             else:
                 self._loop.call_soon(self._flush)
-        self._queue.append((fn, future))
+        self._queue.append((fn, future, after))
         return future
+
+    def expect(self) -> Callable[[], None]:
+        """Announce a write to come (a job about to begin its task's attempt) across calls, where a
+        `with expecting()` block does not fit; call what it returns once the write is queued, or when it
+        will not come (calling it again does nothing)."""
+        self._expected += 1
+        pending = [True]
+
+        def arrived() -> None:
+            if pending:
+                pending.clear()
+                self._arrived()
+        return arrived
 
     @contextmanager
     def expecting(self) -> Iterator[None]:
@@ -65,11 +94,14 @@ class Journal:
         try:
             yield
         finally:
-            self._expected -= 1
-            if not self._expected and self._linger is not None:
-                self._linger.cancel()  # nothing more is coming: commit at the next iteration
-                self._linger = None
-                self._loop.call_soon(self._flush)
+            self._arrived()
+
+    def _arrived(self) -> None:
+        self._expected -= 1
+        if not self._expected and self._linger is not None:
+            self._linger.cancel()  # nothing more is coming: commit at the next iteration
+            self._linger = None
+            self._loop.call_soon(self._flush)
 
     def emit(self, event: CatalogEvent) -> asyncio.Future[Event]:
         """Append one event (nothing else changes)."""
@@ -80,9 +112,14 @@ class Journal:
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
-        batch, self._queue = self._queue, []
-        if not batch:
+        if not self._queue:
             return
+        if self._expected:  # announced since this flush was scheduled: wait for them, as long as allowed
+            wait = self._due - self._loop.time()
+            if wait > 0:
+                self._linger = self._loop.call_later(wait, self._flush)
+                return
+        batch, self._queue = self._queue, []
         try:
             try:
                 started = time.perf_counter()
@@ -93,7 +130,7 @@ class Journal:
                 # writer fails. The fast path above needs no savepoints, the common case.
                 events, outcomes = self._commit(batch, isolate=True)
         except Exception as exc:  # the commit itself failed: every writer learns it
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
@@ -106,10 +143,11 @@ class Journal:
             else:
                 future.set_exception(value)
 
-    def _commit(self, batch: list[tuple[WriteFn[Any], asyncio.Future[Any]]], *, isolate: bool
+    def _commit(self, batch: list[_Queued], *, isolate: bool
                 ) -> tuple[list[Event], list[tuple[asyncio.Future[Any], bool, Any]]]:
         events: list[Event] = []
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        refused: set[asyncio.Future[Any]] = set()  # this batch's writes that were not stored
         with self._store.write() as tx:
             now = tx.now
 
@@ -122,8 +160,12 @@ class Journal:
                 pending.append(row)
                 return row
 
-            for fn, future in batch:
+            for fn, future, after in batch:
                 pending: list[Event] = []
+                if after and any(f in refused or _failed(f) for f in after):
+                    refused.add(future)
+                    outcomes.append((future, False, WriteNotStored("a write it depends on was not stored")))
+                    continue
                 if not isolate:
                     try:
                         value = fn(tx, emit)
@@ -134,11 +176,17 @@ class Journal:
                         with self._store.savepoint():
                             value = fn(tx, emit)
                     except Exception as exc:  # noqa: BLE001 - reported to that writer only
+                        refused.add(future)
                         outcomes.append((future, False, exc))
                         continue
                 events.extend(pending)
                 outcomes.append((future, True, value))
         return events, outcomes
+
+
+def _failed(future: asyncio.Future[Any]) -> bool:
+    """A write of an earlier batch that was not stored (its commit failed, or it was refused)."""
+    return future.done() and (future.cancelled() or future.exception() is not None)
 
 
 def _check_event(event: object) -> None:
