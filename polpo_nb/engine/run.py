@@ -101,13 +101,21 @@ class Run:
         self.rebuild_counters()
 
     def rebuild_counters(self) -> None:
-        for deps in self.dependents.values():
+        """Each task's unmet dependencies (those of the run not done) and each task's dependents: one
+        pass over the edges (a 10,000-task run is started with it)."""
+        tasks, by_title, dependents, unmet = self.tasks, self.by_title, self.dependents, self.unmet
+        for deps in dependents.values():
             deps.clear()
-        for task in self.tasks.values():
-            ids = [self.by_title[d] for d in task.depends_on if d in self.by_title]
-            self.unmet[task.id] = sum(1 for d in ids if self.tasks[d].status != TaskStatus.DONE)
-            for d in ids:
-                self.dependents[d].append(task.id)
+        done = TaskStatus.DONE
+        for tid, task in tasks.items():
+            count = 0
+            for title in task.depends_on:
+                parent = by_title.get(title)
+                if parent is not None:
+                    dependents[parent].append(tid)
+                    if tasks[parent].status != done:
+                        count += 1
+            unmet[tid] = count
 
     def add_task(self, task: TaskRecord) -> None:
         self.tasks[task.id] = task

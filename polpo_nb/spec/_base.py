@@ -100,23 +100,20 @@ class WireModel(BaseModel):
         gives take their defaults. (A test holds it equal to the validated construction.)"""
         if base.__pydantic_private__ is not None or base.__pydantic_extra__ is not None:
             return cls(**base.model_dump(), **fields)
-        given, own = _extension(cls, type(base))
+        given, defaults, asked = _extension(cls, type(base))
         values = base.__dict__.copy()
-        for name, default, info in own:  # in the fields' order, as validation would fill them
-            if name in fields:
-                values[name] = fields[name]
-            elif info is None:
-                values[name] = default
-            elif info.is_required():
-                raise TypeError(f"{cls.__name__}.extending: {name} is required")
-            else:
+        values.update(defaults)  # the record's own fields, in their order, as validation would fill them
+        for name, info in asked:
+            if name not in fields:
+                if info.is_required():
+                    raise TypeError(f"{cls.__name__}.extending: {name} is required")
                 values[name] = info.get_default(call_default_factory=True, validated_data=values)
         values.update(fields)
+        fields_set = set(given)
+        fields_set.update(fields)
         new = cls.__new__(cls)
         object.__setattr__(new, "__dict__", values)
-        given = set(given)
-        given.update(fields)
-        object.__setattr__(new, "__pydantic_fields_set__", given)
+        object.__setattr__(new, "__pydantic_fields_set__", fields_set)
         object.__setattr__(new, "__pydantic_extra__", None)
         object.__setattr__(new, "__pydantic_private__", None)
         return new
@@ -124,24 +121,28 @@ class WireModel(BaseModel):
 
 #: Defaults `extending` may share between records: immutable values.
 _SHAREABLE = (type(None), bool, int, float, str, Enum)
-_extensions: dict[tuple[type[BaseModel], type[BaseModel]], tuple[frozenset[str], list[tuple[str, Any, Any]]]] = {}
+_Extension = tuple[frozenset[str], dict[str, Any], list[tuple[str, Any]]]
+_extensions: dict[tuple[type[BaseModel], type[BaseModel]], _Extension] = {}
 
 
-def _extension(cls: type[BaseModel], base: type[BaseModel]) -> tuple[frozenset[str], list[tuple[str, Any, Any]]]:
+def _extension(cls: type[BaseModel], base: type[BaseModel]) -> _Extension:
     """What `WireModel.extending` needs of a (record, spec) pair of classes, computed once: the spec's
-    fields (all given), and the record's own fields, each with its default when that is an immutable
-    value (else its FieldInfo, asked at each call: a required field, a factory, a mutable default)."""
+    fields (all given); the record's own fields with their defaults, a placeholder for those whose
+    default is asked at each call (a required field, a factory, a mutable default); and those."""
     known = _extensions.get((cls, base))
     if known is None:
         if not issubclass(cls, base):
             raise TypeError(f"{cls.__name__} does not extend {base.__name__}")
-        own = []
+        defaults: dict[str, Any] = {}
+        asked = []
         for name, info in cls.model_fields.items():
             if name in base.model_fields:
                 continue
             shared = info.default_factory is None and isinstance(info.default, _SHAREABLE)
-            own.append((name, info.default, None) if shared else (name, None, info))
-        known = _extensions[(cls, base)] = (frozenset(base.model_fields), own)
+            defaults[name] = info.default if shared else None
+            if not shared:
+                asked.append((name, info))
+        known = _extensions[(cls, base)] = (frozenset(base.model_fields), defaults, asked)
     return known
 
 
