@@ -82,7 +82,7 @@ class Attempts:
             result, error = await self._call_agent(run, attempt)
             if attempt.meter is not None and attempt.meter.refused is not None:
                 await self._budget_spent(run, attempt, result)  # the mission's budget: give the task back
-                return
+                return None
             if error is not None:
                 failures += 1
                 if await self._failed(run, attempt, result, error, retry=failures <= attempt.task.max_retries):
@@ -101,7 +101,7 @@ class Attempts:
                                               judge=judge, command_timeout=self.d.config.command_timeout)
             except AssessmentConfigError as exc:
                 await self.fail(run, tid, exc.message, reason="assessment cannot run")
-                return
+                return None
             failures += 0 if assessment.passed else 1
             fix = not assessment.passed and failures <= task.max_retries
             judged = with_judge_spend(functools.partial(self.judged, attempt, assessment, fix), meter, task,

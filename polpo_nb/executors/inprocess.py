@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from queue import SimpleQueue
 from typing import Any, Protocol
 
@@ -96,10 +97,8 @@ class InProcessExecutor:
                 value = context.run(fn, ctx.task, ctx)
             except BaseException as exc:  # noqa: BLE001 - the agent's failure is its waiter's to handle
                 error = exc
-            try:
+            with suppress(RuntimeError):  # the loop closed meanwhile (the project did): nobody waits any more
                 loop.call_soon_threadsafe(_settle, future, value, error)
-            except RuntimeError:  # the loop closed meanwhile (the project did): nobody waits any more
-                pass
 
         self._pool.submit(call)
         return await future

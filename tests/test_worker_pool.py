@@ -1,0 +1,80 @@
+"""The in-process executor's pool of threads for sync agents: calls run side by side up to the limit,
+their outcomes (values and exceptions) reach their waiters, and a closed pool takes no more calls."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from polpo_nb.agents.function import FunctionAgent
+from polpo_nb.executors.inprocess import InProcessExecutor, WorkerPool
+
+WAIT = 30
+
+
+class _Ctx:
+    """What the executor hands an agent: it reads only `task`."""
+
+    task = None
+
+
+async def test_sync_calls_run_side_by_side_up_to_the_limit_and_no_further():
+    executor = InProcessExecutor(max_workers=3)
+    state = {"inside": 0, "most": 0}
+    changed = threading.Condition()
+    go = threading.Event()
+
+    def agent(task, ctx):
+        with changed:
+            state["inside"] += 1
+            state["most"] = max(state["most"], state["inside"])
+            changed.notify_all()
+        go.wait(WAIT)
+        with changed:
+            state["inside"] -= 1
+        return threading.current_thread().name
+
+    def three_inside() -> bool:
+        with changed:
+            return changed.wait_for(lambda: state["inside"] == 3, WAIT)
+
+    runtime = FunctionAgent("w", agent)
+    calls = asyncio.gather(*(executor.run(runtime, _Ctx()) for _ in range(9)))
+    assert await asyncio.to_thread(three_inside)  # three at once...
+    go.set()
+    names = await asyncio.wait_for(calls, WAIT)
+    executor.close()
+    assert state["most"] == 3  # ...and never four, over all nine calls
+    assert set(names) == {"polpo-agent_0", "polpo-agent_1", "polpo-agent_2"}
+
+
+async def test_an_agents_exception_reaches_its_waiter_and_the_worker_lives_on():
+    executor = InProcessExecutor(max_workers=1)
+
+    def agent(task, ctx):
+        raise KeyError("the agent's own error")
+
+    with pytest.raises(KeyError, match="the agent's own error"):
+        await asyncio.wait_for(executor.run(FunctionAgent("w", agent), _Ctx()), WAIT)
+    value = await asyncio.wait_for(executor.run(FunctionAgent("w", lambda task, ctx: "after"), _Ctx()), WAIT)
+    executor.close()
+    assert value == "after"
+
+
+def test_a_closed_pool_refuses_calls_and_never_starts_queued_ones():
+    pool = WorkerPool(1, "test-pool")
+    release = threading.Event()
+    ran: list[str] = []
+    pool.submit(lambda: (release.wait(WAIT), ran.append("first")))
+    pool.submit(lambda: ran.append("queued"))  # waits behind the first: the pool has one thread
+    pool.close()
+    release.set()
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.submit(lambda: ran.append("late"))
+    pool_threads = [t for t in threading.enumerate() if t.name.startswith("test-pool")]
+    for thread in pool_threads:
+        thread.join(WAIT)
+    assert ran == ["first"]
+    assert not any(t.is_alive() for t in pool_threads)
