@@ -93,3 +93,28 @@ async def test_tasks_created_while_a_mission_is_built_come_first_in_creation_ord
         assert saved == await project.get_mission(saved.id)
     finally:
         await project.close()
+
+
+def test_a_task_executed_again_starts_afresh_its_previous_attempt_kept(project):
+    calls = []
+
+    def flaky(task, ctx):
+        calls.append(task.title)
+        if len(calls) <= 2:
+            raise RuntimeError("not yet")
+        return "done"
+    project.agent("w")(flaky)
+    failed = project.execute(polpo.Mission("again").task("a", assign_to="w", max_retries=1)).wait(WAIT)
+    before = failed.tasks[0]
+    assert failed.status == MissionStatus.FAILED and before.retries == 1 and "not yet" in before.result.error
+    started = []
+
+    def on_executed(event):  # right after the commit that started the run, before any attempt
+        with project.aio.store.read() as tx:
+            started.append(tx.task(before.id))
+    project.subscribe(on_executed, "mission:executed")
+    again = project.execute("again").wait(WAIT)
+    [fresh] = started
+    assert (fresh.status, fresh.retries, fresh.result, fresh.assessment, fresh.feedback, fresh.phase) == (
+        TaskStatus.PENDING, 0, None, None, None, None)
+    assert again.status == MissionStatus.COMPLETED and len(project.attempts(before.id)) == 3
