@@ -7,6 +7,8 @@ the same schema as the API. A migration is the SQL from one version to the next,
 
 from __future__ import annotations
 
+import sqlite3
+
 V1 = """
 CREATE TABLE missions (
     id TEXT PRIMARY KEY,
@@ -159,11 +161,34 @@ CREATE TABLE spend (
 CREATE INDEX spend_by_mission ON spend(mission_id)
 """
 
+#: Lists that stay cheap while a mission runs (issue 15; store/revisions.py): every task write numbers
+#: its row with the next `rev` (the upsert computes it from the index), and every deletion of a task
+#: row counts in `task_deletions`, so a reader that kept the list as of one (rev, deletions) reads only
+#: the rows written since, and knows when rows went.
+V7 = """
+ALTER TABLE tasks ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX tasks_by_rev ON tasks(rev);
+CREATE TABLE task_deletions (n INTEGER NOT NULL);
+INSERT INTO task_deletions (n) VALUES (0);
+CREATE TRIGGER tasks_deleted AFTER DELETE ON tasks BEGIN UPDATE task_deletions SET n = n + 1; END
+"""
+
 #: `MIGRATIONS[n]` is the SQL that upgrades a database at version n to n+1 (PRAGMA user_version).
-MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6]
+MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def statements(script: str) -> list[str]:
-    """Split a migration into statements (ours hold no `;` inside literals)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration into statements (ours hold no `;` inside literals). A trigger's body holds `;`
+    of its own: a statement ends at the first `;` after which SQLite's parser finds it complete."""
+    out: list[str] = []
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                out.append(current.strip().removesuffix(";").strip())
+            current = ""
+    if current.strip(" \n;"):
+        out.append(current.strip().removesuffix(";").strip())
+    return out

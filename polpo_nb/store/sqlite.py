@@ -25,6 +25,7 @@ from pydantic_core import to_json
 from ..errors import ConflictError, NotFoundError, StoreError
 from ..events.model import Event
 from ..spec import Agent, MissionRecord, TaskRecord, spec_error, utcnow
+from .revisions import TaskRevisions
 from .rows import (
     AttemptRow,
     ChatMessageRow,
@@ -203,7 +204,7 @@ class Store:
             self._conn.close()
 
 
-class Tx(StepRows):
+class Tx(StepRows, TaskRevisions):
     """Queries and writes over the connection; use inside `Store.read()` / `Store.write()`.
 
     Task rows, attempt rows and events, the bulk of the engine's writes, are buffered and written with
@@ -236,9 +237,10 @@ class Tx(StepRows):
         """Write the buffered rows (called before COMMIT and before any statement)."""
         if self._tasks:
             self._c.executemany(
-                "INSERT INTO tasks (id, mission_id, seq, status, assign_to, doc) VALUES (?, ?, ?, ?, ?, ?) "
+                "INSERT INTO tasks (id, mission_id, seq, status, assign_to, doc, rev) VALUES (?, ?, ?, ?, ?, ?, "
+                "(SELECT COALESCE(MAX(rev), 0) + 1 FROM tasks)) "
                 "ON CONFLICT(id) DO UPDATE SET mission_id=excluded.mission_id, seq=excluded.seq, "
-                "status=excluded.status, assign_to=excluded.assign_to, doc=excluded.doc",
+                "status=excluded.status, assign_to=excluded.assign_to, doc=excluded.doc, rev=excluded.rev",
                 [(t.id, t.mission_id, t.seq, t.status.value, t.assign_to,
                   _storable(TaskRecord, t.model_dump_json(by_alias=True, exclude_none=True)))
                  for t in self._tasks.values()],
@@ -335,7 +337,12 @@ class Tx(StepRows):
         self._x("DELETE FROM tasks WHERE id = ?", (task_id,))
 
     def next_seq(self) -> int:
-        return int(self._x("SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks").fetchone()[0])
+        """One more than the largest seq: the largest of the standalone tasks' and of each mission's, each
+        one seek of `tasks_by_mission` (a task's mission is always in missions: a foreign key), where
+        MAX(seq) over the table reads every entry of that index (~0.2 ms at 5,000 tasks, per created task)."""
+        return int(self._x(
+            "SELECT COALESCE(MAX(m), 0) + 1 FROM (SELECT MAX(seq) AS m FROM tasks WHERE mission_id IS NULL UNION ALL "
+            "SELECT (SELECT MAX(seq) FROM tasks WHERE mission_id = missions.id) FROM missions)").fetchone()[0])
 
     # -- missions --------------------------------------------------------------------------------------
 
