@@ -13,7 +13,9 @@ tasks parsed and serialised to answer for the one that changed. `RecordCache` ke
 wire JSON with the stored JSON it was rendered from; a list after a commit reads the stored rows
 (no parsing), reuses every rendering whose stored JSON is unchanged and renders only the others.
 The stored JSON itself is the version, so a reuse is exact whoever wrote the row (this process or
-another one): a changed record is never answered from an older rendering.
+another one): a changed record is never answered from an older rendering. `GET missions` uses it; `GET
+tasks` goes further with `tasklist.TaskList` (kept here as `task_lists`), which does not even read the
+rows that did not change.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+
+from .tasklist import TaskLists
 
 MAX_ENTRIES = 64
 #: Records kept per scope (a project's kind of record); beyond, the scope starts afresh.
@@ -53,6 +57,7 @@ class RenderCache:
         self.hits = 0
         self.misses = 0
         self.records = RecordCache()
+        self.task_lists = TaskLists()
 
     @staticmethod
     def etag(key: Hashable, version: str) -> str:
@@ -84,6 +89,7 @@ class RenderCache:
     def clear(self) -> None:
         self._entries.clear()
         self.records.clear()
+        self.task_lists.clear()
 
 
 #: Stored rows as `RecordCache.wire` takes them: (id, position, stored JSON).

@@ -1,11 +1,12 @@
-"""List answers put together from each record's cached wire JSON (cache.RecordCache), page by page.
+"""List answers put together from each record's kept wire JSON, page by page.
 
-`GET tasks` reads the stored rows of the list (their JSON, unparsed) in one snapshot and renders only
-the records whose stored JSON changed since they were last rendered; the answer is those renderings
-joined. So a list after one task moved costs one record's rendering plus reading the rows, instead of
-parsing and serialising every task. `GET missions` does the same for each mission's own fields and
-for its tasks (a mission's answer holds its tasks). Records that cannot be read are left out and
-logged, as the library's lists do (`readable_rows`).
+`GET tasks` brings the project's `TaskList` (tasklist.py) up to date, reading only the task rows
+written since it last was and rendering only the records whose stored JSON changed; the answer is the
+kept renderings joined (the whole list's body is kept as well, until the next change). So a list after
+one task moved costs that row's reading and rendering, instead of reading every task. `GET missions`
+reads each mission's rows and its tasks' rows and renders, through `cache.RecordCache`, only the
+records whose stored JSON changed (a mission's answer holds its tasks). Records that cannot be read are
+left out and logged, as the library's lists do (`readable_rows`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .cache import RecordCache, Row, WireJSON
 from .dialects import dumps
 from .models import MissionQuery, TaskQuery
 from .pages import NEXT_CURSOR, encode_cursor
+from .tasklist import TaskLists, json_array
 
 
 def _rendered(model: type[TaskRecord] | type[MissionRecord], what: str, rows: Sequence[Row],
@@ -41,19 +43,18 @@ def render_tasks(rows: Sequence[Row]) -> dict[str, bytes]:
     return _rendered(TaskRecord, "Task", rows)
 
 
-async def task_list(project: AsyncProject, query: TaskQuery, records: RecordCache) -> WireJSON:
+async def task_list(project: AsyncProject, query: TaskQuery, lists: TaskLists) -> WireJSON:
     """The tasks matching the query's filters in creation order, one page of them if it asks."""
-    limit = query.limit
+    tasks = lists.of(project.store)
     with project.store.read() as tx:
-        rows = tx.task_docs(status=query.status, group=query.group, assign_to=query.assign_to, after_seq=query.after,
-                            limit=None if limit is None else limit + 1)
-    headers = {}
-    if limit is not None and len(rows) > limit:
-        rows = rows[:limit]
-        headers[NEXT_CURSOR] = encode_cursor(rows[-1][1])
-    whole = limit is None and query.cursor is None and not (query.status or query.group or query.assign_to)
-    parts = records.wire((str(project.root), "tasks"), rows, render_tasks, whole=whole)
-    return WireJSON(b"[" + b",".join(parts) + b"]", headers)
+        tasks.sync(tx, render_tasks)
+        missions = None if query.group is None else tx.mission_ids(query.group)
+    if query.limit is None and query.cursor is None and not (query.status or query.group or query.assign_to):
+        return WireJSON(tasks.body())
+    page = tasks.select(status=None if query.status is None else query.status.value, assign_to=query.assign_to,
+                        missions=missions, after=query.after, limit=query.limit)
+    headers = {} if page.more_after is None else {NEXT_CURSOR: encode_cursor(page.more_after)}
+    return WireJSON(json_array(page.parts), headers)
 
 
 def render_mission_tasks(rows: Sequence[Row]) -> dict[str, bytes]:
@@ -87,4 +88,4 @@ async def mission_list(project: AsyncProject, query: MissionQuery, records: Reco
                 continue
             tasks = records.wire((scope, "mission tasks"), tx.task_docs(mission_id=ident), render_mission_tasks)
             parts.append(own[:-1] + b',"taskCount":%d,"tasks":[' % len(tasks) + b",".join(tasks) + b"]}")
-    return WireJSON(b"[" + b",".join(parts) + b"]")
+    return WireJSON(json_array(parts))

@@ -29,6 +29,9 @@ from .failures import Failure, failure_of
 from .limits import MAX_BODY_BYTES
 from .routes import Call, Route
 
+#: A body this large (bytes) is sent after its headers rather than copied behind them.
+BIG_BODY = 64 * 1024
+
 
 class RouteHandler(PolpoMixin, ExtensionHandlerMixin, APIHandler):
     """JSON routes: parse, call the library, answer in the dialect."""
@@ -138,6 +141,12 @@ class RouteHandler(PolpoMixin, ExtensionHandlerMixin, APIHandler):
         for name, value in answer.headers.items():
             self.set_header(name, value)
         self.set_status(route.status)
+        if len(answer.body) > BIG_BODY:
+            # Tornado would send the headers and the body as one new bytes object, a copy of a body of
+            # megabytes (a whole list) per request; sent apart, the body goes out as it is.
+            self.set_header("Content-Type", "application/json")
+            self.set_header("Content-Length", len(answer.body))
+            self.flush()
         await self.finish(answer.body)
 
     async def render_call(self, route: Route, call: Call) -> Rendered:

@@ -196,7 +196,7 @@ ROUTES: list[Route] = [
     Route("GET", "openapi.json", lambda c: _value(c.app.openapi()), "This document", response=dict[str, Any],
           raw=True, tags=("project",)),
     # -- tasks ----------------------------------------------------------------------------------------
-    Route("GET", "tasks", lambda c: task_list(c.project, c.query, c.app.render_cache.records),
+    Route("GET", "tasks", lambda c: task_list(c.project, c.query, c.app.render_cache.task_lists),
           "List tasks in creation order (filter by status, group, assignTo; a page with limit and cursor)", query=TaskQuery, response=list[TaskRecord], cache=True,
           tags=("tasks",)),
     Route("POST", "tasks", lambda c: c.project.create_task(c.body), "Create a task (status draft)", body=Task,

@@ -1,7 +1,8 @@
-"""`GET tasks` in pages (`limit`, `cursor`) and from per-record renderings (cache.RecordCache): pages
-walk the list's creation order exactly once, bad page parameters are refused naming the field, and a
-list after a change shows the change (in this process or another one) while rendering only the
-records that changed (counted, not timed)."""
+"""`GET tasks` in pages (`limit`, `cursor`) and from per-record renderings (tasklist.TaskList, and
+cache.RecordCache for missions): pages walk the list's creation order exactly once, bad page parameters
+are refused naming the field, and a list after a change shows the change (in this process or another
+one, deletions included) while reading and rendering only the records that changed (counted, not
+timed)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from server_helpers import Api
 
+from polpo_nb import AsyncProject
 from polpo_server import PolpoServerApp
 from polpo_server.pages import MAX_LIMIT, NEXT_CURSOR, encode_cursor
 
@@ -124,22 +126,51 @@ async def test_a_list_after_another_process_wrote_shows_it(api: Api, root_dir: P
     assert page == [listed[2]]
 
 
-async def test_a_list_after_one_change_renders_only_that_record(api: Api, polpo_app: PolpoServerApp):
+async def test_a_list_after_one_change_reads_and_renders_only_that_record(api: Api, polpo_app: PolpoServerApp,
+                                                                         project: AsyncProject):
     ids = await make_tasks(api, 20)
-    records = polpo_app.render_cache.records
     await api.get("tasks")
-    rendered = records.renders
-    await api.get("tasks", params={"status": "draft"})  # another list of the same records: none rendered
-    assert records.renders == rendered
+    tasks = polpo_app.render_cache.task_lists.of(project.store)
+    read, rendered = tasks.reads, tasks.renders
+    await api.get("tasks", params={"status": "draft"})  # another list of the same records: none read or rendered
+    await api.get("tasks", params={"limit": "5", "cursor": encode_cursor(3)})
+    assert (tasks.reads, tasks.renders) == (read, rendered)
 
     await api.call("PATCH", f"tasks/{ids[7]}", json={"priority": 3})
     listed = await api.get("tasks")
-    assert records.renders == rendered + 1
+    assert (tasks.reads, tasks.renders) == (read + 1, rendered + 1)
     assert listed[7]["priority"] == 3
 
     await api.call("POST", "agents", 201, json={"name": "w2"})  # a commit that changes no task
     assert await api.get("tasks") == listed
-    assert records.renders == rendered + 1
+    assert (tasks.reads, tasks.renders) == (read + 1, rendered + 1)
+
+
+async def test_a_list_after_deletions_and_a_change_shows_both(api: Api):
+    """Deleting the tasks written last lets the next write reuse their revisions: the list, whose last
+    read was before the deletions, must still see that write (and not the deleted tasks)."""
+    ids = await make_tasks(api, 4)
+    await api.get("tasks")
+    await api.call("DELETE", f"tasks/{ids[3]}")
+    await api.call("DELETE", f"tasks/{ids[2]}")
+    await api.call("PATCH", f"tasks/{ids[0]}", json={"description": "after the deletions"})
+    listed = await api.get("tasks")
+    assert [t["id"] for t in listed] == ids[:2]
+    assert listed[0]["description"] == "after the deletions"
+    assert [t["id"] for t in await api.get("tasks", params={"limit": "1", "cursor": encode_cursor(listed[0]["seq"])})] \
+        == [ids[1]]
+
+
+async def test_a_task_another_process_deleted_leaves_the_list(api: Api, root_dir: Path):
+    ids = await make_tasks(api, 3)
+    assert [t["id"] for t in await api.get("tasks")] == ids
+    script = ("import sys, polpo_nb as polpo\n"
+              "with polpo.Project(sys.argv[1]) as p:\n"
+              "    p.delete_task(sys.argv[2])\n")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(root_dir), ids[1])
+    assert await proc.wait() == 0
+    assert [t["id"] for t in await api.get("tasks")] == [ids[0], ids[2]]
+    assert [t["id"] for t in await api.get("tasks", params={"assignTo": "w", "limit": "5"})] == [ids[0], ids[2]]
 
 
 def test_a_record_that_became_unreadable_is_left_out_not_answered_from_its_old_rendering():
