@@ -218,3 +218,20 @@ async def test_the_missions_list_is_each_missions_own_answer_and_renders_only_wh
     assert third[0]["prompt"] == "from elsewhere" and third[0]["tasks"] == again[0]["tasks"]
     assert third == [await api.get(f"missions/{m['id']}") for m in third]
     assert [m["name"] for m in await api.get("missions", params={"status": "draft"})] == ["m1", "m2", "empty"]
+
+
+async def test_a_big_answer_is_whole_json_with_its_length_and_headers(api: Api):
+    """Bodies over BIG_BODY go out after their headers (route_handler): the same answer as a small one."""
+    from polpo_server.route_handler import BIG_BODY
+
+    await api.call("POST", "agents", 201, json={"name": "w"})
+    long = "x" * (BIG_BODY // 2 + 1)
+    ids = [(await api.call("POST", "tasks", 201, json={"title": f"big{i}", "assignTo": "w", "description": long}))["id"]
+           for i in range(3)]
+    response = await api.request("GET", "tasks")
+    assert len(response.content) > BIG_BODY
+    assert response.headers["content-type"].startswith("application/json")
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert [t["id"] for t in api.data(response)] == ids and api.data(response)[2]["description"] == long
+    again = await api.request("GET", "tasks", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
