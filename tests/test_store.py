@@ -19,7 +19,7 @@ def test_state_db_is_wal_with_current_schema_version(project):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"missions", "tasks", "attempts", "events", "logs", "runs", "agents"} <= tables
+    assert {"missions", "tasks", "attempts", "event_batches", "logs", "runs", "agents"} <= tables
 
 
 def test_ids_have_their_prefixes(project):

@@ -173,8 +173,24 @@ INSERT INTO task_deletions (n) VALUES (0);
 CREATE TRIGGER tasks_deleted AFTER DELETE ON tasks BEGIN UPDATE task_deletions SET n = n + 1; END
 """
 
+#: The events of one transaction in one row (store/eventlog.py says why): ids `first`..`last`, `body` the
+#: zlib'd JSON array of [name, payload]. The old rows move over as they are, one event each, their body
+#: plain JSON text (built as text: a payload is not parsed again); an empty row keeps the old sequence's
+#: last id if every old event had been pruned, so ids are never used twice.
+V8 = """
+CREATE TABLE event_batches (
+    first INTEGER PRIMARY KEY,
+    last INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+INSERT INTO event_batches (first, last, body) SELECT id, id, '[[' || json_quote(name) || ',' || data || ']]' FROM events;
+INSERT INTO event_batches (first, last, body)
+    SELECT seq, seq, '[]' FROM sqlite_sequence WHERE name = 'events' AND seq > (SELECT COALESCE(MAX(id), 0) FROM events);
+DROP TABLE events
+"""
+
 #: `MIGRATIONS[n]` is the SQL that upgrades a database at version n to n+1 (PRAGMA user_version).
-MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7]
+MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7, V8]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import to_json
 
 from ..errors import ConflictError, NotFoundError, StoreError
-from ..events.model import Event
 from ..spec import Agent, MissionRecord, TaskRecord, spec_error, utcnow
+from .eventlog import EventRows
 from .revisions import TaskRevisions
 from .rows import (
     AttemptRow,
@@ -204,13 +203,13 @@ class Store:
             self._conn.close()
 
 
-class Tx(StepRows, TaskRevisions):
+class Tx(StepRows, TaskRevisions, EventRows):
     """Queries and writes over the connection; use inside `Store.read()` / `Store.write()`.
 
     Task rows, attempt rows and events, the bulk of the engine's writes, are buffered and written with
-    one `executemany` each when the transaction commits (or before any query, so reads always see
-    them): a task that moves assigned -> in_progress in one transaction costs one row write, and a
-    batch of thirty events one statement. A task row is serialised only then, so the intermediate
+    one statement each when the transaction commits (or before any query, so reads always see
+    them): a task that moves assigned -> in_progress in one transaction costs one row write, and the
+    transaction's events one row (eventlog.py). A task row is serialised only then, so the intermediate
     states of a task within one transaction cost nothing. Event ids are assigned here, under the write
     lock, so the caller gets them at once.
     """
@@ -220,7 +219,8 @@ class Tx(StepRows, TaskRevisions):
         self._tasks: dict[str, TaskRecord] = {}
         self._started: dict[tuple[str, int], list[Any]] = {}  # attempt rows to insert, by (task, number)
         self._finished: dict[tuple[str, int], tuple[Any, ...]] = {}  # updates of attempts already stored
-        self._events: list[tuple[int, str, str]] = []
+        self._events: list[list[Any]] = []
+        self._events_first = 0
         self._next_event: int | None = None
         self.now = ""  # the transaction's timestamp: everything it commits happens at once
 
@@ -260,8 +260,7 @@ class Tx(StepRows, TaskRevisions):
             )
             self._finished.clear()
         if self._events:
-            self._c.executemany("INSERT INTO events (id, name, data) VALUES (?, ?, ?)", self._events)
-            self._events.clear()
+            self._flush_events()
 
     def reset(self) -> None:
         """Forget buffered rows and the event counter (after a rollback, at the end of a transaction)."""
@@ -273,10 +272,10 @@ class Tx(StepRows, TaskRevisions):
 
     def mark(self) -> tuple[Any, ...]:
         return (dict(self._tasks), {k: list(v) for k, v in self._started.items()}, dict(self._finished),
-                list(self._events), self._next_event)
+                list(self._events), self._events_first, self._next_event)
 
     def restore(self, mark: tuple[Any, ...]) -> None:
-        tasks, started, finished, events, self._next_event = mark
+        tasks, started, finished, events, self._events_first, self._next_event = mark
         self._tasks, self._finished, self._events = dict(tasks), dict(finished), list(events)
         self._started = {k: list(v) for k, v in started.items()}
 
@@ -460,33 +459,6 @@ class Tx(StepRows, TaskRevisions):
 
     def delete_run(self, mission_id: str) -> None:
         self._w("DELETE FROM runs WHERE mission_id = ?", (mission_id,))
-
-    # -- events ----------------------------------------------------------------------------------------
-
-    def append_event(self, name: str, data: dict[str, Any]) -> Event:
-        """Inside `Store.write()` only: the id is the AUTOINCREMENT sequence's next value, which no other
-        writer can take while we hold the write lock."""
-        if self._next_event is None:
-            row = self._c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-            self._next_event = (row[0] if row else 0) + 1
-        event_id = self._next_event
-        self._next_event += 1
-        self._events.append((event_id, name, to_json(data).decode()))
-        return Event(id=event_id, event=name, data=data)
-
-    def events_after(self, after: int, *, limit: int = 10_000, upto: int | None = None) -> list[Event]:
-        sql, args = "SELECT id, name, data FROM events WHERE id > ?", [after]
-        if upto is not None:
-            sql, args = sql + " AND id <= ?", [after, upto]
-        rows = self._x(sql + " ORDER BY id LIMIT ?", [*args, limit]).fetchall()
-        return [Event(id=i, event=n, data=json.loads(d)) for i, n, d in rows]
-
-    def last_event_id(self) -> int:
-        return int(self._x("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
-
-    def prune_events(self, keep: int) -> int:
-        cur = self._x("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
-        return cur.rowcount
 
     # -- schedules and cross-process commands --------------------------------------------------------
 
