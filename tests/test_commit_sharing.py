@@ -60,6 +60,7 @@ def test_a_dependent_never_starts_on_a_result_that_was_not_stored(project, proje
     assert started == ["parent"]
     assert record.status == MissionStatus.FAILED
     assert {t.title: t.status for t in record.tasks} == {"parent": TaskStatus.FAILED, "child": TaskStatus.FAILED}
+    assert "dependency 'parent' failed" in record.tasks[1].result.error  # skipped, as for any failed dependency
     with project.aio.store.read() as tx:
         assert tx.attempts(record.tasks[1].id) == []  # the child never began
 

@@ -35,7 +35,7 @@ from ..events.catalog import (
     TaskToolUse,
 )
 from ..spec import Agent, Assessment, Phase, TaskRecord, TaskResult, TaskStatus
-from ..store.journal import Emit
+from ..store.journal import Emit, WriteNotStored
 from ..store.sqlite import Tx
 from ..tracebacks import attempt_error
 from ..usage.ledger import attempt_rows, write_spend
@@ -162,9 +162,15 @@ class Attempts:
             emit(AgentSpawned(task_id=t.id, mission_id=t.mission_id, agent_name=agent.name, model=model, attempt=number,
                               phase=phase.value))
             return t
-        begun = self.writes.queue(run, tid, begin, after=run.settling_parents(tid))
+        after = run.settling_parents(tid)
+        begun = self.writes.queue(run, tid, begin, after=after)
         arrived()
-        task = await begun
+        try:
+            task = await begun
+        except Exception:
+            if any(f.done() and not f.cancelled() and f.exception() is not None for f in after):
+                raise WriteNotStored("a task it depends on was not stored") from None  # (its failure skips this one)
+            raise
         # no model (a function agent in a project without defaultModel): no model call to count or check
         meter = attempt_meter(run, task, agent, number, self.d.config, self.d.store, self.d.journal) if model else None
         return Attempt(task, agent, runtime, model, number, phase, meter, execution_of(run))

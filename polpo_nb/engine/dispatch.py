@@ -22,7 +22,7 @@ from ..errors import ConflictError
 from ..events.catalog import CatalogEvent, MissionCompleted, MissionExecuted
 from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskResult, TaskStatus
 from ..spec.status import LIVE_MISSION_STATES
-from ..store.journal import Emit, WriteFn
+from ..store.journal import Emit, WriteFn, WriteNotStored
 from ..store.sqlite import Tx
 from .attempts import Attempts
 from .deps import EngineDeps
@@ -210,6 +210,8 @@ class Dispatcher:
             await self.after_task(run, tid, released=verdict is not None)
         except asyncio.CancelledError:
             return  # killed/aborted: the canceller writes the outcome
+        except WriteNotStored:
+            pass  # it never began: a task it depends on failed to store its result, and that failure skips it
         except Exception:  # noqa: BLE001 - an engine bug must not stall the mission
             await self.fail_task(run, tid, traceback.format_exc(), reason="engine error")
         finally:
