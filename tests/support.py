@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import polpo_nb as polpo
+from polpo_nb.store.schema import MIGRATIONS, statements
 
 WAIT = 30  # seconds: a hang is a failure, never a timing assertion
 #: Debian's Chromium (installed by `make test-deps`), driven by Playwright, which never downloads a browser.
@@ -56,3 +59,14 @@ class EventLog:
 
     def transitions(self, task_id: str) -> list[tuple[str, str]]:
         return [(d["from"], d["to"]) for d in self.of("task:transition") if d["taskId"] == task_id]
+
+
+def old_database(path: Path, version: int) -> sqlite3.Connection:
+    """A state.db at schema `version` (the first `version` migrations), for the tests of a migration:
+    an open connection, autocommit, to fill with the rows of that time."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for n, script in enumerate(MIGRATIONS[:version]):
+        for stmt in statements(script):
+            conn.execute(stmt)
+        conn.execute(f"PRAGMA user_version = {n + 1}")
+    return conn

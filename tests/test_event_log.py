@@ -8,10 +8,10 @@ import sqlite3
 from pathlib import Path
 
 from pydantic_core import to_json
+from support import old_database
 
 import polpo_nb as polpo
 from polpo_nb.store import Store
-from polpo_nb.store.schema import MIGRATIONS, statements
 
 WAIT = 30
 
@@ -56,11 +56,7 @@ def test_retention_keeps_exactly_the_newest_events_and_ids_are_never_reused(tmp_
 
 def test_an_old_databases_events_move_over_with_their_ids(tmp_path: Path):
     db = tmp_path / "state.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    for version, script in enumerate(MIGRATIONS[:7]):  # the schema before the event log's rows
-        for stmt in statements(script):
-            conn.execute(stmt)
-        conn.execute(f"PRAGMA user_version = {version + 1}")
+    conn = old_database(db, 7)  # the schema before the event log's rows
     rows = [(1, "task:transition", '{"taskId":"t1","to":"done"}'), (2, "x", '{"score":NaN}'),
             (3, "mission:completed", '{"missionId":"m"}')]
     conn.executemany("INSERT INTO events (id, name, data) VALUES (?, ?, ?)", rows)
@@ -77,11 +73,7 @@ def test_an_old_databases_events_move_over_with_their_ids(tmp_path: Path):
 
 def test_an_old_database_whose_events_were_all_pruned_keeps_counting(tmp_path: Path):
     db = tmp_path / "state.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    for version, script in enumerate(MIGRATIONS[:7]):
-        for stmt in statements(script):
-            conn.execute(stmt)
-        conn.execute(f"PRAGMA user_version = {version + 1}")
+    conn = old_database(db, 7)
     conn.executemany("INSERT INTO events (id, name, data) VALUES (?, 'x', '{}')", [(i,) for i in range(1, 6)])
     conn.execute("DELETE FROM events")
     conn.close()

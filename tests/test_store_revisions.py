@@ -7,10 +7,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from support import old_database
+
 from polpo_nb.spec import MissionRecord, TaskRecord
 from polpo_nb.store import Store
 from polpo_nb.store.revisions import TaskMark
-from polpo_nb.store.schema import MIGRATIONS, statements
+from polpo_nb.store.schema import statements
 
 NOW = "2026-01-01T00:00:00.000Z"
 
@@ -71,11 +73,7 @@ def test_every_deletion_of_a_task_row_is_counted_whatever_deleted_it(tmp_path: P
 
 def test_a_database_of_the_previous_schema_is_migrated_with_its_tasks(tmp_path: Path):
     path = tmp_path / "state.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for version, script in enumerate(MIGRATIONS[:6]):
-        for stmt in statements(script):
-            conn.execute(stmt)
-        conn.execute(f"PRAGMA user_version = {version + 1}")
+    conn = old_database(path, 6)
     doc = task("old", 1).model_dump_json(by_alias=True, exclude_none=True)
     conn.execute("INSERT INTO tasks (id, mission_id, seq, status, assign_to, doc) VALUES ('old', NULL, 1, 'draft', 'w', ?)",
                  (doc,))
