@@ -26,17 +26,20 @@ TaskWrite = Callable[[Tx, Emit, TaskRecord], TaskRecord]
 
 def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = None, *,
              reason: str | None = None, agent: str | None = None, **changes: Any) -> TaskRecord:
-    """Persist a task (with an optional checked transition) and emit `task:transition`."""
+    """Persist a task (with an optional checked transition) and emit `task:transition`. (Four per task
+    run: `changes` is this call's own keyword dict, so it is completed in place.)"""
     previous = task.status
-    if status is not None and status != previous:
-        check_transition(task.id, previous, status)
-        changes = {**changes, "status": status, **entering(status, changes.get("result", task.result))}
+    moved = status if status is not None and status != previous else None
+    if moved is not None:
+        check_transition(task.id, previous, moved)
+        changes["status"] = moved
+        changes.update(entering(moved, changes.get("result", task.result)))
     changes["updated_at"] = tx.now
     new = task.evolve(**changes)
     tx.put_task(new)
-    if status is not None and status != previous:
-        emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=previous.value,
-                            to=status.value, agent_name=agent or task.assign_to, reason=reason or None))
+    if moved is not None:
+        emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=previous._value_,
+                            to=moved._value_, agent_name=agent or task.assign_to, reason=reason or None))
     return new
 
 

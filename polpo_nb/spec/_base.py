@@ -83,8 +83,9 @@ class WireModel(BaseModel):
         new = self.__class__.__new__(self.__class__)
         values = self.__dict__.copy()
         values.update(changes)
-        given = set(self.__pydantic_fields_set__)
-        given.update(changes)
+        given = self.__pydantic_fields_set__
+        if not given.issuperset(changes):  # else the versions of a record share one (an engine's copies)
+            given = given.union(changes)
         object.__setattr__(new, "__dict__", values)
         object.__setattr__(new, "__pydantic_fields_set__", given)
         object.__setattr__(new, "__pydantic_extra__", None)
