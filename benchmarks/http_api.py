@@ -126,6 +126,15 @@ class Connection:
 
 # -- the server ----------------------------------------------------------------------------------------------
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -364,10 +373,11 @@ async def list_sizes(port: int, token: str, tasks: int, samples: int) -> dict[st
 
 # -- 4. mixed load ---------------------------------------------------------------------------------------------
 
-async def mixed_load(port: int, token: str, clients: int, seconds: float, initial: int) -> dict[str, Any]:
+async def mixed_load(port: int, token: str, clients: int, seconds: float, initial: int, server_pid: int) -> dict[str, Any]:
     """`clients` connections for `seconds`: half create tasks (`POST tasks`) back to back, half list
     them (`GET tasks`, the full list) back to back, so every create makes the next list cold. At the
-    end the tasks are counted: every 201 must be a row (no write lost)."""
+    end the tasks are counted: every 201 must be a row (no write lost). Also the server process's CPU
+    time per request, which a busy machine moves less than requests/s."""
     auth = {"Authorization": f"token {token}"}
     conns = [await Connection(port, auth).open() for _ in range(clients)]
     posts: list[float] = []
@@ -394,10 +404,10 @@ async def mixed_load(port: int, token: str, clients: int, seconds: float, initia
             gets.append(time.perf_counter() - started)
             assert status == 200, (status, answer[:200])
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(server_pid)
     half = clients // 2
     await asyncio.gather(*(creator(c, i) for i, c in enumerate(conns[:half])), *(lister(c) for c in conns[half:]))
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, cpu_seconds(server_pid) - cpu
     _, _, body = await conns[0].request("GET", "/polpo/v1/tasks")
     stored = {t["id"] for t in json.loads(body)}
     for conn in conns:
@@ -407,14 +417,15 @@ async def mixed_load(port: int, token: str, clients: int, seconds: float, initia
             "posts": len(posts), "gets": len(gets), "post_p50_ms": percentile(posts, 50) * 1e3,
             "post_p99_ms": percentile(posts, 99) * 1e3, "get_p50_ms": percentile(gets, 50) * 1e3,
             "get_p99_ms": percentile(gets, 99) * 1e3, "tasks_at_end": len(stored),
-            "expected_at_end": initial + len(set(created)), "lost_writes": lost}
+            "expected_at_end": initial + len(set(created)), "lost_writes": lost,
+            "server_cpu_ms_per_request": cpu * 1e3 / (len(posts) + len(gets))}
 
 
 # -- main ----------------------------------------------------------------------------------------------
 
 @contextlib.asynccontextmanager
-async def served(tasks: int) -> AsyncIterator[tuple[int, str]]:
-    """A fresh project of `tasks` tasks behind a fresh `jupyter server`: (port, token)."""
+async def served(tasks: int) -> AsyncIterator[tuple[int, str, int]]:
+    """A fresh project of `tasks` tasks behind a fresh `jupyter server`: (port, token, its pid)."""
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         root = workdir / "project"
@@ -425,7 +436,7 @@ async def served(tasks: int) -> AsyncIterator[tuple[int, str]]:
         proc = start_server(root, port, token, workdir)
         try:
             await wait_up(port, token, proc, workdir / "server.log")
-            yield port, token
+            yield port, token, proc.pid
         finally:
             proc.terminate()
             try:
@@ -438,7 +449,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     parts = set(args.parts.split(","))
     result: dict[str, Any] = {"config": {k: v for k, v in vars(args).items() if k != "json"}, "cpus": os.cpu_count()}
     if parts & {"latency", "sse"}:
-        async with served(args.tasks) as (port, token):
+        async with served(args.tasks) as (port, token, _):
             if "latency" in parts:
                 log(f"GET tasks vs GET /api/status: {args.clients} clients, {args.requests} requests x {args.rounds} rounds")
                 result["http"] = await latency_rounds(port, token, args)
@@ -450,13 +461,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if "lists" in parts:
         result["lists"] = []
         for size in (int(x) for x in args.list_sizes.split(",")):
-            async with served(size) as (port, token):
+            async with served(size) as (port, token, _):
                 log(f"cold and warm GET tasks at {size} tasks")
                 result["lists"].append(await list_sizes(port, token, size, args.samples))
     if "mixed" in parts:
-        async with served(args.tasks) as (port, token):
+        async with served(args.tasks) as (port, token, pid):
             log(f"mixed load: {args.clients} clients for {args.mixed_seconds:g} s")
-            result["mixed"] = await mixed_load(port, token, args.clients, args.mixed_seconds, args.tasks)
+            result["mixed"] = await mixed_load(port, token, args.clients, args.mixed_seconds, args.tasks, pid)
     return result
 
 
@@ -477,7 +488,8 @@ def report(result: dict[str, Any]) -> str:
         lines += ["", f"mixed load: {m['clients']} clients for {m['seconds']:.1f} s, half POST tasks, half GET tasks "
                       f"(the full list)",
                   f"  {m['rps']:.0f} requests/s ({m['posts']} POST, {m['gets']} GET); POST p50 {m['post_p50_ms']:.1f} ms "
-                  f"p99 {m['post_p99_ms']:.1f} ms; GET p50 {m['get_p50_ms']:.1f} ms p99 {m['get_p99_ms']:.1f} ms",
+                  f"p99 {m['post_p99_ms']:.1f} ms; GET p50 {m['get_p50_ms']:.1f} ms p99 {m['get_p99_ms']:.1f} ms; "
+                  f"server CPU {m['server_cpu_ms_per_request']:.2f} ms per request",
                   f"  tasks at the end {m['tasks_at_end']} (expected {m['expected_at_end']}): "
                   f"{'no write lost' if m['lost_writes'] == 0 and m['tasks_at_end'] == m['expected_at_end'] else 'WRITES LOST'}"]
     return "\n".join(lines).lstrip("\n")
