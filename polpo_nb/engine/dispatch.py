@@ -198,15 +198,14 @@ class Dispatcher:
             verdict = await self.attempts.drive(run, tid, arrived)
             if verdict is not None:
                 # Done once its verdict commits: its slot and its dependents go on meanwhile, their
-                # begins in that commit. A verdict that fails to commit stays in `settling`, so no
-                # dependent can begin after it either (Journal.write's `after`).
+                # begins in that commit (Run.settle). Shielded: a job cancelled now (an abort) still
+                # sees the run's copy follow what its verdict stored.
                 self._running -= 1
                 slot = False
-                run.settling[tid] = verdict
+                run.settle(tid, verdict)
                 self.enqueue_ready(run, self._released(run, tid))
                 self.dispatch()
-                await verdict
-                del run.settling[tid]
+                await asyncio.shield(verdict)
             await self.after_task(run, tid, released=verdict is not None)
         except asyncio.CancelledError:
             return  # killed/aborted: the canceller writes the outcome

@@ -131,6 +131,16 @@ class Run:
         self.parked.discard(task_id)
         self.rebuild_counters()
 
+    def settle(self, task_id: str, verdict: asyncio.Future[TaskRecord]) -> None:
+        """`task_id`'s verdict is committing while its dependents start: their begins follow it until it
+        is stored, and for ever if it is not (none may begin after a result that was not stored)."""
+        self.settling[task_id] = verdict
+
+        def stored(future: asyncio.Future[TaskRecord]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self.settling.pop(task_id, None)
+        verdict.add_done_callback(stored)
+
     def settling_parents(self, task_id: str) -> list[asyncio.Future[TaskRecord]]:
         """The verdicts, still committing, of the tasks `task_id` depends on: its begin follows them."""
         if not self.settling:
