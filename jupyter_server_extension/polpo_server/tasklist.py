@@ -72,11 +72,11 @@ class TaskList:
 
     def sync(self, tx: TaskRevisions, render: RenderRows) -> None:
         """Bring the list up to date with `tx`'s snapshot."""
-        mark = tx.task_mark()
-        if mark == self.mark:
+        mark, prior = tx.task_mark(), self.mark
+        if mark == prior:
             return
-        whole = self.mark is None or mark.deletions != self.mark.deletions or mark.rev < self.mark.rev
-        rows = tx.task_rows_since(None if whole else self.mark.rev)  # type: ignore[union-attr]
+        whole = prior is None or mark.deletions != prior.deletions or mark.rev < prior.rev
+        rows = tx.task_rows_since(None if whole or prior is None else prior.rev)
         self.reads += len(rows)
         entries = self._entries
         if whole and entries:
