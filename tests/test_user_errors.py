@@ -3,6 +3,7 @@ table or pydantic internals."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -80,3 +81,23 @@ def test_every_builder_model_raises_spec_error_naming_the_field(build, field):
     with pytest.raises(polpo.SpecError) as info:
         build()
     assert any(".".join(map(str, e["loc"])).startswith(field) for e in info.value.errors), info.value.errors
+
+
+@pytest.mark.parametrize("returned", [
+    {"score": float("nan")},                                  # data, as pandas hands out
+    [1.0, float("inf")],
+    {"content": "done", "data": {"rows": [{"mean": float("-inf")}]}},  # a TaskResult-shaped dict
+])
+def test_an_agent_returning_nan_fails_its_attempt_saying_where_and_stores_strict_json(project, returned):
+    project.agent("w")(lambda task, ctx: returned)
+    record = project.execute(polpo.Mission("m").task("a", assign_to="w", max_retries=0)).wait(30)
+    task = record.tasks[0]
+    assert task.status.value == "failed"
+    last = task.result.error.strip().splitlines()[-1]
+    assert "is NaN or an infinity, which JSON cannot carry" in last and "data" in last
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} in the stored JSON")
+    with project.aio.store.read() as tx:
+        for doc in tx.task_docs():
+            json.loads(doc[2], parse_constant=refuse)  # what every browser's JSON.parse would accept

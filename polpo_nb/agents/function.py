@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import PolpoError
 from ..spec import TaskResult
 from ..spec.results import Usage
+from ..spec.validation import parse
 
 AgentFn = Callable[..., Any]
 
@@ -53,8 +54,8 @@ def to_task_result(value: Any) -> TaskResult:
     if isinstance(value, dict) and value and set(value) <= _RESULT_KEYS:
         data = dict(value)
         if isinstance(data.get("usage"), dict):
-            data["usage"] = Usage.model_validate(data["usage"])
-        return TaskResult.model_validate(data)
+            data["usage"] = parse(Usage, data["usage"], prefix=("usage",))
+        return parse(TaskResult, data)  # a SpecError in the agent's terms, as for the other shapes
     try:
         content = json.dumps(value, default=str)
     except (TypeError, ValueError):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ._base import WireModel
 
@@ -40,6 +41,18 @@ class TaskResult(WireModel):
     agent: str | None = None
     duration_ms: float | None = None
 
+    @field_validator("data")
+    @classmethod
+    def _json_numbers(cls, value: Any) -> Any:
+        """`data` goes out as JSON, which has no NaN or infinity: an agent's `float("nan")` (pandas hands
+        them out freely) would make the task's JSON unreadable to every browser, so it is refused here,
+        at the attempt, naming where it is."""
+        where = _non_finite(value, "data")
+        if where is not None:
+            raise ValueError(f"{where} is NaN or an infinity, which JSON cannot carry: return None or a string "
+                             "there")
+        return value
+
 
 class CheckResult(WireModel):
     """One expected outcome's deterministic check."""
@@ -70,3 +83,20 @@ class Assessment(WireModel):
     criteria: list[CriterionScore] = Field(default_factory=list)
     threshold: float | None = None
     timestamp: str | None = None
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The path of the first NaN or infinity inside `value` (dicts, lists, tuples), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _non_finite(item, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _non_finite(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
