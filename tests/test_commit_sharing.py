@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 import polpo_nb as polpo
+from polpo_nb.errors import IllegalTransitionError
 from polpo_nb.events import EventBus
 from polpo_nb.spec import MissionStatus, TaskStatus
 from polpo_nb.store import Journal, Store
@@ -91,3 +92,31 @@ async def test_a_write_after_a_refused_one_is_refused_unrun(tmp_path: Path):
     # and after a write of an earlier batch that failed
     late = await asyncio.gather(journal.write(dependent, after=[first]), return_exceptions=True)
     assert isinstance(late[0], Exception) and ran == []
+
+
+def test_a_kill_arriving_while_a_finished_tasks_result_is_stored_is_refused_and_the_mission_completes(project):
+    """White-box on purpose: the window between a verdict queued and committed lasts two loop iterations,
+    so the kill waits for it on the engine's own loop (`settling` holds a task in that window)."""
+    project.agent("w")(lambda task, ctx: "ok")
+    kills: list[asyncio.Task] = []
+
+    async def kill_while_stored(task_id: str) -> object:
+        runs = project.aio.engine.runs
+        while not any(task_id in run.settling for run in runs.values()):
+            await asyncio.sleep(0)
+        return await project.aio.kill_task(task_id)
+
+    @project.judge
+    async def judge(expectation, task, result):  # on the engine's loop, before the verdict is queued
+        if task.title == "a" and not kills:
+            kills.append(asyncio.get_running_loop().create_task(kill_while_stored(task.id)))
+        return 5
+
+    # `b` then `a` last: a kill that cancelled `a`'s job in that window would leave the run unfinished
+    mission = (polpo.Mission("m").task("b", assign_to="w")
+               .task("a", assign_to="w", expectations=["well done"], depends_on=["b"]))
+    record = project.execute(mission).wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED
+    assert [t.status for t in record.tasks] == [TaskStatus.DONE, TaskStatus.DONE]
+    refusal = project._thread.call(asyncio.gather(*kills, return_exceptions=True))[0]
+    assert isinstance(refusal, IllegalTransitionError) and "is done" in str(refusal)

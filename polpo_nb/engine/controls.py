@@ -223,7 +223,11 @@ class Controls:
 
     async def kill(self, task_id: str) -> TaskRecord:
         run = self.dispatcher.run_of(task_id)
-        if run is not None and task_id in run.jobs:
+        if run is not None and task_id in run.settling:
+            # its agent has finished and its dependents have started: too late to kill, it is done
+            # once its verdict is stored (the check below then says so)
+            await asyncio.gather(run.settling[task_id], return_exceptions=True)
+        elif run is not None and task_id in run.jobs:
             job = run.jobs[task_id]
             job.cancel()
             await asyncio.gather(job, return_exceptions=True)

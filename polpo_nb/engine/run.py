@@ -157,9 +157,10 @@ class Run:
         self.stopping = True
         self.queued.clear()
         jobs = list(self.jobs.values())
+        settling = list(self.settling.values())  # verdicts committing: the copies must follow them first
         for job in jobs:
             job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        await asyncio.gather(*jobs, *settling, return_exceptions=True)
 
     def final_record(self) -> MissionRecord | TaskRecord:
         """What the store holds for this run once it has finished: the engine's copies are the records it
