@@ -370,5 +370,7 @@ def test_extending_is_the_validated_construction(fields):
     given = set(task.model_fields_set)
     ours.feedback = "new"  # a record is its own: its given fields grow, the task's are left as they were
     assert "feedback" in ours.model_fields_set and task.model_fields_set == given
+    task.depends_on.append("c")  # and so are its lists: the spec edited afterwards leaves it as it was
+    assert ours.depends_on == ["a", "b"]
     with pytest.raises(TypeError, match="id is required"):
         TaskRecord.extending(task)

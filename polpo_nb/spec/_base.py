@@ -102,7 +102,9 @@ class WireModel(BaseModel):
         if base.__pydantic_private__ is not None or base.__pydantic_extra__ is not None:
             return cls(**base.model_dump(), **fields)
         given, defaults, asked = _extension(cls, type(base))
-        values = base.__dict__.copy()
+        # its own containers, as validation would have made: a caller editing its spec's lists afterwards
+        # (`task.depends_on.append(...)`) must not edit the record
+        values = {k: v.copy() if type(v) is list or type(v) is dict else v for k, v in base.__dict__.items()}
         values.update(defaults)  # the record's own fields, in their order, as validation would fill them
         for name, info in asked:
             if name not in fields:
