@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from enum import Enum
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
 from pydantic.alias_generators import to_camel
@@ -28,6 +28,7 @@ def _make_strict(schema: Any) -> None:
         for value in schema:
             _make_strict(value)
 
+M = TypeVar("M", bound=BaseModel)
 
 class WireModel(BaseModel):
     """One model, three faces: Python attributes, the JSON of the API, the rows of the store.
@@ -80,17 +81,12 @@ class WireModel(BaseModel):
         library. (A test holds it equal to `model_copy`.)"""
         if self.__pydantic_private__ is not None or self.__pydantic_extra__ is not None:
             return self.model_copy(update=changes)
-        new = self.__class__.__new__(self.__class__)
         values = self.__dict__.copy()
         values.update(changes)
         given = self.__pydantic_fields_set__
         if not given.issuperset(changes):  # else the versions of a record share one (an engine's copies)
             given = given.union(changes)
-        object.__setattr__(new, "__dict__", values)
-        object.__setattr__(new, "__pydantic_fields_set__", given)
-        object.__setattr__(new, "__pydantic_extra__", None)
-        object.__setattr__(new, "__pydantic_private__", None)
-        return new
+        return _assembled(self.__class__, values, given)
 
     @classmethod
     def extending(cls, base: WireModel, **fields: Any) -> Self:
@@ -114,12 +110,18 @@ class WireModel(BaseModel):
         values.update(fields)
         fields_set = set(given)
         fields_set.update(fields)
-        new = cls.__new__(cls)
-        object.__setattr__(new, "__dict__", values)
-        object.__setattr__(new, "__pydantic_fields_set__", fields_set)
-        object.__setattr__(new, "__pydantic_extra__", None)
-        object.__setattr__(new, "__pydantic_private__", None)
-        return new
+        return _assembled(cls, values, fields_set)
+
+
+def _assembled(cls: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
+    """An instance of `cls` holding `values` as they are (no validation: `evolve` and `extending` build
+    from values already valid), the way pydantic's `model_construct` lays one out."""
+    new = cls.__new__(cls)
+    object.__setattr__(new, "__dict__", values)
+    object.__setattr__(new, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", None)
+    return new
 
 
 #: Defaults `extending` may share between records: immutable values.
