@@ -15,6 +15,7 @@ from .validation import spec_error
 #: Core-schema types whose lax coercions are refused: `"volatile": 0` or `"sideEffects": "yes"` are
 #: mistakes to report, not values to guess. (A strict float still takes an int: `maxDuration=60000`.)
 _STRICT_TYPES = frozenset({"bool", "int", "float"})
+M = TypeVar("M", bound=BaseModel)
 
 
 def _make_strict(schema: Any) -> None:
@@ -28,7 +29,6 @@ def _make_strict(schema: Any) -> None:
         for value in schema:
             _make_strict(value)
 
-M = TypeVar("M", bound=BaseModel)
 
 class WireModel(BaseModel):
     """One model, three faces: Python attributes, the JSON of the API, the rows of the store.
