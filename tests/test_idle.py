@@ -3,6 +3,7 @@ hears another process's commits, and fires its schedules on time."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support import wait_for
+from support import WAIT, wait_for
 
 import polpo_nb as polpo
 from polpo_nb.engine import schedules
@@ -88,3 +89,36 @@ def test_a_schedule_saved_while_idle_fires_without_a_tick(project: polpo.Project
     fired = [e for e in project.replay(0, "schedule:triggered") if e.data["missionId"] == mission.id]
     assert [e.data["occurrence"] for e in fired] == [at.strftime("%Y-%m-%dT%H:%M:%SZ")]
     assert fired[0].timestamp >= at.strftime("%Y-%m-%dT%H:%M:%S")  # on time, not early
+
+
+async def test_a_commit_made_before_the_tail_starts_is_delivered(tmp_path: Path):
+    """Another process commits between this one reading its event cursor (opening the store) and its
+    tail starting: the tail delivers it at once, not at some later commit (a `polpo events --follow`
+    started beside a quick `polpo run` missed the run's end)."""
+    from polpo_nb.events import EventBus
+    from polpo_nb.project.background import OtherProcesses
+    from polpo_nb.store import Store
+
+    class NoCommands:
+        async def serve(self) -> None:
+            return None
+
+    db = tmp_path / "state.db"
+    store = Store(db)
+    bus = EventBus(store)  # its cursor: the last event as of now
+    got: list[str] = []
+    bus.subscribe(lambda event: got.append(event.event))
+    other = Store(db)  # another process's connection
+    with other.write() as tx:
+        tx.append_event("mission:completed", {"missionId": "m"})
+    others = OtherProcesses(store, bus, NoCommands(), changes.watch_database(db))  # type: ignore[arg-type]
+    tail = asyncio.create_task(others.follow())
+    try:
+        for _ in range(int(WAIT * 100)):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        assert got == ["mission:completed"]
+    finally:
+        tail.cancel()
+        await asyncio.gather(tail, return_exceptions=True)

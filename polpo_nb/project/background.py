@@ -35,6 +35,10 @@ class OtherProcesses:
 
     async def follow(self) -> None:
         version = self._store.data_version()
+        # What others committed since this process read its event cursor (opening the project) is not a
+        # change of `version` any more: deliver it now, or it would wait for the next commit anywhere.
+        self._bus.poll()
+        await self._commands.serve()
 
         async def look() -> bool:
             nonlocal version
