@@ -6,11 +6,12 @@ import importlib.metadata
 import json
 import signal
 import socket
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
-from cli_project import as_json, mission, polpo, start, write_project
+from cli_project import POLPO, as_json, mission, polpo, start, write_project
 from support import WAIT, wait_for
 
 READ_ONLY = (["missions"], ["tasks"], ["show", "m"], ["logs", "t"], ["events"], ["resume", "m"], ["abort", "m"],
@@ -119,6 +120,24 @@ def test_events_follow_prints_what_another_process_does(tmp_path: Path):
     follower.send_signal(signal.SIGINT)
     follower.communicate(timeout=WAIT)
     assert "mission:completed" in line and follower.returncode == 130
+
+
+@pytest.mark.parametrize("how", ["SIGINT, ignored when it started (a background job's)", "SIGTERM"])
+def test_events_follow_stops_on_sigint_or_sigterm_whatever_it_inherited(tmp_path: Path, how: str):
+    root = write_project(tmp_path / "p", {"m.json": mission("m", "shout", ["a"])})
+    polpo("run", "m.json", cwd=root, check=0)
+    sig = signal.SIGTERM if how == "SIGTERM" else signal.SIGINT
+    follower = subprocess.Popen([POLPO, "events", "--follow", "--filter", "mission:completed"], cwd=root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert "mission:completed" in follower.stdout.readline()  # replayed: it follows from here
+        follower.send_signal(sig)
+        _, err = follower.communicate(timeout=WAIT)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 130 and "interrupted" in err
 
 
 def test_side_effects_wait_for_approve_and_reject(tmp_path: Path):

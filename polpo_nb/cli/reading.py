@@ -16,6 +16,7 @@ from .exits import UserError
 from .options import json_option, print_json, print_table, project_option, say
 from .usage import budget_line, spend_line
 from .view import stdout
+from .watch import Interrupts
 from .workspace import find_mission, find_task, opened
 
 FOLLOW_TICK = 0.5  # seconds between looks at Ctrl-C while following
@@ -158,14 +159,18 @@ def events(follow: bool, pattern: str | None, since: str | None, as_json: bool, 
         after = parse_event_id(since) or 0
     except Exception:  # noqa: BLE001 - SpecError speaks of lastEventId, the HTTP name
         raise UserError(f"not an event id: {since!r} (use 42 or evt_00042)") from None
-    with opened(project_dir) as project:
+    # Following ends on SIGINT or SIGTERM, handled here whatever the process inherited (a background
+    # job starts with SIGINT ignored; SIGTERM would end it without closing the project).
+    with Interrupts().installed() as interrupts, opened(project_dir) as project:
         live: queue.SimpleQueue[Event] = queue.SimpleQueue()
         subscription = project.subscribe(live.put, pattern) if follow else None
         last = after
         for event in project.replay(after, pattern):
+            if interrupts.count:
+                break
             _print_event(event, as_json)
             last = event.id
-        while subscription is not None:
+        while subscription is not None and not interrupts.count:
             try:
                 event = live.get(timeout=FOLLOW_TICK)
             except queue.Empty:
@@ -173,6 +178,8 @@ def events(follow: bool, pattern: str | None, since: str | None, as_json: bool, 
             if event.id > last:
                 _print_event(event, as_json)
                 last = event.id
+    if interrupts.count:
+        raise click.Abort  # "polpo: interrupted", exit 130, once the project is closed
 
 
 def _print_event(event: Event, as_json: bool) -> None:
