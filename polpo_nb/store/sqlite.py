@@ -299,16 +299,11 @@ class Tx(StepRows, TaskRevisions, EventRows):
         return readable_rows(TaskRecord, ((ident, doc) for ident, _, doc in rows), "Task")
 
     def task_docs(self, *, mission_id: str | None = None, status: str | None = None, assign_to: str | None = None,
-                  group: str | None = None, standalone: bool = False, after_seq: int | None = None,
-                  limit: int | None = None) -> list[tuple[str, int, str]]:
+                  group: str | None = None, standalone: bool = False) -> list[tuple[str, int, str]]:
         """Task rows `(id, seq, doc)` in creation order, the stored JSON unparsed: for a reader that keeps
-        its own rendering of each record keyed by the JSON it came from (the HTTP lists). `after_seq`
-        and `limit` give one page of that order."""
+        its own rendering of each record keyed by the JSON it came from (the HTTP lists)."""
         where: list[str] = []
         args: list[Any] = []
-        if after_seq is not None:
-            where.append("seq > ?")
-            args.append(after_seq)
         if mission_id is not None:
             where.append("mission_id = ?")
             args.append(mission_id)
@@ -324,8 +319,6 @@ class Tx(StepRows, TaskRevisions, EventRows):
             where.append("mission_id IN (SELECT id FROM missions WHERE id = ? OR name = ?)")
             args += [group, group]
         sql = "SELECT id, seq, doc FROM tasks" + (" WHERE " + " AND ".join(where) if where else "")
-        if limit is not None:
-            return self._x(sql + " ORDER BY seq LIMIT ?", [*args, limit]).fetchall()
         # seq is unique: sorting here gives ORDER BY seq's order without SQLite sorting every doc
         # along (no index on seq), ~40% of reading a whole list
         rows: list[tuple[str, int, str]] = self._x(sql, args).fetchall()
