@@ -35,7 +35,7 @@ from ..events.catalog import (
     TaskToolUse,
 )
 from ..spec import Agent, Assessment, Phase, TaskRecord, TaskResult, TaskStatus
-from ..store.journal import Emit, WriteNotStored
+from ..store.journal import Emit, WriteNotStored, not_stored
 from ..store.sqlite import Tx
 from ..tracebacks import attempt_error
 from ..usage.ledger import attempt_rows, write_spend
@@ -168,7 +168,7 @@ class Attempts:
         try:
             task = await begun
         except Exception:
-            if any(f.done() and not f.cancelled() and f.exception() is not None for f in after):
+            if any(not_stored(f) for f in after):
                 raise WriteNotStored("a task it depends on was not stored") from None  # (its failure skips this one)
             raise
         # no model (a function agent in a project without defaultModel): no model call to count or check

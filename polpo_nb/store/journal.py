@@ -162,7 +162,7 @@ class Journal:
 
             for fn, future, after in batch:
                 pending: list[Event] = []
-                if after and any(f in refused or _failed(f) for f in after):
+                if after and any(f in refused or not_stored(f) for f in after):
                     refused.add(future)
                     outcomes.append((future, False, WriteNotStored("a write it depends on was not stored")))
                     continue
@@ -184,8 +184,9 @@ class Journal:
         return events, outcomes
 
 
-def _failed(future: asyncio.Future[Any]) -> bool:
-    """A write of an earlier batch that was not stored (its commit failed, or it was refused)."""
+def not_stored(future: asyncio.Future[Any]) -> bool:
+    """A write nothing may follow: its commit failed, it was refused, or its future was cancelled (its
+    outcome is then unknown to its writer, so a write `after` it is refused too)."""
     return future.done() and (future.cancelled() or future.exception() is not None)
 
 
