@@ -37,8 +37,7 @@ class OtherProcesses:
         version = self._store.data_version()
         # What others committed since this process read its event cursor (opening the project) is not a
         # change of `version` any more: deliver it now, or it would wait for the next commit anywhere.
-        self._bus.poll()
-        await self._commands.serve()
+        await self._catch_up()
 
         async def look() -> bool:
             nonlocal version
@@ -47,14 +46,18 @@ class OtherProcesses:
             if current == version:
                 return False
             version = current
-            self._bus.poll()
-            await self._commands.serve()
+            await self._catch_up()
             return True
 
         try:
             await follow_changes(self.changes, look)
         finally:
             self.changes.close()
+
+    async def _catch_up(self) -> None:
+        """Deliver the events others committed since the bus's cursor; serve the commands for our runs."""
+        self._bus.poll()
+        await self._commands.serve()
 
 
 async def housekeeping(store: Store, journal: Journal, retention: Callable[[], int]) -> None:
