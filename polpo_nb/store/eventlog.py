@@ -23,6 +23,8 @@ from ..events.model import Event
 
 #: Larger ids than SQLite's integers (a client's Last-Event-ID) mean "after everything".
 _MAX_ID = 2**62
+#: The last id written: the newest row's (rows are in id order; one seek of the primary key).
+_LAST_ID = "SELECT last FROM event_batches ORDER BY first DESC LIMIT 1"
 
 
 def pack(events: list[list[Any]]) -> bytes:
@@ -51,7 +53,7 @@ class EventRows:
         """Inside `Store.write()` only: the id follows the last stored one, which no other writer can
         take while we hold the write lock."""
         if self._next_event is None:
-            row = self._c.execute("SELECT last FROM event_batches ORDER BY first DESC LIMIT 1").fetchone()
+            row = self._c.execute(_LAST_ID).fetchone()
             self._next_event = (row[0] if row else 0) + 1
         event_id = self._next_event
         self._next_event = event_id + 1
@@ -86,7 +88,7 @@ class EventRows:
         return out
 
     def last_event_id(self) -> int:
-        row = self._x("SELECT last FROM event_batches ORDER BY first DESC LIMIT 1").fetchone()
+        row = self._x(_LAST_ID).fetchone()
         return int(row[0]) if row else 0
 
     def prune_events(self, keep: int) -> int:
