@@ -86,17 +86,29 @@ class Assessment(WireModel):
 
 
 def _non_finite(value: Any, path: str) -> str | None:
-    """The path of the first NaN or infinity inside `value` (dicts, lists, tuples), or None."""
+    """The path of the first NaN or infinity inside `value` (dicts, lists, tuples), or None. The path
+    is spelled only for the one found: an agent's data may hold thousands of numbers, all fine."""
+    found = _non_finite_at(value)
+    if found is None:
+        return None
+    return path + "".join(reversed(found))
+
+
+def _non_finite_at(value: Any) -> list[str] | None:
+    """The steps (`.key`, `[index]`; innermost first) leading to the first NaN or infinity, or None."""
     if isinstance(value, float):
-        return None if math.isfinite(value) else path
+        return None if math.isfinite(value) else []
     if isinstance(value, dict):
-        for key, item in value.items():
-            found = _non_finite(item, f"{path}.{key}")
-            if found is not None:
-                return found
+        pairs: Any = value.items()
+        spell = ".{}".format
     elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            found = _non_finite(item, f"{path}[{i}]")
-            if found is not None:
-                return found
+        pairs = enumerate(value)
+        spell = "[{}]".format
+    else:
+        return None
+    for step, item in pairs:
+        found = _non_finite_at(item)
+        if found is not None:
+            found.append(spell(step))
+            return found
     return None
