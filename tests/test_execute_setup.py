@@ -15,6 +15,7 @@ import pytest
 import polpo_nb as polpo
 from polpo_nb.errors import SpecError
 from polpo_nb.spec import Mission, MissionStatus, TaskStatus, parse
+from polpo_nb.store.sqlite import Tx
 
 WAIT = 30  # seconds: a hang is a failure, never a timing assertion
 
@@ -118,3 +119,32 @@ def test_a_task_executed_again_starts_afresh_its_previous_attempt_kept(project):
     assert (fresh.status, fresh.retries, fresh.result, fresh.assessment, fresh.feedback, fresh.phase) == (
         TaskStatus.PENDING, 0, None, None, None, None)
     assert again.status == MissionStatus.COMPLETED and len(project.attempts(before.id)) == 3
+
+
+def test_a_mission_run_again_by_its_name_is_found_without_reading_every_mission(project, monkeypatch):
+    project.agent("w")(lambda task, ctx: "done")
+    others = [project.save_mission(polpo.Mission(f"other{i}").task("x", assign_to="w")) for i in range(3)]
+    first = project.execute(_mission()).wait(WAIT)
+    read_all = []
+    real = Tx.missions
+    monkeypatch.setattr(Tx, "missions", lambda self, **kw: read_all.append(kw) or real(self, **kw))
+    found = project.aio.missions.named("setup")  # what execute looks its definition's name up with
+    assert found is not None and (found.id, found.task_count) == (first.id, 3)
+    assert project.aio.missions.named("nothing") is None
+    assert read_all == []  # the name's index, not a scan of the project's missions
+    monkeypatch.setattr(Tx, "missions", real)
+    again = project.execute(_mission()).wait(WAIT)
+    assert again.id == first.id and again.execution_count == 2
+    assert [project.get_mission(o.id).status for o in others] == [MissionStatus.DRAFT] * 3
+
+
+def test_a_mission_named_like_another_missions_id_is_told_apart_from_it(project):
+    project.agent("w")(lambda task, ctx: "done")
+    other = project.save_mission(polpo.Mission("other").task("x", assign_to="w"))
+    twin = polpo.Mission(other.id).task("a", assign_to="w")  # its name is the other mission's id
+    first = project.execute(twin).wait(WAIT)
+    assert first.id != other.id and first.name == other.id and first.status == MissionStatus.COMPLETED
+    again = project.execute(polpo.Mission(other.id).task("a", assign_to="w")).wait(WAIT)
+    assert again.id == first.id and again.execution_count == 2
+    kept = project.get_mission(other.id)
+    assert (kept.name, kept.status, kept.execution_count) == ("other", MissionStatus.DRAFT, 0)

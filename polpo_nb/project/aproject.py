@@ -400,8 +400,7 @@ class AsyncProject:
             ref = mission
         else:
             spec = parse(Mission, as_data(mission))
-            with self.store.read() as tx:
-                existing = next((m for m in tx.missions(with_tasks=False) if m.name == spec.name), None)
+            existing = self.missions.named(spec.name)
             if existing is None:  # saved by the run's own first transaction
                 new = self.missions.new_mission(spec)
                 ref, saved, create = new.record.id, new.record, new.write

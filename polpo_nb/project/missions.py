@@ -139,6 +139,19 @@ class MissionEditor:
                                **_schedule_fields(spec, MissionStatus.DRAFT))
         return NewMission(record)
 
+    def named(self, name: str) -> MissionRecord | None:
+        """The mission called `name` (without its tasks), or None: one lookup of the name's index, where
+        reading every mission (and counting each one's tasks) grew with the project's history. A name
+        that is also another mission's id finds that one first: then the missions are read."""
+        with self.store.read() as tx:
+            try:
+                found = tx.mission(name, with_tasks=False)
+            except NotFoundError:
+                return None
+            if found.name == name:
+                return found
+            return next((m for m in tx.missions(with_tasks=False) if m.name == name), None)
+
     async def update_mission(self, ref: str, patch: dict[str, Any]) -> MissionRecord:
         keys = {to_snake(k) for k in patch}
         unknown = keys - MISSION_PATCH_FIELDS - {"tasks"}
