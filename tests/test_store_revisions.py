@@ -108,3 +108,19 @@ def test_the_next_seq_follows_every_task_standalone_or_in_a_mission(tmp_path: Pa
     put(store, task("e", 12, "m1"))
     with store.read() as tx:
         assert tx.next_seq() == 13
+
+
+def test_a_batch_of_stored_and_new_rows_is_written_whole_in_put_order(tmp_path: Path):
+    """A transaction's task rows are updates of stored rows, new rows, or stored rows whose number
+    changed (a mission renumbered before its start): each is stored as put, numbered in put order."""
+    store = Store(tmp_path / "state.db")
+    put(store, task("a", 1), task("b", 2))
+    before = mark(store).rev
+    put(store, task("b", 2, description="updated"), task("c", 3), task("a", 7, description="renumbered"))
+    with store.read() as tx:
+        stored = {t.id: t for t in tx.tasks()}
+    revs = dict(sqlite3.connect(tmp_path / "state.db").execute("SELECT id, rev FROM tasks WHERE rev > ?", (before,)))
+    assert stored["b"].description == "updated" and stored["c"].seq == 3
+    assert stored["a"].seq == 7 and stored["a"].description == "renumbered"
+    assert revs["b"] < revs["c"] < revs["a"] and min(revs.values()) == before + 1
+    assert mark(store).rev == before + 3

@@ -203,6 +203,13 @@ class Store:
             self._conn.close()
 
 
+_UPDATE_TASK = "UPDATE tasks SET status = ?, assign_to = ?, doc = ?, rev = ? WHERE id = ? AND mission_id IS ? AND seq = ?"
+#: `_UPDATE_TASK`'s rows, as inserts or updates of every column
+_UPSERT_TASK = ("INSERT INTO tasks (status, assign_to, doc, rev, id, mission_id, seq) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET mission_id=excluded.mission_id, seq=excluded.seq, "
+                "status=excluded.status, assign_to=excluded.assign_to, doc=excluded.doc, rev=excluded.rev")
+
+
 class Tx(StepRows, TaskRevisions, EventRows):
     """Queries and writes over the connection; use inside `Store.read()` / `Store.write()`.
 
@@ -236,16 +243,7 @@ class Tx(StepRows, TaskRevisions, EventRows):
     def flush(self) -> None:
         """Write the buffered rows (called before COMMIT and before any statement)."""
         if self._tasks:
-            self._c.executemany(
-                "INSERT INTO tasks (id, mission_id, seq, status, assign_to, doc, rev) VALUES (?, ?, ?, ?, ?, ?, "
-                "(SELECT COALESCE(MAX(rev), 0) + 1 FROM tasks)) "
-                "ON CONFLICT(id) DO UPDATE SET mission_id=excluded.mission_id, seq=excluded.seq, "
-                "status=excluded.status, assign_to=excluded.assign_to, doc=excluded.doc, rev=excluded.rev",
-                [(t.id, t.mission_id, t.seq, t.status.value, t.assign_to,
-                  _storable(TaskRecord, t.model_dump_json(by_alias=True, exclude_none=True)))
-                 for t in self._tasks.values()],
-            )
-            self._tasks.clear()
+            self._flush_tasks()
         if self._started:
             self._c.executemany(
                 "INSERT OR REPLACE INTO attempts (task_id, number, status, phase, agent, model, owner, started_at, "
@@ -261,6 +259,19 @@ class Tx(StepRows, TaskRevisions, EventRows):
             self._finished.clear()
         if self._events:
             self._flush_events()
+
+    def _flush_tasks(self) -> None:
+        """The buffered task rows, numbered with the next revs in put order. Nearly every one is a row
+        already stored (a transition of a running task): a plain UPDATE, which leaves the mission index
+        and the foreign key alone, where an upsert tries an insert first and rewrites them. A row the
+        UPDATE misses (a new task, or one whose mission or number changed) makes the batch go again as
+        upserts, which set the same values."""
+        rev = self._c.execute("SELECT COALESCE(MAX(rev), 0) FROM tasks").fetchone()[0]
+        rows = [(t.status.value, t.assign_to, _storable(TaskRecord, t.model_dump_json(by_alias=True, exclude_none=True)),
+                 rev + i, t.id, t.mission_id, t.seq) for i, t in enumerate(self._tasks.values(), 1)]
+        self._tasks.clear()
+        if self._c.executemany(_UPDATE_TASK, rows).rowcount != len(rows):
+            self._c.executemany(_UPSERT_TASK, rows)
 
     def reset(self) -> None:
         """Forget buffered rows and the event counter (after a rollback, at the end of a transaction)."""
