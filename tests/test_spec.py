@@ -374,3 +374,27 @@ def test_extending_is_the_validated_construction(fields):
     assert ours.depends_on == ["a", "b"]
     with pytest.raises(TypeError, match="id is required"):
         TaskRecord.extending(task)
+
+
+def test_records_share_their_given_fields_until_one_is_assigned_to():
+    """The engine's records share one set of given fields per distinct content (a set per record cost
+    ~1 KB each and a collector visit): assigning a field of one record, which makes pydantic add to its
+    set, gives that record its own set and leaves every other record's as it was; pydantic's own copies
+    are their own too."""
+    task = polpo.Task(title="t", assign_to="w")
+    first, second = (TaskRecord.extending(task, id=f"task_{i}", seq=i) for i in (1, 2))
+    assert first.__pydantic_fields_set__ is second.__pydantic_fields_set__
+    done = [r.evolve(status=TaskStatus.DONE, result=TaskResult(content="ok")) for r in (first, second)]
+    assert done[0].__pydantic_fields_set__ is done[1].__pydantic_fields_set__
+    assert "result" in done[0].model_fields_set and "result" not in first.model_fields_set
+    given = set(second.model_fields_set)
+    first.feedback = "only mine"
+    assert "feedback" in first.model_fields_set
+    assert second.model_fields_set == given and "feedback" not in done[1].model_fields_set
+    assert second.model_dump(exclude_unset=True) == TaskRecord.extending(task, id="task_2", seq=2).model_dump(exclude_unset=True)
+    copied = done[1].model_copy(update={"feedback": "copied"})
+    assert "feedback" in copied.model_fields_set and "feedback" not in done[0].model_fields_set
+    loaded = TaskRecord.model_validate_json(done[0].model_dump_json(by_alias=True, exclude_none=True))  # as stored
+    again = loaded.evolve(retries=1)
+    again.phase = None
+    assert "phase" not in loaded.model_fields_set and "phase" in again.model_fields_set

@@ -84,9 +84,17 @@ class WireModel(BaseModel):
         values = self.__dict__.copy()
         values.update(changes)
         given = self.__pydantic_fields_set__
-        if not given.issuperset(changes):  # else the versions of a record share one (an engine's copies)
-            given = given.union(changes)
+        if type(given) is not SharedFields or not given.issuperset(changes):  # else the versions share it
+            given = shared_fields(given.union(changes))
         return _assembled(self.__class__, values, given)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """As pydantic's, which adds `name` to the given fields in place: a set shared with other records
+        (`shared_fields`) is first replaced by this record's own copy."""
+        given = getattr(self, "__pydantic_fields_set__", None)
+        if type(given) is SharedFields:
+            object.__setattr__(self, "__pydantic_fields_set__", set(given))
+        super().__setattr__(name, value)
 
     @classmethod
     def extending(cls, base: WireModel, **fields: Any) -> Self:
@@ -108,9 +116,31 @@ class WireModel(BaseModel):
                     raise TypeError(f"{cls.__name__}.extending: {name} is required")
                 values[name] = info.get_default(call_default_factory=True, validated_data=values)
         values.update(fields)
-        fields_set = set(given)
-        fields_set.update(fields)
-        return _assembled(cls, values, fields_set)
+        return _assembled(cls, values, shared_fields(given.union(fields)))
+
+
+class SharedFields(set[str]):
+    """A set of given fields held by many records at once (`shared_fields`): `WireModel.__setattr__`
+    copies it before pydantic adds to it. pydantic's own copies (`model_copy`, `copy`, pickling) make a
+    new one of it, unshared."""
+
+
+#: Content -> the one set of given fields records share: a run's ten thousand records have a handful of
+#: distinct sets between them, where each record's own set cost ~1 KB and a collector visit.
+_shared_fields: dict[frozenset[str], SharedFields] = {}
+#: Past this many distinct sets (field names are a model's, so few), new ones are no longer kept.
+_MAX_SHARED_FIELDS = 4096
+
+
+def shared_fields(fields: set[str] | frozenset[str]) -> set[str]:
+    """The shared set equal to `fields` (for records `evolve` and `extending` build)."""
+    key = frozenset(fields)
+    found = _shared_fields.get(key)
+    if found is None:
+        found = SharedFields(key)
+        if len(_shared_fields) < _MAX_SHARED_FIELDS:
+            _shared_fields[key] = found
+    return found
 
 
 def _assembled(cls: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
