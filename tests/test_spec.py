@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -394,6 +395,9 @@ def test_records_share_their_given_fields_until_one_is_assigned_to():
     assert second.model_dump(exclude_unset=True) == TaskRecord.extending(task, id="task_2", seq=2).model_dump(exclude_unset=True)
     copied = done[1].model_copy(update={"feedback": "copied"})
     assert "feedback" in copied.model_fields_set and "feedback" not in done[0].model_fields_set
+    unpickled = pickle.loads(pickle.dumps(done[0]))  # (a record sent to a Dask worker)
+    unpickled.feedback = "there"
+    assert unpickled.result == done[0].result and "feedback" not in done[0].model_fields_set
     loaded = TaskRecord.model_validate_json(done[0].model_dump_json(by_alias=True, exclude_none=True))  # as stored
     again = loaded.evolve(retries=1)
     again.phase = None

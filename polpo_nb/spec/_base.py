@@ -85,7 +85,7 @@ class WireModel(BaseModel):
         values.update(changes)
         given = self.__pydantic_fields_set__
         if type(given) is not SharedFields or not given.issuperset(changes):  # else the versions share it
-            given = shared_fields(given.union(changes))
+            given = _with_fields(given, tuple(changes))
         return _assembled(self.__class__, values, given)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -121,8 +121,12 @@ class WireModel(BaseModel):
 
 class SharedFields(set[str]):
     """A set of given fields held by many records at once (`shared_fields`): `WireModel.__setattr__`
-    copies it before pydantic adds to it. pydantic's own copies (`model_copy`, `copy`, pickling) make a
-    new one of it, unshared."""
+    copies it before pydantic adds to it."""
+
+    def __reduce__(self) -> tuple[type[set[str]], tuple[list[str]]]:
+        """pydantic's own copies (`model_copy`, `copy`, `deepcopy`) and pickling make a plain set of it,
+        the copy's own."""
+        return set, (list(self),)
 
 
 #: Content -> the one set of given fields records share: a run's ten thousand records have a handful of
@@ -140,6 +144,23 @@ def shared_fields(fields: set[str] | frozenset[str]) -> set[str]:
         found = SharedFields(key)
         if len(_shared_fields) < _MAX_SHARED_FIELDS:
             _shared_fields[key] = found
+    return found
+
+
+#: (a shared set's id, names) -> (that set, the shared set with the names added): `evolve` adds the same
+#: few names to the same few sets at every transition. Only shared sets are keys, and the entry holds
+#: its key's set, so an id is never another set's.
+_unions: dict[tuple[int, tuple[str, ...]], tuple[set[str], set[str]]] = {}
+
+
+def _with_fields(given: set[str], names: tuple[str, ...]) -> set[str]:
+    key = (id(given), names)
+    known = _unions.get(key)
+    if known is not None and known[0] is given:
+        return known[1]
+    found = shared_fields(given.union(names))
+    if type(given) is SharedFields and len(_unions) < _MAX_SHARED_FIELDS:
+        _unions[key] = (given, found)
     return found
 
 
