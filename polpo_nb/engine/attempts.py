@@ -157,8 +157,7 @@ class Attempts:
             else:
                 tx.start_attempt(t.id, number, phase=phase.value, agent=agent.name, model=model, owner=self.d.owner)
             if t.status == S.PENDING:
-                t = put_task(tx, emit, t, S.ASSIGNED, agent=agent.name)
-                t = put_task(tx, emit, t, S.IN_PROGRESS, agent=agent.name, phase=phase)
+                t = put_task(tx, emit, t, S.IN_PROGRESS, via=S.ASSIGNED, agent=agent.name, phase=phase)
             emit(AgentSpawned(task_id=t.id, mission_id=t.mission_id, agent_name=agent.name, model=model, attempt=number,
                               phase=phase.value))
             return t

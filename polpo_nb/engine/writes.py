@@ -24,22 +24,26 @@ from .states import check_transition, entering
 TaskWrite = Callable[[Tx, Emit, TaskRecord], TaskRecord]
 
 
-def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = None, *,
+def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = None, *, via: TaskStatus | None = None,
              reason: str | None = None, agent: str | None = None, **changes: Any) -> TaskRecord:
-    """Persist a task (with an optional checked transition) and emit `task:transition`. (Four per task
-    run: `changes` is this call's own keyword dict, so it is completed in place.)"""
+    """Persist a task (with an optional checked transition, through `via` first if given) and emit
+    `task:transition` for each step. (A few per task run: `changes` is this call's own keyword dict, so
+    it is completed in place; a task moved through `via` is copied once, not once per step.)"""
     previous = task.status
     moved = status if status is not None and status != previous else None
+    steps = (previous, moved) if via is None else (previous, via, moved)
     if moved is not None:
-        check_transition(task.id, previous, moved)
+        for before, after in zip(steps, steps[1:]):
+            check_transition(task.id, before, after)
+            changes.update(entering(after, changes.get("result", task.result)))
         changes["status"] = moved
-        changes.update(entering(moved, changes.get("result", task.result)))
     changes["updated_at"] = tx.now
     new = task.evolve(**changes)
     tx.put_task(new)
     if moved is not None:
-        emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=previous._value_,
-                            to=moved._value_, agent_name=agent or task.assign_to, reason=reason or None))
+        for before, after in zip(steps, steps[1:]):
+            emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=before._value_,
+                                to=after._value_, agent_name=agent or task.assign_to, reason=reason or None))
     return new
 
 
