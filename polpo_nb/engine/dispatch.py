@@ -288,7 +288,7 @@ class Dispatcher:
         await self.check_finished(run)
 
     async def check_finished(self, run: Run) -> None:
-        if run.jobs or any(t in run.queued for t in run.tasks):
+        if run.jobs or any(t in run.tasks for t in run.queued):  # (a queued task may have been deleted since)
             return
         if run.all_terminal():
             await self._finish(run)
