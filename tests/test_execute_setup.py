@@ -8,6 +8,7 @@ mission, as a draft, as the save then the execute did.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -126,8 +127,13 @@ def test_a_mission_run_again_by_its_name_is_found_without_reading_every_mission(
     others = [project.save_mission(polpo.Mission(f"other{i}").task("x", assign_to="w")) for i in range(3)]
     first = project.execute(_mission()).wait(WAIT)
     read_all = []
-    real = Tx.missions
-    monkeypatch.setattr(Tx, "missions", lambda self, **kw: read_all.append(kw) or real(self, **kw))
+    real, here = Tx.missions, threading.get_ident()  # (the engine thread's schedule watch reads them all)
+
+    def missions(self, **kw):
+        if threading.get_ident() == here:
+            read_all.append(kw)
+        return real(self, **kw)
+    monkeypatch.setattr(Tx, "missions", missions)
     found = project.aio.missions.named("setup")  # what execute looks its definition's name up with
     assert found is not None and (found.id, found.task_count) == (first.id, 3)
     assert project.aio.missions.named("nothing") is None
