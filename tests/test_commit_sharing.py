@@ -120,3 +120,27 @@ def test_a_kill_arriving_while_a_finished_tasks_result_is_stored_is_refused_and_
     assert [t.status for t in record.tasks] == [TaskStatus.DONE, TaskStatus.DONE]
     refusal = project._thread.call(asyncio.gather(*kills, return_exceptions=True))[0]
     assert isinstance(refusal, IllegalTransitionError) and "is done" in str(refusal)
+
+
+async def test_the_runs_copy_follows_a_write_whose_waiter_gave_up(tmp_path: Path):
+    """A job cancelled (killed, aborted) while its task's write is queued gives up waiting, but the
+    write is in the batch and commits: the run's copy of the task must be what was stored, or the run
+    would carry on from a state the store has left."""
+    from polpo_nb.engine.run import Run
+    from polpo_nb.engine.writes import Writes, put_task
+    from polpo_nb.spec import TaskRecord
+
+    store = Store(tmp_path / "state.db")
+    journal = Journal(store, EventBus(store), asyncio.get_running_loop())
+    task = TaskRecord(id="task_1", title="t", assign_to="w", status=TaskStatus.PENDING)
+    await journal.write(lambda tx, emit: tx.put_task(task))
+    run = Run(None, [task])
+    writes = Writes(journal, owner="me")
+    future = writes.queue(run, task.id, lambda tx, emit, t: put_task(tx, emit, t, TaskStatus.IN_PROGRESS,
+                                                                    via=TaskStatus.ASSIGNED))
+    future.cancel()  # the waiter gives up before the commit
+    await journal.write(lambda tx, emit: None)  # a later write: committed after (or with) the first
+    with store.read() as tx:
+        stored = tx.task(task.id).status
+    assert stored == TaskStatus.IN_PROGRESS
+    assert run.tasks[task.id].status == stored

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection, Iterable
+from itertools import pairwise
 from typing import Any
 
 from ..events.catalog import CatalogEvent, MissionStatusChanged, TaskTransition
@@ -33,7 +34,7 @@ def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = N
     moved = status if status is not None and status != previous else None
     steps = (previous, moved) if via is None else (previous, via, moved)
     if moved is not None:
-        for before, after in zip(steps, steps[1:]):
+        for before, after in pairwise(steps):
             check_transition(task.id, before, after)
             changes.update(entering(after, changes.get("result", task.result)))
         changes["status"] = moved
@@ -41,7 +42,7 @@ def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = N
     new = task.evolve(**changes)
     tx.put_task(new)
     if moved is not None:
-        for before, after in zip(steps, steps[1:]):
+        for before, after in pairwise(steps):
             emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=before._value_,
                                 to=after._value_, agent_name=agent or task.assign_to, reason=reason or None))
     return new
@@ -76,25 +77,24 @@ class Writes:
     def queue(self, run: Run, task_id: str, fn: TaskWrite, *,
               after: Collection[asyncio.Future[Any]] = ()) -> asyncio.Future[TaskRecord]:
         """`update`, queued now and awaited later (or never): the run's copy is replaced once the write
-        commits, before whoever awaits it (or any write committed after it) resumes. `after`: see
-        `Journal.write`."""
+        commits, before whoever awaits it (or any write committed after it) resumes, even if its waiter
+        gave up meanwhile. `after`: see `Journal.write`."""
         def write(tx: Tx, emit: Emit) -> TaskRecord:
             return fn(tx, emit, run.tasks[task_id])
 
-        def stored(future: asyncio.Future[TaskRecord]) -> None:
-            if not future.cancelled() and future.exception() is None:
-                run.tasks[task_id] = future.result()
-        future = self.journal.write(write, after=after)
-        future.add_done_callback(stored)
-        return future
+        def stored(task: TaskRecord) -> None:
+            run.tasks[task_id] = task
+        return self.journal.write(write, after=after, stored=stored)
 
     async def set_mission(self, run: Run, status: MissionStatus, *, extra: Iterable[CatalogEvent] = (),
                           **changes: Any) -> None:
         """The mission's new status (+ `mission:status`, then `extra`) and the run row, in one write: an
         ended run keeps its flags, unowned, for a later resume."""
         write, updated = self.mission_change(run, status, extra=extra, **changes)
-        await self.journal.write(write)
-        run.mission = updated
+
+        def stored(_: None) -> None:
+            run.mission = updated
+        await self.journal.write(write, stored=stored)
 
     def mission_change(self, run: Run, status: MissionStatus, *, extra: Iterable[CatalogEvent] = (),
                        **changes: Any) -> tuple[WriteFn[None], MissionRecord]:

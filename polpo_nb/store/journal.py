@@ -37,8 +37,8 @@ from .sqlite import Store, Tx
 T = TypeVar("T")
 Emit = Callable[[CatalogEvent], Event]
 WriteFn = Callable[[Tx, Emit], T]
-#: A queued write: its function, its writer's future, the writes it must follow (`after`).
-_Queued = tuple[WriteFn[Any], asyncio.Future[Any], Collection[asyncio.Future[Any]]]
+#: A queued write: its function, its writer's future, the writes it must follow (`after`), its `stored`.
+_Queued = tuple[WriteFn[Any], asyncio.Future[Any], Collection[asyncio.Future[Any]], Callable[[Any], None] | None]
 
 #: The longest a commit waits for expected writes (seconds), whatever commits have cost so far.
 MAX_LINGER = 0.002
@@ -59,9 +59,13 @@ class Journal:
         self._due = 0.0  # (loop time) the latest the queued batch may wait for expected writes
         self._commit_cost = 0.0  # a moving average of a commit's duration: how long a flush may wait
 
-    def write(self, fn: WriteFn[T], *, after: Collection[asyncio.Future[Any]] = ()) -> asyncio.Future[T]:
+    def write(self, fn: WriteFn[T], *, after: Collection[asyncio.Future[Any]] = (),
+              stored: Callable[[T], None] | None = None) -> asyncio.Future[T]:
         """Queue `fn` for the next group commit (call on the journal's loop); await the result. With
-        `after` (futures of earlier writes), `fn` runs only if each of them is stored."""
+        `after` (futures of earlier writes), `fn` runs only if each of them is stored. `stored(result)`
+        is called once it is committed, before any writer of the batch resumes, even if this one's
+        future was cancelled meanwhile (its waiter gave up; the write was made all the same): for the
+        writer's in-memory copy of what it wrote, which must follow the store."""
         future: asyncio.Future[T] = self._loop.create_future()
         if not self._queue:
             wait = min(self._commit_cost, MAX_LINGER)
@@ -70,7 +74,7 @@ class Journal:
                 self._linger = self._loop.call_later(wait, self._flush)
             else:
                 self._loop.call_soon(self._flush)
-        self._queue.append((fn, future, after))
+        self._queue.append((fn, future, after, stored))
         return future
 
     def expect(self) -> Callable[[], None]:
@@ -130,10 +134,13 @@ class Journal:
                 # writer fails. The fast path above needs no savepoints, the common case.
                 events, outcomes = self._commit(batch, isolate=True)
         except Exception as exc:  # the commit itself failed: every writer learns it
-            for _, future, _ in batch:
+            for _, future, _, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
+        for (_, _, _, stored), (_, ok, value) in zip(batch, outcomes, strict=True):
+            if ok and stored is not None:
+                stored(value)
         self._bus.publish(events)
         for future, ok, value in outcomes:
             if future.done():
@@ -160,7 +167,7 @@ class Journal:
                 pending.append(row)
                 return row
 
-            for fn, future, after in batch:
+            for fn, future, after, _ in batch:
                 pending: list[Event] = []
                 if after and any(f in refused or not_stored(f) for f in after):
                     refused.add(future)
