@@ -32,8 +32,9 @@ def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = N
     it is completed in place; a task moved through `via` is copied once, not once per step.)"""
     previous = task.status
     moved = status if status is not None and status != previous else None
-    steps = (previous, moved) if via is None else (previous, via, moved)
+    steps: tuple[TaskStatus, ...] = ()
     if moved is not None:
+        steps = (previous, moved) if via is None else (previous, via, moved)
         for before, after in pairwise(steps):
             check_transition(task.id, before, after)
             changes.update(entering(after, changes.get("result", task.result)))
@@ -41,7 +42,7 @@ def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = N
     changes["updated_at"] = tx.now
     new = task.evolve(**changes)
     tx.put_task(new)
-    if moved is not None:
+    if steps:
         for before, after in pairwise(steps):
             emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=before._value_,
                                 to=after._value_, agent_name=agent or task.assign_to, reason=reason or None))
