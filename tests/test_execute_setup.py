@@ -154,3 +154,25 @@ def test_a_mission_named_like_another_missions_id_is_told_apart_from_it(project)
     assert again.id == first.id and again.execution_count == 2
     kept = project.get_mission(other.id)
     assert (kept.name, kept.status, kept.execution_count) == ("other", MissionStatus.DRAFT, 0)
+
+
+def test_tasks_made_pending_at_once_are_stored_as_a_save_then_an_execute_stores_them(project):
+    project.agent("w")(lambda task, ctx: "done")
+    started: dict[str, list] = {}
+
+    def on_executed(event):  # right after the commit that started the run, before any attempt
+        with project.aio.store.read() as tx:
+            started[event.data["name"]] = tx.tasks(mission_id=event.data["missionId"])
+    project.subscribe(on_executed, "mission:executed")
+    after = project.aio.event_cursor()
+    project.execute(_mission()).wait(WAIT)  # saved and run at once: no draft built
+    project.save_mission(_mission().model_copy(update={"name": "saved first"}))
+    project.execute("saved first").wait(WAIT)  # the draft stored, then moved to pending
+    own = {"id", "mission_id", "group", "seq", "created_at", "updated_at"}
+    at_once, then = ([t.model_dump(exclude=own) for t in started[name]] for name in ("setup", "saved first"))
+    assert at_once == then and {t["status"] for t in at_once} == {TaskStatus.PENDING}
+    moved = {e.data["title"]: e.data["timestamp"] for e in project.replay(after, "task:transition")
+             if e.data["to"] == "pending" and e.data["missionId"] == started["setup"][0].mission_id}
+    mission = project.get_mission("setup")
+    for task in started["setup"]:
+        assert (task.created_at, task.updated_at) == (mission.created_at, moved[task.title])

@@ -15,15 +15,15 @@ import heapq
 import operator
 import time
 import traceback
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 from .. import dryrun
 from ..errors import ConflictError
 from ..events.catalog import CatalogEvent, MissionCompleted, MissionExecuted
-from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskResult, TaskStatus
+from ..spec import MissionRecord, MissionStatus, Task, TaskRecord, TaskResult, TaskStatus
 from ..spec.status import LIVE_MISSION_STATES
-from ..store.journal import Emit, WriteFn, WriteNotStored
+from ..store.journal import Emit, WriteNotStored
 from ..store.sqlite import Tx
 from .attempts import Attempts
 from .deps import EngineDeps
@@ -32,9 +32,27 @@ from .leases import Leases
 from .pausing import Pauses
 from .run import Run
 from .states import ABORTED_PREFIX, SKIPPED_PREFIX, check_command
-from .writes import Writes, end_running_attempts, put_task
+from .writes import Writes, end_running_attempts, put_made, put_task
 
 S = TaskStatus
+
+
+class NewMission(Protocol):
+    """A mission checked and not written yet, run at once (`polpo_nb.project.missions.NewMission`)."""
+
+    @property
+    def record(self) -> MissionRecord:
+        """What it stores, without its tasks (`taskCount` says how many)."""
+
+    @property
+    def specs(self) -> Sequence[Task]:
+        """Its tasks as defined: what the checks before anything is written look at."""
+
+    def write(self, tx: Tx, emit: Emit) -> MissionRecord:
+        """Save it as a draft (a run refused before its first write keeps it so)."""
+
+    def write_tasks(self, tx: Tx, emit: Emit, status: TaskStatus) -> list[TaskRecord]:
+        """Save it, its tasks made directly in `status`, with a save's events; their records."""
 
 
 class Dispatcher:
@@ -61,43 +79,50 @@ class Dispatcher:
     # == starting runs =================================================================================
 
     async def execute_mission(self, mission_id: str, saved: MissionRecord | None = None,
-                              create: WriteFn[MissionRecord] | None = None) -> Run:
+                              create: NewMission | None = None) -> Run:
         """`saved`: the record the caller has just written, so the run does not read every task back;
-        otherwise the mission is read. With `create` (a mission saved and run at once), `saved` is the
-        record `create` is about to write, and that write is the run's own first transaction: the
-        mission is saved, its tasks put to pending and the mission made active in one commit, with the
-        events a save then an execute would publish. A run refused before anything is written (an agent
-        that cannot play) still saves it: the mission is kept as a draft, as a save then an execute would."""
-        if saved is not None and saved.id == mission_id:
-            mission = saved
+        otherwise the mission is read. With `create` (a mission saved and run at once), saving it is the
+        run's own first transaction: the mission is saved, its tasks made pending (built so, their
+        drafts never stored) and the mission made active in one commit, with the events a save then an
+        execute would publish. A run refused before anything is written (an agent that cannot play)
+        still saves it: the mission is kept as a draft, as a save then an execute would."""
+        if create is not None:
+            mission, tasks = create.record, create.specs
         else:
-            with self.d.store.read() as tx:
-                mission = tx.mission(mission_id)
+            if saved is not None and saved.id == mission_id:
+                mission = saved
+            else:
+                with self.d.store.read() as tx:
+                    mission = tx.mission(mission_id)
+            tasks = mission.tasks
         run = Run(mission, [])  # its tasks are the copies the first write commits
         try:
             self._refuse_if_running(mission)
-            if not mission.tasks:
+            if not tasks:
                 raise ConflictError(f"Mission {mission.name!r} has no tasks to execute")
-            self._check_agents(run, mission.tasks)  # fail fast, before anything is written
+            self._check_agents(run, tasks)  # fail fast, before anything is written
         except Exception:
             if create is not None:
-                await self.d.journal.write(create)
+                await self.d.journal.write(create.write)
             raise
         count = mission.execution_count + 1
         activate, active = self.writes.mission_change(
             run, MissionStatus.ACTIVE, execution_count=count, pause_reason=None, pause_message=None, error=None,
             extra=[MissionExecuted(mission_id=mission.id, name=mission.name, execution_count=count,
-                                   task_count=len(mission.tasks), dry_run=run.flags.dry_run or None)],
+                                   task_count=len(tasks), dry_run=run.flags.dry_run or None)],
         )
 
         def start(tx: Tx, emit: Emit) -> list[TaskRecord]:
-            current = create(tx, emit) if create is not None else mission
-            tasks = [_restart(tx, emit, t) for t in current.tasks]
+            if create is not None:
+                started = [put_made(tx, emit, t, S.DRAFT, reason=_STARTED)
+                           for t in create.write_tasks(tx, emit, S.PENDING)]
+            else:
+                started = [_restart(tx, emit, t) for t in mission.tasks]
             if mission.team:
                 for agent in mission.team.agents:
                     tx.put_agent(agent, mission.id if mission.team.volatile else None)
             activate(tx, emit)
-            return tasks
+            return started
         run.load(await self.d.journal.write(start))
         run.mission = active
         self.runs[run.key] = run
@@ -107,7 +132,7 @@ class Dispatcher:
         self._check_settled(run)
         return run
 
-    def _check_agents(self, run: Run, tasks: list[TaskRecord]) -> None:
+    def _check_agents(self, run: Run, tasks: Sequence[Task]) -> None:
         """Raise, in the user's terms, when an agent of these tasks cannot play: resolved once per agent
         (or notebook), not once per task. The resolutions are not kept: each task's first attempt
         resolves its agent on the config of that moment, as before."""
@@ -374,6 +399,8 @@ class Dispatcher:
             run.queued.discard(task_id)
 
 
+#: The reason of a task's move to pending when its run starts.
+_STARTED = "execution started"
 #: What a new execution clears of a task's previous one.
 _AFRESH: dict[str, Any] = {"phase": None, "retries": 0, "result": None, "assessment": None, "feedback": None}
 #: A task's values of those fields, read in one call, and those values when cleared: `_restart` compares
@@ -388,4 +415,4 @@ def _restart(tx: Tx, emit: Emit, task: TaskRecord) -> TaskRecord:
     made with the transition's changes only (a third cheaper, 2,000 times per such mission)."""
     check_command(task.id, "execute", task.status)
     ran = _afresh_values(task) != _CLEARED
-    return put_task(tx, emit, task, S.PENDING, reason="execution started", **(_AFRESH if ran else {}))
+    return put_task(tx, emit, task, S.PENDING, reason=_STARTED, **(_AFRESH if ran else {}))

@@ -15,11 +15,10 @@ engine's loop and all writing through the journal (durable before their events a
 from __future__ import annotations
 
 from ..spec import MissionRecord, TaskRecord
-from ..store.journal import WriteFn
 from .attempts import Attempts
 from .controls import Controls
 from .deps import EngineDeps
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, NewMission
 from .leases import Leases
 from .run import Run
 from .writes import Writes
@@ -71,7 +70,7 @@ class Engine:
             run.mission = mission
 
     async def execute_mission(self, mission_id: str, saved: MissionRecord | None = None,
-                              create: WriteFn[MissionRecord] | None = None) -> Run:
+                              create: NewMission | None = None) -> Run:
         return await self.dispatcher.execute_mission(mission_id, saved, create)
 
     async def execute_task(self, task_id: str) -> Run:

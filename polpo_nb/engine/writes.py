@@ -49,6 +49,20 @@ def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = N
     return new
 
 
+def put_made(tx: Tx, emit: Emit, task: TaskRecord, previous: TaskStatus, *, reason: str | None = None) -> TaskRecord:
+    """Persist a record made directly in its status, whose copy in `previous` was never stored (a task
+    saved and started in one transaction: its draft is not built either), with the transition from
+    `previous` checked and its `task:transition`, as `put_task` from that copy would."""
+    check_transition(task.id, previous, task.status)
+    entered = entering(task.status, task.result)
+    if entered:
+        task = task.evolve(**entered)
+    tx.put_task(task)
+    emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=previous._value_,
+                        to=task.status._value_, agent_name=task.assign_to, reason=reason or None))
+    return task
+
+
 def end_running_attempts(tx: Tx, task_ids: Collection[str], outcome: str) -> None:
     """Record every running attempt of these tasks as ended with `outcome` (killed, crashed,
     interrupted): their agents will not report."""

@@ -49,7 +49,7 @@ from ..spec.files import FileListing, FilePreview
 from ..spec.state import Attempt, LogEntry, LogSession, Process, ProjectInfo, ProjectState, ScheduleOccurrence
 from ..spec.status import LIVE_MISSION_STATES
 from ..store.changes import watch_database
-from ..store.journal import Emit, Journal, WriteFn
+from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
 from ..usage.rollup import MissionUsage, UsageLine
 from .agents import AgentRegistry
@@ -61,7 +61,7 @@ from .judging import Judging
 from .keys import ApiKeys
 from .loop import engine_call
 from .memory import MemoryFile
-from .missions import MissionEditor, as_data
+from .missions import MissionEditor, NewMission, as_data
 from .snapshot import read_processes, read_state, read_team
 from .usage import mission_usage, usage_lines
 
@@ -395,7 +395,7 @@ class AsyncProject:
             with self.store.read() as tx:  # a saved mission, else a mission file (NotFoundError naming both)
                 mission = run_target(mission, lambda ref: tx.mission(ref, with_tasks=False))
         saved: MissionRecord | None = None  # the record to run, when this call has it: no read of it back
-        create: WriteFn[MissionRecord] | None = None
+        create: NewMission | None = None
         if isinstance(mission, str):
             ref = mission
         else:
@@ -403,7 +403,7 @@ class AsyncProject:
             existing = self.missions.named(spec.name)
             if existing is None:  # saved by the run's own first transaction
                 new = self.missions.new_mission(spec)
-                ref, saved, create = new.record.id, new.record, new.write
+                ref, create = new.record.id, new
             elif existing.status in LIVE_MISSION_STATES:
                 ref = existing.id  # running: the engine refuses it in the user's terms (already active)
             else:

@@ -19,7 +19,7 @@ from ..engine.engine import Engine
 from ..engine.schedules import first_run
 from ..errors import ConflictError, NotFoundError, SpecError
 from ..events.catalog import MissionDeleted, MissionSaved, TaskCreated, TaskRemoved, TaskUpdated
-from ..spec import Mission, MissionRecord, MissionStatus, Task, TaskRecord, parse, utcnow
+from ..spec import Mission, MissionRecord, MissionStatus, Task, TaskRecord, TaskStatus, parse, utcnow
 from ..spec.mission import mission_problems
 from ..spec.status import RUNNING_TASK_STATES
 from ..spec.task import TASK_SPEC_FIELDS
@@ -42,25 +42,36 @@ def new_ids(prefix: str, count: int) -> list[str]:
 
 @dataclass(frozen=True)
 class NewMission:
-    """A mission checked and built but not written: `record` is what `write` stores. Its tasks are
-    numbered (`seq`, creation order) from the store's next number when it was built; the write numbers
-    them again only if tasks were created meanwhile (by this process or another)."""
+    """A mission checked but not written: `record` is what it will store, without its tasks (they are
+    built by the write that stores them, numbered from the store's next `seq` then, so tasks created
+    meanwhile, by this process or another, come first), `specs` its tasks as defined, `ids` theirs."""
 
     record: MissionRecord
+    specs: list[Task]
+    ids: list[str]
 
     def write(self, tx: Tx, emit: Emit) -> MissionRecord:
         """The journal write that saves it (status draft, or scheduled): the mission, its tasks, one
         `task:created` per task and `mission:saved`. Returns what was stored (a test holds it equal to a
         read), so nothing reads every task back."""
-        record = self.record
-        seq = tx.next_seq()
-        if record.tasks and record.tasks[0].seq != seq:
-            record = record.evolve(tasks=[t.evolve(seq=seq + i) for i, t in enumerate(record.tasks)])
+        return self.record.evolve(tasks=self.write_tasks(tx, emit, TaskStatus.DRAFT))
+
+    def write_tasks(self, tx: Tx, emit: Emit, status: TaskStatus) -> list[TaskRecord]:
+        """Save it, its tasks made directly in `status` (a mission run at once: the engine starts them
+        as pending in the same transaction, so their drafts, never stored, are not built), with the
+        events of a save; the tasks' records, as stored."""
+        record, seq, now = self.record, tx.next_seq(), self.record.created_at
+        # a draft as made when the mission was checked; a task made in another status as if moved there now
+        made: dict[str, Any] = {"updated_at": now} if status == TaskStatus.DRAFT else {"status": status,
+                                                                                      "updated_at": tx.now}
+        tasks = [TaskRecord.extending(spec, id=task_id, mission_id=record.id, group=record.name, seq=seq + i,
+                                      created_at=now, **made)
+                 for i, (spec, task_id) in enumerate(zip(self.specs, self.ids, strict=True))]
         tx.put_mission(record)
-        for task in record.tasks:
+        for task in tasks:
             _put_new_task(tx, emit, task)
-        emit(MissionSaved(mission_id=record.id, name=record.name, task_count=len(record.tasks)))
-        return record
+        emit(MissionSaved(mission_id=record.id, name=record.name, task_count=len(tasks)))
+        return tasks
 
 
 class MissionEditor:
@@ -129,15 +140,10 @@ class MissionEditor:
         """A mission ready to be saved, every check done (its agents; the graph was checked when `spec`
         was parsed): nothing is written yet. `execute` saves it in its run's first transaction."""
         self.agents.check(spec.tasks, spec.team)
-        mission_id = new_id("msn")
         now = utcnow()
-        with self.store.read() as tx:
-            seq = tx.next_seq()
-        ids = new_ids("task", len(spec.tasks))
-        tasks = [_task_record(t, seq + i, mission_id, spec.name, now, ids[i]) for i, t in enumerate(spec.tasks)]
-        record = MissionRecord(**{**dict(spec), "tasks": tasks}, id=mission_id, created_at=now, updated_at=now,
-                               **_schedule_fields(spec, MissionStatus.DRAFT))
-        return NewMission(record)
+        record = MissionRecord(**{**dict(spec), "tasks": []}, id=new_id("msn"), created_at=now, updated_at=now,
+                               task_count=len(spec.tasks), **_schedule_fields(spec, MissionStatus.DRAFT))
+        return NewMission(record, spec.tasks, new_ids("task", len(spec.tasks)))
 
     def named(self, name: str) -> MissionRecord | None:
         """The mission called `name` (without its tasks), or None: one lookup of the name's index, where
