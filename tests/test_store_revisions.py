@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from support import old_database
 
 from polpo_nb.spec import MissionRecord, TaskRecord
@@ -124,3 +125,18 @@ def test_a_batch_of_stored_and_new_rows_is_written_whole_in_put_order(tmp_path: 
     assert stored["a"].seq == 7 and stored["a"].description == "renumbered"
     assert revs["b"] < revs["c"] < revs["a"] and min(revs.values()) == before + 1
     assert mark(store).rev == before + 3
+
+
+def test_a_task_put_as_new_is_stored_as_its_last_put_and_a_rolled_back_one_not_at_all(tmp_path: Path):
+    store = Store(tmp_path / "state.db")
+    put(store, task("a", 1))
+    with store.write() as tx:
+        tx.put_new_task(task("b", 2))
+        tx.put_task(task("b", 2, description="moved on in the same transaction"))
+        tx.put_task(task("a", 1, description="updated"))
+        with pytest.raises(RuntimeError), store.savepoint():
+            tx.put_new_task(task("c", 3))
+            raise RuntimeError("this unit rolls back")
+    with store.read() as tx:
+        stored = {t.id: t.description for t in tx.tasks()}
+    assert stored == {"a": "updated", "b": "moved on in the same transaction"}

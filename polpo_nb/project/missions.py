@@ -293,5 +293,5 @@ def _task_record(spec: Task, seq: int, mission_id: str | None, group: str | None
 
 
 def _put_new_task(tx: Tx, emit: Emit, record: TaskRecord) -> None:
-    tx.put_task(record)
+    tx.put_new_task(record)
     emit(TaskCreated(task_id=record.id, mission_id=record.mission_id, title=record.title, assign_to=record.assign_to))

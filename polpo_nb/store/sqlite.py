@@ -224,6 +224,7 @@ class Tx(StepRows, TaskRevisions, EventRows):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
         self._tasks: dict[str, TaskRecord] = {}
+        self._new_tasks: set[str] = set()  # of `_tasks`, those put as new rows (`put_new_task`)
         self._started: dict[tuple[str, int], list[Any]] = {}  # attempt rows to insert, by (task, number)
         self._finished: dict[tuple[str, int], tuple[Any, ...]] = {}  # updates of attempts already stored
         self._events: list[list[Any]] = []
@@ -269,25 +270,31 @@ class Tx(StepRows, TaskRevisions, EventRows):
         rev = self._c.execute("SELECT COALESCE(MAX(rev), 0) FROM tasks").fetchone()[0]
         rows = [(t.status.value, t.assign_to, _storable(TaskRecord, t.model_dump_json(by_alias=True, exclude_none=True)),
                  rev + i, t.id, t.mission_id, t.seq) for i, t in enumerate(self._tasks.values(), 1)]
+        new = self._new_tasks
         self._tasks.clear()
-        if self._c.executemany(_UPDATE_TASK, rows).rowcount != len(rows):
+        if new:  # rows put as new (a mission's tasks, saved): inserted, never tried as updates first
+            self._c.executemany(_UPSERT_TASK, [row for row in rows if row[4] in new])
+            rows = [row for row in rows if row[4] not in new]
+            new.clear()
+        if rows and self._c.executemany(_UPDATE_TASK, rows).rowcount != len(rows):
             self._c.executemany(_UPSERT_TASK, rows)
 
     def reset(self) -> None:
         """Forget buffered rows and the event counter (after a rollback, at the end of a transaction)."""
         self._tasks.clear()
+        self._new_tasks.clear()
         self._started.clear()
         self._finished.clear()
         self._events.clear()
         self._next_event = None
 
     def mark(self) -> tuple[Any, ...]:
-        return (dict(self._tasks), {k: list(v) for k, v in self._started.items()}, dict(self._finished),
-                list(self._events), self._events_first, self._next_event)
+        return (dict(self._tasks), set(self._new_tasks), {k: list(v) for k, v in self._started.items()},
+                dict(self._finished), list(self._events), self._events_first, self._next_event)
 
     def restore(self, mark: tuple[Any, ...]) -> None:
-        tasks, started, finished, events, self._events_first, self._next_event = mark
-        self._tasks, self._finished, self._events = dict(tasks), dict(finished), list(events)
+        tasks, new_tasks, started, finished, events, self._events_first, self._next_event = mark
+        self._tasks, self._new_tasks, self._finished, self._events = dict(tasks), set(new_tasks), dict(finished), list(events)
         self._started = {k: list(v) for k, v in started.items()}
 
     # -- tasks -----------------------------------------------------------------------------------------
@@ -296,6 +303,12 @@ class Tx(StepRows, TaskRevisions, EventRows):
         """Buffered; serialised at flush. Records are treated as immutable (changes make copies), so
         the one stored is the last put."""
         self._tasks[task.id] = task
+
+    def put_new_task(self, task: TaskRecord) -> None:
+        """`put_task` for a task created now: its row is inserted without first being tried as an update
+        of a stored one (a mission's thousands of tasks at its save)."""
+        self._tasks[task.id] = task
+        self._new_tasks.add(task.id)
 
     def task(self, task_id: str) -> TaskRecord:
         row = self._x("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchone()
