@@ -116,7 +116,7 @@ class WireModel(BaseModel):
                     raise TypeError(f"{cls.__name__}.extending: {name} is required")
                 values[name] = info.get_default(call_default_factory=True, validated_data=values)
         values.update(fields)
-        return _assembled(cls, values, shared_fields(given.union(fields)))
+        return _assembled(cls, values, _with_fields(given, tuple(fields)))
 
 
 class SharedFields(set[str]):
@@ -177,7 +177,7 @@ def _assembled(cls: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
 
 #: Defaults `extending` may share between records: immutable values.
 _SHAREABLE = (type(None), bool, int, float, str, Enum)
-_Extension = tuple[frozenset[str], dict[str, Any], list[tuple[str, Any]]]
+_Extension = tuple[set[str], dict[str, Any], list[tuple[str, Any]]]
 _extensions: dict[tuple[type[BaseModel], type[BaseModel]], _Extension] = {}
 
 
@@ -198,7 +198,7 @@ def _extension(cls: type[BaseModel], base: type[BaseModel]) -> _Extension:
             defaults[name] = info.default if shared else None
             if not shared:
                 asked.append((name, info))
-        known = _extensions[(cls, base)] = (frozenset(base.model_fields), defaults, asked)
+        known = _extensions[(cls, base)] = (shared_fields(frozenset(base.model_fields)), defaults, asked)
     return known
 
 
