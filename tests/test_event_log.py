@@ -39,6 +39,19 @@ def test_ids_run_on_across_transactions_and_every_range_reads_back(tmp_path: Pat
         assert db.execute("SELECT COUNT(*) FROM event_batches").fetchone()[0] == 4  # one row per transaction
 
 
+def test_a_transaction_of_thousands_of_events_reads_back_whole(tmp_path: Path):
+    """A mission's save writes two events per task in one transaction: its row is compressed a piece at
+    a time as it is serialised; every event reads back, in order, under its id."""
+    store = Store(tmp_path / "state.db")
+    sizes = [1, 511, 512, 513, 1025, 3000]
+    ids = _write(store, [list(range(n)) for n in sizes])
+    assert ids == list(range(1, sum(sizes) + 1))
+    with store.read() as tx:
+        events = tx.events_after(0, limit=10**6)
+    assert [e.id for e in events] == ids
+    assert [e.data["i"] for e in events] == [i for n in sizes for i in range(n)]
+
+
 def test_retention_keeps_exactly_the_newest_events_and_ids_are_never_reused(tmp_path: Path):
     store = Store(tmp_path / "state.db")
     _write(store, [list(range(5)), list(range(5, 10)), list(range(10, 15))])

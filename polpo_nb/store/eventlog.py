@@ -27,9 +27,23 @@ _MAX_ID = 2**62
 _LAST_ID = "SELECT last FROM event_batches ORDER BY first DESC LIMIT 1"
 
 
+#: Events serialised at once when packing: a mission's save (two events per task) is compressed as it is
+#: serialised, a piece at a time, rather than held whole as JSON first.
+_PACK_PIECE = 512
+
+
 def pack(events: list[list[Any]]) -> bytes:
     """`[[name, payload], ...]` as a row's body: compressed fast (level 1), the bytes a commit adds."""
-    return zlib.compress(to_json(events), 1)
+    if len(events) <= _PACK_PIECE:
+        return zlib.compress(to_json(events), 1)
+    packer = zlib.compressobj(1)
+    out = [packer.compress(b"[")]
+    for start in range(0, len(events), _PACK_PIECE):
+        piece = to_json(events[start:start + _PACK_PIECE])[1:-1]  # the piece's items, without its brackets
+        out.append(packer.compress(b"," + piece if start else piece))
+    out.append(packer.compress(b"]"))
+    out.append(packer.flush())
+    return b"".join(out)
 
 
 def unpack(body: bytes | str) -> list[list[Any]]:

@@ -203,6 +203,14 @@ class Store:
             self._conn.close()
 
 
+def _task_rows(tasks: list[TaskRecord], rev: int) -> Iterator[tuple[Any, ...]]:
+    """The rows of `_UPDATE_TASK` / `_UPSERT_TASK`, numbered from `rev`, each serialised as the statement
+    takes it: a mission's save holds one task's JSON at a time, not every task's at once."""
+    for i, t in enumerate(tasks):
+        yield (t.status.value, t.assign_to, _storable(TaskRecord, t.model_dump_json(by_alias=True, exclude_none=True)),
+               rev + i, t.id, t.mission_id, t.seq)
+
+
 _UPDATE_TASK = "UPDATE tasks SET status = ?, assign_to = ?, doc = ?, rev = ? WHERE id = ? AND mission_id IS ? AND seq = ?"
 #: `_UPDATE_TASK`'s rows, as inserts or updates of every column
 _UPSERT_TASK = ("INSERT INTO tasks (status, assign_to, doc, rev, id, mission_id, seq) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -267,17 +275,17 @@ class Tx(StepRows, TaskRevisions, EventRows):
         and the foreign key alone, where an upsert tries an insert first and rewrites them. A row the
         UPDATE misses (a new task, or one whose mission or number changed) makes the batch go again as
         upserts, which set the same values."""
-        rev = self._c.execute("SELECT COALESCE(MAX(rev), 0) FROM tasks").fetchone()[0]
-        rows = [(t.status.value, t.assign_to, _storable(TaskRecord, t.model_dump_json(by_alias=True, exclude_none=True)),
-                 rev + i, t.id, t.mission_id, t.seq) for i, t in enumerate(self._tasks.values(), 1)]
-        new = self._new_tasks
+        rev = self._c.execute("SELECT COALESCE(MAX(rev), 0) FROM tasks").fetchone()[0] + 1
+        tasks, new = list(self._tasks.values()), self._new_tasks
         self._tasks.clear()
         if new:  # rows put as new (a mission's tasks, saved): inserted, never tried as updates first
-            self._c.executemany(_UPSERT_TASK, [row for row in rows if row[4] in new])
-            rows = [row for row in rows if row[4] not in new]
+            created = [t for t in tasks if t.id in new]
+            tasks = [t for t in tasks if t.id not in new]
             new.clear()
-        if rows and self._c.executemany(_UPDATE_TASK, rows).rowcount != len(rows):
-            self._c.executemany(_UPSERT_TASK, rows)
+            self._c.executemany(_UPSERT_TASK, _task_rows(created, rev))
+            rev += len(created)
+        if tasks and self._c.executemany(_UPDATE_TASK, _task_rows(tasks, rev)).rowcount != len(tasks):
+            self._c.executemany(_UPSERT_TASK, _task_rows(tasks, rev))
 
     def reset(self) -> None:
         """Forget buffered rows and the event counter (after a rollback, at the end of a transaction)."""
