@@ -2,8 +2,8 @@
 that keeps its own copy of the task list (the HTTP server's lists, `polpo_server/tasklist.py`) and
 brings it up to date by reading the rows that changed instead of every row.
 
-Every task write numbers its row with the next `rev` (the upsert in `Tx.flush` takes MAX(rev) + 1 from
-the `tasks_by_rev` index), and every deletion of a task row, whatever deleted it, counts in
+Every task write numbers its row with the next `rev` (a transaction's flush numbers its rows from
+MAX(rev) + 1, read from the `tasks_by_rev` index: store/taskrows.py), and every deletion of a task row, whatever deleted it, counts in
 `task_deletions` (a trigger; schema V7). While nothing is deleted MAX(rev) only grows, so the rows
 written after a reader's mark are exactly those with a larger rev. A deletion may let a later write
 reuse a deleted row's rev; it also moves the deletion count, and the reader then reads every row again.

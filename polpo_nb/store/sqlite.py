@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConflictError, NotFoundError, StoreError
-from ..spec import Agent, MissionRecord, TaskRecord, spec_error, utcnow
+from ..spec import Agent, MissionRecord, TaskRecord, utcnow
+from .docs import storable
 from .eventlog import EventRows
 from .revisions import TaskRevisions
 from .rows import (
@@ -40,6 +41,7 @@ from .rows import (
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION, statements
 from .steps import StepRows
+from .taskrows import TaskRows
 
 BUSY_TIMEOUT_MS = 30_000
 #: The attempts table's columns in `AttemptRow`'s field order.
@@ -79,18 +81,6 @@ def readable_rows(model: type[M], rows: Any, what: str) -> list[M]:
         except UnreadableRecordError as exc:
             log.warning("polpo store: left out of the list: %s", exc.message)
     return out
-
-
-def _storable(model: type[BaseModel], doc: str) -> str:
-    """`doc` if the store's reader will read it back. Serialising writes non-finite floats as `NaN` /
-    `Infinity` (WireModel's `ser_json_inf_nan`), which no reader accepts: such a doc (only then, the
-    check is a substring test) is validated, and refused as the caller's bad input."""
-    if "NaN" in doc or "Infinity" in doc:
-        try:
-            model.model_validate_json(doc)
-        except ValidationError as exc:
-            raise spec_error(exc) from None
-    return doc
 
 
 class Store:
@@ -203,22 +193,7 @@ class Store:
             self._conn.close()
 
 
-def _task_rows(tasks: list[TaskRecord], rev: int) -> Iterator[tuple[Any, ...]]:
-    """The rows of `_UPDATE_TASK` / `_UPSERT_TASK`, numbered from `rev`, each serialised as the statement
-    takes it: a mission's save holds one task's JSON at a time, not every task's at once."""
-    for i, t in enumerate(tasks):
-        yield (t.status.value, t.assign_to, _storable(TaskRecord, t.model_dump_json(by_alias=True, exclude_none=True)),
-               rev + i, t.id, t.mission_id, t.seq)
-
-
-_UPDATE_TASK = "UPDATE tasks SET status = ?, assign_to = ?, doc = ?, rev = ? WHERE id = ? AND mission_id IS ? AND seq = ?"
-#: `_UPDATE_TASK`'s rows, as inserts or updates of every column
-_UPSERT_TASK = ("INSERT INTO tasks (status, assign_to, doc, rev, id, mission_id, seq) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET mission_id=excluded.mission_id, seq=excluded.seq, "
-                "status=excluded.status, assign_to=excluded.assign_to, doc=excluded.doc, rev=excluded.rev")
-
-
-class Tx(StepRows, TaskRevisions, EventRows):
+class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
     """Queries and writes over the connection; use inside `Store.read()` / `Store.write()`.
 
     Task rows, attempt rows and events, the bulk of the engine's writes, are buffered and written with
@@ -269,24 +244,6 @@ class Tx(StepRows, TaskRevisions, EventRows):
         if self._events:
             self._flush_events()
 
-    def _flush_tasks(self) -> None:
-        """The buffered task rows, numbered with the next revs in put order. Nearly every one is a row
-        already stored (a transition of a running task): a plain UPDATE, which leaves the mission index
-        and the foreign key alone, where an upsert tries an insert first and rewrites them. A row the
-        UPDATE misses (a new task, or one whose mission or number changed) makes the batch go again as
-        upserts, which set the same values."""
-        rev = self._c.execute("SELECT COALESCE(MAX(rev), 0) FROM tasks").fetchone()[0] + 1
-        tasks, new = list(self._tasks.values()), self._new_tasks
-        self._tasks.clear()
-        if new:  # rows put as new (a mission's tasks, saved): inserted, never tried as updates first
-            created = [t for t in tasks if t.id in new]
-            tasks = [t for t in tasks if t.id not in new]
-            new.clear()
-            self._c.executemany(_UPSERT_TASK, _task_rows(created, rev))
-            rev += len(created)
-        if tasks and self._c.executemany(_UPDATE_TASK, _task_rows(tasks, rev)).rowcount != len(tasks):
-            self._c.executemany(_UPSERT_TASK, _task_rows(tasks, rev))
-
     def reset(self) -> None:
         """Forget buffered rows and the event counter (after a rollback, at the end of a transaction)."""
         self._tasks.clear()
@@ -306,17 +263,6 @@ class Tx(StepRows, TaskRevisions, EventRows):
         self._started = {k: list(v) for k, v in started.items()}
 
     # -- tasks -----------------------------------------------------------------------------------------
-
-    def put_task(self, task: TaskRecord) -> None:
-        """Buffered; serialised at flush. Records are treated as immutable (changes make copies), so
-        the one stored is the last put."""
-        self._tasks[task.id] = task
-
-    def put_new_task(self, task: TaskRecord) -> None:
-        """`put_task` for a task created now: its row is inserted without first being tried as an update
-        of a stored one (a mission's thousands of tasks at its save)."""
-        self._tasks[task.id] = task
-        self._new_tasks.add(task.id)
 
     def task(self, task_id: str) -> TaskRecord:
         row = self._x("SELECT doc FROM tasks WHERE id = ?", (task_id,)).fetchone()
@@ -372,7 +318,7 @@ class Tx(StepRows, TaskRevisions, EventRows):
 
     def put_mission(self, mission: MissionRecord) -> None:
         """Store the mission's own fields; its tasks live in the tasks table."""
-        doc = _storable(MissionRecord, mission.model_dump_json(by_alias=True, exclude_none=True,
+        doc = storable(MissionRecord, mission.model_dump_json(by_alias=True, exclude_none=True,
                                                                exclude={"tasks", "task_count"}))
         try:
             self._x(
@@ -576,7 +522,7 @@ class Tx(StepRows, TaskRevisions, EventRows):
     def put_agent(self, agent: Agent, mission_id: str | None = None) -> None:
         self._w(
             "INSERT OR REPLACE INTO agents (name, mission_id, doc) VALUES (?, ?, ?)",
-            (agent.name, mission_id, _storable(Agent, agent.model_dump_json(by_alias=True, exclude_none=True))),
+            (agent.name, mission_id, storable(Agent, agent.model_dump_json(by_alias=True, exclude_none=True))),
         )
 
     def agent(self, name: str) -> Agent | None:
