@@ -402,3 +402,21 @@ def test_records_share_their_given_fields_until_one_is_assigned_to():
     again = loaded.evolve(retries=1)
     again.phase = None
     assert "phase" not in loaded.model_fields_set and "phase" in again.model_fields_set
+
+
+def test_validated_models_can_be_made_to_share_their_given_fields():
+    """A mission's validated tasks share one set per content once saved (`share_given_fields`), and
+    stay each their own when changed."""
+    from polpo_nb.spec import share_given_fields
+
+    mission = polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"])
+    first, second = mission.tasks
+    plain = polpo.Task(title="c", assign_to="w")
+    given = [set(t.model_fields_set) for t in (first, second, plain)]
+    share_given_fields([first, second, plain])
+    assert first.__pydantic_fields_set__ is second.__pydantic_fields_set__
+    assert [t.model_fields_set for t in (first, second, plain)] == given
+    plain.notebook = "n.ipynb"
+    assert "notebook" in plain.model_fields_set and "notebook" not in first.model_fields_set
+    first.notebook = "m.ipynb"
+    assert "notebook" in first.model_fields_set and "notebook" not in second.model_fields_set

@@ -19,7 +19,17 @@ from ..engine.engine import Engine
 from ..engine.schedules import first_run
 from ..errors import ConflictError, NotFoundError, SpecError
 from ..events.catalog import MissionDeleted, MissionSaved, TaskCreated, TaskRemoved, TaskUpdated
-from ..spec import Mission, MissionRecord, MissionStatus, Task, TaskRecord, TaskStatus, parse, utcnow
+from ..spec import (
+    Mission,
+    MissionRecord,
+    MissionStatus,
+    Task,
+    TaskRecord,
+    TaskStatus,
+    parse,
+    share_given_fields,
+    utcnow,
+)
 from ..spec.mission import mission_problems
 from ..spec.status import RUNNING_TASK_STATES
 from ..spec.task import TASK_SPEC_FIELDS
@@ -140,6 +150,7 @@ class MissionEditor:
         """A mission ready to be saved, every check done (its agents; the graph was checked when `spec`
         was parsed): nothing is written yet. `execute` saves it in its run's first transaction."""
         self.agents.check(spec.tasks, spec.team)
+        share_given_fields(spec.tasks)  # held until the save: thousands of sets, all alike
         now = utcnow()
         record = MissionRecord(**{**dict(spec), "tasks": []}, id=new_id("msn"), created_at=now, updated_at=now,
                                task_count=len(spec.tasks), **_schedule_fields(spec, MissionStatus.DRAFT))
