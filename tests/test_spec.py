@@ -420,3 +420,13 @@ def test_validated_models_can_be_made_to_share_their_given_fields():
     assert "notebook" in plain.model_fields_set and "notebook" not in first.model_fields_set
     first.notebook = "m.ipynb"
     assert "notebook" in first.model_fields_set and "notebook" not in second.model_fields_set
+
+
+def test_adopting_is_extending_with_the_specs_own_lists():
+    """A spec parsed for one save gives its lists to its record (`adopting`) instead of copies: the same
+    record in every other respect."""
+    task = polpo.Task(title="t", assign_to="w", depends_on=["a"], expectations=["clear"])
+    fields = {"id": "task_1", "seq": 3, "status": TaskStatus.PENDING}
+    adopted, extended = TaskRecord.adopting(task, **fields), TaskRecord.extending(task, **fields)
+    assert adopted == extended and adopted.model_fields_set == extended.model_fields_set
+    assert adopted.depends_on is task.depends_on and extended.depends_on is not task.depends_on

@@ -57,7 +57,7 @@ class NewMission:
     meanwhile, by this process or another, come first), `specs` its tasks as defined, `ids` theirs."""
 
     record: MissionRecord
-    specs: list[Task]
+    specs: list[Task]  # parsed for this mission alone: their records take their lists (`adopting`)
     ids: list[str]
 
     def write(self, tx: Tx, emit: Emit) -> MissionRecord:
@@ -74,8 +74,8 @@ class NewMission:
         # a draft as made when the mission was checked; a task made in another status as if moved there now
         made: dict[str, Any] = {"updated_at": now} if status == TaskStatus.DRAFT else {"status": status,
                                                                                       "updated_at": tx.now}
-        tasks = [TaskRecord.extending(spec, id=task_id, mission_id=record.id, group=record.name, seq=seq + i,
-                                      created_at=now, **made)
+        tasks = [TaskRecord.adopting(spec, id=task_id, mission_id=record.id, group=record.name, seq=seq + i,
+                                     created_at=now, **made)
                  for i, (spec, task_id) in enumerate(zip(self.specs, self.ids, strict=True))]
         tx.put_mission(record)
         for task in tasks:
@@ -148,7 +148,8 @@ class MissionEditor:
 
     def new_mission(self, spec: Mission) -> NewMission:
         """A mission ready to be saved, every check done (its agents; the graph was checked when `spec`
-        was parsed): nothing is written yet. `execute` saves it in its run's first transaction."""
+        was parsed): nothing is written yet. `execute` saves it in its run's first transaction. `spec` is
+        parsed for this call alone: the records take its tasks' lists."""
         self.agents.check(spec.tasks, spec.team)
         share_given_fields(spec.tasks)  # held until the save: thousands of sets, all alike
         now = utcnow()

@@ -104,12 +104,25 @@ class WireModel(BaseModel):
         saved mission builds one record per task, and validating every task a second time cost more than
         the rest of the save. Like `evolve`'s, the `fields` come from the library; the fields neither
         gives take their defaults. (A test holds it equal to the validated construction.)"""
+        return cls._extended(base, fields, adopt=False)
+
+    @classmethod
+    def adopting(cls, base: WireModel, **fields: Any) -> Self:
+        """`extending`, the record taking `base`'s lists and dicts as its own instead of copies: for a
+        `base` nobody else holds or changes (a spec parsed for the one save that builds its record; a
+        mission's thousands of tasks then cost one set of lists each, not two)."""
+        return cls._extended(base, fields, adopt=True)
+
+    @classmethod
+    def _extended(cls, base: WireModel, fields: dict[str, Any], *, adopt: bool) -> Self:
         if base.__pydantic_private__ is not None or base.__pydantic_extra__ is not None:
             return cls(**base.model_dump(), **fields)
         given, defaults, asked = _extension(cls, type(base))
-        # its own containers, as validation would have made: a caller editing its spec's lists afterwards
-        # (`task.depends_on.append(...)`) must not edit the record
-        values = {k: v.copy() if type(v) is list or type(v) is dict else v for k, v in base.__dict__.items()}
+        if adopt:
+            values = base.__dict__.copy()
+        else:  # its own containers, as validation would have made: a caller editing its spec's lists
+            # afterwards (`task.depends_on.append(...)`) must not edit the record
+            values = {k: v.copy() if type(v) is list or type(v) is dict else v for k, v in base.__dict__.items()}
         values.update(defaults)  # the record's own fields, in their order, as validation would fill them
         for name, info in asked:
             if name not in fields:
