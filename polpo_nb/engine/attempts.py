@@ -34,7 +34,7 @@ from ..events.catalog import (
     TaskTimeout,
     TaskToolUse,
 )
-from ..spec import Agent, Assessment, Phase, TaskRecord, TaskResult, TaskStatus
+from ..spec import Agent, Assessment, Phase, TaskRecord, TaskResult, TaskStatus, share_given_fields
 from ..store.journal import Emit, WriteNotStored, not_stored
 from ..store.sqlite import Tx
 from ..tracebacks import attempt_error
@@ -102,6 +102,7 @@ class Attempts:
             except AssessmentConfigError as exc:
                 await self.fail(run, tid, exc.message, reason="assessment cannot run")
                 return None
+            share_given_fields((assessment,))  # kept in the task's record for the run's life
             failures += 0 if assessment.passed else 1
             fix = not assessment.passed and failures <= task.max_retries
             judged = with_judge_spend(functools.partial(self.judged, attempt, assessment, fix), meter, task,
