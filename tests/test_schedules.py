@@ -120,3 +120,30 @@ def test_invalid_schedule_is_refused_at_save(project):
         project.save_mission({"name": "m", "schedule": "whenever", "tasks": [{"title": "a", "assignTo": "w"}]})
     assert info.value.errors[0]["loc"] == ["schedule"]
     assert project.list_missions() == []
+
+
+def test_a_look_at_the_schedules_reads_only_the_scheduled_missions(project, monkeypatch):
+    """The scheduler looks on every mission event: it must not parse every mission of the project's
+    history and count each one's tasks, only read the missions that have a next occurrence."""
+    from polpo_nb.store.sqlite import Tx
+
+    project.agent("w")(lambda task, ctx: "ran")
+    for i in range(3):
+        project.save_mission(polpo.Mission(f"plain {i}").task("a", assign_to="w"))
+    mission = _scheduled(project, MONTHLY)
+    engine_thread = project._thread.thread
+    read_every_mission = []
+    real = Tx.missions
+
+    def spy(self, *args, **kwargs):
+        if threading.current_thread() is engine_thread:
+            read_every_mission.append(args or kwargs)
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(Tx, "missions", spy)
+    due = parse_iso(mission.next_run_at) + timedelta(seconds=1)
+
+    async def next_look() -> float:  # on the engine's thread, where the scheduler looks
+        return project.aio.scheduler.seconds_to_next(due - timedelta(seconds=30))
+    assert project._thread.call(next_look()) == pytest.approx(29 + 0.01)  # (due is 1 s past the occurrence)
+    assert tick(project, due) == [mission.id]
+    assert read_every_mission == []

@@ -136,7 +136,7 @@ class Scheduler:
         """Until the earliest `nextRunAt` of any schedule (at most MAX_SLEEP_SECONDS)."""
         now = now or datetime.now(UTC)
         with self.store.read() as tx:
-            upcoming = [parse_iso(m.next_run_at) for m in tx.missions(with_tasks=False) if m.schedule and m.next_run_at]
+            upcoming = [parse_iso(m.next_run_at) for m in tx.scheduled_missions() if m.schedule and m.next_run_at]
         if not upcoming:
             return MAX_SLEEP_SECONDS
         wait = (min(upcoming) - now).total_seconds()
@@ -149,7 +149,7 @@ class Scheduler:
         now = now or datetime.now(UTC)
         self.looks += 1
         with self.store.read() as tx:
-            due = [m for m in tx.missions(with_tasks=False)
+            due = [m for m in tx.scheduled_missions()
                    if m.schedule and m.next_run_at and parse_iso(m.next_run_at) <= now]
         fired = []
         for mission in due:

@@ -346,6 +346,14 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
                 log.warning("polpo store: left out of the list: %s", exc.message)
         return out
 
+    def scheduled_missions(self) -> list[MissionRecord]:
+        """The missions with a next occurrence (`nextRunAt`), without their tasks or task count: what
+        the scheduler reads at every look, instead of parsing every mission of the project's history
+        and counting each one's tasks (SQLite's JSON picks the rows)."""
+        rows = self._x("SELECT id, doc FROM missions WHERE json_extract(doc, '$.nextRunAt') IS NOT NULL "
+                       "ORDER BY rowid").fetchall()
+        return readable_rows(MissionRecord, rows, "Mission")
+
     def mission_docs(self, *, status: str | None = None) -> list[tuple[str, int, str]]:
         """Mission rows `(id, rowid, doc)` in creation order, the stored JSON (without tasks) unparsed."""
         sql, args = "SELECT id, rowid, doc FROM missions", list[str]()
