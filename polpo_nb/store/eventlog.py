@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic_core import to_json
@@ -32,8 +33,9 @@ _LAST_ID = "SELECT last FROM event_batches ORDER BY first DESC LIMIT 1"
 _PACK_PIECE = 512
 
 
-def pack(events: list[list[Any]]) -> bytes:
-    """`[[name, payload], ...]` as a row's body: compressed fast (level 1), the bytes a commit adds."""
+def pack(events: Sequence[Sequence[Any]]) -> bytes:
+    """`[[name, payload], ...]` (or pairs as tuples) as a row's body: compressed fast (level 1), the
+    bytes a commit adds."""
     if len(events) <= _PACK_PIECE:
         return zlib.compress(to_json(events), 1)
     packer = zlib.compressobj(1)
@@ -55,8 +57,8 @@ class EventRows:
     """The event queries of a transaction (`Tx` inherits them; `Tx` owns the buffer and flushes it)."""
 
     _c: sqlite3.Connection
-    #: buffered `[name, payload]` of this transaction, ids `_events_first`..; written as one row at flush
-    _events: list[list[Any]]
+    #: buffered `(name, payload)` of this transaction, ids `_events_first`..; written as one row at flush
+    _events: list[tuple[str, dict[str, Any]]]
     _events_first: int
     _next_event: int | None
 
@@ -73,7 +75,7 @@ class EventRows:
         self._next_event = event_id + 1
         if not self._events:
             self._events_first = event_id
-        self._events.append([name, data])
+        self._events.append((name, data))
         return Event(id=event_id, event=name, data=data)
 
     def _flush_events(self) -> None:

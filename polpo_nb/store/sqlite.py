@@ -210,7 +210,7 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
         self._new_tasks: set[str] = set()  # of `_tasks`, those put as new rows (`put_new_task`)
         self._started: dict[tuple[str, int], list[Any]] = {}  # attempt rows to insert, by (task, number)
         self._finished: dict[tuple[str, int], tuple[Any, ...]] = {}  # updates of attempts already stored
-        self._events: list[list[Any]] = []
+        self._events: list[tuple[str, dict[str, Any]]] = []
         self._events_first = 0
         self._next_event: int | None = None
         self.now = ""  # the transaction's timestamp: everything it commits happens at once
