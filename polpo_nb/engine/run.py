@@ -13,6 +13,7 @@ from typing import Any
 from .. import dryrun
 from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
 from ..spec.mission import DEFAULT_QUALITY_THRESHOLD
+from ..store.journal import not_stored
 
 
 @dataclass
@@ -137,7 +138,7 @@ class Run:
         self.settling[task_id] = verdict
 
         def stored(future: asyncio.Future[TaskRecord]) -> None:
-            if not future.cancelled() and future.exception() is None:
+            if not not_stored(future):
                 self.settling.pop(task_id, None)
         verdict.add_done_callback(stored)
 

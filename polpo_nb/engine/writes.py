@@ -42,10 +42,8 @@ def put_task(tx: Tx, emit: Emit, task: TaskRecord, status: TaskStatus | None = N
     changes["updated_at"] = tx.now
     new = task.evolve(**changes)
     tx.put_task(new)
-    if steps:
-        for before, after in pairwise(steps):
-            emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=before._value_,
-                                to=after._value_, agent_name=agent or task.assign_to, reason=reason or None))
+    for before, after in pairwise(steps):
+        emit(_transition(task, before, after, agent, reason))
     return new
 
 
@@ -58,9 +56,15 @@ def put_made(tx: Tx, emit: Emit, task: TaskRecord, previous: TaskStatus, *, reas
     if entered:
         task = task.evolve(**entered)
     tx.put_task(task)
-    emit(TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=previous._value_,
-                        to=task.status._value_, agent_name=task.assign_to, reason=reason or None))
+    emit(_transition(task, previous, task.status, None, reason))
     return task
+
+
+def _transition(task: TaskRecord, before: TaskStatus, after: TaskStatus, agent: str | None,
+                reason: str | None) -> TaskTransition:
+    """The `task:transition` of `task` moving `before` -> `after` (by `agent`, else its own)."""
+    return TaskTransition(task_id=task.id, mission_id=task.mission_id, title=task.title, from_=before._value_,
+                          to=after._value_, agent_name=agent or task.assign_to, reason=reason or None)
 
 
 def end_running_attempts(tx: Tx, task_ids: Collection[str], outcome: str) -> None:
