@@ -85,6 +85,10 @@ def test_a_crashed_function_agent_replays_its_steps_and_reports_the_interrupted_
         assert ran == ["expensive", "fetch", "deploy"]
         assert task.result.content == "42 page unknown (deploy)"
     assert [a.status for a in attempts] == ["completed"]  # one attempt across the crash
+    # the agent was spawned twice for that one attempt: the second time says it runs on
+    with polpo.Project(project_dir) as project:
+        spawned = [e.data for e in project.replay(0, "agent:spawned")]
+    assert [(d["attempt"], d.get("resumed")) for d in spawned] == [(1, False), (1, True)]
 
 
 def test_steps_without_a_crash_run_once_and_answer_json(project: polpo.Project):

@@ -160,7 +160,7 @@ class Attempts:
             if t.status == S.PENDING:
                 t = put_task(tx, emit, t, S.IN_PROGRESS, via=S.ASSIGNED, agent=agent.name, phase=phase)
             emit(AgentSpawned(task_id=t.id, mission_id=t.mission_id, agent_name=agent.name, model=model, attempt=number,
-                              phase=phase.value))
+                              phase=phase.value, resumed=resumed is not None))
             return t
         after = run.settling_parents(tid)
         begun = self.writes.queue(run, tid, begin, after=after)

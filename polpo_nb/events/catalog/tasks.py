@@ -112,13 +112,15 @@ class TaskToolUse(CatalogEvent):
 
 @event("agent:spawned")
 class AgentSpawned(CatalogEvent):
-    """An attempt starts: its agent, model and phase."""
+    """An attempt starts: its agent, model and phase. `resumed`: an attempt a crash interrupted runs on
+    in a new process (the same attempt number, spawned again), so a consumer counting attempts can tell."""
     task_id: str
     mission_id: str | None
     agent_name: str
     model: str | None
     attempt: int
     phase: str
+    resumed: bool = False
 
 
 @event("agent:completed")
