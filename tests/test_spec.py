@@ -404,6 +404,27 @@ def test_records_share_their_given_fields_until_one_is_assigned_to():
     assert "phase" not in loaded.model_fields_set and "phase" in again.model_fields_set
 
 
+@pytest.mark.parametrize("change", [
+    lambda s: s.add("feedback"), lambda s: s.discard("title"), lambda s: s.remove("title"), lambda s: s.clear(),
+    lambda s: s.pop(), lambda s: s.update({"feedback"}), lambda s: s.difference_update({"title"}),
+    lambda s: s.intersection_update(set()), lambda s: s.symmetric_difference_update({"feedback"}),
+    lambda s: s.__ior__({"feedback"}), lambda s: s.__iand__(set()), lambda s: s.__isub__({"title"}),
+    lambda s: s.__ixor__({"feedback"}),
+])
+def test_a_shared_set_of_given_fields_refuses_to_be_changed_in_place(change):
+    """`record.model_fields_set` of a record whose set is shared: changing it in place would change
+    every record sharing it, so it is refused, loudly; a copy is the caller's to change."""
+    task = polpo.Task(title="t", assign_to="w")
+    first, second = (TaskRecord.extending(task, id=f"task_{i}", seq=i) for i in (1, 2))
+    given = set(second.model_fields_set)
+    with pytest.raises(TypeError, match="shared by other records"):
+        change(first.model_fields_set)
+    assert first.model_fields_set == given and second.model_fields_set == given
+    mine = set(first.model_fields_set)
+    change(mine)  # a plain copy changes as a set does
+    assert second.model_fields_set == given
+
+
 def test_validated_models_can_be_made_to_share_their_given_fields():
     """A mission's validated tasks share one set per content once saved (`share_given_fields`), and
     stay each their own when changed."""

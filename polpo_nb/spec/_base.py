@@ -135,12 +135,21 @@ class WireModel(BaseModel):
 
 class SharedFields(set[str]):
     """A set of given fields held by many records at once (`shared_fields`): `WireModel.__setattr__`
-    copies it before pydantic adds to it."""
+    copies it before pydantic adds to it. Any other change in place (`record.model_fields_set.add(...)`)
+    would change every record holding it, so it raises TypeError instead."""
 
     def __reduce__(self) -> tuple[type[set[str]], tuple[list[str]]]:
         """pydantic's own copies (`model_copy`, `copy`, `deepcopy`) and pickling make a plain set of it,
         the copy's own."""
         return set, (list(self),)
+
+    def _refuse(self, *args: Any) -> Any:
+        raise TypeError("this set of given fields is shared by other records: assign the field instead "
+                        "(the record then gets its own set), or change a copy (set(record.model_fields_set))")
+
+    add = discard = remove = clear = pop = update = _refuse
+    difference_update = intersection_update = symmetric_difference_update = _refuse
+    __ior__ = __iand__ = __isub__ = __ixor__ = _refuse
 
 
 #: Content -> the one set of given fields records share: a run's ten thousand records have a handful of
