@@ -61,12 +61,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TextIO, TypedDict
 
-Graph = dict[str, list[str]]
-"""Task name -> the names it depends on, in topological order (parents before children)."""
-
-
-class BenchmarkError(RuntimeError):
-    """A system produced a wrong result: its timing would be meaningless."""
+from common import BenchmarkError, Graph, layered_dag, timed
+from optional_peers import optional_peers, run_dbos, run_prefect
 
 
 @dataclass
@@ -84,39 +80,6 @@ class Measurement:
     @property
     def per_task_us(self) -> float:
         return self.median / self.tasks * 1e6
-
-
-def layered_dag(tasks: int, width: int) -> Graph:
-    """The benchmark graph. Two parents per task (not all `width`) keeps the edge count linear in the
-    number of tasks, so we measure per-task cost rather than per-edge cost."""
-    graph: Graph = {}
-    for n in range(tasks):
-        layer, i = divmod(n, width)
-        if layer == 0:
-            graph[f"t{n}"] = []
-            continue
-        base = (layer - 1) * width
-        parents = dict.fromkeys([f"t{base + i}", f"t{base + (i + 1) % width}"])
-        graph[f"t{n}"] = list(parents)
-    return graph
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Wall time of `fn()` with a monotonic high-resolution clock, and what it returned. Collecting
-    garbage and flushing dirty pages first keep a previous run's leftovers (LangGraph writes ~40 MB of
-    checkpoints) out of this one's timing and fsyncs. Freezing what survives keeps the other systems'
-    heaps out of this one's garbage collections: with all three loaded the process holds ~170k objects
-    (4x polpo's alone), and a full collection triggered by one system's allocations would otherwise scan
-    the others' modules too (~100 ms per collection here), charging a system for what else is imported."""
-    gc.collect()
-    gc.freeze()
-    os.sync()
-    try:
-        start = time.perf_counter()
-        result = fn()
-        return time.perf_counter() - start, result
-    finally:
-        gc.unfreeze()
 
 
 # -- polpo ---------------------------------------------------------------------------------------------
@@ -267,108 +230,6 @@ def run_langgraph(builder: Any, graph: Graph, *, supersteps: int) -> float:
     if len(out["done"]) != len(graph) or set(out["done"]) != set(graph):
         raise BenchmarkError(f"langgraph: {len(out['done'])}/{len(graph)} nodes ran")
     return elapsed
-
-
-# -- DBOS (optional) -------------------------------------------------------------------------------------
-
-
-def run_dbos(graph: Graph, width: int) -> float:
-    """A fresh DBOS on a fresh SQLite system database (launch not timed); one async workflow runs the
-    layers, each layer's `width` steps at once (`asyncio.gather`, which DBOS checkpoints step by step).
-    Child workflows per task, DBOS's other way to run steps side by side, were ~4x slower here."""
-    import asyncio
-
-    from dbos import DBOS
-
-    layers = [list(graph)[i:i + width] for i in range(0, len(graph), width)]
-    dag = _dbos_workflow()
-    with tempfile.TemporaryDirectory(prefix="dbos-bench-") as tmp:
-        DBOS(config={"name": "polpo-bench", "system_database_url": f"sqlite:///{tmp}/dbos.sqlite",
-                     "run_admin_server": False})
-        DBOS.launch()
-        try:
-            elapsed, done = timed(lambda: asyncio.run(dag(layers)))
-        finally:
-            DBOS.destroy(destroy_registry=False)
-    if sorted(done) != sorted(graph):
-        raise BenchmarkError(f"dbos: {len(done)}/{len(graph)} tasks ran")
-    return elapsed
-
-
-_DBOS_WORKFLOW: Callable[..., Any] | None = None
-
-
-def _dbos_workflow() -> Callable[..., Any]:
-    """DBOS registers functions by name once per process: define them once."""
-    global _DBOS_WORKFLOW
-    if _DBOS_WORKFLOW is None:
-        import asyncio
-
-        from dbos import DBOS
-
-        @DBOS.step()
-        async def noop_step(name: str) -> str:
-            return name
-
-        @DBOS.workflow()
-        async def dag_workflow(layers: list[list[str]]) -> list[str]:
-            done: list[str] = []
-            for layer in layers:
-                done += await asyncio.gather(*(noop_step(name) for name in layer))
-            return done
-
-        _DBOS_WORKFLOW = dag_workflow
-    return _DBOS_WORKFLOW
-
-
-# -- Prefect (optional) ----------------------------------------------------------------------------------
-
-
-def run_prefect(graph: Graph, width: int) -> float:
-    """One flow on Prefect's ephemeral local server (its own home and SQLite database in a temp
-    directory, started by an untimed flow before the first run); every task submitted with its
-    parents' futures as `wait_for`, on a thread-pool task runner of `width` threads."""
-    for name, value in (("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-bench-")),
-                        ("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"),  # slow on a busy machine
-                        ("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("PREFECT_LOGGING_LEVEL", "WARNING")):
-        os.environ.setdefault(name, value)  # read when prefect is first imported
-    from prefect import flow, task
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    @task(persist_result=False)
-    def noop(name: str) -> str:
-        return name
-
-    @flow(task_runner=ThreadPoolTaskRunner(max_workers=width), persist_result=False)
-    def dag() -> list[str]:
-        futures: dict[str, Any] = {}
-        for name, deps in graph.items():
-            futures[name] = noop.submit(name, wait_for=[futures[d] for d in deps])
-        return [f.result() for f in futures.values()]
-
-    @flow
-    def warm() -> None:
-        return None
-
-    warm()  # the ephemeral server comes up here (once per process), not in the timed run
-    elapsed, done = timed(dag)
-    if sorted(done) != sorted(graph):
-        raise BenchmarkError(f"prefect: {len(done)}/{len(graph)} tasks ran")
-    return elapsed
-
-
-def optional_peers() -> list[str]:
-    """The optional peers that import here; a missing one is said once on stderr."""
-    import importlib.util
-
-    found = []
-    for name, module in (("dbos", "dbos"), ("prefect", "prefect")):
-        if importlib.util.find_spec(module) is None:
-            print(f"  {name}: not installed, skipped (pip install --target DIR {name}; then --peer-path DIR)",
-                  file=sys.stderr, flush=True)
-        else:
-            found.append(name)
-    return found
 
 
 # -- the floor: one fsync'd commit on this disk -----------------------------------------------------------
