@@ -8,6 +8,7 @@ mission, as a draft, as the save then the execute did.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -176,3 +177,30 @@ def test_tasks_made_pending_at_once_are_stored_as_a_save_then_an_execute_stores_
     mission = project.get_mission("setup")
     for task in started["setup"]:
         assert (task.created_at, task.updated_at) == (mission.created_at, moved[task.title])
+
+
+async def test_a_mission_save_run_again_in_its_batch_stores_what_it_would_alone(project_dir: Path):
+    """A write that fails makes the journal run its batch again, each write in a savepoint: the save of a
+    new mission then runs twice. The first run lets go of the parsed tasks (their records stand in for
+    them); the second must store the same tasks."""
+    project = await polpo.AsyncProject.open(project_dir)
+    try:
+        project.agent("w")(lambda task, ctx: "done")
+        spec = parse(Mission, _mission().to_wire())
+        expected = [t.model_dump() for t in spec.tasks]
+        new = project.missions.new_mission(spec)
+
+        def bad(tx: Tx, emit) -> None:
+            tx.put_kv("bad", 1)
+            raise ValueError("this write is refused")
+
+        saved, refused = await asyncio.gather(project.journal.write(new.write), project.journal.write(bad),
+                                              return_exceptions=True)
+        assert isinstance(refused, ValueError) and not isinstance(saved, BaseException)
+        stored = (await project.get_mission(saved.id)).tasks
+    finally:
+        await project.close()
+    assert [t.id for t in stored] == [t.id for t in saved.tasks] == new.ids
+    assert [t.status for t in stored] == [TaskStatus.DRAFT] * 3
+    assert [t.spec.model_dump() for t in stored] == expected
+    assert [t.seq for t in stored] == list(range(stored[0].seq, stored[0].seq + 3))
