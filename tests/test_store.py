@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -26,6 +27,29 @@ def test_ids_have_their_prefixes(project):
     project.agent("w")(lambda t, c: "ok")
     mission = project.save_mission(polpo.Mission("m").task("a", assign_to="w"))
     assert mission.id.startswith("msn_") and mission.tasks[0].id.startswith("task_")
+
+
+def test_a_missions_task_ids_follow_its_task_order_from_a_random_start(project, monkeypatch):
+    """A mission's task ids are consecutive (its rows then sit together in the indexes keyed by task
+    id), in the mission's order, from a start drawn for each mission, and carry across the top of the
+    id space."""
+    import polpo_nb.project.missions as missions
+
+    project.agent("w")(lambda t, c: "ok")
+
+    def ids_of(name: str, count: int) -> list[int]:
+        mission = polpo.Mission(name)
+        for i in range(count):
+            mission.task(f"t{i}", assign_to="w")
+        ids = [t.id for t in project.save_mission(mission).tasks]
+        assert all(re.fullmatch(r"task_[0-9a-f]{12}", i) for i in ids)
+        return [int(i.removeprefix("task_"), 16) for i in ids]
+
+    first, second = ids_of("first", 5), ids_of("second", 5)
+    assert first == list(range(first[0], first[0] + 5)) and second == list(range(second[0], second[0] + 5))
+    assert first[0] != second[0]
+    monkeypatch.setattr(missions.secrets, "randbelow", lambda n: n - 2)
+    assert ids_of("top", 4) == [(1 << 48) - 2, (1 << 48) - 1, 0, 1]
 
 
 def test_reopening_a_project_keeps_everything(project_dir: Path):
