@@ -101,6 +101,29 @@ def test_self_dependency_is_a_cycle():
     assert "cycle" in _errors(data)[0]["msg"]
 
 
+def test_tasks_listed_after_their_dependents_are_a_graph_as_any_other(monkeypatch):
+    """Dependencies on earlier tasks only cannot close a cycle, so such a list skips the cycle search;
+    a list in any other order is searched: accepted without a cycle, refused with one, named."""
+    import polpo_nb.spec.mission as mission_module
+
+    searched: list[list[str]] = []
+    real = mission_module.find_cycle
+    monkeypatch.setattr(mission_module, "find_cycle", lambda deps: searched.append(list(deps)) or real(deps))
+
+    def mission(*tasks: tuple[str, list[str]]) -> Mission:
+        return parse(Mission, {"name": "m", "tasks": [{"title": t, "assignTo": "w", "dependsOn": d} for t, d in tasks]})
+
+    assert mission(("a", []), ("b", ["a"]), ("c", ["a", "b"])).tasks[2].depends_on == ["a", "b"]
+    assert searched == []
+    assert [t.title for t in mission(("b", ["a"]), ("a", []), ("c", ["b"])).tasks] == ["b", "a", "c"]
+    assert searched == [["b", "a", "c"]]
+    with pytest.raises(SpecError, match="dependency cycle: (a -> b -> a|b -> a -> b)"):
+        mission(("b", ["a"]), ("a", ["b"]))
+    with pytest.raises(SpecError, match="dependency cycle: a -> a"):
+        mission(("a", ["a"]))
+    assert len(searched) == 3
+
+
 def test_unknown_agent_of_declared_team_is_refused():
     data = _mission()
     data["tasks"][0]["assignTo"] = "ghost"
