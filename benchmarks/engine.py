@@ -376,21 +376,26 @@ def scale_one(tasks: int, width: int) -> dict[str, Any]:
             "db_bytes_per_task": result.db_bytes / tasks, "commits": result.commits}
 
 
-def run_scale(sizes: list[int], width: int) -> list[dict[str, Any]]:
-    """Each size in a child process running `--scale-one`, so each peak RSS is that run's alone."""
-    rows = []
-    for size in sizes:
-        print(f"  {size} tasks ...", file=sys.stderr, flush=True)
-        out = subprocess.run([sys.executable, __file__, "--scale-one", str(size), "--width", str(width)],
-                             capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            raise BenchmarkError(f"{size} tasks: {out.stderr.strip()[-2000:]}")
-        rows.append(json.loads(out.stdout))
-    return rows
+def run_scale(sizes: list[int], width: int, repeat: int = 1) -> list[dict[str, Any]]:
+    """Each size in a child process running `--scale-one`, so each peak RSS is that run's alone; with
+    `repeat`, rounds of every size in turn, and each figure the median of its size's runs."""
+    runs: dict[int, list[dict[str, Any]]] = {size: [] for size in sizes}
+    for round_ in range(repeat):
+        for size in sizes:
+            print(f"  round {round_ + 1}/{repeat}: {size} tasks ...", file=sys.stderr, flush=True)
+            out = subprocess.run([sys.executable, __file__, "--scale-one", str(size), "--width", str(width)],
+                                 capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                raise BenchmarkError(f"{size} tasks: {out.stderr.strip()[-2000:]}")
+            runs[size].append(json.loads(out.stdout))
+    return [{key: statistics.median(r[key] for r in rows) for key in rows[0]} | {"tasks": size, "runs": len(rows)}
+            for size, rows in runs.items()]
 
 
 def print_scale(rows: list[dict[str, Any]], width: int) -> None:
-    print(f"polpo (sync agent, FULL), {width}-wide layered DAG of no-op tasks, one run per size in a fresh process")
+    runs = rows[0]["runs"]
+    print(f"polpo (sync agent, FULL), {width}-wide layered DAG of no-op tasks, each run in a fresh process, "
+          + ("one run per size" if runs == 1 else f"the median of {runs} runs per size"))
     header = (f"{'tasks':>7} {'µs/task':>8} {'setup s':>8} {'setup µs/task':>14} {'peak RSS above':>15} "
               f"{'KB/task':>8} {'state.db':>10} {'B/task':>7}")
     print(header)
@@ -449,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a directory the optional peers (dbos, prefect) were installed in with pip --target")
     parser.add_argument("--scale", action="store_true", help="the size table of polpo alone (see --sizes)")
     parser.add_argument("--sizes", default="2000,10000,50000,100000", help="--scale: task counts")
+    parser.add_argument("--scale-repeat", type=int, default=1, help="--scale: runs per size (the median is shown)")
     parser.add_argument("--scale-one", type=int, help=argparse.SUPPRESS)  # one size, in a child process
     args = parser.parse_args(argv)
     sys.path.extend(args.peer_path)
@@ -457,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(scale_one(args.scale_one, args.width)))
             return 0
         if args.scale:
-            rows = run_scale([int(x) for x in args.sizes.split(",")], args.width)
+            rows = run_scale([int(x) for x in args.sizes.split(",")], args.width, args.scale_repeat)
             if args.json:
                 print(json.dumps(rows, indent=2))
             else:
