@@ -23,6 +23,8 @@ ChatFactory = Callable[[Any, Sessions], ChatBackend]
 
 
 class ProjectChat:
+    """The chat methods of `AsyncProject`; the attributes below are the ones its `__init__` sets."""
+
     _loop: asyncio.AbstractEventLoop
     _chat: ChatBackend | None
     _sessions: Sessions
