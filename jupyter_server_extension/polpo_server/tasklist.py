@@ -2,8 +2,8 @@
 
 While a mission runs, every commit changes the state token (`RenderCache`), so every `GET tasks` is a
 list after a commit. Reading every row of the tasks table to find the one that changed costs ~1 µs per
-task (5 ms at 5,000, most of a cold list); `TaskList` keeps each task's wire JSON with its stored JSON
-and the mark of the table it is up to date with (`store/revisions.py`), and a list after a commit reads
+task (5 ms at 5,000, most of a cold list); `TaskList` keeps each task's wire JSON with a digest of its
+stored JSON and the mark of the table it is up to date with (`store/revisions.py`), and a list after a commit reads
 only the rows written since (an index range), renders those whose stored JSON changed, and puts the
 answer together from the kept renderings. When rows were deleted since, it reads every row again (and
 forgets the ids that went), still rendering only what changed. The whole list's body is kept too, until
@@ -32,7 +32,9 @@ class Entry:
     status: str
     assign_to: str
     mission_id: str | None
-    doc: str  # the stored JSON the rendering came from: the version it is exact for
+    #: the digest of the stored JSON the rendering came from, the version it is exact for (the JSON
+    #: itself would be a second copy of every task in the server's memory)
+    digest: int
     wire: bytes
 
 
@@ -54,6 +56,13 @@ def json_array(parts: list[bytes]) -> bytes:
     parts[0] = b"[" + parts[0]
     parts[-1] = parts[-1] + b"]"
     return b",".join(parts)
+
+
+def _digest(doc: str) -> int:
+    """What tells two versions of a stored row apart: Python's string hash, keyed at random per process
+    (SipHash, 64 bits: a collision, which would answer an older rendering, can be neither aimed at nor
+    met by chance in practice), ~0.4 µs for a 1 KB row where comparing the JSON itself took ~0.2."""
+    return hash(doc)
 
 
 class TaskList:
@@ -84,7 +93,8 @@ class TaskList:
             for ident in [i for i in entries if i not in present]:
                 del entries[ident]
                 self._sorted = False
-        stale = [row for row in rows if (entry := entries.get(row.id)) is None or entry.doc != row.doc]
+        digests = {row.id: _digest(row.doc) for row in rows}
+        stale = [row for row in rows if (entry := entries.get(row.id)) is None or entry.digest != digests[row.id]]
         if stale:
             fresh = render([(row.id, row.seq, row.doc) for row in stale])
             self.renders += len(fresh)
@@ -96,7 +106,7 @@ class TaskList:
                         del entries[row.id]
                         self._sorted = False
                     continue
-                entries[row.id] = Entry(row.seq, row.status, row.assign_to, row.mission_id, row.doc, wire)
+                entries[row.id] = Entry(row.seq, row.status, row.assign_to, row.mission_id, digests[row.id], wire)
                 if old is None and self._sorted and (not self._seqs or row.seq > self._seqs[-1]):
                     self._order.append(row.id)  # the usual new task: the last in creation order
                     self._seqs.append(row.seq)

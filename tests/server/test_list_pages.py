@@ -235,3 +235,42 @@ async def test_a_big_answer_is_whole_json_with_its_length_and_headers(api: Api):
     assert [t["id"] for t in api.data(response)] == ids and api.data(response)[2]["description"] == long
     again = await api.request("GET", "tasks", headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
+
+
+def test_the_kept_list_holds_a_digest_of_each_stored_row_not_the_row():
+    """What `TaskList` keeps per task is its rendering and what tells a changed row from its rendering,
+    not a copy of the stored JSON (a second ~1 KB per task of a server's memory); a changed row is still
+    told apart and rendered again."""
+    import tracemalloc
+
+    from polpo_nb.store.revisions import TaskMark, TaskRevRow
+    from polpo_server.tasklist import TaskList
+
+    class Table:
+        def __init__(self, docs):
+            self.docs, self.rev = docs, 1
+
+        def task_mark(self):
+            return TaskMark(self.rev, 0)
+
+        def task_rows_since(self, rev):  # as the store reads them: new strings each time
+            return [TaskRevRow(f"t{i}", i, "pending", "w", None, (doc + " ")[:-1]) for i, doc in enumerate(self.docs)]
+
+    def render(rows):
+        return {ident: b"{}" for ident, _, _ in rows}
+
+    big = 4096
+    table, tasks = Table([f'{{"n":{i},"pad":"{"x" * big}"}}' for i in range(500)]), TaskList()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tasks.sync(table, render)
+        kept = (tracemalloc.get_traced_memory()[0] - before) / 500
+    finally:
+        tracemalloc.stop()
+    assert kept < big / 4, kept
+    table.docs[7] = table.docs[7].replace('"n":7', '"n":"seven"')
+    table.rev += 1
+    renders = tasks.renders
+    tasks.sync(table, render)
+    assert tasks.renders == renders + 1
