@@ -40,14 +40,22 @@ class IllegalTransitionError(ConflictError):
     """A status change that the task state machine (ARCHITECTURE.md §3) forbids."""
 
 
+#: Problems a SpecError's message names; past them it counts. A mission of thousands of tasks with one
+#: mistake repeated would otherwise print a message of hundreds of kilobytes (traceback, CLI, HTTP body).
+MESSAGE_PROBLEMS = 10
+
+
 class SpecError(PolpoError):
-    """An invalid mission, task, agent or config. `errors` lists `{loc, msg}` per offending field."""
+    """An invalid mission, task, agent or config. `errors` lists `{loc, msg}` per offending field, all of
+    them; the message names the first `MESSAGE_PROBLEMS` and counts the rest."""
 
     code = "BAD_REQUEST"
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         self.errors = errors
-        lines = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors]
+        lines = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:MESSAGE_PROBLEMS]]
+        if len(errors) > MESSAGE_PROBLEMS:
+            lines.append(f"and {len(errors) - MESSAGE_PROBLEMS:,} more problems (each one is in the error's `errors`)")
         super().__init__("; ".join(lines), errors=errors)
 
 

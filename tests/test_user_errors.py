@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import polpo_nb as polpo
-from polpo_nb.errors import ConflictError, NotFoundError, PolpoError
+from polpo_nb.errors import ConflictError, NotFoundError, PolpoError, SpecError
 
 
 @pytest.fixture
@@ -101,3 +101,19 @@ def test_an_agent_returning_nan_fails_its_attempt_saying_where_and_stores_strict
     with project.aio.store.read() as tx:
         for doc in tx.task_docs():
             json.loads(doc[2], parse_constant=refuse)  # what every browser's JSON.parse would accept
+
+
+def test_a_mission_with_many_bad_tasks_names_the_first_problems_and_counts_the_rest(project):
+    """Five hundred tasks for an agent that does not exist: the message a person reads (a traceback, the
+    CLI, an HTTP body) names the first problems and how many more there are, not every one of them;
+    `errors` keeps them all for code."""
+    tasks = [{"title": f"t{i}", "assignTo": "nobody"} for i in range(500)]
+    with pytest.raises(SpecError) as info:
+        project.save_mission({"name": "big", "tasks": tasks})
+    error = info.value
+    assert len(error.errors) == 500
+    assert error.message.startswith("tasks.0.assignTo: unknown agent 'nobody'")
+    assert error.message.endswith("; and 490 more problems (each one is in the error's `errors`)")
+    assert "tasks.9.assignTo" in error.message and "tasks.10.assignTo" not in error.message
+    assert str(error) == error.message
+    assert project.list_missions() == []  # nothing saved
