@@ -26,3 +26,22 @@ def test_commits_counts_committed_write_transactions_only(tmp_path: Path):
         assert store.commits == 2
     finally:
         store.close()
+
+
+def test_write_seconds_adds_up_committed_write_transactions_only(tmp_path: Path):
+    """The benchmark's "in write transactions" line: time inside committed writes, nothing else."""
+    store = Store(tmp_path / "state.db")
+    try:
+        assert store.write_seconds == 0.0
+        with store.write() as tx:
+            tx.put_kv("a", 1)
+        after_commit = store.write_seconds
+        assert after_commit > 0.0
+        with pytest.raises(RuntimeError), store.write() as tx:
+            tx.put_kv("c", 3)
+            raise RuntimeError("rolled back")
+        with store.read() as tx:
+            tx.get_kv("a")
+        assert store.write_seconds == after_commit
+    finally:
+        store.close()
