@@ -65,3 +65,35 @@ def test_on_a_terminal_the_live_view_shows_counts_tasks_scores_and_outputs(tmp_p
     assert re.search(r"Draft notes\s+writer\s+done\s+5\s+↻1", final)
     assert "Draft notes: wrote 3 items (after feedback)" in final
     assert final.rstrip().endswith("continue with: polpo resume release-notes")
+
+
+#: Titles a person writes (a checklist, markdown-ish emphasis, a stray closing bracket): text to print as
+#: it is, never terminal markup. Rich read them as markup: it ate `[x]` and `[bold]`, and raised on `[/]`.
+BRACKETED = ["- [x] done", "deploy [bold]now[/bold]", "a [/] b"]
+
+
+def test_tables_print_titles_and_results_as_written_brackets_included(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("m", "shout", BRACKETED, chain=False)})
+    polpo_cli("run", "m.json", cwd=root, check=0)
+    listed = polpo_cli("tasks", cwd=root, check=0).stdout
+    shown = polpo_cli("show", "m", cwd=root, check=0).stdout
+    for title in BRACKETED:
+        assert title in listed and title in shown
+        assert title.upper() in shown  # its result (the agent shouts the title)
+
+
+def test_the_live_view_prints_titles_as_written_brackets_included(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("m", "shout", BRACKETED, chain=False)})
+    main, child = pty.openpty()
+    proc = subprocess.Popen([POLPO, "run", "m.json"], cwd=root, stdin=child, stdout=child, stderr=child)
+    os.close(child)
+    screen = b""
+    with contextlib.suppress(OSError):  # EIO once the child has closed its side
+        while chunk := os.read(main, 65536):
+            screen += chunk
+    os.close(main)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode())
+    assert proc.wait(timeout=WAIT) == 0, text
+    final = text[text.rindex("m  completed"):]
+    for title in BRACKETED:
+        assert title in final

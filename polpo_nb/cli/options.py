@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from typing import IO, Any, TypeVar, cast
 
 import click
-from rich.console import Console
-from rich.table import Table
 
+from .table import render_table
 from .view import stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,13 +42,14 @@ def wire(value: Any) -> Any:
 
 
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str) -> None:
+    """Rows under their column names (`table.py`): as wide as the terminal, or 200 cells into a pipe or
+    a file; the header bold on a terminal."""
     out = stdout()
     if not rows:
         say(empty)
         return
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
-    Console(file=out, width=None if out.isatty() else 200).print(table)  # type: ignore[arg-type]
+    width = shutil.get_terminal_size().columns if out.isatty() else 200
+    lines = render_table(columns, [["" if cell is None else str(cell) for cell in row] for row in rows], width=width)
+    if out.isatty():
+        lines[0] = click.style(lines[0], bold=True)
+    say("\n".join(lines))

@@ -198,12 +198,12 @@ class RunPicture:
             header.append(f"  {self.pause}", style="cyan")
         tally = Text("  ".join(f"{status.replace('_', ' ')} {counts[status]}"
                                for status in sorted(counts, key=lambda s: _ORDER.get(s, 9))), style="dim")
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")  # cells as Text: never markup
         for column in ("task", "agent", "status", "score", "retries"):
             table.add_column(column)
         rows = sorted(self.rows.values(), key=lambda r: _ORDER.get(r.status, 9))
         for row in rows[:TABLE_ROWS]:
-            table.add_row(row.title, row.agent, Text(row.status, style=_STYLE.get(row.status, "")),
+            table.add_row(Text(row.title), Text(row.agent), Text(row.status, style=_STYLE.get(row.status, "")),
                           "" if row.score is None else f"{row.score:g}", f"↻{row.retries}" if row.retries else "")
         if len(rows) > TABLE_ROWS:
             table.add_row(f"... {len(rows) - TABLE_ROWS} more", "", "", "", "")
