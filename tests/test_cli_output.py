@@ -97,3 +97,34 @@ def test_the_live_view_prints_titles_as_written_brackets_included(tmp_path: Path
     final = text[text.rindex("m  completed"):]
     for title in BRACKETED:
         assert title in final
+
+
+#: A title (and so the `shout` agent's output and result) carrying terminal controls: an OSC that sets the
+#: window title, a clear-screen CSI, a C1 CSI and a right-to-left override. Printed raw, the terminal obeys
+#: them; an agent's text comes from models, tools and web pages, so it is never trusted with the terminal.
+CONTROLS = "ok \x1b]0;pwned\x07 \x1b[2J \x9b31m \u202eright-to-left"
+OBEYED = (b"\x1b]0;", b"\x1b[2J", "\x9b".encode(), "\u202e".encode(), b"\x07")
+
+
+def on_a_terminal(*args: str, cwd: Path) -> tuple[int, bytes]:
+    """`polpo ARGS` with a pty as its terminal: its exit status and every byte it wrote."""
+    main, child = pty.openpty()
+    proc = subprocess.Popen([POLPO, *args], cwd=cwd, stdin=child, stdout=child, stderr=child)
+    os.close(child)
+    screen = b""
+    with contextlib.suppress(OSError):  # EIO once the child has closed its side
+        while chunk := os.read(main, 65536):
+            screen += chunk
+    os.close(main)
+    return proc.wait(timeout=WAIT), screen
+
+
+def test_text_from_tasks_and_agents_never_reaches_the_terminal_as_controls(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("m", "shout", [CONTROLS])})
+    commands = [("run", "m.json"), ("show", "m"), ("tasks",), ("logs", CONTROLS), ("events",), ("missions",)]
+    for args in commands:
+        status, screen = on_a_terminal(*args, cwd=root)
+        assert status == 0, (args, screen)
+        assert not [seq for seq in OBEYED if seq in screen], (args, screen)
+        if args[0] != "missions":  # shown, as escapes (JSON's own in `events`)
+            assert "\\x1b]0;" in screen.decode() or "\\u001b]0;" in screen.decode(), (args, screen)

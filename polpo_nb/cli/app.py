@@ -15,6 +15,7 @@ import click
 from .. import __version__
 from ..errors import ConflictError, NotFoundError, PolpoError, SpecError
 from . import exits
+from .printable import printable
 
 EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in exits.TABLE)
 
@@ -65,5 +66,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(exc: BaseException, message: str, code: int) -> int:
     if _Settings.debug:
         traceback.print_exception(exc, file=sys.stderr)
-    click.echo(f"polpo: {message}", err=True)
+    click.echo(f"polpo: {printable(message)}", err=True)
     return code

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import click
 
+from .printable import printable
+
 OK = 0
 FAILED = 1  # the mission (or task) ended failed or cancelled; or something unexpected went wrong
 BAD_INPUT = 2  # usage, a missing or invalid file, an unknown or ambiguous name, not a polpo project
@@ -35,4 +37,4 @@ class UserError(click.ClickException):
         self.exit_code = code  # type: ignore[misc]  # click declares it on the class
 
     def show(self, file: object = None) -> None:
-        click.echo(f"polpo: {self.format_message()}", err=True)
+        click.echo(f"polpo: {printable(self.format_message())}", err=True)

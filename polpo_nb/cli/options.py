@@ -9,6 +9,7 @@ from typing import IO, Any, TypeVar, cast
 
 import click
 
+from .printable import printable
 from .table import render_table
 from .view import stdout
 
@@ -21,9 +22,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 plain_option = click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
 
 
-def say(text: str) -> None:
-    """A line on stdout, through the SafeStream (a reader that has gone is not an error)."""
-    click.echo(text, file=cast(IO[str], stdout()))
+def say(text: str, *, bold: bool = False) -> None:
+    """A line on stdout, through the SafeStream (a reader that has gone is not an error), its terminal
+    controls shown as escapes (`printable`: it may hold what tasks and agents wrote)."""
+    text = printable(text)
+    click.echo(click.style(text, bold=True) if bold else text, file=cast(IO[str], stdout()))
 
 
 def print_json(value: Any) -> None:
@@ -49,7 +52,7 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, empty:
         say(empty)
         return
     width = shutil.get_terminal_size().columns if out.isatty() else 200
-    lines = render_table(columns, [["" if cell is None else str(cell) for cell in row] for row in rows], width=width)
-    if out.isatty():
-        lines[0] = click.style(lines[0], bold=True)
+    cells = [["" if cell is None else printable(str(cell)) for cell in row] for row in rows]  # escapes widen them
+    header, *lines = render_table(columns, cells, width=width)
+    say(header, bold=out.isatty())
     say("\n".join(lines))

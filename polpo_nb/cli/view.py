@@ -27,6 +27,7 @@ from rich.text import Text
 
 from ..events.model import Event
 from ..spec import MissionRecord, MissionStatus, TaskRecord
+from .printable import printable
 
 #: The events a progress view shows (outputs included: they are what an agent says it is doing).
 SHOWN = ("task:transition", "task:fix", "task:retry", "task:timeout", "task:output", "assessment:completed",
@@ -96,7 +97,7 @@ def event_line(event: Event, titles: dict[str, str], elapsed: float) -> str:
         "mission:rerun": lambda: f"from {data.get('fromTask')!r}: {', '.join(data.get('tasks', []))}",
     }
     default = lambda: str(data.get("checkpoint") or data.get("gate") or data.get("status") or data.get("kind") or "")  # noqa: E731
-    return f"[{elapsed:6.2f}s] {event.event:22} {title:24} {details.get(event.event, default)()}".rstrip()
+    return printable(f"[{elapsed:6.2f}s] {event.event:22} {title:24} {details.get(event.event, default)()}".rstrip())
 
 
 class View(Protocol):
@@ -139,7 +140,8 @@ class _Row:
 
 @dataclass
 class RunPicture:
-    """What the live view draws, kept up to date from events (no store reads while it runs)."""
+    """What the live view draws, kept up to date from events (no store reads while it runs). Text from
+    tasks and agents is kept `printable`: Rich would hand its terminal controls to the terminal."""
 
     name: str = ""
     status: str = "active"
@@ -151,9 +153,9 @@ class RunPicture:
 
     def load(self, mission: MissionRecord | None, tasks: list[TaskRecord]) -> None:
         if mission is not None:
-            self.name, self.status = mission.name, mission.status.value
+            self.name, self.status = printable(mission.name), mission.status.value
         for t in tasks:
-            self.rows[t.id] = _Row(t.title, t.assign_to, t.status.value,
+            self.rows[t.id] = _Row(printable(t.title), printable(t.assign_to), t.status.value,
                                    t.assessment.score if t.assessment else None, t.retries)
 
     def apply(self, event: Event) -> None:
@@ -161,7 +163,7 @@ class RunPicture:
         row = self.rows.get(data.get("taskId", ""))
         if event.event == "task:transition" and row:
             row.status = data["to"]
-            row.agent = data.get("agentName") or row.agent
+            row.agent = printable(data.get("agentName") or row.agent)
             if data["to"] == "pending":
                 row.score = None
         elif event.event == "assessment:completed" and row:
@@ -172,10 +174,10 @@ class RunPicture:
             row.retries = data.get("retries", row.retries + 1)
         elif event.event == "task:output" and row:
             for line in str(data.get("text", "")).splitlines() or [""]:
-                self.outputs.append(f"{row.title}: {line}")
+                self.outputs.append(f"{row.title}: {printable(line)}")
         elif event.event == "mission:status":
             self.status = data.get("to", self.status)
-            self.pause = data.get("pauseMessage") or ""
+            self.pause = printable(data.get("pauseMessage") or "")
             # the clock shows working time: it stops while the mission waits or is over
             if self.status == MissionStatus.ACTIVE.value:
                 if self.stopped_at is not None:
