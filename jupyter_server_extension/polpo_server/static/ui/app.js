@@ -1,12 +1,12 @@
 // The dashboard's shell: credentials, the project, the router (#/missions, #/missions/ID, #/inbox,
-// #/tasks/ID, #/chat[/SESSION], #/agents, #/memory, #/files[/PATH], #/events), the live connection,
+// #/tasks/ID, #/chat[/SESSION], #/agents, #/memory, #/files[/PATH], #/events, #/keys), the live connection,
 // and repaints that keep what the user is typing.
 
 import { ApiError, blob, call, getKey, setKey } from "./api.js";
 import { Live } from "./live.js";
 import { chatPage, resetChat } from "./chat.js";
 import { eventsPage, inbox, inboxPage, missionPage, missionsPage, taskPage, tick } from "./pages.js";
-import { agentsPage, filesPage, forget, memoryPage } from "./project.js";
+import { agentsPage, filesPage, forget, keysPage, memoryPage } from "./project.js";
 
 const $ = (id) => document.getElementById(id);
 const main = $("main");
@@ -72,7 +72,7 @@ function render() {
   const view = page === "missions" && id ? missionPage(ctx, id) : page === "missions" ? missionsPage(ctx)
     : page === "inbox" ? inboxPage(ctx) : page === "tasks" && id ? taskPage(ctx, id) : page === "events" ? eventsPage(ctx)
     : page === "chat" ? chatPage(ctx, id) : page === "agents" ? agentsPage(ctx) : page === "memory" ? memoryPage(ctx)
-    : page === "files" ? filesPage(ctx, id) : missionsPage(ctx);
+    : page === "files" ? filesPage(ctx, id) : page === "keys" ? keysPage(ctx) : missionsPage(ctx);
   if (main.firstChild !== view) main.replaceChildren(view);
   for (const input of main.querySelectorAll(fields)) {
     const key = input.getAttribute("data-key");

@@ -1,5 +1,5 @@
 // The project's other pages: agents and team (from the snapshot), memory (view and edit), files
-// (browse the project's sandbox through `files/list`, `files/preview`, `files/read`). Memory and
+// (browse the project's sandbox through `files/list`, `files/preview`, `files/read`), API keys. Memory and
 // files load on their own and are kept across repaints, so an edit in progress is never lost.
 
 import { el } from "./dag.js";
@@ -123,4 +123,74 @@ export function filesPage(ctx, path = "") {
     })();
     return box;
   });
+}
+
+/** The project's API keys (`GET/POST keys`, `DELETE keys/{id}`): made here, a key's text is shown once,
+ * until Done or the page is left; revoking asks first. Only the server's own credentials manage keys:
+ * with a project key the server answers 403, which the page says in those words. */
+export function keysPage(ctx) {
+  return keep("keys", () => {
+    const box = el("div", { class: "ui-page ui-keys-page" });
+    const name = el("input", { id: "key-name", "data-key": "key-name", "aria-label": "Key name", placeholder: "ci", maxlength: "100" });
+    const kind = el("select", { id: "key-kind", "data-key": "key-kind", "aria-label": "Key kind" });
+    kind.append(el("option", { value: "live" }, "live"), el("option", { value: "test" }, "test (its runs are dry)"));
+    const create = el("button", { type: "submit", class: "ui-btn ui-primary" }, "Create key");
+    const form = el("form", { class: "ui-actions", "aria-label": "New API key" });
+    form.append(name, kind, create);
+    const made = el("div", { class: "ui-secret", role: "status", hidden: "" });
+    const listing = el("div");
+    box.append(el("h1", {}, "API keys"),
+      el("p", { class: "ui-muted" }, "Keys let a CI job, a teammate or a notebook call this project's API. A key's text is shown once, when it is made; revoked, it is refused from the next request on."),
+      form, made, listing);
+    const explain = (error) => (error.status === 403
+      ? "Only the server's own credentials (polpo serve --api-key, or the Jupyter session) manage keys; a project key cannot."
+      : error.message);
+    const load = async () => {
+      try {
+        const keys = await ctx.read("keys");
+        listing.replaceChildren(keys.length ? table(["Name", "Kind", "Prefix", "Created", "Last used", ""],
+          keys.map((k) => row([k.name, k.kind, `${k.prefix}…`, day(k.createdAt), day(k.lastUsedAt), revoker(k)], { "data-key-id": k.id })),
+          { id: "keys" }) : el("p", { class: "ui-empty" }, "No keys yet."));
+      } catch (error) { listing.replaceChildren(el("p", { class: "ui-error" }, explain(error))); }
+    };
+    const revoker = (k) => {
+      const cell = el("span", { class: "ui-actions" });
+      const revoke = el("button", { type: "button", class: "ui-btn ui-danger", "aria-label": `Revoke ${k.name}` }, "Revoke");
+      const ask = el("span", { class: "ui-confirm", hidden: "" });
+      const yes = el("button", { type: "button", class: "ui-btn ui-danger", "aria-label": `Confirm revoking ${k.name}` }, "Confirm revoke");
+      const no = el("button", { type: "button", class: "ui-btn", "aria-label": `Keep ${k.name}` }, "Keep");
+      ask.append(el("span", {}, `Revoke ${k.name}? Whoever uses it is refused at once. `), yes, no);
+      revoke.addEventListener("click", () => { revoke.hidden = true; ask.hidden = false; no.focus(); });
+      no.addEventListener("click", () => { revoke.hidden = false; ask.hidden = true; revoke.focus(); });
+      yes.addEventListener("click", async () => {
+        yes.disabled = true;
+        if (await ctx.act("DELETE", `keys/${encodeURIComponent(k.id)}`, undefined, `Revoke ${k.name}`)) await load();
+        yes.disabled = false;
+      });
+      cell.append(revoke, ask);
+      return cell;
+    };
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      create.disabled = true;
+      try {
+        const key = await ctx.act("POST", "keys", { name: name.value.trim(), kind: kind.value }, "Create key");
+        if (!key) return;
+        name.value = "";
+        const text = el("code", { id: "new-key" }, key.key);
+        const done = el("button", { type: "button", class: "ui-btn" }, "Done");
+        done.addEventListener("click", () => { made.replaceChildren(); made.hidden = true; name.focus(); });
+        made.replaceChildren(el("strong", {}, `New ${key.kind} key ${key.name}: `), text,
+          el("p", {}, "Copy it now: it is not kept anywhere and will not be shown again."), done);
+        made.hidden = false;
+        await load();
+      } finally { create.disabled = false; }
+    });
+    load();
+    return box;
+  });
+}
+
+function day(timestamp) {
+  return (timestamp || "").replace("T", " ").replace(/\..*$/, "");
 }
