@@ -82,3 +82,27 @@ async def test_approve_in_the_inbox_on_jupyter(ui_url: str, jp_serverapp, projec
     assert (await project.get_task(task_id)).status == "done"
     await expect(page.locator("#notice")).to_be_hidden()
     await context.close()
+
+
+async def test_a_key_made_on_the_keys_page_on_jupyter_opens_the_api_until_revoked(
+        ui_url: str, jp_serverapp, project: AsyncProject, browser: Browser) -> None:  # noqa: ANN001
+    """The Jupyter session is the server's own credential: it manages keys (POST and DELETE pass the XSRF
+    check); the key made works on the project's API at once, and is refused once revoked on the page."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    page = await context.new_page()
+    page.set_default_timeout(WAIT * 1000)
+    await page.goto(f"{ui_url}?token={jp_serverapp.identity_provider.token}#/keys")
+    await page.get_by_label("Key name").fill("ci")
+    await page.get_by_role("button", name="Create key").click()
+    made = page.locator("#new-key")
+    await expect(made).to_contain_text("sk_live_", timeout=WAIT * 1000)
+    key = await made.inner_text()
+    state = ui_url.replace("ui/", f"api/v1/projects/{project.id}/state")
+    async with httpx.AsyncClient(timeout=WAIT, headers={"Authorization": f"Bearer {key}"}) as client:
+        assert (await client.get(state)).status_code == 200
+        await page.get_by_role("button", name="Revoke ci").click()
+        await page.get_by_role("button", name="Confirm revoking ci").click()
+        await expect(page.locator(".ui-keys-page")).to_contain_text("No keys yet.", timeout=WAIT * 1000)
+        assert (await client.get(state)).status_code == 401
+    await expect(page.locator("#notice")).to_be_hidden()
+    await context.close()
