@@ -7,9 +7,11 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
 from chat_script import StreamScript, say
 
 import polpo_nb as polpo
+from polpo_nb.errors import SpecError
 
 
 def _write_config(project_dir: Path, config: dict) -> None:
@@ -80,3 +82,12 @@ def test_python_settings_win_over_the_file_in_either_spelling(project_dir: Path)
     _write_config(project_dir, {"maxConcurrency": 2, "judgeReviewers": 3})
     with polpo.Project(project_dir, config={"max_concurrency": 4}) as project:
         assert project.aio.config.max_concurrency == 4 and project.aio.config.judge_reviewers == 3
+
+
+def test_a_setting_given_twice_in_the_file_is_refused_not_overwritten(project_dir: Path):
+    (project_dir / ".polpo").mkdir()
+    path = project_dir / ".polpo" / "config.json"
+    path.write_text('{"maxConcurrency": 2, "judgeReviewers": 3, "maxConcurrency": 8}')
+    with pytest.raises(SpecError) as info:
+        polpo.Project(project_dir)
+    assert info.value.errors == [{"loc": [str(path)], "msg": "duplicate key 'maxConcurrency' in one object"}]

@@ -349,6 +349,33 @@ def test_snake_case_keys_are_accepted_in_files(tmp_path: Path):
     assert mission.tasks[1].depends_on == ["a"] and mission.tasks[1].max_retries == 1
 
 
+@pytest.mark.parametrize(("name", "text", "message"), [
+    # a second `tasks:` block (pasted below the first): the first block's tasks were dropped, silently
+    ("m.yaml", "name: m\ntasks:\n  - title: a\n    assignTo: w\ntasks:\n  - title: b\n    assignTo: w\n",
+     "duplicate key 'tasks' at line 5 (first at line 2)"),
+    ("m.yaml", "name: m\ntasks:\n  - title: a\n    assignTo: w\n    assignTo: v\n",
+     "duplicate key 'assignTo' at line 5 (first at line 4)"),
+    ("m.yaml", "name: m\ntasks: [{title: a, assignTo: w, title: b}]\n",  # one line: told apart all the same
+     "duplicate key 'title' at line 2 (first at line 2)"),
+    ("m.json", '{"name": "m", "tasks": [{"title": "a", "assignTo": "w", "title": "b"}]}',
+     "duplicate key 'title' in one object"),
+])
+def test_a_key_given_twice_in_a_mission_file_is_refused_not_overwritten(tmp_path: Path, name: str, text: str,
+                                                                         message: str):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(SpecError) as info:
+        polpo.load_mission(path)
+    assert info.value.errors == [{"loc": [str(path)], "msg": message}]
+
+
+def test_yaml_merge_keys_still_override_what_they_merge(tmp_path: Path):
+    path = tmp_path / "m.yaml"
+    path.write_text("name: m\ntasks:\n  - &base {title: a, assignTo: w, maxRetries: 1}\n"
+                    "  - <<: *base\n    title: b\n    maxRetries: 2\n")
+    assert [(t.title, t.max_retries) for t in polpo.load_mission(path).tasks] == [("a", 1), ("b", 2)]
+
+
 def test_a_missing_mission_file_is_not_found(tmp_path: Path):
     with pytest.raises(NotFoundError, match="No such mission file: .*nosuch.yaml"):
         polpo.load_mission(tmp_path / "nosuch.yaml")

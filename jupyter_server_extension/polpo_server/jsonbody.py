@@ -3,18 +3,19 @@
 Python's `json.loads` is lenient where the server cannot afford it: it accepts `NaN`, `Infinity` and
 turns `1e999` into `inf` (none of which JSON has, so a value holding one can be neither answered nor
 stored and read back), lets `"\\ud800"` through as a lone surrogate (which no UTF-8 writer accepts:
-SQLite, files, the answer itself), and recurses once per nesting level (1,000 levels raise
-RecursionError). `loads` refuses all of these with a SpecError naming where the problem is, so each
-handler answers 400 before anything is written.
+SQLite, files, the answer itself), recurses once per nesting level (1,000 levels raise
+RecursionError), and keeps the last of a key given twice in one object. `loads` refuses all of these with
+a SpecError naming where the problem is, so each handler answers 400 before anything is written; a
+mission file says the same of the same JSON (`loads_json`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from polpo_nb.errors import SpecError
+from polpo_nb.spec.datafile import DuplicateKeyError, loads_json
 
 #: Deepest nesting accepted (a mission with tasks, expectations and dimensions is under 10 levels).
 MAX_DEPTH = 64
@@ -27,7 +28,9 @@ def _bad(loc: list[str | int], msg: str) -> SpecError:
 def loads(raw: bytes | str, where: str = "body") -> Any:
     """Parse `raw` strictly; SpecError with `loc` pointing at the offending value (prefixed `where`)."""
     try:
-        data = json.loads(raw)  # NaN, Infinity: floats the walk below names
+        data = loads_json(raw)  # NaN, Infinity: floats the walk below names
+    except DuplicateKeyError as exc:
+        raise _bad([where], str(exc)) from None
     except RecursionError:
         raise _bad([where], f"nested more than {MAX_DEPTH} levels deep") from None
     except (ValueError, UnicodeDecodeError) as exc:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import SpecError
 from ..spec import ProjectConfig, parse
+from ..spec.datafile import DuplicateKeyError, loads_json
 
 POLPO_DIR = ".polpo"
 CONFIG_FILES = (f"{POLPO_DIR}/config.json", "polpo.json")
@@ -37,9 +38,11 @@ def load_config(root: Path, overrides: dict | None = None, defaults: dict | None
     path = config_path(root)
     if path is not None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = loads_json(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise SpecError([{"loc": [str(path)], "msg": f"invalid JSON: {exc}"}]) from None
+        except DuplicateKeyError as exc:
+            raise SpecError([{"loc": [str(path)], "msg": str(exc)}]) from None
         if not isinstance(data, dict):
             raise SpecError([{"loc": [str(path)], "msg": "the config file holds one JSON object"}])
     return parse(ProjectConfig, {**_wire_keys(defaults), **data, **_wire_keys(overrides)})

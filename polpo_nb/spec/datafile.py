@@ -13,15 +13,60 @@ import yaml
 from ..errors import NotFoundError, SpecError
 
 
+class DuplicateKeyError(ValueError):
+    """A mapping of a hand-written file gives a key twice. `json` and PyYAML keep the last value without a
+    word: a second `tasks:` block pasted below the first would drop every task of the first."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise DuplicateKeyError(f"duplicate key {key!r} in one object")
+        data[key] = value
+    return data
+
+
+def loads_json(text: str | bytes) -> Any:
+    """`json.loads`, refusing an object that gives a key twice (DuplicateKeyError)."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]  # (PyYAML has no type hints)
+    """YAML's own rule (a mapping's keys are unique), which PyYAML does not enforce. A merge (`<<: *base`)
+    is not a duplicate: the keys written beside it override what it merges, as YAML means."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = lines.get(key)
+            except TypeError:  # an unhashable key: the construction below refuses it in YAML's words
+                continue
+            if first is not None:
+                raise DuplicateKeyError(f"duplicate key {key!r} at line {line} (first at line {first})")
+            lines[key] = line
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)
+        return mapping
+
+
 def mission_data(text: str, *, source: str = "<text>") -> dict[str, Any]:
-    """The mapping in YAML or JSON text (JSON is YAML, but JSON first gives better error positions)."""
+    """The mapping in YAML or JSON text (JSON is YAML, but JSON first gives better error positions). A
+    key given twice in one mapping is refused, never overwritten."""
     try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError:
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SpecError([{"loc": [source], "msg": f"neither valid JSON nor YAML: {exc}"}]) from None
+            data: Any = loads_json(text)
+        except json.JSONDecodeError:
+            try:
+                data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+            except yaml.YAMLError as exc:
+                raise SpecError([{"loc": [source], "msg": f"neither valid JSON nor YAML: {exc}"}]) from None
+    except DuplicateKeyError as exc:
+        raise SpecError([{"loc": [source], "msg": str(exc)}]) from None
     if not isinstance(data, dict):
         raise SpecError([{"loc": [source], "msg": "a mission file holds one mapping (name, tasks, ...)"}])
     return data

@@ -96,6 +96,11 @@ CASES = [
     Case("max-retries-string", "POST", "tasks", 400, "maxRetries", _raw('{"title":"p","assignTo":"dev","maxRetries":"3"}')),
     Case("method-not-allowed", "PUT", "tasks", 405, "allowed", b"{}"),
     Case("ws-without-upgrade", "GET", "ws", 400, "websocket"),
+    # -- a key given twice (the last one used to win, silently) --
+    Case("duplicate-key-task", "POST", "tasks", 400, "duplicate key 'title'",
+         _raw('{"title":"first","assignTo":"dev","title":"second"}')),
+    Case("duplicate-key-mission", "POST", "missions", 400, "duplicate key 'tasks'",
+         _raw('{"name":"m-dup","tasks":[{"title":"a","assignTo":"dev"}],"tasks":[]}')),
     # -- what already held --
     Case("invalid-json", "POST", "tasks", 400, "invalid json", b'{"title": '),
     Case("not-an-object", "POST", "tasks", 400, "object", b"[1, 2]"),
