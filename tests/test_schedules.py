@@ -122,6 +122,28 @@ def test_invalid_schedule_is_refused_at_save(project):
     assert project.list_missions() == []
 
 
+@pytest.mark.parametrize(("schedule", "message"), [
+    # a date no calendar has: croniter takes it, then raised CroniterBadDateError at the save (a 500 over HTTP)
+    ("0 0 30 2 *", "never occurs"),
+    # six fields: croniter reads the sixth as seconds, node-cron (upstream Polpo) the first, so "09:00 on
+    # Mondays" in node-cron's spelling was saved as "the 9th of every month, at 00:00:01"
+    ("0 0 9 * * 1", "has 6 fields: a cron expression here has 5"),
+    ("0 0 9 * * 1 2030", "has 7 fields"),
+])
+def test_a_cron_that_never_occurs_or_has_more_than_five_fields_is_refused_at_save(project, schedule: str,
+                                                                                 message: str):
+    project.agent("w")(lambda task, ctx: "ran")
+    with pytest.raises(polpo.SpecError) as info:
+        project.save_mission({"name": "m", "schedule": schedule, "tasks": [{"title": "a", "assignTo": "w"}]})
+    assert info.value.errors[0]["loc"] == ["schedule"] and message in info.value.errors[0]["msg"]
+    assert project.list_missions() == []
+
+
+@pytest.mark.parametrize("schedule", ["@daily", "*/15 9-17 * * 1-5", "0 0 29 2 *"])
+def test_five_field_crons_and_their_nicknames_are_kept(project, schedule: str):
+    assert _scheduled(project, schedule).status == MissionStatus.SCHEDULED
+
+
 def test_a_look_at_the_schedules_reads_only_the_scheduled_missions(project, monkeypatch):
     """The scheduler looks on every mission event: it must not parse every mission of the project's
     history and count each one's tasks, only read the missions that have a next occurrence."""

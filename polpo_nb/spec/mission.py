@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -76,9 +76,24 @@ def _invalid(path: str, message: str) -> PydanticCustomError:
     return PydanticCustomError("mission_graph", "{path}: {message}", {"path": path, "message": message})
 
 
+#: Where the check that a cron expression occurs at all starts: fixed, so that the check does not depend
+#: on the day it runs (a leap year follows: `0 0 29 2 *` occurs).
+_CRON_CHECK_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def check_schedule(value: str) -> str:
-    """A cron expression (recurring) or an ISO 8601 timestamp (once)."""
+    """A cron expression of 5 fields or a nickname (`@daily`), recurring; or an ISO 8601 timestamp (once).
+    Refused: more fields (croniter would read a sixth as seconds where node-cron, upstream Polpo's, reads
+    the first: the same text, another schedule) and a date no calendar has (`0 0 30 2 *`)."""
     if croniter.is_valid(value):
+        fields = value.split()
+        if not value.startswith("@") and len(fields) != 5:
+            raise ValueError(f"{value!r} has {len(fields)} fields: a cron expression here has 5 (minute hour "
+                             "day-of-month month day-of-week), no seconds or years")
+        try:
+            croniter(value, _CRON_CHECK_FROM).get_next(datetime)
+        except CroniterBadDateError:
+            raise ValueError(f"{value!r} never occurs: no date matches it") from None
         return value
     try:
         datetime.fromisoformat(value.replace("Z", "+00:00"))

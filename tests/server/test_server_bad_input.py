@@ -101,6 +101,9 @@ CASES = [
          _raw('{"title":"first","assignTo":"dev","title":"second"}')),
     Case("duplicate-key-mission", "POST", "missions", 400, "duplicate key 'tasks'",
          _raw('{"name":"m-dup","tasks":[{"title":"a","assignTo":"dev"}],"tasks":[]}')),
+    # -- a schedule that never occurs (a 500: croniter raised at the save) --
+    Case("cron-never-occurs", "POST", "missions", 400, "never occurs",
+         _raw('{"name":"m-feb30","schedule":"0 0 30 2 *","tasks":[{"title":"a","assignTo":"dev"}]}')),
     # -- what already held --
     Case("invalid-json", "POST", "tasks", 400, "invalid json", b'{"title": '),
     Case("not-an-object", "POST", "tasks", 400, "object", b"[1, 2]"),
