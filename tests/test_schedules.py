@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import polpo_nb as polpo
-from polpo_nb.engine.schedules import GRACE_SECONDS, parse_iso
+from polpo_nb.engine.schedules import GRACE_SECONDS, next_run, parse_iso
 from polpo_nb.spec import MissionStatus
 
 WAIT = 30
@@ -169,3 +170,16 @@ def test_a_look_at_the_schedules_reads_only_the_scheduled_missions(project, monk
     assert project._thread.call(next_look()) == pytest.approx(29 + 0.01)  # (due is 1 s past the occurrence)
     assert tick(project, due) == [mission.id]
     assert read_every_mission == []
+
+
+def test_a_six_field_cron_stored_by_an_earlier_version_still_reads_and_runs_as_before(project, project_dir):
+    """The 5-field rule is for what is saved from now on: a mission an earlier version stored with six
+    fields stays in the lists, with its schedule, and its next run is computed as it was (croniter)."""
+    saved = _scheduled(project, MONTHLY)
+    with sqlite3.connect(project_dir / ".polpo" / "state.db") as conn:
+        conn.execute("UPDATE missions SET doc = json_set(doc, '$.schedule', '0 0 1 * * 30') WHERE id = ?", (saved.id,))
+    again = project.get_mission(saved.id)
+    assert again.schedule == "0 0 1 * * 30"
+    assert [m.id for m in project.list_missions()] == [saved.id]
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    assert next_run(again, start) == datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC)  # croniter: seconds last

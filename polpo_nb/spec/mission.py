@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from croniter import CroniterBadDateError, croniter
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..errors import SpecError
@@ -29,7 +29,7 @@ from .expectations import ExpectedOutcome
 from .graph import find_cycle
 from .status import MissionStatus
 from .task import DEFAULT_MAX_RETRIES, RetryPolicy, Task, TaskRecord
-from .validation import parse
+from .validation import is_stored, parse
 
 DEFAULT_QUALITY_THRESHOLD = 3.0
 
@@ -81,11 +81,14 @@ def _invalid(path: str, message: str) -> PydanticCustomError:
 _CRON_CHECK_FROM = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def check_schedule(value: str) -> str:
+def check_schedule(value: str, *, stored: bool = False) -> str:
     """A cron expression of 5 fields or a nickname (`@daily`), recurring; or an ISO 8601 timestamp (once).
     Refused: more fields (croniter would read a sixth as seconds where node-cron, upstream Polpo's, reads
-    the first: the same text, another schedule) and a date no calendar has (`0 0 30 2 *`)."""
+    the first: the same text, another schedule) and a date no calendar has (`0 0 30 2 *`); a `stored`
+    schedule, saved before that rule, is read as it was saved."""
     if croniter.is_valid(value):
+        if stored:
+            return value
         fields = value.split()
         if not value.startswith("@") and len(fields) != 5:
             raise ValueError(f"{value!r} has {len(fields)} fields: a cron expression here has 5 (minute hour "
@@ -120,8 +123,8 @@ class Mission(WireModel):
 
     @field_validator("schedule")
     @classmethod
-    def _schedule_valid(cls, value: str | None) -> str | None:
-        return value if value is None else check_schedule(value)
+    def _schedule_valid(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return value if value is None else check_schedule(value, stored=is_stored(info))
 
     @model_validator(mode="after")
     def _check_graph(self) -> Mission:

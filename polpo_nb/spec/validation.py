@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, ValidationInfo
 
 from ..errors import SpecError
 from .messages import explain
 
 M = TypeVar("M", bound=BaseModel)
+
+#: The validation context of a record read back from the store (`model_validate_json(doc, context=STORED)`):
+#: a rule added to refuse new input must not make what an earlier version stored unreadable.
+STORED: dict[str, bool] = {"stored": True}
+
+
+def is_stored(info: ValidationInfo) -> bool:
+    """Whether this validation reads a stored record (`STORED`) rather than new input."""
+    return bool(info.context and info.context.get("stored"))
 
 
 def spec_error(exc: ValidationError, prefix: tuple[str | int, ...] = (),

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConflictError, NotFoundError, StoreError
 from ..spec import Agent, MissionRecord, TaskRecord, utcnow
+from ..spec.validation import STORED
 from .docs import storable
 from .eventlog import EventRows
 from .revisions import TaskRevisions
@@ -61,7 +62,7 @@ class UnreadableRecordError(ConflictError):
 def _load(model: type[M], doc: str, what: str) -> M:
     """One row as its model; a row that does not validate is an UnreadableRecordError naming it."""
     try:
-        return model.model_validate_json(doc)
+        return model.model_validate_json(doc, context=STORED)
     except ValidationError as exc:
         fields = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
         raise UnreadableRecordError(f"{what} is stored but cannot be read (invalid: {', '.join(fields) or 'the row'}); "
