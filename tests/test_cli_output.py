@@ -4,6 +4,7 @@ never stalls the journal."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pty
 import re
@@ -126,5 +127,15 @@ def test_text_from_tasks_and_agents_never_reaches_the_terminal_as_controls(tmp_p
         status, screen = on_a_terminal(*args, cwd=root)
         assert status == 0, (args, screen)
         assert not [seq for seq in OBEYED if seq in screen], (args, screen)
-        if args[0] != "missions":  # shown, as escapes (JSON's own in `events`)
-            assert "\\x1b]0;" in screen.decode() or "\\u001b]0;" in screen.decode(), (args, screen)
+        if args[0] != "missions":  # shown, as escapes
+            assert "\\u001b]0;" in screen.decode(), (args, screen)
+
+
+def test_json_output_stays_json_and_gives_back_the_exact_text(tmp_path: Path):
+    """`--json` goes through the same escaping: its escapes are JSON's own (`\\u009b`), so what a script
+    parses is the text as it was written, controls included."""
+    root = write_project(tmp_path / "p", {"m.json": mission("m", "shout", [CONTROLS])})
+    polpo_cli("run", "m.json", cwd=root, check=0)
+    events = [json.loads(line) for line in polpo_cli("events", "--json", cwd=root, check=0).stdout.splitlines()]
+    assert [e["data"]["title"] for e in events if e["event"] == "task:created"] == [CONTROLS]
+    assert as_json("show", "m", cwd=root)["tasks"][0]["result"]["content"] == CONTROLS.upper()

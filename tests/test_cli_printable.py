@@ -1,5 +1,5 @@
-"""`printable`: every terminal control in text from tasks and agents is shown as its escape, line breaks
-and tabs stay, and text already made printable does not change again."""
+"""`printable`: every terminal control in text from tasks and agents is shown as its escape (JSON's own),
+line breaks and tabs stay, and text already made printable does not change again."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from polpo_nb.cli.printable import printable
 
 
 @pytest.mark.parametrize(("raw", "shown"), [
-    ("\x1b]52;c;cGFzdGU=\x07", "\\x1b]52;c;cGFzdGU=\\x07"),  # OSC 52: write the clipboard
-    ("\x1b[8mhidden", "\\x1b[8mhidden"),
-    ("\x9b2J", "\\x9b2J"),  # the C1 form of CSI
-    ("abc\rXYZ", "abc\\x0dXYZ"),  # a carriage return that would overwrite the line
+    ("\x1b]52;c;cGFzdGU=\x07", "\\u001b]52;c;cGFzdGU=\\u0007"),  # OSC 52: write the clipboard
+    ("\x1b[8mhidden", "\\u001b[8mhidden"),
+    ("\x9b2J", "\\u009b2J"),  # the C1 form of CSI
+    ("abc\rXYZ", "abc\\u000dXYZ"),  # a carriage return that would overwrite the line
     ("\u202egnp.exe", "\\u202egnp.exe"),
-    ("back\x08space\x7f", "back\\x08space\\x7f"),
+    ("back\x08space\x7f", "back\\u0008space\\u007f"),
 ])
 def test_controls_are_shown_as_escapes(raw: str, shown: str):
     assert printable(raw) == shown
