@@ -49,17 +49,23 @@ def test_a_subscriber_that_raises_does_not_stall_the_journal(project: polpo.Proj
     wait_for(lambda: "mission:completed" in events.names())
 
 
-def test_on_a_terminal_the_live_view_shows_counts_tasks_scores_and_outputs(tmp_path: Path):
-    polpo_cli("init", cwd=tmp_path, check=0)
+def on_a_terminal(*args: str, cwd: Path) -> tuple[int, bytes]:
+    """`polpo ARGS` with a pty as its terminal: its exit status and every byte it wrote."""
     main, child = pty.openpty()
-    proc = subprocess.Popen([POLPO, "run", "mission.yaml"], cwd=tmp_path, stdin=child, stdout=child, stderr=child)
+    proc = subprocess.Popen([POLPO, *args], cwd=cwd, stdin=child, stdout=child, stderr=child)
     os.close(child)
     screen = b""
     with contextlib.suppress(OSError):  # EIO once the child has closed its side
         while chunk := os.read(main, 65536):
             screen += chunk
     os.close(main)
-    assert proc.wait(timeout=WAIT) == 3
+    return proc.wait(timeout=WAIT), screen
+
+
+def test_on_a_terminal_the_live_view_shows_counts_tasks_scores_and_outputs(tmp_path: Path):
+    polpo_cli("init", cwd=tmp_path, check=0)
+    status, screen = on_a_terminal("run", "mission.yaml", cwd=tmp_path)
+    assert status == 3
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode())
     final = text[text.rindex("release-notes  paused"):]  # the last frame, then the verdict
     assert "3/4 done" in final and "pending 1  done 3" in final
@@ -85,16 +91,9 @@ def test_tables_print_titles_and_results_as_written_brackets_included(tmp_path: 
 
 def test_the_live_view_prints_titles_as_written_brackets_included(tmp_path: Path):
     root = write_project(tmp_path / "p", {"m.json": mission("m", "shout", BRACKETED, chain=False)})
-    main, child = pty.openpty()
-    proc = subprocess.Popen([POLPO, "run", "m.json"], cwd=root, stdin=child, stdout=child, stderr=child)
-    os.close(child)
-    screen = b""
-    with contextlib.suppress(OSError):  # EIO once the child has closed its side
-        while chunk := os.read(main, 65536):
-            screen += chunk
-    os.close(main)
+    status, screen = on_a_terminal("run", "m.json", cwd=root)
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode())
-    assert proc.wait(timeout=WAIT) == 0, text
+    assert status == 0, text
     final = text[text.rindex("m  completed"):]
     for title in BRACKETED:
         assert title in final
@@ -105,19 +104,6 @@ def test_the_live_view_prints_titles_as_written_brackets_included(tmp_path: Path
 #: them; an agent's text comes from models, tools and web pages, so it is never trusted with the terminal.
 CONTROLS = "ok \x1b]0;pwned\x07 \x1b[2J \x9b31m \u202eright-to-left"
 OBEYED = (b"\x1b]0;", b"\x1b[2J", "\x9b".encode(), "\u202e".encode(), b"\x07")
-
-
-def on_a_terminal(*args: str, cwd: Path) -> tuple[int, bytes]:
-    """`polpo ARGS` with a pty as its terminal: its exit status and every byte it wrote."""
-    main, child = pty.openpty()
-    proc = subprocess.Popen([POLPO, *args], cwd=cwd, stdin=child, stdout=child, stderr=child)
-    os.close(child)
-    screen = b""
-    with contextlib.suppress(OSError):  # EIO once the child has closed its side
-        while chunk := os.read(main, 65536):
-            screen += chunk
-    os.close(main)
-    return proc.wait(timeout=WAIT), screen
 
 
 def test_text_from_tasks_and_agents_never_reaches_the_terminal_as_controls(tmp_path: Path):

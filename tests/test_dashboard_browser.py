@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+from dashboard_pages import fresh_page
+from dashboard_pages import login as dashboard_login
 from playwright.sync_api import Browser, Page, expect
 from server.server_helpers import WAIT, free_port, start_serve, stop_serve
 
@@ -127,12 +129,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    expect.set_options(timeout=WAIT_MS)
-    yield page
-    context.close()
+    with fresh_page(browser, WAIT_MS) as page:
+        yield page
 
 
 def shot(page: Page, name: str) -> None:
@@ -141,10 +139,7 @@ def shot(page: Page, name: str) -> None:
 
 
 def login(page: Page, served: Served, hash_: str = "#/missions") -> None:
-    page.goto(f"{served.url}ui/{hash_}")
-    page.get_by_label("API key").fill(KEY)
-    page.get_by_role("button", name="Connect").click()
-    expect(page.locator("#connection")).to_have_text("live")
+    dashboard_login(page, served.url, KEY, hash_)
 
 
 def mission(served: Served, name: str, tasks: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dashboard_pages import fresh_page
+from dashboard_pages import login as dashboard_login
 from playwright.sync_api import Browser, Page, expect
 from server.server_helpers import WAIT, free_port, start_serve, stop_serve
 
@@ -32,19 +34,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    expect.set_options(timeout=WAIT_MS)
-    yield page
-    context.close()
+    with fresh_page(browser, WAIT_MS) as page:
+        yield page
 
 
 def login(page: Page, url: str, key: str) -> None:
-    page.goto(f"{url}ui/#/keys")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Connect").click()
-    expect(page.locator("#connection")).to_have_text("live")
+    dashboard_login(page, url, key, "#/keys")
 
 
 def status_with(api: str, key: str) -> int:
