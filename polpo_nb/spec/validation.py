@@ -3,6 +3,8 @@ user's terms. Its own module, below every model, so that the models' base class 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError, ValidationInfo
@@ -14,7 +16,7 @@ M = TypeVar("M", bound=BaseModel)
 
 #: The validation context of a record read back from the store (`model_validate_json(doc, context=STORED)`):
 #: a rule added to refuse new input must not make what an earlier version stored unreadable.
-STORED: dict[str, bool] = {"stored": True}
+STORED: Mapping[str, bool] = MappingProxyType({"stored": True})  # read-only: one object every read shares
 
 
 def is_stored(info: ValidationInfo) -> bool:
