@@ -14,10 +14,26 @@ from pathlib import Path
 import httpx
 import pytest
 from lab_pages import ROOT, WAIT_MS, open_and_run_all, statuses, stub_widget, wait_for_statuses
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Locator, Page
+from playwright.sync_api import Error as PlaywrightError
 
 ARTIFACTS = ROOT / "test-artifacts" / "test_notebook_browser"
 PAUSED = {"Collect changes": "done", "Collect fixes": "done", "Draft notes": "done", "Publish": "pending"}
+
+
+def widget_in_view(page: Page) -> Locator:
+    """The widget, scrolled into view for a screenshot. Its output can be rendered anew as the run
+    settles (the saved static picture beside it changes), which detaches the element Playwright found a
+    moment before: then it is looked up again."""
+    for _ in range(5):
+        widget = page.locator(".polpo-widget").first
+        try:
+            widget.scroll_into_view_if_needed()
+            return widget
+        except PlaywrightError as exc:
+            if "not attached" not in str(exc):
+                raise
+    raise AssertionError("the widget's output was rendered anew five times in a row")
 
 
 
@@ -57,7 +73,7 @@ def _run_quickstart(page: Page, base: str, token: str) -> None:
                            ".some(o => o.textContent.includes('1 paused'))", timeout=WAIT_MS)
     assert statuses(page) == PAUSED
     assert "An editor reads the draft" in widget.locator(".polpo-message").text_content()
-    widget.scroll_into_view_if_needed()
+    widget = widget_in_view(page)
     page.screenshot(path=str(ARTIFACTS / "quickstart-paused-at-checkpoint.png"), full_page=False)
 
     # Resume in the widget: Publish runs and waits for approval
@@ -65,8 +81,7 @@ def _run_quickstart(page: Page, base: str, token: str) -> None:
     assert resume.is_visible()
     resume.click()
     wait_for_statuses(page, {**PAUSED, "Publish": "awaiting_approval"})
-    widget = page.locator(".polpo-widget").first  # the output may have been replaced as the run settled
-    widget.scroll_into_view_if_needed()
+    widget = widget_in_view(page)  # the output may have been replaced as the run settled
     page.screenshot(path=str(ARTIFACTS / "quickstart-awaiting-approval.png"), full_page=False)
 
     # Approve: Publish done, the mission completed
@@ -99,7 +114,7 @@ def _run_quickstart(page: Page, base: str, token: str) -> None:
     assert "published" in widget.locator(".polpo-detail").text_content()
     seen = page.evaluate(NODE_VISIBILITY)
     assert len(seen) == 4 and all(n["inside"] and n["onTop"] and not n["overlapsDetail"] for n in seen), seen
-    widget.scroll_into_view_if_needed()
+    widget_in_view(page)
     page.screenshot(path=str(ARTIFACTS / "quickstart-approved.png"), full_page=False)
 
 
