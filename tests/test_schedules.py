@@ -183,3 +183,22 @@ def test_a_six_field_cron_stored_by_an_earlier_version_still_reads_and_runs_as_b
     assert [m.id for m in project.list_missions()] == [saved.id]
     start = datetime(2030, 1, 1, tzinfo=UTC)
     assert next_run(again, start) == datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC)  # croniter: seconds last
+
+
+def test_a_recurring_schedule_that_ends_before_it_first_fires_is_refused_at_save(project):
+    """It was saved as a `draft`, without a word: the user asked for a schedule that never fires."""
+    project.agent("w")(lambda task, ctx: "ran")
+    with pytest.raises(polpo.SpecError) as info:
+        project.save_mission(polpo.Mission("report", schedule="0 9 * * *", end_date=datetime(2020, 1, 1, tzinfo=UTC))
+                             .task("a", assign_to="w"))
+    assert info.value.errors == [{"loc": ["endDate"], "msg": "endDate 2020-01-01T00:00:00Z is before the first "
+                                  "occurrence of '0 9 * * *' from now: the schedule would never fire"}]
+    assert project.list_missions() == []
+
+
+def test_a_schedule_that_has_run_its_course_still_takes_edits_of_other_fields(project, project_dir):
+    saved = _scheduled(project, MONTHLY, end_date=datetime.now(UTC) + timedelta(days=400))
+    with sqlite3.connect(project_dir / ".polpo" / "state.db") as conn:  # its endDate passes
+        conn.execute("UPDATE missions SET doc = json_set(doc, '$.endDate', '2020-01-01T00:00:00Z') WHERE id = ?",
+                     (saved.id,))
+    assert project.update_mission(saved.id, {"prompt": "the monthly report"}).prompt == "the monthly report"

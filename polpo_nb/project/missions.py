@@ -16,7 +16,7 @@ from typing import Any
 from pydantic.alias_generators import to_camel, to_snake
 
 from ..engine.engine import Engine
-from ..engine.schedules import first_run
+from ..engine.schedules import first_run, iso
 from ..errors import ConflictError, NotFoundError, SpecError
 from ..events.catalog import MissionDeleted, MissionSaved, TaskCreated, TaskRemoved, TaskUpdated
 from ..spec import (
@@ -300,8 +300,13 @@ def _check_mission_tasks(mission: MissionRecord, tasks: list[Any]) -> None:
 
 
 def _schedule_fields(spec: Mission, status: MissionStatus) -> dict[str, Any]:
-    """`nextRunAt`, and `scheduled` for a mission that has not run yet."""
+    """`nextRunAt`, and `scheduled` for a mission that has not run yet. Called when a schedule is set (a
+    new mission, a PATCH of `schedule` or `endDate`): one that ends before it first fires is refused
+    (an edit of another field of a schedule that has run its course does not come here)."""
     next_run_at = first_run(spec, datetime.now(UTC))
+    if spec.schedule and next_run_at is None and spec.end_date is not None:
+        raise SpecError([{"loc": ["endDate"], "msg": f"endDate {iso(spec.end_date)} is before the first occurrence "
+                          f"of {spec.schedule!r} from now: the schedule would never fire"}])
     fields: dict[str, Any] = {"next_run_at": next_run_at}
     if status in (MissionStatus.DRAFT, MissionStatus.SCHEDULED):
         fields["status"] = MissionStatus.SCHEDULED if next_run_at else MissionStatus.DRAFT
