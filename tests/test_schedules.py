@@ -183,6 +183,12 @@ def test_a_six_field_cron_stored_by_an_earlier_version_still_reads_and_runs_as_b
     assert [m.id for m in project.list_missions()] == [saved.id]
     start = datetime(2030, 1, 1, tzinfo=UTC)
     assert next_run(again, start) == datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC)  # croniter: seconds last
+    # an edit of another field keeps it (the schedule is not what is being saved), and so does a task added...
+    assert project.update_mission(saved.id, {"prompt": "the monthly report"}).schedule == "0 0 1 * * 30"
+    assert project.add_mission_task(saved.id, {"title": "b", "assignTo": "w"}).title == "b"
+    # ...while giving it that schedule anew is refused, as for any new input
+    with pytest.raises(polpo.SpecError, match="has 6 fields"):
+        project.update_mission(saved.id, {"schedule": "0 0 1 * * 30"})
 
 
 def test_a_recurring_schedule_that_ends_before_it_first_fires_is_refused_at_save(project):

@@ -33,6 +33,7 @@ from ..spec import (
 from ..spec.mission import mission_problems
 from ..spec.status import RUNNING_TASK_STATES
 from ..spec.task import TASK_SPEC_FIELDS
+from ..spec.validation import stored_but
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
 from .agents import AgentRegistry
@@ -194,7 +195,7 @@ class MissionEditor:
             raise ConflictError(f"Mission {current.name!r} is {current.status.value}: its task list cannot be "
                                 "replaced while it runs; add, change or remove tasks one at a time, or abort it first")
         base = current.spec.model_dump(by_alias=True, exclude_none=True)
-        spec = parse(Mission, {**base, **patch})
+        spec = parse(Mission, {**base, **patch}, context=stored_but(keys))  # what it does not change: as stored
         self.agents.check(spec.tasks, spec.team)
 
         def write(tx: Tx, emit: Emit) -> MissionRecord:

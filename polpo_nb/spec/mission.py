@@ -29,7 +29,7 @@ from .expectations import ExpectedOutcome
 from .graph import find_cycle
 from .status import MissionStatus
 from .task import DEFAULT_MAX_RETRIES, RetryPolicy, Task, TaskRecord
-from .validation import is_stored, parse
+from .validation import STORED, is_stored, parse
 
 DEFAULT_QUALITY_THRESHOLD = 3.0
 
@@ -296,9 +296,10 @@ class MissionRecord(Mission):
 
     @property
     def spec(self) -> Mission:
+        """The mission as stored (`STORED`: read as it was saved, not checked again as new input)."""
         return Mission.model_validate(
-            {**self.model_dump(include=set(Mission.model_fields)), "tasks": [t.spec for t in self.tasks]}
-        )
+            {**self.model_dump(include=set(Mission.model_fields)), "tasks": [t.spec for t in self.tasks]},
+            context=STORED)
 
 
 def mission_problems(mission: Mission) -> list[tuple[str, str]]:

@@ -3,7 +3,7 @@ user's terms. Its own module, below every model, so that the models' base class 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -16,12 +16,22 @@ M = TypeVar("M", bound=BaseModel)
 
 #: The validation context of a record read back from the store (`model_validate_json(doc, context=STORED)`):
 #: a rule added to refuse new input must not make what an earlier version stored unreadable.
-STORED: Mapping[str, bool] = MappingProxyType({"stored": True})  # read-only: one object every read shares
+STORED: Mapping[str, Any] = MappingProxyType({"stored": True})  # read-only: one object every read shares
+
+
+def stored_but(given: Collection[str]) -> Mapping[str, Any]:
+    """The context of a stored record whose fields `given` (a PATCH's, snake_case) are new input: those
+    are checked as input, the others read as they were stored."""
+    return MappingProxyType({"stored": True, "given": frozenset(given)})
 
 
 def is_stored(info: ValidationInfo) -> bool:
-    """Whether this validation reads a stored record (`STORED`) rather than new input."""
-    return bool(info.context and info.context.get("stored"))
+    """Whether this field's value is read as stored (`STORED`, or `stored_but` another field) rather than
+    checked as new input."""
+    context = info.context
+    if not (context and context.get("stored")):
+        return False
+    return info.field_name not in context.get("given", ())
 
 
 def spec_error(exc: ValidationError, prefix: tuple[str | int, ...] = (),
@@ -41,9 +51,10 @@ def spec_error(exc: ValidationError, prefix: tuple[str | int, ...] = (),
     return SpecError(errors)
 
 
-def parse(model: type[M], data: Any, *, prefix: tuple[str | int, ...] = ()) -> M:
+def parse(model: type[M], data: Any, *, prefix: tuple[str | int, ...] = (),
+          context: Mapping[str, Any] | None = None) -> M:
     """`model.model_validate(data)` raising SpecError, the one exception type for invalid input."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise spec_error(exc, prefix, model) from None
