@@ -34,7 +34,7 @@ function field(label, value) {
 }
 
 /** `2026-12-01T03:00:00.123Z` -> `2026-12-01 03:00:00 UTC` (the store's times are UTC). */
-function when(ts) {
+export function when(ts) {
   if (!ts) return "";
   const text = String(ts).replace("T", " ").replace(/\.\d+(?=Z?$)/, "");
   return text.endsWith("Z") ? `${text.slice(0, -1)} UTC` : text;

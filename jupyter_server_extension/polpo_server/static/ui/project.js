@@ -3,6 +3,7 @@
 // files load on their own and are kept across repaints, so an edit in progress is never lost.
 
 import { el } from "./dag.js";
+import { when } from "./pages.js";
 
 const kept = new Map(); // page key -> element
 
@@ -116,7 +117,7 @@ export function filesPage(ctx, path = "") {
           }
           const download = entry.type === "directory" ? "" : el("button", { type: "button", class: "ui-btn", "aria-label": `Download ${entry.path}` }, "Download");
           if (download) download.addEventListener("click", () => ctx.download(`files/read?path=${encodeURIComponent(entry.path)}&download=1`, entry.name));
-          return row([name, entry.type, entry.size ?? "", (entry.modified || "").replace("T", " ").replace(/\..*$/, ""), download], { "data-path": entry.path });
+          return row([name, entry.type, entry.size ?? "", when(entry.modified), download], { "data-path": entry.path });
         });
         listing.replaceChildren(rows.length ? table(["Name", "Type", "Size", "Modified", ""], rows, { id: "files" }) : el("p", { class: "ui-empty" }, "Empty folder."));
       } catch (error) { listing.replaceChildren(el("p", { class: "ui-error" }, error.message)); }
@@ -149,7 +150,7 @@ export function keysPage(ctx) {
       try {
         const keys = await ctx.read("keys");
         listing.replaceChildren(keys.length ? table(["Name", "Kind", "Prefix", "Created", "Last used", ""],
-          keys.map((k) => row([k.name, k.kind, `${k.prefix}…`, day(k.createdAt), day(k.lastUsedAt), revoker(k)], { "data-key-id": k.id })),
+          keys.map((k) => row([k.name, k.kind, `${k.prefix}…`, when(k.createdAt), when(k.lastUsedAt), revoker(k)], { "data-key-id": k.id })),
           { id: "keys" }) : el("p", { class: "ui-empty" }, "No keys yet."));
       } catch (error) { listing.replaceChildren(el("p", { class: "ui-error" }, explain(error))); }
     };
@@ -189,8 +190,4 @@ export function keysPage(ctx) {
     load();
     return box;
   });
-}
-
-function day(timestamp) {
-  return (timestamp || "").replace("T", " ").replace(/\..*$/, "");
 }
