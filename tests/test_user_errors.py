@@ -117,3 +117,15 @@ def test_a_mission_with_many_bad_tasks_names_the_first_problems_and_counts_the_r
     assert "tasks.9.assignTo" in error.message and "tasks.10.assignTo" not in error.message
     assert str(error) == error.message
     assert project.list_missions() == []  # nothing saved
+
+
+@pytest.mark.parametrize("listing", ["list_tasks", "list_missions", "tasks_df", "missions_df"])
+def test_an_unknown_status_filter_is_refused_naming_the_statuses_not_an_empty_list(project, listing):
+    project.agent("w")(lambda task, ctx: "ok")
+    project.execute(polpo.Mission("m").task("a", assign_to="w")).wait(30)
+    with pytest.raises(SpecError) as info:
+        getattr(project, listing)(status="complete")  # a mission is "completed", a task "done"
+    assert info.value.errors[0]["loc"] == ["status"]
+    assert "'complete' is not a" in info.value.message and ("'done'" in info.value.message
+                                                             or "'completed'" in info.value.message)
+    assert len(getattr(project, listing)(status="done" if "task" in listing else "completed")) == 1

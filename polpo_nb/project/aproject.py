@@ -40,12 +40,13 @@ from ..spec import (
     ProjectConfig,
     Task,
     TaskRecord,
+    TaskStatus,
     Team,
     parse,
 )
 from ..spec.files import FileListing, FilePreview
 from ..spec.state import Attempt, LogEntry, LogSession, Process, ProjectInfo, ProjectState, ScheduleOccurrence
-from ..spec.status import LIVE_MISSION_STATES
+from ..spec.status import LIVE_MISSION_STATES, status_filter
 from ..store.changes import watch_database
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
@@ -262,6 +263,7 @@ class AsyncProject(ProjectChat):
     @engine_call
     async def list_tasks(self, *, status: str | None = None, group: str | None = None,
                          assign_to: str | None = None, mission_id: str | None = None) -> list[TaskRecord]:
+        status_filter(TaskStatus, status)
         with self.store.read() as tx:
             return tx.tasks(status=status, group=group, assign_to=assign_to, mission_id=mission_id)
 
@@ -333,6 +335,7 @@ class AsyncProject(ProjectChat):
 
     @engine_call
     async def list_missions(self, *, status: str | None = None) -> list[MissionRecord]:
+        status_filter(MissionStatus, status)
         with self.store.read() as tx:
             return tx.missions(status=status)
 
