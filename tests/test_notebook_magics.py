@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import polpo_nb as polpo
@@ -50,6 +51,14 @@ def cell(ip, args, body):
     return ip.run_cell_magic("polpo", args, textwrap.dedent(body))
 
 
+def refused(call, *args) -> str:
+    """What a magic that must refuse says: IPython's UsageError, which a notebook shows as one message
+    without a traceback, and which stops "Run All" at that cell."""
+    with pytest.raises(UsageError) as info:
+        call(*args)
+    return str(info.value)
+
+
 MISSION_YAML = """
 name: notes
 tasks:
@@ -71,21 +80,37 @@ def test_load_ext_registers_line_and_cell_magics_with_help(shell):
         assert word in doc
 
 
-def test_unknown_subcommand_prints_usage_not_a_traceback(shell, capsys):
-    assert line(shell, "frobnicate") is None
-    err = capsys.readouterr().err
-    assert "unknown %polpo subcommand 'frobnicate'" in err and "usage:" in err and "Traceback" not in err
+def test_unknown_subcommand_is_a_usage_error_with_the_usage(shell):
+    err = refused(line, shell, "frobnicate")
+    assert "unknown %polpo subcommand 'frobnicate'" in err and "usage:" in err
 
 
-def test_bad_option_prints_usage_not_a_traceback(shell, capsys):
-    assert line(shell, "tasks --bogus") is None
-    err = capsys.readouterr().err
+def test_bad_option_is_a_usage_error_with_the_usage(shell):
+    err = refused(line, shell, "tasks --bogus")
     assert "unrecognized arguments: --bogus" in err and "usage:" in err
 
 
-def test_unknown_cell_subcommand_prints_usage(shell, capsys):
-    assert cell(shell, "chatter", "hello") is None
-    assert "unknown %%polpo subcommand 'chatter'" in capsys.readouterr().err
+def test_an_unclosed_quote_is_a_usage_error_not_shlex_traceback(shell):
+    err = refused(line, shell, "run 'release notes")
+    assert "No closing quotation" in err and "usage:" in err
+
+
+def test_unknown_cell_subcommand_is_a_usage_error(shell):
+    assert "unknown %%polpo subcommand 'chatter'" in refused(cell, shell, "chatter", "hello")
+
+
+def test_a_refused_magic_stops_run_all_with_one_message_and_no_traceback(shell, team, capsys):
+    """In a cell, a refusal is an error of that cell (what stops "Run All", nbclient and papermill; a
+    printed message let the next cells run as if the task had been approved), shown without a traceback."""
+    result = shell.run_cell("%polpo approve nothing-waits")
+    assert isinstance(result.error_in_exec, UsageError)
+    err = capsys.readouterr().err
+    assert "UsageError: polpo approve: no task with id 'nothing-waits'" in err and "Traceback" not in err
+
+
+def test_an_unknown_status_filter_is_refused(shell, team):
+    assert "'complete' is not a task status" in refused(line, shell, "tasks --status complete")
+    assert "'done' is not a mission status" in refused(line, shell, "missions --status done")
 
 
 def test_status_lists_missions_approvals_and_resumable_runs(shell, team, capsys):
@@ -147,8 +172,7 @@ def test_approve_and_reject_by_title_or_id(shell, team, capsys):
 
 def test_approving_a_task_that_does_not_wait_prints_why(shell, team, capsys):
     team.execute(polpo.Mission("m").task("a", assign_to="w")).wait(WAIT)
-    assert line(shell, "approve a") is None
-    err = capsys.readouterr().err
+    err = refused(line, shell, "approve a")
     assert "no task titled 'a' awaits approval" in err and "Traceback" not in err
 
 
@@ -163,8 +187,7 @@ def test_resume_with_retry_failed(shell, project, capsys):
         return "ok"
 
     assert project.execute(polpo.Mission("m").task("a", assign_to="flaky", max_retries=0)).wait(WAIT).status == MissionStatus.FAILED
-    assert line(shell, "resume m") is None
-    assert "retryFailed" in capsys.readouterr().err
+    assert "retryFailed" in refused(line, shell, "resume m")
     run = line(shell, "resume m --retry-failed")
     assert run.wait(WAIT).status == MissionStatus.COMPLETED
 
@@ -201,14 +224,12 @@ def test_cell_magic_runs_a_notebook_task_and_reports_a_path_outside_the_project(
            "    parameters: {x: 36}\n    dependsOn: [a]\n"
     record = cell(shell, "mission --run", body).wait(WAIT)
     assert record.status == MissionStatus.COMPLETED and record.tasks[1].result.content == "41"  # 36 + len("did a")
-    assert cell(shell, "mission", body.replace("n.ipynb", "../n.ipynb")) is None
-    err = capsys.readouterr().err
+    err = refused(cell, shell, "mission", body.replace("n.ipynb", "../n.ipynb"))
     assert "tasks.1.notebook: notebook '../n.ipynb' must be a path inside the project" in err and "Traceback" not in err
 
 
 def test_cell_magic_reports_an_invalid_mission(shell, team, capsys):
-    assert cell(shell, "mission", "name: bad\ntasks:\n  - title: a\n    assignTo: w\n    dependsOn: [nope]\n") is None
-    err = capsys.readouterr().err
+    err = refused(cell, shell, "mission", "name: bad\ntasks:\n  - title: a\n    assignTo: w\n    dependsOn: [nope]\n")
     assert "tasks.0.dependsOn.0: unknown task 'nope'" in err and "Traceback" not in err
 
 
@@ -223,8 +244,7 @@ def test_two_projects_and_no_project_variable_is_a_usage_error(shell, team, tmp_
     other.mkdir()
     with polpo.Project(other) as second:
         shell.user_ns["a"], shell.user_ns["b"] = shell.user_ns.pop("project"), second
-        assert line(shell, "status") is None
-        assert "several projects in the namespace (a, b)" in capsys.readouterr().err
+        assert "several projects in the namespace (a, b)" in refused(line, shell, "status")
         line(shell, "use b")
         line(shell, "status")
         assert "project 'other'" in capsys.readouterr().out
@@ -246,8 +266,8 @@ def test_use_a_path(shell, tmp_path, capsys):
     line(shell, f"use {there}")
     line(shell, "status")
     assert "project 'there'" in capsys.readouterr().out
-    assert line(shell, f"use {os.path.join(str(tmp_path), 'missing')}") is None
-    assert "neither a polpo.Project variable nor a directory" in capsys.readouterr().err
+    err = refused(line, shell, f"use {os.path.join(str(tmp_path), 'missing')}")
+    assert "neither a polpo.Project variable nor a directory" in err
 
 
 # -- %%polpo chat (scripted orchestrator models: tests/chat_script.py) ------------------------------------
@@ -346,23 +366,20 @@ def test_chat_with_an_agent_directly(shell, chatty, capsys):
     assert capsys.readouterr().out == "Announce the launch: done\n"
 
 
-def test_chat_problems_print_a_message_not_a_traceback(shell, project, capsys):
+def test_chat_problems_are_usage_errors(shell, project):
     # `project` has no orchestratorModel
-    assert cell(shell, "chat", "hello") is None
-    err = capsys.readouterr().err
-    assert "orchestratorModel" in err and "Traceback" not in err
-    cell(shell, "chat", "   \n")
-    assert "the cell is empty" in capsys.readouterr().err
-    cell(shell, "chat --new --session last", "hi")
-    assert "--new and --session cannot be used together" in capsys.readouterr().err
+    assert "orchestratorModel" in refused(cell, shell, "chat", "hello")
+    assert "the cell is empty" in refused(cell, shell, "chat", "   \n")
+    assert "--new and --session cannot be used together" in refused(cell, shell, "chat --new --session last", "hi")
 
 
-def test_a_failing_model_is_reported_in_the_cell(shell, chatty, capsys):
+def test_a_failing_model_fails_the_cell_saying_why(shell, chatty, capsys):
     def broken(messages, info):
         raise RuntimeError("model exploded")
 
     orchestrate(chatty, broken)
-    cell(shell, "chat", "hi")
-    captured = capsys.readouterr()
-    assert "model exploded" in captured.err and "Traceback" not in captured.err
+    result = shell.run_cell("%%polpo chat\nhi")
+    assert isinstance(result.error_in_exec, UsageError) and "model exploded" in str(result.error_in_exec)
+    err = capsys.readouterr().err
+    assert err.count("model exploded") == 1 and "Traceback" not in err
     assert shell.magics_manager.registry["PolpoMagics"].last_chat is None

@@ -4,7 +4,8 @@ streamed into the cell's output as it is written.
 Interpolation replaces `{name}` (or `{name.attr}`) only when `name` is a variable of the notebook, so a
 cell can paste JSON or code with braces and have them left alone; `--raw` turns it off entirely.
 Streaming prints text deltas as they come (a kernel forwards each print to the front-end at once),
-tool calls on their own lines, and a failed turn as a message, never a traceback.
+tool calls on their own lines; a failed turn fails the cell with its message (IPython's UsageError, shown
+without a traceback).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import re
 import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
+
+from IPython.core.error import UsageError
 
 from ..chat import ChatReply, ChatStream
 
@@ -64,8 +67,9 @@ class _Printer:
         print(text, file=self.out, flush=True)
 
 
-def stream_reply(stream: ChatStream, out: TextIO | None = None, err: TextIO | None = None) -> ChatReply | None:
-    """Print the turn as it happens; the reply, or None if it failed or was interrupted."""
+def stream_reply(stream: ChatStream, out: TextIO | None = None) -> ChatReply:
+    """Print the turn as it happens; the reply. A turn that failed or was interrupted raises UsageError
+    (what was said so far is kept in the session), so the cell fails and "Run All" stops there."""
     printer = _Printer(sys.stdout if out is None else out)
     try:
         for chunk in stream:
@@ -79,12 +83,12 @@ def stream_reply(stream: ChatStream, out: TextIO | None = None, err: TextIO | No
                 printer.line(f"  {chunk.text}")
             elif chunk.kind == "error":
                 printer.end_line()
-                print(f"polpo chat: {chunk.error or 'the chat turn failed'}", file=sys.stderr if err is None else err)
-                return None
+                raise UsageError(chunk.error or "the chat turn failed")
     except KeyboardInterrupt:
         stream.cancel()
         printer.end_line()
-        print("polpo chat: interrupted (what was said so far is kept in the session)", file=sys.stderr if err is None else err)
-        return None
+        raise UsageError("interrupted (what was said so far is kept in the session)") from None
     printer.end_line()
+    if stream.reply is None:  # the stream ended without its last chunk: the turn did not finish
+        raise UsageError("the chat turn ended without a reply")
     return stream.reply

@@ -3,13 +3,13 @@
 Which project: the one named by `%polpo use PATH_OR_VARIABLE` if any; else the variable `project` of
 the user namespace if it is a `polpo.Project`; else the only `polpo.Project` in the namespace; else
 the project in the current working directory (opened once, on first use). Mistakes (an unknown
-subcommand, a bad mission, a task that is not awaiting approval) print a message and the usage,
-never a traceback.
+subcommand, a bad mission, a task that is not awaiting approval) raise IPython's UsageError: the notebook
+shows its message (and the usage, for a bad command line) without a traceback, and the cell fails, so
+"Run All", nbclient and papermill stop there instead of running the next cells as if it had worked.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,20 +124,16 @@ class PolpoMagics(Magics):
     def polpo(self, line: str, cell: str | None = None) -> Any:
         try:
             args = parse_argstring(PolpoMagics.polpo, line)
-        except UsageError as exc:
-            return self._usage(str(exc))
+        except (UsageError, ValueError) as exc:  # ValueError: shlex's, for a quote left open
+            raise _usage(str(exc)) from None
         commands = CELL_COMMANDS if cell is not None else LINE_COMMANDS
         if args.command not in commands:
             kind = "%%polpo" if cell is not None else "%polpo"
-            return self._usage(f"unknown {kind} subcommand {args.command!r} (one of: {', '.join(commands)})")
+            raise _usage(f"unknown {kind} subcommand {args.command!r} (one of: {', '.join(commands)})")
         try:
             return getattr(self, f"_cmd_{args.command}")(args, cell)
         except (PolpoError, UsageError) as exc:
-            print(f"polpo {args.command}: {exc}", file=sys.stderr)
-            return None
-
-    def _usage(self, message: str) -> None:
-        print(f"polpo: {message}\n\nusage:\n{USAGE}\nSee `%polpo?` for every option.", file=sys.stderr)
+            raise UsageError(f"polpo {args.command}: {exc}") from None
 
     @staticmethod
     def _need(args: Any, what: str) -> str:
@@ -262,7 +258,12 @@ class PolpoMagics(Magics):
         stream = project.chat(message, session_id=session, agent=args.agent, model=args.model, stream=True)
         assert isinstance(stream, ChatStream)  # stream=True answers a stream
         self._chats[key] = stream.session_id
+        self.last_chat = None
         self.last_chat = stream_reply(stream)
+
+
+def _usage(message: str) -> UsageError:
+    return UsageError(f"polpo: {message}\n\nusage:\n{USAGE}\nSee `%polpo?` for every option.")
 
 
 def _save(project: Project, spec: Mission) -> MissionRecord:
