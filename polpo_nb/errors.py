@@ -36,6 +36,15 @@ class ForeignRunError(ConflictError):
         self.owner = owner
 
 
+class ProjectClosedError(ConflictError):
+    """A call on a project that was closed (`project.close()`, the end of its `with` block): its engine
+    is gone, so nothing can run or be read through it; its state is on disk for a project opened again."""
+
+    def __init__(self) -> None:
+        super().__init__("this project is closed (by project.close() or the end of its `with` block): "
+                         "open it again with polpo.Project(path); its state is kept")
+
+
 class IllegalTransitionError(ConflictError):
     """A status change that the task state machine (ARCHITECTURE.md §3) forbids."""
 

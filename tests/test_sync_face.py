@@ -3,9 +3,12 @@ blocking method of the same name, parameters, return type and docstring, run on 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import pydoc
 import threading
+
+import pytest
 
 import polpo_nb as polpo
 from polpo_nb.project.aproject import AsyncProject
@@ -77,3 +80,43 @@ def test_schedule_history_is_on_the_blocking_face(project: polpo.Project):
 def test_a_blocking_method_says_it_is_project_s():
     assert Project.create_task.__qualname__ == "Project.create_task"
     assert Project.create_task.__module__ == "polpo_nb.project.sync"
+
+
+def test_a_closed_project_says_so_and_how_to_reopen_it(tmp_path):
+    """A notebook cell run again after `project.close()` (or after its `with` block): one clear error,
+    not asyncio's "Event loop is closed" and warnings about coroutines never awaited."""
+    import warnings
+
+    from polpo_nb.errors import ProjectClosedError
+
+    project = polpo.Project(tmp_path)
+    project.agent("w")(lambda task, ctx: "ok")
+    run = project.execute(polpo.Mission("m").task("a", assign_to="w"))
+    run.wait(30)
+    project.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a coroutine left unawaited warns: it must not be made at all
+        for call in (lambda: project.list_missions(), lambda: project.execute(polpo.Mission("n").task("b", assign_to="w")),
+                     lambda: run.status, lambda: run.wait(1), lambda: asyncio.run(run.wait_async()),
+                     lambda: asyncio.run(project.aio.list_missions())):
+            with pytest.raises(ProjectClosedError) as info:
+                call()
+            assert "closed" in str(info.value) and "polpo.Project(" in str(info.value)
+    project.close()  # closing again is harmless
+    with polpo.Project(tmp_path) as again:  # and the project opens again, its state kept
+        assert again.get_mission("m").status.value == "completed"
+
+
+def test_a_wait_that_times_out_says_what_is_still_running(project: polpo.Project):
+    release = threading.Event()
+    project.agent("slow")(lambda task, ctx: release.wait(30) and "ok")
+    run = project.execute(polpo.Mission("m").task("a", assign_to="slow"))
+    try:
+        with pytest.raises(TimeoutError) as info:
+            run.wait(0.05)
+        assert str(info.value) == "mission 'm' is still active after 0.05 s; it keeps running (wait again, or abort it)"
+        with pytest.raises(ValueError, match="timeout"):
+            run.wait(float("nan"))
+    finally:
+        release.set()
+    assert run.wait(float("inf")).status.value == "completed"  # no limit, as None

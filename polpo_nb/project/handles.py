@@ -8,6 +8,7 @@ next settle.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -117,8 +118,20 @@ class RunHandle:
         return self.wait_async().__await__()
 
     def wait(self, timeout: float | None = None) -> MissionRecord | TaskRecord:
-        """Block until the run settles (from a script, a test, or a notebook cell)."""
-        record = block_on(self.project.loop, self._settled(), timeout)
+        """Block until the run settles (from a script, a test, or a notebook cell). After `timeout`
+        seconds (None or infinity: no limit), TimeoutError saying what still runs; the run goes on."""
+        if timeout is not None and math.isnan(timeout):
+            raise ValueError("wait(timeout=nan): give the timeout in seconds, or None to wait until it settles")
+        try:
+            record = block_on(self.project.loop, self._settled(), None if timeout == math.inf else timeout)
+        except TimeoutError:
+            now = self.record()
+            if _settled(now):  # it settled as the time ran out
+                return now
+            what = "mission" if self.mission_id else "task"
+            title = now.name if isinstance(now, MissionRecord) else now.title
+            raise TimeoutError(f"{what} {title!r} is still {now.status.value} after {timeout:g} s; it keeps running "
+                               f"(wait again, or abort it)") from None
         self._refresh_display()
         return record
 

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, ParamSpec, Protocol, TypeVar
 
+from ..errors import ProjectClosedError
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -35,6 +37,9 @@ async def on_loop(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T])
     """Await `coro` on `loop`, directly if we are on it, else through a thread-safe future."""
     if current_loop() is loop:
         return await coro
+    if loop.is_closed() or not loop.is_running():
+        coro.close()
+        raise ProjectClosedError()
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
 
@@ -50,20 +55,33 @@ def engine_call(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coro
 
 
 def block_on(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[T], timeout: float | None = None) -> T:
-    """Run `awaitable` on `loop` from another thread and wait for its result."""
+    """Run `awaitable` on `loop` from another thread and wait for its result. At `timeout` (seconds),
+    TimeoutError, and the awaitable is cancelled: the caller gave up on it, nobody else waits for it."""
     if current_loop() is loop:
-        if inspect.iscoroutine(awaitable):
-            awaitable.close()
+        _discard(awaitable)
         raise RuntimeError(
             "a blocking polpo call was made on the engine's own event loop; use the async API "
             "(`await project.aio.<method>(...)`) from coroutines that run there"
         )
+    if loop.is_closed() or not loop.is_running():  # its project was closed: nothing would ever run it
+        _discard(awaitable)
+        raise ProjectClosedError()
 
     async def _await() -> T:
         return await awaitable
 
     future: Future[T] = asyncio.run_coroutine_threadsafe(_await(), loop)
-    return future.result(timeout)
+    try:
+        return future.result(timeout)
+    except TimeoutError:
+        future.cancel()
+        raise
+
+
+def _discard(awaitable: Awaitable[Any]) -> None:
+    """A coroutine that will not run, closed so that Python does not warn it was never awaited."""
+    if inspect.iscoroutine(awaitable):
+        awaitable.close()
 
 
 class EngineThread:
