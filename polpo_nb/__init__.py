@@ -12,7 +12,15 @@ from importlib.metadata import version as _distribution_version
 from . import notebook
 from .agents.steps import StepInterrupted
 from .chat import plug as chat_plug
-from .errors import ConflictError, IllegalTransitionError, NotFoundError, PolpoError, SpecError, StoreError
+from .errors import (
+    ConflictError,
+    IllegalTransitionError,
+    NotFoundError,
+    PolpoError,
+    ProjectClosedError,
+    SpecError,
+    StoreError,
+)
 from .missionfile import dump_mission, load_mission, parse_mission_text
 from .notebook_result import result
 from .project import AsyncProject, Project, RunHandle
@@ -49,7 +57,7 @@ def load_ipython_extension(ipython: object) -> None:
 
 __all__ = [
     "Agent", "Assessment", "AsyncProject", "Checkpoint", "ConflictError", "Delay", "ExpectedOutcome",
-    "IllegalTransitionError", "Mission", "MissionRecord", "NotFoundError", "PolpoError", "Project",
+    "IllegalTransitionError", "Mission", "MissionRecord", "NotFoundError", "PolpoError", "Project", "ProjectClosedError",
     "QualityGate", "RetryPolicy", "RunHandle", "SpecError", "StepInterrupted", "StoreError", "Task", "TaskRecord",
     "TaskResult",
     "Team", "dump_mission", "load_mission", "load_ipython_extension", "parse_mission_text", "result",

@@ -87,7 +87,7 @@ def test_a_closed_project_says_so_and_how_to_reopen_it(tmp_path):
     not asyncio's "Event loop is closed" and warnings about coroutines never awaited."""
     import warnings
 
-    from polpo_nb.errors import ProjectClosedError
+    from polpo_nb import ProjectClosedError
 
     project = polpo.Project(tmp_path)
     project.agent("w")(lambda task, ctx: "ok")
