@@ -15,9 +15,10 @@ WAIT = 30
 
 
 class _Ctx:
-    """What the executor hands an agent: it reads only `task`."""
+    """What the executor hands an agent: it reads only `task`, and `cancelled` before the call starts."""
 
     task = None
+    cancelled = False
 
 
 async def test_sync_calls_run_side_by_side_up_to_the_limit_and_no_further():
@@ -48,6 +49,22 @@ async def test_sync_calls_run_side_by_side_up_to_the_limit_and_no_further():
     executor.close()
     assert state["most"] == 3  # ...and never four, over all nine calls
     assert set(names) == {"polpo-agent_0", "polpo-agent_1", "polpo-agent_2"}
+
+
+async def test_a_call_cancelled_while_it_waits_for_a_thread_never_starts():
+    executor = InProcessExecutor(max_workers=1)
+    hold, ran = threading.Event(), []
+    busy = asyncio.ensure_future(executor.run(FunctionAgent("w", lambda task, ctx: hold.wait(WAIT)), _Ctx()))
+    waiting_ctx = _Ctx()
+    waiting = asyncio.ensure_future(executor.run(FunctionAgent("w", lambda task, ctx: ran.append("late")), waiting_ctx))
+    await asyncio.sleep(0)  # both submitted; the second waits behind the first
+    waiting_ctx.cancelled = True  # what the engine does when its maxDuration passes or it is killed
+    waiting.cancel()
+    hold.set()
+    assert await asyncio.wait_for(busy, WAIT) is True
+    value = await asyncio.wait_for(executor.run(FunctionAgent("w", lambda task, ctx: "next"), _Ctx()), WAIT)
+    executor.close()
+    assert value == "next" and ran == []  # the queue went past it: the next call ran, the cancelled one did not
 
 
 async def test_an_agents_exception_reaches_its_waiter_and_the_worker_lives_on():

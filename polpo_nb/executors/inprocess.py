@@ -92,6 +92,8 @@ class InProcessExecutor:
         fn = agent.fn
 
         def call() -> None:
+            if ctx.cancelled:  # timed out or killed while it waited for a thread: it never starts
+                return
             value, error = None, None
             try:
                 value = context.run(fn, ctx.task, ctx)
