@@ -74,10 +74,15 @@ class Attempts:
         `arrived` is called once the first attempt's begin is queued. A task that passes, with nothing
         to approve in a run without holds, returns its verdict's write still committing: the dispatcher
         starts its dependents meanwhile, their begins in the same transaction (`Journal.write`'s
-        `after`); otherwise the verdict is committed when this returns None."""
-        failures = 0
-        phase = Phase.EXECUTION
+        `after`); otherwise the verdict is committed when this returns None.
+
+        A mission that paused while an attempt ran (a checkpoint, a gate, its budget) starts no other:
+        the task goes back to pending, and its next run (after the resume) goes on where it stopped."""
+        failures, phase = run.handed_back.pop(tid, (0, Phase.EXECUTION))
         while True:
+            if failures and not run.active:
+                await self._hand_back(run, tid, failures, phase)
+                return None
             attempt = await self._begin(run, tid, phase, failures, arrived)
             result, error = await self._call_agent(run, attempt)
             if attempt.meter is not None and attempt.meter.refused is not None:
@@ -115,6 +120,16 @@ class Attempts:
                 break
             phase = Phase.FIX
         return None
+
+    async def _hand_back(self, run: Run, tid: str, failures: int, phase: Phase) -> None:
+        """Between two attempts of a task whose mission is no longer active: back to pending (where a
+        failed attempt's retry already is), its failures and next phase kept for its next run."""
+        def back(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
+            if t.status == S.PENDING:
+                return t
+            return put_task(tx, emit, t, S.PENDING, reason=f"mission {(run.leaving or run.status).value}", phase=None)
+        await self.writes.update(run, tid, back)
+        run.handed_back[tid] = (failures, phase)
 
     async def fail(self, run: Run, tid: str, error: str, *, reason: str) -> None:
         """The task fails with `error` (killed, aborted by an engine error, ...); its running attempt is
@@ -216,9 +231,12 @@ class Attempts:
             tx.log(f"{t.id}-{at.number}", error, level="error", task_id=t.id)
             emit(AgentCompleted(task_id=t.id, mission_id=t.mission_id, agent_name=at.agent.name, attempt=at.number,
                                 ok=False, duration_ms=result.duration_ms, error=error.strip().splitlines()[-1]))
+            by = at.agent.name  # (a fallback's attempt is its own, not the task's agent's)
             if not retry:
-                return put_task(tx, emit, t, S.FAILED, reason="attempt failed, no retries left", result=result, phase=None)
-            t = put_task(tx, emit, t, S.PENDING, reason="attempt failed", retries=t.retries + 1, result=result, phase=None)
+                return put_task(tx, emit, t, S.FAILED, reason="attempt failed, no retries left", agent=by, result=result,
+                                phase=None)
+            t = put_task(tx, emit, t, S.PENDING, reason="attempt failed", agent=by, retries=t.retries + 1, result=result,
+                         phase=None)
             emit(TaskRetry(task_id=t.id, mission_id=t.mission_id, retries=t.retries, reason="attempt failed",
                            attempt=at.number))
             return t

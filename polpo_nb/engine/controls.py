@@ -211,7 +211,8 @@ class Controls:
                 if t.status == S.FAILED:
                     skipped = bool(t.result and t.result.error and t.result.error.startswith(SKIPPED_PREFIX))
                     out.append(put_task(tx, emit, t, S.PENDING, reason="resume with retryFailed",
-                                        retries=t.retries + (0 if skipped else 1), phase=None))
+                                        retries=t.retries + (0 if skipped else 1), phase=None,
+                                        **({"result": None} if skipped else {})))  # (a skip's result is its message)
                     if not skipped:
                         emit(TaskRetry(task_id=t.id, mission_id=t.mission_id, retries=t.retries + 1,
                                        reason="resume with retryFailed"))
@@ -291,7 +292,8 @@ class Controls:
                 t = probe.tasks[tid]
                 first = tid == task_id
                 out.append(put_task(tx, emit, t, S.PENDING, reason="retry" if first else "dependency retried",
-                                    retries=t.retries + (1 if first else 0), phase=None))
+                                    retries=t.retries + (1 if first else 0), phase=None,
+                                    **({} if first else {"result": None})))  # (a skip's result is its message)
                 if first:
                     emit(TaskRetry(task_id=tid, mission_id=t.mission_id, retries=t.retries + 1, reason="retry"))
             return out

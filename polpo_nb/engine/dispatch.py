@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from .. import dryrun
+from ..agents.function import AgentUnavailableError
 from ..errors import ConflictError
 from ..events.catalog import CatalogEvent, MissionCompleted, MissionExecuted
 from ..spec import MissionRecord, MissionStatus, Task, TaskRecord, TaskResult, TaskStatus
@@ -137,11 +138,20 @@ class Dispatcher:
         (or notebook), not once per task. The resolutions are not kept: each task's first attempt
         resolves its agent on the config of that moment, as before."""
         seen: set[tuple[str, bool]] = set()
+        fallbacks: dict[str, str] = {}  # agent -> the first task that falls back on it
         for task in tasks:
             key = (task.assign_to, task.notebook is not None)
             if key not in seen:
                 seen.add(key)
                 self.d.resolve_agent(task, run)
+            if task.retry_policy is not None and task.retry_policy.fallback_agent:
+                fallbacks.setdefault(task.retry_policy.fallback_agent, task.title)
+        for agent, title in fallbacks.items():
+            try:
+                self.d.resolve_agent(agent, run)
+            except AgentUnavailableError as exc:
+                raise AgentUnavailableError(f"task {title!r}, retryPolicy.fallbackAgent: {exc.message}",
+                                            **exc.details) from None
         run.agent_cache.clear()
 
     def _refuse_if_running(self, mission: MissionRecord) -> None:
@@ -237,6 +247,8 @@ class Dispatcher:
             return  # killed/aborted: the canceller writes the outcome
         except WriteNotStored:
             pass  # it never began: a task it depends on failed to store its result, and that failure skips it
+        except AgentUnavailableError as exc:  # its agent (or fallback) went since the run started: the user's to fix
+            await self.fail_task(run, tid, exc.message, reason="agent unavailable")
         except Exception:  # noqa: BLE001 - an engine bug must not stall the mission
             await self.fail_task(run, tid, traceback.format_exc(), reason="engine error")
         finally:
@@ -271,14 +283,13 @@ class Dispatcher:
         holds = has_holds(run)
         if task.status == S.DONE and not released:
             released_ids = self._released(run, tid)
-            if holds:
+            if holds:  # before the released tasks are queued: a checkpoint reached now holds them back
                 await self.pauses.check_gates(run)
                 await self.pauses.check_delays(run)
+                await self.pauses.check_checkpoints(run)
             if run.parked:
                 released_ids.extend(run.parked)
             self.enqueue_ready(run, released_ids)
-            if holds:
-                await self.pauses.check_checkpoints(run)
         elif task.status == S.FAILED:
             await self._skip_dependents(run, task)
             if holds:
@@ -287,11 +298,13 @@ class Dispatcher:
         await self.check_finished(run)
 
     async def _skip_dependents(self, run: Run, failed: TaskRecord) -> None:
+        """Fail the pending tasks downstream of `failed` (skipped), except those another failure's skip,
+        still committing, already takes (two parents failing together skip their child once)."""
         doomed: list[str] = []
         frontier = [failed.id]
         while frontier:
             for child in run.dependents.get(frontier.pop(), []):
-                if child not in doomed and run.tasks[child].status == S.PENDING:
+                if child not in doomed and child not in run.skipping and run.tasks[child].status == S.PENDING:
                     doomed.append(child)
                     frontier.append(child)
         if not doomed:
@@ -301,7 +314,12 @@ class Dispatcher:
         def skip(tx: Tx, emit: Emit) -> list[TaskRecord]:
             return [put_task(tx, emit, run.tasks[c], S.FAILED, reason=message, result=TaskResult(error=message))
                     for c in doomed]
-        for new in await self.d.journal.write(skip):
+        run.skipping.update(doomed)
+        try:
+            skipped = await self.d.journal.write(skip)
+        finally:
+            run.skipping.difference_update(doomed)
+        for new in skipped:
             run.tasks[new.id] = new
             run.queued.discard(new.id)
             run.parked.discard(new.id)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import dryrun
-from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
+from ..spec import MissionRecord, MissionStatus, Phase, TaskRecord, TaskStatus
 from ..spec.mission import DEFAULT_QUALITY_THRESHOLD
 from ..store.journal import not_stored
 
@@ -82,6 +82,14 @@ class Run:
         self.budget_ledger: Any = None  # budget.MissionLedger, made when a budgeted mission first needs it
         #: the verdicts still committing of tasks whose dependents were started meanwhile (attempts.py)
         self.settling: dict[str, asyncio.Future[TaskRecord]] = {}
+        #: the status the mission is being given by a write still committing (a pause, an end): from the
+        #: moment it is decided, the run is no longer active, so nothing starts in the meantime
+        self.leaving: MissionStatus | None = None
+        #: tasks whose skip (a dependency failed) is being written: a second failure does not skip them again
+        self.skipping: set[str] = set()
+        #: (failures so far, next phase) of a task given back to pending when its mission paused between
+        #: two of its attempts: its next run goes on with the same retry budget, escalation and phase
+        self.handed_back: dict[str, tuple[int, Phase]] = {}
         self.load(tasks)
 
     @property
@@ -90,7 +98,7 @@ class Run:
 
     @property
     def active(self) -> bool:
-        return self.status == MissionStatus.ACTIVE
+        return self.status == MissionStatus.ACTIVE and self.leaving is None
 
     def load(self, tasks: list[TaskRecord]) -> None:
         """The run's tasks are these copies (a mission's run is made before its first write, to resolve

@@ -108,12 +108,20 @@ class Writes:
     async def set_mission(self, run: Run, status: MissionStatus, *, extra: Iterable[CatalogEvent] = (),
                           **changes: Any) -> None:
         """The mission's new status (+ `mission:status`, then `extra`) and the run row, in one write: an
-        ended run keeps its flags, unowned, for a later resume."""
+        ended run keeps its flags, unowned, for a later resume. A run leaving `active` (a pause, its end)
+        stops being active at once, not when the write commits: no task starts, and no other hold pauses
+        it again, in between."""
         write, updated = self.mission_change(run, status, extra=extra, **changes)
 
         def stored(_: None) -> None:
             run.mission = updated
-        await self.journal.write(write, stored=stored)
+        if status != MissionStatus.ACTIVE:
+            run.leaving = status
+        try:
+            await self.journal.write(write, stored=stored)
+        finally:
+            if run.leaving == status:  # stored: `run.mission` says it; not stored: the run is as it was
+                run.leaving = None
 
     def mission_change(self, run: Run, status: MissionStatus, *, extra: Iterable[CatalogEvent] = (),
                        **changes: Any) -> tuple[WriteFn[None], MissionRecord]:
