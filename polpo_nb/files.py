@@ -2,7 +2,9 @@
 
 Every path goes through `polpo_nb.sandbox.resolve_in_project` (the library's one definition of
 "inside the project"): `..`, absolute paths outside the project and symlinks that escape it are
-refused before anything is read.
+refused before anything is read. A directory below the project with its own `.polpo/` is another
+project (the server lists it apart, and a key of this one must not reach it): its files are not this
+project's, neither listed nor served.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import PolpoError, SpecError
+from .errors import NotFoundError, PolpoError, SpecError
 from .sandbox import resolve_in_project
 from .spec.files import FileEntry, FileListing, FilePreview
 
@@ -31,15 +33,26 @@ def _mtime(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _own(root: Path, target: Path, path: str) -> Path:
+    """`target` (resolved, inside `root`) unless it lies in a project nested in this one: NotFoundError."""
+    real_root = root.resolve()
+    for folder in (target, *target.parents):
+        if folder == real_root:
+            return target
+        if (folder / ".polpo").is_dir():
+            raise NotFoundError(f"path {path!r} belongs to another project ({_relative(root, folder)})")
+    return target
+
+
 def listing(root: Path, path: str) -> FileListing:
-    directory = resolve_in_project(root, path or ".", must_exist=True)
+    directory = _own(root, resolve_in_project(root, path or ".", must_exist=True), path)
     if not directory.is_dir():
         raise SpecError([{"loc": ["path"], "msg": f"{path!r} is not a directory"}])
     entries = []
     for child in directory.iterdir():
         try:
-            target = resolve_in_project(root, str(child))
-        except PolpoError:  # a symlink pointing out of the project: not shown
+            target = _own(root, resolve_in_project(root, str(child)), str(child))
+        except PolpoError:  # a symlink pointing out of the project, the state database, another project: not shown
             continue
         is_dir = target.is_dir()
         entries.append(FileEntry(
@@ -52,7 +65,7 @@ def listing(root: Path, path: str) -> FileListing:
 
 
 def resolve_file(root: Path, path: str) -> Path:
-    target = resolve_in_project(root, path, must_exist=True)
+    target = _own(root, resolve_in_project(root, path, must_exist=True), path)
     if not target.is_file():
         raise SpecError([{"loc": ["path"], "msg": f"{path!r} is not a file"}])
     return target

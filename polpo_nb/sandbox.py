@@ -47,6 +47,9 @@ def resolve_in_project(root: Path, path: str, *, must_exist: bool = False) -> Pa
         raise SandboxError(f"path {shown} cannot be resolved: {type(exc).__name__}") from None
     if not resolved.is_relative_to(real_root):
         raise SandboxError(f"path {shown} is not allowed: it resolves outside the project (symlink)")
+    if _is_state_database(resolved):
+        raise SandboxError(f"path {shown} is not allowed: it is a project's state database, which only polpo's store "
+                           "opens (a descriptor opened and closed anywhere else in the process drops its locks)")
     try:
         exists = resolved.exists()
     except OSError as exc:  # a name too long for the file system (ENAMETOOLONG), ...
@@ -54,6 +57,14 @@ def resolve_in_project(root: Path, path: str, *, must_exist: bool = False) -> Pa
     if must_exist and not exists:
         raise NotFoundError(f"path {shown} does not exist in the project")
     return resolved
+
+
+def _is_state_database(path: Path) -> bool:
+    """`.polpo/state.db` or one of its companions (`-wal`, `-shm`, `-journal`), of this project or another.
+    SQLite's locks are POSIX locks, which a process loses on *every* descriptor of the file when it closes
+    any one of them: reading the file for a preview in the process that holds the store would let another
+    process remove its live WAL. So no path the sandbox hands out leads to one."""
+    return path.parent.name == ".polpo" and path.name.startswith("state.db")
 
 
 #: Variables a command needs to behave like it would in the user's shell.

@@ -87,6 +87,21 @@ def test_must_exist_raises_not_found_for_missing_path(root: Path) -> None:
         resolve_in_project(root, "missing.txt", must_exist=True)
 
 
+@pytest.mark.parametrize("path", [".polpo/state.db", ".polpo/state.db-wal", ".polpo/state.db-shm", "sub/.polpo/state.db",
+                                  "link-to-db"])
+def test_a_project_state_database_is_never_handed_out(root: Path, path: str) -> None:
+    """Opening and closing any descriptor of a SQLite file drops every POSIX lock the process holds on it,
+    SQLite's included: a file preview of `.polpo/state.db` in the server let the next other process on
+    the project delete its live WAL, and the two went on writing apart. No one opens it but the store."""
+    for d in (root / ".polpo", root / "sub" / ".polpo"):
+        d.mkdir(parents=True)
+        (d / "state.db").write_bytes(b"SQLite format 3\x00")
+    (root / "link-to-db").symlink_to(root / ".polpo" / "state.db")
+    with pytest.raises(SandboxError, match="state database"):
+        resolve_in_project(root, path)
+    assert resolve_in_project(root, ".polpo/output/report.md") == (root / ".polpo" / "output" / "report.md").resolve()
+
+
 def test_filtered_env_drops_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("MY_TOKEN", "t0k3n")

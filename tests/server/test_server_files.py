@@ -114,3 +114,26 @@ async def test_missing_files_are_404_and_wrong_kinds_400(api: Api, tree: Path):
     api.error(await api.request("GET", "files/list", params={"path": "docs/notes.txt"}), 400)
     body = api.error(await api.request("GET", "files/read"), 400)
     assert body["errors"][0]["loc"] == ["path"]
+
+
+async def test_the_state_database_is_neither_listed_nor_read(api: Api, tree: Path):
+    """Reading it in the server's process would drop the store's SQLite locks (polpo_nb/sandbox.py)."""
+    listing = await api.get("files/list", params={"path": ".polpo"})
+    assert not [e for e in listing["entries"] if e["name"].startswith("state.db")]
+    for route in ("files/read", "files/preview"):
+        for path in (".polpo/state.db", ".polpo/state.db-wal"):
+            body = api.error(await api.request("GET", route, params={"path": path}), 400)
+            assert "state database" in body["error"]
+
+
+async def test_a_nested_project_s_files_are_not_this_project_s(api: Api, tree: Path):
+    """A directory with its own `.polpo/` is another project (`GET projects` lists it apart, and a key
+    of this project must not reach its data): this project's file routes neither list nor serve it."""
+    (tree / "sub" / ".polpo").mkdir(parents=True)
+    (tree / "sub" / "mission.yaml").write_text("name: theirs\n")
+    names = [e["name"] for e in (await api.get("files/list"))["entries"]]
+    assert "sub" not in names and "docs" in names
+    for route, path in (("files/read", "sub/mission.yaml"), ("files/preview", "sub/mission.yaml"),
+                        ("files/list", "sub"), ("files/list", "sub/.polpo")):
+        body = api.error(await api.request("GET", route, params={"path": path}), 404)
+        assert "another project" in body["error"]
