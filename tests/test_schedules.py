@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
@@ -208,3 +209,29 @@ def test_a_schedule_that_has_run_its_course_still_takes_edits_of_other_fields(pr
         conn.execute("UPDATE missions SET doc = json_set(doc, '$.endDate', '2020-01-01T00:00:00Z') WHERE id = ?",
                      (saved.id,))
     assert project.update_mission(saved.id, {"prompt": "the monthly report"}).prompt == "the monthly report"
+
+
+@pytest.mark.parametrize("schedule", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_one_shot_time_outside_the_utc_calendar_is_refused_at_save(project, schedule: str):
+    """In UTC it falls in year 0 or 10000, which no datetime holds: the save raised OverflowError (a 500)."""
+    project.agent("w")(lambda task, ctx: "ran")
+    with pytest.raises(polpo.SpecError) as info:
+        project.save_mission(polpo.Mission("report", schedule=schedule).task("a", assign_to="w"))
+    assert info.value.errors[0]["loc"] == ["schedule"] and "outside" in info.value.errors[0]["msg"]
+    assert project.list_missions() == []
+
+
+def test_a_schedule_in_year_one_is_written_padded_and_stops_no_other_schedule(project, project_dir):
+    """`nextRunAt` was written `1-01-01T00:00:00Z` (strftime does not pad years before 1000), which no reader
+    parses: the scheduler's loop died on it, and every schedule of the project stopped firing."""
+    ancient = _scheduled(project, "0001-01-01T00:00:00Z")
+    assert ancient.next_run_at == "0001-01-01T00:00:00Z"
+    soon = project.save_mission(polpo.Mission("soon", schedule=MONTHLY).task("a", assign_to="w"))
+    # a record an earlier version wrote unpadded still reads, and neither the look nor the sleep fails on it
+    with sqlite3.connect(project_dir / ".polpo" / "state.db") as conn:
+        conn.execute("UPDATE missions SET doc = json_set(doc, '$.nextRunAt', '1-01-01T00:00:00Z') WHERE id = ?",
+                     (ancient.id,))
+    assert project._thread.call(asyncio.to_thread(project.aio.scheduler.seconds_to_next)) > 0
+    due = parse_iso(soon.next_run_at) + timedelta(seconds=1)
+    assert tick(project, due) == [soon.id]
+    assert [h.outcome for h in project.schedule_history(ancient.id)] == ["missed"]  # reported, as any past one-shot

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,10 +47,17 @@ def _aware(value: datetime) -> datetime:
 
 
 def iso(value: datetime) -> str:
-    return _aware(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+    """UTC, to the second, `Z`-suffixed; the year always has four digits (strftime's `%Y` writes year 1 as
+    `1`, which no ISO reader parses)."""
+    return _aware(value).astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+
+
+#: A year of fewer than four digits, as `iso` wrote years before 1000 until it padded them.
+_SHORT_YEAR = re.compile(r"^(\d{1,3})-")
 
 
 def parse_iso(value: str) -> datetime:
+    value = _SHORT_YEAR.sub(lambda m: m.group(1).zfill(4) + "-", value)
     return _aware(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
 
@@ -127,16 +135,32 @@ class Scheduler:
             self._wake.clear()
             try:
                 await self.tick_once()
+                sleep = self.seconds_to_next()
             except Exception:  # noqa: BLE001 - a bad look must not stop future ones
                 log.exception("schedule look failed")
+                sleep = RETRY_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.seconds_to_next())
+                await asyncio.wait_for(self._wake.wait(), timeout=sleep)
+
+    def _next_runs(self, tx: Tx) -> list[tuple[MissionRecord, datetime]]:
+        """Each scheduled mission with its `nextRunAt`; one that cannot be read is logged and left out, so
+        it stops only itself, never the other schedules."""
+        out = []
+        for mission in tx.scheduled_missions():
+            if not (mission.schedule and mission.next_run_at):
+                continue
+            try:
+                out.append((mission, parse_iso(mission.next_run_at)))
+            except ValueError:
+                log.error("mission %s: nextRunAt %r is not a time; its schedule is skipped", mission.id,
+                          mission.next_run_at)
+        return out
 
     def seconds_to_next(self, now: datetime | None = None) -> float:
         """Until the earliest `nextRunAt` of any schedule (at most MAX_SLEEP_SECONDS)."""
         now = now or datetime.now(UTC)
         with self.store.read() as tx:
-            upcoming = [parse_iso(m.next_run_at) for m in tx.scheduled_missions() if m.schedule and m.next_run_at]
+            upcoming = [when for _, when in self._next_runs(tx)]
         if not upcoming:
             return MAX_SLEEP_SECONDS
         wait = (min(upcoming) - now).total_seconds()
@@ -149,8 +173,7 @@ class Scheduler:
         now = now or datetime.now(UTC)
         self.looks += 1
         with self.store.read() as tx:
-            due = [m for m in tx.scheduled_missions()
-                   if m.schedule and m.next_run_at and parse_iso(m.next_run_at) <= now]
+            due = [m for m, when in self._next_runs(tx) if when <= now]
         fired = []
         for mission in due:
             decision = await self.journal.write(functools.partial(self._claim, seen=mission, now=now))

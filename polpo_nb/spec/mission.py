@@ -99,9 +99,14 @@ def check_schedule(value: str, *, stored: bool = False) -> str:
             raise ValueError(f"{value!r} never occurs: no date matches it") from None
         return value
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        once = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{value!r} is neither a cron expression nor an ISO 8601 timestamp") from None
+    if once.tzinfo is not None:
+        try:
+            once.astimezone(UTC)  # schedules are kept in UTC
+        except OverflowError:
+            raise ValueError(f"{value!r} is outside the years 1 to 9999 once written in UTC") from None
     return value
 
 
