@@ -14,6 +14,7 @@ from .agents.steps import StepInterrupted
 from .chat import plug as chat_plug
 from .errors import (
     ConflictError,
+    ForbiddenError,
     IllegalTransitionError,
     NotFoundError,
     PolpoError,
@@ -56,7 +57,7 @@ def load_ipython_extension(ipython: object) -> None:
     load(ipython)
 
 __all__ = [
-    "Agent", "Assessment", "AsyncProject", "Checkpoint", "ConflictError", "Delay", "ExpectedOutcome",
+    "Agent", "Assessment", "AsyncProject", "Checkpoint", "ConflictError", "Delay", "ExpectedOutcome", "ForbiddenError",
     "IllegalTransitionError", "Mission", "MissionRecord", "NotFoundError", "PolpoError", "Project", "ProjectClosedError",
     "QualityGate", "RetryPolicy", "RunHandle", "SpecError", "StepInterrupted", "StoreError", "Task", "TaskRecord",
     "TaskResult",

@@ -36,6 +36,12 @@ class ForeignRunError(ConflictError):
         self.owner = owner
 
 
+class ForbiddenError(PolpoError):
+    """Allowed to someone, not to this caller: what a test key asks that could not run dry."""
+
+    code = "FORBIDDEN"
+
+
 class ProjectClosedError(ConflictError):
     """A call on a project that was closed (`project.close()`, the end of its `with` block): its engine
     is gone, so nothing can run or be read through it; its state is on disk for a project opened again."""

@@ -1,6 +1,6 @@
 """Errors as the API answers them: a `Failure` carries the contract code, the message and field errors.
 
-Library errors (`PolpoError`) map to 400/404/409 in the user's terms; anything else is an internal
+Library errors (`PolpoError`) map to 400/403/404/409 in the user's terms; anything else is an internal
 error whose details stay in the server's log.
 """
 
@@ -41,7 +41,7 @@ def failure_of(exc: BaseException) -> Failure:
     """A library error as the client sees it: its own code and message, or an opaque internal error."""
     if isinstance(exc, SpecError):
         return Failure("BAD_REQUEST", exc.message, exc.errors)
-    if isinstance(exc, PolpoError) and exc.code in ("BAD_REQUEST", "NOT_FOUND", "CONFLICT"):
+    if isinstance(exc, PolpoError) and exc.code in ("BAD_REQUEST", "FORBIDDEN", "NOT_FOUND", "CONFLICT"):
         return Failure(exc.code, exc.message)
     return Failure("INTERNAL", "Internal server error")
 

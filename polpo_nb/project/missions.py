@@ -15,9 +15,10 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel, to_snake
 
+from .. import dryrun
 from ..engine.engine import Engine
 from ..engine.schedules import first_run, iso
-from ..errors import ConflictError, NotFoundError, SpecError
+from ..errors import ConflictError, ForbiddenError, NotFoundError, SpecError
 from ..events.catalog import MissionDeleted, MissionSaved, TaskCreated, TaskRemoved, TaskUpdated
 from ..spec import (
     Mission,
@@ -163,6 +164,7 @@ class MissionEditor:
         """A mission ready to be saved, every check done (its agents; the graph was checked when `spec`
         was parsed): nothing is written yet. `execute` saves it in its run's first transaction. `spec` is
         parsed for this call alone: the records take its tasks' lists."""
+        _refuse_dry_schedule(spec.schedule)
         self.agents.check(spec.tasks, spec.team)
         share_given_fields(spec.tasks)  # held until the save: thousands of sets, all alike
         now = utcnow()
@@ -196,6 +198,8 @@ class MissionEditor:
                                 "replaced while it runs; add, change or remove tasks one at a time, or abort it first")
         base = current.spec.model_dump(by_alias=True, exclude_none=True)
         spec = parse(Mission, {**base, **patch}, context=stored_but(keys))  # what it does not change: as stored
+        if "schedule" in keys:
+            _refuse_dry_schedule(spec.schedule)
         self.agents.check(spec.tasks, spec.team)
 
         def write(tx: Tx, emit: Emit) -> MissionRecord:
@@ -298,6 +302,14 @@ def _check_mission_tasks(mission: MissionRecord, tasks: list[Any]) -> None:
     if problems:
         raise SpecError([{"loc": [int(p) if p.isdigit() else p for p in path.split(".")], "msg": msg}
                          for path, msg in problems])
+
+
+def _refuse_dry_schedule(schedule: str | None) -> None:
+    """In a dry run (a test key's request), no schedule: what it starts runs later, in the engine, outside
+    the request, so it could not be dry (as a test key cannot open /mcp)."""
+    if schedule and dryrun.active():
+        raise ForbiddenError("A test key cannot set a schedule: the runs a schedule starts happen outside the "
+                             "request, so they could not be dry runs. Save the mission without one, or use a live key")
 
 
 def _schedule_fields(spec: Mission, status: MissionStatus) -> dict[str, Any]:

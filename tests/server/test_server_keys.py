@@ -339,6 +339,25 @@ async def test_a_test_key_cannot_open_mcp_whose_runs_could_not_be_dry(served: Se
         assert (await client.get("v1/tasks")).status_code == 200
 
 
+async def test_a_test_key_cannot_schedule_a_mission_whose_runs_could_not_be_dry(served: Served):
+    """A schedule fires in the engine, outside the request that saved it: the run it starts was live, and
+    with a provider key in the server's environment a test key could spend through it."""
+    scheduled = {**DRY_MISSION, "name": "scheduled-dry", "schedule": "0 0 1 * *"}
+    async with served.client(served.keys["alpha-test"]) as client:
+        refused = await client.post("v1/missions", json=scheduled)
+        assert refused.status_code == 403 and _code(refused) == "forbidden" and "schedule" in refused.json()["error"]
+        saved = (await client.post("v1/missions", json={**DRY_MISSION, "name": "unscheduled-dry"})).json()
+        patched = await client.patch(f"v1/missions/{saved['id']}", json={"schedule": "0 0 1 * *"})
+        assert patched.status_code == 403 and _code(patched) == "forbidden"
+        assert (await client.get(f"v1/missions/{saved['id']}")).json().get("schedule") is None
+        names = [m["name"] for m in (await client.get("v1/missions")).json()]
+        assert "scheduled-dry" not in names
+    async with served.client(served.keys["alpha"]) as client:  # a live key schedules it
+        made = await client.post("v1/missions", json={**scheduled, "name": "scheduled-live"})
+        assert made.status_code == 201 and made.json()["status"] == "scheduled"
+        assert (await client.delete(f"v1/missions/{made.json()['id']}")).status_code == 200
+
+
 # -- a server without --api-key --------------------------------------------------------------------------
 
 async def test_keys_are_required_where_the_server_has_no_api_key(tmp_path: Path):
