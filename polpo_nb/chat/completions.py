@@ -14,16 +14,20 @@ import secrets
 import time
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
 from ..errors import NotFoundError, PolpoError, SpecError
+from ..spec import StrictScalars
 from .messages import ChatChunk, ChatReply
 
 __all__ = ["ChatCompletion", "ChunkWriter", "CompletionRequest", "classify", "completion", "model_label", "openai_error"]
 
 
-class _OpenAIModel(BaseModel):
-    # OpenAI clients send fields we have no use for (logprobs, seed, response_format, ...): ignored
+class _OpenAIModel(StrictScalars):
+    """OpenAI's field names; booleans and numbers strict, as in every model (`"stream": 1` was a stream
+    that held no stream slot). OpenAI clients send fields we have no use for (logprobs, seed,
+    response_format, ...): ignored."""
+
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 

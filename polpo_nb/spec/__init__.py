@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._base import WireModel, share_given_fields, to_jsonable, utcnow
+from ._base import StrictScalars, WireModel, share_given_fields, to_jsonable, utcnow
 from .agent import Agent, Team
 from .budget import Budget
 from .config import ProjectConfig, ProviderConfig
@@ -31,5 +31,5 @@ __all__ = [
     "Expectation", "ExpectedOutcome", "FileExistsExpectation", "LlmReviewExpectation", "MetricsExpectation",
     "Mission", "MissionRecord", "MissionStatus", "Phase", "ProjectConfig", "ProviderConfig", "QualityGate",
     "RetryPolicy", "ReviewDimension", "ScriptExpectation", "Task", "TaskRecord", "TaskResult", "TaskStatus",
-    "Team", "TestExpectation", "Usage", "WireModel", "parse", "spec_error", "utcnow",
+    "StrictScalars", "Team", "TestExpectation", "Usage", "WireModel", "parse", "spec_error", "utcnow",
 ]

@@ -31,19 +31,33 @@ def _make_strict(schema: Any) -> None:
             _make_strict(value)
 
 
-class WireModel(BaseModel):
+class StrictScalars(BaseModel):
+    """Booleans and numbers strict (no `0` for False, no `"5"` for 5, no `true` for 1.0; an int is a fine
+    float): every model built from a client's input, polpo's own (WireModel) and OpenAI's request
+    (chat/completions.py). A model fed from strings (query strings) turns `strict_scalars` off."""
+
+    strict_scalars: ClassVar[bool] = True
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        # the schema is plain data, edited once when the class is built: strictness costs nothing per call
+        schema = handler(source)
+        if cls.strict_scalars:
+            _make_strict(schema)
+        return schema
+
+
+class WireModel(StrictScalars):
     """One model, three faces: Python attributes, the JSON of the API, the rows of the store.
 
     Non-finite floats are refused (`allow_inf_nan=False`): JSON has no NaN or Infinity, so a model
     holding one could be neither answered nor read back from the store. Booleans and numbers are
-    strict (no `0` for False, no `"5"` for 5, no `true` for 1.0; an int is a fine float); a model fed from strings (query strings) turns
-    `strict_scalars` off. A non-finite float that gets in anyway (`model_copy` does not validate) is
+    strict (`StrictScalars`). A non-finite float that gets in anyway (`model_copy` does not validate) is
     serialised as `NaN`, never silently as `null`, so the store can tell and refuse it.
     """
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", allow_inf_nan=False,
                               ser_json_inf_nan="constants")
-    strict_scalars: ClassVar[bool] = True
     #: Records the library builds from its own data (`TaskRecord`, `MissionRecord`) say False: a failure
     #: there is a bug, raised as pydantic's error; every other model is built from the user's input.
     user_built: ClassVar[bool] = True
@@ -62,14 +76,6 @@ class WireModel(BaseModel):
     # (`model_validate`, nested models, store rows) then never calls it, so nested errors keep their full
     # paths and reading rows costs no Python call per model.
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        # the schema is plain data, edited once when the class is built: strictness costs nothing per call
-        schema = handler(source)
-        if cls.strict_scalars:
-            _make_strict(schema)
-        return schema
 
     def to_wire(self, **kw: Any) -> dict[str, Any]:
         """The JSON the API speaks: camelCase, `None` dropped so payloads stay as small as the seeds'."""

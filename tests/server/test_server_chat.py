@@ -237,6 +237,15 @@ async def test_errors_are_in_openai_shape(client, http: httpx.AsyncClient, proje
                                                                        "sessionId": "sess_missing"}), 404)
     assert error["code"] == "session_not_found" and error["param"] == "sessionId"
     error = _openai_error(await http.get("v1/chat/completions"), 405)
+    # booleans and numbers are strict, as in every model: `"stream": 1` was taken as a stream without the
+    # stream slot a `true` holds (the concurrent-streams limit let any number through)
+    for field, value in (("stream", 1), ("stream", "yes"), ("temperature", "0.5"), ("max_tokens", 5.0)):
+        error = _openai_error(await http.post("v1/chat/completions", json={
+            "messages": [{"role": "user", "content": "x"}], field: value}), 400)
+        assert error["param"] == field
+    error = _openai_error(await http.post("v1/chat/completions", json={
+        "messages": [{"role": "user", "content": "x"}], "stream": True, "stream_options": {"include_usage": "yes"}}), 400)
+    assert error["param"] == "stream_options.include_usage"
 
     project.config.orchestrator_model = None
     with pytest.raises(openai.BadRequestError) as info:
