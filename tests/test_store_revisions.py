@@ -111,6 +111,27 @@ def test_the_next_seq_follows_every_task_standalone_or_in_a_mission(tmp_path: Pa
         assert tx.next_seq() == 13
 
 
+def test_the_next_seq_never_goes_back_below_a_deleted_task_s(tmp_path: Path):
+    """A list's cursor is a seq: a number given again after its task was deleted would put a new task
+    behind a cursor already handed out. Deleted by hand, outside the store, counts too (a trigger)."""
+    store = Store(tmp_path / "state.db")
+    with store.write() as tx:
+        tx.put_mission(MissionRecord(id="m1", name="m1", created_at=NOW, updated_at=NOW))
+    put(store, task("a", 1), task("b", 2, "m1"), task("c", 3))
+    with store.write() as tx:
+        tx.delete_task("c")
+        tx.delete_mission("m1")
+    with store.read() as tx:
+        assert tx.next_seq() == 4
+    raw = sqlite3.connect(tmp_path / "state.db")
+    put(store, task("d", 4))
+    raw.execute("DELETE FROM tasks WHERE id = 'd'")
+    raw.commit()
+    raw.close()
+    with store.read() as tx:
+        assert tx.next_seq() == 5
+
+
 def test_a_batch_of_stored_and_new_rows_is_written_whole_in_put_order(tmp_path: Path):
     """A transaction's task rows are updates of stored rows, new rows, or stored rows whose number
     changed (a mission renumbered before its start): each is stored as put, numbered in put order."""

@@ -189,8 +189,19 @@ INSERT INTO event_batches (first, last, body)
 DROP TABLE events
 """
 
+#: The largest seq a deleted task had (`Tx.next_seq` never goes below it): a list's cursor is a seq, and a
+#: number given again after its task was deleted put a new task behind cursors already handed out.
+#: Deletions before this version are not known: it starts at 0.
+V9 = """
+ALTER TABLE task_deletions ADD COLUMN max_seq INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER tasks_deleted;
+CREATE TRIGGER tasks_deleted AFTER DELETE ON tasks BEGIN
+    UPDATE task_deletions SET n = n + 1, max_seq = MAX(max_seq, OLD.seq);
+END
+"""
+
 #: `MIGRATIONS[n]` is the SQL that upgrades a database at version n to n+1 (PRAGMA user_version).
-MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7, V8]
+MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7, V8, V9]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -314,12 +314,14 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
         self._x("DELETE FROM tasks WHERE id = ?", (task_id,))
 
     def next_seq(self) -> int:
-        """One more than the largest seq: the largest of the standalone tasks' and of each mission's, each
-        one seek of `tasks_by_mission` (a task's mission is always in missions: a foreign key), where
-        MAX(seq) over the table reads every entry of that index (~0.2 ms at 5,000 tasks, per created task)."""
+        """One more than the largest seq a task has or a deleted task had (schema V9): the largest of the
+        standalone tasks' and of each mission's, each one seek of `tasks_by_mission` (a task's mission is
+        always in missions: a foreign key), where MAX(seq) over the table reads every entry of that index
+        (~0.2 ms at 5,000 tasks, per created task)."""
         return int(self._x(
             "SELECT COALESCE(MAX(m), 0) + 1 FROM (SELECT MAX(seq) AS m FROM tasks WHERE mission_id IS NULL UNION ALL "
-            "SELECT (SELECT MAX(seq) FROM tasks WHERE mission_id = missions.id) FROM missions)").fetchone()[0])
+            "SELECT (SELECT MAX(seq) FROM tasks WHERE mission_id = missions.id) FROM missions UNION ALL "
+            "SELECT max_seq FROM task_deletions)").fetchone()[0])
 
     # -- missions --------------------------------------------------------------------------------------
 

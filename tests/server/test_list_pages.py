@@ -70,6 +70,19 @@ async def test_a_cursor_stays_valid_while_tasks_come_and_go(api: Api):
     assert [t["id"] for t in api.data(first)] + rest == [ids[0], ids[1], ids[3], ids[4], late]
 
 
+async def test_a_task_created_after_the_newest_were_deleted_comes_on_a_later_page(api: Api):
+    """Its place in the order (seq) was the largest left plus one: the deleted tasks' numbers again, behind
+    a cursor already given out, so the next page was empty and it was never listed."""
+    first, second = await make_tasks(api, 2)
+    page = await api.request("GET", "tasks", params={"limit": "1"})
+    cursor = page.headers[NEXT_CURSOR]
+    await api.call("DELETE", f"tasks/{first}")
+    await api.call("DELETE", f"tasks/{second}")
+    late = (await api.call("POST", "tasks", 201, json={"title": "late", "assignTo": "w"}))["id"]
+    rest = await api.request("GET", "tasks", params={"limit": "1", "cursor": cursor})
+    assert [t["id"] for t in api.data(rest)] == [late]
+
+
 async def test_pages_of_a_filtered_list(api: Api):
     ids = await make_tasks(api, 6)
     await api.call("POST", "agents", 201, json={"name": "other"})
