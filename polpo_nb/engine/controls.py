@@ -34,7 +34,7 @@ from ..usage.meter import Meter, metering
 from .attempts import Attempts, completed_event
 from .budget import refuse_resume_while_spent, with_judge_spend
 from .deps import EngineDeps
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, outcome
 from .interrupt import interrupt_run
 from .leases import Leases
 from .rerun import find_task, refuse_unsettled, reopen_holds, rerun_tail, superseded
@@ -266,6 +266,8 @@ class Controls:
         new = await self.writes.update(run, task_id, decide)
         if run.key in self.runs:
             await self.dispatcher.after_task(run, task_id)
+        else:
+            await self._follow_tasks(task.mission_id)
         return new
 
     async def retry(self, task_id: str) -> TaskRecord:
@@ -355,7 +357,28 @@ class Controls:
         # the verdict of any review: a pass with side effects awaits approval again (a rejection stands until then)
         judged = with_judge_spend(functools.partial(Attempts.judged, None, assessment, False), meter, task,
                                   mission.execution_count if mission else None, attempts[-1].number)
-        return await self.writes.update(run, task_id, judged)
+        new = await self.writes.update(run, task_id, judged)
+        await self._follow_tasks(task.mission_id)
+        return new
+
+    async def _follow_tasks(self, mission_id: str | None) -> None:
+        """A settled mission whose task changed after its run (a reassessment, a decision): its status follows
+        its tasks, as at the end of a run (a completed mission with a failed task is failed, and can be
+        resumed with retryFailed; a failed one whose tasks are all done now is completed). While a task
+        awaits approval and none has failed, it stays as it is."""
+        if mission_id is None or mission_id in self.runs:
+            return
+        with self.d.store.read() as tx:
+            mission = tx.mission(mission_id)
+        if mission.status not in (MissionStatus.COMPLETED, MissionStatus.FAILED):
+            return
+        settled = all(t.status in (S.DONE, S.FAILED) for t in mission.tasks)
+        if not settled and not any(t.status == S.FAILED for t in mission.tasks):
+            return
+        status, error = outcome(mission.tasks)
+        if (status, error) != (mission.status, mission.error):
+            await self.writes.set_mission(Run(mission, mission.tasks, flags=self.leases.flags(mission.id)), status,
+                                          error=error)
 
 
 def _skipped_descendants(run: Run, task_id: str) -> list[str]:

@@ -343,10 +343,8 @@ class Dispatcher:
             run.idle.set()
 
     async def _finish(self, run: Run) -> None:
-        ok = all(t.status == S.DONE for t in run.tasks.values())
-        failed = [t.title for t in run.tasks.values() if t.status == S.FAILED]
-        await self._close_run(run, MissionStatus.COMPLETED if ok else MissionStatus.FAILED,
-                              error=None if ok else f"failed tasks: {', '.join(failed)}")
+        status, error = outcome(run.tasks.values())
+        await self._close_run(run, status, error=error)
 
     async def _close_run(self, run: Run, status: MissionStatus, *, error: str | None,
                          extra: Iterable[CatalogEvent] = ()) -> None:
@@ -415,6 +413,15 @@ class Dispatcher:
         if run is not None:
             run.remove_task(task_id)
             run.queued.discard(task_id)
+
+
+def outcome(tasks: Iterable[TaskRecord]) -> tuple[MissionStatus, str | None]:
+    """A settled mission's status and error: completed when every task is done, else failed, naming the
+    failed tasks."""
+    statuses = [(t.title, t.status) for t in tasks]
+    if all(status == S.DONE for _, status in statuses):
+        return MissionStatus.COMPLETED, None
+    return MissionStatus.FAILED, f"failed tasks: {', '.join(title for title, status in statuses if status == S.FAILED)}"
 
 
 #: The reason of a task's move to pending when its run starts.
