@@ -95,10 +95,10 @@ def test_dependency_cycle_is_named():
     assert "Run tests -> Deploy to staging -> Run tests" in err["msg"] or "Deploy to staging -> Run tests -> Deploy to staging" in err["msg"]
 
 
-def test_self_dependency_is_a_cycle():
+def test_self_dependency_is_named():
     data = _mission()
     data["tasks"][0]["dependsOn"] = ["Run tests"]
-    assert "cycle" in _errors(data)[0]["msg"]
+    assert _errors(data)[0]["msg"] == "task 'Run tests' depends on itself"
 
 
 def test_tasks_listed_after_their_dependents_are_a_graph_as_any_other(monkeypatch):
@@ -119,9 +119,9 @@ def test_tasks_listed_after_their_dependents_are_a_graph_as_any_other(monkeypatc
     assert searched == [["b", "a", "c"]]
     with pytest.raises(SpecError, match="dependency cycle: (a -> b -> a|b -> a -> b)"):
         mission(("b", ["a"]), ("a", ["b"]))
-    with pytest.raises(SpecError, match="dependency cycle: a -> a"):
+    with pytest.raises(SpecError, match="task .a. depends on itself"):
         mission(("a", ["a"]))
-    assert len(searched) == 3
+    assert len(searched) == 2  # a self-dependency is the task's own error: no search
 
 
 def test_unknown_agent_of_declared_team_is_refused():
@@ -501,3 +501,13 @@ def test_adopting_is_extending_with_the_specs_own_lists():
     adopted, extended = TaskRecord.adopting(task, **fields), TaskRecord.extending(task, **fields)
     assert adopted == extended and adopted.model_fields_set == extended.model_fields_set
     assert adopted.depends_on is task.depends_on and extended.depends_on is not task.depends_on
+
+
+def test_a_task_that_depends_on_itself_is_refused_standalone_or_in_a_mission():
+    """A standalone task run alone waited for itself for ever (pending, no event, a second execute 409)."""
+    with pytest.raises(SpecError) as info:
+        polpo.Task(title="T", assign_to="w", depends_on=["T"])
+    assert info.value.errors == [{"loc": ["depends_on"], "msg": "task 'T' depends on itself"}]  # as spelled
+    with pytest.raises(SpecError) as info:
+        Mission(name="m", tasks=[{"title": "a", "assignTo": "w"}, {"title": "b", "assignTo": "w", "dependsOn": ["a", "b"]}])
+    assert info.value.errors[0] == {"loc": ["tasks", 1, "dependsOn"], "msg": "task 'b' depends on itself"}

@@ -7,13 +7,14 @@ import keyword
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ._base import WireModel
 from .expectations import Expectation, ExpectedOutcome
 from .results import Assessment, TaskResult
 from .status import Phase, TaskStatus
+from .validation import is_stored
 
 DEFAULT_MAX_RETRIES = 3
 
@@ -59,7 +60,12 @@ class Task(WireModel):
 
     @field_validator("depends_on")
     @classmethod
-    def _unique_dependencies(cls, value: list[str]) -> list[str]:
+    def _unique_dependencies(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        """Each once; never the task itself (standalone, run alone, it waited for itself for ever), unless
+        an earlier version stored it so."""
+        title = info.data.get("title")
+        if title in value and not is_stored(info):
+            raise _invalid(f"task {title!r} depends on itself")
         return list(dict.fromkeys(value))
 
     @field_validator("notebook")
