@@ -198,6 +198,10 @@ class MissionEditor:
                                 "replaced while it runs; add, change or remove tasks one at a time, or abort it first")
         base = current.spec.model_dump(by_alias=True, exclude_none=True)
         spec = parse(Mission, {**base, **patch}, context=stored_but(keys))  # what it does not change: as stored
+        renamed = spec.name != current.name
+        if running and renamed:  # its tasks carry its name (`group`), and its run's copies of them would be stored
+            raise ConflictError(f"Mission {current.name!r} is {current.status.value}: it cannot be renamed while it "
+                                "runs; rename it once it settles, or abort it first")
         if "schedule" in keys:
             _refuse_dry_schedule(spec.schedule)
         self.agents.check(spec.tasks, spec.team)
@@ -210,6 +214,9 @@ class MissionEditor:
                 update.update(_schedule_fields(spec, current.status))
             record = current.model_copy(update=update)
             tx.put_mission(record)
+            if renamed:  # each task keeps its mission's name as `group`
+                for task in tx.tasks(mission_id=current.id):
+                    tx.put_task(task.evolve(group=spec.name))
             emit(MissionSaved(mission_id=current.id, name=spec.name, fields=sorted(to_camel(k) for k in patch)))
             return tx.mission(current.id)
         updated = await self.journal.write(write)
