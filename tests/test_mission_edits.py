@@ -7,6 +7,7 @@ import threading
 import pytest
 
 import polpo_nb as polpo
+from polpo_nb.agents import AgentUnavailableError
 from polpo_nb.errors import ConflictError
 
 WAIT = 30
@@ -41,3 +42,28 @@ def test_a_running_mission_is_not_renamed(project):
         release.set()
     assert run.wait(WAIT).tasks[0].group == "m"
     assert project.update_mission("m", {"name": "n"}).tasks[0].group == "n"
+
+
+def test_an_agent_deleted_after_the_save_blocks_only_what_uses_it_anew(project):
+    """An edit of a mission's prompt or a task's description was refused `unknown agent` once the agent of
+    a task was deleted: agents are checked where an assignment is made or changed, and at execute."""
+    project.agent("w")(lambda task, ctx: "ok")
+    project.add_agent({"name": "gone", "model": "test"})
+    saved = project.save_mission(polpo.Mission("m").task("a", assign_to="gone").task("b", assign_to="w"))
+    project.remove_agent("gone")
+    assert project.update_mission(saved.id, {"prompt": "new words"}).prompt == "new words"
+    assert project.update_task(saved.tasks[0].id, {"description": "still a"}).description == "still a"
+    with pytest.raises(polpo.SpecError) as info:  # assigning a task to it anew is refused, at the task's field
+        project.update_task(saved.tasks[1].id, {"assignTo": "gone"})
+    assert [e["loc"] for e in info.value.errors] == [["assignTo"]]
+    with pytest.raises(polpo.SpecError) as info:
+        project.update_mission(saved.id, {"tasks": [{"title": "a", "assignTo": "gone"}, {"title": "c", "assignTo": "gone"}]})
+    assert [e["loc"] for e in info.value.errors] == [["tasks", 1, "assignTo"]]  # the new one only
+    with pytest.raises(AgentUnavailableError, match="'gone'"):  # and the run says why before anything starts
+        project.execute(saved.id)
+
+
+def test_a_standalone_task_s_agent_problem_is_at_its_own_field(project):
+    with pytest.raises(polpo.SpecError) as info:
+        project.create_task({"title": "t", "assignTo": "nobody"})
+    assert [e["loc"] for e in info.value.errors] == [["assignTo"]]

@@ -10,7 +10,7 @@ the same questions (`find`, `names`, `function_runtime`), so the three never dis
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -118,25 +118,26 @@ class AgentRegistry:
         """Every name a task may be assigned to (with `team`: a mission's own agents too)."""
         return {a.name for a in self.list()} | set(self._functions) | ({a.name for a in team.agents} if team else set())
 
-    def check(self, tasks: Iterable[Task], team: Team | None, *, prefix: tuple[Any, ...] = ("tasks",)) -> None:
-        """SpecError naming every task assigned to (or falling back on) an unknown agent, and every team
-        agent whose handler the config does not allow."""
+    def check(self, tasks: Sequence[Task], team: Team | None, *, kept: Iterable[Task] = (), team_given: bool = True) -> None:
+        """SpecError naming every task of a mission assigned to (or falling back on) an unknown agent, and
+        every team agent whose handler the config does not allow. An edit checks what it makes anew: the
+        tasks of `kept` (stored) whose assignment it leaves as it was, and the team when not `team_given`,
+        are not checked again (an agent deleted since, or registered in another process, does not block an
+        edit of something else; the run refuses it before anything starts)."""
         known = self.names(team)
-        errors = []
-        for i, task in enumerate(tasks):
-            if task.notebook is not None:  # played by its notebook: assignTo is only a label
-                try:
-                    resolve_in_project(self.root, task.notebook)  # a missing file fails the attempt, not the request
-                except SandboxError as exc:
-                    errors.append({"loc": [*prefix, i, "notebook"], "msg": exc.message})
-            elif task.assign_to not in known:
-                errors.append({"loc": [*prefix, i, "assignTo"], "msg": f"unknown agent {task.assign_to!r} (known: {sorted(known)})"})
-            fallback = task.retry_policy.fallback_agent if task.retry_policy else None
-            if fallback and fallback not in known:
-                errors.append({"loc": [*prefix, i, "retryPolicy", "fallbackAgent"], "msg": f"unknown agent {fallback!r}"})
-        errors += handler_problems([(("team", "agents", i), a) for i, a in enumerate(team.agents if team else [])],
-                                   self.root, self.config().agent_handler_modules,
-                                   mcp_commands=self.config().mcp_commands)
+        unchanged = {_assignment(t) for t in kept}
+        errors = [problem for i, task in enumerate(tasks) if _assignment(task) not in unchanged
+                  for problem in _task_problems(task, ("tasks", i), known, self.root)]
+        if team_given:
+            errors += handler_problems([(("team", "agents", i), a) for i, a in enumerate(team.agents if team else [])],
+                                       self.root, self.config().agent_handler_modules,
+                                       mcp_commands=self.config().mcp_commands)
+        if errors:
+            raise SpecError(errors)
+
+    def check_task(self, task: Task, team: Team | None) -> None:
+        """`check` for one task given alone (created, edited, added to a mission): its fields' own paths."""
+        errors = _task_problems(task, (), self.names(team), self.root)
         if errors:
             raise SpecError(errors)
 
@@ -199,6 +200,27 @@ class AgentRegistry:
 
             self._llm = LLMRuntime(self.models, self.config(), self.root)
         return self._llm
+
+
+def _task_problems(task: Task, loc: tuple[Any, ...], known: set[str], root: Path) -> list[dict[str, Any]]:
+    """A task's agent problems, at `loc` + the field: an unknown agent or fallback, a notebook outside `root`."""
+    errors = []
+    if task.notebook is not None:  # played by its notebook: assignTo is only a label
+        try:
+            resolve_in_project(root, task.notebook)  # a missing file fails the attempt, not the request
+        except SandboxError as exc:
+            errors.append({"loc": [*loc, "notebook"], "msg": exc.message})
+    elif task.assign_to not in known:
+        errors.append({"loc": [*loc, "assignTo"], "msg": f"unknown agent {task.assign_to!r} (known: {sorted(known)})"})
+    fallback = task.retry_policy.fallback_agent if task.retry_policy else None
+    if fallback and fallback not in known:
+        errors.append({"loc": [*loc, "retryPolicy", "fallbackAgent"], "msg": f"unknown agent {fallback!r}"})
+    return errors
+
+
+def _assignment(task: Task) -> tuple[str, str, str | None, str | None]:
+    """What of a task names who plays it: its agent, its notebook, its fallback (by task title)."""
+    return (task.title, task.assign_to, task.notebook, task.retry_policy.fallback_agent if task.retry_policy else None)
 
 
 def importable_handler(fn: Callable[..., Any]) -> str | None:

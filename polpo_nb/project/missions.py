@@ -111,11 +111,12 @@ class MissionEditor:
 
     async def create_task(self, task: Task | dict[str, Any]) -> TaskRecord:
         spec = parse(Task, as_data(task))
-        self.agents.check([spec], None, prefix=())
+        self.agents.check_task(spec, None)
         return await self.journal.write(lambda tx, emit: _insert_task(tx, emit, spec, None))
 
     async def update_task(self, task_id: str, patch: dict[str, Any]) -> TaskRecord:
-        unknown = {to_snake(k) for k in patch} - TASK_SPEC_FIELDS
+        keys = {to_snake(k) for k in patch}
+        unknown = keys - TASK_SPEC_FIELDS
         if unknown:
             raise SpecError([{"loc": [k], "msg": "not a field a PATCH may change"} for k in sorted(unknown)])
         with self.store.read() as tx:
@@ -124,7 +125,8 @@ class MissionEditor:
         if current.status in RUNNING_TASK_STATES:
             raise ConflictError(f"Task {task_id} is {current.status.value}; kill it or wait before changing it")
         spec = parse(Task, {**current.spec.model_dump(by_alias=True), **patch})
-        self.agents.check([spec], mission.team if mission else None, prefix=())
+        if keys & _ASSIGNMENT_FIELDS:  # who plays it changes: checked (not an edit of anything else)
+            self.agents.check_task(spec, mission.team if mission else None)
         if mission is not None:
             _check_mission_tasks(mission, [spec if t.id == task_id else t for t in mission.tasks])
 
@@ -204,7 +206,7 @@ class MissionEditor:
                                 "runs; rename it once it settles, or abort it first")
         if "schedule" in keys:
             _refuse_dry_schedule(spec.schedule)
-        self.agents.check(spec.tasks, spec.team)
+        self.agents.check(spec.tasks, spec.team, kept=current.tasks, team_given="team" in keys)
 
         def write(tx: Tx, emit: Emit) -> MissionRecord:
             if "tasks" in keys:
@@ -239,7 +241,7 @@ class MissionEditor:
         spec = parse(Task, as_data(task))
         with self.store.read() as tx:
             mission = tx.mission(ref)
-        self.agents.check([spec], mission.team, prefix=())
+        self.agents.check_task(spec, mission.team)
         _check_mission_tasks(mission, [*mission.tasks, spec])
         record = await self.journal.write(lambda tx, emit: _insert_task(tx, emit, spec, mission))
         if mission.status == MissionStatus.ACTIVE or self.engine.is_running(mission.id):
@@ -309,6 +311,10 @@ def _check_mission_tasks(mission: MissionRecord, tasks: list[Any]) -> None:
     if problems:
         raise SpecError([{"loc": [int(p) if p.isdigit() else p for p in path.split(".")], "msg": msg}
                          for path, msg in problems])
+
+
+#: A task's fields that say who plays it: an edit of one of them checks the agent again.
+_ASSIGNMENT_FIELDS = frozenset({"assign_to", "notebook", "retry_policy"})
 
 
 def _refuse_dry_schedule(schedule: str | None) -> None:
