@@ -34,6 +34,9 @@ def test_event_ids_render_and_parse():
     assert parse_event_id("") is None
     with pytest.raises(SpecError):
         parse_event_id("event-42")
+    for other_digits in ("\u0663", "evt_\u0664\u0662", "\uff14\uff12"):  # Arabic-Indic, fullwidth: not ids
+        with pytest.raises(SpecError):
+            parse_event_id(other_digits)
 
 
 def _ping(i: int) -> CatalogEvent:

@@ -511,3 +511,13 @@ def test_a_task_that_depends_on_itself_is_refused_standalone_or_in_a_mission():
     with pytest.raises(SpecError) as info:
         Mission(name="m", tasks=[{"title": "a", "assignTo": "w"}, {"title": "b", "assignTo": "w", "dependsOn": ["a", "b"]}])
     assert info.value.errors[0] == {"loc": ["tasks", 1, "dependsOn"], "msg": "task 'b' depends on itself"}
+
+
+@pytest.mark.parametrize("name", ["   ", "two\nlines", "nul\x00", "bidi\u202eevil", "resumable"])
+def test_a_mission_name_that_could_not_be_shown_or_fetched_is_refused(name):
+    """Names are shown on one line (CLI, dashboard, events) and fetched by name: whitespace only, control
+    characters, and `resumable` (the route `GET missions/resumable` lists resumable missions) are refused."""
+    with pytest.raises(SpecError) as info:
+        Mission(name=name, tasks=[{"title": "a", "assignTo": "w"}])
+    assert info.value.errors[0]["loc"] == ["name"]
+    assert Mission(name="Release notes: v2 (é)", tasks=[{"title": "a", "assignTo": "w"}]).name == "Release notes: v2 (é)"

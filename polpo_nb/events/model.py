@@ -8,7 +8,9 @@ from typing import Any
 
 from ..errors import SpecError
 
-_EVENT_ID = re.compile(r"^(?:evt_)?(\d{1,18})$")  # ids are SQLite integers (< 2**63): 18 digits, never a 4,301-digit int()
+#: ids are SQLite integers (< 2**63): 18 ASCII digits (`\d` would take any script's, and int() reads them), never a
+#: 4,301-digit int()
+_EVENT_ID = re.compile(r"^(?:evt_)?([0-9]{1,18})$")
 
 
 @dataclass(slots=True, frozen=True)

@@ -11,6 +11,7 @@ cycle. `Mission.model_validate(json)` (and a mission file) is complete at once a
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -81,6 +82,16 @@ def _invalid(path: str, message: str) -> PydanticCustomError:
 _CRON_CHECK_FROM = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+def _bad_name(message: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid_mission_name", "{message}", {"message": message})
+
+
+#: Characters that reorder what follows them on screen (embeddings, overrides, isolates).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Mission names that are routes below `missions/`.
+_ROUTE_NAMES = frozenset({"resumable"})
+
+
 def check_schedule(value: str, *, stored: bool = False) -> str:
     """A cron expression of 5 fields or a nickname (`@daily`), recurring; or an ISO 8601 timestamp (once).
     Refused: more fields (croniter would read a sixth as seconds where node-cron, upstream Polpo's, reads
@@ -125,6 +136,23 @@ class Mission(WireModel):
     delays: list[Delay] = Field(default_factory=list)
     budget: Budget | None = Field(default=None, description="What the mission may spend; reaching a limit "
                                   "pauses it (`pauseReason: \"budget\"`) until the budget is raised and it resumes.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_shown_and_fetched(cls, value: str, info: ValidationInfo) -> str:
+        """A name is shown on one line (CLI, dashboard, events) and a mission is fetched by it: refused,
+        whitespace only, control characters and bidi overrides, and `resumable` (`GET missions/resumable`
+        is the route of the resumable missions); a name stored before that rule reads as it was."""
+        if is_stored(info):
+            return value
+        if not value.strip():
+            raise _bad_name("a mission name needs a visible character")
+        hidden = next((c for c in value if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS), None)
+        if hidden is not None:
+            raise _bad_name(f"a mission name cannot hold control characters ({hidden!r})")
+        if value in _ROUTE_NAMES:
+            raise _bad_name(f"{value!r} is the name of a route (GET missions/{value}): choose another")
+        return value
 
     @field_validator("schedule")
     @classmethod
