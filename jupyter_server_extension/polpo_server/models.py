@@ -67,8 +67,8 @@ class PageQuery(QueryModel):
 
 class TaskQuery(PageQuery):
     status: TaskStatus | None = Field(default=None, description="Only tasks in this status.")
-    group: str | None = Field(default=None, description="Only tasks of this mission (id or name).")
-    assign_to: str | None = Field(default=None, description="Only tasks assigned to this agent.")
+    group: str | None = Field(default=None, min_length=1, description="Only tasks of this mission (id or name).")
+    assign_to: str | None = Field(default=None, min_length=1, description="Only tasks assigned to this agent.")
 
 
 class MissionQuery(QueryModel):

@@ -87,6 +87,10 @@ CASES = [
     Case("files-preview-long-name", "GET", "files/preview", 400, "too long", params={"path": LONG_NAME}),
     Case("last-event-id-4301-digits", "GET", "events", 400, "event id", headers={"Last-Event-ID": "9" * 4301}),
     Case("query-last-event-id-4301-digits", "GET", "events", 400, "event id", params={"lastEventId": "9" * 4301}),
+    # an empty filter listed everything, where an empty status is refused
+    Case("query-empty-group", "GET", "tasks", 400, "group", params={"group": ""}),
+    Case("query-empty-assign-to", "GET", "tasks", 400, "assignTo", params={"assignTo": ""}),
+    Case("query-arabic-indic-event-id", "GET", "events", 400, "event id", params={"lastEventId": "\u0663"}),
     # -- the document's truth (item 6) --
     Case("patch-empty", "PATCH", "tasks/{task}", 400, "at least one field", b""),
     Case("patch-empty-object", "PATCH", "tasks/{task}", 400, "at least one field", b"{}"),
