@@ -2,9 +2,10 @@
 
 Every path goes through `polpo_nb.sandbox.resolve_in_project` (the library's one definition of
 "inside the project"): `..`, absolute paths outside the project and symlinks that escape it are
-refused before anything is read. A directory below the project with its own `.polpo/` is another
-project (the server lists it apart, and a key of this one must not reach it): its files are not this
-project's, neither listed nor served.
+refused before anything is read. With `nested=False` (the server, for a project key), a directory
+below the project with its own `.polpo/` is another project, whose key is another: its files are
+neither listed nor served. The server's own credentials see every file below the root, as Jupyter's
+contents API does (the widget links a nested project's executed notebooks through the root's routes).
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ def _mtime(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _own(root: Path, target: Path, path: str) -> Path:
-    """`target` (resolved, inside `root`) unless it lies in a project nested in this one: NotFoundError."""
+def _own(root: Path, target: Path, path: str, nested: bool) -> Path:
+    """`target` (resolved, inside `root`), unless `nested` is False and it lies in a project nested in this
+    one: NotFoundError."""
+    if nested:
+        return target
     real_root = root.resolve()
     for folder in (target, *target.parents):
         if folder == real_root:
@@ -44,14 +48,14 @@ def _own(root: Path, target: Path, path: str) -> Path:
     return target
 
 
-def listing(root: Path, path: str) -> FileListing:
-    directory = _own(root, resolve_in_project(root, path or ".", must_exist=True), path)
+def listing(root: Path, path: str, *, nested: bool = True) -> FileListing:
+    directory = _own(root, resolve_in_project(root, path or ".", must_exist=True), path, nested)
     if not directory.is_dir():
         raise SpecError([{"loc": ["path"], "msg": f"{path!r} is not a directory"}])
     entries = []
     for child in directory.iterdir():
         try:
-            target = _own(root, resolve_in_project(root, str(child)), str(child))
+            target = _own(root, resolve_in_project(root, str(child)), str(child), nested)
         except PolpoError:  # a symlink pointing out of the project, the state database, another project: not shown
             continue
         is_dir = target.is_dir()
@@ -64,8 +68,8 @@ def listing(root: Path, path: str) -> FileListing:
     return FileListing(path=_relative(root, directory), entries=entries)
 
 
-def resolve_file(root: Path, path: str) -> Path:
-    target = _own(root, resolve_in_project(root, path, must_exist=True), path)
+def resolve_file(root: Path, path: str, *, nested: bool = True) -> Path:
+    target = _own(root, resolve_in_project(root, path, must_exist=True), path, nested)
     if not target.is_file():
         raise SpecError([{"loc": ["path"], "msg": f"{path!r} is not a file"}])
     return target
@@ -109,10 +113,10 @@ def _kind(path: Path, mime: str) -> str:
     return "json" if mime.startswith("application/json") else "text"
 
 
-def preview(root: Path, path: str, max_lines: int) -> FilePreview:
+def preview(root: Path, path: str, max_lines: int, *, nested: bool = True) -> FilePreview:
     """Text and JSON files: their first `max_lines` lines; others: their kind and type (`url` is the
     HTTP layer's to fill)."""
-    target = resolve_file(root, path)
+    target = resolve_file(root, path, nested=nested)
     mime = content_type(target)
     kind = _kind(target, mime)
     size = target.stat().st_size

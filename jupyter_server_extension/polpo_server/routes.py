@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -145,7 +146,7 @@ def _events(c: Call) -> Any:
 
 
 async def _preview(c: Call) -> FilePreview:
-    preview = await c.project.preview_file(c.query.path, c.query.max_lines)
+    preview = await c.project.preview_file(c.query.path, c.query.max_lines, nested=_key_root(c) is None)
     if preview.content is None:  # not text: where `files/read` serves its bytes
         preview.url = f"{c.url.rsplit('/', 1)[0]}/read?path={quote(preview.path)}"
     return preview
@@ -161,10 +162,16 @@ def _chat(c: Call) -> Any:
                           settings=body.settings())
 
 
+def _key_root(c: Call) -> Path | None:
+    """The project of the request's project key; None with the server's own credentials (or none)."""
+    return c.principal.root if c.principal is not None and c.principal.key is not None else None
+
+
 async def _projects(c: Call) -> list[ProjectInfo]:
-    """Every project; a project key sees its own only."""
+    """Every project; a project key sees its own only. (Its files routes do not reach the projects nested
+    in its own either.)"""
     projects = await c.app.registry.list()
-    own = c.principal.root if c.principal is not None and c.principal.key is not None else None
+    own = _key_root(c)
     return [p for p in projects if own is None or (c.app.registry.root / p.path).resolve() == own]
 
 
@@ -279,9 +286,9 @@ ROUTES: list[Route] = [
     Route("GET", "memory", _memory_of, "Get the project memory", response=Memory, tags=("memory",)),
     Route("PUT", "memory", _put_memory, "Replace the project memory", body=MemoryBody, response=Memory,
           tags=("memory",)),
-    Route("GET", "files/list", lambda c: c.project.list_files(c.query.path),
+    Route("GET", "files/list", lambda c: c.project.list_files(c.query.path, nested=_key_root(c) is None),
           "List a directory of the project", query=FilesQuery, response=FileListing, tags=("files",)),
-    Route("GET", "files/read", lambda c: c.project.file_path(c.query.path),
+    Route("GET", "files/read", lambda c: c.project.file_path(c.query.path, nested=_key_root(c) is None),
           "A file's bytes with its Content-Type (`download=1`: as an attachment)", query=ReadQuery, kind="file", tags=("files",)),
     Route("GET", "files/preview", _preview,
           "A file's preview: text content, or the URL of its bytes", query=PreviewQuery, response=FilePreview,

@@ -517,19 +517,20 @@ class AsyncProject(ProjectChat):
     # == files =========================================================================================
 
     @engine_call
-    async def list_files(self, path: str = ".") -> FileListing:
-        """A directory of the project (sandboxed: nothing outside it, no escaping symlinks)."""
-        return files.listing(self.root, path)
+    async def list_files(self, path: str = ".", *, nested: bool = True) -> FileListing:
+        """A directory of the project (sandboxed: nothing outside it, no escaping symlinks; `nested=False`:
+        nothing of a project nested in this one)."""
+        return files.listing(self.root, path, nested=nested)
 
     @engine_call
-    async def preview_file(self, path: str, max_lines: int = 500) -> FilePreview:
+    async def preview_file(self, path: str, max_lines: int = 500, *, nested: bool = True) -> FilePreview:
         """A text or JSON file's first `max_lines` lines; for other files, their kind and type."""
-        return files.preview(self.root, path, max_lines)
+        return files.preview(self.root, path, max_lines, nested=nested)
 
     @engine_call
-    async def file_path(self, path: str) -> Path:
+    async def file_path(self, path: str, *, nested: bool = True) -> Path:
         """Where a file of the project is on disk, once the sandbox has checked it is one."""
-        return files.resolve_file(self.root, path)
+        return files.resolve_file(self.root, path, nested=nested)
 
     # == events ========================================================================================
 

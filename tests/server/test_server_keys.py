@@ -252,6 +252,22 @@ async def test_a_stream_holds_one_of_the_keys_concurrent_streams(served: Served)
     assert await until(reopened)  # and gives it back when it closes
 
 
+async def test_a_project_key_reaches_no_file_of_a_project_nested_in_its_own(served: Served):
+    """beta is a project of its own below alpha (its own `.polpo/`, its own keys): alpha's key listed and
+    read beta's files through alpha's routes."""
+    (served.root / "beta" / "notes.md").write_text("beta's notes")
+    (served.root / "mine.md").write_text("alpha's notes")
+    async with served.client(served.keys["alpha"]) as alpha, served.client(ADMIN) as admin:
+        names = [e["name"] for e in (await alpha.get("v1/files/list")).json()["entries"]]
+        assert "beta" not in names and "mine.md" in names
+        for route, path in (("files/read", "beta/notes.md"), ("files/preview", "beta/notes.md"),
+                            ("files/list", "beta"), ("files/list", "beta/.polpo")):
+            refused = await alpha.get(f"v1/{route}", params={"path": path})
+            assert refused.status_code == 404 and "another project" in refused.json()["error"]
+        assert (await alpha.get("v1/files/read", params={"path": "mine.md"})).text == "alpha's notes"
+        assert (await admin.get("v1/files/read", params={"path": "beta/notes.md"})).text == "beta's notes"
+
+
 # -- test keys: dry runs -------------------------------------------------------------------------------
 
 DRY_MISSION = {"name": "dry-run", "team": {"name": "writers", "agents": [{"name": "writer", "model": LLM}]},
