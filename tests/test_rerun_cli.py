@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cli_project import mission, polpo, start, write_project
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from support import WAIT, wait_for
 
@@ -85,10 +86,12 @@ def test_the_rerun_magic_says_what_is_missing_or_refused_in_one_line(shell, proj
     release = threading.Event()
     project.agent("w")(lambda task, ctx: release.wait(WAIT) and "ok")
     run = project.execute(polpo_lib.Mission("busy").task("a", assign_to="w"))
-    assert shell.run_line_magic("polpo", "rerun busy") is None
-    assert "polpo rerun: name the task to re-run from: --from TASK" in capsys.readouterr().err
-    assert shell.run_line_magic("polpo", "rerun busy --from a") is None
-    assert capsys.readouterr().err == ("polpo rerun: Mission 'busy' is running: re-run it from 'a' once it has "
-                                       "finished, or abort it first\n")
+    with pytest.raises(UsageError) as info:  # the cell fails with the message alone (no traceback in a notebook)
+        shell.run_line_magic("polpo", "rerun busy")
+    assert str(info.value) == "polpo rerun: name the task to re-run from: --from TASK"
+    with pytest.raises(UsageError) as info:
+        shell.run_line_magic("polpo", "rerun busy --from a")
+    assert str(info.value) == ("polpo rerun: Mission 'busy' is running: re-run it from 'a' once it has finished, "
+                               "or abort it first")
     release.set()
     assert run.wait(WAIT).status == MissionStatus.COMPLETED
