@@ -229,3 +229,33 @@ def test_a_dependent_revived_by_a_retry_carries_no_skip_error(project):
         assert b.status == TaskStatus.PENDING and b.result is None
     finally:
         release.set()
+
+
+@pytest.mark.parametrize("how", ["sys.exit(3)", "sys.exit(0)", "KeyboardInterrupt", "async sys.exit(3)",
+                                 "async with maxDuration"])
+def test_an_agent_that_exits_fails_its_attempt_and_the_engine_goes_on(project, how):
+    """SystemExit (sys.exit in an agent's code) or KeyboardInterrupt reached the engine's event loop, which
+    stopped: `polpo run` hung (SIGTERM ignored) or said the project was closed, the mission stayed active."""
+    import sys
+
+    def leave() -> None:
+        if "KeyboardInterrupt" in how:
+            raise KeyboardInterrupt
+        sys.exit(0 if "(0)" in how else 3)
+
+    if how.startswith("async"):
+        async def quits(task, ctx):
+            leave()
+        project.agent("quits")(quits)
+    else:
+        project.agent("quits")(lambda task, ctx: leave())
+    project.agent("ok")(lambda task, ctx: "fine")
+    limit = {"max_duration": 5000} if "maxDuration" in how else {}
+    record = project.execute(polpo.Mission("q").task("A", assign_to="quits", max_retries=1, **limit)
+                             .task("B", assign_to="ok")).wait(WAIT)
+    a = _task(record, "A")
+    assert record.status == MissionStatus.FAILED and _task(record, "B").status == TaskStatus.DONE
+    assert "SystemExit" in a.result.error or "KeyboardInterrupt" in a.result.error
+    assert [x.status for x in project.attempts(a.id)] == ["failed", "failed"]  # retried like any failure
+    assert project.execute(polpo.Mission("after").task("C", assign_to="ok")).wait(WAIT).status \
+        == MissionStatus.COMPLETED  # the engine is alive

@@ -27,6 +27,19 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+class AgentExited(Exception):
+    """An agent that raised SystemExit (`sys.exit()` in its code, or a library's) or KeyboardInterrupt: its
+    attempt fails with this, like with any error. Let through, either would stop the event loop that runs
+    every mission of the project (asyncio lets both out of `run_forever`)."""
+
+
+def _exited(exc: SystemExit | KeyboardInterrupt) -> AgentExited:
+    what = f"SystemExit({exc.code!r})" if isinstance(exc, SystemExit) else type(exc).__name__
+    error = AgentExited(f"the agent raised {what}: its attempt fails, the engine goes on")
+    error.__cause__ = exc
+    return error
+
+
 def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
     """On the loop: hand the call's outcome to its waiter, unless the waiter gave up (killed, timed out)."""
     if future.cancelled():
@@ -85,7 +98,10 @@ class InProcessExecutor:
 
     async def run(self, agent: FunctionAgent, ctx: AgentContext) -> Any:
         if agent.is_async:
-            return await agent.fn(ctx.task, ctx)
+            try:
+                return await agent.fn(ctx.task, ctx)
+            except (SystemExit, KeyboardInterrupt) as exc:
+                raise _exited(exc) from exc
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         context = contextvars.copy_context()  # the attempt's dry-run flag and meter go with it
@@ -97,6 +113,8 @@ class InProcessExecutor:
             value, error = None, None
             try:
                 value = context.run(fn, ctx.task, ctx)
+            except (SystemExit, KeyboardInterrupt) as exc:
+                error = _exited(exc)
             except BaseException as exc:  # noqa: BLE001 - the agent's failure is its waiter's to handle
                 error = exc
             with suppress(RuntimeError):  # the loop closed meanwhile (the project did): nobody waits any more
