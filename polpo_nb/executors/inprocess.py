@@ -110,7 +110,8 @@ class InProcessExecutor:
         def call() -> None:
             if ctx.cancelled:  # timed out or killed while it waited for a thread: it never starts
                 return
-            value, error = None, None
+            value: Any = None
+            error: BaseException | None = None
             try:
                 value = context.run(fn, ctx.task, ctx)
             except (SystemExit, KeyboardInterrupt) as exc:
