@@ -83,6 +83,18 @@ def test_every_builder_model_raises_spec_error_naming_the_field(build, field):
     assert any(".".join(map(str, e["loc"])).startswith(field) for e in info.value.errors), info.value.errors
 
 
+@pytest.mark.parametrize("returned", [object(), [1, {"a": object()}], {"when": {1, 2}, "f": len}])
+def test_an_agent_returning_what_json_cannot_carry_fails_its_attempt_and_is_retried(project, returned):
+    """It failed as an "engine error" in the commit (polpo's traceback, the attempt marked killed, no retry)."""
+    project.agent("w")(lambda task, ctx: returned)
+    record = project.execute(polpo.Mission("m").task("a", assign_to="w", max_retries=1)).wait(30)
+    task = record.tasks[0]
+    assert task.status.value == "failed" and task.retries == 1
+    last = task.result.error.strip().splitlines()[-1]
+    assert "JSON cannot carry" in last and "data" in last
+    assert [a.status for a in project.attempts(task.id)] == ["failed", "failed"]
+
+
 @pytest.mark.parametrize("returned", [
     {"score": float("nan")},                                  # data, as pandas hands out
     [1.0, float("inf")],

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from pydantic import Field, field_validator
+from pydantic_core import PydanticSerializationError, to_json
 
 from ._base import WireModel
 
@@ -51,6 +52,12 @@ class TaskResult(WireModel):
         if where is not None:
             raise ValueError(f"{where} is NaN or an infinity, which JSON cannot carry: return None or a string "
                              "there")
+        if value is not None and not isinstance(value, str | int | float | bool):
+            try:  # what the store will write (once here: a value it cannot write failed the commit, not the attempt)
+                to_json(value)
+            except PydanticSerializationError as exc:
+                raise ValueError(f"data holds a value JSON cannot carry ({exc}): return strings, numbers, booleans, "
+                                 "None, and lists and dicts of those") from None
         return value
 
 
