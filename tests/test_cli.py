@@ -203,6 +203,38 @@ def test_detach_returns_once_the_run_has_started(tmp_path: Path):
     assert "mission bg: completed" in (root / ".polpo" / "runs" / "bg.log").read_text()
 
 
+def test_detach_keeps_its_log_in_the_project_whatever_the_mission_s_name(tmp_path: Path):
+    """The log's path was built from the raw name: `../../outside` wrote it beside the project."""
+    root = write_project(tmp_path / "p", {"m.json": mission("../../outside", "gated", ["a"])})
+    out = polpo("run", "--detach", "m.json", cwd=root, check=0)
+    logs = list((root / ".polpo" / "runs").iterdir())
+    assert len(logs) == 1 and logs[0].name.startswith("outside-") and str(logs[0].relative_to(root)) in out.stdout
+    assert not list(tmp_path.parent.glob("outside*")) and not list(tmp_path.glob("outside*"))
+    wait_for(lambda: (root / "started-a").exists())
+    (root / "go").write_text("")
+    wait_for(lambda: as_json("show", "../../outside", cwd=root)["status"] == "completed")
+
+
+def test_a_saved_mission_whose_name_holds_a_slash_runs_by_name(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("team/weekly", "shout", ["a"])})
+    polpo("run", "m.json", cwd=root, check=0)
+    assert polpo("run", "team/weekly", cwd=root, check=0).stdout.endswith("mission team/weekly: completed\n")
+    missing = polpo("run", "team/monthly", cwd=root, check=2).stderr
+    assert "no mission named 'team/monthly'" in missing
+
+
+def test_a_hint_names_the_mission_as_the_shell_reads_it(tmp_path: Path):
+    """`repr()` quoting let `$(...)` in a name run when the hint was pasted, and resumed another name."""
+    name = "it's $(touch PWNED)"
+    spec = mission(name, "shout", ["a", "b"], checkpoints=[{"name": "look", "afterTasks": ["a"]}])
+    root = write_project(tmp_path / "p", {"m.json": spec})
+    hint = polpo("run", "m.json", cwd=root, check=3).stdout.strip().splitlines()[-1]
+    assert hint.startswith("continue with: polpo resume '")
+    pasted = subprocess.run(["bash", "-c", hint.removeprefix("continue with: ").replace("polpo", POLPO, 1)],
+                            cwd=root, capture_output=True, text=True, timeout=WAIT)
+    assert pasted.returncode == 0 and not (root / "PWNED").exists(), pasted.stderr  # that mission, resumed
+
+
 def test_serve_passes_its_options_to_the_server(tmp_path: Path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

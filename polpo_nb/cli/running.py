@@ -8,6 +8,9 @@ checkpoint, a blocked gate, an approval): the command then says which command co
 
 from __future__ import annotations
 
+import hashlib
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -35,9 +38,9 @@ def _target(target: str) -> Mission | str:
     path = Path(target)
     if path.is_file():
         return load_mission(path)
-    if path.suffix.lower() in MISSION_SUFFIXES or "/" in target:
+    if path.suffix.lower() in MISSION_SUFFIXES:
         raise UserError(f"no such mission file: {target}")
-    return target
+    return target  # a name (it may hold a `/`: `team/weekly`); one no mission has says both
 
 
 def show_run(project: Project, start: Callable[[], RunHandle], interrupts: Interrupts, *, plain: bool) -> int:
@@ -98,6 +101,14 @@ def rerun(name: str, from_task: str, plain: bool, project_dir: str) -> int:
         return show_run(project, lambda: project.rerun(mission.id, from_task=from_task), interrupts, plain=plain)
 
 
+def _log_name(name: str) -> str:
+    """A detached run's log file: the mission's name as a file name of its own (a name is free text: `..`,
+    `/`, an absolute path were a path out of `.polpo/runs/`); a name that had to change is told apart from
+    others by a digest of the whole."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:80] or "mission"
+    return f"{safe}.log" if safe == name else f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}.log"
+
+
 def _detach(spec: Mission | str, target: str, project_dir: str) -> int:
     """Start `polpo run` in its own session (Ctrl-C here does not reach it), its output in a log file;
     return once its mission is running."""
@@ -109,7 +120,7 @@ def _detach(spec: Mission | str, target: str, project_dir: str) -> int:
             before = project.get_mission(name).execution_count
         except NotFoundError:
             before = 0
-        log = root / ".polpo" / "runs" / f"{name}.log"
+        log = root / ".polpo" / "runs" / _log_name(name)
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as sink:
             child = subprocess.Popen(
@@ -124,8 +135,9 @@ def _detach(spec: Mission | str, target: str, project_dir: str) -> int:
         shown = log.relative_to(Path.cwd())
     except ValueError:
         shown = log
+    word = shlex.quote(name)
     say(f"mission {name}: running in the background (pid {child.pid}, output in {shown})\n"
-               f"follow it: polpo events --follow   see it: polpo show {name}   stop it: polpo abort {name}")
+        f"follow it: polpo events --follow   see it: polpo show {word}   stop it: polpo abort {word}")
     return OK
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shlex
 import signal
 import sys
 import threading
@@ -136,7 +137,7 @@ def _interrupt(project: Project, handle: RunHandle, name: str | None) -> None:
     if name is not None:
         try:
             project.interrupt_mission(name)
-            message += f": mission {name!r} paused; `polpo resume {_quote(name)}` continues it"
+            message += f": mission {name!r} paused; `polpo resume {shlex.quote(name)}` continues it"
         except ConflictError:  # not run here (another process runs it, or it has just ended): leave it be
             message += f": stopped following mission {name!r} ({project.get_mission(name).status.value})"
     click.echo(message, err=True)
@@ -149,7 +150,7 @@ def _at_once(project: Project, name: str | None) -> None:
     try:
         project.release_runs()
     finally:
-        what = f"; `polpo resume {_quote(name)}` continues it" if name else ""
+        what = f"; `polpo resume {shlex.quote(name)}` continues it" if name else ""
         os.write(2, f"polpo: stopped at once{what}\n".encode())
         os._exit(exits.INTERRUPTED)
 
@@ -159,7 +160,7 @@ def verdict(record: MissionRecord | TaskRecord) -> tuple[str, int]:
     if isinstance(record, TaskRecord):
         ok = record.status == TaskStatus.DONE
         return f"task {record.title!r}: {record.status.value}", exits.OK if ok else exits.FAILED
-    name = _quote(record.name)
+    name = shlex.quote(record.name)  # pasted into a shell: `$(...)` in a name stays text
     status = record.status
     if status == MissionStatus.COMPLETED:
         return f"mission {record.name}: completed", exits.OK
@@ -179,7 +180,3 @@ def verdict(record: MissionRecord | TaskRecord) -> tuple[str, int]:
         lines += [f"  {t.title!r} ({t.id}): polpo approve {t.id}  |  polpo reject {t.id}" for t in waiting]
         return "\n".join(lines), exits.WAITING
     return f"mission {record.name}: {status.value}", exits.FAILED
-
-
-def _quote(name: str) -> str:
-    return name if name.replace("-", "").replace("_", "").replace(".", "").isalnum() else repr(name)
