@@ -15,7 +15,7 @@ from cli_project import POLPO, as_json, mission, polpo, start, write_project
 from support import WAIT, wait_for
 
 READ_ONLY = (["missions"], ["tasks"], ["show", "m"], ["logs", "t"], ["events"], ["resume", "m"], ["abort", "m"],
-             ["approve", "t"], ["reject", "t"], ["retry", "t"])
+             ["approve", "t"], ["reject", "t"], ["retry", "t"], ["delete", "m"])
 
 
 def test_init_makes_an_example_that_stops_at_its_checkpoint_and_resume_completes(tmp_path: Path):
@@ -74,7 +74,7 @@ def test_version_is_the_installed_distributions_and_help_lists_exit_codes(tmp_pa
     helped = polpo("--help", cwd=tmp_path, check=0).stdout
     assert "Exit codes:" in helped and "130" in helped
     for command in ("init", "run", "resume", "missions", "tasks", "show", "approve", "reject", "abort", "retry",
-                    "logs", "events", "serve"):
+                    "delete", "logs", "events", "serve"):
         assert f"  {command} " in helped
 
 
@@ -213,6 +213,26 @@ def test_detach_keeps_its_log_in_the_project_whatever_the_mission_s_name(tmp_pat
     wait_for(lambda: (root / "started-a").exists())
     (root / "go").write_text("")
     wait_for(lambda: as_json("show", "../../outside", cwd=root)["status"] == "completed")
+
+
+def test_a_mission_a_failed_run_saved_can_be_deleted(tmp_path: Path):
+    """`polpo run` of a file whose agent cannot play saves the mission as a draft (a save, then a refused
+    execute): there was no command to remove it; a live one is refused."""
+    spec = mission("broken", "shout", ["a"])
+    spec["team"]["agents"][0]["handler"] = "team:nowhere"
+    root = write_project(tmp_path / "p", {"m.json": spec, "ok.json": mission("held", "gated", ["a"])})
+    polpo("run", "m.json", cwd=root, check=1)
+    assert [m["status"] for m in as_json("missions", cwd=root)] == ["draft"]
+    assert polpo("delete", "broken", cwd=root, check=0).stdout == "mission broken: deleted\n"
+    assert as_json("missions", cwd=root) == []
+    assert polpo("delete", "broken", cwd=root, check=2).stderr.startswith("polpo: no mission named 'broken'")
+    running = start("run", "ok.json", cwd=root)
+    try:
+        wait_for(lambda: (root / "started-a").exists())
+        assert "abort it" in polpo("delete", "held", cwd=root, check=4).stderr
+    finally:
+        (root / "go").write_text("")
+        running.communicate(timeout=WAIT)
 
 
 def test_a_saved_mission_whose_name_holds_a_slash_runs_by_name(tmp_path: Path):

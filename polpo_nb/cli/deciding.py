@@ -102,6 +102,19 @@ def retry(task_ref: str, plain: bool, project_dir: str) -> int:
         return carry_out(project, task, act, interrupts, plain=plain, follow_standalone=True)
 
 
+@cli.command(short_help="Delete a mission that is not running.")
+@click.argument("name")
+@project_option
+def delete(name: str, project_dir: str) -> int:
+    """Delete a mission (its tasks, attempts and logs with it): a draft a failed `polpo run` saved, an old
+    run. Refused while it runs or is paused (abort it first)."""
+    with opened(project_dir) as project:
+        mission = find_mission(project, name)
+        project.delete_mission(mission.id)
+        say(f"mission {mission.name}: deleted")
+    return OK
+
+
 @cli.command(short_help="Abort a running or paused mission.")
 @click.argument("name")
 @project_option
