@@ -243,6 +243,22 @@ def test_a_saved_mission_whose_name_holds_a_slash_runs_by_name(tmp_path: Path):
     assert "no mission named 'team/monthly'" in missing
 
 
+def test_a_second_detached_run_of_an_active_mission_is_refused_as_in_the_foreground(tmp_path: Path):
+    root = write_project(tmp_path / "p", {"m.json": mission("bg", "gated", ["a"])})
+    polpo("run", "--detach", "m.json", cwd=root, check=0)
+    wait_for(lambda: (root / "started-a").exists())
+    try:
+        assert "already active" in polpo("run", "--detach", "bg", cwd=root, check=4).stderr  # was 1
+    finally:
+        (root / "go").write_text("")
+    wait_for(lambda: as_json("show", "bg", cwd=root)["status"] == "completed")
+
+
+def test_serve_in_a_directory_that_does_not_exist_says_so(tmp_path: Path):
+    out = polpo("serve", "--project", str(tmp_path / "nowhere"), cwd=tmp_path, check=2)
+    assert out.stderr == f"polpo: no such directory: {tmp_path / 'nowhere'}\n"
+
+
 def test_a_hint_names_the_mission_as_the_shell_reads_it(tmp_path: Path):
     """`repr()` quoting let `$(...)` in a name run when the hint was pasted, and resumed another name."""
     name = "it's $(touch PWNED)"

@@ -169,6 +169,19 @@ def test_rerun_is_refused_while_a_task_awaits_approval(project):
         project.rerun("ship", from_task="a")
 
 
+def test_rerun_is_refused_while_a_task_awaits_approval_after_its_process_ended(project_dir):
+    """The process that ran it (`polpo run`, exit 3) is gone: the refusal said the mission "was left running
+    by a process that stopped: resume or abort it", and a resume only waited for the approval again."""
+    with polpo.Project(project_dir) as first:
+        first.agent("w")(lambda task, ctx: "ok")
+        first.execute(polpo.Mission("ship").task("a", assign_to="w").task("deploy", assign_to="w", side_effects=True,
+                                                                         depends_on=["a"])).wait(WAIT)
+    with polpo.Project(project_dir) as second:
+        second.agent("w")(lambda task, ctx: "ok")
+        with pytest.raises(polpo.ConflictError, match="'deploy' awaits approval: approve or reject it first"):
+            second.rerun("ship", from_task="a")
+
+
 def test_an_unknown_task_or_mission_is_not_found(counted):
     counted.execute(chain()).wait(WAIT)
     with pytest.raises(polpo.NotFoundError, match="Mission 'chain' has no task 'Z'"):

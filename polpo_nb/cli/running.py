@@ -24,7 +24,7 @@ from ..missionfile import load_mission
 from ..project import Project, RunHandle
 from ..spec import Mission
 from .app import cli
-from .exits import FAILED, OK, UserError
+from .exits import BAD_INPUT, FAILED, OK, REFUSED, UserError
 from .options import plain_option, project_option, say
 from .watch import Interrupts, follow, verdict
 from .workspace import find_mission, is_project, opened
@@ -129,7 +129,8 @@ def _detach(spec: Mission | str, target: str, project_dir: str) -> int:
         while not _started(project, name, before):
             if child.poll() is not None and not _started(project, name, before):
                 tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-                raise UserError(f"the background run exited ({child.returncode}) before starting: {tail[0]}", FAILED)
+                code = child.returncode if child.returncode in (BAD_INPUT, REFUSED) else FAILED  # its refusal is ours
+                raise UserError(f"the background run exited ({child.returncode}) before starting: {tail[0]}", code)
             time.sleep(DETACH_POLL_SECONDS)
     try:
         shown = log.relative_to(Path.cwd())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
 from .app import cli
-from .exits import OK
+from .exits import OK, UserError
 from .options import project_option
 
 
@@ -23,5 +24,7 @@ def serve(port: int, host: str, api_key: str | None, cors_origins: tuple[str, ..
     """Serve the project's REST, SSE and WebSocket API (and the OpenAI-compatible chat) until Ctrl-C."""
     from polpo_server.serve import serve as run_server
 
+    if not Path(project_dir).expanduser().is_dir():  # as every command says it (the server's own error is a trait's)
+        raise UserError(f"no such directory: {project_dir}")
     run_server(port=port, host=host, project=project_dir, api_key=api_key, cors_origins=cors_origins)
     return OK

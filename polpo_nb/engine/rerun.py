@@ -40,13 +40,13 @@ def refuse_unsettled(mission: MissionRecord, from_title: str, *, orphaned: bool)
     name = mission.name
     if mission.status in (MissionStatus.DRAFT, MissionStatus.SCHEDULED):
         raise ConflictError(f"Mission {name!r} has not run yet: execute it")
-    if orphaned:
-        raise ConflictError(f"Mission {name!r} was left running by a process that stopped: resume or abort it first")
     running = any(t.status in RUNNING_TASK_STATES for t in mission.tasks)
     awaiting = [t.title for t in mission.tasks if t.status == S.AWAITING_APPROVAL]
-    if awaiting and not running:  # what waits behind it waits for the decision too
+    if awaiting and not running:  # what waits behind it waits for the decision too (whichever process is gone)
         raise ConflictError(f"Mission {name!r} waits for a decision: {awaiting[0]!r} awaits approval: approve or "
                             "reject it first")
+    if orphaned:
+        raise ConflictError(f"Mission {name!r} was left running by a process that stopped: resume or abort it first")
     raise ConflictError(f"Mission {name!r} is running: re-run it from {from_title!r} once it has finished, or "
                         "abort it first")
 
