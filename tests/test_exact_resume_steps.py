@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support import WAIT, kill_when
+from support import WAIT, kill_when, wait_for
 
 import polpo_nb as polpo
 from polpo_nb.spec import MissionStatus, TaskStatus
@@ -89,6 +89,27 @@ def test_a_crashed_function_agent_replays_its_steps_and_reports_the_interrupted_
     with polpo.Project(project_dir) as project:
         spawned = [e.data for e in project.replay(0, "agent:spawned")]
     assert [(d["attempt"], d.get("resumed")) for d in spawned] == [(1, False), (1, True)]
+
+
+def test_an_interrupted_function_agent_runs_on_from_its_steps_as_after_a_crash(project: polpo.Project,
+                                                                                  project_dir: Path, tmp_path: Path):
+    """Ctrl-C (`polpo run`) or `interrupt_mission` keeps what a kill -9 keeps: the resumed attempt ran its
+    completed steps again (the interrupt ended it `interrupted`, which only `crashed` was not)."""
+    (tmp_path / "steps_agent.py").write_text(AGENT)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from steps_agent import make
+    finally:
+        sys.path.remove(str(tmp_path))
+    project.agent("w")(make(project_dir, "fetch"))
+    project.execute(polpo.Mission("steps").task("work", assign_to="w"))
+    wait_for((project_dir / "blocked.txt").exists)
+    assert project.interrupt_mission("steps").pause_reason == "interrupted"
+    (project_dir / "release").write_text("")
+    record = project.resume("steps").wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED and record.tasks[0].result.content == "42 page deployed"
+    assert (project_dir / "ran.txt").read_text().split() == ["expensive", "fetch", "fetch", "deploy"]
+    assert [a.status for a in project.attempts(record.tasks[0].id)] == ["completed"]  # one attempt across it
 
 
 def test_steps_without_a_crash_run_once_and_answer_json(project: polpo.Project):

@@ -1,6 +1,7 @@
 """Exact resume, the engine's part: an attempt a crash interrupted after it stored steps runs on.
 
-Recovery (leases.py) marks such an attempt `crashed` and gives its task back, as for any attempt. When
+Recovery (leases.py) marks such an attempt `crashed` (an interrupt, `interrupted`: the work done stays) and
+gives its task back, as for any attempt. When
 the task runs again, an attempt that had stored steps (`agents/steps.py`: model responses, tool results,
 `ctx.step` results) is not replaced by a new one: the same attempt (number, phase, model, log session)
 is reopened, and its agent continues after its last stored step. One attempt in the history, one

@@ -25,6 +25,9 @@ class StepRow:
 
 
 _COLUMNS = "id, task_id, attempt, kind, key, doc"
+#: How an attempt ended that runs on from its steps when its task runs again: a crash (its process died)
+#: or an interrupt (Ctrl-C, SIGTERM: the work done stays, as a crash keeps it).
+_RUNS_ON = "'crashed', 'interrupted'"
 
 
 class StepRows:
@@ -54,13 +57,13 @@ class StepRows:
         is running, or that a crash ended and may run on, can need them. Their record stays in the
         attempt's row and log session. Returns how many rows went."""
         cur = self._x("DELETE FROM steps WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = steps.task_id "
-                      "AND a.number = steps.attempt AND a.status IN ('running', 'crashed'))")
+                      f"AND a.number = steps.attempt AND a.status IN ('running', {_RUNS_ON}))")
         return cur.rowcount
 
     def resumable_attempt(self, task_id: str, number: int) -> AttemptRow | None:
-        """Attempt `number` of the task if a crash ended it after it stored steps (else None)."""
+        """Attempt `number` of the task if a crash or an interrupt ended it after it stored steps (else None)."""
         row = self._x("SELECT task_id, number, status, phase, agent, model, owner, started_at, finished_at, result "
-                      "FROM attempts WHERE task_id = ? AND number = ? AND status = 'crashed' AND EXISTS "
+                      f"FROM attempts WHERE task_id = ? AND number = ? AND status IN ({_RUNS_ON}) AND EXISTS "
                       "(SELECT 1 FROM steps WHERE task_id = ? AND attempt = ?)",
                       (task_id, number, task_id, number)).fetchone()
         return AttemptRow(*row) if row is not None else None
