@@ -246,6 +246,7 @@ class PolpoMagics(Magics):
         from .chat_cell import interpolate, stream_reply
 
         assert cell is not None
+        self.last_chat = None  # (stays None if this turn fails)
         if args.new and args.session:
             raise UsageError("--new and --session cannot be used together")
         namespace = self.shell.user_ns if self.shell is not None else {}
@@ -258,7 +259,6 @@ class PolpoMagics(Magics):
         stream = project.chat(message, session_id=session, agent=args.agent, model=args.model, stream=True)
         assert isinstance(stream, ChatStream)  # stream=True answers a stream
         self._chats[key] = stream.session_id
-        self.last_chat = None
         self.last_chat = stream_reply(stream)
 
 
