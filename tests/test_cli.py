@@ -196,9 +196,11 @@ def test_abort_cancels_an_interrupted_mission(tmp_path: Path):
 def test_detach_returns_once_the_run_has_started(tmp_path: Path):
     root = write_project(tmp_path / "p", {"m.json": mission("bg", "gated", ["a"])})
     out = polpo("run", "--detach", "m.json", cwd=root, check=0)
-    assert out.stdout.startswith("mission bg: running in the background (pid ")
-    wait_for(lambda: (root / "started-a").exists())
-    (root / "go").write_text("")
+    try:
+        assert out.stdout.startswith("mission bg: running in the background (pid ")
+        wait_for(lambda: (root / "started-a").exists())
+    finally:
+        (root / "go").write_text("")
     wait_for(lambda: as_json("show", "bg", cwd=root)["status"] == "completed")
     assert "mission bg: completed" in (root / ".polpo" / "runs" / "bg.log").read_text()
 
@@ -207,11 +209,13 @@ def test_detach_keeps_its_log_in_the_project_whatever_the_mission_s_name(tmp_pat
     """The log's path was built from the raw name: `../../outside` wrote it beside the project."""
     root = write_project(tmp_path / "p", {"m.json": mission("../../outside", "gated", ["a"])})
     out = polpo("run", "--detach", "m.json", cwd=root, check=0)
-    logs = list((root / ".polpo" / "runs").iterdir())
-    assert len(logs) == 1 and logs[0].name.startswith("outside-") and str(logs[0].relative_to(root)) in out.stdout
-    assert not list(tmp_path.parent.glob("outside*")) and not list(tmp_path.glob("outside*"))
-    wait_for(lambda: (root / "started-a").exists())
-    (root / "go").write_text("")
+    try:
+        logs = list((root / ".polpo" / "runs").iterdir())
+        assert len(logs) == 1 and logs[0].name.startswith("outside-") and str(logs[0].relative_to(root)) in out.stdout
+        assert not list(tmp_path.parent.glob("outside*")) and not list(tmp_path.glob("outside*"))
+        wait_for(lambda: (root / "started-a").exists())
+    finally:
+        (root / "go").write_text("")  # the background run ends, whatever failed
     wait_for(lambda: as_json("show", "../../outside", cwd=root)["status"] == "completed")
 
 
@@ -246,8 +250,8 @@ def test_a_saved_mission_whose_name_holds_a_slash_runs_by_name(tmp_path: Path):
 def test_a_second_detached_run_of_an_active_mission_is_refused_as_in_the_foreground(tmp_path: Path):
     root = write_project(tmp_path / "p", {"m.json": mission("bg", "gated", ["a"])})
     polpo("run", "--detach", "m.json", cwd=root, check=0)
-    wait_for(lambda: (root / "started-a").exists())
     try:
+        wait_for(lambda: (root / "started-a").exists())
         assert "already active" in polpo("run", "--detach", "bg", cwd=root, check=4).stderr  # was 1
     finally:
         (root / "go").write_text("")
