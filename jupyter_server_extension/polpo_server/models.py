@@ -137,7 +137,8 @@ class TeamRename(WireModel):
 class Health(WireModel):
     status: str = "ok"
     version: str | None = None
-    projects: int | None = Field(default=None, description="Projects open in this server (authenticated only).")
+    projects: int | None = Field(default=None, description="Projects open in this server (with the server's own "
+                                 "credentials only).")
 
 
 class Memory(WireModel):

@@ -101,6 +101,8 @@ async def test_a_project_key_reads_its_project_and_another_is_absent(served: Ser
         assert [p["id"] for p in (await alpha.get("api/v1/projects")).json()["data"]] == ["alpha"]
         assert [p["id"] for p in (await beta.get("api/v1/projects")).json()["data"]] == ["beta"]
         assert {p["id"] for p in (await admin.get("api/v1/projects")).json()["data"]} == {"alpha", "beta", "gamma"}
+        assert "projects" not in (await alpha.get("v1/health")).json()  # the server's other projects: not its business
+        assert isinstance((await admin.get("v1/health")).json()["projects"], int)
         assert (await admin.get("api/v1/projects/beta/tasks")).status_code == 200
 
 
