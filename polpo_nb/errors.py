@@ -89,7 +89,7 @@ def error_for_code(code: str, message: str) -> PolpoError:
     message would claim the database is at fault."""
     if code == SpecError.code:
         return SpecError([{"loc": [], "msg": message}])
-    for cls in (NotFoundError, ConflictError):
+    for cls in (NotFoundError, ConflictError, ForbiddenError):
         if cls.code == code:
             return cls(message)
     return InternalError(message)

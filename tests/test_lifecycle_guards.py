@@ -84,6 +84,15 @@ def test_a_schedule_whose_run_cannot_start_publishes_schedule_failed(project, ev
     assert "unknown agent 'w'" in failed["error"]
 
 
+def test_every_code_a_refusal_has_comes_back_as_its_class_across_a_process():
+    from polpo_nb.errors import ForbiddenError, NotFoundError, SpecError
+
+    for cls in (NotFoundError, ConflictError, ForbiddenError):
+        error = error_for_code(cls.code, "refused")
+        assert type(error) is cls and error.message == "refused"
+    assert isinstance(error_for_code("BAD_REQUEST", "bad"), SpecError)
+
+
 def test_an_internal_error_code_is_not_a_store_error():
     error = error_for_code("INTERNAL", "ZeroDivisionError: division by zero")
     assert isinstance(error, InternalError) and not isinstance(error, StoreError)
