@@ -197,6 +197,20 @@ def test_test_model_runs_offline_through_review(project_dir):
         project.close()
 
 
+def test_test_model_runs_an_agent_whatever_tools_it_is_allowed(project_dir):
+    """The offline `test` model (dry runs, test keys) called `list_files` whatever the agent's tools: an
+    agent allowed other tools failed every attempt ("TestModel was configured to call unknown tool")."""
+    project = polpo.Project(project_dir, config={"defaultModel": "test"})
+    try:
+        project.add_agent({"name": "reader", "allowedTools": ["read_file"]})
+        project.add_agent({"name": "toolless", "allowedTools": []})
+        record = project.execute(team_mission([{"title": "r", "assignTo": "reader"},
+                                               {"title": "n", "assignTo": "toolless"}], [])).wait(WAIT)
+        assert [(t.status, t.result.error) for t in record.tasks] == [(TaskStatus.DONE, None)] * 2
+    finally:
+        project.close()
+
+
 def test_a_missing_key_fails_at_execute_naming_the_variable_before_anything_is_written(project_dir, monkeypatch):
     monkeypatch.delenv("MY_LOCAL_KEY", raising=False)
     project = polpo.Project(project_dir, config={"providers": {"local": {"baseUrl": "http://127.0.0.1:9/v1",

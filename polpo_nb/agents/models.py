@@ -140,8 +140,10 @@ class ModelRegistry:
         if model == "test":
             from pydantic_ai.models.test import TestModel
 
-            # Only the read-only listing tool: a demo on `test` must not litter the project with files.
-            return TestModel(call_tools=["list_files"])
+            # No tool calls: one model plays every agent on `test` (dry runs, test keys), whatever tools each
+            # is allowed, and a call of a tool an agent lacks fails its attempt (pydantic-ai's UserError);
+            # nor may a demo on `test` write into the project.
+            return TestModel(call_tools=[])
         provider, name = split_model_id(model)
         assert provider is not None
         configured = self._providers.get(provider)
