@@ -235,3 +235,16 @@ def test_a_schedule_in_year_one_is_written_padded_and_stops_no_other_schedule(pr
     due = parse_iso(soon.next_run_at) + timedelta(seconds=1)
     assert tick(project, due) == [soon.id]
     assert [h.outcome for h in project.schedule_history(ancient.id)] == ["missed"]  # reported, as any past one-shot
+
+
+def test_a_mission_stored_with_a_non_finite_number_stops_no_schedule(project, project_dir):
+    """Written by an earlier version (over /mcp, `1e999` in its data): SQLite's json functions refuse the
+    row's `Infinity`, and the look that picks the scheduled missions failed whole, at every look."""
+    poisoned = _scheduled(project, MONTHLY)
+    soon = project.save_mission(polpo.Mission("soon", schedule=MONTHLY).task("a", assign_to="w"))
+    with sqlite3.connect(project_dir / ".polpo" / "state.db") as conn:
+        conn.execute("UPDATE missions SET doc = replace(doc, '\"prompt\":\"\"', '\"data\":Infinity,\"prompt\":\"\"') "
+                     "WHERE id = ?", (poisoned.id,))
+        assert conn.execute("SELECT json_valid(doc) FROM missions WHERE id = ?", (poisoned.id,)).fetchone() == (0,)
+    due = parse_iso(soon.next_run_at) + timedelta(seconds=1)
+    assert tick(project, due) == [soon.id]

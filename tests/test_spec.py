@@ -521,3 +521,49 @@ def test_a_mission_name_that_could_not_be_shown_or_fetched_is_refused(name):
         Mission(name=name, tasks=[{"title": "a", "assignTo": "w"}])
     assert info.value.errors[0]["loc"] == ["name"]
     assert Mission(name="Release notes: v2 (é)", tasks=[{"title": "a", "assignTo": "w"}]).name == "Release notes: v2 (é)"
+
+
+@pytest.mark.parametrize("data", [float("inf"), {"x": [1, float("nan")]}, {"deep": {"er": float("-inf")}}])
+def test_mission_data_that_json_cannot_carry_is_refused_naming_where(data):
+    """`data` is any JSON value, so pydantic's allow_inf_nan did not reach inside it: a mission saved with
+    `1e999` (over /mcp, where no HTTP body parser stands first) was stored as `Infinity`, which broke every
+    schedule look (SQLite's json functions refuse it) and every strict JSON reader of the lists."""
+    with pytest.raises(SpecError) as info:
+        Mission(name="m", data=data, tasks=[{"title": "a", "assignTo": "w"}])
+    [error] = info.value.errors
+    assert error["loc"] == ["data"] and "NaN or an infinity" in error["msg"]
+
+
+def test_the_store_refuses_a_document_json_cannot_carry_whatever_let_it_through(tmp_path):
+    """The last guard: a record whose untyped field holds a non-finite number (built without validation)
+    is refused at the write, naming where, and nothing is written."""
+    from polpo_nb.spec import MissionRecord
+    from polpo_nb.store.sqlite import Store
+
+    store = Store(tmp_path / "state.db")
+    record = MissionRecord(id="m1", name="m1", created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z")
+    with pytest.raises(SpecError) as info, store.write() as tx:
+        tx.put_mission(record.model_copy(update={"data": {"rows": [1.0, float("inf")]}}))
+    assert info.value.errors == [{"loc": ["data"], "msg": "data.rows[1] is NaN or an infinity, which JSON cannot carry: "
+                                                          "use None or a string there"}]
+    with store.read() as tx:
+        assert tx.missions() == []
+    store.close()
+
+
+def test_storable_finds_a_non_finite_number_in_any_untyped_field():
+    """For a model whose untyped field has no check of its own (the store's last guard)."""
+    from typing import Any
+
+    from pydantic import BaseModel
+
+    from polpo_nb.store.docs import storable
+
+    class Loose(BaseModel):
+        name: str = "x"
+        extra: Any = None
+
+    assert storable(Loose, '{"name": "NaNa", "extra": [1, 2]}') == '{"name": "NaNa", "extra": [1, 2]}'
+    with pytest.raises(SpecError) as info:
+        storable(Loose, '{"name": "x", "extra": {"deep": [0, Infinity]}}')
+    assert info.value.errors == [{"loc": ["extra", "deep", 1], "msg": "NaN or an infinity, which JSON cannot carry"}]

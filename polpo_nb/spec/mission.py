@@ -28,6 +28,7 @@ from .datafile import read_mission_file, write_mission_file
 from .durations import parse_duration
 from .expectations import ExpectedOutcome
 from .graph import find_cycle
+from .jsonvalues import refuse_non_finite
 from .status import MissionStatus
 from .task import DEFAULT_MAX_RETRIES, RetryPolicy, Task, TaskRecord
 from .validation import STORED, is_stored, parse
@@ -136,6 +137,11 @@ class Mission(WireModel):
     delays: list[Delay] = Field(default_factory=list)
     budget: Budget | None = Field(default=None, description="What the mission may spend; reaching a limit "
                                   "pauses it (`pauseReason: \"budget\"`) until the budget is raised and it resumes.")
+
+    @field_validator("data")
+    @classmethod
+    def _json_data(cls, value: Any) -> Any:
+        return refuse_non_finite(value, "data")
 
     @field_validator("name")
     @classmethod

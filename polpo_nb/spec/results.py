@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_core import PydanticSerializationError, to_json
 
 from ._base import WireModel
+from .jsonvalues import refuse_non_finite
 
 
 class Usage(WireModel):
@@ -48,10 +48,7 @@ class TaskResult(WireModel):
         """`data` goes out as JSON, which has no NaN or infinity: an agent's `float("nan")` (pandas hands
         them out freely) would make the task's JSON unreadable to every browser, so it is refused here,
         at the attempt, naming where it is."""
-        where = _non_finite(value, "data")
-        if where is not None:
-            raise ValueError(f"{where} is NaN or an infinity, which JSON cannot carry: return None or a string "
-                             "there")
+        refuse_non_finite(value, "data")
         if value is not None and not isinstance(value, str | int | float | bool):
             try:  # what the store will write (once here: a value it cannot write failed the commit, not the attempt)
                 to_json(value)
@@ -90,32 +87,3 @@ class Assessment(WireModel):
     criteria: list[CriterionScore] = Field(default_factory=list)
     threshold: float | None = None
     timestamp: str | None = None
-
-
-def _non_finite(value: Any, path: str) -> str | None:
-    """The path of the first NaN or infinity inside `value` (dicts, lists, tuples), or None. The path
-    is spelled only for the one found: an agent's data may hold thousands of numbers, all fine."""
-    found = _non_finite_at(value)
-    if found is None:
-        return None
-    return path + "".join(reversed(found))
-
-
-def _non_finite_at(value: Any) -> list[str] | None:
-    """The steps (`.key`, `[index]`; innermost first) leading to the first NaN or infinity, or None."""
-    if isinstance(value, float):
-        return None if math.isfinite(value) else []
-    if isinstance(value, dict):
-        pairs: Any = value.items()
-        spell = ".{}".format
-    elif isinstance(value, list | tuple):
-        pairs = enumerate(value)
-        spell = "[{}]".format
-    else:
-        return None
-    for step, item in pairs:
-        found = _non_finite_at(item)
-        if found is not None:
-            found.append(spell(step))
-            return found
-    return None

@@ -358,9 +358,10 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
     def scheduled_missions(self) -> list[MissionRecord]:
         """The missions with a next occurrence (`nextRunAt`), without their tasks or task count: what
         the scheduler reads at every look, instead of parsing every mission of the project's history
-        and counting each one's tasks (SQLite's JSON picks the rows)."""
-        rows = self._x("SELECT id, doc FROM missions WHERE json_extract(doc, '$.nextRunAt') IS NOT NULL "
-                       "ORDER BY rowid").fetchall()
+        and counting each one's tasks (SQLite's JSON picks the rows). A row SQLite cannot read as JSON
+        (`Infinity` in it, from an earlier version) is left out, not the look."""
+        rows = self._x("SELECT id, doc FROM missions WHERE CASE WHEN json_valid(doc) THEN json_extract(doc, "
+                       "'$.nextRunAt') END IS NOT NULL ORDER BY rowid").fetchall()
         return readable_rows(MissionRecord, rows, "Mission")
 
     def mission_docs(self, *, status: str | None = None) -> list[tuple[str, int, str]]:

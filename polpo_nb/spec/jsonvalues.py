@@ -1,0 +1,56 @@
+"""Untyped JSON values (`data` of a mission or of a result): where one holds what JSON cannot carry.
+
+pydantic's `allow_inf_nan=False` covers the float fields a model declares, not the numbers inside a
+field typed `Any`. A NaN or an infinity there is written `NaN` / `Infinity`, which no strict JSON reader
+accepts (browsers' `JSON.parse`, SQLite's json functions: one such mission stopped every schedule look).
+So the models that hold such a value check it, and the store checks every document it writes again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+
+Step = str | int
+
+
+def non_finite_path(value: Any) -> list[Step] | None:
+    """The keys and indexes (outermost first) leading to the first NaN or infinity inside `value`
+    (dicts, lists, tuples), or None. Only the one found is spelled: a value may hold thousands of
+    numbers, all fine."""
+    return first_path(value, lambda v: isinstance(v, float) and not math.isfinite(v))
+
+
+def first_path(value: Any, bad: Callable[[Any], bool]) -> list[Step] | None:
+    """The path to the first item of `value` for which `bad` is true, or None."""
+    if bad(value):
+        return []
+    if isinstance(value, dict):
+        pairs: Any = value.items()
+    elif isinstance(value, list | tuple):
+        pairs = enumerate(value)
+    else:
+        return None
+    for step, item in pairs:
+        found = first_path(item, bad)
+        if found is not None:
+            return [step, *found]
+    return None
+
+
+def spelled(name: str, path: list[Step]) -> str:
+    """`data.rows[1]`: a path as the user would write it in Python or JavaScript."""
+    return name + "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in path)
+
+
+def refuse_non_finite(value: Any, name: str) -> Any:
+    """`value` (the field `name`), or a validation error naming where it holds a NaN or an infinity."""
+    path = non_finite_path(value)
+    if path is not None:
+        raise PydanticCustomError("non_finite_json", "{message}", {
+            "message": f"{spelled(name, path)} is NaN or an infinity, which JSON cannot carry: use None or a string "
+                       "there"})
+    return value
