@@ -38,3 +38,19 @@ async def test_the_config_a_client_reads_shows_no_literal_secret(project_dir):
     config = json.loads(result.content[0].text)
     assert config["mcpServers"]["web"]["headers"] == {"Authorization": "[redacted]", "X-Token": "${SOME_TOKEN}"}
     assert "literal-secret" not in result.content[0].text
+
+
+async def test_the_file_tools_keep_to_the_project_not_the_projects_nested_in_it(project_dir):
+    """A directory with its own `.polpo/` is another project: a client of this one (a project key's, on
+    /mcp) listed and read it through `list_files` / `read_file`, which the REST files routes refuse."""
+    (project_dir / "sub" / ".polpo").mkdir(parents=True)
+    (project_dir / "sub" / "secret.txt").write_text("theirs")
+    (project_dir / "mine.txt").write_text("ours")
+    server = StdioServerParameters(command=_polpo(), args=["mcp", "--project", str(project_dir)])
+    async with Client(server) as client:
+        listed = json.loads((await client.call_tool("list_files", {"path": "."})).content[0].text)
+        read = await client.call_tool("read_file", {"path": "sub/secret.txt"})
+        mine = json.loads((await client.call_tool("read_file", {"path": "mine.txt"})).content[0].text)
+    assert "sub/" not in [e["name"] for e in listed["entries"]] and "mine.txt" in [e["name"] for e in listed["entries"]]
+    assert read.is_error and "another project" in read.content[0].text and "theirs" not in read.content[0].text
+    assert mine["content"] == "ours"

@@ -252,14 +252,16 @@ async def _agent(p: AsyncProject, a: AgentName) -> Agent:
 
 
 async def _files(p: AsyncProject, a: FilesArgs) -> dict[str, Any]:
-    listing = await p.list_files(a.path)
+    # the project's own files: a project nested in it is another one (its own tools, its own keys; the
+    # server's files routes refuse it to a project key, and these tools cannot tell who calls them)
+    listing = await p.list_files(a.path, nested=False)
     entries = sorted(listing.entries, key=lambda e: e.name)[:_LIST_ENTRIES]
     return {"path": listing.path, "entries": [{"name": e.name + ("/" if e.type == "directory" else ""),
                                                "size": e.size} for e in entries]}
 
 
 async def _read(p: AsyncProject, a: ReadArgs) -> dict[str, Any]:
-    target = await p.file_path(a.path)  # the project's sandbox, as the HTTP API's files/read uses it
+    target = await p.file_path(a.path, nested=False)  # the project's sandbox and own files, as `_files`
     data = target.read_bytes()
     if b"\x00" in data[:8192]:
         return {"path": a.path, "binary": True, "size": len(data)}
