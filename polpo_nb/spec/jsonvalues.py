@@ -1,9 +1,10 @@
-"""Untyped JSON values (`data` of a mission or of a result): where one holds what JSON cannot carry.
+"""Untyped JSON values (`data` of a mission or of a result): one check of what JSON cannot carry.
 
 pydantic's `allow_inf_nan=False` covers the float fields a model declares, not the numbers inside a
 field typed `Any`. A NaN or an infinity there is written `NaN` / `Infinity`, which no strict JSON reader
-accepts (browsers' `JSON.parse`, SQLite's json functions: one such mission stopped every schedule look).
-So the models that hold such a value check it, and the store checks every document it writes again.
+accepts (browsers' `JSON.parse`, SQLite's json functions: one such mission stopped every schedule look);
+an object or a function cannot be written at all. So the models that hold such a value check it
+(`json_value`), and the store checks every document it writes for the first again (store/docs.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, PydanticSerializationError, to_json
 
 Step = str | int
 
@@ -46,11 +47,20 @@ def spelled(name: str, path: list[Step]) -> str:
     return name + "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in path)
 
 
-def refuse_non_finite(value: Any, name: str) -> Any:
-    """`value` (the field `name`), or a validation error naming where it holds a NaN or an infinity."""
+def json_value(value: Any, name: str) -> Any:
+    """`value` (the field `name`), or a validation error: where it holds a NaN or an infinity, or that it
+    holds something JSON cannot carry at all (an object, a function), which failed the store's write
+    instead of the input."""
     path = non_finite_path(value)
     if path is not None:
         raise PydanticCustomError("non_finite_json", "{message}", {
             "message": f"{spelled(name, path)} is NaN or an infinity, which JSON cannot carry: use None or a string "
                        "there"})
+    if value is not None and not isinstance(value, str | int | float | bool):
+        try:  # what the store will write
+            to_json(value)
+        except PydanticSerializationError as exc:
+            raise PydanticCustomError("not_json", "{message}", {
+                "message": f"{name} holds a value JSON cannot carry ({exc}): use strings, numbers, booleans, None, "
+                           "and lists and dicts of those"}) from None
     return value

@@ -28,7 +28,7 @@ from .datafile import read_mission_file, write_mission_file
 from .durations import parse_duration
 from .expectations import ExpectedOutcome
 from .graph import find_cycle
-from .jsonvalues import refuse_non_finite
+from .jsonvalues import json_value
 from .status import MissionStatus
 from .task import DEFAULT_MAX_RETRIES, RetryPolicy, Task, TaskRecord
 from .validation import STORED, is_stored, parse
@@ -141,7 +141,7 @@ class Mission(WireModel):
     @field_validator("data")
     @classmethod
     def _json_data(cls, value: Any) -> Any:
-        return refuse_non_finite(value, "data")
+        return json_value(value, "data")
 
     @field_validator("name")
     @classmethod

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field, field_validator
-from pydantic_core import PydanticSerializationError, to_json
 
 from ._base import WireModel
-from .jsonvalues import refuse_non_finite
+from .jsonvalues import json_value
 
 
 class Usage(WireModel):
@@ -44,18 +43,11 @@ class TaskResult(WireModel):
 
     @field_validator("data")
     @classmethod
-    def _json_numbers(cls, value: Any) -> Any:
-        """`data` goes out as JSON, which has no NaN or infinity: an agent's `float("nan")` (pandas hands
-        them out freely) would make the task's JSON unreadable to every browser, so it is refused here,
-        at the attempt, naming where it is."""
-        refuse_non_finite(value, "data")
-        if value is not None and not isinstance(value, str | int | float | bool):
-            try:  # what the store will write (once here: a value it cannot write failed the commit, not the attempt)
-                to_json(value)
-            except PydanticSerializationError as exc:
-                raise ValueError(f"data holds a value JSON cannot carry ({exc}): return strings, numbers, booleans, "
-                                 "None, and lists and dicts of those") from None
-        return value
+    def _json_data(cls, value: Any) -> Any:
+        """`data` goes out as JSON: an agent's `float("nan")` (pandas hands them out freely) or an object
+        JSON cannot carry is refused here, at the attempt, naming where it is (spec/jsonvalues.py); the
+        store could not write it, and that failed the commit instead of the attempt."""
+        return json_value(value, "data")
 
 
 class CheckResult(WireModel):

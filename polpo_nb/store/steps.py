@@ -54,7 +54,7 @@ class StepRows:
 
     def prune_finished_steps(self) -> int:
         """Forget the steps of attempts that ended (completed, failed, killed, ...): only an attempt that
-        is running, or that a crash ended and may run on, can need them. Their record stays in the
+        is running, or that a crash or an interrupt ended and may run on, can need them. Their record stays in the
         attempt's row and log session. Returns how many rows went."""
         cur = self._x("DELETE FROM steps WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = steps.task_id "
                       f"AND a.number = steps.attempt AND a.status IN ('running', {_RUNS_ON}))")
