@@ -595,3 +595,18 @@ def test_invalid_delay_duration_is_refused():
     with pytest.raises(SpecError) as info:
         polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w").delay("d", ["a"], ["b"], "two hours")
     assert info.value.errors[0]["loc"][:2] == ["delays", 0]
+
+
+def test_a_volatile_team_agent_stands_in_for_a_project_agent_of_its_name_and_leaves_it_as_it_was(project):
+    """The team's agent plays its mission's tasks; the project's agent of that name is neither replaced
+    nor deleted when the volatile team goes (it was: `INSERT OR REPLACE` took its row, the release deleted it)."""
+    (project.root / "team_mod.py").write_text("def permanent(task, ctx):\n    return 'permanent'\n"
+                                              "def temporary(task, ctx):\n    return 'temporary'\n")
+    project.add_agent({"name": "writer", "handler": "team_mod:permanent", "role": "the project's writer"})
+    record = project.execute({"name": "tmp", "team": {"name": "crew", "volatile": True,
+                                                       "agents": [{"name": "writer", "handler": "team_mod:temporary"}]},
+                              "tasks": [{"title": "T", "assignTo": "writer"}]}).wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED and record.tasks[0].result.content == "temporary"
+    assert [(a.name, a.handler) for a in project.list_agents()] == [("writer", "team_mod:permanent")]
+    later = project.execute({"name": "later", "tasks": [{"title": "U", "assignTo": "writer"}]}).wait(WAIT)
+    assert later.status == MissionStatus.COMPLETED and later.tasks[0].result.content == "permanent"

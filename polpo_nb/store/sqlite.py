@@ -538,10 +538,16 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
     # -- agents, key/values, logs ----------------------------------------------------------------------
 
     def put_agent(self, agent: Agent, mission_id: str | None = None) -> None:
-        self._w(
-            "INSERT OR REPLACE INTO agents (name, mission_id, doc) VALUES (?, ?, ?)",
-            (agent.name, mission_id, storable(Agent, agent.model_dump_json(by_alias=True, exclude_none=True))),
-        )
+        """A project agent (`mission_id` None) replaces the agent of its name. A volatile team's agent
+        (its mission's id) is listed only where no other agent has its name: one of the project, or of
+        another volatile team, stands as it is (the team's agent plays its own mission's tasks all the
+        same: runs resolve their team first), so releasing the team never deletes an agent it did not add."""
+        doc = storable(Agent, agent.model_dump_json(by_alias=True, exclude_none=True))
+        if mission_id is None:
+            self._w("INSERT OR REPLACE INTO agents (name, mission_id, doc) VALUES (?, ?, ?)", (agent.name, None, doc))
+            return
+        self._w("INSERT INTO agents (name, mission_id, doc) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "doc = excluded.doc WHERE agents.mission_id IS excluded.mission_id", (agent.name, mission_id, doc))
 
     def agent(self, name: str) -> Agent | None:
         row = self._x("SELECT doc FROM agents WHERE name = ?", (name,)).fetchone()
