@@ -287,6 +287,34 @@ def test_gate_blocks_below_min_score_and_pauses_the_mission(project, events):
     assert started == ["build", "ship"]
 
 
+def test_resume_retrying_failures_judges_a_blocked_gate_again_and_pauses_there(project):
+    """Nothing failed: the gate is blocked by a low score. `resume(retry_failed=True)` (what the CLI
+    suggests) evaluates it again, as the README says, and pauses at it again; it used to leave the
+    mission active with the blocked task pending for ever. A plain resume then overrides it."""
+    started: list[str] = []
+    project.agent("w")(lambda task, ctx: started.append(task.title) or "ok")
+    project.judge(lambda e, t, r: 3.5)
+    assert project.execute(_gated(4.0)).wait(WAIT).pause_reason == "gate"
+    record = project.resume("gated", retry_failed=True).wait(WAIT)
+    assert (record.status, record.pause_reason) == (MissionStatus.PAUSED, "gate")
+    assert [m.name for m in project.resumable_missions()] == ["gated"]
+    assert project.resume("gated").wait(WAIT).status == MissionStatus.COMPLETED
+    assert started == ["build", "ship"]
+
+
+def test_retrying_a_task_of_a_mission_aborted_at_its_gate_pauses_at_the_gate_again(project):
+    """The reopened mission does not wait for ever on a task its blocked gate holds back."""
+    project.agent("w")(lambda task, ctx: "ok")
+    project.judge(lambda e, t, r: 3.5)
+    assert project.execute(_gated(4.0)).wait(WAIT).pause_reason == "gate"
+    project.abort("gated")
+    ship = next(t for t in project.get_mission("gated").tasks if t.title == "ship")
+    project.retry_task(ship.id)
+    wait_for(lambda: project.get_mission("gated").status != MissionStatus.ACTIVE)
+    record = project.get_mission("gated")
+    assert (record.status, record.pause_reason) == (MissionStatus.PAUSED, "gate")
+
+
 def test_checkpoint_pauses_until_resume(project, events):
     started: list[str] = []
     project.agent("w")(lambda task, ctx: started.append(task.title) or "ok")

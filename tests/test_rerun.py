@@ -487,3 +487,19 @@ def test_rerun_and_retry_start_afresh_even_after_an_attempt_a_crash_ended_with_s
         record = project.get_mission("afresh")
     assert by_title(record)["B"].result.content == "B#2"
     assert [a.number for a in project.attempts(b.id)] == [1, 2]
+
+
+def test_a_mission_aborted_while_paused_is_re_run_not_sent_to_a_resume_it_cannot_take(project):
+    """An abort ends the pause: a re-run from the held task is not refused as "paused at checkpoint
+    ..., resume it first" (a cancelled mission cannot be resumed). The checkpoint, never passed, holds
+    the re-run task back again until a human resumes."""
+    started: list[str] = []
+    project.agent("w")(lambda task, ctx: started.append(task.title) or "ok")
+    mission = (polpo.Mission("ck").task("A", assign_to="w").task("B", assign_to="w", depends_on=["A"])
+               .checkpoint("review", after=["A"]))
+    assert project.execute(mission).wait(WAIT).pause_reason == "checkpoint"
+    project.abort("ck")
+    record = project.rerun("ck", from_task="B").wait(WAIT)
+    assert (record.status, record.pause_reason) == (MissionStatus.PAUSED, "checkpoint")
+    assert project.resume("ck").wait(WAIT).status == MissionStatus.COMPLETED
+    assert started == ["A", "B"]

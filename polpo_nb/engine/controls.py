@@ -122,8 +122,10 @@ class Controls:
         return await self._go_on(run)
 
     async def _go_on(self, run: Run) -> Run:
-        """A mission made active again (resume, rerun) goes on: delays re-armed, its pending and deferred
-        tasks queued, the checkpoints they reach checked, the run closed if nothing is left."""
+        """A mission made active again (resume, rerun, a task of a settled mission retried) goes on:
+        delays re-armed, its pending and deferred tasks queued, the gates and checkpoints they reach
+        judged again (a gate still blocked, not overridden, pauses it again: its tasks would wait for
+        ever), the run closed if nothing is left."""
         pauses = self.dispatcher.pauses
         run.rebuild_counters()
         for delay in run.mission.delays if run.mission else []:
@@ -131,6 +133,7 @@ class Controls:
         pending = [t.id for t in run.tasks.values() if t.status == S.PENDING]
         deferred, run.deferred = run.deferred, []
         self.dispatcher.enqueue_ready(run, [*deferred, *pending])
+        await pauses.check_gates(run)
         await pauses.check_checkpoints(run)
         self.dispatcher.dispatch()
         await self.dispatcher.check_finished(run)
@@ -321,9 +324,7 @@ class Controls:
         await self.writes.set_mission(run, MissionStatus.ACTIVE, error=None,
                                       extra=[MissionResumed(mission_id=probe.mission.id, name=probe.mission.name,
                                                             retry_failed=False)])
-        self.dispatcher.enqueue_ready(run, [t.id for t in run.tasks.values() if t.status == S.PENDING])
-        self.dispatcher.dispatch()
-        await self.dispatcher.check_finished(run)
+        await self._go_on(run)
 
     async def reassess(self, task_id: str) -> TaskRecord:
         """Assess the stored result again (after the expectations changed) without running the agent."""

@@ -357,6 +357,9 @@ class Dispatcher:
         run.delay_timers.clear()
         if run.mission is not None:
             mission = run.mission
+            # an ended run is paused nowhere (an abort of a paused mission): no later command is sent to a
+            # resume it cannot take. A checkpoint never passed still holds its tasks when the run goes on.
+            run.flags.waiting_checkpoint = run.flags.blocked_gate = None
             await self.writes.set_mission(run, status, error=error, pause_reason=None, pause_message=None,
                                           extra=[*extra, MissionCompleted(mission_id=mission.id, name=mission.name,
                                                                           status=status.value, error=error or None)])
