@@ -22,6 +22,7 @@ from polpo_nb.spec import (
     TestExpectation,
     parse,
 )
+from polpo_nb.spec.validation import STORED
 
 SEED_DEPLOY_PIPELINE = {
     "name": "deploy-pipeline",
@@ -146,6 +147,35 @@ def test_gate_and_checkpoint_naming_missing_tasks_are_refused():
     data["qualityGates"][0]["blocksTasks"] = ["Missing"]
     locs = [e["loc"] for e in _errors(data)]
     assert ["qualityGates", 0, "blocksTasks", 0] in locs
+
+
+def _held(gates=(), delays=()) -> dict:
+    return {"name": "m", "tasks": [{"title": "A", "assignTo": "w"}, {"title": "B", "assignTo": "w", "dependsOn": ["A"]},
+                                   {"title": "C", "assignTo": "w"}],
+            "qualityGates": list(gates), "delays": list(delays)}
+
+
+@pytest.mark.parametrize("data,loc,cycle", [
+    # a gate holding back its own afterTasks task: the gate waits for A, A waits for the gate
+    (_held(gates=[{"name": "g", "afterTasks": ["A"], "blocksTasks": ["A"]}]), ["qualityGates", 0, "blocksTasks", 0], "A -> A"),
+    # ... or a task its afterTasks depend on
+    (_held(gates=[{"name": "g", "afterTasks": ["B"], "blocksTasks": ["A"]}]), ["qualityGates", 0, "blocksTasks", 0],
+     "A -> B -> A"),
+    # two holds that wait on each other
+    (_held(gates=[{"name": "g", "afterTasks": ["A"], "blocksTasks": ["C"]}],
+           delays=[{"name": "d", "afterTasks": ["C"], "blocksTasks": ["A"], "duration": "PT1S"}]),
+     ["delays", 0, "blocksTasks", 0], "A -> C -> A"),
+])
+def test_a_hold_that_waits_on_the_tasks_it_holds_back_is_a_cycle(data, loc, cycle):
+    """Accepted before, such a mission stayed active for ever with its tasks pending."""
+    [err] = _errors(data)
+    assert err["loc"] == loc and err["msg"].endswith(f"dependency cycle through quality gates or delays: {cycle}")
+
+
+def test_holds_that_wait_on_other_tasks_are_no_cycle():
+    mission = parse(Mission, _held(gates=[{"name": "g", "afterTasks": ["A"], "blocksTasks": ["B", "C"]}],
+                                   delays=[{"name": "d", "afterTasks": ["B"], "blocksTasks": ["C"], "duration": "PT1S"}]))
+    assert [g.blocks_tasks for g in mission.quality_gates] == [["B", "C"]]
 
 
 def test_checkpoint_naming_missing_task_is_refused():
@@ -570,3 +600,9 @@ def test_storable_finds_a_non_finite_number_in_any_untyped_field():
     with pytest.raises(SpecError) as info:
         storable(Loose, '{"name": "x", "extra": {"deep": [0, Infinity]}}')
     assert info.value.errors == [{"loc": ["extra", "deep", 1], "msg": "NaN or an infinity, which JSON cannot carry"}]
+
+
+def test_a_mission_stored_with_a_hold_cycle_stays_readable():
+    """Stored before the cycle was refused: read as it was saved, so it can be fixed or deleted."""
+    data = _held(gates=[{"name": "g", "afterTasks": ["A"], "blocksTasks": ["A"]}])
+    assert Mission.model_validate(data, context=STORED).quality_gates[0].blocks_tasks == ["A"]

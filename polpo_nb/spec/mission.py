@@ -14,6 +14,7 @@ import os
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any, ClassVar
 
 from croniter import CroniterBadDateError, croniter
@@ -166,8 +167,9 @@ class Mission(WireModel):
         return value if value is None else check_schedule(value, stored=is_stored(info))
 
     @model_validator(mode="after")
-    def _check_graph(self) -> Mission:
-        for problem in mission_problems(self):
+    def _check_graph(self, info: ValidationInfo) -> Mission:
+        # a mission stored before its holds' cycles were refused stays readable (it can be edited or deleted)
+        for problem in mission_problems(self, hold_cycles=not is_stored(info)):
             raise _invalid(*problem)
         return self
 
@@ -341,9 +343,10 @@ class MissionRecord(Mission):
             context=STORED)
 
 
-def mission_problems(mission: Mission) -> list[tuple[str, str]]:
-    """Every structural problem as `(path, message)`: duplicate titles, unknown or cyclic dependencies,
-    gates and checkpoints naming tasks that do not exist, and agents missing from a declared team."""
+def mission_problems(mission: Mission, *, hold_cycles: bool = True) -> list[tuple[str, str]]:
+    """Every structural problem as `(path, message)`: duplicate titles, unknown or cyclic dependencies
+    (with `hold_cycles`, through gates and delays too), gates and checkpoints naming tasks that do not
+    exist, and agents missing from a declared team."""
     problems: list[tuple[str, str]] = []
     titles: dict[str, int] = {}
     for i, task in enumerate(mission.tasks):
@@ -368,6 +371,8 @@ def mission_problems(mission: Mission) -> list[tuple[str, str]]:
                 for j, name in enumerate(names):
                     if name not in titles:
                         problems.append((f"{field}.{i}.{key}.{j}", f"unknown task {name!r}"))
+    if hold_cycles and not problems:
+        problems.extend(_hold_cycles(mission))
     if mission.team is not None and mission.team.agents:
         names = {a.name for a in mission.team.agents}
         for i, task in enumerate(mission.tasks):
@@ -377,6 +382,28 @@ def mission_problems(mission: Mission) -> list[tuple[str, str]]:
             if fallback and fallback not in names:
                 problems.append((f"tasks.{i}.retryPolicy.fallbackAgent", f"unknown agent {fallback!r}"))
     return problems
+
+
+def _hold_cycles(mission: Mission) -> list[tuple[str, str]]:
+    """A gate or delay whose blocked tasks must be done before it opens (one of its afterTasks, or a task
+    they depend on; or another hold waiting on them): its tasks would wait for ever. Its blocked tasks
+    depend on its afterTasks, as far as running goes: the cycle is reported at the first hold it crosses."""
+    edges: dict[tuple[str, str], str] = {}  # (held task, task it then waits for) -> the hold's path
+    for field, items in (("qualityGates", mission.quality_gates), ("delays", mission.delays)):
+        for i, item in enumerate(items):
+            for j, held in enumerate(item.blocks_tasks):
+                for after in item.after_tasks:
+                    edges.setdefault((held, after), f"{field}.{i}.blocksTasks.{j}")
+    if not edges:
+        return []
+    deps: dict[str, list[str]] = {t.title: list(t.depends_on) for t in mission.tasks}
+    for held, after in edges:
+        deps[held].append(after)
+    cycle = find_cycle(deps)
+    if cycle is None:
+        return []
+    path = next(edges[step] for step in pairwise(cycle) if step in edges)
+    return [(path, "dependency cycle through quality gates or delays: " + " -> ".join(cycle))]
 
 
 def _split_path(path: str) -> list[str | int]:
