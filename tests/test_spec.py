@@ -602,7 +602,21 @@ def test_storable_finds_a_non_finite_number_in_any_untyped_field():
     assert info.value.errors == [{"loc": ["extra", "deep", 1], "msg": "NaN or an infinity, which JSON cannot carry"}]
 
 
-def test_a_mission_stored_with_a_hold_cycle_stays_readable():
-    """Stored before the cycle was refused: read as it was saved, so it can be fixed or deleted."""
-    data = _held(gates=[{"name": "g", "afterTasks": ["A"], "blocksTasks": ["A"]}])
-    assert Mission.model_validate(data, context=STORED).quality_gates[0].blocks_tasks == ["A"]
+def test_a_mission_stored_with_a_hold_cycle_or_twin_checkpoints_stays_readable():
+    """Stored before these were refused: read as it was saved, so it can be fixed or deleted."""
+    data = {**_held(gates=[{"name": "g", "afterTasks": ["A"], "blocksTasks": ["A"]}]),
+            "checkpoints": [{"name": "review", "afterTasks": ["A"]}, {"name": "review", "afterTasks": ["B"]}]}
+    mission = Mission.model_validate(data, context=STORED)
+    assert mission.quality_gates[0].blocks_tasks == ["A"] and [c.name for c in mission.checkpoints] == ["review"] * 2
+
+
+@pytest.mark.parametrize("field,items", [
+    ("checkpoints", [{"name": "review", "afterTasks": ["A"]}, {"name": "review", "afterTasks": ["B"]}]),
+    ("delays", [{"name": "cool", "afterTasks": ["A"], "blocksTasks": ["B"], "duration": "PT1S"},
+                {"name": "cool", "afterTasks": ["A"], "blocksTasks": ["C"], "duration": "PT1S"}]),
+])
+def test_checkpoints_or_delays_sharing_a_name_are_refused(field, items):
+    """A run knows them by name: passing the first checkpoint passed the second, whose human review was
+    skipped without a word."""
+    [err] = _errors({**_held(), field: items})
+    assert err["loc"] == [field, 1, "name"] and err["msg"] == f"duplicate {field[:-1]} name {items[0]['name']!r}"

@@ -168,8 +168,9 @@ class Mission(WireModel):
 
     @model_validator(mode="after")
     def _check_graph(self, info: ValidationInfo) -> Mission:
-        # a mission stored before its holds' cycles were refused stays readable (it can be edited or deleted)
-        for problem in mission_problems(self, hold_cycles=not is_stored(info)):
+        # a mission stored before its holds' cycles and twin names were refused stays readable (it can be
+        # edited or deleted)
+        for problem in mission_problems(self, stored=is_stored(info)):
             raise _invalid(*problem)
         return self
 
@@ -343,10 +344,11 @@ class MissionRecord(Mission):
             context=STORED)
 
 
-def mission_problems(mission: Mission, *, hold_cycles: bool = True) -> list[tuple[str, str]]:
-    """Every structural problem as `(path, message)`: duplicate titles, unknown or cyclic dependencies
-    (with `hold_cycles`, through gates and delays too), gates and checkpoints naming tasks that do not
-    exist, and agents missing from a declared team."""
+def mission_problems(mission: Mission, *, stored: bool = False) -> list[tuple[str, str]]:
+    """Every structural problem as `(path, message)`: duplicate titles, unknown or cyclic dependencies,
+    gates and checkpoints naming tasks that do not exist, and agents missing from a declared team. Two
+    checks came later, which a `stored` mission (read as it was saved) skips: cycles through gates and
+    delays, and checkpoints or delays sharing a name (a run knows them by name: passing one passed both)."""
     problems: list[tuple[str, str]] = []
     titles: dict[str, int] = {}
     for i, task in enumerate(mission.tasks):
@@ -371,8 +373,10 @@ def mission_problems(mission: Mission, *, hold_cycles: bool = True) -> list[tupl
                 for j, name in enumerate(names):
                     if name not in titles:
                         problems.append((f"{field}.{i}.{key}.{j}", f"unknown task {name!r}"))
-    if hold_cycles and not problems:
-        problems.extend(_hold_cycles(mission))
+    if not stored:
+        problems.extend(_twin_names(mission))
+        if not problems:
+            problems.extend(_hold_cycles(mission))
     if mission.team is not None and mission.team.agents:
         names = {a.name for a in mission.team.agents}
         for i, task in enumerate(mission.tasks):
@@ -381,6 +385,17 @@ def mission_problems(mission: Mission, *, hold_cycles: bool = True) -> list[tupl
             fallback = task.retry_policy and task.retry_policy.fallback_agent
             if fallback and fallback not in names:
                 problems.append((f"tasks.{i}.retryPolicy.fallbackAgent", f"unknown agent {fallback!r}"))
+    return problems
+
+
+def _twin_names(mission: Mission) -> list[tuple[str, str]]:
+    problems = []
+    for field, what, items in (("checkpoints", "checkpoint", mission.checkpoints), ("delays", "delay", mission.delays)):
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if item.name in seen:
+                problems.append((f"{field}.{i}.name", f"duplicate {what} name {item.name!r}"))
+            seen.add(item.name)
     return problems
 
 
