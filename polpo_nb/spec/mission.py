@@ -390,7 +390,9 @@ def mission_problems(mission: Mission, *, stored: bool = False) -> list[tuple[st
 
 def _twin_names(mission: Mission) -> list[tuple[str, str]]:
     problems = []
-    for field, what, items in (("checkpoints", "checkpoint", mission.checkpoints), ("delays", "delay", mission.delays)):
+    named: tuple[tuple[str, str, Sequence[Checkpoint | Delay]], ...] = (
+        ("checkpoints", "checkpoint", mission.checkpoints), ("delays", "delay", mission.delays))
+    for field, what, items in named:
         seen: set[str] = set()
         for i, item in enumerate(items):
             if item.name in seen:
@@ -404,7 +406,9 @@ def _hold_cycles(mission: Mission) -> list[tuple[str, str]]:
     they depend on; or another hold waiting on them): its tasks would wait for ever. Its blocked tasks
     depend on its afterTasks, as far as running goes: the cycle is reported at the first hold it crosses."""
     edges: dict[tuple[str, str], str] = {}  # (held task, task it then waits for) -> the hold's path
-    for field, items in (("qualityGates", mission.quality_gates), ("delays", mission.delays)):
+    holds: tuple[tuple[str, Sequence[QualityGate | Delay]], ...] = (
+        ("qualityGates", mission.quality_gates), ("delays", mission.delays))
+    for field, items in holds:
         for i, item in enumerate(items):
             for j, held in enumerate(item.blocks_tasks):
                 for after in item.after_tasks:
