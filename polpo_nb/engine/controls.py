@@ -26,7 +26,7 @@ from ..events.catalog import (
     TaskApprovalResolved,
     TaskRetry,
 )
-from ..spec import Assessment, MissionStatus, Phase, TaskRecord, TaskResult, TaskStatus, utcnow
+from ..spec import Assessment, MissionRecord, MissionStatus, Phase, TaskRecord, TaskResult, TaskStatus, utcnow
 from ..spec.status import LIVE_MISSION_STATES
 from ..store.journal import Emit
 from ..store.sqlite import Tx
@@ -99,7 +99,8 @@ class Controls:
             pauses.watch_deadline(run)
         elif run.status != MissionStatus.PAUSED and not retry_failed:
             raise ConflictError(f"Mission {mission.name!r} is {run.status.value}, not paused")
-        else:
+        else:  # as stored now: a budget or deadline another process changed while it was paused applies
+            self.dispatcher.redefine(run, mission)
             refuse_resume_while_spent(run, self.d.store)
         assert run.mission is not None
         extra: list[CatalogEvent] = []
@@ -165,12 +166,12 @@ class Controls:
         assert run.mission is not None
         event = MissionRerun(mission_id=mission.id, name=mission.name, from_task=start.title, from_task_id=start.id,
                              tasks=titles)
-        to_active, updated = self.writes.mission_change(run, MissionStatus.ACTIVE, pause_reason=None,
-                                                        pause_message=None, error=None)
+        to_active = self.writes.mission_change(run, MissionStatus.ACTIVE, pause_reason=None, pause_message=None,
+                                               error=None)
         reason = f"re-run from {start.title!r}"
         seen = (mission.status, mission.updated_at)
 
-        def write(tx: Tx, emit: Emit) -> list[TaskRecord]:
+        def write(tx: Tx, emit: Emit) -> tuple[list[TaskRecord], MissionRecord]:
             # checked again in the write transaction (BEGIN IMMEDIATE: one writer across processes), so two
             # processes re-running the same settled mission at once cannot both start it; the time of the
             # mission's last change, not only its status: the other re-run may already have finished
@@ -188,16 +189,14 @@ class Controls:
                            task_id=tid)
                 tasks.append(put_task(tx, emit, task, S.PENDING, reason=reason, phase=None, retries=0, result=None,
                                       assessment=None, feedback=None))
-            to_active(tx, emit)
-            return tasks
+            return tasks, to_active(tx, emit)
         try:
-            written = await self.d.journal.write(write)
+            written, run.mission = await self.d.journal.write(write)
         except ConflictError:
             run.flags = RunFlags.from_json(flags_before)  # a run held here stays as it was
             raise
         for new in written:
             run.tasks[new.id] = new
-        run.mission = updated
         for name in reset_delays:
             timer = run.delay_timers.pop(name, None)
             if timer is not None:

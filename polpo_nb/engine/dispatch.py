@@ -107,13 +107,13 @@ class Dispatcher:
                 await self.d.journal.write(create.write)
             raise
         count = mission.execution_count + 1
-        activate, active = self.writes.mission_change(
+        activate = self.writes.mission_change(
             run, MissionStatus.ACTIVE, execution_count=count, pause_reason=None, pause_message=None, error=None,
             extra=[MissionExecuted(mission_id=mission.id, name=mission.name, execution_count=count,
                                    task_count=len(tasks), dry_run=run.flags.dry_run or None)],
         )
 
-        def start(tx: Tx, emit: Emit) -> list[TaskRecord]:
+        def start(tx: Tx, emit: Emit) -> tuple[list[TaskRecord], MissionRecord]:
             if create is not None:
                 started = [put_made(tx, emit, t, S.DRAFT, reason=_STARTED)
                            for t in create.write_tasks(tx, emit, S.PENDING)]
@@ -122,10 +122,9 @@ class Dispatcher:
             if mission.team:
                 for agent in mission.team.agents:
                     tx.put_agent(agent, mission.id if mission.team.volatile else None)
-            activate(tx, emit)
-            return started
-        run.load(await self.d.journal.write(start))
-        run.mission = active
+            return started, activate(tx, emit)
+        started, run.mission = await self.d.journal.write(start)
+        run.load(started)
         self.runs[run.key] = run
         self.pauses.watch_deadline(run)
         self.enqueue_ready(run, [tid for tid, unmet in run.unmet.items() if not unmet])  # the rest wait on theirs
@@ -388,7 +387,23 @@ class Dispatcher:
         await self._close_run(run, status, error=error, extra=extra)
 
     async def _deadline_passed(self, run: Run) -> None:
+        """Its deadline as stored now, which another process may have moved or removed meanwhile."""
+        assert run.mission is not None
+        with self.d.store.read() as tx:
+            stored = tx.mission(run.mission.id, with_tasks=False)
+        if stored.deadline != run.mission.deadline:
+            self.redefine(run, stored)
+            return
         await self.stop(run, MissionStatus.FAILED, error="deadline", reason="mission deadline passed")
+
+    def redefine(self, run: Run, mission: MissionRecord) -> None:
+        """The run goes on with its mission as stored now (edited while it runs): its deadline is watched
+        anew when it changed."""
+        assert run.mission is not None
+        deadline_before = run.mission.deadline
+        run.redefine(mission)
+        if mission.deadline != deadline_before:
+            self.pauses.watch_deadline(run)
 
     # == a running mission edited ======================================================================
 

@@ -67,7 +67,7 @@ class Engine:
         """A running mission's definition was edited: its run goes on with the new one."""
         run = self.runs.get(mission.id)
         if run is not None:
-            run.mission = mission
+            self.dispatcher.redefine(run, mission)
 
     async def execute_mission(self, mission_id: str, saved: MissionRecord | None = None,
                               create: NewMission | None = None) -> Run:

@@ -118,7 +118,12 @@ class Pauses:
         await self._release(run)
 
     def watch_deadline(self, run: Run) -> None:
-        """Fail the run when its mission's deadline passes (nothing to watch without one)."""
+        """Fail the run when its mission's deadline passes (nothing to watch without one); a watch
+        already set (a deadline edited) is replaced."""
+        watch_before = run.deadline_watch
+        if watch_before is not None and watch_before is not asyncio.current_task():
+            watch_before.cancel()
+        run.deadline_watch = None
         seconds = seconds_to_deadline(run, datetime.now(UTC))
         if seconds is None:
             return

@@ -57,7 +57,7 @@ class Run:
                  flags: RunFlags | None = None, context: MissionRecord | None = None) -> None:
         # the run's tasks live in `tasks` (the latest copy of each): the mission keeps only its own fields,
         # so the records it was read with are not held for the run's whole life (a copy of every task)
-        self.mission = mission.model_copy(update={"tasks": []}) if mission is not None and mission.tasks else mission
+        self.mission = _own_fields(mission) if mission is not None else None
         self.context = context  # the mission a standalone run of one of its tasks borrows prompt and data from
         self.key = mission.id if mission else f"task:{tasks[0].id}"
         self.threshold = mission.quality_threshold if mission else (threshold or DEFAULT_QUALITY_THRESHOLD)
@@ -99,6 +99,13 @@ class Run:
     @property
     def active(self) -> bool:
         return self.status == MissionStatus.ACTIVE and self.leaving is None
+
+    def redefine(self, mission: MissionRecord) -> None:
+        """The mission as stored now (edited while it runs, here or by another process): its budget,
+        deadline, threshold and holds apply from now on. Its status stays the run's own."""
+        assert self.mission is not None and mission.id == self.mission.id
+        self.mission = _own_fields(mission).model_copy(update={"status": self.mission.status})
+        self.threshold = mission.quality_threshold
 
     def load(self, tasks: list[TaskRecord]) -> None:
         """The run's tasks are these copies (a mission's run is made before its first write, to resolve
@@ -182,3 +189,8 @@ class Run:
 
     def all_terminal(self) -> bool:
         return all(t.status in (TaskStatus.DONE, TaskStatus.FAILED) for t in self.tasks.values())
+
+
+def _own_fields(mission: MissionRecord) -> MissionRecord:
+    """Without its tasks: the run's tasks live in `Run.tasks` (the latest copy of each)."""
+    return mission.model_copy(update={"tasks": []}) if mission.tasks else mission

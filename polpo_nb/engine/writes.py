@@ -111,9 +111,9 @@ class Writes:
         ended run keeps its flags, unowned, for a later resume. A run leaving `active` (a pause, its end)
         stops being active at once, not when the write commits: no task starts, and no other hold pauses
         it again, in between."""
-        write, updated = self.mission_change(run, status, extra=extra, **changes)
+        write = self.mission_change(run, status, extra=extra, **changes)
 
-        def stored(_: None) -> None:
+        def stored(updated: MissionRecord) -> None:
             run.mission = updated
         if status != MissionStatus.ACTIVE:
             run.leaving = status
@@ -124,15 +124,19 @@ class Writes:
                 run.leaving = None
 
     def mission_change(self, run: Run, status: MissionStatus, *, extra: Iterable[CatalogEvent] = (),
-                       **changes: Any) -> tuple[WriteFn[None], MissionRecord]:
-        """`set_mission`'s write and the mission it writes, for a command that changes tasks and its
-        mission's status in one transaction (a re-run); the caller sets `run.mission` once committed."""
-        mission = run.mission
-        assert mission is not None
-        previous = mission.status
-        updated = mission.model_copy(update={"status": status, "updated_at": utcnow(), **changes})
+                       **changes: Any) -> WriteFn[MissionRecord]:
+        """`set_mission`'s write, for a command that changes tasks and its mission's status in one
+        transaction (a re-run); it returns the mission it stored, which the caller makes `run.mission`
+        once committed. The status and `changes` are applied to the mission as stored, not to the run's
+        copy: an edit made meanwhile (by another process: its prompt, schedule, budget, `nextRunAt`) is
+        kept, never written over with the copy the run started with."""
+        assert run.mission is not None
+        mission_id = run.mission.id
 
-        def write(tx: Tx, emit: Emit) -> None:
+        def write(tx: Tx, emit: Emit) -> MissionRecord:
+            mission = tx.mission(mission_id, with_tasks=False)
+            previous = mission.status
+            updated = mission.model_copy(update={"status": status, "updated_at": utcnow(), **changes})
             tx.put_mission(updated)
             if status != previous:
                 emit(MissionStatusChanged(
@@ -144,7 +148,8 @@ class Writes:
             ended = status in TERMINAL_MISSION_STATES
             tx.put_run(mission.id, NO_OWNER if ended else self.owner, 0.0 if ended else lease_deadline(),
                        run.flags.to_json())
-        return write, updated
+            return updated
+        return write
 
     async def save_flags(self, run: Run) -> None:
         if run.mission:
