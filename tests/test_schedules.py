@@ -248,3 +248,45 @@ def test_a_mission_stored_with_a_non_finite_number_stops_no_schedule(project, pr
         assert conn.execute("SELECT json_valid(doc) FROM missions WHERE id = ?", (poisoned.id,)).fetchone() == (0,)
     due = parse_iso(soon.next_run_at) + timedelta(seconds=1)
     assert tick(project, due) == [soon.id]
+
+
+def test_a_one_shot_time_missed_leaves_the_mission_a_draft(project, events):
+    """Its only occurrence went by unrun: reported missed, and the mission is no longer `scheduled` (it
+    stayed so for ever, with no next run)."""
+    when = datetime.now(UTC) + timedelta(days=3)
+    mission = _scheduled(project, when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert tick(project, when + timedelta(hours=1)) == []
+    record = project.get_mission(mission.id)
+    assert (record.status, record.next_run_at) == (MissionStatus.DRAFT, None)
+    assert [m["occurrences"] for m in events.of("schedule:missed")] == [[mission.next_run_at]]
+
+
+def test_an_occurrence_skipped_while_the_run_goes_on_is_not_put_back_by_the_run_s_end(project, events):
+    """The run's end wrote its own `nextRunAt` (the skipped occurrence) back: the occurrence was then
+    reported a second time, as missed for want of an engine."""
+    gate = threading.Event()
+    project.agent("w")(lambda task, ctx: gate.wait(WAIT) and "ok")
+    mission = project.save_mission(polpo.Mission("busy", schedule=MONTHLY).task("a", assign_to="w"))
+    run = project.execute("busy")
+    skipped = parse_iso(mission.next_run_at)
+    assert tick(project, skipped + timedelta(seconds=1)) == []
+    gate.set()
+    run.wait(WAIT)
+    assert parse_iso(project.get_mission("busy").next_run_at) > skipped
+    assert tick(project, skipped + timedelta(seconds=2)) == []
+    assert len(events.of("schedule:missed")) == 1
+
+
+def test_a_one_shot_time_saved_again_after_it_fired_is_not_reported_missed(project, events):
+    """A client sending every field back saves the same one-shot schedule again: the occurrence that
+    fired is not fired or reported again, and the schedule is over at once."""
+    when = datetime.now(UTC) + timedelta(days=3)
+    mission = _scheduled(project, when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert tick(project, when + timedelta(seconds=1)) == [mission.id]
+    polpo.RunHandle(project.aio, mission.id, mission_id=mission.id).wait(WAIT)
+    project.update_mission(mission.id, {"schedule": mission.schedule, "prompt": "again"})
+    assert tick(project, when + timedelta(seconds=2)) == []
+    record = project.get_mission(mission.id)
+    assert (record.status, record.next_run_at, record.execution_count) == (MissionStatus.COMPLETED, None, 1)
+    assert events.of("schedule:missed") == [] and len(events.of("schedule:triggered")) == 1
+    assert [h.outcome for h in project.schedule_history(mission.id)] == ["fired"]

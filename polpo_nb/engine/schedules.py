@@ -24,7 +24,7 @@ from croniter import croniter
 
 from ..errors import PolpoError
 from ..events.catalog import ScheduleFailed, ScheduleMissed, ScheduleTriggered
-from ..spec import Mission, MissionRecord
+from ..spec import Mission, MissionRecord, MissionStatus
 from ..spec.status import LIVE_MISSION_STATES
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
@@ -195,20 +195,25 @@ class Scheduler:
             return None
         latest = occurrences[-1]
         on_time = (now - latest).total_seconds() <= GRACE_SECONDS
-        decision = Decision(missed=[iso(o) for o in (occurrences[:-1] if on_time else occurrences)])
+        decision = Decision()
+        # An occurrence already recorded (a one-shot time saved again after it fired) is neither fired nor
+        # reported again: only what this look claims counts. The compare-and-set above made this engine
+        # the only one deciding these occurrences, so a claim refused here is an old record, not a race.
+        for occurrence in occurrences[:-1] if on_time else occurrences:
+            if tx.claim_occurrence(current.id, iso(occurrence), "missed", self.owner):
+                decision.missed.append(iso(occurrence))
         if on_time:
             running = current.status in LIVE_MISSION_STATES
-            if running:
-                decision.skipped = iso(latest)
-            else:
-                decision.fire = iso(latest)
-        for occurrence in decision.missed:
-            tx.claim_occurrence(current.id, occurrence, "missed", self.owner)
-        for claimed, outcome in ((decision.fire, "fired"), (decision.skipped, "skipped")):
-            if claimed and not tx.claim_occurrence(current.id, claimed, outcome, self.owner):
-                return None
+            if tx.claim_occurrence(current.id, iso(latest), "skipped" if running else "fired", self.owner):
+                if running:
+                    decision.skipped = iso(latest)
+                else:
+                    decision.fire = iso(latest)
         nxt = next_run(current, now)
-        tx.put_mission(current.model_copy(update={"next_run_at": iso(nxt) if nxt else None}))
+        update: dict[str, Any] = {"next_run_at": iso(nxt) if nxt else None}
+        if nxt is None and not decision.fire and current.status == MissionStatus.SCHEDULED:
+            update["status"] = MissionStatus.DRAFT  # its schedule is over and never ran it: a draft, as if unscheduled
+        tx.put_mission(current.model_copy(update=update))
         if decision.missed:
             emit(ScheduleMissed(mission_id=current.id, name=current.name, count=len(decision.missed),
                                 occurrences=decision.missed[:MAX_LISTED_MISSES], reason="no engine was running at the time"))
