@@ -59,6 +59,18 @@ def test_an_invalid_edit_keeps_the_last_good_config(project, project_dir: Path):
     assert project.aio.config.judge_reviewers == 5
 
 
+@pytest.mark.parametrize("body", [b'{"judgeReviewers": "caf\xe9"}', b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
+def test_an_edit_that_cannot_be_read_keeps_the_last_good_config_too(project, project_dir: Path, body: bytes):
+    """Not UTF-8, or nested thousands deep: an invalid file like any other (it raised out of the config,
+    into whatever read it: the run about to start, the chat), not a crash."""
+    _write_config(project_dir, {"judgeReviewers": 3})
+    assert project.aio.config.judge_reviewers == 3
+    (project_dir / ".polpo" / "config.json").write_bytes(body)
+    assert project.aio.config.judge_reviewers == 3
+    with pytest.raises(SpecError, match="config.json: (not UTF-8 text|nested too deeply to read)"):
+        polpo.Project(project_dir)
+
+
 def test_keys_read_at_open_stay_until_the_next_open(project, project_dir: Path):
     _write_config(project_dir, {"project": "renamed"})
     assert project.aio.config.project is None and project.id == project_dir.name

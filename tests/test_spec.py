@@ -406,6 +406,20 @@ def test_yaml_merge_keys_still_override_what_they_merge(tmp_path: Path):
     assert [(t.title, t.max_retries) for t in polpo.load_mission(path).tasks] == [("a", 1), ("b", 2)]
 
 
+@pytest.mark.parametrize("name,body,message", [
+    ("latin1.yaml", b"name: caf\xe9\ntasks: []\n", "not UTF-8 text (byte 0xe9 at 9)"),
+    ("deep.json", b'{"name": "a", "data": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply to read"),
+    ("deep.yaml", b"name: a\ndata: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply to read"),
+])
+def test_a_mission_file_that_cannot_be_read_is_an_invalid_file(tmp_path: Path, name: str, body: bytes, message: str):
+    """Not an "unexpected error" (`UnicodeDecodeError`, `RecursionError`): `SpecError`, exit 2 in the CLI."""
+    path = tmp_path / name
+    path.write_bytes(body)
+    with pytest.raises(SpecError) as info:
+        polpo.load_mission(path)
+    assert info.value.errors == [{"loc": [str(path)], "msg": message}]
+
+
 def test_a_missing_mission_file_is_not_found(tmp_path: Path):
     with pytest.raises(NotFoundError, match="No such mission file: .*nosuch.yaml"):
         polpo.load_mission(tmp_path / "nosuch.yaml")

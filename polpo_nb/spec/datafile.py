@@ -67,6 +67,8 @@ def mission_data(text: str, *, source: str = "<text>") -> dict[str, Any]:
                 raise SpecError([{"loc": [source], "msg": f"neither valid JSON nor YAML: {exc}"}]) from None
     except DuplicateKeyError as exc:
         raise SpecError([{"loc": [source], "msg": str(exc)}]) from None
+    except RecursionError:  # arrays or mappings nested thousands deep: Python's parsers recurse
+        raise SpecError([{"loc": [source], "msg": "nested too deeply to read"}]) from None
     if not isinstance(data, dict):
         raise SpecError([{"loc": [source], "msg": "a mission file holds one mapping (name, tasks, ...)"}])
     return data
@@ -77,7 +79,16 @@ def read_mission_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str
     path = Path(path).expanduser()
     if not path.is_file():
         raise NotFoundError(f"No such mission file: {path}")
-    return mission_data(path.read_text(encoding="utf-8"), source=str(path)), str(path)
+    return mission_data(read_utf8(path), source=str(path)), str(path)
+
+
+def read_utf8(path: Path) -> str:
+    """A file's text; one that is not UTF-8 is an invalid file (SpecError naming the first bad byte)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([{"loc": [str(path)], "msg": f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                                                    f"{exc.start})"}]) from None
 
 
 def write_mission_file(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
