@@ -19,6 +19,7 @@ from support import WAIT, EventLog, wait_for
 import polpo_nb as polpo
 from polpo_nb.notebook.view import MissionView
 from polpo_nb.spec import MissionStatus, TaskStatus
+from polpo_nb.spec.validation import STORED
 
 
 def by_title(record: polpo.MissionRecord, title: str) -> polpo.TaskRecord:
@@ -54,6 +55,13 @@ def test_a_notebook_task_needs_no_agent_and_its_path_stays_in_the_project(projec
         polpo.Task(title="T", notebook="t.ipynb", parameters={"not valid": 1})
     with pytest.raises(polpo.SpecError, match="parameter 'at' is not a JSON value .*: set"):
         polpo.Task(title="T", notebook="t.ipynb", parameters={"at": {1, 2}})
+    for name in ("polpo_upstream", "polpo_feedback"):  # polpo's own variables: the injected cell set them after
+        with pytest.raises(polpo.SpecError, match=f"parameter name '{name}' is polpo's own"):
+            polpo.Task(title="T", notebook="t.ipynb", parameters={name: 1})
+    stored = polpo.TaskRecord.model_validate({"id": "task_1", "title": "T", "notebook": "t.ipynb", "seq": 1,
+                                              "parameters": {"polpo_upstream": 1}, "createdAt": "x", "updatedAt": "x"},
+                                             context=STORED)
+    assert stored.parameters == {"polpo_upstream": 1}  # stored by an earlier version: still read
 
     (project_dir / "escape.ipynb").symlink_to("/etc/hostname")  # spelled inside, lands outside
     with pytest.raises(polpo.SpecError, match="resolves outside the project") as info:

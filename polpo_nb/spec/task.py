@@ -16,6 +16,9 @@ from .results import Assessment, TaskResult
 from .status import Phase, TaskStatus
 from .validation import is_stored
 
+#: The variables a notebook task's injected cell sets besides its parameters (agents/notebook.py).
+NOTEBOOK_VARIABLES = frozenset({"polpo_upstream", "polpo_feedback"})
+
 DEFAULT_MAX_RETRIES = 3
 
 
@@ -84,11 +87,15 @@ class Task(WireModel):
 
     @field_validator("parameters")
     @classmethod
-    def _parameter_names(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        """Each parameter becomes a variable in the notebook, so its name must be one."""
+    def _parameter_names(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        """Each parameter becomes a variable in the notebook, so its name must be one, and not one of the
+        variables polpo's injected cell sets after them (a parameter of that name was overwritten unseen)."""
         for name, item in (value or {}).items():
             if not name.isidentifier() or keyword.iskeyword(name):
                 raise _invalid(f"parameter name {name!r} is not a valid Python variable name")
+            if name in NOTEBOOK_VARIABLES and not is_stored(info):
+                raise _invalid(f"parameter name {name!r} is polpo's own: the notebook gets {name} from polpo "
+                               f"(README: Notebooks as tasks); name the parameter otherwise")
             try:  # injected as a literal and stored as JSON: nothing else would survive either way
                 json.dumps(item, allow_nan=False)
             except (TypeError, ValueError):
