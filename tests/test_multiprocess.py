@@ -116,3 +116,59 @@ def test_twenty_missions_from_four_processes_share_one_store(project_dir: Path, 
                 assert to == frm  # no lost transition
                 assert (TaskStatus(frm), TaskStatus(nxt)) in TRANSITIONS
         assert sum(e.event == "task:completed" for e in events) == 100
+
+
+def test_a_decision_on_a_run_no_process_holds_takes_it_over_and_the_mission_goes_on(project_dir: Path):
+    """`polpo run` exited (3) to wait for the approval; the approval is given elsewhere: the dashboard, a
+    kernel's `%polpo approve`, the HTTP API. The deciding process takes the run over, as `polpo approve`
+    does, and the mission goes on; it stayed `active` for ever, its next task pending."""
+    (project_dir / "agents_mod.py").write_text("def work(task, ctx):\n    return 'done'\n")
+    (project_dir / "deploy.yaml").write_text(textwrap.dedent("""
+        name: deploy
+        team: {agents: [{name: w, handler: "agents_mod:work"}]}
+        tasks:
+          - {title: Deploy, assignTo: w, sideEffects: true}
+          - {title: Notify, assignTo: w, dependsOn: [Deploy]}
+    """))
+    cli = [sys.executable, "-m", "polpo_nb.cli", "run", "deploy.yaml", "--plain"]
+    assert subprocess.run(cli, cwd=project_dir, capture_output=True, timeout=WAIT).returncode == 3
+    for approve in (True, False):
+        with polpo.Project(project_dir) as decider:
+            if not approve:  # the same again, rejected this time
+                assert subprocess.run(cli, cwd=project_dir, capture_output=True, timeout=WAIT).returncode == 3
+            deploy = decider.get_mission("deploy").tasks[0]
+            assert deploy.status == TaskStatus.AWAITING_APPROVAL
+            (decider.approve_task if approve else decider.reject_task)(deploy.id)
+            record = polpo.RunHandle(decider.aio, deploy.mission_id, mission_id=deploy.mission_id).wait(WAIT)
+            assert [(t.title, t.status) for t in record.tasks] == (
+                [("Deploy", TaskStatus.DONE), ("Notify", TaskStatus.DONE)] if approve
+                else [("Deploy", TaskStatus.FAILED), ("Notify", TaskStatus.FAILED)])
+            assert record.status == (MissionStatus.COMPLETED if approve else MissionStatus.FAILED)
+
+
+def test_a_retry_in_a_run_no_process_holds_takes_it_over_and_runs(project_dir: Path):
+    (project_dir / "agents_mod.py").write_text(textwrap.dedent("""
+        from pathlib import Path
+        def work(task, ctx):
+            if task.title == "Flaky" and not Path("fixed").exists():
+                raise RuntimeError("not yet")
+            return "done"
+    """))
+    (project_dir / "both.yaml").write_text(textwrap.dedent("""
+        name: both
+        team: {agents: [{name: w, handler: "agents_mod:work"}]}
+        tasks:
+          - {title: Deploy, assignTo: w, sideEffects: true}
+          - {title: Flaky, assignTo: w, maxRetries: 0}
+    """))
+    cli = [sys.executable, "-m", "polpo_nb.cli", "run", "both.yaml", "--plain"]
+    assert subprocess.run(cli, cwd=project_dir, capture_output=True, timeout=WAIT).returncode == 3
+    (project_dir / "fixed").write_text("")
+    with polpo.Project(project_dir) as other:
+        deploy, flaky = other.get_mission("both").tasks
+        assert (deploy.status, flaky.status) == (TaskStatus.AWAITING_APPROVAL, TaskStatus.FAILED)
+        other.retry_task(flaky.id)
+        handle = polpo.RunHandle(other.aio, flaky.mission_id, mission_id=flaky.mission_id)
+        assert [t.status for t in handle.wait(WAIT).tasks] == [TaskStatus.AWAITING_APPROVAL, TaskStatus.DONE]
+        other.approve_task(deploy.id)
+        assert handle.wait(WAIT).status == MissionStatus.COMPLETED

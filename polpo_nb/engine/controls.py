@@ -252,7 +252,10 @@ class Controls:
         check_command(task_id, "approve" if approve else "reject", task.status)
         if run is None:
             self.leases.refuse_task_foreign(task)
-            run = Run(None, [task])
+            mission = self._orphaned(task.mission_id)
+            # its mission is active but no live process runs it (`polpo run` exited to wait for this very
+            # decision): the run is taken over here first, so the decision moves it on
+            run = await self.resume(mission.id) if mission is not None else Run(None, [task])
         target = S.DONE if approve else S.FAILED
 
         def decide(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
@@ -272,6 +275,15 @@ class Controls:
             await self._follow_tasks(task.mission_id)
         return new
 
+    def _orphaned(self, mission_id: str | None) -> MissionRecord | None:
+        """The mission, when it is active and no process holds its run (after `refuse_foreign`: none
+        live, and not this one)."""
+        if mission_id is None or mission_id in self.runs:
+            return None
+        with self.d.store.read() as tx:
+            mission = tx.mission(mission_id, with_tasks=False)
+        return mission if mission.status == MissionStatus.ACTIVE else None
+
     async def retry(self, task_id: str) -> TaskRecord:
         """A failed task goes back to pending (retries + 1) with the dependents its failure skipped, and
         runs again: in its mission's run, by resuming a failed mission, or standalone."""
@@ -284,7 +296,9 @@ class Controls:
                 mission = tx.mission(task.mission_id)
             if mission.status in LIVE_MISSION_STATES:
                 self.leases.refuse_foreign(mission)
-            probe = Run(mission, mission.tasks)
+            if self._orphaned(mission.id) is not None:  # taken over here, as for a decision: it runs the retry
+                run = await self.resume(mission.id)
+            probe = run or Run(mission, mission.tasks)
         else:
             probe = run or Run(None, [task])
         revive = [task_id, *_skipped_descendants(probe, task_id)]
