@@ -55,6 +55,17 @@ def test_every_active_key_is_compared_in_constant_time(tmp_path: Path, monkeypat
     assert len(compared) == 4
 
 
+def test_revoking_by_id_revokes_that_key_even_when_another_is_named_like_it(tmp_path: Path):
+    """The dashboard revokes by id: a key named like that id (sorting before it in the name index) was
+    revoked instead, and the leaked one kept working."""
+    keys = ApiKeys(tmp_path)
+    leaked = keys.create("prod-ci")
+    other = keys.create(leaked.id)
+    assert keys.revoke(leaked.id).id == leaked.id
+    assert keys.verify(leaked.key) is None and keys.verify(other.key) is not None
+    assert keys.revoke(leaked.id).id == other.id  # no active key has that id now: the name is the one
+
+
 def test_revocation_is_seen_at_once_by_another_connection(tmp_path: Path):
     server, cli = ApiKeys(tmp_path), ApiKeys(tmp_path)
     made = cli.create("ci")

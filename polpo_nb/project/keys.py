@@ -85,10 +85,11 @@ class ApiKeys:
             return [_key(row) for row in conn.execute(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created_at, id")]
 
     def revoke(self, ref: str) -> ApiKey:
-        """Revoke the active key with this id or name: refused from the next request on, everywhere."""
+        """Revoke the active key with this id, else with this name: refused from the next request on,
+        everywhere. (An id names one key: a key *named* like another's id is not the one revoked by it.)"""
         with self._writing() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE revoked_at IS NULL AND (id = ? OR name = ?)",
-                               (ref, ref)).fetchone()
+            row = conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE revoked_at IS NULL AND (id = ? OR name = ?) "
+                               "ORDER BY id = ? DESC LIMIT 1", (ref, ref, ref)).fetchone()
             if row is None:
                 raise NotFoundError(f"No active API key with id or name {ref!r}")
             now = utcnow()
