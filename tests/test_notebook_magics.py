@@ -192,6 +192,21 @@ def test_resume_with_retry_failed(shell, project, capsys):
     assert run.wait(WAIT).status == MissionStatus.COMPLETED
 
 
+def test_quoted_names_with_spaces_are_the_names_as_status_suggests(shell, project, capsys):
+    """`%polpo status` suggests `%polpo resume "my mission"`: the quotes are not part of the name (they
+    were, so that very command answered "Mission not found")."""
+    project.agent("w")(lambda task, ctx: "ok")
+    mission = (polpo.Mission("my mission").task("first step", assign_to="w")
+               .task("next step", assign_to="w", depends_on=["first step"]).checkpoint("look", after=["first step"]))
+    assert project.execute(mission).wait(WAIT).pause_reason == "checkpoint"
+    line(shell, "status")
+    assert '%polpo resume "my mission"' in capsys.readouterr().out
+    assert line(shell, 'resume "my mission"').wait(WAIT).status == MissionStatus.COMPLETED
+    run = line(shell, "rerun 'my mission' --from 'next step'")
+    assert run.wait(WAIT).status == MissionStatus.COMPLETED
+    assert line(shell, 'rerun "my mission" --from "next step"').wait(WAIT).status == MissionStatus.COMPLETED
+
+
 def test_abort_a_running_mission(shell, project, capsys):
     release = threading.Event()
     project.agent("slow")(lambda task, ctx: release.wait(WAIT) and "ok")

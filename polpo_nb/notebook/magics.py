@@ -126,6 +126,9 @@ class PolpoMagics(Magics):
             args = parse_argstring(PolpoMagics.polpo, line)
         except (UsageError, ValueError) as exc:  # ValueError: shlex's, for a quote left open
             raise _usage(str(exc)) from None
+        for name, value in vars(args).items():
+            if isinstance(value, str):
+                setattr(args, name, _unquoted(value))
         commands = CELL_COMMANDS if cell is not None else LINE_COMMANDS
         if args.command not in commands:
             kind = "%%polpo" if cell is not None else "%polpo"
@@ -285,6 +288,15 @@ def _counts(values: Any) -> str:
 
 def _quote(name: str) -> str:
     return f'"{name}"' if " " in name else name
+
+
+def _unquoted(value: str) -> str:
+    """`'my mission'` or `"my mission"` as `my mission`: IPython splits a magic's line as Windows' shell
+    does (quotes group words and stay; backslashes are not escapes, so `C:\\dir` paths survive), so the
+    quotes around a whole value are taken off here, as a POSIX shell would."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 def load_ipython_extension(ipython: Any) -> None:
