@@ -92,6 +92,12 @@ class AuthMixin:
         for name, value in headers.items():
             handler.set_header(name, value)
 
+    def key_still_valid(self) -> bool:
+        """For a stream held open, before each event: whether its key is still active (revoked, by the
+        API or by `polpo keys` in another process, the stream ends). One `PRAGMA data_version` while the
+        keys do not change."""
+        return self.principal is None or self.key_gate.still_valid(self.principal)
+
     def release_stream(self) -> None:
         if self.stream_slot is not None:
             limiter, who = self.stream_slot

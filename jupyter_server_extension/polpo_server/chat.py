@@ -21,7 +21,7 @@ from polpo_nb.chat.completions import ChunkWriter, classify, completion, model_l
 from polpo_nb.errors import PolpoError, SpecError
 
 from . import jsonbody
-from .dialects import code_of, dumps, status_of
+from .dialects import FLAT, code_of, dumps, status_of
 from .failures import Failure
 from .route_handler import RouteHandler
 from .routes import Call, Route
@@ -55,8 +55,8 @@ class OpenAISse(SseResponse):
     async def end(self) -> None:
         await self.data("[DONE]")
 
-    async def fail(self, code: str) -> None:
-        await self.data(openai_error(500, "Internal server error", "internal_error"))
+    async def fail(self, code: str, message: str = "Internal server error") -> None:
+        await self.data(openai_error(status_of(code), message, FLAT.code(code)))
         await self.end()
 
     async def data(self, payload: Any) -> None:

@@ -90,6 +90,14 @@ class KeyGate:
                 return root.resolve(), key  # as an open project's root is: compared with it below
         return None
 
+    def still_valid(self, principal: Principal) -> bool:
+        """Whether a key's request may go on: the key is still active (revoked, here or by `polpo keys`
+        in another process, it is not). The server's credentials and open servers always may."""
+        if principal.kind != "key":
+            return True
+        assert principal.root is not None and principal.key is not None
+        return any(key.id == principal.key.id for _, key in self.ring(principal.root).active())
+
     def touch(self, root: Path, key: ApiKey) -> None:
         """Record the key's use off the event loop (a write at most once a minute; nothing otherwise)."""
         ring = self.ring(root)

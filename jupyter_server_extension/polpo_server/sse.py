@@ -53,9 +53,9 @@ class SseResponse:
     async def end(self) -> None:
         """After the source's last item: nothing to add in the dialects (the stream simply closes)."""
 
-    async def fail(self, code: str) -> None:
-        """The stream broke after it started: an `error` event, never a traceback."""
-        await self.send("error", {"error": "Internal server error", "code": self.dialect.code(code)})
+    async def fail(self, code: str, message: str = "Internal server error") -> None:
+        """The stream broke, or may not go on, after it started: an `error` event, never a traceback."""
+        await self.send("error", {"error": message, "code": self.dialect.code(code)})
 
     async def comment(self, text: str = "keep-alive") -> None:
         # a comment line alone, without the blank line that would end an (empty) event: some clients

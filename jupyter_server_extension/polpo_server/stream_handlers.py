@@ -21,6 +21,13 @@ from .route_handler import RouteHandler
 from .routes import Call, Route
 from .sse import SseResponse, execute_events, pump
 
+#: What a stream whose key was revoked while it was open is told, before it ends (SSE) or closes (WebSocket).
+KEY_REVOKED = "The API key was revoked"
+
+
+class KeyRevoked(Exception):
+    """The key holding a stream open was revoked: the stream ends."""
+
 
 class StreamMixin:
     """Handlers that keep the connection open: registered with the app so it can close them."""
@@ -45,12 +52,20 @@ class StreamMixin:
         self.response = response or SseResponse(handler, handler.dialect)
         streams = handler.polpo.streams
         streams.add(self)
+
+        async def admitted(item: Any) -> None:
+            if not handler.key_still_valid():
+                raise KeyRevoked
+            await emit(item)
         try:
             await self.response.start()
-            await pump(source, emit, self.response, handler.polpo.sse_keepalive)
+            await pump(source, admitted, self.response, handler.polpo.sse_keepalive)
             await self.response.end()
         except StreamClosedError:
             pass  # the client left
+        except KeyRevoked:
+            with contextlib.suppress(StreamClosedError):
+                await self.response.fail("INVALID_API_KEY", KEY_REVOKED)
         except Exception:  # noqa: BLE001 - the stream is open: say it in the stream, never a traceback
             handler.log.exception("polpo: stream %s failed", handler.request.path)
             if not self.response.closed.is_set():

@@ -30,6 +30,7 @@ from .failures import failure_of
 from .limits import check_patterns
 from .models import EventsQuery
 from .routes import Call
+from .stream_handlers import KEY_REVOKED
 
 
 class EventSocketHandler(PolpoMixin, WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, JupyterHandler):
@@ -74,13 +75,20 @@ class EventSocketHandler(PolpoMixin, WebSocketMixin, WebSocketHandler, Extension
         self.consumer = asyncio.ensure_future(self._forward())
 
     async def _forward(self) -> None:
+        """Until the client leaves. A revoked key closes the socket (1008); so does falling too far behind
+        (1013: the feed dropped the client, who reconnects with the last id it got, as an SSE client does)."""
         async for event in self.project.events(None, after=self.after):
+            if not self.key_still_valid():
+                self.close(1008, KEY_REVOKED)
+                return
             if not self.flt.matches(event.event):
                 continue
             try:
                 await self.write_message(dumps(event.to_wire()))
             except WebSocketClosedError:
                 return
+        if self.ws_connection is not None and not self.ws_connection.is_closing():
+            self.close(1013, "Too far behind the event stream: reconnect with lastEventId (the last id received)")
 
     def on_message(self, message: str | bytes) -> None:
         try:

@@ -21,7 +21,7 @@ import pytest
 from httpx_sse import aconnect_sse
 from server_helpers import WAIT, free_port, start_serve, stop_serve, until
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from polpo_nb.project.keys import ApiKeys
 from polpo_nb.testing import LoopbackOpenAI, text
@@ -181,6 +181,35 @@ async def test_revocation_from_the_cli_in_another_process_is_refused_on_the_next
         assert refused.status_code == 401 and refused.json() == {"error": "Invalid API key", "code": "invalid_api_key"}
         enveloped = await client.get("api/v1/projects/alpha/tasks")
         assert enveloped.status_code == 401 and _code(enveloped) == "INVALID_API_KEY"
+
+
+async def test_streams_a_key_holds_end_when_it_is_revoked(served: Served):
+    """Revocation is immediate everywhere: an SSE stream or WebSocket the key opened before delivers no
+    event after it (they went on carrying every event, task outputs included). The SSE stream ends with an
+    `error` event saying why; the socket closes with 1008."""
+    made = await asyncio.to_thread(subprocess.run, [*POLPO, "keys", "create", "watcher", "--project", str(served.root)],
+                                   capture_output=True, text=True, check=True)
+    key = made.stdout.strip()
+    ws = served.url.replace("http", "ws") + "api/v1/projects/alpha/ws"
+    async with served.client(ADMIN) as admin:
+        assert (await admin.post("api/v1/projects/alpha/agents", json={"name": "scout", "role": "r"})).status_code == 201
+    async with asyncio.timeout(WAIT), served.client(key) as client, served.client(ADMIN) as admin, \
+            aconnect_sse(client, "GET", "api/v1/projects/alpha/events") as sse, \
+            connect(ws, additional_headers={"Authorization": f"Bearer {key}"}) as socket:
+        events = sse.aiter_sse()
+        assert (await admin.post("api/v1/projects/alpha/tasks", json={"title": "seen", "assignTo": "scout"})).status_code == 201
+        assert json.loads((await anext(events)).data)["event"] == "task:created"
+        assert json.loads(await socket.recv())["event"] == "task:created"
+        await asyncio.to_thread(subprocess.run, [*POLPO, "keys", "revoke", "watcher", "--project", str(served.root)],
+                                capture_output=True, text=True, check=True)
+        assert (await admin.post("api/v1/projects/alpha/tasks", json={"title": "unseen", "assignTo": "scout"})).status_code == 201
+        assert json.loads((await anext(events)).data) == {
+            "event": "error", "data": {"error": "The API key was revoked", "code": "INVALID_API_KEY"}}
+        with pytest.raises(StopAsyncIteration):
+            await anext(events)
+        with pytest.raises(ConnectionClosed) as closed:
+            await socket.recv()
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "The API key was revoked")
 
 
 async def test_the_key_text_is_nowhere_after_creation(served: Served):

@@ -8,9 +8,11 @@ import json
 import pytest
 from server_helpers import WAIT, Api, until
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from polpo_nb import AsyncProject
+from polpo_nb.events import bus as bus_module
+from polpo_nb.events.catalog import TaskOutput
 
 
 async def _recv(ws: ClientConnection) -> dict:
@@ -108,3 +110,22 @@ async def test_jp_ws_fetch_reaches_the_socket(jp_ws_fetch, papi: Api):
         assert message["event"] == "agent:added" and message["data"]["agentName"] == "via-tornado"
     finally:
         ws.close()
+
+
+async def test_a_socket_too_far_behind_is_closed_so_that_it_reconnects(api: Api, project: AsyncProject, ws_url,
+                                                                     jp_auth_header, monkeypatch):
+    """The feed drops a client that falls too far behind (MAX_BACKLOG): the socket is closed (1013) so the
+    client reconnects with the last id it got, as an SSE client does when its stream ends. It stayed open,
+    answering pings, and delivered nothing ever again."""
+    monkeypatch.setattr(bus_module, "MAX_BACKLOG", 5)
+    async with _open(ws_url, api, jp_auth_header) as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        assert await _recv(ws) == {"type": "pong"}  # subscribed
+        await project.journal.write(lambda tx, emit: [
+            emit(TaskOutput(task_id="task_x", mission_id=None, attempt=1, text=str(i))) for i in range(20)])  # one commit: a burst
+        received = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                received.append(await _recv(ws))
+        assert closed.value.rcvd.code == 1013 and "reconnect with lastEventId" in closed.value.rcvd.reason
+        assert len(received) < 20
