@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from polpo_nb.errors import SpecError
 from polpo_nb.events import EventFilter, format_event_id, parse_event_id
+from polpo_nb.events import bus as bus_module
 from polpo_nb.events.bus import RING_SIZE
 from polpo_nb.events.catalog import CatalogEvent, MemoryUpdated, TeamRenamed
 
@@ -110,6 +112,31 @@ async def test_stream_replays_then_goes_live_without_gap_or_duplicate(project):
     await asyncio.wait_for(consumer, 30)
     assert received == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
     assert project.aio.bus.subscriber_count == 0  # the finished stream left no subscriber behind
+
+
+async def test_a_long_replay_is_read_in_pages_off_the_event_loop(project, monkeypatch):
+    """A client replaying from 0 on a long history (`Last-Event-ID: 0`): the store is read a page at a
+    time, in a worker thread, so the server's loop goes on answering others meanwhile (the whole
+    backlog, up to a million events, was read and decoded on the loop: seconds of a stalled server)."""
+    monkeypatch.setattr(bus_module, "REPLAY_PAGE", 100)
+    _emit(project, RING_SIZE + 250)
+    first = project.replay(0, "memory:*")[0].id
+    loop_thread = threading.get_ident()
+    reads: list[tuple[int, int]] = []  # (events read, thread)
+    read_page = project.aio.bus._read_page
+
+    def spy(after: int, upto: int) -> list:
+        page = read_page(after, upto)
+        reads.append((len(page), threading.get_ident()))
+        return page
+    monkeypatch.setattr(project.aio.bus, "_read_page", spy)
+    received: list[int] = []
+    async for event in project.aio.events("memory:*", after=first - 1):
+        received.append(event.data["length"])
+        if len(received) == RING_SIZE + 250:
+            break
+    assert received == list(range(RING_SIZE + 250))
+    assert reads and max(n for n, _ in reads) <= 100 and loop_thread not in {t for _, t in reads}
 
 
 CHILD = textwrap.dedent("""

@@ -29,6 +29,9 @@ RING_SIZE = 1000
 #: A live subscriber that falls this far behind is dropped; its stream ends and the client reconnects
 #: with its last id, losing nothing (the store replays).
 MAX_BACKLOG = 10_000
+#: A stream's replay reads the store this many events at a time, each page in a worker thread: a client
+#: replaying a long history (`Last-Event-ID: 0`) never holds the loop that serves the others.
+REPLAY_PAGE = 1_000
 
 
 class Subscription:
@@ -102,6 +105,29 @@ class EventBus:
             self._deliver(events)
             return len(events)
 
+    def _read_page(self, after: int, upto: int) -> list[Event]:
+        with self._store.read() as tx:
+            return tx.events_after(after, upto=upto, limit=REPLAY_PAGE)
+
+    async def _replayed(self, after: int, flt: EventFilter, upto: int) -> AsyncIterator[Event]:
+        """`replay`, for a stream: from the ring when it reaches back far enough, else from the store a
+        page at a time, off the loop."""
+        with self._lock:
+            ring = list(self._ring)
+        if ring and after >= ring[0].id - 1:
+            for event in ring:
+                if after < event.id <= upto and flt.matches(event.event):
+                    yield event
+            return
+        while after < upto:
+            page = await asyncio.to_thread(self._read_page, after, upto)
+            if not page:
+                return
+            for event in page:
+                if flt.matches(event.event):
+                    yield event
+            after = page[-1].id
+
     def _read_after(self, after: int, upto: int | None = None) -> list[Event]:
         with self._store.read() as tx:
             return tx.events_after(after, upto=upto, limit=1_000_000)
@@ -159,7 +185,7 @@ class EventBus:
         try:
             last = start
             if after is not None and after < start:
-                for event in self.replay(after, pattern, upto=start):
+                async for event in self._replayed(after, EventFilter(pattern), start):
                     yield event
             while True:
                 live = await queue.get()
