@@ -34,6 +34,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import UsageLimits
 
+from .. import dryrun
 from ..agents.context import AgentContext
 from ..agents.function import AgentUnavailableError, to_task_result
 from ..errors import NotFoundError, PolpoError, SpecError
@@ -155,12 +156,15 @@ class ChatService:
 
     def _check_answerer(self, agent: str | None, model: str | None) -> tuple[AgentSpec | None, str | None]:
         """(the agent's spec or None for the orchestrator, the model that will answer), after checking
-        that it can answer here."""
+        that it can answer here. In a dry run (a test key's turn) the offline `test` model answers whatever
+        is configured: no provider is called, so none needs its key, and the answer and its spend say `test`."""
         project = self.project
         if agent is None:
             model = model or project.config.orchestrator_model
             if not model:
                 raise NoOrchestratorModel()
+            if dryrun.active():
+                return None, dryrun.TEST_MODEL
             project.models.check(model)  # an unknown provider or a missing key: 400 before anything is stored
             return None, model
         spec = project.agents.find(agent)
@@ -172,6 +176,8 @@ class ChatService:
             if not chosen:
                 raise AgentUnavailableError(f"agent {agent!r} has neither a model nor a handler, and the project "
                                             "sets no defaultModel")
+            if dryrun.active():
+                return spec, dryrun.TEST_MODEL
             project.models.check(chosen)
             return spec, chosen
         return spec, None
@@ -186,7 +192,7 @@ class ChatService:
 
     async def _orchestrate(self, turn: ChatTurn, push: Push) -> ChatReply:
         project = self.project
-        model_name = turn.model or project.config.orchestrator_model
+        model_name = turn.answering_model
         assert model_name is not None
         outcomes: dict[str, bool] = {}
         stored = await project.list_agents()
@@ -209,7 +215,7 @@ class ChatService:
         project = self.project
         spec = project.agents.stored(turn.agent or "")
         assert spec is not None
-        model_name = turn.model or spec.model or project.config.default_model
+        model_name = turn.answering_model
         assert model_name is not None
         ctx = _context(project, spec, model_name, turn)
         try:  # the agent's MCP servers run for the turn, as they do for an attempt

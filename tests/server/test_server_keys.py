@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -357,6 +359,28 @@ async def test_a_test_keys_chat_turn_is_played_by_the_test_model(served: Served)
     async with served.client(served.keys["alpha"]) as client:  # the control: a live key's turn asks the provider
         assert (await client.post("v1/chat/completions", json=ask)).status_code == 200
     assert len(served.loopback.requests) > before
+
+
+async def test_a_test_keys_chat_needs_no_provider_key_and_names_the_test_model(served: Served):
+    """A dry turn calls no provider, so the provider's missing API key does not refuse it (it was a 400
+    `model_unavailable`); the answer names the model that played it, `test`, and its spend is `test`'s."""
+    assert "GROQ_API_KEY" not in os.environ  # the provider this agent names has no key here
+    async with served.client(ADMIN) as admin:
+        made = await admin.post("api/v1/projects/alpha/agents", json={"name": "groqer", "model": "groq:llama-3.3-70b"})
+        assert made.status_code == 201
+    ask = {"model": "polpo", "agent": "groqer", "messages": [{"role": "user", "content": "Hello?"}]}
+    async with served.client(served.keys["alpha"]) as live:  # the control: a live key's turn needs the key
+        refused = await live.post("v1/chat/completions", json=ask)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "model_unavailable"
+    async with served.client(served.keys["alpha-test"]) as client:
+        reply = await client.post("v1/chat/completions", json=ask)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["model"] == "test"
+        async with client.stream("POST", "v1/chat/completions", json={**ask, "stream": True}) as streamed:
+            assert streamed.status_code == 200 and '"model":"test"' in (await streamed.aread()).decode()
+    with sqlite3.connect(f"file:{served.root / '.polpo' / 'state.db'}?mode=ro", uri=True) as db:
+        models = {row[0] for row in db.execute("SELECT model FROM spend")}
+    assert "test" in models and "groq:llama-3.3-70b" not in models
 
 
 async def test_the_same_mission_with_a_live_key_calls_the_provider(served: Served):
