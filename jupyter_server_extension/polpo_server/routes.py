@@ -148,7 +148,7 @@ def _events(c: Call) -> Any:
 
 
 async def _preview(c: Call) -> FilePreview:
-    preview = await c.project.preview_file(c.query.path, c.query.max_lines, nested=_key_root(c) is None)
+    preview = await c.project.preview_file(c.query.path, c.query.max_lines, nested=_sees_nested(c))
     if preview.content is None:  # not text: where `files/read` serves its bytes
         preview.url = f"{c.url.rsplit('/', 1)[0]}/read?path={quote(preview.path)}"
     return preview
@@ -167,6 +167,13 @@ def _chat(c: Call) -> Any:
 def _key_root(c: Call) -> Path | None:
     """The project of the request's project key; None with the server's own credentials (or none)."""
     return c.principal.root if c.principal is not None and c.principal.key is not None else None
+
+
+def _sees_nested(c: Call) -> bool:
+    """Whether the files routes reach the projects nested in this one: with the server's own credentials
+    only (as Jupyter's contents API does; the widget links a nested project's notebooks so). Not with a
+    project key, nor anonymously on a server without credentials: a nested project may have keys of its own."""
+    return c.principal is not None and c.principal.kind == "server"
 
 
 async def _projects(c: Call) -> list[ProjectInfo]:
@@ -288,9 +295,9 @@ ROUTES: list[Route] = [
     Route("GET", "memory", _memory_of, "Get the project memory", response=Memory, tags=("memory",)),
     Route("PUT", "memory", _put_memory, "Replace the project memory", body=MemoryBody, response=Memory,
           tags=("memory",)),
-    Route("GET", "files/list", lambda c: c.project.list_files(c.query.path, nested=_key_root(c) is None),
+    Route("GET", "files/list", lambda c: c.project.list_files(c.query.path, nested=_sees_nested(c)),
           "List a directory of the project", query=FilesQuery, response=FileListing, tags=("files",)),
-    Route("GET", "files/read", lambda c: c.project.file_path(c.query.path, nested=_key_root(c) is None),
+    Route("GET", "files/read", lambda c: c.project.file_path(c.query.path, nested=_sees_nested(c)),
           "A file's bytes with its Content-Type (`download=1`: as an attachment)", query=ReadQuery, kind="file", tags=("files",)),
     Route("GET", "files/preview", _preview,
           "A file's preview: text content, or the URL of its bytes", query=PreviewQuery, response=FilePreview,

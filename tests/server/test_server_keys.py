@@ -434,7 +434,8 @@ async def test_a_test_key_cannot_schedule_a_mission_whose_runs_could_not_be_dry(
 async def test_keys_are_required_where_the_server_has_no_api_key(tmp_path: Path):
     root = tmp_path / "open"
     key = _project(root, {}).create("only").key
-    (root / "free" / ".polpo").mkdir(parents=True)  # a project without keys
+    free_root = root / "free"
+    (free_root / ".polpo").mkdir(parents=True)  # a project without keys
     log, port = tmp_path / "serve.log", free_port()
     proc = await asyncio.to_thread(start_serve, root, port=port, key="", log=log, cli=False)
     try:
@@ -443,6 +444,17 @@ async def test_keys_are_required_where_the_server_has_no_api_key(tmp_path: Path)
             assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
             assert (await anon.get("api/v1/projects/open/events")).status_code == 401
             assert (await anon.get("api/v1/projects/free/tasks")).status_code == 200  # no keys: open as before
+            # a project with keys nested in an open one: its files are not read through the open one's routes
+            locked = free_root / "locked"
+            _project(locked, {}).create("lock")
+            (locked / "notes.txt").write_text("the locked project's notes")
+            assert (await anon.get("api/v1/projects/locked/files/read", params={"path": "notes.txt"})).status_code == 401
+            for route, path in (("files/read", "locked/notes.txt"), ("files/preview", "locked/notes.txt"),
+                                ("files/list", "locked")):
+                through = await anon.get(f"api/v1/projects/free/{route}", params={"path": path})
+                assert through.status_code == 404 and "another project" in through.json()["error"]
+            listed = (await anon.get("api/v1/projects/free/files/list")).json()["data"]["entries"]
+            assert "locked" not in [e["name"] for e in listed]
             wrong = await anon.get("api/v1/projects/free/tasks", headers={"Authorization": "Bearer sk_live_revoked"})
             assert wrong.status_code == 401 and wrong.json()["code"] == "INVALID_API_KEY"
             assert (await anon.get("v1/tasks", headers={"Authorization": f"Bearer {key}"})).status_code == 200
