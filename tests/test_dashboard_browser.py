@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +155,14 @@ def task(title: str, agent: str = "waiter", **extra: Any) -> dict[str, Any]:
 
 def status_of(served: Served, kind: str, ident: str) -> str:
     return str(served.call("GET", f"{kind}/{ident}")["status"])
+
+
+def until_ok(check: Any) -> None:
+    """Wait for `check()` (a hang is a failure, never a timing assertion)."""
+    deadline = time.monotonic() + WAIT
+    while not check():
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.05)
 
 
 # -- the shared DAG renderer ------------------------------------------------------------------------------
@@ -526,3 +537,55 @@ def test_the_mission_page_shows_what_it_spent_and_its_budget(served: Served, pag
     assert usage["requests"] == 3 and usage["totalTokens"] > tokens
     expect(spend).to_have_attribute("data-tokens", str(usage["totalTokens"]))
     expect(page.locator(".ui-spend-total")).to_have_text(f"{usage['totalTokens']:,} tokens · 3 unpriced calls")
+
+
+def test_a_mission_whose_process_died_offers_resume_and_completes(served: Served, page: Page) -> None:
+    """The process running it was killed (`kill -9`): the mission is still `active`, and the page said
+    nothing of why, with Abort as its only button. It says the process stopped and offers Resume,
+    which takes the run over here."""
+    script = ("import sys, polpo_nb as polpo\n"
+              "p = polpo.Project(sys.argv[1])\n"
+              "p.execute({'name': 'Orphan', 'tasks': [{'title': 'Held', 'assignTo': 'waiter'},"
+              " {'title': 'After', 'assignTo': 'waiter', 'dependsOn': ['Held']}]})\n"
+              "print('started', flush=True)\n"
+              "import time; time.sleep(600)\n")
+    child = subprocess.Popen([sys.executable, "-c", script, str(served.root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "started"
+        orphan = next(m for m in served.call("GET", "missions") if m["name"] == "Orphan")
+        until_ok(lambda: served.call("GET", f"missions/{orphan['id']}")["tasks"][0]["status"] == "in_progress")
+    finally:
+        child.kill()
+        child.wait(WAIT)
+    login(page, served, f"#/missions/{orphan['id']}")
+    box = page.locator(f'.ui-page[data-mission-id="{orphan["id"]}"]')
+    expect(box).to_have_attribute("data-status", "active")
+    expect(page.locator(".ui-pause-message")).to_have_text("The process running it stopped")
+    served.go("Held")
+    served.go("After")
+    page.get_by_role("button", name="Resume", exact=True).click()
+    expect(box).to_have_attribute("data-status", "completed")
+    assert status_of(served, "missions", orphan["id"]) == "completed"
+
+
+def test_a_task_offers_only_the_commands_it_can_take(served: Served, page: Page) -> None:
+    """Reassess where a result can be assessed again (not for a task whose agent raised, nor one awaiting
+    approval: the API refused both, so the button only ever answered an error); Kill for a pending task too."""
+    saved = mission(served, "Buttons", [task("Raised", "flaky", maxRetries=0), task("Fine", "writer"),
+                                        task("Gated", "writer", sideEffects=True)])
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    until_ok(lambda: {t["title"]: t["status"] for t in served.call("GET", f"missions/{saved['id']}")["tasks"]}
+             == {"Raised": "failed", "Fine": "done", "Gated": "awaiting_approval"})
+    ids = {t["title"]: t["id"] for t in served.call("GET", f"missions/{saved['id']}")["tasks"]}
+    waiting = mission(served, "Waiting", [task("Hold"), task("Later", dependsOn=["Hold"])])
+    served.call("POST", f"missions/{waiting['id']}/execute", headers={"Accept": "application/json"})
+    later = next(t for t in served.call("GET", f"missions/{waiting['id']}")["tasks"] if t["title"] == "Later")
+    login(page, served, "#/missions")
+    buttons = {}
+    for title, ident in [*ids.items(), ("Later", later["id"])]:
+        page.evaluate("hash => { location.hash = hash; }", f"#/tasks/{ident}")
+        expect(page.locator(".ui-task-title")).to_have_text(title)
+        buttons[title] = sorted(page.locator(".ui-actions").first.locator("button").all_inner_texts())
+    served.go("Hold")
+    served.go("Later")
+    assert buttons == {"Raised": ["Retry"], "Fine": ["Reassess"], "Gated": ["Approve", "Reject"], "Later": ["Kill"]}

@@ -94,6 +94,7 @@ export class Live {
   async refresh() {
     this.refreshing = (async () => {
       const state = await call("GET", this.base + "state");
+      if (state.missions.some((m) => m.status === "active")) await this.markUnheld(state);
       this.state = state;
       this.handlers.onState(state);
     })();
@@ -102,6 +103,17 @@ export class Live {
     } finally {
       this.refreshing = null;
       if (this.dirty) { this.dirty = false; this.changed(); }
+    }
+  }
+
+  /** An active mission no live process runs (its process was killed) is resumable: it says why, as
+   * `missions/resumable` does (pauseReason "interrupted"), so its page offers Resume, not Abort alone. */
+  async markUnheld(state) {
+    const unheld = new Map((await call("GET", this.base + "missions/resumable"))
+      .filter((m) => m.status === "active").map((m) => [m.id, m]));
+    for (const mission of state.missions) {
+      const found = unheld.get(mission.id);
+      if (found) Object.assign(mission, { pauseReason: found.pauseReason, pauseMessage: found.pauseMessage });
     }
   }
 

@@ -6,6 +6,8 @@ import { createDag, duration, el, layoutTasks, spendText, taskState } from "./da
 
 const ACTIVE = new Set(["active", "paused"]);
 const RESUMABLE = new Set(["paused", "failed", "cancelled"]);
+/** Resumable now: paused or ended, or active with no live process running it (live.js marks it). */
+const resumable = (m) => RESUMABLE.has(m.status) || (m.status === "active" && m.pauseReason === "interrupted");
 
 function link(href, text, attrs = {}) { return el("a", { href, ...attrs }, text); }
 
@@ -132,7 +134,7 @@ function missionActions(ctx, mission) {
   if (!ACTIVE.has(mission.status)) {
     bar.append(button("Execute", () => ctx.act("POST", `missions/${id}/execute`, undefined, "Execute"), { class: "ui-btn ui-primary" }));
   }
-  if (RESUMABLE.has(mission.status)) {
+  if (resumable(mission)) {
     const box = el("input", { type: "checkbox", id: "retry-failed", "data-key": `retry-${mission.id}` });
     if (mission.status === "failed") box.checked = true;
     const label = el("label", { for: "retry-failed" });
@@ -331,8 +333,9 @@ export function taskPage(ctx, taskId) {
   const actions = el("div", { class: "ui-actions" });
   if (t.status === "awaiting_approval") actions.append(decision(ctx, t));
   if (t.status === "failed") actions.append(button("Retry", () => ctx.act("POST", `tasks/${id}/retry`, undefined, "Retry")));
-  if (["assigned", "in_progress", "review"].includes(t.status)) actions.append(button("Kill", () => ctx.act("POST", `tasks/${id}/kill`, undefined, "Kill"), { class: "ui-btn ui-danger" }));
-  if (t.result && ["done", "failed", "awaiting_approval"].includes(t.status)) actions.append(button("Reassess", () => ctx.act("POST", `tasks/${id}/reassess`, undefined, "Reassess")));
+  if (["pending", "assigned", "in_progress", "review"].includes(t.status)) actions.append(button("Kill", () => ctx.act("POST", `tasks/${id}/kill`, undefined, "Kill"), { class: "ui-btn ui-danger" }));
+  // a result to judge again: not the error of an agent that raised (or of a skip), which the API refuses
+  if (t.result && !t.result.error && ["done", "failed"].includes(t.status)) actions.append(button("Reassess", () => ctx.act("POST", `tasks/${id}/reassess`, undefined, "Reassess")));
   out.push(actions);
   const r = t.result || {};
   out.push(section("Task", field("agent", t.assignTo), field("notebook", t.notebook), field("phase", t.phase), field("retries", `${t.retries} (at most ${t.maxRetries} automatic)`),
