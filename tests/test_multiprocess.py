@@ -172,3 +172,33 @@ def test_a_retry_in_a_run_no_process_holds_takes_it_over_and_runs(project_dir: P
         assert [t.status for t in handle.wait(WAIT).tasks] == [TaskStatus.AWAITING_APPROVAL, TaskStatus.DONE]
         other.approve_task(deploy.id)
         assert handle.wait(WAIT).status == MissionStatus.COMPLETED
+
+
+APPENDER = textwrap.dedent("""
+    import sys, polpo_nb as polpo
+    with polpo.Project(sys.argv[1]) as project:
+        for i in range(int(sys.argv[3])):
+            project.append_memory(f"{sys.argv[2]} {i}")
+""")
+
+
+def test_memory_appends_from_several_processes_are_all_kept(project_dir: Path, tmp_path: Path):
+    """Each append read the memory, added its line and wrote it back: two processes appending at once
+    (a kernel, `polpo serve`, a `polpo run`) lost lines. Appends hold the store's write lock now."""
+    script = tmp_path / "appender.py"
+    script.write_text(APPENDER)
+    (project_dir / ".polpo").mkdir(exist_ok=True)
+    children = [subprocess.Popen([sys.executable, str(script), str(project_dir), tag, "200"]) for tag in ("A", "B")]
+    assert [child.wait(WAIT) for child in children] == [0, 0]
+    with polpo.Project(project_dir) as project:
+        lines = project.get_memory().splitlines()
+    assert sorted(lines) == sorted(f"{tag} {i}" for tag in ("A", "B") for i in range(200))
+
+
+def test_memory_that_is_not_text_writes_nothing(project_dir: Path):
+    with polpo.Project(project_dir) as project:
+        project.put_memory("kept")
+        with pytest.raises(polpo.SpecError, match="content: memory is UTF-8 text"):
+            project.put_memory("lone \ud800 surrogate")
+        assert project.get_memory() == "kept"
+        assert sorted(p.name for p in (project_dir / ".polpo").glob("*memory*")) == ["memory.md"]

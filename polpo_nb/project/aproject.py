@@ -477,17 +477,23 @@ class AsyncProject(ProjectChat):
 
     @engine_call
     async def put_memory(self, text: str) -> str:
-        if not isinstance(text, str):
-            raise SpecError([{"loc": ["content"], "msg": "memory is text"}])
-        self.memory_file.write(text)
-        await self.journal.emit(MemoryUpdated(length=len(text)))
-        return text
+        return await self._edit_memory(lambda current: _memory_text(text))
 
     @engine_call
     async def append_memory(self, text: str) -> str:
-        current = self.memory_file.read()
-        sep = "" if not current or current.endswith("\n") else "\n"
-        return await self.put_memory(current + sep + text)
+        def appended(current: str) -> str:
+            sep = "" if not current or current.endswith("\n") else "\n"
+            return current + sep + _memory_text(text)
+        return await self._edit_memory(appended)
+
+    async def _edit_memory(self, edit: Callable[[str], str]) -> str:
+        """Read, edit and write the memory under the store's write lock (`BEGIN IMMEDIATE`, held across
+        processes): two processes appending at once lost lines, each writing back what it had read."""
+        with self.store.write():
+            text = edit(self.memory_file.read())
+            self.memory_file.write(text)
+        await self.journal.emit(MemoryUpdated(length=len(text)))
+        return text
 
     @engine_call
     async def state(self) -> ProjectState:
@@ -557,3 +563,14 @@ class AsyncProject(ProjectChat):
         so the HTTP layer can reuse what it rendered and answer `If-None-Match`. The owner id keeps
         tokens of successive openings apart."""
         return f"{self.owner}:{self.store.change_token()}"
+
+
+def _memory_text(text: object) -> str:
+    """What the memory file can hold: text that is UTF-8 (a lone surrogate is not)."""
+    if not isinstance(text, str):
+        raise SpecError([{"loc": ["content"], "msg": "memory is text"}])
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SpecError([{"loc": ["content"], "msg": f"memory is UTF-8 text: {exc.reason} at {exc.start}"}]) from None
+    return text
