@@ -290,3 +290,29 @@ def test_a_one_shot_time_saved_again_after_it_fired_is_not_reported_missed(proje
     assert (record.status, record.next_run_at, record.execution_count) == (MissionStatus.COMPLETED, None, 1)
     assert events.of("schedule:missed") == [] and len(events.of("schedule:triggered")) == 1
     assert [h.outcome for h in project.schedule_history(mission.id)] == ["fired"]
+
+
+def test_an_engine_that_cannot_play_a_mission_leaves_its_occurrence_to_one_that_can(project_dir):
+    """A notebook registers the function agent; a second engine (another kernel, `polpo serve`) lacks
+    it. The second looked first, claimed the occurrence, failed it, and the notebook never ran it. It
+    leaves the occurrence to another engine for most of the grace period; then, if none took it, it
+    claims it and says why it could not start (schedule:failed)."""
+    notebook, other = polpo.Project(project_dir), polpo.Project(project_dir)
+    try:
+        notebook.agent("w")(lambda task, ctx: "ran")
+        mission = notebook.save_mission(polpo.Mission("shared", schedule=MONTHLY).task("a", assign_to="w"))
+        due = parse_iso(mission.next_run_at) + timedelta(seconds=1)
+        assert tick(other, due) == []  # not its to fire: it cannot play `w`
+        assert other.get_mission(mission.id).next_run_at == mission.next_run_at
+        assert tick(notebook, due) == [mission.id]
+        assert polpo.RunHandle(notebook.aio, mission.id, mission_id=mission.id).wait(WAIT).status == MissionStatus.COMPLETED
+        assert [h.outcome for h in notebook.schedule_history(mission.id)] == ["fired"]
+
+        late = parse_iso(notebook.get_mission(mission.id).next_run_at) + timedelta(seconds=GRACE_SECONDS - 1)
+        notebook.close()  # no engine that can play it is left
+        assert tick(other, late) == [mission.id]  # near the end of the grace period: claimed, and failed
+        [failed] = [e.data for e in other.replay(0, "schedule:failed")]
+        assert failed["missionId"] == mission.id and "'w'" in failed["error"]
+    finally:
+        notebook.close()
+        other.close()

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from .. import dryrun
 from ..agents.function import AgentUnavailableError
-from ..errors import ConflictError
+from ..errors import ConflictError, PolpoError
 from ..events.catalog import CatalogEvent, MissionCompleted, MissionExecuted
 from ..spec import MissionRecord, MissionStatus, Task, TaskRecord, TaskResult, TaskStatus
 from ..spec.status import LIVE_MISSION_STATES
@@ -131,6 +131,17 @@ class Dispatcher:
         self.dispatch()
         self._check_settled(run)
         return run
+
+    def unplayable(self, mission_id: str) -> str | None:
+        """Why this engine could not start the mission (an agent it cannot play: a function registered in
+        another process only), or None."""
+        with self.d.store.read() as tx:
+            mission = tx.mission(mission_id)
+        try:
+            self._check_agents(Run(mission, []), mission.tasks)
+        except PolpoError as exc:
+            return exc.message
+        return None
 
     def _check_agents(self, run: Run, tasks: Sequence[Task]) -> None:
         """Raise, in the user's terms, when an agent of these tasks cannot play: resolved once per agent

@@ -76,6 +76,9 @@ class Engine:
     async def execute_task(self, task_id: str) -> Run:
         return await self.dispatcher.execute_task(task_id)
 
+    def unplayable(self, mission_id: str) -> str | None:
+        return self.dispatcher.unplayable(mission_id)
+
     def update_running_task(self, task: TaskRecord) -> None:
         self.dispatcher.update_running_task(task)
 

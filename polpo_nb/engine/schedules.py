@@ -39,6 +39,9 @@ LATE_BY_SECONDS = 0.01
 #: Next look at an occurrence that stayed due after a look (claimed elsewhere, not yet recorded).
 RETRY_SECONDS = 1.0
 GRACE_SECONDS = 60.0
+#: An engine that cannot play a mission's agents (a function registered in another process) leaves its due
+#: occurrence to the project's other engines this long; then it claims it, and fails it saying why.
+DEFER_SECONDS = GRACE_SECONDS - 5.0
 MAX_LISTED_MISSES = 100
 
 
@@ -114,12 +117,13 @@ def due_occurrences(mission: MissionRecord, now: datetime) -> list[datetime]:
 class Scheduler:
     """Fires due schedules. Idle costs nothing: no tick, one timer for the next due occurrence."""
 
-    def __init__(self, store: Store, journal: Journal, owner: str,
-                 execute: Callable[[str], Awaitable[Any]]) -> None:
+    def __init__(self, store: Store, journal: Journal, owner: str, execute: Callable[[str], Awaitable[Any]],
+                 unplayable: Callable[[str], str | None]) -> None:
         self.store = store
         self.journal = journal
         self.owner = owner
         self.execute = execute
+        self.unplayable = unplayable  # why this engine could not start a mission, or None
         self.looks = 0  # how many times it looked at the schedules (tests count wake-ups with it)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -176,6 +180,8 @@ class Scheduler:
             due = [m for m, when in self._next_runs(tx) if when <= now]
         fired = []
         for mission in due:
+            if self._leaves_to_others(mission, now):
+                continue
             decision = await self.journal.write(functools.partial(self._claim, seen=mission, now=now))
             if decision is not None and decision.fire:
                 fired.append(mission.id)
@@ -185,6 +191,19 @@ class Scheduler:
                     await self.journal.emit(ScheduleFailed(mission_id=mission.id, name=mission.name,
                                                            occurrence=decision.fire, error=exc.message))
         return fired
+
+    def _leaves_to_others(self, mission: MissionRecord, now: datetime) -> bool:
+        """A due occurrence this engine could not start, still early enough for another engine (one that
+        can play its agents) to take: not claimed here yet (looked at again in RETRY_SECONDS)."""
+        occurrences = due_occurrences(mission, now)
+        if not occurrences or (now - occurrences[-1]).total_seconds() >= DEFER_SECONDS:
+            return False
+        if mission.status in LIVE_MISSION_STATES:  # skipped, not run: whoever looks first records it
+            return False
+        problem = self.unplayable(mission.id)
+        if problem is not None:
+            log.debug("mission %s: left to another engine for now: %s", mission.id, problem)
+        return problem is not None
 
     def _claim(self, tx: Tx, emit: Emit, seen: MissionRecord, now: datetime) -> Decision | None:
         current = tx.mission(seen.id, with_tasks=False)

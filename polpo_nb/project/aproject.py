@@ -139,7 +139,8 @@ class AsyncProject(ProjectChat):
         ))
         await self.engine.start()
         self._sessions = Sessions(self.store, self.journal)
-        self.scheduler = Scheduler(self.store, self.journal, self.owner, self.engine.execute_mission)
+        self.scheduler = Scheduler(self.store, self.journal, self.owner, self.engine.execute_mission,
+                                   self.engine.unplayable)
         self.missions = MissionEditor(self.store, self.journal, self.engine, self.agents)
         self.commands = CommandRouter(self.store, self.journal, self.owner, self.engine)
         self._others = OtherProcesses(self.store, self.bus, self.commands, watch_database(
