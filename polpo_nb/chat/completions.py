@@ -187,14 +187,15 @@ class ChunkWriter:
         return []
 
 
-_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "invalid_request_error",
-          404: "invalid_request_error", 405: "invalid_request_error", 409: "invalid_request_error",
-          429: "rate_limit_error"}
-
-
 def openai_error(status: int, message: str, code: str | None, param: str | None = None) -> dict[str, Any]:
-    """`{"error": {"message", "type", "code", "param"}}`, OpenAI's error object."""
-    kind = _TYPES.get(status, "api_error" if status == 502 else "server_error")
+    """`{"error": {"message", "type", "code", "param"}}`, OpenAI's error object: every 4xx but 429 is
+    the request's fault (`invalid_request_error`), a 502 the provider's (`api_error`), the rest ours."""
+    if status == 429:
+        kind = "rate_limit_error"
+    elif 400 <= status < 500:
+        kind = "invalid_request_error"
+    else:
+        kind = "api_error" if status == 502 else "server_error"
     return {"error": {"message": message, "type": kind, "code": code, "param": param}}
 
 

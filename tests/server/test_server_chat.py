@@ -19,6 +19,7 @@ from traitlets.config import Config
 
 from polpo_nb import AsyncProject
 from polpo_nb.testing import LoopbackOpenAI, text, tool_call
+from polpo_server.limits import MAX_BODY_BYTES
 from polpo_server.routes import ROUTES
 
 MISSION = {"name": "launch", "tasks": [{"title": "draft", "assignTo": "writer"},
@@ -237,6 +238,10 @@ async def test_errors_are_in_openai_shape(client, http: httpx.AsyncClient, proje
                                                                        "sessionId": "sess_missing"}), 404)
     assert error["code"] == "session_not_found" and error["param"] == "sessionId"
     error = _openai_error(await http.get("v1/chat/completions"), 405)
+    # a body over the limit is the client's error too (it was typed `server_error`)
+    error = _openai_error(await http.post("v1/chat/completions", content=b"x" * (MAX_BODY_BYTES + 1),
+                                          headers={"Content-Type": "application/json"}), 413)
+    assert (error["type"], error["code"]) == ("invalid_request_error", "payload_too_large")
     # booleans and numbers are strict, as in every model: `"stream": 1` was taken as a stream without the
     # stream slot a `true` holds (the concurrent-streams limit let any number through)
     for field, value in (("stream", 1), ("stream", "yes"), ("temperature", "0.5"), ("max_tokens", 5.0)):
