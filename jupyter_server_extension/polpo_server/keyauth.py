@@ -188,11 +188,19 @@ async def admit(handler: Any, gate: KeyGate, principal: Principal, *, presented:
                                        "(polpo serve --api-key); use `polpo keys` here")
     limits = await gate.limits_for(project_id, root)
     who = (principal.bucket, str(root) if principal.kind != "key" else "")
-    headers = gate.limiter.take(who, limits.requests_per_minute) if limits.requests_per_minute else {}
-    if stream and limits.concurrent_streams:
-        gate.limiter.open_stream(who, limits.concurrent_streams)
+    rpm = limits.requests_per_minute
+    if stream and limits.concurrent_streams:  # first: a stream refused for want of a slot costs no request
+        try:
+            gate.limiter.open_stream(who, limits.concurrent_streams)
+        except Failure as refused:
+            refused.headers.update(gate.limiter.take(who, rpm, count=False) if rpm else {})
+            raise
         handler.stream_slot = (gate.limiter, who)
-    return headers
+    try:
+        return gate.limiter.take(who, rpm) if rpm else {}
+    except Failure:
+        handler.release_stream()
+        raise
 
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="polpo"'}

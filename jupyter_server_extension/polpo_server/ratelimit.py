@@ -34,8 +34,9 @@ class RateLimiter:
     _buckets: dict[Any, _Bucket] = field(default_factory=dict)
     _streams: dict[Any, int] = field(default_factory=dict)
 
-    def take(self, who: Any, per_minute: int) -> dict[str, str]:
-        """Count one request of `who`: the X-RateLimit headers to answer, or a 429 Failure carrying them."""
+    def take(self, who: Any, per_minute: int, *, count: bool = True) -> dict[str, str]:
+        """Count one request of `who`: the X-RateLimit headers to answer, or a 429 Failure carrying them.
+        `count=False`: the headers as they stand, nothing taken (a request refused for another reason)."""
         now = self.clock()
         rate = per_minute / 60.0
         bucket = self._buckets.get(who)
@@ -44,11 +45,11 @@ class RateLimiter:
         bucket.tokens = min(float(per_minute), bucket.tokens + (now - bucket.stamp) * rate)
         bucket.stamp = now
         allowed = bucket.tokens >= 1.0
-        if allowed:
+        if allowed and count:
             bucket.tokens -= 1.0
         headers = {"X-RateLimit-Limit": str(per_minute), "X-RateLimit-Remaining": str(int(bucket.tokens)),
                    "X-RateLimit-Reset": str(math.ceil((per_minute - bucket.tokens) / rate))}
-        if allowed:
+        if allowed or not count:
             return headers
         retry = max(1, math.ceil((1.0 - bucket.tokens) / rate))
         raise Failure("RATE_LIMITED", f"Too many requests: at most {per_minute} a minute for this key; retry in {retry} s",

@@ -266,6 +266,10 @@ async def test_a_stream_holds_one_of_the_keys_concurrent_streams(served: Served)
         second = await beta.get("api/v1/projects/beta/events")
         assert second.status_code == 429 and second.json()["error"].startswith("Too many open streams")
         assert second.headers["Retry-After"]
+        # with the limits every answer carries, and costing no request: the bucket is where it was
+        third = await beta.get("api/v1/projects/beta/events")
+        assert third.status_code == 429 and third.headers["X-RateLimit-Limit"] == second.headers["X-RateLimit-Limit"]
+        assert int(third.headers["X-RateLimit-Remaining"]) >= int(second.headers["X-RateLimit-Remaining"])
         with pytest.raises(InvalidStatus) as refused:
             async with connect(served.url.replace("http", "ws") + "api/v1/projects/beta/ws", additional_headers=auth):
                 pass
