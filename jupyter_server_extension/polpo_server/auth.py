@@ -133,6 +133,10 @@ class AuthMixin:
         if status not in (401, 403) or self.authenticated:
             return None
         request = self.request  # type: ignore[attr-defined]
+        if status == 403 and not self.check_host():  # type: ignore[attr-defined]  # JupyterHandler's
+            return Failure("FORBIDDEN", f"Requests with Host {request.host!r} are refused: a server answers local "
+                                        "host names only unless it has credentials (polpo serve --api-key; on "
+                                        "Jupyter, ServerApp.allow_remote_access or local_hostnames)")
         if request.headers.get("Authorization") or request.query_arguments.get("token"):
             code, message = "INVALID_API_KEY", "Invalid API key"
         else:

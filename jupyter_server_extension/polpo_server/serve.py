@@ -146,6 +146,10 @@ def serve_config(*, port: int, host: str, project: str, api_key: str | None, cor
             # an open (key-less) loopback server has no token to prove a request is not forged: the
             # origin check of every API handler still refuses cross-site requests
             "disable_check_xsrf": not api_key,
+            # Jupyter answers local host names only, against DNS rebinding (a page of another site reaching
+            # a loopback server through its own name): a server with a key needs no such guard, and is then
+            # reachable behind a reverse proxy that forwards its own Host
+            "allow_remote_access": bool(api_key),
             # Jupyter lets any origin read a token-authenticated answer; serve only the configured ones
             "tornado_settings": {"polpo_configured_cors_only": True},
             **cors_settings(cors_origins),

@@ -214,6 +214,29 @@ async def test_streams_a_key_holds_end_when_it_is_revoked(served: Served):
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "The API key was revoked")
 
 
+async def test_a_server_with_a_key_answers_behind_a_proxy_and_one_without_says_why_it_refuses(served: Served,
+                                                                                                 tmp_path: Path):
+    """A reverse proxy forwards its own `Host`. With an API key the server answers it (DNS rebinding, what
+    Jupyter's local-host rule guards against, cannot get past the key); it answered 401 "Invalid API
+    key" to the right key. Without a key the rule stands, and the refusal says it is the Host."""
+    proxied = {"Host": "api.example.com"}
+    async with served.client(served.keys["alpha"]) as client:
+        assert (await client.get("v1/tasks", headers=proxied)).status_code == 200
+    open_root = tmp_path / "open"
+    (open_root / ".polpo").mkdir(parents=True)
+    log, port = tmp_path / "serve.log", free_port()
+    proc = await asyncio.to_thread(start_serve, open_root, port=port, key="", log=log, cli=False)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/", timeout=WAIT) as anon:
+            assert (await anon.get("v1/tasks")).status_code == 200
+            refused = await anon.get("v1/tasks", headers=proxied)
+            assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+            assert "Host 'api.example.com'" in refused.json()["error"] and "--api-key" in refused.json()["error"]
+    finally:
+        code = await asyncio.to_thread(stop_serve, proc)
+    assert code == 0, log.read_text()
+
+
 async def test_the_key_text_is_nowhere_after_creation(served: Served):
     async with served.client(ADMIN) as admin:
         key = (await admin.post("api/v1/projects/alpha/keys", json={"name": "secretive"})).json()["data"]["key"]
