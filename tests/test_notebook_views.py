@@ -75,6 +75,9 @@ def test_events_df_since_an_id_a_time_or_a_window(project, finished):
     assert set(transitions["event"]) == {"task:transition"} and transitions["task_id"].notna().all()
 
 
-def test_events_df_rejects_a_since_it_cannot_read(project):
-    with pytest.raises(TypeError):
-        project.events_df(since=3.5)
+@pytest.mark.parametrize("since", [3.5, "garbage", "evt_x"])
+def test_events_df_rejects_a_since_it_cannot_read(project, since):
+    """In the user's terms, naming the argument (a string that is no time was pandas' DateParseError)."""
+    with pytest.raises(polpo.SpecError, match=r"since: an event id \(42, 'evt_00042'\), a datetime, an ISO "
+                                              r"string or a timedelta, not "):
+        project.events_df(since=since)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from ..errors import SpecError
 from ..events.model import Event, parse_event_id
 from ..spec import MissionRecord, TaskRecord
 from ..usage.rollup import UsageLine
@@ -121,12 +122,20 @@ def _since_filter(since: Any) -> tuple[int, datetime | None]:
     if isinstance(since, datetime | pd.Timestamp):
         stamp = pd.Timestamp(since)
         return 0, (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
+    refused = SpecError([{"loc": ["since"], "msg": "an event id (42, 'evt_00042'), a datetime, an ISO string or a "
+                                                   f"timedelta, not {since!r}"}])
     if isinstance(since, int) or (isinstance(since, str) and (since.isdigit() or since.startswith("evt_"))):
-        return parse_event_id(since) or 0, None
+        try:
+            return parse_event_id(since) or 0, None
+        except SpecError:
+            raise refused from None
     if isinstance(since, str):
-        stamp = pd.Timestamp(since)
+        try:
+            stamp = pd.Timestamp(since)
+        except ValueError:  # pandas' DateParseError is one
+            raise refused from None
         return 0, (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
-    raise TypeError(f"since: an event id (42, 'evt_00042'), a datetime, an ISO string or a timedelta, not {since!r}")
+    raise refused
 
 
 def events_df(project: Project, since: Any = None, pattern: str | Iterable[str] | None = None) -> pd.DataFrame:
