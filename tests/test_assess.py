@@ -18,6 +18,7 @@ import pytest
 
 from polpo_nb.assess import AssessmentConfigError, FunctionJudge, JudgeRequest, assess
 from polpo_nb.spec import Assessment, CriterionScore, TaskRecord, TaskResult
+from polpo_nb.spec.validation import STORED
 
 PY = shlex.quote(sys.executable)
 
@@ -220,7 +221,10 @@ async def test_file_outcome_fails_for_empty_file(tmp_path: Path) -> None:
 
 
 async def test_file_outcome_without_path_fails_with_clear_message(tmp_path: Path) -> None:
-    check = (await run(tmp_path, outcomes=[{"type": "file"}])).checks[0]
+    """Refused when a task is made now (test_spec.py); one stored by an earlier version says what is missing."""
+    task = TaskRecord.model_validate({"id": "task_1", "title": "t", "assignTo": "a", "seq": 1, "createdAt": "x",
+                                      "updatedAt": "x", "expectedOutcomes": [{"type": "file"}]}, context=STORED)
+    check = (await assess(task, TaskResult(), project_dir=tmp_path, threshold=3.0)).checks[0]
     assert not check.passed
     assert "no `path`" in check.message
 

@@ -634,3 +634,15 @@ def test_checkpoints_or_delays_sharing_a_name_are_refused(field, items):
     skipped without a word."""
     [err] = _errors({**_held(), field: items})
     assert err["loc"] == [field, 1, "name"] and err["msg"] == f"duplicate {field[:-1]} name {items[0]['name']!r}"
+
+
+@pytest.mark.parametrize("kind", ["file", "media"])
+def test_a_file_or_media_outcome_without_a_path_is_refused_when_the_task_is_made(kind):
+    """It was accepted, and every attempt of the task then failed its check ("has no `path`")."""
+    with pytest.raises(SpecError) as info:
+        polpo.Task(title="T", assign_to="w", expected_outcomes=[{"type": "text"}, {"type": kind}])
+    assert info.value.errors == [{"loc": ["expected_outcomes", 1, "path"],  # as given (in Python)
+                                  "msg": f"a {kind} outcome names the file the task must produce (`path`)"}]
+    stored = TaskRecord.model_validate({"id": "task_1", "title": "T", "assignTo": "w", "seq": 1, "createdAt": "x",
+                                        "updatedAt": "x", "expectedOutcomes": [{"type": kind}]}, context=STORED)
+    assert stored.expected_outcomes[0].path is None  # stored by an earlier version: still read

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
 
 from ._base import WireModel
+from .validation import is_stored
 
 
 class CriterionExpectation(WireModel):
@@ -95,3 +97,12 @@ class ExpectedOutcome(WireModel):
     description: str | None = None
     media_type: str | None = Field(default=None, description="Expected MIME type of a media file, e.g. image/png.")
     reachable: bool = Field(default=False, description="For url outcomes: also check the URL answers.")
+
+    @model_validator(mode="after")
+    def _names_its_file(self, info: ValidationInfo) -> ExpectedOutcome:
+        """A file or media deliverable is a file: without its path every check of it could only fail.
+        (Outcomes stored before this was refused still read; their check says what is missing.)"""
+        if self.type in ("file", "media") and not self.path and not is_stored(info):
+            raise PydanticCustomError("mission_graph", "{message}", {
+                "path": "path", "message": f"a {self.type} outcome names the file the task must produce (`path`)"})
+        return self
