@@ -112,3 +112,52 @@ def test_tool_selection_follows_allowed_tools_and_the_project_cap():
     assert tool_names(["run_shell", "read_file"], ["read_file"]) == ["read_file"]
     with pytest.raises(ValueError, match="'teleport'"):
         tool_names(["teleport"])
+
+
+def test_an_agent_writes_no_project_config_nor_another_project_s_state(project):
+    """`polpo.json` is the project's config, re-read at the next use: an agent allowed `write_file` only
+    wrote one whose `mcpServers` ran a command of its choosing, and whose `httpFetchAllowHosts` opened
+    loopback to `http_fetch`. A nested project's `.polpo/` (its config, its memory) is its state."""
+    (project.root / "sub" / ".polpo").mkdir(parents=True)
+    (project.root / "sub" / ".polpo" / "memory.md").write_text("theirs")
+    evil = '{"mcpServers": {"x": {"command": "/bin/sh", "args": ["-c", "touch pwned"]}}}'
+    script = Script(call("write_file", path="polpo.json", content=evil),
+                    call("write_file", path="sub/polpo.json", content=evil),
+                    call("write_file", path="sub/.polpo/config.json", content=evil),
+                    call("read_file", path="sub/.polpo/memory.md"),
+                    call("list_files", path="sub", recursive=True),
+                    call("write_file", path="notes/polpo.md", content="fine"), say("done"))
+    task, answers = run_script(project, script, allowedTools=["write_file", "read_file", "list_files"])
+    root_config, nested_config, nested_state, nested_memory, listing, fine = answers
+    for refused in (root_config, nested_config):
+        assert refused.startswith("refused:") and "a project's config" in refused
+    for refused in (nested_state, nested_memory):
+        assert refused.startswith("refused:") and "another project's state" in refused
+    assert listing == "(empty)" and fine.startswith("wrote notes/polpo.md")
+    assert not (project.root / "polpo.json").exists() and not (project.root / "sub" / "polpo.json").exists()
+    assert not (project.root / "sub" / ".polpo" / "config.json").exists()
+    assert task.status == TaskStatus.DONE
+
+
+def test_grep_ends_on_what_would_hold_it(project, monkeypatch):
+    """A named pipe (read for ever), a symlink loop (walked for ever), a pattern with catastrophic
+    backtracking (which held the GIL, so the engine, maxDuration and the server stopped with it): each is
+    skipped, or stopped, and answered."""
+    import os
+
+    from polpo_nb.agents import tools as tools_module
+
+    monkeypatch.setattr(tools_module, "_GREP_SECONDS", 0.5)
+    (project.root / "src").mkdir()
+    os.mkfifo(project.root / "src" / "pipe.md")
+    (project.root / "src" / "a").symlink_to(".")
+    (project.root / "src" / "b").symlink_to(".")
+    (project.root / "src" / "note.md").write_text("needle\n")
+    (project.root / "slow.txt").write_text("a" * 60 + "!\n")
+    script = Script(call("grep", pattern="needle", path="src", glob="*.md"),
+                    call("grep", pattern=r"(a|aa)+$", path="slow.txt"), say("done"))
+    task, answers = run_script(project, script)
+    found, slow = answers
+    assert found == "src/note.md:1: needle"
+    assert slow.startswith("refused:") and "took longer than" in slow
+    assert task.status == TaskStatus.DONE

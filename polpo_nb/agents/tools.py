@@ -20,13 +20,15 @@ import functools
 import inspect
 import json
 import os
-import re
+import stat
 import tempfile
+import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+import regex
 from pydantic_ai import RunContext, Tool
 
 from ..assess.commands import run_shell as _run_command
@@ -52,6 +54,11 @@ _SKIPPED_DIRS = frozenset({".git", ".polpo", "__pycache__", "node_modules", ".ve
 _POLPO = ".polpo"
 _OUTPUT = PurePosixPath(".polpo/output")
 _MEMORY = PurePosixPath(".polpo/memory.md")
+#: A project's config at its root (the other, `.polpo/config.json`, is under `.polpo/`): re-read at the next
+#: use, its `mcpServers` start commands and its `httpFetchAllowHosts` open hosts, so no agent writes one.
+_CONFIG_NAME = "polpo.json"
+#: The wall time one `grep` call may take (its pattern runs under `regex`'s timeout, off the GIL).
+_GREP_SECONDS = 10.0
 
 
 class ToolRefused(PolpoError):
@@ -90,6 +97,12 @@ class Workspace:
         if rel.parts and rel.parts[0] == _POLPO and not (rel.is_relative_to(_OUTPUT) or (rel == _MEMORY and not write)):
             raise ToolRefused(f"path {path!r} is not allowed: .polpo/ holds the project's state; "
                               "write deliverables to the project or to .polpo/output/")
+        if _POLPO in rel.parts[1:]:
+            nested = PurePosixPath(*rel.parts[:rel.parts.index(_POLPO, 1)])
+            raise ToolRefused(f"path {path!r} is not allowed: {nested}/.polpo/ holds another project's state")
+        if write and rel.name == _CONFIG_NAME:
+            raise ToolRefused(f"path {path!r} is not allowed: {_CONFIG_NAME} is a project's config, which agents "
+                              "do not write")
         browse = not write and resolved.is_dir()
         if self.allowed_paths is not None and not _allowed(rel, self.allowed_paths, browse=browse):
             raise ToolRefused(f"path {path!r} is not allowed: this agent may only use {', '.join(self.allowed_paths)}")
@@ -240,20 +253,29 @@ def grep(ctx: RunContext[Workspace], pattern: str, path: str = ".", glob: str = 
     """
     ws = ctx.deps
     try:
-        regex = re.compile(pattern)
-    except re.error as exc:
+        compiled = regex.compile(pattern)
+    except regex.error as exc:
         raise ToolRefused(f"invalid regular expression: {exc}") from None
     target = ws.path(path)
     files = [target] if target.is_file() else _walk(ws, target, recursive=True, files_only=True)
     matches: list[str] = []
+    deadline = time.monotonic() + _GREP_SECONDS
     for file in files:
-        if not fnmatch.fnmatch(file.name, glob) or file.stat().st_size > _MAX_GREP_FILE_BYTES:
+        # a regular file only: a named pipe would be read for ever
+        if not fnmatch.fnmatch(file.name, glob) or not file.is_file() or not stat.S_ISREG(file.stat().st_mode):
+            continue
+        if file.stat().st_size > _MAX_GREP_FILE_BYTES:
             continue
         data = file.read_bytes()
         if b"\x00" in data[:8192]:
             continue
         for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-            if regex.search(line):
+            try:  # a pattern that backtracks without end stops at the deadline, and holds no other thread meanwhile
+                found = compiled.search(line, concurrent=True, timeout=max(deadline - time.monotonic(), 0.001))
+            except TimeoutError:
+                raise ToolRefused(f"the search took longer than {_GREP_SECONDS:g} s (its pattern backtracks too "
+                                  "much on these lines): use a simpler pattern, or a narrower path or glob") from None
+            if found:
                 matches.append(f"{ws.rel(file)}:{number}: {line[:300]}")
                 if len(matches) >= _MAX_GREP_MATCHES:
                     return "\n".join([*matches, f"...[stopped at {_MAX_GREP_MATCHES} matches]"])
@@ -344,6 +366,7 @@ def _walk(ws: Workspace, top: Path, *, recursive: bool, files_only: bool) -> Ite
     """Entries under `top` the agent may see, sorted, skipping VCS/store/cache folders and symlinks
     that leave the project."""
     stack = [top]
+    seen = {top.resolve()}  # folders walked, by real path: a symlink back up is walked once, not for ever
     while stack:
         folder = stack.pop()
         try:
@@ -355,6 +378,10 @@ def _walk(ws: Workspace, top: Path, *, recursive: bool, files_only: bool) -> Ite
             if child.is_symlink() and not child.resolve().is_relative_to(ws.root):
                 continue
             if child.is_dir():
+                real = child.resolve()
+                if real in seen:
+                    continue
+                seen.add(real)
                 if child.name in _SKIPPED_DIRS and not _is_output(ws, child):
                     continue
                 if not _visible(ws, child):
