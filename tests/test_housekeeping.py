@@ -47,3 +47,16 @@ def test_events_beyond_the_retention_go(project):
     _prune(project, keep=3)
     with project.aio.store.read() as tx:  # the store's rows (a replay may come from the bus's ring)
         assert [e.id for e in tx.events_after(0)] == [last - 2, last - 1, last]
+
+
+def test_a_short_lived_process_leaves_no_steps_of_its_ended_attempts(project_dir):
+    """Housekeeping first runs after minutes: `polpo run` and short scripts never pruned, and every run
+    of an LLM agent left its whole conversation in state.db. Closing the project prunes them; the steps
+    of an attempt the close interrupts stay, for the resume to run on from."""
+    with polpo.Project(project_dir) as project:
+        project.agent("w")(_stepping)
+        record = project.execute(polpo.Mission("steps").task("a", assign_to="w")).wait(WAIT)
+        task = record.tasks[0].id
+        assert _steps(project, task) >= 2
+    with polpo.Project(project_dir) as again:
+        assert _steps(again, task) == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from ..engine.engine import Engine, EngineDeps
 from ..engine.interrupt import release_leases
 from ..engine.ownership import new_owner_id, owner_alive, release_owner
 from ..engine.schedules import Scheduler
-from ..errors import ForeignRunError, NotFoundError, SpecError
+from ..errors import ForeignRunError, NotFoundError, SpecError, StoreError
 from ..events.bus import EventBus, Subscription
 from ..events.catalog import (
     MemoryUpdated,
@@ -64,6 +65,8 @@ from .memory import MemoryFile
 from .missions import MissionEditor, NewMission, as_data
 from .snapshot import read_processes, read_state, read_team
 from .usage import mission_usage, usage_lines
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -193,11 +196,23 @@ class AsyncProject(ProjectChat):
         if background:  # let them run their cleanup (a chat turn tells its readers it ended) before the store closes
             await asyncio.wait(background, timeout=CLOSE_GRACE)
         await self.engine.close()
+        await self._prune_steps()
         self._executor.close()
         release_owner(self.owner)
         self.store.close()
         if "keys" in self.__dict__:  # its connection, if `keys` was ever used
             self.keys.close()
+
+    async def _prune_steps(self) -> None:
+        """At close, the steps of the attempts that ended (housekeeping's first round comes after minutes:
+        a `polpo run` or a short script never reached it, and each LLM attempt left its conversation).
+        Those of attempts the close interrupted stay, for a resume. A store another process keeps busy
+        only delays this to the next housekeeping, said in the log."""
+        try:
+            await self.journal.write(lambda tx, emit: tx.prune_finished_steps())
+        except StoreError as exc:
+            log.warning("polpo: %s: the steps of ended attempts stay until the next housekeeping: %s", self.root,
+                        exc.message)
 
     # == agents ========================================================================================
 
