@@ -50,6 +50,16 @@ SERVER = textwrap.dedent('''
         return "server read " + path
 
     @server.tool()
+    def echo_read_file(path: str) -> str:
+        """The name the server's read_file is offered as: the server offers it too."""
+        return "server's own echo_read_file " + path
+
+    @server.tool()
+    def huge(size: int) -> str:
+        """An answer of `size` characters."""
+        return "x" * size
+
+    @server.tool()
     def fail() -> str:
         """Always fails."""
         raise ToolError("the server says no")
@@ -140,7 +150,8 @@ def test_an_agent_calls_a_stdio_servers_tool_and_the_call_is_reported(project_di
     assert task.result.content == "result: token ok"
     offered = tool_names(llm.requests[0])
     assert {"shout", "token", "hang", "read_file", "write_file"} <= set(offered)
-    assert "echo_read_file" in offered  # the server's read_file collides with the built-in one
+    assert "echo_echo_read_file" in offered  # the server's read_file collides with the built-in one (and the
+    # server offers an `echo_read_file` of its own: test_a_huge_answer_is_cut_and_no_renamed_tool_hides_another)
     assert llm.requests[1]["messages"][-1]["content"] == "HELLO!"
     uses = [(d["tool"], d["args"], d["result"]) for d in log.of("task:tool_use")]
     assert ("shout", {"text": "hello"}, "HELLO!") in uses and ("token", {}, "token ok") in uses
@@ -151,7 +162,7 @@ def test_an_agent_calls_a_stdio_servers_tool_and_the_call_is_reported(project_di
     assert any(d["tool"] == "fail" and "the server says no" in d["result"] for d in log.of("task:tool_use"))
     assert any(line.startswith('[tool] shout({"text": "hello"}) -> HELLO!') for line in logs)
     assert any("[mcp] echo: started" in line and "echo_server.py" in line for line in logs)
-    assert any("'read_file' is offered as 'echo_read_file'" in line for line in logs)
+    assert any("'read_file' is offered as 'echo_echo_read_file'" in line for line in logs)
     # the secret went to the server only; the reference is what is stored and answered
     assert all(SECRET not in line for line in logs)
     assert all(SECRET not in str(e.data) for e in log.events)
@@ -348,3 +359,18 @@ def test_an_agent_given_as_data_runs_only_the_commands_the_config_lists(project_
         assert project.list_agents() == [] and project.list_missions() == []
     with polpo.Project(project_dir, config={"mcpCommands": ["sh"]}) as project:
         assert project.add_agent(agent).mcp_servers["sh"].command == "sh"
+
+
+def test_a_huge_answer_is_cut_and_no_renamed_tool_hides_another(project_dir, server_script, config_for):
+    """An MCP tool's answer reaches the model (and the attempt's stored steps, sent again at every turn)
+    at most as long as a built-in tool's: 5 MB went whole. The server's `read_file` is offered as
+    `echo_read_file`, a name the server also offers: both stay offered (the second hid the first)."""
+    size = 5_000_000
+    with LoopbackOpenAI(_calls_then_summary(("huge", {"size": size}))) as llm, \
+            polpo.Project(project_dir, config=config_for(llm)) as project:
+        record = project.execute(_mission({"mcpServers": {"echo": _stdio(server_script)}})).wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED, record.tasks[0].result
+    answer = llm.requests[1]["messages"][-1]["content"]
+    assert len(answer) < 110_000 and answer.endswith(f"...[truncated: the tool answered {size:,} characters]")
+    offered = tool_names(llm.requests[0])
+    assert offered.count("echo_read_file") == 1 and "echo_echo_read_file" in offered

@@ -109,6 +109,10 @@ def _toolset(name: str, server: McpServer, root: Path) -> AbstractToolset[Worksp
     return MCPToolset(transport, id=name, tool_error_behavior="failed", init_timeout=START_TIMEOUT)
 
 
+#: The longest answer of an MCP tool the model gets, as a built-in `read_file`'s.
+MAX_ANSWER_CHARS = 100_000
+
+
 @dataclass
 class _Reported(WrapperToolset[Workspace]):
     """Every call to a server's tool reported like a built-in tool's: `toolCalls`, `task:tool_use`, log."""
@@ -121,6 +125,9 @@ class _Reported(WrapperToolset[Workspace]):
             ctx.deps.record_call(name, tool_args, f"error: {exc.message}", False)
             raise
         answer = result if isinstance(result, str) else _text(result)
+        if len(answer) > MAX_ANSWER_CHARS:  # it reaches the model, and the steps sent again at every turn
+            result = answer = (answer[:MAX_ANSWER_CHARS]
+                               + f"\n...[truncated: the tool answered {len(answer):,} characters]")
         ctx.deps.record_call(name, tool_args, answer, True)
         return result
 
@@ -190,14 +197,27 @@ def _keeping(names: set[str]) -> Callable[[RunContext[Workspace], ToolDefinition
 
 
 def _offered_names(listed: dict[str, tuple[Any, list[str]]]) -> dict[str, dict[str, str]]:
-    """server -> {offered name: the server's name}: `<server>_<tool>` where a name is built-in or shared."""
+    """server -> {offered name: the server's name}: `<server>_<tool>` where a name is built-in or shared,
+    prefixed again while that name is taken too (a server may offer `<server>_<tool>` itself): no tool
+    hides another."""
     count: dict[str, int] = {}
     for _, names in listed.values():
         for tool in names:
             count[tool] = count.get(tool, 0) + 1
-    return {server: {(f"{server}_{tool}" if tool in ALL_TOOLS or count[tool] > 1 else tool): tool
-                     for tool in names}
-            for server, (_, names) in listed.items()}
+    taken = set(ALL_TOOLS) | {tool for tool, n in count.items() if n == 1}
+    offered: dict[str, dict[str, str]] = {}
+    for server, (_, names) in listed.items():
+        mine = offered[server] = {}
+        for tool in names:
+            if tool not in ALL_TOOLS and count[tool] == 1:
+                mine[tool] = tool
+                continue
+            name = f"{server}_{tool}"
+            while name in taken:
+                name = f"{server}_{name}"
+            taken.add(name)
+            mine[name] = tool
+    return offered
 
 
 def _reason(exc: BaseException) -> str:
