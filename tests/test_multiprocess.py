@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -202,3 +203,40 @@ def test_memory_that_is_not_text_writes_nothing(project_dir: Path):
             project.put_memory("lone \ud800 surrogate")
         assert project.get_memory() == "kept"
         assert sorted(p.name for p in (project_dir / ".polpo").glob("*memory*")) == ["memory.md"]
+
+
+def test_an_owner_whose_run_was_taken_over_while_it_stalled_stops_it_and_writes_nothing(project_dir: Path):
+    """A `polpo run` stopped (Ctrl-Z, a laptop's sleep, a loop held by a blocking call) past its lease looks
+    dead; `resume` elsewhere takes the run over. When the first wakes up, its attempt's result and every
+    later write of that run are refused (the run's row names the new owner): it stops running the mission,
+    which went on twice before (B ran in both processes, one attempt unrecorded, a `crashed` attempt
+    overwritten as `completed`)."""
+    from polpo_nb.engine.ownership import release_owner
+
+    calls: list[tuple[str, str]] = []
+    stalled = threading.Event()
+    with polpo.Project(project_dir) as first, polpo.Project(project_dir) as second:
+        def work(who: str):
+            def agent(task, ctx):
+                calls.append((who, task.title))
+                if who == "first" and task.title == "A":
+                    stalled.wait(WAIT)
+                return f"{task.title} by {who}"
+            return agent
+        first.agent("w")(work("first"))
+        second.agent("w")(work("second"))
+        run = first.execute(polpo.Mission("sb").task("A", assign_to="w").task("B", assign_to="w", depends_on=["A"]))
+        wait_for_status = [t.status for t in first.get_mission("sb").tasks]
+        while wait_for_status[0] != TaskStatus.IN_PROGRESS:
+            wait_for_status = [t.status for t in first.get_mission("sb").tasks]
+        release_owner(first.aio.owner)  # as a stalled process looks from outside: its lease lapsed
+        record = second.resume("sb").wait(WAIT)
+        assert record.status == MissionStatus.COMPLETED
+        stalled.set()  # the first wakes up, its agent returns
+        first_view = run.wait(WAIT)
+        tasks = {t.title: t for t in second.get_mission("sb").tasks}
+        assert {t: r.result.content for t, r in tasks.items()} == {"A": "A by second", "B": "B by second"}
+        assert calls.count(("first", "B")) == 0 and calls.count(("second", "B")) == 1
+        assert [a.status for a in second.attempts(tasks["A"].id)] == ["crashed", "completed"]
+        assert first_view.status == MissionStatus.COMPLETED  # what the store says: the second's run
+        assert second.get_mission("sb").status == MissionStatus.COMPLETED

@@ -315,7 +315,7 @@ class Controls:
                 if first:
                     emit(TaskRetry(task_id=tid, mission_id=t.mission_id, retries=t.retries + 1, reason="retry"))
             return out
-        for new in await self.d.journal.write(write):
+        for new in await self.d.journal.write(self.writes.fenced(probe, write)):
             probe.tasks[new.id] = new
         if run is not None:
             run.rebuild_counters()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import operator
 import time
 import traceback
@@ -33,7 +34,9 @@ from .leases import Leases
 from .pausing import Pauses
 from .run import Run
 from .states import ABORTED_PREFIX, SKIPPED_PREFIX, check_command
-from .writes import Writes, end_running_attempts, put_made, put_task
+from .writes import RunTakenOver, Writes, end_running_attempts, put_made, put_task
+
+log = logging.getLogger(__name__)
 
 S = TaskStatus
 
@@ -255,6 +258,8 @@ class Dispatcher:
             await self.after_task(run, tid, released=verdict is not None)
         except asyncio.CancelledError:
             return  # killed/aborted: the canceller writes the outcome
+        except RunTakenOver as exc:
+            self.abandon(run, exc.holder)
         except WriteNotStored:
             pass  # it never began: a task it depends on failed to store its result, and that failure skips it
         except AgentUnavailableError as exc:  # its agent (or fallback) went since the run started: the user's to fix
@@ -326,7 +331,7 @@ class Dispatcher:
                     for c in doomed]
         run.skipping.update(doomed)
         try:
-            skipped = await self.d.journal.write(skip)
+            skipped = await self.d.journal.write(self.writes.fenced(run, skip))
         finally:
             run.skipping.difference_update(doomed)
         for new in skipped:
@@ -341,11 +346,30 @@ class Dispatcher:
         await self.check_finished(run)
 
     async def check_finished(self, run: Run) -> None:
+        if self.runs.get(run.key) is not run and run.mission is not None:  # let go (abandon): not ours to close
+            return
         if run.jobs or any(t in run.tasks for t in run.queued):  # (a queued task may have been deleted since)
             return
         if run.all_terminal():
             await self._finish(run)
         self._check_settled(run)
+
+    def abandon(self, run: Run, holder: str | None) -> None:
+        """Let a run go that another process took over (RunTakenOver): its jobs stop, nothing more of it
+        is written here, and its waiters here read the mission as the new owner stores it."""
+        if self.runs.get(run.key) is not run:
+            return
+        del self.runs[run.key]
+        run.stopping = run.abandoned = True
+        current = asyncio.current_task()
+        for handle in [*run.jobs.values(), run.deadline_watch, *run.delay_timers.values()]:
+            if handle is not None and handle is not current:
+                handle.cancel()
+        run.delay_timers.clear()
+        log.warning("polpo: mission %s: its run was taken over by %s while this process stalled past its lease; "
+                    "this process stops running it", run.key, holder)
+        run.finished.set()
+        run.idle.set()
 
     def _check_settled(self, run: Run) -> None:
         """Idle = nothing running, startable or on a timer: finished, paused, or waiting for a human."""
@@ -393,7 +417,7 @@ class Dispatcher:
                 result = (t.result or TaskResult()).model_copy(update={"error": f"{ABORTED_PREFIX} {reason}"})
                 out.append(put_task(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None))
             return out
-        for new in await self.d.journal.write(stop):
+        for new in await self.d.journal.write(self.writes.fenced(run, stop)):
             run.tasks[new.id] = new
         await self._close_run(run, status, error=error, extra=extra)
 

@@ -28,7 +28,7 @@ class Engine:
     def __init__(self, deps: EngineDeps) -> None:
         self.d = deps
         self.runs: dict[str, Run] = {}  # by run key: a mission's id, or "task:<id>" for a standalone task
-        writes = Writes(deps.journal, deps.owner)
+        writes = Writes(deps.journal, deps.owner, self.runs)
         self.leases = Leases(deps.store, deps.journal, deps.owner, self.runs)
         self.dispatcher = Dispatcher(deps, self.runs, writes, Attempts(deps, writes), self.leases)
         self.controls = Controls(deps, self.runs, writes, self.leases, self.dispatcher)

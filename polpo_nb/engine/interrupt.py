@@ -42,13 +42,13 @@ async def interrupt_run(run: Run, writes: Writes) -> None:
         end_running_attempts(tx, run.tasks, PAUSE_REASON)
         return [put_task(tx, emit, t, TaskStatus.PENDING, reason="the run was interrupted", phase=None)
                 for t in run.tasks.values() if t.status in RUNNING_TASK_STATES]
-    for new in await journal.write(give_back):
+    for new in await journal.write(writes.fenced(run, give_back)):
         run.tasks[new.id] = new
     if run.mission is not None:
         if run.status == MissionStatus.ACTIVE:
             await writes.set_mission(run, MissionStatus.PAUSED, pause_reason=PAUSE_REASON, pause_message=PAUSE_MESSAGE)
         mission_id, flags = run.mission.id, run.flags.to_json()
-        await journal.write(lambda tx, emit: tx.put_run(mission_id, NO_OWNER, 0.0, flags))
+        await journal.write(writes.fenced(run, lambda tx, emit: tx.put_run(mission_id, NO_OWNER, 0.0, flags)))
     run.idle.set()  # waiters in this process read the paused mission
 
 

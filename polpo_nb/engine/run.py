@@ -90,6 +90,8 @@ class Run:
         #: (failures so far, next phase) of a task given back to pending when its mission paused between
         #: two of its attempts: its next run goes on with the same retry budget, escalation and phase
         self.handed_back: dict[str, tuple[int, Phase]] = {}
+        #: let go because another process took it over (Dispatcher.abandon): its copies here are stale
+        self.abandoned = False
         self.load(tasks)
 
     @property

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Iterable
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
+from ..errors import ConflictError
 from ..events.catalog import CatalogEvent, MissionStatusChanged, TaskTransition
 from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus, utcnow
 from ..spec.status import TERMINAL_MISSION_STATES
@@ -21,6 +22,7 @@ from .ownership import NO_OWNER, lease_deadline
 from .run import Run
 from .states import check_transition, entering
 
+T = TypeVar("T")
 #: A task update inside a journal write: (tx, emit, the current copy) -> the new copy.
 TaskWrite = Callable[[Tx, Emit, TaskRecord], TaskRecord]
 
@@ -84,10 +86,36 @@ def chain(*steps: TaskWrite) -> TaskWrite:
     return chained
 
 
+class RunTakenOver(ConflictError):
+    """A run this engine holds names another owner in its row: this process stalled past its lease (a
+    Ctrl-Z, a sleep, a loop held by a blocking call), looked dead, and another took the run over. Nothing
+    of this run is written here any more; the engine lets it go (`Dispatcher.abandon`)."""
+
+    def __init__(self, run: Run, holder: str | None) -> None:
+        name = run.mission.name if run.mission else run.key
+        super().__init__(f"Mission {name!r} is run by another process now ({holder or 'none'}): this one stalled "
+                         "past its lease, looked dead, and its run was taken over")
+        self.run = run
+        self.holder = holder
+
+
 class Writes:
-    def __init__(self, journal: Journal, owner: str) -> None:
+    def __init__(self, journal: Journal, owner: str, runs: dict[str, Run]) -> None:
         self.journal = journal
         self.owner = owner
+        self._runs = runs  # the runs this engine holds: their writes are fenced
+
+    def fenced(self, run: Run, fn: WriteFn[T]) -> WriteFn[T]:
+        """`fn`, refused (RunTakenOver) when `run` is one this engine holds and its row names another
+        owner: once a run is taken over, the old owner writes none of it (its attempts' results, the
+        tasks it would start). One read of the row per transaction (`Tx.run_holder`)."""
+        def write(tx: Tx, emit: Emit) -> T:
+            if run.mission is not None and self._runs.get(run.key) is run:
+                holder = tx.run_holder(run.mission.id)
+                if holder != self.owner:
+                    raise RunTakenOver(run, holder)
+            return fn(tx, emit)
+        return write
 
     async def update(self, run: Run, task_id: str, fn: TaskWrite) -> TaskRecord:
         """Apply `fn` to the run's current copy of a task in one journal write; keep the copy in sync."""
@@ -103,7 +131,7 @@ class Writes:
 
         def stored(task: TaskRecord) -> None:
             run.tasks[task_id] = task
-        return self.journal.write(write, after=after, stored=stored)
+        return self.journal.write(self.fenced(run, write), after=after, stored=stored)
 
     async def set_mission(self, run: Run, status: MissionStatus, *, extra: Iterable[CatalogEvent] = (),
                           **changes: Any) -> None:
@@ -112,6 +140,8 @@ class Writes:
         stops being active at once, not when the write commits: no task starts, and no other hold pauses
         it again, in between."""
         write = self.mission_change(run, status, extra=extra, **changes)
+        if status != MissionStatus.ACTIVE:  # (making it active is how a run is claimed: resume, re-run)
+            write = self.fenced(run, write)
 
         def stored(updated: MissionRecord) -> None:
             run.mission = updated

@@ -79,6 +79,8 @@ class RunHandle:
         run = await self.project.engine.wait_idle(self.key)
         if run is None:
             return await self._follow()
+        if run.abandoned:  # taken over by another process: it runs there now
+            return await self._follow()
         if run.finished.is_set():  # a run of this process that is over: its last commits are the record
             return run.final_record()
         return await self._record()  # paused or waiting for a human: as stored

@@ -220,6 +220,7 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._events_first = 0
         self._next_event: int | None = None
+        self._holders: dict[str, str | None] = {}  # run_holder's answers in this transaction
         self.now = ""  # the transaction's timestamp: everything it commits happens at once
 
     def _x(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
@@ -259,6 +260,7 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
         self._finished.clear()
         self._events.clear()
         self._next_event = None
+        self._holders.clear()
 
     def mark(self) -> tuple[Any, ...]:
         return (dict(self._tasks), set(self._new_tasks), {k: list(v) for k, v in self._started.items()},
@@ -268,6 +270,7 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
         tasks, new_tasks, started, finished, events, self._events_first, self._next_event = mark
         self._tasks, self._new_tasks, self._finished, self._events = dict(tasks), set(new_tasks), dict(finished), list(events)
         self._started = {k: list(v) for k, v in started.items()}
+        self._holders.clear()  # a run row the unit wrote is rolled back
 
     # -- tasks -----------------------------------------------------------------------------------------
 
@@ -431,6 +434,15 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
             "INSERT OR REPLACE INTO runs (mission_id, owner, lease_until, state) VALUES (?, ?, ?, ?)",
             (mission_id, owner, lease_until, json.dumps(state)),
         )
+        self._holders[mission_id] = owner
+
+    def run_holder(self, mission_id: str) -> str | None:
+        """The owner the mission's run row names (None: no row), read once per transaction: every task
+        write of a run checks it (engine/writes.py), a layer of them in one commit."""
+        if mission_id not in self._holders:
+            row = self._w("SELECT owner FROM runs WHERE mission_id = ?", (mission_id,)).fetchone()  # unbuffered table
+            self._holders[mission_id] = row[0] if row else None
+        return self._holders[mission_id]
 
     def run(self, mission_id: str) -> RunRow | None:
         row = self._x("SELECT owner, lease_until, state FROM runs WHERE mission_id = ?", (mission_id,)).fetchone()
