@@ -240,3 +240,29 @@ def test_an_owner_whose_run_was_taken_over_while_it_stalled_stops_it_and_writes_
         assert [a.status for a in second.attempts(tasks["A"].id)] == ["crashed", "completed"]
         assert first_view.status == MissionStatus.COMPLETED  # what the store says: the second's run
         assert second.get_mission("sb").status == MissionStatus.COMPLETED
+
+
+def test_edits_of_a_mission_another_process_runs_reach_its_run(project_dir: Path):
+    """Editing, deleting and adding tasks from another process (`polpo serve`, the dashboard, another
+    kernel) while a mission runs or waits at its checkpoint: the edits travel to the process that runs it,
+    as approve and resume do. They were stored, then undone by the owner's copies: the edited task ran
+    as it was, the deleted one ran and came back, the added one stayed a draft of a "completed" mission."""
+    seen: dict[str, str] = {}
+    with polpo.Project(project_dir) as owner, polpo.Project(project_dir) as other:
+        owner.agent("w")(lambda task, ctx: seen.setdefault(task.title, task.description) and "ok")
+        mission = (polpo.Mission("edited").task("A", "a", assign_to="w").task("B", "original", assign_to="w",
+                                                                             depends_on=["A"])
+                   .task("C", "c", assign_to="w", depends_on=["A"]).checkpoint("look", after=["A"]))
+        assert owner.execute(mission).wait(WAIT).pause_reason == "checkpoint"
+        tasks = {t.title: t for t in other.get_mission("edited").tasks}
+        assert other.update_task(tasks["B"].id, {"description": "EDITED"}).description == "EDITED"
+        other.remove_mission_task("edited", tasks["C"].id)
+        added = other.add_mission_task("edited", {"title": "X", "description": "x", "assignTo": "w",
+                                                   "dependsOn": ["A"]})
+        assert added.title == "X"
+        other.resume("edited")
+        record = polpo.RunHandle(other.aio, tasks["A"].mission_id, mission_id=tasks["A"].mission_id).wait(WAIT)
+        assert record.status == MissionStatus.COMPLETED
+        assert {t.title: t.status for t in record.tasks} == {"A": TaskStatus.DONE, "B": TaskStatus.DONE,
+                                                            "X": TaskStatus.DONE}
+        assert seen == {"A": "a", "B": "EDITED", "X": "x"}

@@ -9,7 +9,7 @@ on its own engine, and marks it done with the outcome, which the sender re-raise
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, InternalError, PolpoError, error_for_code
@@ -24,12 +24,18 @@ POLL_SECONDS = 0.05
 ANSWER_TIMEOUT = 30.0
 
 
+#: A command the project adds beside the engine's own (the edits of a running mission's tasks).
+Handler = Callable[[CommandRow], Awaitable[Any]]
+
+
 class CommandRouter:
-    def __init__(self, store: Store, journal: Journal, owner: str, engine: Engine) -> None:
+    def __init__(self, store: Store, journal: Journal, owner: str, engine: Engine,
+                 more: Mapping[str, Handler] | None = None) -> None:
         self.store = store
         self.journal = journal
         self.owner = owner
         self.engine = engine
+        self.more = dict(more or {})
 
     async def send(self, target: str, kind: str, *, mission_id: str | None = None, task_id: str | None = None,
                    payload: dict[str, Any] | None = None) -> None:
@@ -81,6 +87,8 @@ class CommandRouter:
             "abort": lambda: self.engine.abort(mission_id),
             "rerun": lambda: self.engine.rerun(mission_id, str(payload.get("fromTask", ""))),
         }
+        if command.kind in self.more:
+            return lambda: self.more[command.kind](command)
         if command.kind not in handlers:
             raise ConflictError(f"unknown command {command.kind!r}")
         return handlers[command.kind]

@@ -76,6 +76,12 @@ class Engine:
     async def execute_task(self, task_id: str) -> Run:
         return await self.dispatcher.execute_task(task_id)
 
+    def refuse_foreign(self, mission: MissionRecord) -> None:
+        """ForeignRunError when another live process holds the mission's run: an edit of its tasks
+        travels there (the project routes it), or that process's copies would undo it."""
+        if mission.id not in self.runs:
+            self.leases.refuse_foreign(mission)
+
     def unplayable(self, mission_id: str) -> str | None:
         return self.dispatcher.unplayable(mission_id)
 

@@ -24,7 +24,7 @@ from ..engine.engine import Engine, EngineDeps
 from ..engine.interrupt import release_leases
 from ..engine.ownership import new_owner_id, owner_alive, release_owner
 from ..engine.schedules import Scheduler
-from ..errors import ForeignRunError, NotFoundError, SpecError, StoreError
+from ..errors import ForeignRunError, NotFoundError, StoreError
 from ..events.bus import EventBus, Subscription
 from ..events.catalog import (
     MemoryUpdated,
@@ -61,7 +61,7 @@ from .handles import RunHandle
 from .judging import Judging
 from .keys import ApiKeys
 from .loop import engine_call
-from .memory import MemoryFile
+from .memory import MemoryFile, appended, memory_text
 from .missions import MissionEditor, NewMission, as_data
 from .snapshot import read_processes, read_state, read_team
 from .usage import mission_usage, usage_lines
@@ -145,7 +145,11 @@ class AsyncProject(ProjectChat):
         self.scheduler = Scheduler(self.store, self.journal, self.owner, self.engine.execute_mission,
                                    self.engine.unplayable)
         self.missions = MissionEditor(self.store, self.journal, self.engine, self.agents)
-        self.commands = CommandRouter(self.store, self.journal, self.owner, self.engine)
+        self.commands = CommandRouter(self.store, self.journal, self.owner, self.engine, more={
+            "update_task": lambda c: self.missions.update_task(c.task_id or "", c.payload["patch"]),
+            "delete_task": lambda c: self.missions.delete_task(c.task_id or ""),
+            "add_mission_task": lambda c: self.missions.add_mission_task(c.mission_id or "", c.payload["task"]),
+        })
         self._others = OtherProcesses(self.store, self.bus, self.commands, watch_database(
             self.store.path, detection=self.config.change_detection, poll_interval=self.config.poll_interval))
         # the schedules may have changed: a mission saved, edited, run or fired here or in another process
@@ -295,12 +299,17 @@ class AsyncProject(ProjectChat):
 
     @engine_call
     async def update_task(self, task_id: str, patch: dict[str, Any]) -> TaskRecord:
-        """Change definition fields (priority, expectations, ...) of a task that is not running."""
-        return await self.missions.update_task(task_id, patch)
+        """Change definition fields (priority, expectations, ...) of a task that is not running. Of a
+        mission another live process runs, the edit is made there (its run goes on with it)."""
+        try:
+            return await self.missions.update_task(task_id, patch)
+        except ForeignRunError as exc:
+            await self.commands.send(exc.owner, "update_task", task_id=task_id, payload={"patch": patch})
+            return await self.get_task(task_id)
 
     @engine_call
     async def delete_task(self, task_id: str) -> None:
-        await self.missions.delete_task(task_id)
+        await self._routed("delete_task", lambda: self.missions.delete_task(task_id), task_id=task_id)
 
     @engine_call
     async def execute_task(self, task_id: str) -> RunHandle:
@@ -392,16 +401,24 @@ class AsyncProject(ProjectChat):
 
     @engine_call
     async def add_mission_task(self, ref: str, task: Task | dict[str, Any]) -> TaskRecord:
-        """Add a task; if the mission is running it is scheduled at once (seed 004)."""
-        return await self.missions.add_mission_task(ref, task)
+        """Add a task; if the mission is running it is scheduled at once (seed 004), by the process that
+        runs it."""
+        try:
+            return await self.missions.add_mission_task(ref, task)
+        except ForeignRunError as exc:
+            mission, data = self.missions.named_or_id(ref), as_data(task)
+            await self.commands.send(exc.owner, "add_mission_task", mission_id=mission.id, payload={"task": data})
+            return self.missions.task_titled(mission.id, data.get("title") if isinstance(data, dict) else None)
 
     @engine_call
     async def update_mission_task(self, ref: str, task_id: str, patch: dict[str, Any]) -> TaskRecord:
-        return await self.missions.update_mission_task(ref, task_id, patch)
+        self.missions.mission_task(ref, task_id)
+        return await self.update_task(task_id, patch)
 
     @engine_call
     async def remove_mission_task(self, ref: str, task_id: str) -> None:
-        await self.missions.remove_mission_task(ref, task_id)
+        self.missions.mission_task(ref, task_id)
+        await self.delete_task(task_id)
 
     @engine_call
     async def execute_mission(self, mission: str | Mission | dict[str, Any]) -> RunHandle:
@@ -493,14 +510,11 @@ class AsyncProject(ProjectChat):
 
     @engine_call
     async def put_memory(self, text: str) -> str:
-        return await self._edit_memory(lambda current: _memory_text(text))
+        return await self._edit_memory(lambda current: memory_text(text))
 
     @engine_call
     async def append_memory(self, text: str) -> str:
-        def appended(current: str) -> str:
-            sep = "" if not current or current.endswith("\n") else "\n"
-            return current + sep + _memory_text(text)
-        return await self._edit_memory(appended)
+        return await self._edit_memory(lambda current: appended(current, memory_text(text)))
 
     async def _edit_memory(self, edit: Callable[[str], str]) -> str:
         """Read, edit and write the memory under the store's write lock (`BEGIN IMMEDIATE`, held across
@@ -579,14 +593,3 @@ class AsyncProject(ProjectChat):
         so the HTTP layer can reuse what it rendered and answer `If-None-Match`. The owner id keeps
         tokens of successive openings apart."""
         return f"{self.owner}:{self.store.change_token()}"
-
-
-def _memory_text(text: object) -> str:
-    """What the memory file can hold: text that is UTF-8 (a lone surrogate is not)."""
-    if not isinstance(text, str):
-        raise SpecError([{"loc": ["content"], "msg": "memory is text"}])
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise SpecError([{"loc": ["content"], "msg": f"memory is UTF-8 text: {exc.reason} at {exc.start}"}]) from None
-    return text

@@ -124,6 +124,8 @@ class MissionEditor:
             mission = tx.mission(current.mission_id) if current.mission_id else None
         if current.status in RUNNING_TASK_STATES:
             raise ConflictError(f"Task {task_id} is {current.status.value}; kill it or wait before changing it")
+        if mission is not None:
+            self.engine.refuse_foreign(mission)
         spec = parse(Task, {**current.spec.model_dump(by_alias=True), **patch})
         if keys & _ASSIGNMENT_FIELDS:  # who plays it changes: checked (not an edit of anything else)
             self.agents.check_task(spec, mission.team if mission else None)
@@ -148,6 +150,7 @@ class MissionEditor:
         if task.status in RUNNING_TASK_STATES:
             raise ConflictError(f"Task {task_id} is {task.status.value}; kill it before deleting it")
         if mission is not None:
+            self.engine.refuse_foreign(mission)
             _check_mission_tasks(mission, [t for t in mission.tasks if t.id != task_id])
         self.engine.remove_task_from_run(task_id)
 
@@ -241,6 +244,7 @@ class MissionEditor:
         spec = parse(Task, as_data(task))
         with self.store.read() as tx:
             mission = tx.mission(ref)
+        self.engine.refuse_foreign(mission)
         self.agents.check_task(spec, mission.team)
         _check_mission_tasks(mission, [*mission.tasks, spec])
         record = await self.journal.write(lambda tx, emit: _insert_task(tx, emit, spec, mission))
@@ -250,15 +254,21 @@ class MissionEditor:
                 record = tx.task(record.id)
         return record
 
-    async def update_mission_task(self, ref: str, task_id: str, patch: dict[str, Any]) -> TaskRecord:
-        self._mission_task(ref, task_id)
-        return await self.update_task(task_id, patch)
+    def named_or_id(self, ref: str) -> MissionRecord:
+        with self.store.read() as tx:
+            return tx.mission(ref, with_tasks=False)
 
-    async def remove_mission_task(self, ref: str, task_id: str) -> None:
-        self._mission_task(ref, task_id)
-        await self.delete_task(task_id)
+    def task_titled(self, mission_id: str, title: str | None) -> TaskRecord:
+        """The mission's task of that title (an addition made by the process that runs it)."""
+        with self.store.read() as tx:
+            mission = tx.mission(mission_id)
+        found = next((t for t in mission.tasks if t.title == title), None)
+        if found is None:
+            raise NotFoundError(f"Mission {mission.name!r} has no task {title!r}")
+        return found
 
-    def _mission_task(self, ref: str, task_id: str) -> TaskRecord:
+    def mission_task(self, ref: str, task_id: str) -> TaskRecord:
+        """The task, which must be one of the mission's (NotFoundError otherwise)."""
         with self.store.read() as tx:
             mission = tx.mission(ref, with_tasks=False)
             task = tx.task(task_id)
