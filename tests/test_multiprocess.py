@@ -266,3 +266,26 @@ def test_edits_of_a_mission_another_process_runs_reach_its_run(project_dir: Path
         assert {t.title: t.status for t in record.tasks} == {"A": TaskStatus.DONE, "B": TaskStatus.DONE,
                                                             "X": TaskStatus.DONE}
         assert seen == {"A": "a", "B": "EDITED", "X": "x"}
+
+
+def test_a_command_its_sender_gave_up_on_is_withdrawn_not_done_later(project_dir: Path, monkeypatch):
+    """`polpo approve` told the user the owner did not answer (exit 4), and the approval then took effect
+    when the owner woke up. Given up on, a command is withdrawn: the owner finds nothing to do."""
+    from polpo_nb.engine import commands as commands_module
+
+    monkeypatch.setattr(commands_module, "ANSWER_TIMEOUT", 0.3)
+    with polpo.Project(project_dir) as owner, polpo.Project(project_dir) as other:
+        owner.agent("w")(lambda task, ctx: "ok")
+        record = owner.execute(polpo.Mission("asleep").task("Deploy", assign_to="w", side_effects=True)).wait(WAIT)
+        deploy = record.tasks[0]
+        assert deploy.status == TaskStatus.AWAITING_APPROVAL
+        serve = owner.aio.commands.serve
+
+        async def asleep() -> int:  # the owner does not look at its commands (stopped, stalled)
+            return 0
+        monkeypatch.setattr(owner.aio.commands, "serve", asleep)
+        with pytest.raises(polpo.ConflictError, match="withdrawn: nothing was done"):
+            other.approve_task(deploy.id)
+        monkeypatch.setattr(owner.aio.commands, "serve", serve)
+        assert owner._thread.call(owner.aio.commands.serve()) == 0  # it wakes up: nothing is left for it
+        assert owner.get_task(deploy.id).status == TaskStatus.AWAITING_APPROVAL

@@ -9,13 +9,14 @@ on its own engine, and marks it done with the outcome, which the sender re-raise
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, InternalError, PolpoError, error_for_code
-from ..store.journal import Journal, WriteFn
+from ..store.journal import Emit, Journal, WriteFn
 from ..store.rows import CommandRow
-from ..store.sqlite import Store
+from ..store.sqlite import Store, Tx
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -44,6 +45,7 @@ class CommandRouter:
             lambda tx, emit: tx.add_command(target, kind, mission_id, task_id, payload or {}))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ANSWER_TIMEOUT
+        taken = False  # the owner took it before we gave up: its outcome is awaited once more
         while True:
             with self.store.read() as tx:
                 outcome = tx.command_outcome(command_id)
@@ -52,9 +54,15 @@ class CommandRouter:
                     raise error_for_code(outcome.code or "INTERNAL", outcome.error)
                 return
             if loop.time() > deadline:
-                raise ConflictError(f"the process running this mission ({target}) did not answer a {kind!r} "
-                                    f"command within {ANSWER_TIMEOUT:.0f}s; if it is gone, its lease expires and "
-                                    "the mission becomes resumable")
+                silent = (f"the process running this mission ({target}) did not answer a {kind!r} command within "
+                          f"{ANSWER_TIMEOUT:g}s")
+                if taken:
+                    raise ConflictError(f"{silent} after taking it: its outcome is unknown; look at the mission")
+                # withdrawn, so that an owner waking up later does not carry out what the user was told failed
+                if await self.journal.write(lambda tx, emit: tx.withdraw_command(command_id, "withdrawn", "CONFLICT")):
+                    raise ConflictError(f"{silent}, so it was withdrawn: nothing was done. If that process is gone, "
+                                        "its lease expires and the mission becomes resumable")
+                taken, deadline = True, loop.time() + ANSWER_TIMEOUT
             await asyncio.sleep(POLL_SECONDS)
 
     async def serve(self) -> int:
@@ -62,6 +70,8 @@ class CommandRouter:
         with self.store.read() as tx:
             pending = tx.open_commands(self.owner)
         for command in pending:
+            if not await self.journal.write(functools.partial(_claim, command.id)):
+                continue  # its sender withdrew it (it gave up waiting): not to be done any more
             error: str | None = None
             code: str | None = None
             try:
@@ -92,6 +102,10 @@ class CommandRouter:
         if command.kind not in handlers:
             raise ConflictError(f"unknown command {command.kind!r}")
         return handlers[command.kind]
+
+
+def _claim(command_id: int, tx: Tx, emit: Emit) -> bool:
+    return tx.claim_command(command_id)
 
 
 def _finished(command_id: int, error: str | None, code: str | None) -> WriteFn[None]:

@@ -486,6 +486,15 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
                        (owner,)).fetchall()
         return [CommandRow(i, k, m, t, json.loads(p)) for i, k, m, t, p in rows]
 
+    def claim_command(self, command_id: int) -> bool:
+        """The owner takes an open command to carry it out (`done` 2); False if it was withdrawn meanwhile."""
+        return self._w("UPDATE commands SET done = 2 WHERE id = ? AND done = 0", (command_id,)).rowcount == 1
+
+    def withdraw_command(self, command_id: int, error: str, code: str) -> bool:
+        """Its sender gives up on an open command: closed with `error`; False if the owner took it first."""
+        return self._w("UPDATE commands SET done = 1, error = ?, error_code = ? WHERE id = ? AND done = 0",
+                       (error, code, command_id)).rowcount == 1
+
     def finish_command(self, command_id: int, error: str | None = None, code: str | None = None) -> None:
         self._w("UPDATE commands SET done = 1, error = ?, error_code = ? WHERE id = ?", (error, code, command_id))
 
@@ -494,7 +503,7 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
         if row is None:
             return CommandOutcome(True, "command vanished", "INTERNAL")
         done, error, code = row
-        return CommandOutcome(bool(done), error, code)
+        return CommandOutcome(done == 1, error, code)  # (2: taken, under way)
 
     # -- chat sessions (rows are the chat layer's JSON: the store stays ignorant of its models) -----------
 
