@@ -208,6 +208,25 @@ def test_config_executor_dask_connects_to_the_scheduler_address(project_dir, clu
         proj.close()
 
 
+def test_a_client_distributed_closed_is_replaced_by_a_new_connection(project_dir, cluster):
+    """distributed closes a client whose scheduler went away; once the scheduler is back, a long-lived
+    project (a server, a kernel) connects again. Every later attempt failed at once with
+    `ClosedClientError` until the process was restarted."""
+    proj = polpo.Project(project_dir, config={"executor": "dask", "daskScheduler": cluster.scheduler_address})
+    try:
+        proj.agent("w")(report_pid)
+        assert proj.execute(polpo.Mission("m").task("a", assign_to="w")).wait(WAIT).status == MissionStatus.COMPLETED
+        executor = proj.aio._executor
+        assert isinstance(executor, DaskExecutor) and executor.client is not None
+        first = executor.client
+        first.close()  # as distributed does when its scheduler is gone for good
+        again = proj.execute(polpo.Mission("again").task("a", assign_to="w", max_retries=0)).wait(WAIT)
+        assert again.status == MissionStatus.COMPLETED, again.tasks[0].result
+        assert executor.client is not None and executor.client is not first
+    finally:
+        proj.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -249,6 +249,10 @@ class _Replay:
             self.feed(seq, kind, args)
 
 
+#: The states of a `distributed.Client` that will send nothing any more.
+_CLOSED = frozenset({"closing", "closed", "failed"})
+
+
 class DaskExecutor:
     """Runs task bodies on a Dask cluster: `DaskExecutor(client)` or `DaskExecutor(address="tcp://...")`.
 
@@ -283,7 +287,15 @@ class DaskExecutor:
         return self._client
 
     async def run(self, agent: FunctionAgent, ctx: AgentContext) -> Any:
-        client = self._client if self._client is not None else await asyncio.to_thread(self._connect)
+        client = self._client
+        if client is not None and client.status in _CLOSED:
+            if not self._owns_client:
+                raise DaskExecutorError(f"the Dask client polpo was given is {client.status}: open the project "
+                                        "again with a client that is connected")
+            self._forget(client)  # distributed closed it (its scheduler went away): connect again
+            client = None
+        if client is None:
+            client = await asyncio.to_thread(self._connect)
         key = f"{KEY_PREFIX}{ctx.task.id}-{ctx.attempt}-{secrets.token_hex(4)}"
         try:
             payload = _dumps((agent.fn, agent.is_async, snapshot(ctx, key, self._topic if self._stream else None)))
@@ -369,6 +381,13 @@ class DaskExecutor:
                 raise DaskExecutorError(why) from None
             self._failed = None
             return self._client
+
+    def _forget(self, client: Client) -> None:
+        """Our client, which distributed closed: the next attempt connects anew (and sets up again)."""
+        with self._lock:
+            if self._client is client:
+                self._client = None
+                self._setup = None
 
     def close(self) -> None:
         client = self._client
