@@ -51,3 +51,26 @@ def test_sigkill_mid_mission_then_resume_completes_with_nothing_lost(project_dir
         assert by["slow"].result.content == "parent did slow"
         assert [a.status for a in project.attempts(by["a"].id)] == ["completed"]
         assert [a.status for a in project.attempts(by["slow"].id)] == ["crashed", "completed"]
+
+
+def test_a_resume_here_that_cannot_play_the_agents_is_refused_and_leaves_the_run_resumable(project_dir: Path,
+                                                                                              tmp_path: Path):
+    """The agent was a function of the killed process: a resume from a process without it failed every
+    task left, and the mission with them. It is refused up front, as `execute` is, writing nothing: the
+    mission stays resumable where the agent is (a notebook that registers it again)."""
+    script, marker = tmp_path / "child.py", tmp_path / "marker"
+    script.write_text(CHILD)
+    child = subprocess.Popen([sys.executable, str(script), str(project_dir), str(marker)])
+    kill_when(child, marker.exists, "the slow task", timeout=60)
+    with polpo.Project(project_dir) as cli_like:
+        try:
+            cli_like.resume("crashy")
+        except polpo.PolpoError as exc:
+            assert "'w'" in exc.message
+        else:
+            raise AssertionError("the resume was not refused")
+        assert [t.status for t in cli_like.get_mission("crashy").tasks][2:] == [TaskStatus.PENDING] * 2
+        assert [m.name for m in cli_like.resumable_missions()] == ["crashy"]
+    with polpo.Project(project_dir) as notebook:
+        notebook.agent("w")(lambda task, ctx: "done here")
+        assert notebook.resume("crashy").wait(60).status == MissionStatus.COMPLETED

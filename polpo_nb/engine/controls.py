@@ -92,6 +92,9 @@ class Controls:
             if mission.status == MissionStatus.FAILED and not retry_failed:
                 raise ConflictError(f"Mission {mission.name!r} failed; resume it with retryFailed to retry its failed tasks")
             self.leases.refuse_foreign(mission)
+            # before anything is taken over: a process that cannot play its agents (a function of the
+            # process that died) is refused, as `execute` is, and the run stays resumable where they are
+            self.dispatcher.check_playable(mission.id)
             run = Run(mission, mission.tasks, flags=self.leases.flags(mission.id))
             refuse_resume_while_spent(run, self.d.store)
             self.runs[run.key] = run

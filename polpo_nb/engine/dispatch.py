@@ -138,13 +138,19 @@ class Dispatcher:
     def unplayable(self, mission_id: str) -> str | None:
         """Why this engine could not start the mission (an agent it cannot play: a function registered in
         another process only), or None."""
-        with self.d.store.read() as tx:
-            mission = tx.mission(mission_id)
         try:
-            self._check_agents(Run(mission, []), mission.tasks)
+            self.check_playable(mission_id, left_only=False)  # an execute runs every task again
         except PolpoError as exc:
             return exc.message
         return None
+
+    def check_playable(self, mission_id: str, *, left_only: bool = True) -> None:
+        """Raise, in the user's terms, when an agent of the mission's tasks (`left_only`: those not done,
+        what a resume runs) cannot play here."""
+        with self.d.store.read() as tx:
+            mission = tx.mission(mission_id)
+        tasks = [t for t in mission.tasks if t.status != S.DONE] if left_only else mission.tasks
+        self._check_agents(Run(mission, []), tasks)
 
     def _check_agents(self, run: Run, tasks: Sequence[Task]) -> None:
         """Raise, in the user's terms, when an agent of these tasks cannot play: resolved once per agent
