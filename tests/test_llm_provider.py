@@ -103,3 +103,42 @@ def test_a_provider_error_fails_the_attempt_with_the_model_named(project_dir, mo
     assert "model 'local:qwen2.5' failed" in task.result.error and "500" in task.result.error
     assert any(line.startswith("[error]") for line in logs)
     assert SECRET not in task.result.error
+
+
+@pytest.mark.parametrize("choices,said", [
+    ([], "LLMAgentError: model 'local:odd' answered no usable chat completion (IndexError: "),
+    ([{"index": 0, "finish_reason": "stop"}], "LLMAgentError: model 'local:odd' failed: UnexpectedModelBehavior: "),
+])
+def test_an_answer_that_is_no_chat_completion_fails_the_attempt_naming_the_model(project_dir, choices, said):
+    """A 200 with no choice (as a content filter answers) or a choice without a message: pydantic-ai's
+    IndexError or ValidationError traceback was the attempt's error. It is the model's failure, in one line."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Odd(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                               "choices": choices}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Odd)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with polpo.Project(project_dir, config={"providers": {"local": {
+                "baseUrl": f"http://127.0.0.1:{server.server_port}/v1"}}}) as project:
+            mission = _mission("local:odd")
+            mission.tasks[0].max_retries = 0
+            task = project.execute(mission).wait(WAIT).tasks[0]
+    finally:
+        server.shutdown()
+    assert task.status == TaskStatus.FAILED
+    assert said in task.result.error  # the model's failure, as a provider's 500 is

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import AgentRunError, UsageLimitExceeded
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
@@ -133,6 +134,10 @@ class LLMRuntime:
         except AgentRunError as exc:
             ctx.log(f"[error] {type(exc).__name__}: {exc}", "error")
             raise LLMAgentError(f"model {ctx.model!r} failed: {type(exc).__name__}: {exc}") from None
+        except (IndexError, ValidationError) as exc:  # a 200 pydantic-ai cannot read: no choice, no message
+            ctx.log(f"[error] {type(exc).__name__}: {exc}", "error")
+            raise LLMAgentError(f"model {ctx.model!r} answered no usable chat completion "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
         self._remember(key, result.all_messages())
 
         usage = run.usage
