@@ -113,18 +113,6 @@ def test_a_registered_function_judge_wins_over_the_llm_judge(project_dir):
         project.close()
 
 
-def test_a_judge_model_without_its_key_fails_the_assessment_naming_the_variable(project_dir, monkeypatch):
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    project = _project(project_dir, judgeModel="anthropic:claude-sonnet-4-5")
-    try:
-        project.aio.models.register("worker", Script(say("a poem")).model)
-        task = project.execute(_mission(["anything"])).wait(WAIT).tasks[0]
-        assert task.status == TaskStatus.FAILED and task.retries == 0
-        assert "ANTHROPIC_API_KEY" in task.result.error and "judge model" in task.result.error
-    finally:
-        project.close()
-
-
 def test_a_judge_answering_out_of_range_is_retried_then_reported(project_dir):
     project = _project(project_dir, judgeModel="judge")
     try:
@@ -135,3 +123,20 @@ def test_a_judge_answering_out_of_range_is_retried_then_reported(project_dir):
         assert len(judge.calls) == 2 and task.assessment.criteria[0].score == 4  # pydantic-ai asked again
     finally:
         project.close()
+
+
+def test_a_judge_model_that_cannot_run_here_is_refused_at_execute(project_dir, monkeypatch):
+    """Its provider's key is missing: the agents ran (and spent) first, then every review failed (what the
+    test before this one held). It is refused at execute, as an agent's model is, and nothing runs; a
+    registered judge needs no model."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    ran: list[str] = []
+    with polpo.Project(project_dir, config={"judgeModel": "anthropic:claude-sonnet-4-5"}) as project:
+        project.agent("w")(lambda task, ctx: ran.append(task.title) or "ok")
+        mission = polpo.Mission("judged").task("a", assign_to="w", expectations=["It is right"])
+        with pytest.raises(polpo.PolpoError, match="judgeModel: model 'anthropic:claude-sonnet-4-5' needs an API "
+                                                    "key in the environment variable ANTHROPIC_API_KEY"):
+            project.execute(mission)
+        assert ran == []
+        project.judge(lambda expectation, task, result: 5)
+        assert project.execute(mission).wait(30).status.value == "completed" and ran == ["a"]

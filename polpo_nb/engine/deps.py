@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,4 +26,6 @@ class EngineDeps:
     #: What plays a task (given the task: its notebook or its agent) or an agent (given a name).
     resolve_agent: Callable[[str | Task, Run], tuple[Agent, FunctionAgent]]
     judge: Callable[[TaskRecord], Judge | None]
+    #: raises when the judge the tasks' criteria need cannot run here (Judging.check)
+    check_judge: Callable[[Sequence[Task]], None]
     memory: Callable[[], str]

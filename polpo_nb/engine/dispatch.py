@@ -171,6 +171,7 @@ class Dispatcher:
             except AgentUnavailableError as exc:
                 raise AgentUnavailableError(f"task {title!r}, retryPolicy.fallbackAgent: {exc.message}",
                                             **exc.details) from None
+        self.d.check_judge(tasks)
         run.agent_cache.clear()
 
     def _refuse_if_running(self, mission: MissionRecord) -> None:

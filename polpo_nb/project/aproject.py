@@ -138,7 +138,7 @@ class AsyncProject(ProjectChat):
         self.engine = Engine(EngineDeps(
             store=self.store, journal=self.journal, project_dir=self.root, config=self.config, owner=self.owner,
             executor=self._executor, resolve_agent=self.agents.resolve, judge=self.judging.judge_for,
-            memory=self.memory_file.read,
+            check_judge=self.judging.check, memory=self.memory_file.read,
         ))
         await self.engine.start()
         self._sessions = Sessions(self.store, self.journal)

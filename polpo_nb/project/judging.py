@@ -7,12 +7,12 @@ model (or `defaultModel`); a task with nothing for a judge to score gets none.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .. import dryrun
-from ..agents.models import ModelRegistry
+from ..agents.models import ModelRegistry, ModelUnavailableError
 from ..assess import Judge
-from ..spec import CriterionExpectation, LlmReviewExpectation, ProjectConfig, TaskRecord
+from ..spec import CriterionExpectation, LlmReviewExpectation, ProjectConfig, Task, TaskRecord
 from .agents import AgentRegistry
 
 
@@ -23,6 +23,20 @@ class Judging:
         self.agents = agents
         #: the judge registered with `@project.judge` / `set_judge`, if any
         self.registered: Judge | None = None
+
+    def check(self, tasks: Sequence[Task]) -> None:
+        """Raise (ModelUnavailableError, naming judgeModel) when the tasks have criteria an LLM judge would
+        score on a `judgeModel` that cannot run here (a provider's key missing): before any agent runs and
+        spends. A registered judge, or a dry run's `test`, needs none; the other judge models are the
+        agents' own, checked with them."""
+        model = self.config().judge_model
+        if self.registered is not None or model is None or dryrun.active():
+            return
+        if any(isinstance(e, CriterionExpectation | LlmReviewExpectation) for t in tasks for e in t.expectations):
+            try:
+                self.models.check(model)
+            except ModelUnavailableError as exc:
+                raise ModelUnavailableError(f"judgeModel: {exc.message}") from None
 
     def judge_for(self, task: TaskRecord) -> Judge | None:
         """The judge of `task`'s criteria; None when it has nothing for a judge to score."""
