@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ConflictError, NotFoundError, StoreError
 from ..spec import Agent, MissionRecord, TaskRecord, utcnow
 from ..spec.validation import STORED
+from .commandrows import CommandRows
 from .docs import storable
 from .eventlog import EventRows
 from .revisions import TaskRevisions
@@ -32,8 +33,6 @@ from .rows import (
     AttemptRow,
     ChatMessageRow,
     ChatSessionRow,
-    CommandOutcome,
-    CommandRow,
     LogEntryRow,
     LogSessionRow,
     RunRow,
@@ -200,7 +199,7 @@ class Store:
             self._conn.close()
 
 
-class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
+class Tx(StepRows, TaskRevisions, TaskRows, EventRows, CommandRows):
     """Queries and writes over the connection; use inside `Store.read()` / `Store.write()`.
 
     Task rows, attempt rows and events, the bulk of the engine's writes, are buffered and written with
@@ -461,7 +460,7 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
     def delete_run(self, mission_id: str) -> None:
         self._w("DELETE FROM runs WHERE mission_id = ?", (mission_id,))
 
-    # -- schedules and cross-process commands --------------------------------------------------------
+    # -- schedules (cross-process commands: commandrows.py) --------------------------------------------
 
     def claim_occurrence(self, mission_id: str, occurrence: str, outcome: str, owner: str) -> bool:
         """Record what happened to one schedule occurrence; False if another process already did."""
@@ -475,35 +474,6 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows):
         rows = self._x("SELECT occurrence, outcome, owner, at FROM schedule_fires WHERE mission_id = ? ORDER BY occurrence",
                        (mission_id,))
         return [ScheduleFireRow(*row) for row in rows]
-
-    def add_command(self, owner: str, kind: str, mission_id: str | None, task_id: str | None, payload: dict[str, Any]) -> int:
-        cur = self._w("INSERT INTO commands (owner, kind, mission_id, task_id, payload) VALUES (?, ?, ?, ?, ?)",
-                      (owner, kind, mission_id, task_id, json.dumps(payload)))
-        return int(cur.lastrowid or 0)
-
-    def open_commands(self, owner: str) -> list[CommandRow]:
-        rows = self._x("SELECT id, kind, mission_id, task_id, payload FROM commands WHERE done = 0 AND owner = ? ORDER BY id",
-                       (owner,)).fetchall()
-        return [CommandRow(i, k, m, t, json.loads(p)) for i, k, m, t, p in rows]
-
-    def claim_command(self, command_id: int) -> bool:
-        """The owner takes an open command to carry it out (`done` 2); False if it was withdrawn meanwhile."""
-        return self._w("UPDATE commands SET done = 2 WHERE id = ? AND done = 0", (command_id,)).rowcount == 1
-
-    def withdraw_command(self, command_id: int, error: str, code: str) -> bool:
-        """Its sender gives up on an open command: closed with `error`; False if the owner took it first."""
-        return self._w("UPDATE commands SET done = 1, error = ?, error_code = ? WHERE id = ? AND done = 0",
-                       (error, code, command_id)).rowcount == 1
-
-    def finish_command(self, command_id: int, error: str | None = None, code: str | None = None) -> None:
-        self._w("UPDATE commands SET done = 1, error = ?, error_code = ? WHERE id = ?", (error, code, command_id))
-
-    def command_outcome(self, command_id: int) -> CommandOutcome:
-        row = self._x("SELECT done, error, error_code FROM commands WHERE id = ?", (command_id,)).fetchone()
-        if row is None:
-            return CommandOutcome(True, "command vanished", "INTERNAL")
-        done, error, code = row
-        return CommandOutcome(done == 1, error, code)  # (2: taken, under way)
 
     # -- chat sessions (rows are the chat layer's JSON: the store stays ignorant of its models) -----------
 
