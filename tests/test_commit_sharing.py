@@ -135,7 +135,7 @@ async def test_the_runs_copy_follows_a_write_whose_waiter_gave_up(tmp_path: Path
     task = TaskRecord(id="task_1", title="t", assign_to="w", status=TaskStatus.PENDING)
     await journal.write(lambda tx, emit: tx.put_task(task))
     run = Run(None, [task])
-    writes = Writes(journal, owner="me")
+    writes = Writes(journal, owner="me", runs={})
     future = writes.queue(run, task.id, lambda tx, emit, t: put_task(tx, emit, t, TaskStatus.IN_PROGRESS,
                                                                     via=TaskStatus.ASSIGNED))
     future.cancel()  # the waiter gives up before the commit
