@@ -20,7 +20,6 @@ import functools
 import inspect
 import json
 import os
-import stat
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -261,10 +260,8 @@ def grep(ctx: RunContext[Workspace], pattern: str, path: str = ".", glob: str = 
     matches: list[str] = []
     deadline = time.monotonic() + _GREP_SECONDS
     for file in files:
-        # a regular file only: a named pipe would be read for ever
-        if not fnmatch.fnmatch(file.name, glob) or not file.is_file() or not stat.S_ISREG(file.stat().st_mode):
-            continue
-        if file.stat().st_size > _MAX_GREP_FILE_BYTES:
+        # a regular file only (`is_file`): a named pipe would be read for ever
+        if not fnmatch.fnmatch(file.name, glob) or not file.is_file() or file.stat().st_size > _MAX_GREP_FILE_BYTES:
             continue
         data = file.read_bytes()
         if b"\x00" in data[:8192]:

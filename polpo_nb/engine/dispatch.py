@@ -353,7 +353,7 @@ class Dispatcher:
         await self.check_finished(run)
 
     async def check_finished(self, run: Run) -> None:
-        if self.runs.get(run.key) is not run and run.mission is not None:  # let go (abandon): not ours to close
+        if run.abandoned:  # let go (taken over elsewhere): not ours to close
             return
         if run.jobs or any(t in run.tasks for t in run.queued):  # (a queued task may have been deleted since)
             return

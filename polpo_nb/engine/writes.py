@@ -142,11 +142,10 @@ class Writes:
         write = self.mission_change(run, status, extra=extra, **changes)
         if status != MissionStatus.ACTIVE:  # (making it active is how a run is claimed: resume, re-run)
             write = self.fenced(run, write)
+            run.leaving = status
 
         def stored(updated: MissionRecord) -> None:
             run.mission = updated
-        if status != MissionStatus.ACTIVE:
-            run.leaving = status
         try:
             await self.journal.write(write, stored=stored)
         finally:

@@ -109,14 +109,21 @@ class EventBus:
         with self._store.read() as tx:
             return tx.events_after(after, upto=upto, limit=REPLAY_PAGE)
 
-    async def _replayed(self, after: int, flt: EventFilter, upto: int) -> AsyncIterator[Event]:
-        """`replay`, for a stream: from the ring when it reaches back far enough, else from the store a
-        page at a time, off the loop."""
+    def _from_ring(self, after: int, upto: int) -> list[Event] | None:
+        """The events with ids in (after, upto] from the ring, or None when it does not reach back so far."""
         with self._lock:
             ring = list(self._ring)
         if ring and after >= ring[0].id - 1:
-            for event in ring:
-                if after < event.id <= upto and flt.matches(event.event):
+            return [e for e in ring if after < e.id <= upto]
+        return None
+
+    async def _replayed(self, after: int, flt: EventFilter, upto: int) -> AsyncIterator[Event]:
+        """`replay`, for a stream: from the ring when it reaches back far enough, else from the store a
+        page at a time, off the loop."""
+        recent = self._from_ring(after, upto)
+        if recent is not None:
+            for event in recent:
+                if flt.matches(event.event):
                     yield event
             return
         while after < upto:
@@ -151,12 +158,10 @@ class EventBus:
     def replay(self, after: int, pattern: str | Iterable[str] | None = None, *, upto: int | None = None) -> list[Event]:
         """Events with id > `after` (and <= `upto`), from the ring when it reaches back far enough."""
         flt = EventFilter(pattern)
-        with self._lock:
+        with self._lock:  # (reentrant: the ring is read under the same hold as the cursor)
             upto = self.cursor if upto is None else upto
-            ring = list(self._ring)
-        if ring and after >= ring[0].id - 1:
-            events = [e for e in ring if after < e.id <= upto]
-        else:
+            events = self._from_ring(after, upto)
+        if events is None:
             events = self._read_after(after, upto=upto)
         return [e for e in events if flt.matches(e.event)]
 

@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import files
 from ..agents.function import FunctionAgent
@@ -67,6 +67,7 @@ from .snapshot import read_processes, read_state, read_team
 from .usage import mission_usage, usage_lines
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -301,11 +302,9 @@ class AsyncProject(ProjectChat):
     async def update_task(self, task_id: str, patch: dict[str, Any]) -> TaskRecord:
         """Change definition fields (priority, expectations, ...) of a task that is not running. Of a
         mission another live process runs, the edit is made there (its run goes on with it)."""
-        try:
-            return await self.missions.update_task(task_id, patch)
-        except ForeignRunError as exc:
-            await self.commands.send(exc.owner, "update_task", task_id=task_id, payload={"patch": patch})
-            return await self.get_task(task_id)
+        updated = await self._routed("update_task", lambda: self.missions.update_task(task_id, patch), task_id=task_id,
+                                     patch=patch)
+        return updated if updated is not None else await self.get_task(task_id)
 
     @engine_call
     async def delete_task(self, task_id: str) -> None:
@@ -340,13 +339,15 @@ class AsyncProject(ProjectChat):
         await self._routed("reject", lambda: self.engine.decide(task_id, False, note), task_id=task_id, note=note)
         return await self.get_task(task_id)
 
-    async def _routed(self, kind: str, local: Callable[[], Awaitable[Any]], *, mission_id: str | None = None,
-                      task_id: str | None = None, **payload: Any) -> None:
-        """Run a command here, or, when another live process owns the run, there (through the store)."""
+    async def _routed(self, kind: str, local: Callable[[], Awaitable[T]], *, mission_id: str | None = None,
+                      task_id: str | None = None, **payload: Any) -> T | None:
+        """Run a command here (its result), or, when another live process owns the run, there (through the
+        store: None here, the caller reads what it stored)."""
         try:
-            await local()
+            return await local()
         except ForeignRunError as exc:
             await self.commands.send(exc.owner, kind, mission_id=mission_id, task_id=task_id, payload=payload)
+            return None
 
     @engine_call
     async def attempts(self, task_id: str) -> list[Attempt]:
@@ -403,12 +404,11 @@ class AsyncProject(ProjectChat):
     async def add_mission_task(self, ref: str, task: Task | dict[str, Any]) -> TaskRecord:
         """Add a task; if the mission is running it is scheduled at once (seed 004), by the process that
         runs it."""
-        try:
-            return await self.missions.add_mission_task(ref, task)
-        except ForeignRunError as exc:
-            mission, data = self.missions.named_or_id(ref), as_data(task)
-            await self.commands.send(exc.owner, "add_mission_task", mission_id=mission.id, payload={"task": data})
-            return self.missions.task_titled(mission.id, data.get("title") if isinstance(data, dict) else None)
+        mission, data = self.missions.named_or_id(ref), as_data(task)
+        added = await self._routed("add_mission_task", lambda: self.missions.add_mission_task(mission.id, data),
+                                   mission_id=mission.id, task=data)
+        return added if added is not None else self.missions.task_titled(
+            mission.id, data.get("title") if isinstance(data, dict) else None)
 
     @engine_call
     async def update_mission_task(self, ref: str, task_id: str, patch: dict[str, Any]) -> TaskRecord:

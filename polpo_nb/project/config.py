@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import SpecError
 from ..spec import ProjectConfig, parse
-from ..spec.datafile import DuplicateKeyError, loads_json, read_utf8
+from ..spec.datafile import loads_json, read_as_data, read_utf8
 
 POLPO_DIR = ".polpo"
 CONFIG_FILES = (f"{POLPO_DIR}/config.json", "polpo.json")
@@ -37,14 +37,11 @@ def load_config(root: Path, overrides: dict | None = None, defaults: dict | None
     data: dict = {}
     path = config_path(root)
     if path is not None:
-        try:
-            data = loads_json(read_utf8(path))
-        except json.JSONDecodeError as exc:
-            raise SpecError([{"loc": [str(path)], "msg": f"invalid JSON: {exc}"}]) from None
-        except DuplicateKeyError as exc:
-            raise SpecError([{"loc": [str(path)], "msg": str(exc)}]) from None
-        except RecursionError:
-            raise SpecError([{"loc": [str(path)], "msg": "nested too deeply to read"}]) from None
+        with read_as_data(str(path)):
+            try:
+                data = loads_json(read_utf8(path))
+            except json.JSONDecodeError as exc:
+                raise SpecError([{"loc": [str(path)], "msg": f"invalid JSON: {exc}"}]) from None
         if not isinstance(data, dict):
             raise SpecError([{"loc": [str(path)], "msg": "the config file holds one JSON object"}])
     return parse(ProjectConfig, {**_wire_keys(defaults), **data, **_wire_keys(overrides)})

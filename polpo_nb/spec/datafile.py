@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +56,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]  # (PyYAML has no
         return mapping
 
 
-def mission_data(text: str, *, source: str = "<text>") -> dict[str, Any]:
-    """The mapping in YAML or JSON text (JSON is YAML, but JSON first gives better error positions). A
-    key given twice in one mapping is refused, never overwritten."""
+@contextmanager
+def read_as_data(source: str) -> Iterator[None]:
+    """What parsing a hand-written file's data raises beyond its syntax, as SpecError naming `source`: a
+    key given twice (refused, never overwritten), and nesting thousands deep (Python's parsers recurse)."""
     try:
+        yield
+    except DuplicateKeyError as exc:
+        raise SpecError([{"loc": [source], "msg": str(exc)}]) from None
+    except RecursionError:
+        raise SpecError([{"loc": [source], "msg": "nested too deeply to read"}]) from None
+
+
+def mission_data(text: str, *, source: str = "<text>") -> dict[str, Any]:
+    """The mapping in YAML or JSON text (JSON is YAML, but JSON first gives better error positions)."""
+    with read_as_data(source):
         try:
             data: Any = loads_json(text)
         except json.JSONDecodeError:
@@ -65,10 +78,6 @@ def mission_data(text: str, *, source: str = "<text>") -> dict[str, Any]:
                 data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
             except yaml.YAMLError as exc:
                 raise SpecError([{"loc": [source], "msg": f"neither valid JSON nor YAML: {exc}"}]) from None
-    except DuplicateKeyError as exc:
-        raise SpecError([{"loc": [source], "msg": str(exc)}]) from None
-    except RecursionError:  # arrays or mappings nested thousands deep: Python's parsers recurse
-        raise SpecError([{"loc": [source], "msg": "nested too deeply to read"}]) from None
     if not isinstance(data, dict):
         raise SpecError([{"loc": [source], "msg": "a mission file holds one mapping (name, tasks, ...)"}])
     return data
