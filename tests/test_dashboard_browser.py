@@ -589,3 +589,26 @@ def test_a_task_offers_only_the_commands_it_can_take(served: Served, page: Page)
     served.go("Hold")
     served.go("Later")
     assert buttons == {"Raised": ["Retry"], "Fine": ["Reassess"], "Gated": ["Approve", "Reject"], "Later": ["Kill"]}
+
+
+def test_a_preview_that_arrives_after_a_repaint_is_shown(served: Served, page: Page) -> None:
+    """The task's page is drawn again at each event: a preview whose answer came after such a repaint
+    was written into the page drawn before, no longer shown, and the file stayed hidden."""
+    saved = mission(served, "Previewed", [task("Report", "writer")])
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    task_id = saved["tasks"][0]["id"]
+    until_ok(lambda: status_of(served, "tasks", task_id) == "done")
+    held: list[Any] = []  # the preview's request, answered once an event has redrawn the page
+    login(page, served, f"#/tasks/{task_id}")
+    expect(page.locator(".ui-result")).to_have_text("wrote the report of Report")
+    page.route("**/files/preview*", lambda route: held.append(route))
+    drawn = page.locator(".ui-task-title").element_handle()
+    page.get_by_role("button", name="Preview .polpo/output/report.md").click()
+    until_ok(lambda: page.wait_for_timeout(20) or bool(held))
+    # an event: the page is drawn again, then again with the state it reads after it
+    with page.expect_response(lambda r: r.url.endswith("/state") and r.request.method == "GET"):
+        served.call("POST", "agents", json={"name": "repaint-trigger", "role": "an event for the page"})
+    page.wait_for_function("node => !node.isConnected", arg=drawn)
+    page.evaluate("() => new Promise(done => setTimeout(done, 0))")  # (the state's own drawing)
+    held[0].continue_()
+    expect(page.locator(".ui-file pre")).to_contain_text("All good.")

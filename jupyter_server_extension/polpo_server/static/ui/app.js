@@ -30,6 +30,7 @@ const ctx = {
   get base() { return live.base; },
   say,
   setEventFilter(value) { eventFilter = value; render(); },
+  repaint() { render(); },
   go(hash) { location.hash = hash; },
   async act(method, path, body, label) {
     try {

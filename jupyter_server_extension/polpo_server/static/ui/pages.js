@@ -310,6 +310,8 @@ function fileRow(ctx, path) {
         previews.set(path, p.content ?? `(${p.type || "binary"} file: use Download)`);
         preview.textContent = previews.get(path);
         preview.hidden = false;
+        // the page was drawn again while the preview was read (an event): draw the page shown now with it
+        if (!preview.isConnected) ctx.repaint();
       } catch (error) { ctx.say(`Preview failed: ${error.message}`); }
     }, { "aria-label": `Preview ${path}` }),
     button("Download", () => ctx.download(`files/read?path=${q}&download=1`, path.split("/").pop()), { "aria-label": `Download ${path}` }),
