@@ -264,3 +264,26 @@ def test_model_checks_name_the_missing_variable_and_unknown_providers(monkeypatc
     assert type(model).__name__ == "AnthropicModel" and model.model_name == "claude-sonnet-4-5"
     assert registry.resolve("anthropic:claude-sonnet-4-5") is model  # one client per model string
     registry.check("ollama:qwen2.5")  # local: no key needed
+
+
+def test_allowed_path_globs_mean_the_same_to_every_file_tool(project):
+    """`*` stays within one folder and `**` spans any number of them (none included), for reading,
+    listing and searching alike: a file one tool refuses, no other tool reaches."""
+    for rel in ("top.md", "docs/deep/b.md", "src/x.py", "src/pkg/y.py", "src/z.txt"):
+        (project.root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project.root / rel).write_text("needle\n")
+    script = Script(call("read_file", path="docs/deep/b.md"), call("read_file", path="top.md"),
+                    call("read_file", path="src/x.py"), call("read_file", path="src/pkg/y.py"),
+                    call("read_file", path="src/z.txt"), call("list_files", path=".", recursive=True),
+                    call("grep", pattern="needle"), say("done"))
+    project.aio.models.register("scripted", script.model)
+    project.execute(team_mission([{"title": "t", "assignTo": "a"}],
+                                 [{"name": "a", "model": "scripted", "allowedPaths": ["*.md", "src/**/*.py"]}])
+                    ).wait(WAIT)
+    answers = [r.content for r in tool_returns(script.calls[-1]["messages"])]
+    deep, top, x, y, txt, listing, found = answers
+    assert deep.startswith("refused:") and txt.startswith("refused:")
+    assert all(a.startswith("needle") for a in (top, x, y)), (top, x, y)
+    listed_files = sorted(line for line in listing.splitlines() if not line.endswith("/"))
+    assert listed_files == ["src/pkg/y.py", "src/x.py", "top.md"]
+    assert sorted(line.split(":")[0] for line in found.splitlines()) == ["src/pkg/y.py", "src/x.py", "top.md"]

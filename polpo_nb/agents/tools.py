@@ -143,15 +143,28 @@ class Workspace:
 
 def _allowed(rel: PurePosixPath, allowed: list[str], *, browse: bool) -> bool:
     """`rel` is an allowed path, below one, or matches one's glob. With `browse` (listing a folder), a
-    folder above an allowed path counts too, so the agent can find its way down to it."""
-    text = rel.as_posix()
+    folder above an allowed path counts too, so the agent can find its way down to it.
+
+    Globs match path segments, as shells and `.gitignore` do: `*` stays within one folder, `**` spans
+    any number of folders (none included). `fnmatch` alone would let `*.md` reach `docs/deep/b.md`
+    through `read_file` while the listing, which walks folder by folder, hid it."""
+    parts = rel.parts if rel.as_posix() != "." else ()
     for entry in allowed:
         entry = entry.strip().strip("/") or "."
-        if entry == "." or text == entry or text.startswith(entry + "/") or fnmatch.fnmatchcase(text, entry):
-            return True
-        if browse and (text == "." or entry.startswith(text + "/")):
+        if entry == "." or _glob_match(tuple(entry.split("/")), parts, above=browse):
             return True
     return False
+
+
+def _glob_match(pattern: tuple[str, ...], parts: tuple[str, ...], *, above: bool) -> bool:
+    """`parts` matches `pattern`, lies below a match, or (with `above`) is a folder a match may lie in."""
+    if not parts:
+        return above or all(p == "**" for p in pattern)
+    if not pattern:
+        return True  # below a matched folder
+    if pattern[0] == "**":
+        return _glob_match(pattern[1:], parts, above=above) or _glob_match(pattern, parts[1:], above=above)
+    return fnmatch.fnmatchcase(parts[0], pattern[0]) and _glob_match(pattern[1:], parts[1:], above=above)
 
 
 # == the tools =========================================================================================
