@@ -402,7 +402,7 @@ def test_a_notebook_task_runs_its_kernel_on_a_worker(project, project_dir, clien
     assert where.status == TaskStatus.DONE, where.result.error
     workers = set(client.run(os.getpid).values())
     assert where.result.data["kernelParent"] in workers
-    assert [e.data["text"] for e in events if e.data["taskId"] == where.id] == ["cell 0: ran, no output",
+    assert [e.data["text"] for e in events if e.data["taskId"] == where.id] == ["injected parameters: ran, no output",
                                                                                   "cell 1: ran, no output"]
     assert (project_dir / where.result.files_created[0]).exists()
     assert bad.result.error.startswith("cell 1 of notebook 'bad.ipynb' raised KeyError: 'gone'")

@@ -140,7 +140,7 @@ def test_a_mission_mixing_agents_and_notebooks(project, project_dir):
     assert nb.cells[3].outputs[0]["text"] == "training 3 0.5\n"
 
     outputs = [d["text"] for d in events.of("task:output") if d["taskId"] == train.id]
-    assert outputs == ["cell 0: ran, no output", "cell 1: ran, no output", "cell 2: ran, no output",
+    assert outputs == ["cell 1: ran, no output", "cell 2: ran, no output", "injected parameters: ran, no output",
                        "cell 3: training 3 0.5", "cell 4: ran, no output"]
     assert not kernels()
 
@@ -194,6 +194,25 @@ def test_a_raising_cell_and_a_dead_kernel_fail_the_attempt(project, project_dir)
     assert executed(project_dir, bad, 1).cells[2].outputs[0]["ename"] == "ValueError"  # kept on failure too
     assert dies.result.error.startswith("the kernel died while running cell 2 of notebook 'dies.ipynb'")
     assert not kernels()
+
+
+def test_cells_are_named_as_their_author_counts_them(project, project_dir):
+    """`cell N` is the Nth cell of the notebook as written (the injected cell is not one of them, and is
+    named for what it is): a cell above the `parameters` cell and one below it are both found where the
+    error says, in the author's notebook."""
+    write_notebook(project_dir / "above.ipynb", "1 / 0", ("parameters", "n = 0"))
+    write_notebook(project_dir / "below.ipynb", "a = 1", ("parameters", "n = 0"), "b = 2", "raise KeyError(n)")
+    mission = (polpo.Mission("numbers").task("Above", notebook="above.ipynb", parameters={"n": 1}, max_retries=0)
+               .task("Below", notebook="below.ipynb", parameters={"n": 1}, max_retries=0))
+    events = EventLog(project)
+    record = project.execute(mission).wait(WAIT)
+
+    above, below = by_title(record, "Above"), by_title(record, "Below")
+    assert above.result.error.startswith("cell 1 of notebook 'above.ipynb' raised ZeroDivisionError")
+    assert below.result.error.startswith("cell 4 of notebook 'below.ipynb' raised KeyError: 1")
+    outputs = [d["text"] for d in events.of("task:output") if d["taskId"] == below.id]
+    assert outputs == ["cell 1: ran, no output", "cell 2: ran, no output",
+                       "injected parameters: ran, no output", "cell 3: ran, no output"]
 
 
 def test_max_duration_interrupts_and_shuts_the_kernel_down(project, project_dir):

@@ -12,7 +12,8 @@ approvals apply unchanged. One attempt:
   a kernel of another language (its kernelspec's `language`) gets no injected cell, and a task with
   `parameters` fails at once saying so, rather than running without them;
 - a fresh kernel (the notebook's kernelspec, else `python3`) runs it with the project as its cwd; each
-  executed code cell streams a `task:output` event (`cell N: <first line of its output>`);
+  executed code cell streams a `task:output` event (`cell N: <first line of its output>`, N counted from 1
+  in the notebook as written; the injected cell is `injected parameters`);
 - the result is what the notebook passed to `polpo_nb.result(value)` (a file the kernel writes, named by
   the `POLPO_NB_RESULT` environment variable: see `polpo_nb.notebook_result`), else the text of the last
   cell that produced output; the executed copy is saved as `.polpo/outputs/<taskId>-<attempt>.ipynb`
@@ -120,10 +121,11 @@ async def run_notebook(task: TaskRecord, ctx: AgentContext) -> TaskResult:
     except Exception as exc:  # noqa: BLE001 - unreadable JSON, an unknown format: the user's file, said so
         raise NotebookError(f"notebook {task.notebook!r} cannot be read: {type(exc).__name__}: {exc}") from None
     kernel, language = _kernel_of(nb, task.notebook)
+    injected: int | None = None
     if language == "python":
         upstream = {title: r.model_dump(mode="json", by_alias=True, exclude_none=True)
                     for title, r in ctx.upstream.items()}
-        inject_parameters(nb, task.parameters or {}, upstream=upstream, feedback=ctx.feedback)
+        injected = inject_parameters(nb, task.parameters or {}, upstream=upstream, feedback=ctx.feedback)
     elif task.parameters:
         raise NotebookError(f"notebook {task.notebook!r} runs the {kernel!r} kernel ({language}): polpo injects "
                             f"parameters into Python notebooks only, so this task cannot have parameters")
@@ -131,7 +133,7 @@ async def run_notebook(task: TaskRecord, ctx: AgentContext) -> TaskResult:
     with tempfile.TemporaryDirectory(prefix="polpo-nb-") as tmp:
         result_file = Path(tmp) / "result.json"
         try:
-            last_text = await _execute(nb, kernel, root, result_file, ctx, task.notebook, copy)
+            last_text = await _execute(nb, kernel, root, result_file, ctx, task.notebook, copy, injected)
         finally:
             _save_copy(nb, root / copy)
         found, value = read_result(result_file)
@@ -180,8 +182,9 @@ def _kernel_of(nb: NotebookNode, name: str) -> tuple[str, str]:
 
 
 async def _execute(nb: NotebookNode, kernel: str, root: Path, result_file: Path, ctx: AgentContext, name: str,
-                   copy: str) -> str | None:
-    """Every code cell in a fresh kernel; the text of the last cell that produced output."""
+                   copy: str, injected: int | None) -> str | None:
+    """Every code cell in a fresh kernel; the text of the last cell that produced output. `injected`:
+    the index of the injected cell, if any, which the cells' names skip (`_cell_name`)."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
@@ -196,17 +199,18 @@ async def _execute(nb: NotebookNode, kernel: str, root: Path, result_file: Path,
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
+            where = _cell_name(index, injected)
             try:
                 await _run_cell(client, km, cell, index)
             except CellExecutionError as exc:
-                raise NotebookError(_cell_error(name, index, cell, exc, copy)) from None
+                raise NotebookError(_cell_error(name, where, cell, exc, copy)) from None
             except DeadKernelError:
-                raise NotebookError(f"the kernel died while running cell {index} of notebook {name!r} "
+                raise NotebookError(f"the kernel died while running {where} of notebook {name!r} "
                                     f"(executed copy: {copy})") from None
             text = _cell_text(cell)
             if text is not None:
                 last_text = text
-            ctx.output(f"cell {index}: {_short(text) if text else 'ran, no output'}")
+            ctx.output(f"{where}: {_short(text) if text else 'ran, no output'}")
     finally:
         await _stop_kernel(client, km)
     return last_text
@@ -249,11 +253,19 @@ async def _stop_kernel(client: Any, km: Any) -> None:
             client.kc = None
 
 
-def _cell_error(name: str, index: int, cell: NotebookNode, exc: Any, copy: str) -> str:
+def _cell_name(index: int, injected: int | None) -> str:
+    """`cell N`, N counted from 1 in the notebook as its author wrote it (the executed copy has the
+    injected cell too, so its indices would point one cell off below it), or `injected parameters`."""
+    if injected is None or index < injected:
+        return f"cell {index + 1}"
+    return "injected parameters" if index == injected else f"cell {index}"
+
+
+def _cell_error(name: str, where: str, cell: NotebookNode, exc: Any, copy: str) -> str:
     """`cell N of 'x.ipynb' raised E: value`, then the kernel's traceback (ending with `E: value`)."""
     frames = next((o.get("traceback") for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
     traceback = _ANSI.sub("", "\n".join(frames)) if frames else f"{exc.ename}: {exc.evalue}"
-    return f"cell {index} of notebook {name!r} raised {exc.ename}: {exc.evalue} (executed copy: {copy})\n{traceback}"
+    return f"{where} of notebook {name!r} raised {exc.ename}: {exc.evalue} (executed copy: {copy})\n{traceback}"
 
 
 def _cell_text(cell: NotebookNode) -> str | None:
