@@ -228,6 +228,16 @@ def test_unknown_expectation_type_is_refused():
     assert info.value.errors[0]["loc"][0] == "expectations"
 
 
+def test_llm_review_dimensions_with_one_name_twice_are_refused():
+    """The judge scores each dimension by name: two of one name would be scored once, with one weight."""
+    review = {"type": "llm_review", "criterion": "r",
+              "dimensions": [{"name": "clarity", "weight": 2}, {"name": "depth"}, {"name": " clarity", "weight": 1}]}
+    with pytest.raises(SpecError) as info:
+        parse(polpo.Task, {"title": "t", "assignTo": "a", "expectations": [review]})
+    assert info.value.errors[0]["loc"] == ["expectations", 0, "dimensions", 2, "name"]
+    assert "clarity" in info.value.errors[0]["msg"] and "twice" in info.value.errors[0]["msg"]
+
+
 def test_builder_accepts_forward_references():
     mission = polpo.Mission("m").task("a", assign_to="w", depends_on=["b"]).task("b", assign_to="w")
     assert mission.validate() is mission

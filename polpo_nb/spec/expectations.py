@@ -35,6 +35,19 @@ class LlmReviewExpectation(WireModel):
     criterion: str = Field(min_length=1)
     dimensions: list[ReviewDimension] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _names_each_dimension_once(self, info: ValidationInfo) -> LlmReviewExpectation:
+        """The judge scores the dimensions by name: two of one name would be one score with one weight."""
+        seen: set[str] = set()
+        for index, dimension in enumerate(self.dimensions):
+            name = dimension.name.strip()
+            if name in seen and not is_stored(info):
+                raise PydanticCustomError("mission_graph", "{message}", {
+                    "path": f"dimensions.{index}.name",
+                    "message": f"dimension {name!r} is named twice: give each dimension its own name"})
+            seen.add(name)
+        return self
+
 
 class _CommandCheck(WireModel):
     timeout: float = Field(default=300.0, gt=0, description="Seconds before the command is killed.")
