@@ -336,3 +336,28 @@ def test_commands_never_fire_a_due_schedule(tmp_path: Path):
     assert listed["status"] in ("draft", "scheduled") and not listed.get("executionCount")
     events = [json.loads(line) for line in polpo("events", "--json", cwd=root, check=0).stdout.splitlines()]
     assert not [e for e in events if e["event"].startswith(("schedule:", "mission:executed"))]  # not fired, not missed
+
+
+def test_missions_names_a_mission_whose_process_was_killed_and_its_way_out(tmp_path: Path):
+    """A `polpo run` killed with SIGKILL leaves its mission active with nobody running it: the list said
+    `active` like a live one, with nothing to do about it."""
+    root = write_project(tmp_path / "p", {"m.json": mission("m", "gated", ["a", "b"]),
+                                          "n.json": mission("n", "gated", ["c"])})
+    polpo("init", cwd=root, check=0)
+    running = start("run", "n.json", cwd=root)  # a live one, for contrast
+    killed = start("run", "m.json", cwd=root)
+    try:
+        wait_for(lambda: (root / "started-a").exists() and (root / "started-c").exists(), WAIT)
+        killed.kill()
+        killed.communicate(timeout=WAIT)
+        listed = polpo("missions", cwd=root, check=0).stdout
+        rows = {line.split()[1]: line for line in listed.splitlines()[1:]}
+        assert "active" in rows["m"] and "its process stopped: polpo resume m" in rows["m"]
+        assert "active" in rows["n"] and "stopped" not in rows["n"]
+        assert "  waiting: its process stopped: polpo resume m\n" in polpo("show", "m", cwd=root, check=0).stdout
+    finally:
+        (root / "go").write_text("")
+        running.communicate(timeout=WAIT)
+        if killed.poll() is None:
+            killed.kill()
+    assert running.returncode == 0

@@ -35,15 +35,24 @@ def _score(task: TaskRecord) -> str:
 @json_option
 @project_option
 def missions(as_json: bool, project_dir: str) -> None:
-    """List the missions: status, tasks done, why a paused one waits."""
+    """List the missions: status, tasks done, why a paused one waits, and an active one nobody runs."""
     with opened(project_dir) as project:
         found = project.list_missions()
+        stopped = {m.id for m in project.resumable_missions() if m.status.value == "active"}
     if as_json:
         print_json(found)
         return
     print_table(["id", "name", "status", "done", "waiting for"],
-                [(m.id, m.name, m.status.value, _done(m), m.pause_message or "") for m in found],
+                [(m.id, m.name, m.status.value, _done(m), _waiting(m, m.id in stopped)) for m in found],
                 empty="no missions yet")
+
+
+def _waiting(mission: MissionRecord, stopped: bool) -> str:
+    """Why a mission waits: a human (its pause message), or, when the process running it stopped (killed,
+    the machine went down), the command that takes it over."""
+    if stopped:
+        return f"its process stopped: polpo resume {mission.name}"
+    return mission.pause_message or ""
 
 
 @cli.command(short_help="List tasks, by status or mission.")
@@ -73,11 +82,12 @@ def show(mission_ref: str, as_json: bool, project_dir: str) -> None:
     with opened(project_dir) as project:
         mission = find_mission(project, mission_ref)
         spent = project.mission_usage(mission.id)
+        stopped = any(m.id == mission.id and m.status.value == "active" for m in project.resumable_missions())
     if as_json:
         print_json(mission)
         return
     say(f"{mission.name} ({mission.id})  {mission.status.value}  {_done(mission)} done")
-    for label, value in (("prompt", mission.prompt), ("waiting", mission.pause_message), ("error", mission.error),
+    for label, value in (("prompt", mission.prompt), ("waiting", _waiting(mission, stopped)), ("error", mission.error),
                          ("spent", spend_line(spent.total) if spent.total.requests else None),
                          ("budget", budget_line(spent))):
         if value:
