@@ -65,6 +65,11 @@ SERVER = textwrap.dedent('''
         raise ToolError("the server says no")
 
     @server.tool()
+    def crash() -> str:
+        """The server's process dies in the call."""
+        os._exit(7)
+
+    @server.tool()
     def hang() -> str:
         """Never answers."""
         (MARKS / "hang").write_text(str(os.getpid()))
@@ -217,6 +222,22 @@ def test_a_server_that_cannot_start_fails_the_attempt_naming_it(project_dir, con
     assert record.status == MissionStatus.FAILED and task.status == TaskStatus.FAILED
     assert f"MCP server 'broken' ({missing} --x) did not start" in task.result.error
     assert llm.requests == []  # the model was never asked
+
+
+def test_a_server_dying_in_a_call_fails_the_attempt_naming_it(project_dir, server_script, config_for):
+    """The server's process exits while the model waits on its tool: the attempt's error said the
+    transport's words alone (a closed connection), not which server went, nor that it died."""
+    with LoopbackOpenAI(_calls_then_summary(("crash", {}))) as llm, \
+            polpo.Project(project_dir, config=config_for(llm)) as project:
+        mission = _mission({"mcpServers": {"echo": _stdio(server_script)}})
+        mission["tasks"][0]["maxRetries"] = 0
+        record = project.execute(mission).wait(WAIT)
+    task = record.tasks[0]
+    assert task.status == TaskStatus.FAILED
+    last = task.result.error.strip().splitlines()[-1]
+    assert "MCP server 'echo' (" in last and "stopped during a call to its tool 'crash'" in last, last
+    assert len(llm.requests) == 1  # the model was not left to carry on without the server
+    assert not _servers_running(server_script)
 
 
 def test_a_missing_variable_fails_execute_at_once_naming_the_variable(project_dir, server_script, config_for):

@@ -115,7 +115,14 @@ MAX_ANSWER_CHARS = 100_000
 
 @dataclass
 class _Reported(WrapperToolset[Workspace]):
-    """Every call to a server's tool reported like a built-in tool's: `toolCalls`, `task:tool_use`, log."""
+    """Every call to a server's tool reported like a built-in tool's: `toolCalls`, `task:tool_use`, log.
+
+    A server that goes away in a call (its process died, its connection closed) fails the attempt,
+    naming it: answered to the model as the tool's error, it left the model to carry on around a server
+    whose every tool is gone, and the attempt to pass without it. Failed, it is retried with the server
+    started again, as one that does not start is."""
+
+    where: str = ""  # `MCP server 'name' (command)`
 
     async def call_tool(self, name: str, tool_args: dict[str, Any], ctx: RunContext[Workspace],
                         tool: ToolsetTool[Workspace]) -> Any:
@@ -123,6 +130,9 @@ class _Reported(WrapperToolset[Workspace]):
             result = await self.wrapped.call_tool(name, tool_args, ctx, tool)
         except (ToolFailed, ModelRetry) as exc:
             ctx.deps.record_call(name, tool_args, f"error: {exc.message}", False)
+            if _connection_closed(exc.__cause__):
+                raise McpServerError(f"{self.where} stopped during a call to its tool {name!r} "
+                                     f"(the connection closed: its process exited or crashed)") from None
             raise
         answer = result if isinstance(result, str) else _text(result)
         if len(answer) > MAX_ANSWER_CHARS:  # it reaches the model, and the steps sent again at every turn
@@ -130,6 +140,16 @@ class _Reported(WrapperToolset[Workspace]):
                                + f"\n...[truncated: the tool answered {len(answer):,} characters]")
         ctx.deps.record_call(name, tool_args, answer, True)
         return result
+
+
+def _connection_closed(exc: BaseException | None) -> bool:
+    """The MCP SDK's answer to a call whose server went away (code CONNECTION_CLOSED), grouped or not."""
+    from mcp.types import CONNECTION_CLOSED
+
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    error = getattr(exc, "error", None)
+    return getattr(error, "code", None) == CONNECTION_CLOSED
 
 
 def _text(value: Any) -> str:
@@ -156,8 +176,9 @@ async def mcp_tools(ctx: AgentContext, servers: dict[str, McpServer], root: Path
     `allowedTools`; every server is stopped on exit, also when the attempt is cancelled."""
     async with AsyncExitStack() as stack:
         listed: dict[str, tuple[AbstractToolset[Workspace], list[str]]] = {}
+        named = {name: f"MCP server {name!r} ({describe(server)})" for name, server in servers.items()}
         for name, server in servers.items():
-            where = f"MCP server {name!r} ({describe(server)})"
+            where = named[name]
             toolset = _toolset(name, server, root)
             try:
                 await stack.enter_async_context(toolset)
@@ -187,7 +208,7 @@ async def mcp_tools(ctx: AgentContext, servers: dict[str, McpServer], root: Path
                 shaped = shaped.renamed({s: o for s, o in renames.items() if s != o})
             kept = {shown for shown in renames if shown in allowed}
             shaped = shaped.filtered(_keeping(kept))
-            result.toolsets.append(_Reported(shaped))
+            result.toolsets.append(_Reported(shaped, where=named[owner]))
             result.names.extend(sorted(kept))
         yield result
 
