@@ -66,6 +66,20 @@ def test_reassess_of_a_skipped_task_is_refused(project):
     assert project.get_task(skipped.id).status == TaskStatus.FAILED
 
 
+def test_reassess_in_a_paused_mission_says_it_is_paused_and_what_to_do(project):
+    """The refusal said the task "belongs to a running mission" while the mission waited at a checkpoint."""
+    project.agent("w")(ok)
+    record = project.execute(polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"])
+                             .checkpoint("look", after=["a"], message="read a")).wait(WAIT)
+    assert record.status == MissionStatus.PAUSED
+    with pytest.raises(ConflictError) as info:
+        project.reassess_task(record.tasks[0].id)
+    assert info.value.message.endswith("belongs to mission 'm', which is paused (checkpoint): resume it, and "
+                                       "reassess the task once the mission has finished")
+    assert "running" not in info.value.message
+    assert project.get_task(record.tasks[0].id).status == TaskStatus.DONE
+
+
 # == events and errors =================================================================================
 
 def test_an_event_payload_may_carry_a_name_key(project, events):

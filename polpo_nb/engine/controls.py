@@ -352,8 +352,9 @@ class Controls:
         if task.result is None or not attempts or attempts[-1].status != "completed":  # the agent never returned
             raise ConflictError(f"Task {task_id} has no result to assess: its agent raised, timed out, or never ran; "
                                 "retry it instead")
-        if self.dispatcher.run_of(task_id):
-            raise ConflictError(f"Task {task_id} belongs to a running mission; reassess it once the mission settles")
+        held = self.dispatcher.run_of(task_id)
+        if held is not None:
+            raise ConflictError(f"Task {task_id} {_held_by(held)}")
         run = Run(None, [task])
         result = task.result
 
@@ -409,3 +410,15 @@ def _skipped_descendants(run: Run, task_id: str) -> list[str]:
                 out.append(child)
                 frontier.append(child)
     return out
+
+
+def _held_by(run: Run) -> str:
+    """Why a task of a mission this process holds cannot be reassessed now, and when it can."""
+    mission = run.mission
+    if mission is None:
+        return "is running; reassess it once it has finished"
+    if run.status == MissionStatus.PAUSED:
+        why = f" ({mission.pause_reason})" if mission.pause_reason else ""
+        return (f"belongs to mission {mission.name!r}, which is paused{why}: resume it, and reassess the task once "
+                "the mission has finished")
+    return f"belongs to mission {mission.name!r}, which is running: reassess it once the mission has finished"
