@@ -361,3 +361,32 @@ def test_missions_names_a_mission_whose_process_was_killed_and_its_way_out(tmp_p
         if killed.poll() is None:
             killed.kill()
     assert running.returncode == 0
+
+
+def test_save_schedules_a_mission_file_without_running_it(tmp_path: Path):
+    """A mission file with a `schedule` could only be run now (`polpo run`, which keeps the schedule and
+    says nothing of it): the command line had no way to schedule a mission."""
+    spec = mission("nightly", "shout", ["a"], schedule="0 3 * * *")
+    root = write_project(tmp_path / "p", {"m.json": spec, "plain.json": mission("plain", "shout", ["b"])})
+    saved = polpo("save", "m.json", cwd=root, check=0)
+    record = as_json("show", "nightly", cwd=root)
+    assert (record["status"], record["executionCount"], record["nextRunAt"][11:16]) == ("scheduled", 0, "03:00")
+    assert saved.stdout == (f"saved nightly ({record['id']}): scheduled, next run {record['nextRunAt']} (cron "
+                            "'0 3 * * *', UTC); a long-lived polpo fires it: `polpo serve`, or a Jupyter server "
+                            "with polpo\n")
+    assert [t["status"] for t in record["tasks"]] == ["draft"]
+
+    spec["schedule"] = "30 4 * * *"  # edited and saved again: the same mission, rescheduled
+    (root / "m.json").write_text(json.dumps(spec))
+    polpo("save", "m.json", cwd=root, check=0)
+    again = as_json("show", "nightly", cwd=root)
+    assert (again["id"], again["status"], again["nextRunAt"][11:16]) == (record["id"], "scheduled", "04:30")
+
+    plain = polpo("save", "plain.json", cwd=root, check=0)
+    assert plain.stdout.endswith(": draft; run it with: polpo run plain\n")
+    assert polpo("save", "nosuch.json", cwd=root, check=2).stderr.strip() == "polpo: no such mission file: nosuch.json"
+
+    ran = polpo("run", "m.json", cwd=root, check=0)  # run now: the schedule stays, and the run says so
+    assert ran.stdout.endswith("mission nightly: completed\nits schedule stays: next run "
+                               f"{again['nextRunAt']} (cron '30 4 * * *', UTC); a long-lived polpo fires it: "
+                               "`polpo serve`, or a Jupyter server with polpo\n")

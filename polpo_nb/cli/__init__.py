@@ -1,4 +1,4 @@
-"""The `polpo` command (Click + Rich): init, run, resume, missions, tasks, show, approve, reject,
+"""The `polpo` command (Click + Rich): init, run, save, resume, missions, tasks, show, approve, reject,
 abort, retry, logs, events, usage, serve, keys, mcp. `polpo --help` lists them with their exit codes."""
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import click
 
+from ..engine.schedules import is_recurring
 from ..errors import NotFoundError
 from ..missionfile import load_mission
 from ..project import Project, RunHandle
-from ..spec import Mission
+from ..spec import Mission, MissionRecord
 from .app import cli
 from .exits import BAD_INPUT, FAILED, OK, REFUSED, UserError
 from .options import plain_option, project_option, say
@@ -69,7 +70,51 @@ def run(target: str, detach: bool, plain: bool, project_dir: str) -> int:
     with Interrupts().installed() as interrupts, opened(project_dir, create=True) as project:
         if isinstance(spec, str):
             spec = find_mission(project, spec).name
-        return show_run(project, lambda: project.execute(spec), interrupts, plain=plain)
+        name = spec if isinstance(spec, str) else spec.name
+        code = show_run(project, lambda: project.execute(spec), interrupts, plain=plain)
+        after = project.get_mission(name)
+        if after.schedule and after.next_run_at:  # run now by hand: the schedule goes on, and fires elsewhere
+            say(f"its schedule stays: {_schedule_note(after)}")
+        return code
+
+
+@cli.command(short_help="Save a mission file without running it (scheduled, if it has a schedule).")
+@click.argument("file", metavar="FILE")
+@project_option
+def save(file: str, project_dir: str) -> int:
+    """Save a YAML/JSON mission FILE, replacing the saved mission of its name unless that one runs.
+
+    A mission with a `schedule` is then `scheduled`: a long-lived polpo (`polpo serve`, or a Jupyter
+    server with polpo) fires it at its next run. Without one it is a draft: `polpo run NAME` runs it.
+    """
+    spec = _target(file)
+    if isinstance(spec, str):
+        raise UserError(f"no such mission file: {file}")
+    with opened(project_dir, create=True) as project:
+        try:
+            existing: MissionRecord | None = project.get_mission(spec.name)
+        except NotFoundError:
+            existing = None
+        if existing is not None and existing.name == spec.name:
+            record = project.update_mission(existing.id, spec.to_wire())
+        else:
+            record = project.save_mission(spec)
+    head = f"saved {record.name} ({record.id}): {record.status.value}"
+    if record.schedule and record.next_run_at:
+        say(f"{head}, {_schedule_note(record)}")
+    elif record.schedule:
+        say(f"{head}; its schedule {record.schedule!r} has no run left: it will not fire")
+    else:
+        say(f"{head}; run it with: polpo run {shlex.quote(record.name)}")
+    return OK
+
+
+def _schedule_note(mission: MissionRecord) -> str:
+    """When a scheduled mission runs next, and what runs it (nothing does while only the CLI runs)."""
+    assert mission.schedule is not None
+    how = f"cron {mission.schedule!r}, UTC" if is_recurring(mission.schedule) else "once"
+    return (f"next run {mission.next_run_at} ({how}); a long-lived polpo fires it: `polpo serve`, or a Jupyter "
+            "server with polpo")
 
 
 @cli.command(short_help="Continue a paused or orphaned mission.")
