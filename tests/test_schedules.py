@@ -313,6 +313,11 @@ def test_an_engine_that_cannot_play_a_mission_leaves_its_occurrence_to_one_that_
         assert tick(other, late) == [mission.id]  # near the end of the grace period: claimed, and failed
         [failed] = [e.data for e in other.replay(0, "schedule:failed")]
         assert failed["missionId"] == mission.id and "'w'" in failed["error"]
+        # the failed firing started no run: no `schedule:triggered` says it did (with a count it never reached)
+        triggered = [e.data for e in other.replay(0, "schedule:triggered")]
+        assert [t["executionCount"] for t in triggered] == [1] and other.get_mission(mission.id).execution_count == 1
+        executed = [e.id for e in other.replay(0, "mission:executed")]
+        assert [e.id for e in other.replay(0, "schedule:triggered")][0] == executed[0] - 1  # its run's first commit
     finally:
         notebook.close()
         other.close()

@@ -83,7 +83,8 @@ class Dispatcher:
     # == starting runs =================================================================================
 
     async def execute_mission(self, mission_id: str, saved: MissionRecord | None = None,
-                              create: NewMission | None = None) -> Run:
+                              create: NewMission | None = None, *,
+                              announce: Callable[[int], CatalogEvent] | None = None) -> Run:
         """`saved`: the record the caller has just written, so the run does not read every task back;
         otherwise the mission is read. With `create` (a mission saved and run at once), saving it is the
         run's own first transaction: the mission is saved, its tasks made pending (built so, their
@@ -112,7 +113,8 @@ class Dispatcher:
         count = mission.execution_count + 1
         activate = self.writes.mission_change(
             run, MissionStatus.ACTIVE, execution_count=count, pause_reason=None, pause_message=None, error=None,
-            extra=[MissionExecuted(mission_id=mission.id, name=mission.name, execution_count=count,
+            extra=[*([announce(count)] if announce else []),  # what started it (a schedule), told with it
+                   MissionExecuted(mission_id=mission.id, name=mission.name, execution_count=count,
                                    task_count=len(tasks), dry_run=run.flags.dry_run or None)],
         )
 

@@ -14,6 +14,9 @@ engine's loop and all writing through the journal (durable before their events a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from ..events.catalog import CatalogEvent
 from ..spec import MissionRecord, TaskRecord
 from .attempts import Attempts
 from .controls import Controls
@@ -70,8 +73,9 @@ class Engine:
             self.dispatcher.redefine(run, mission)
 
     async def execute_mission(self, mission_id: str, saved: MissionRecord | None = None,
-                              create: NewMission | None = None) -> Run:
-        return await self.dispatcher.execute_mission(mission_id, saved, create)
+                              create: NewMission | None = None, *,
+                              announce: Callable[[int], CatalogEvent] | None = None) -> Run:
+        return await self.dispatcher.execute_mission(mission_id, saved, create, announce=announce)
 
     async def execute_task(self, task_id: str) -> Run:
         return await self.dispatcher.execute_task(task_id)

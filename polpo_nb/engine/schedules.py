@@ -18,12 +18,12 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from croniter import croniter
 
 from ..errors import PolpoError
-from ..events.catalog import ScheduleFailed, ScheduleMissed, ScheduleTriggered
+from ..events.catalog import CatalogEvent, ScheduleFailed, ScheduleMissed, ScheduleTriggered
 from ..spec import Mission, MissionRecord, MissionStatus
 from ..spec.status import LIVE_MISSION_STATES
 from ..store.journal import Emit, Journal
@@ -95,7 +95,15 @@ class Decision:
     fire: str | None = None
     missed: list[str] = field(default_factory=list)
     skipped: str | None = None
-    execution_count: int = 0
+    next_run_at: str | None = None  # after this look
+
+
+class Execute(Protocol):
+    """The engine's `execute_mission`: `announce(executionCount)` is an event its run's first commit
+    emits (before `mission:executed`), so a firing is told only once its run has started."""
+
+    def __call__(self, mission_id: str, *, announce: Callable[[int], CatalogEvent] | None = None
+                 ) -> Awaitable[Any]: ...
 
 
 def due_occurrences(mission: MissionRecord, now: datetime) -> list[datetime]:
@@ -117,7 +125,7 @@ def due_occurrences(mission: MissionRecord, now: datetime) -> list[datetime]:
 class Scheduler:
     """Fires due schedules. Idle costs nothing: no tick, one timer for the next due occurrence."""
 
-    def __init__(self, store: Store, journal: Journal, owner: str, execute: Callable[[str], Awaitable[Any]],
+    def __init__(self, store: Store, journal: Journal, owner: str, execute: Execute,
                  unplayable: Callable[[str], str | None]) -> None:
         self.store = store
         self.journal = journal
@@ -186,8 +194,8 @@ class Scheduler:
             if decision is not None and decision.fire:
                 fired.append(mission.id)
                 try:
-                    await self.execute(mission.id)
-                except PolpoError as exc:
+                    await self.execute(mission.id, announce=functools.partial(_triggered, mission, decision))
+                except PolpoError as exc:  # refused before its run started: no `schedule:triggered`
                     await self.journal.emit(ScheduleFailed(mission_id=mission.id, name=mission.name,
                                                            occurrence=decision.fire, error=exc.message))
         return fired
@@ -239,8 +247,13 @@ class Scheduler:
         if decision.skipped:
             emit(ScheduleMissed(mission_id=current.id, name=current.name, count=1, occurrences=[decision.skipped],
                                 reason=f"the previous run is still {current.status.value}"))
-        if decision.fire:
-            decision.execution_count = current.execution_count + 1
-            emit(ScheduleTriggered(mission_id=current.id, name=current.name, occurrence=decision.fire,
-                                   execution_count=decision.execution_count, next_run_at=iso(nxt) if nxt else None))
+        decision.next_run_at = update["next_run_at"]
         return decision
+
+
+def _triggered(mission: MissionRecord, decision: Decision, execution_count: int) -> ScheduleTriggered:
+    """`schedule:triggered`, emitted by the run's first commit: a firing whose execute is refused (an agent
+    this engine cannot play) says `schedule:failed` alone, not that a run numbered N+1 was triggered."""
+    assert decision.fire is not None
+    return ScheduleTriggered(mission_id=mission.id, name=mission.name, occurrence=decision.fire,
+                             execution_count=execution_count, next_run_at=decision.next_run_at)
