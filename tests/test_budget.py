@@ -204,3 +204,34 @@ def test_a_cost_budget_stops_at_the_priced_spend(project_dir):
         assert len(server.requests) == 3
         assert "maxCostUsd 0.03 of 0.025 USD" in record.pause_message
         assert project.mission_usage("budgeted").total.cost_usd == pytest.approx(0.03)
+
+
+def test_a_missions_duration_budget_bounds_function_agents_too(project_dir):
+    """Checked only where a model call starts, `maxDuration` never stopped a mission of function agents:
+    their time was not counted, nor stored for a resume elsewhere."""
+    import time
+
+    def slow(task, ctx):
+        time.sleep(0.6)
+        return f"did {task.title}"
+
+    mission = {"name": "timed", "budget": {"maxDuration": "PT1S"},
+               "tasks": [{"title": "a", "assignTo": "w"}, {"title": "b", "assignTo": "w", "dependsOn": ["a"]},
+                         {"title": "c", "assignTo": "w", "dependsOn": ["b"]}]}
+    with polpo.Project(project_dir) as project:
+        project.agent("w")(slow)
+        log = EventLog(project)
+        record = project.execute(mission).wait(WAIT)
+        by = {t.title: t for t in record.tasks}
+        assert record.status == MissionStatus.PAUSED and record.pause_reason == "budget"
+        assert (by["a"].status, by["b"].status) == (TaskStatus.DONE, TaskStatus.DONE)  # 0.6 s < 1 s: b started
+        assert by["c"].status == TaskStatus.PENDING and by["c"].retries == 0
+        assert [a.status for a in project.attempts(by["c"].id)] == ["budget"]
+        [exceeded] = log.of("budget:exceeded")
+        assert exceeded["limits"][0]["limit"] == "maxDuration" and exceeded["limits"][0]["used"] >= 1.2
+    with polpo.Project(project_dir) as elsewhere:  # what a and b took was stored: a resume here knows it
+        elsewhere.agent("w")(slow)
+        with pytest.raises(polpo.ConflictError, match=r"has spent its budget \(maxDuration 1\.2"):
+            elsewhere.resume("timed")
+        elsewhere.update_mission("timed", {"budget": {"maxDuration": "PT10S"}})
+        assert elsewhere.resume("timed").wait(WAIT).status == MissionStatus.COMPLETED

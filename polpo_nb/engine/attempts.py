@@ -186,8 +186,11 @@ class Attempts:
             if any(not_stored(f) for f in after):
                 raise WriteNotStored("a task it depends on was not stored") from None  # (its failure skips this one)
             raise
-        # no model (a function agent in a project without defaultModel): no model call to count or check
-        meter = attempt_meter(run, task, agent, number, self.d.config, self.d.store, self.d.journal) if model else None
+        # No model and no budget (a function agent in a project without defaultModel): nothing to count or
+        # check. A budget bounds a function agent's time too: its attempt is metered and checked at its start.
+        budgeted = agent.budget is not None or (run.mission is not None and run.mission.budget is not None)
+        meter = (attempt_meter(run, task, agent, number, self.d.config, self.d.store, self.d.journal)
+                 if model or budgeted else None)
         return Attempt(task, agent, runtime, model, number, phase, meter, execution_of(run))
 
     async def _call_agent(self, run: Run, at: Attempt) -> tuple[TaskResult, str | None]:
@@ -198,6 +201,8 @@ class Attempts:
         error: str | None = None
         result: TaskResult | None = None
         try:
+            if at.meter is not None:
+                at.meter.before_request()  # a spent budget starts no agent (function agents make no model call)
             call = self.d.executor.run(at.runtime, ctx)
             with self.d.journal.expecting(), metering(at.meter):  # its end brings a write: a commit due
                 # meanwhile waits

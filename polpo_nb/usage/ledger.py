@@ -51,11 +51,15 @@ def write_spend(tx: Tx, rows: list[SpendRow]) -> None:
 
 def attempt_rows(result: TaskResult, meter: Meter | None, *, mission_id: str | None, execution: int | None,
                  task_id: str, attempt: int) -> list[SpendRow]:
-    """The row of an attempt's spend (none for an attempt that called no model): its usage on its
-    model, its wall time; the meter's exact cost when the calls were metered here."""
-    usage = result.usage
+    """The row of an attempt's spend: its usage on its model, its wall time; the meter's exact cost when
+    the calls were metered here. An attempt that called no model has none, unless a budget guarded it (a
+    function agent under a mission's `maxDuration`): then its row holds its wall time alone, so a resume
+    in another process counts that time too."""
+    usage, model = result.usage, result.model
     if usage is None:
-        return []
+        if meter is None or meter.guard is None:
+            return []
+        usage, model = Usage(), None
     cost = meter.total.cost if meter is not None and meter.by_model and usage.cost_usd is not None else None
-    return [usage_row("attempt", usage, model=result.model, agent=result.agent, duration_ms=result.duration_ms or 0.0,
+    return [usage_row("attempt", usage, model=model, agent=result.agent, duration_ms=result.duration_ms or 0.0,
                       mission_id=mission_id, execution=execution, task_id=task_id, attempt=attempt, cost=cost)]
