@@ -2,7 +2,8 @@
 
 The decisions are pure functions of spend (`budget_limits`, `exhausted`, `warnings_due`), testable
 without a loop or a model. The rest applies them: every attempt runs under a `Meter` (usage/meter.py)
-whose guard runs before each model request. A guard refuses the request when
+whose guard runs before each model request, and once before the agent is called (a function agent makes
+no request: a mission's `maxDuration` stops it there). A guard refuses the request when
 
 - the attempt's agent has spent its own budget (`Agent.budget` bounds each attempt): the attempt fails
   with `AgentBudgetExceeded`, and the task's retry policy applies as to any failed attempt;
