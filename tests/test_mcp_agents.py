@@ -65,6 +65,14 @@ SERVER = textwrap.dedent('''
         raise ToolError("the server says no")
 
     @server.tool()
+    def spawn() -> str:
+        """Start a helper process of the server's own (as a browser-driving server starts a browser)."""
+        import subprocess
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        (MARKS / "helper").write_text(str(child.pid))
+        return f"helper {child.pid}"
+
+    @server.tool()
     def crash() -> str:
         """The server's process dies in the call."""
         os._exit(7)
@@ -270,6 +278,20 @@ def test_the_server_process_is_stopped_when_the_attempt_times_out(project_dir, s
         wait_for(lambda: not _servers_running(server_script), WAIT)
     assert record.status == MissionStatus.FAILED and record.tasks[0].status == TaskStatus.FAILED
     assert list((server_script.parent / "marks").glob("spawned-*"))  # a server process had started
+
+
+def test_no_process_a_server_started_outlives_the_attempt(project_dir, server_script, config_for):
+    """The server exits by itself when the attempt ends (its stdin closes); a process it started (a
+    browser, a language server) went on running: the SDK stops the process tree only when the server
+    does not exit by itself."""
+    with LoopbackOpenAI(_calls_then_summary(("spawn", {}))) as llm, \
+            polpo.Project(project_dir, config=config_for(llm)) as project:
+        record = project.execute(_mission({"mcpServers": {"echo": _stdio(server_script)}})).wait(WAIT)
+        assert record.status == MissionStatus.COMPLETED, record.tasks[0].result
+        helper = int((server_script.parent / "marks" / "helper").read_text())
+        wait_for(lambda: not _servers_running(server_script), WAIT)
+        wait_for(lambda: not psutil.pid_exists(helper) or psutil.Process(helper).status() == psutil.STATUS_ZOMBIE,
+                 WAIT)
 
 
 @pytest.mark.parametrize("how", ["kill", "abort"])

@@ -41,6 +41,7 @@ from ..errors import PolpoError
 from ..spec import ProjectConfig
 from ..spec.mcp import HttpMcpServer, McpServer, SseMcpServer, StdioMcpServer
 from .context import AgentContext
+from .mcp_processes import TOKEN_ENV, end_groups, new_token, server_group
 from .tools import ALL_TOOLS, Workspace, tool_names
 
 __all__ = ["McpServerError", "McpTools", "agent_servers", "check_references", "describe", "mcp_tools",
@@ -90,7 +91,9 @@ def resolve_references(values: dict[str, str], where: str) -> dict[str, str]:
     return {key: _REFERENCE.sub(one, value) for key, value in values.items()}
 
 
-def _toolset(name: str, server: McpServer, root: Path) -> AbstractToolset[Workspace]:
+def _toolset(name: str, server: McpServer, root: Path, token: str | None) -> AbstractToolset[Workspace]:
+    """`token`: for a stdio server, what its environment carries so that its process is found
+    (`mcp_processes.server_group`)."""
     from fastmcp.client.transports import SSETransport, StdioTransport, StreamableHttpTransport
     from pydantic_ai.mcp import MCPToolset
 
@@ -98,8 +101,8 @@ def _toolset(name: str, server: McpServer, root: Path) -> AbstractToolset[Worksp
     transport: Any
     if isinstance(server, StdioMcpServer):
         cwd = root / server.cwd if server.cwd else root
-        transport = StdioTransport(server.command, list(server.args), env=resolve_references(server.env, where),
-                                   cwd=str(cwd), keep_alive=False)
+        env = {**resolve_references(server.env, where), **({TOKEN_ENV: token} if token else {})}
+        transport = StdioTransport(server.command, list(server.args), env=env, cwd=str(cwd), keep_alive=False)
     elif isinstance(server, SseMcpServer):
         transport = SSETransport(server.url, headers=resolve_references(server.headers, where))
     else:
@@ -173,15 +176,22 @@ class McpTools:
 async def mcp_tools(ctx: AgentContext, servers: dict[str, McpServer], root: Path,
                     project_tools: list[str] | None) -> AsyncIterator[McpTools]:
     """Start `servers`, list their tools, and yield them as toolsets filtered by the agent's
-    `allowedTools`; every server is stopped on exit, also when the attempt is cancelled."""
+    `allowedTools`; every server is stopped on exit, also when the attempt is cancelled, and so is what
+    a stdio server started (`mcp_processes`)."""
     async with AsyncExitStack() as stack:
         listed: dict[str, tuple[AbstractToolset[Workspace], list[str]]] = {}
         named = {name: f"MCP server {name!r} ({describe(server)})" for name, server in servers.items()}
         for name, server in servers.items():
             where = named[name]
-            toolset = _toolset(name, server, root)
+            token = new_token() if isinstance(server, StdioMcpServer) else None
+            toolset = _toolset(name, server, root, token)
+            groups: list[int] = []  # its process group, once found
+            stack.callback(end_groups, groups)  # runs after the server's own stop (the stack unwinds in reverse)
             try:
                 await stack.enter_async_context(toolset)
+                group = server_group(token) if token else None
+                if group is not None:
+                    groups.append(group)
                 tools = await toolset.list_tools()  # type: ignore[attr-defined]
             except McpServerError:
                 raise
