@@ -568,6 +568,36 @@ def test_a_mission_whose_process_died_offers_resume_and_completes(served: Served
     assert status_of(served, "missions", orphan["id"]) == "completed"
 
 
+def test_an_open_page_learns_that_the_missions_process_was_killed(served: Served, page: Page) -> None:
+    """A page opened while the process ran went on showing the mission running after a `kill -9`: the
+    killed process writes nothing, so no event came, and only a reload told."""
+    script = ("import sys, polpo_nb as polpo\n"
+              "p = polpo.Project(sys.argv[1])\n"
+              "p.execute({'name': 'Killed', 'tasks': [{'title': 'Never let go', 'assignTo': 'waiter'}]})\n"
+              "print('started', flush=True)\n"
+              "import time; time.sleep(600)\n")
+    child = subprocess.Popen([sys.executable, "-c", script, str(served.root)], stdout=subprocess.PIPE, text=True)
+    looks: list[str] = []  # the page's reads of missions/resumable
+    page.on("response", lambda r: looks.append(r.url) if r.url.endswith("/missions/resumable") else None)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "started"
+        mission = next(m for m in served.call("GET", "missions") if m["name"] == "Killed")
+        until_ok(lambda: served.call("GET", f"missions/{mission['id']}")["tasks"][0]["status"] == "in_progress")
+        login(page, served, f"#/missions/{mission['id']}")
+        # the page has read the state after the replayed history too (its second look): it has settled.
+        # (Waiting in playwright, not in time.sleep: it delivers the page's responses to `looks` as it waits.)
+        until_ok(lambda: len(looks) >= 2 or bool(page.wait_for_timeout(50)))
+        expect(page.locator(f'.ui-page[data-mission-id="{mission["id"]}"]')).to_have_attribute("data-status", "active")
+        expect(page.locator(".ui-pause-message")).to_have_count(0)
+        settled = len(looks)
+    finally:
+        child.kill()
+        child.wait(WAIT)
+    expect(page.locator(".ui-pause-message")).to_have_text("The process running it stopped")  # no reload
+    expect(page.get_by_role("button", name="Resume", exact=True)).to_be_visible()
+    assert len(looks) > settled  # learnt by looking again, no event came
+
+
 def test_a_task_offers_only_the_commands_it_can_take(served: Served, page: Page) -> None:
     """Reassess where a result can be assessed again (not for a task whose agent raised, nor one awaiting
     approval: the API refused both, so the button only ever answered an error); Kill for a pending task too."""

@@ -1,14 +1,17 @@
 // The project as the page knows it: one state snapshot (`GET state`) kept fresh by one SSE connection
 // (`GET events`). Events only say *that* something changed: the snapshot is re-read, at most every
 // REFRESH_MS however many events arrive (a burst of thousands costs a few reads), and never without
-// an event (no polling). The stream starts a little before the snapshot (the recent history feeds the
-// events list and the task pages' status history) and reconnects with `Last-Event-ID`.
+// an event. The stream starts a little before the snapshot (the recent history feeds the events list
+// and the task pages' status history) and reconnects with `Last-Event-ID`. The one look that is not an
+// event: while a mission is active, whether its process still lives (`missions/resumable`) is asked
+// every UNHELD_MS, since a process killed with `kill -9` writes nothing that would tell this page.
 
 import { call, stream } from "./api.js";
 
 const REFRESH_MS = 150;
 const HISTORY = 2000; // events replayed at start, and kept
 const RETRY_MS = [500, 1000, 2000, 5000];
+const UNHELD_MS = 5000;
 
 const number = (id) => Number(String(id || "").replace(/^evt_0*/, "")) || 0;
 
@@ -26,6 +29,7 @@ export class Live {
     this.timer = null;
     this.closed = false;
     this.pendingRefresh = null;
+    this.unheldTimer = null;
   }
 
   async start() {
@@ -38,6 +42,7 @@ export class Live {
     this.closed = true;
     if (this.controller) this.controller.abort();
     clearTimeout(this.timer);
+    clearTimeout(this.unheldTimer);
   }
 
   async connect(attempt) {
@@ -97,6 +102,7 @@ export class Live {
       if (state.missions.some((m) => m.status === "active")) await this.markUnheld(state);
       this.state = state;
       this.handlers.onState(state);
+      this.watchUnheld();
     })();
     try {
       await this.refreshing;
@@ -115,6 +121,23 @@ export class Live {
       const found = unheld.get(mission.id);
       if (found) Object.assign(mission, { pauseReason: found.pauseReason, pauseMessage: found.pauseMessage });
     }
+  }
+
+  /** While a mission shown as held is active, look again in UNHELD_MS: one whose process died since is
+   * re-read (then marked by `markUnheld`); nothing is repainted while nothing changed. */
+  watchUnheld() {
+    clearTimeout(this.unheldTimer);
+    const held = (this.state?.missions || []).filter((m) => m.status === "active" && m.pauseReason !== "interrupted");
+    if (this.closed || !held.length) return;
+    this.unheldTimer = setTimeout(async () => {
+      try {
+        const unheld = new Set((await call("GET", this.base + "missions/resumable")).map((m) => m.id));
+        if (held.some((m) => unheld.has(m.id))) this.changed();
+        else this.watchUnheld();
+      } catch (e) {
+        this.handlers.onError(e);
+      }
+    }, UNHELD_MS);
   }
 
   /** An action: its answer is reflected at once, the events that follow refresh the rest. */
