@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import queue
+import shlex
 from typing import Any
 
 import click
 
 from ..events.model import Event, parse_event_id
 from ..project import Project
-from ..spec import MissionRecord, TaskRecord
+from ..spec import MissionRecord, MissionStatus, TaskRecord
 from .app import cli
 from .exits import UserError
 from .options import json_option, print_json, print_table, project_option, say
@@ -38,7 +39,7 @@ def missions(as_json: bool, project_dir: str) -> None:
     """List the missions: status, tasks done, why a paused one waits, and an active one nobody runs."""
     with opened(project_dir) as project:
         found = project.list_missions()
-        stopped = {m.id for m in project.resumable_missions() if m.status.value == "active"}
+        stopped = {m.id for m in project.resumable_missions() if m.status == MissionStatus.ACTIVE}
     if as_json:
         print_json(found)
         return
@@ -51,7 +52,7 @@ def _waiting(mission: MissionRecord, stopped: bool) -> str:
     """Why a mission waits: a human (its pause message), or, when the process running it stopped (killed,
     the machine went down), the command that takes it over."""
     if stopped:
-        return f"its process stopped: polpo resume {mission.name}"
+        return f"its process stopped: polpo resume {shlex.quote(mission.name)}"
     return mission.pause_message or ""
 
 
@@ -82,7 +83,7 @@ def show(mission_ref: str, as_json: bool, project_dir: str) -> None:
     with opened(project_dir) as project:
         mission = find_mission(project, mission_ref)
         spent = project.mission_usage(mission.id)
-        stopped = any(m.id == mission.id and m.status.value == "active" for m in project.resumable_missions())
+        stopped = any(m.id == mission.id and m.status == MissionStatus.ACTIVE for m in project.resumable_missions())
     if as_json:
         print_json(mission)
         return
