@@ -382,6 +382,11 @@ def test_save_schedules_a_mission_file_without_running_it(tmp_path: Path):
     again = as_json("show", "nightly", cwd=root)
     assert (again["id"], again["status"], again["nextRunAt"][11:16]) == (record["id"], "scheduled", "04:30")
 
+    (root / "past.json").write_text(json.dumps(mission("past", "shout", ["p"], schedule="2020-01-01T09:00:00Z")))
+    past = polpo("save", "past.json", cwd=root, check=0)  # saved (the API takes it too), and told what comes of it
+    assert past.stdout.endswith(": scheduled, but its one-shot time 2020-01-01T09:00:00Z has passed: it will be "
+                                "reported missed, not run (give a time to come, or run it now: polpo run past)\n")
+
     plain = polpo("save", "plain.json", cwd=root, check=0)
     assert plain.stdout.endswith(": draft; run it with: polpo run plain\n")
     assert polpo("save", "nosuch.json", cwd=root, check=2).stderr.strip() == "polpo: no such mission file: nosuch.json"

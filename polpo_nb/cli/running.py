@@ -15,11 +15,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from ..engine.schedules import is_recurring
+from ..engine.schedules import GRACE_SECONDS, is_recurring, parse_iso
 from ..errors import NotFoundError
 from ..missionfile import load_mission
 from ..project import Project, RunHandle
@@ -100,13 +101,22 @@ def save(file: str, project_dir: str) -> int:
         else:
             record = project.save_mission(spec)
     head = f"saved {record.name} ({record.id}): {record.status.value}"
-    if record.schedule and record.next_run_at:
+    if record.schedule and record.next_run_at and _passed(record.schedule, record.next_run_at):
+        say(f"{head}, but its one-shot time {record.next_run_at} has passed: it will be reported missed, not run "
+            f"(give a time to come, or run it now: polpo run {shlex.quote(record.name)})")
+    elif record.schedule and record.next_run_at:
         say(f"{head}, {_schedule_note(record)}")
     elif record.schedule:
         say(f"{head}; its schedule {record.schedule!r} has no run left: it will not fire")
     else:
         say(f"{head}; run it with: polpo run {shlex.quote(record.name)}")
     return OK
+
+
+def _passed(schedule: str, next_run_at: str) -> bool:
+    """A one-shot time too long gone to fire (the API saves it, and the scheduler reports it missed)."""
+    late = datetime.now(UTC) - parse_iso(next_run_at)
+    return not is_recurring(schedule) and late.total_seconds() > GRACE_SECONDS
 
 
 def _schedule_note(mission: MissionRecord) -> str:
