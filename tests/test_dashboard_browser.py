@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -539,24 +540,35 @@ def test_the_mission_page_shows_what_it_spent_and_its_budget(served: Served, pag
     expect(page.locator(".ui-spend-total")).to_have_text(f"{usage['totalTokens']:,} tokens · 3 unpriced calls")
 
 
+@contextmanager
+def run_in_a_process_then_killed(served: Served, name: str, titles: list[str]) -> Iterator[dict[str, Any]]:
+    """`name` (a chain of `titles`, played by `waiter`) run by another process, until its first task is in
+    progress; the mission as the API gives it. On leaving, that process is killed (`kill -9`): the
+    mission stays `active`, run by no one."""
+    tasks = [{"title": t, "assignTo": "waiter", **({"dependsOn": [titles[i - 1]]} if i else {})}
+             for i, t in enumerate(titles)]
+    script = ("import json, sys, polpo_nb as polpo\n"
+              "polpo.Project(sys.argv[1]).execute(json.loads(sys.argv[2]))\n"
+              "print('started', flush=True)\n"
+              "import time; time.sleep(600)\n")
+    child = subprocess.Popen([sys.executable, "-c", script, str(served.root), json.dumps({"name": name, "tasks": tasks})],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "started"
+        found = next(m for m in served.call("GET", "missions") if m["name"] == name)
+        until_ok(lambda: served.call("GET", f"missions/{found['id']}")["tasks"][0]["status"] == "in_progress")
+        yield found
+    finally:
+        child.kill()
+        child.wait(WAIT)
+
+
 def test_a_mission_whose_process_died_offers_resume_and_completes(served: Served, page: Page) -> None:
     """The process running it was killed (`kill -9`): the mission is still `active`, and the page said
     nothing of why, with Abort as its only button. It says the process stopped and offers Resume,
     which takes the run over here."""
-    script = ("import sys, polpo_nb as polpo\n"
-              "p = polpo.Project(sys.argv[1])\n"
-              "p.execute({'name': 'Orphan', 'tasks': [{'title': 'Held', 'assignTo': 'waiter'},"
-              " {'title': 'After', 'assignTo': 'waiter', 'dependsOn': ['Held']}]})\n"
-              "print('started', flush=True)\n"
-              "import time; time.sleep(600)\n")
-    child = subprocess.Popen([sys.executable, "-c", script, str(served.root)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "started"
-        orphan = next(m for m in served.call("GET", "missions") if m["name"] == "Orphan")
-        until_ok(lambda: served.call("GET", f"missions/{orphan['id']}")["tasks"][0]["status"] == "in_progress")
-    finally:
-        child.kill()
-        child.wait(WAIT)
+    with run_in_a_process_then_killed(served, "Orphan", ["Held", "After"]) as orphan:
+        pass
     login(page, served, f"#/missions/{orphan['id']}")
     box = page.locator(f'.ui-page[data-mission-id="{orphan["id"]}"]')
     expect(box).to_have_attribute("data-status", "active")
@@ -571,18 +583,9 @@ def test_a_mission_whose_process_died_offers_resume_and_completes(served: Served
 def test_an_open_page_learns_that_the_missions_process_was_killed(served: Served, page: Page) -> None:
     """A page opened while the process ran went on showing the mission running after a `kill -9`: the
     killed process writes nothing, so no event came, and only a reload told."""
-    script = ("import sys, polpo_nb as polpo\n"
-              "p = polpo.Project(sys.argv[1])\n"
-              "p.execute({'name': 'Killed', 'tasks': [{'title': 'Never let go', 'assignTo': 'waiter'}]})\n"
-              "print('started', flush=True)\n"
-              "import time; time.sleep(600)\n")
-    child = subprocess.Popen([sys.executable, "-c", script, str(served.root)], stdout=subprocess.PIPE, text=True)
     looks: list[str] = []  # the page's reads of missions/resumable
     page.on("response", lambda r: looks.append(r.url) if r.url.endswith("/missions/resumable") else None)
-    try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "started"
-        mission = next(m for m in served.call("GET", "missions") if m["name"] == "Killed")
-        until_ok(lambda: served.call("GET", f"missions/{mission['id']}")["tasks"][0]["status"] == "in_progress")
+    with run_in_a_process_then_killed(served, "Killed", ["Never let go"]) as mission:
         login(page, served, f"#/missions/{mission['id']}")
         # the page has read the state after the replayed history too (its second look): it has settled.
         # (Waiting in playwright, not in time.sleep: it delivers the page's responses to `looks` as it waits.)
@@ -590,9 +593,6 @@ def test_an_open_page_learns_that_the_missions_process_was_killed(served: Served
         expect(page.locator(f'.ui-page[data-mission-id="{mission["id"]}"]')).to_have_attribute("data-status", "active")
         expect(page.locator(".ui-pause-message")).to_have_count(0)
         settled = len(looks)
-    finally:
-        child.kill()
-        child.wait(WAIT)
     expect(page.locator(".ui-pause-message")).to_have_text("The process running it stopped")  # no reload
     expect(page.get_by_role("button", name="Resume", exact=True)).to_be_visible()
     assert len(looks) > settled  # learnt by looking again, no event came
