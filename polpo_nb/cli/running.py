@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from ..engine.schedules import GRACE_SECONDS, is_recurring, parse_iso
+from ..engine.schedules import is_recurring, on_time, parse_iso
 from ..errors import NotFoundError
 from ..missionfile import load_mission
 from ..project import Project, RunHandle
@@ -115,8 +115,7 @@ def save(file: str, project_dir: str) -> int:
 
 def _passed(schedule: str, next_run_at: str) -> bool:
     """A one-shot time too long gone to fire (the API saves it, and the scheduler reports it missed)."""
-    late = datetime.now(UTC) - parse_iso(next_run_at)
-    return not is_recurring(schedule) and late.total_seconds() > GRACE_SECONDS
+    return not is_recurring(schedule) and not on_time(parse_iso(next_run_at), datetime.now(UTC))
 
 
 def _schedule_note(mission: MissionRecord) -> str:

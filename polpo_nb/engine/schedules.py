@@ -68,6 +68,11 @@ def is_recurring(schedule: str) -> bool:
     return croniter.is_valid(schedule)
 
 
+def on_time(occurrence: datetime, now: datetime) -> bool:
+    """Still early enough to fire (`GRACE_SECONDS`); later, the occurrence is reported missed."""
+    return (now - occurrence).total_seconds() <= GRACE_SECONDS
+
+
 def next_run(mission: Mission, after: datetime) -> datetime | None:
     """The first occurrence strictly after `after`, within `endDate`; None when the schedule is over."""
     if not mission.schedule:
@@ -221,15 +226,15 @@ class Scheduler:
         if not occurrences:
             return None
         latest = occurrences[-1]
-        on_time = (now - latest).total_seconds() <= GRACE_SECONDS
+        fires = on_time(latest, now)
         decision = Decision()
         # An occurrence already recorded (a one-shot time saved again after it fired) is neither fired nor
         # reported again: only what this look claims counts. The compare-and-set above made this engine
         # the only one deciding these occurrences, so a claim refused here is an old record, not a race.
-        for occurrence in occurrences[:-1] if on_time else occurrences:
+        for occurrence in occurrences[:-1] if fires else occurrences:
             if tx.claim_occurrence(current.id, iso(occurrence), "missed", self.owner):
                 decision.missed.append(iso(occurrence))
-        if on_time:
+        if fires:
             running = current.status in LIVE_MISSION_STATES
             if tx.claim_occurrence(current.id, iso(latest), "skipped" if running else "fired", self.owner):
                 if running:
