@@ -408,9 +408,14 @@ def test_the_orchestrators_tool_table_reruns_too(counted, calls):
 
 
 def test_two_engines_rerunning_at_once_start_one_rerun(project_dir, monkeypatch):
-    """Two engines on one store (two processes would be the same): both read the mission as completed
-    before either writes (a barrier in the lookup); the write's own check lets one through, refuses the other."""
-    from polpo_nb.engine import controls
+    """Two engines on one store (two processes would be the same): both have read the mission as completed
+    and found no live owner of its run before either writes (a barrier after the last check before the
+    write); the write's own check lets one through, refuses the other.
+
+    The barrier sits after the owner check, not before it: an engine that reached that check after the
+    other's write would hand its re-run to the owner (refused there as running), and a barrier met by a
+    third call would stall the owner's loop (seen under load, a 30 s hang)."""
+    from polpo_nb.engine.leases import Leases
 
     calls: Counter = Counter()
     first, second = polpo.Project(project_dir), polpo.Project(project_dir)
@@ -418,14 +423,16 @@ def test_two_engines_rerunning_at_once_start_one_rerun(project_dir, monkeypatch)
         for project in (first, second):
             project.agent("w")(lambda task, ctx: calls.update([task.title]) or "ok")
         first.execute(chain()).wait(WAIT)
-        both_read = threading.Barrier(2, timeout=WAIT)
+        both_checked = threading.Barrier(2, timeout=WAIT)
+        checks: list[str] = []
 
-        def find_task_then_wait(mission, ref):
-            task = find_task(mission, ref)
-            both_read.wait()
-            return task
-        find_task = controls.find_task
-        monkeypatch.setattr(controls, "find_task", find_task_then_wait)
+        def refuse_foreign_then_wait(leases, mission):
+            refuse_foreign(leases, mission)
+            checks.append(mission.name)
+            if len(checks) <= 2:  # the two re-runs' own checks only
+                both_checked.wait()
+        refuse_foreign = Leases.refuse_foreign
+        monkeypatch.setattr(Leases, "refuse_foreign", refuse_foreign_then_wait)
         outcomes: list[object] = []
 
         def rerun(project: polpo.Project) -> None:
