@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 CHROMIUM := /usr/bin/chromium
+# `make test` runs the suite's files on this many worker processes (pytest-xdist; a file's tests stay
+# together, so its module fixtures start once): `auto` is one per core, 0 runs everything in this process.
+TEST_WORKERS ?= auto
 # Extra options for `make demo`, e.g. JUPYTER_ARGS="--no-browser --port=8890 --ip=127.0.0.1".
 JUPYTER_ARGS ?=
 # Containers and cloud notebooks often run as root, which JupyterLab refuses without --allow-root.
@@ -36,7 +39,7 @@ demo-script: $(STAMP)  # the same kind of mission in a terminal, with live progr
 	$(PY) -m polpo_nb.demo
 
 test: test-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP) typecheck
 	$(VENV)/bin/ruff check .

@@ -34,13 +34,20 @@ def test_demo_passes_jupyter_args() -> None:
 
 
 def test_test_and_ci_install_through_one_target() -> None:
-    assert "pytest" in _make_n("test")
+    assert "pytest -n auto --dist loadfile" in _make_n("test")  # the files spread over the cores
+    assert "pytest -n 0 " in _make_n("test", "TEST_WORKERS=0")  # or all in one process
+    assert any(dep.startswith("pytest-xdist") for dep in _dev_extra())
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: test-deps$", makefile, re.M)
     assert re.search(r"^test-deps: \$\(STAMP\) \$\(CHROMIUM\)$", makefile, re.M)
     assert "CHROMIUM := /usr/bin/chromium" in makefile
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test-deps" in ci and "make test" in ci and "apt-get" not in ci
+
+
+def _dev_extra() -> list[str]:
+    import tomllib
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
 
 
 def _free_port() -> int:
