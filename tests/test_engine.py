@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 import pytest
@@ -221,6 +222,25 @@ def test_max_duration_times_out_the_attempt_and_counts_as_a_failed_try(project, 
     assert task.status == TaskStatus.DONE and task.retries == 1
     assert events.of("task:timeout")[0]["maxDuration"] == 100
     assert "timed out" in project.attempts(task.id)[0].result
+
+
+def test_an_agents_own_timeout_error_is_its_failure_not_a_max_duration(project, events):
+    """A socket timeout is a TimeoutError: the agent's failure, with its traceback, whether or not the task
+    has a maxDuration; only the deadline that passed is reported as `task:timeout`."""
+    @project.agent("net")
+    def net(task, ctx):
+        raise TimeoutError("upstream read timed out")
+
+    mission = (polpo.Mission("m").task("bare", assign_to="net", max_retries=0)
+               .task("bounded", assign_to="net", max_duration=60_000, max_retries=0))
+    record = project.execute(mission).wait(WAIT)
+    assert [t.status for t in record.tasks] == [TaskStatus.FAILED, TaskStatus.FAILED]
+    for task in record.tasks:
+        [attempt] = project.attempts(task.id)
+        error = json.loads(attempt.result)["error"]
+        assert attempt.status == "failed" and "TimeoutError: upstream read timed out" in error, error
+        assert "maxDuration" not in error
+    assert events.of("task:timeout") == []
 
 
 def test_side_effects_wait_for_approval_then_complete(project, events):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import polpo_nb as polpo
-from polpo_nb.engine.schedules import GRACE_SECONDS, next_run, parse_iso
+from polpo_nb.engine.schedules import GRACE_SECONDS, Scheduler, next_run, parse_iso
 from polpo_nb.spec import MissionStatus
 
 WAIT = 30
@@ -321,3 +321,29 @@ def test_an_engine_that_cannot_play_a_mission_leaves_its_occurrence_to_one_that_
     finally:
         notebook.close()
         other.close()
+
+
+def test_a_scheduler_cancelled_in_the_turn_it_is_woken_stops(project):
+    """Closing a project cancels its scheduler, often in the loop turn where the close's last event wakes
+    it. On Python 3.11 `asyncio.wait_for` then returned the wake-up and dropped the cancellation: the
+    scheduler looked again and slept on, the close waited its 5 s grace in vain, and the loop was closed
+    under a pending task ("Task was destroyed but it is pending!" on stderr)."""
+    aio = project.aio
+
+    async def cancelled_as_woken(turns: int) -> bool:
+        scheduler = Scheduler(aio.store, aio.journal, aio.owner, aio.engine.execute_mission, aio.engine.unplayable)
+        task = asyncio.create_task(scheduler.run())
+        while scheduler.looks == 0:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # asleep until woken
+        scheduler.wake()
+        for _ in range(turns):  # the cancellation lands this many loop turns after the wake-up
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=2)
+        if not done:  # went on: stop it for good before the next round
+            task.cancel()
+            await asyncio.wait([task], timeout=2)
+        return bool(done)
+
+    assert [project._thread.call(cancelled_as_woken(turns)) for turns in range(6)] == [True] * 6

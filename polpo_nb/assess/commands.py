@@ -101,12 +101,14 @@ async def run_shell(command: str, *, cwd: Path, timeout: float, merge_stderr: bo
     readers = [asyncio.ensure_future(out.drain(proc.stdout)), asyncio.ensure_future(err.drain(proc.stderr))]
     timed_out = False
     try:
-        await asyncio.wait_for(proc.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await proc.wait()
     except TimeoutError:
         timed_out = True
         _kill_group(proc)
         with contextlib.suppress(TimeoutError):  # never hang on a child that escaped the group
-            await asyncio.wait_for(proc.wait(), _DRAIN_GRACE)
+            async with asyncio.timeout(_DRAIN_GRACE):
+                await proc.wait()
     except BaseException:  # cancelled: the command must not outlive the assessment
         _kill_group(proc)
         for reader in readers:

@@ -112,7 +112,8 @@ class ChatStream:
                     self._waiters.append((loop, future))
             if future is not None:
                 try:
-                    await asyncio.wait_for(asyncio.shield(future), _WATCH_SECONDS)
+                    async with asyncio.timeout(_WATCH_SECONDS):
+                        await asyncio.shield(future)
                 except TimeoutError:
                     self._check_orphaned()
                 continue

@@ -222,7 +222,8 @@ async def _wait(p: AsyncProject, a: WaitFor) -> dict[str, Any]:
     mission = await p.get_mission(a.mission)
     handle = RunHandle(p, mission.id, mission_id=mission.id)
     try:
-        settled = await asyncio.wait_for(handle.wait_async(), a.timeout_seconds)
+        async with asyncio.timeout(a.timeout_seconds):
+            settled = await handle.wait_async()
         assert isinstance(settled, MissionRecord)  # a mission's handle answers its mission
         record = settled
     except TimeoutError:

@@ -200,19 +200,24 @@ class Attempts:
         started = time.perf_counter()
         error: str | None = None
         result: TaskResult | None = None
+        deadline = asyncio.timeout(task.max_duration / 1000 if task.max_duration else None)
         try:
             if at.meter is not None:
                 at.meter.before_request()  # a spent budget starts no agent (function agents make no model call)
             call = self.d.executor.run(at.runtime, ctx)
-            with self.d.journal.expecting(), metering(at.meter):  # its end brings a write: a commit due
-                # meanwhile waits
-                value = await (asyncio.wait_for(call, task.max_duration / 1000) if task.max_duration else call)
+            # its end brings a write: a commit due meanwhile waits
+            with self.d.journal.expecting(), metering(at.meter):
+                async with deadline:
+                    value = await call
             result = to_task_result(value)
-        except TimeoutError:
-            ctx.cancel()
-            error = f"timed out after {task.max_duration:g} ms (maxDuration)"
-            await self.d.journal.emit(TaskTimeout(task_id=task.id, mission_id=task.mission_id,
-                                                  max_duration=task.max_duration, attempt=at.number))
+        except TimeoutError as exc:
+            if not deadline.expired():  # the agent's own (a socket's): its failure, not maxDuration's
+                error = attempt_error(exc)
+            else:
+                ctx.cancel()
+                error = f"timed out after {task.max_duration:g} ms (maxDuration)"
+                await self.d.journal.emit(TaskTimeout(task_id=task.id, mission_id=task.mission_id,
+                                                      max_duration=task.max_duration, attempt=at.number))
         except asyncio.CancelledError:
             ctx.cancel()
             raise

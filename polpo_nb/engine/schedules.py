@@ -157,7 +157,8 @@ class Scheduler:
                 log.exception("schedule look failed")
                 sleep = RETRY_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=sleep)
+                async with asyncio.timeout(sleep):
+                    await self._wake.wait()
 
     def _next_runs(self, tx: Tx) -> list[tuple[MissionRecord, datetime]]:
         """Each scheduled mission with its `nextRunAt`; one that cannot be read is logged and left out, so
