@@ -3,8 +3,8 @@
 The pool is ours rather than `concurrent.futures.ThreadPoolExecutor` behind `run_in_executor`: that path
 builds a `concurrent.futures.Future` (a lock and a condition), a work item and a chain of callbacks
 between the two futures for every call, which cost more than the engine's own work for a quick agent.
-Here a call is one item on a `SimpleQueue` and its answer one `call_soon_threadsafe` that settles the
-loop's future directly.
+Here a call is one item on a `SimpleQueue`, and its answer settles the loop's future directly, the
+answers that arrive together handed over in one `call_soon_threadsafe`.
 """
 
 from __future__ import annotations
@@ -48,6 +48,31 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
         future.set_result(value)
     else:
         future.set_exception(error)
+
+
+class _Outcomes:
+    """The calls' outcomes on their way to the loop. Each `call_soon_threadsafe` writes to the loop's
+    wake-up pipe (a system call, and a loop turn to read it): outcomes that arrive while one hand-over
+    is pending ride with it, so a burst of quick calls wakes the loop once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._items: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        self._lock = threading.Lock()
+
+    def put(self, future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+        with self._lock:
+            self._items.append((future, value, error))
+            if len(self._items) > 1:
+                return  # a hand-over is pending: it takes this one too
+        with suppress(RuntimeError):  # the loop closed meanwhile (the project did): nobody waits any more
+            self.loop.call_soon_threadsafe(self._hand_over)
+
+    def _hand_over(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+        for item in items:
+            _settle(*item)
 
 
 class WorkerPool:
@@ -95,6 +120,7 @@ class WorkerPool:
 class InProcessExecutor:
     def __init__(self, max_workers: int = 8) -> None:
         self._pool = WorkerPool(max_workers, "polpo-agent")
+        self._outcomes: _Outcomes | None = None
 
     async def run(self, agent: FunctionAgent, ctx: AgentContext) -> Any:
         if agent.is_async:
@@ -103,6 +129,9 @@ class InProcessExecutor:
             except (SystemExit, KeyboardInterrupt) as exc:
                 raise _exited(exc) from exc
         loop = asyncio.get_running_loop()
+        if self._outcomes is None or self._outcomes.loop is not loop:
+            self._outcomes = _Outcomes(loop)
+        outcomes = self._outcomes
         future: asyncio.Future[Any] = loop.create_future()
         context = contextvars.copy_context()  # the attempt's dry-run flag and meter go with it
         fn = agent.fn
@@ -118,8 +147,7 @@ class InProcessExecutor:
                 error = _exited(exc)
             except BaseException as exc:  # noqa: BLE001 - the agent's failure is its waiter's to handle
                 error = exc
-            with suppress(RuntimeError):  # the loop closed meanwhile (the project did): nobody waits any more
-                loop.call_soon_threadsafe(_settle, future, value, error)
+            outcomes.put(future, value, error)
 
         self._pool.submit(call)
         return await future
