@@ -73,6 +73,8 @@ class MissionView:
         self.running_since: dict[str, str] = {}
         self.notice: str | None = None
         self.spend: dict[str, Any] | None = None  # the mission's totals (apply_usage), shown once it spent any
+        #: (pauseReason, pauseMessage) of an active mission whose process stopped (killed): nobody runs it
+        self.stopped: tuple[str, str] | None = None
         self.pending = Pending()
         self._graph_keys: list[tuple[Any, ...]] = []
         self.apply_mission(mission)
@@ -164,7 +166,8 @@ class MissionView:
         mission_status: MissionStatus = getattr(self.mission, "status", None) or MissionStatus.DRAFT
         # The clock runs while the mission works; it stops while it waits for a human (paused at a
         # checkpoint or gate, or nothing left to do but approvals) at the last thing that happened.
-        waiting = mission_status == MissionStatus.PAUSED or (
+        stopped = self.stopped if mission_status == MissionStatus.ACTIVE else None
+        waiting = mission_status == MissionStatus.PAUSED or stopped is not None or (
             mission_status == MissionStatus.ACTIVE and not counts["running"] and counts["awaiting"] > 0)
         ticking = mission_status == MissionStatus.ACTIVE and not waiting
         started = _epoch_ms(self.started_at)
@@ -183,6 +186,8 @@ class MissionView:
             value = getattr(self.mission, key, None)
             if value:
                 mission[key] = value
+        if stopped is not None:  # as `resume` finds it (`missions/resumable`)
+            mission["pause_reason"], mission["pause_message"] = stopped
         return {
             "graphRev": self.graph_rev,
             "mission": mission,

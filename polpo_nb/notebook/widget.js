@@ -107,7 +107,9 @@ function render({ model, el: host }) {
     message.textContent = mission.pause_message || mission.error || "";
     notice.textContent = state.notice || "";
     const status = mission.status;
-    const canResume = mission.id && (status === "paused" || status === "failed");
+    // active, but its process stopped (killed): nobody runs it, and resume takes it over here
+    const orphaned = status === "active" && mission.pause_reason === "interrupted";
+    const canResume = mission.id && (status === "paused" || status === "failed" || orphaned);
     resumeBtn.hidden = !canResume;
     retryLabel.hidden = !canResume;
     if (status === "failed") retryBox.checked = true;

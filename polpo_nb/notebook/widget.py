@@ -42,6 +42,9 @@ HERE = pathlib.Path(__file__).parent
 MIN_INTERVAL = 0.1
 EVENT_SCAN = 2000  # how far back a new widget looks for its mission's recent events
 DETAIL_CHARS = 4000
+#: how often a widget of an active mission asks whether the process running it still lives: a `kill -9`
+#: writes nothing, so no event would ever say it (the dashboard asks as often)
+WATCH_SECONDS = 5.0
 DAG_IMPORT = 'from "./dag.js";'  # how widget.js's one import line ends
 
 Scheduler = Callable[[float, Callable[[], None]], None]
@@ -89,7 +92,7 @@ class MissionWidget(anywidget.AnyWidget):
 
     def __init__(self, project: Any, mission: str | MissionRecord | None = None, *, task: str | None = None,
                  interval: float = MIN_INTERVAL, clock: Callable[[], float] = time.monotonic,
-                 schedule: Scheduler | None = None, **kwargs: Any) -> None:
+                 schedule: Scheduler | None = None, watch_seconds: float = WATCH_SECONDS, **kwargs: Any) -> None:
         self._aio = getattr(project, "aio", project)
         self._loop: asyncio.AbstractEventLoop = self._aio._loop
         self.mission_id = mission.id if isinstance(mission, MissionRecord) else None
@@ -105,6 +108,9 @@ class MissionWidget(anywidget.AnyWidget):
         self._last_flush = -math.inf
         self._sent_rev = 0
         self._background: set[asyncio.Task[None]] = set()
+        self._watch_seconds = watch_seconds
+        self._watch: asyncio.TimerHandle | None = None  # the next look at the mission's process
+        self._closed = False
         #: how many times the synced state was rebuilt (tests and benchmarks count them)
         self.flushes = 0
         #: called with (graph, state) after a flush where the run settled: paused, waiting for an
@@ -121,6 +127,7 @@ class MissionWidget(anywidget.AnyWidget):
         self.on_msg(self._on_message)
         self._ready = True
         self._loop.call_soon_threadsafe(self._poke_if_pending, context=self._context.copy())
+        self._loop.call_soon_threadsafe(self._arm_watch, context=self._context.copy())
 
     # -- engine side (everything below runs on the engine loop) -----------------------------------------
 
@@ -139,6 +146,7 @@ class MissionWidget(anywidget.AnyWidget):
         recent = self._aio.replay(max(0, cursor - EVENT_SCAN))
         self._view = MissionView(record, recent, project_dir=self._aio.root)
         await self._read_spend()
+        await self._look_at_process()
         self._subscription = self._aio.subscribe(self._on_event)
         return self._view.graph(), self._view.state(time.time() * 1000)
 
@@ -152,6 +160,7 @@ class MissionWidget(anywidget.AnyWidget):
             self._loop.call_soon_threadsafe(self._on_event, event)
             return
         if self._view.observe(event):
+            self._view.stopped = None  # a process writes for it: alive (the next look says it again if not)
             self._poke()
 
     def _poke_if_pending(self) -> None:
@@ -169,6 +178,40 @@ class MissionWidget(anywidget.AnyWidget):
             return
         self._scheduled = True
         self._schedule(max(0.0, self._last_flush + self._interval - self._clock()), self._flush)
+
+    def _active(self) -> bool:
+        return self.task_id is None and getattr(self._view.mission, "status", None) == MissionStatus.ACTIVE
+
+    async def _look_at_process(self) -> bool:
+        """Whether the process running the (active) mission stopped, or came back, since the last look:
+        asked as `resume` finds such a mission, among the resumable ones."""
+        stopped = None
+        if self._active():
+            found = next((m for m in await self._aio.resumable_missions()
+                          if m.id == self.mission_id and m.status == MissionStatus.ACTIVE), None)
+            if found is not None:
+                stopped = (found.pause_reason or "interrupted", found.pause_message or "")
+        changed, self._view.stopped = stopped != self._view.stopped, stopped
+        return changed
+
+    def _arm_watch(self) -> None:
+        """While the mission is active, look at its process every `watch_seconds` (never once it is not)."""
+        if self._watch is None and not self._closed and self._active():
+            self._watch = self._loop.call_later(self._watch_seconds, self._on_watch, context=self._context.copy())
+
+    def _on_watch(self) -> None:
+        self._watch = None
+        if self._closed:
+            return
+        task = self._loop.create_task(self._watch_once())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _watch_once(self) -> None:
+        if await self._look_at_process():
+            self._poke()  # its flush arms the next look
+        else:
+            self._arm_watch()
 
     def _call_later(self, delay: float, fn: Callable[[], None]) -> None:
         self._loop.call_later(delay, fn, context=self._context.copy())
@@ -211,6 +254,7 @@ class MissionWidget(anywidget.AnyWidget):
                 self._sent_rev = view.graph_rev
             self.state = view.state(time.time() * 1000)
         self.flushes += 1
+        self._arm_watch()
         key = settle_key(self.state)
         if key != self._settle_key:
             self._settle_key = key
@@ -306,6 +350,7 @@ class MissionWidget(anywidget.AnyWidget):
         return data
 
     def close(self) -> None:
+        self._closed = True  # its next look, if one is armed, does nothing
         subscription = getattr(self, "_subscription", None)
         if subscription is not None:
             subscription.close()
