@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import weakref
 from typing import Any
 
@@ -19,9 +20,14 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from polpo_nb.errors import SpecError
+
+from . import jsonbody
 from .base import PolpoMixin
 from .dialects import FLAT
 from .limits import MAX_BODY_BYTES
+
+PARSE_ERROR = -32700  # JSON-RPC's code for a body that is not JSON
 
 
 class _Endpoint:
@@ -104,6 +110,15 @@ class McpHandler(PolpoMixin, ExtensionHandlerMixin, APIHandler):
     async def _asgi(self) -> None:
         if len(self.request.body) > MAX_BODY_BYTES:
             raise web.HTTPError(413)
+        if self.request.method == "POST" and self.request.body:
+            try:  # the JSON every other body is held to: the SDK would take the last of a key given twice
+                jsonbody.loads(self.request.body)
+            except SpecError as exc:  # answered as the SDK answers JSON it cannot parse
+                self.set_status(400)
+                self.set_header("Content-Type", "application/json")
+                self.finish(json.dumps({"jsonrpc": "2.0", "id": None,
+                                        "error": {"code": PARSE_ERROR, "message": f"Parse error: {exc.message}"}}))
+                return
         gone = self._gone = asyncio.Event()
         body = self.request.body
         delivered = False

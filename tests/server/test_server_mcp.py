@@ -89,3 +89,28 @@ async def test_the_execute_streams_final_mission_hides_its_teams_literal_secrets
     name, done, _ = events[-1]
     assert name == "mission:done" and done["status"] == "completed"
     assert done["team"]["agents"][0]["mcpServers"]["web"]["headers"] == {"Authorization": "[redacted]"}
+
+
+async def test_mcp_refuses_json_the_rest_api_refuses(http_server, jp_http_port, jp_base_url, jp_auth_header,
+                                                     root_dir: Path):
+    """One JSON for every body: a key given twice (which would be read as its last value), NaN, a lone
+    surrogate are refused with a JSON-RPC parse error naming the problem, as the REST API refuses them
+    (400), never handed to the SDK, which took the last of two keys."""
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}polpo/mcp"
+    headers = {**ACCEPT, **dict(jp_auth_header), "Content-Type": "application/json"}
+    initialize = json.dumps(INITIALIZE)
+    bodies = {
+        "duplicate": (initialize[:-1] + ', "id": 2}', "duplicate key 'id'"),
+        "NaN": (initialize.replace('"capabilities": {}', '"capabilities": {"x": NaN}'), "params.capabilities.x: nan is not a number JSON has"),
+        "surrogate": (initialize.replace('"anonymous"', '"\\ud800"'), "surrogate"),
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        sane = await http.post(url, content=initialize, headers=headers)
+        answers = {name: await http.post(url, content=body, headers=headers) for name, (body, _) in bodies.items()}
+    assert sane.status_code == 200, sane.text
+    for name, (_, says) in bodies.items():
+        answer = answers[name]
+        assert answer.status_code == 400, (name, answer.text)
+        error = answer.json()
+        assert error["jsonrpc"] == "2.0" and error["id"] is None and error["error"]["code"] == -32700, (name, error)
+        assert says in error["error"]["message"], (name, error)
