@@ -208,7 +208,11 @@ class MissionWidget(anywidget.AnyWidget):
         task.add_done_callback(self._background.discard)
 
     async def _watch_once(self) -> None:
-        if await self._look_at_process():
+        try:
+            changed = await self._look_at_process()
+        except PolpoError:  # the store could not answer this time (locked by another process): ask again later
+            changed = False
+        if changed:
             self._poke()  # its flush arms the next look
         else:
             self._arm_watch()
