@@ -208,11 +208,12 @@ def test_a_cost_budget_stops_at_the_priced_spend(project_dir):
 
 def test_a_missions_duration_budget_bounds_function_agents_too(project_dir):
     """Checked only where a model call starts, `maxDuration` never stopped a mission of function agents:
-    their time was not counted, nor stored for a resume elsewhere."""
+    their time was not counted, nor stored for a resume elsewhere. (The first task alone takes more than
+    the budget, whatever the machine's load: the second is refused at its start, never by a race.)"""
     import time
 
     def slow(task, ctx):
-        time.sleep(0.6)
+        time.sleep(1.1)
         return f"did {task.title}"
 
     mission = {"name": "timed", "budget": {"maxDuration": "PT1S"},
@@ -224,14 +225,15 @@ def test_a_missions_duration_budget_bounds_function_agents_too(project_dir):
         record = project.execute(mission).wait(WAIT)
         by = {t.title: t for t in record.tasks}
         assert record.status == MissionStatus.PAUSED and record.pause_reason == "budget"
-        assert (by["a"].status, by["b"].status) == (TaskStatus.DONE, TaskStatus.DONE)  # 0.6 s < 1 s: b started
-        assert by["c"].status == TaskStatus.PENDING and by["c"].retries == 0
-        assert [a.status for a in project.attempts(by["c"].id)] == ["budget"]
+        assert by["a"].status == TaskStatus.DONE  # nothing was spent when it started
+        assert by["b"].status == TaskStatus.PENDING and by["b"].retries == 0
+        assert [a.status for a in project.attempts(by["b"].id)] == ["budget"]
+        assert by["c"].status == TaskStatus.PENDING and project.attempts(by["c"].id) == []
         [exceeded] = log.of("budget:exceeded")
-        assert exceeded["limits"][0]["limit"] == "maxDuration" and exceeded["limits"][0]["used"] >= 1.2
-    with polpo.Project(project_dir) as elsewhere:  # what a and b took was stored: a resume here knows it
+        assert exceeded["limits"][0]["limit"] == "maxDuration" and exceeded["limits"][0]["used"] >= 1.1
+    with polpo.Project(project_dir) as elsewhere:  # what a took was stored: a resume here knows it
         elsewhere.agent("w")(slow)
-        with pytest.raises(polpo.ConflictError, match=r"has spent its budget \(maxDuration 1\.2"):
+        with pytest.raises(polpo.ConflictError, match=r"has spent its budget \(maxDuration [\d.]+ of 1 s"):
             elsewhere.resume("timed")
         elsewhere.update_mission("timed", {"budget": {"maxDuration": "PT10S"}})
         assert elsewhere.resume("timed").wait(WAIT).status == MissionStatus.COMPLETED
