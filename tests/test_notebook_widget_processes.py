@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -86,4 +87,23 @@ def test_a_widget_opened_on_a_mission_whose_process_died_says_so(project, comms)
     widget = MissionWidget(project, mission_id)
     assert widget.state["mission"]["pause_message"] == STOPPED
     assert widget.state["mission"]["pause_reason"] == "interrupted"
+    widget.close()
+
+
+def test_a_widget_of_a_mission_this_kernel_runs_never_asks_about_its_process(project, comms, monkeypatch):  # noqa: F811
+    """The kernel that runs the mission is the one showing it: its process is alive while the widget
+    is, so the widget does not read the missions every few seconds to learn it."""
+    release = threading.Event()
+    project.agent("w")(lambda task, ctx: release.wait(WAIT) and "ok")
+    asked: list[str] = []
+    resumable = project.aio.resumable_missions
+    monkeypatch.setattr(project.aio, "resumable_missions", lambda: asked.append("asked") or resumable())
+    run = project.execute(polpo.Mission("here").task("a", assign_to="w"))
+    widget = MissionWidget(project, run.mission_id, watch_seconds=0.05)
+    wait_for(lambda: widget.state["tasks"] and next(iter(widget.state["tasks"].values()))["status"] == "in_progress",
+             timeout=WAIT)
+    threading.Event().wait(1.0)  # twenty intervals of the watch, the mission active all along
+    release.set()
+    assert run.wait(WAIT).status.value == "completed"
+    assert asked == []
     widget.close()

@@ -184,9 +184,10 @@ class MissionWidget(anywidget.AnyWidget):
 
     async def _look_at_process(self) -> bool:
         """Whether the process running the (active) mission stopped, or came back, since the last look:
-        asked as `resume` finds such a mission, among the resumable ones."""
+        asked as `resume` finds such a mission, among the resumable ones (not when this kernel runs it:
+        its process lives as long as the widget)."""
         stopped = None
-        if self._active():
+        if self._active() and self.mission_id is not None and not self._aio.runs(self.mission_id):
             found = next((m for m in await self._aio.resumable_missions()
                           if m.id == self.mission_id and m.status == MissionStatus.ACTIVE), None)
             if found is not None:

@@ -179,6 +179,10 @@ class AsyncProject(ProjectChat):
         """How many times this process looked for other processes' commits (tests count idle wake-ups)."""
         return self._others.looks
 
+    def runs(self, mission_id: str) -> bool:
+        """Whether this process runs the mission now (its engine holds the run)."""
+        return self.engine.is_running(mission_id)
+
     @engine_call
     async def in_use(self) -> bool:
         """Whether closing the project now would stop something: a run this process owns, a client
