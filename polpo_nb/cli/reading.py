@@ -39,13 +39,19 @@ def missions(as_json: bool, project_dir: str) -> None:
     """List the missions: status, tasks done, why a paused one waits, and an active one nobody runs."""
     with opened(project_dir) as project:
         found = project.list_missions()
-        stopped = {m.id for m in project.resumable_missions() if m.status == MissionStatus.ACTIVE}
+        stopped = set() if as_json else _stopped(project)  # the JSON is the records as stored
     if as_json:
         print_json(found)
         return
     print_table(["id", "name", "status", "done", "waiting for"],
                 [(m.id, m.name, m.status.value, _done(m), _waiting(m, m.id in stopped)) for m in found],
                 empty="no missions yet")
+
+
+def _stopped(project: Project) -> set[str]:
+    """The ids of the active missions whose process stopped (killed, the machine went down): resumable,
+    though nobody paused them."""
+    return {m.id for m in project.resumable_missions() if m.status == MissionStatus.ACTIVE}
 
 
 def _waiting(mission: MissionRecord, stopped: bool) -> str:
@@ -83,7 +89,7 @@ def show(mission_ref: str, as_json: bool, project_dir: str) -> None:
     with opened(project_dir) as project:
         mission = find_mission(project, mission_ref)
         spent = project.mission_usage(mission.id)
-        stopped = any(m.id == mission.id and m.status == MissionStatus.ACTIVE for m in project.resumable_missions())
+        stopped = not as_json and mission.id in _stopped(project)
     if as_json:
         print_json(mission)
         return
