@@ -204,3 +204,26 @@ async def test_a_mission_save_run_again_in_its_batch_stores_what_it_would_alone(
     assert [t.status for t in stored] == [TaskStatus.DRAFT] * 3
     assert [t.spec.model_dump() for t in stored] == expected
     assert [t.seq for t in stored] == list(range(stored[0].seq, stored[0].seq + 3))
+
+
+def test_a_mission_saved_again_with_new_tasks_numbers_them_in_one_look(project, monkeypatch):
+    """Saving a mission again (re-running its notebook cell with more tasks) adds each new task at the
+    next seq, in the order given, and removes the dropped ones: the next seq is looked up once, and the
+    buffered rows are written once, not once per task (each a statement and a flush: 2.5x the time of a
+    first save at 10,000 tasks)."""
+    project.agent("w")(lambda task, ctx: "done")
+    first = project.save_mission(polpo.Mission("grow").task("a", assign_to="w").task("gone", assign_to="w"))
+    alone = project.create_task(polpo.Task(title="alone", assign_to="w"))
+    looks, flushes = [], []
+    real_seq, real_flush = Tx.next_seq, Tx.flush
+    monkeypatch.setattr(Tx, "next_seq", lambda tx: looks.append(1) or real_seq(tx))
+    monkeypatch.setattr(Tx, "flush", lambda tx: flushes.append(1) or real_flush(tx))
+    grown = polpo.Mission("grow").task("a", assign_to="w")
+    for i in range(40):
+        grown.task(f"n{i}", assign_to="w", depends_on=["a"])
+    saved = project.update_mission(first.id, grown.to_wire())
+    assert len(looks) == 1 and len(flushes) < 10  # a few per transaction, whatever the number of tasks
+    assert [t.title for t in saved.tasks] == ["a", *[f"n{i}" for i in range(40)]]
+    assert saved.tasks[0].id == first.tasks[0].id
+    assert [t.seq for t in saved.tasks[1:]] == list(range(alone.seq + 1, alone.seq + 41))
+    assert saved == project.get_mission(saved.id)

@@ -13,9 +13,11 @@ from polpo_nb.errors import NotFoundError, SpecError
 from polpo_nb.spec import (
     FileExistsExpectation,
     LlmReviewExpectation,
+    MissionRecord,
     MetricsExpectation,
     Mission,
     ScriptExpectation,
+    Task,
     TaskRecord,
     TaskResult,
     TaskStatus,
@@ -656,3 +658,28 @@ def test_a_file_or_media_outcome_without_a_path_is_refused_when_the_task_is_made
     stored = TaskRecord.model_validate({"id": "task_1", "title": "T", "assignTo": "w", "seq": 1, "createdAt": "x",
                                         "updatedAt": "x", "expectedOutcomes": [{"type": kind}]}, context=STORED)
     assert stored.expected_outcomes[0].path is None  # stored by an earlier version: still read
+
+
+@pytest.mark.parametrize("change", [{}, {"priority": 2}, {"expectations": ["it is right", "and short"]},
+                                    {"dependsOn": []}, {"retryPolicy": {"escalateAfter": 1}}])
+def test_a_task_record_has_the_spec_its_own_spec_equals(change):
+    """`has_spec` is `record.spec == spec` without building the record's spec: the two agree for an
+    unchanged task and for a change of any kind of field (scalar, nested model, list)."""
+    wire = {"title": "a", "assignTo": "w", "dependsOn": ["b"], "expectations": ["it is right"],
+            "retryPolicy": {"escalateAfter": 2}}
+    record = TaskRecord.extending(Task.model_validate(wire), id="task-1", seq=1)
+    spec = Task.model_validate({**wire, **change})
+    assert record.has_spec(spec) is (record.spec == spec) is (not change)
+
+
+def test_a_mission_record_s_spec_fields_are_its_spec_but_the_tasks():
+    """`spec_fields` (a mission saved again with a new task list) is `spec`'s wire form without the
+    tasks, for every kind of mission field: nested models, lists of them, dates, data."""
+    wire = _mission(deadline="2027-01-01T00:00:00Z", schedule="0 9 * * 1", data={"k": [1, None]},
+                    checkpoints=[{"name": "review", "afterTasks": ["Run tests"]}], budget={"maxCostUsd": 2})
+    spec = parse(Mission, wire)
+    tasks = [TaskRecord.extending(t, id=f"task-{i}", seq=i) for i, t in enumerate(spec.tasks)]
+    record = MissionRecord.model_validate({**spec.model_dump(), "id": "mission-1", "tasks": tasks})
+    whole = record.spec.model_dump(by_alias=True, exclude_none=True)
+    assert len(whole.pop("tasks")) == 2
+    assert record.spec_fields() == whole and whole["checkpoints"] and whole["team"]["agents"]

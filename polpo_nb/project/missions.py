@@ -201,7 +201,7 @@ class MissionEditor:
         if running and "tasks" in keys:
             raise ConflictError(f"Mission {current.name!r} is {current.status.value}: its task list cannot be "
                                 "replaced while it runs; add, change or remove tasks one at a time, or abort it first")
-        base = current.spec.model_dump(by_alias=True, exclude_none=True)
+        base = current.spec_fields() if "tasks" in keys else current.spec.model_dump(by_alias=True, exclude_none=True)
         spec = parse(Mission, {**base, **patch}, context=stored_but(keys))  # what it does not change: as stored
         renamed = spec.name != current.name
         if running and renamed:  # its tasks carry its name (`group`), and its run's copies of them would be stored
@@ -284,8 +284,11 @@ def as_data(value: Any) -> Any:
     return value
 
 
-def _insert_task(tx: Tx, emit: Emit, spec: Task, mission: MissionRecord | None) -> TaskRecord:
-    record = _task_record(spec, tx.next_seq(), mission.id if mission else None, mission.name if mission else None)
+def _insert_task(tx: Tx, emit: Emit, spec: Task, mission: MissionRecord | None, seq: int | None = None) -> TaskRecord:
+    """`seq`: the one it gets, when the caller numbers several new tasks from one `next_seq` (each look
+    writes the rows buffered so far and queries: once per task, that was most of a re-save's time)."""
+    seq = tx.next_seq() if seq is None else seq
+    record = _task_record(spec, seq, mission.id if mission else None, mission.name if mission else None)
     _put_new_task(tx, emit, record)
     return record
 
@@ -294,15 +297,17 @@ def _replace_tasks(tx: Tx, emit: Emit, current: MissionRecord, tasks: list[Task]
     """`tasks` becomes the mission's task list, matched by title: kept tasks keep their ids and history."""
     existing = {t.title: t for t in current.tasks}
     wanted = {t.title for t in tasks}
-    for title, gone in existing.items():
-        if title not in wanted:
-            tx.delete_task(gone.id)
-            emit(TaskRemoved(task_id=gone.id, mission_id=current.id, title=title))
+    gone = [task for title, task in existing.items() if title not in wanted]
+    tx.delete_tasks([task.id for task in gone])
+    for task in gone:
+        emit(TaskRemoved(task_id=task.id, mission_id=current.id, title=task.title))
+    seq = tx.next_seq()  # after the deletions: a deleted task's seq is never given again
     for spec in tasks:
         old = existing.get(spec.title)
         if old is None:
-            _insert_task(tx, emit, spec, current)
-        elif old.spec != spec:
+            _insert_task(tx, emit, spec, current, seq)
+            seq += 1
+        elif not old.has_spec(spec):
             tx.put_task(old.model_copy(update={**dict(spec), "updated_at": utcnow()}))
             emit(TaskUpdated(task_id=old.id, mission_id=current.id))
 

@@ -343,6 +343,11 @@ class MissionRecord(Mission):
             {**self.model_dump(include=set(Mission.model_fields)), "tasks": [t.spec for t in self.tasks]},
             context=STORED)
 
+    def spec_fields(self) -> dict[str, Any]:
+        """The wire form of `spec` but its tasks: a whole new task list replaces them (a mission saved
+        again), so their specs, a dump and a validation per task, are not built to be dropped."""
+        return self.model_dump(include=set(Mission.model_fields) - {"tasks"}, by_alias=True, exclude_none=True)
+
 
 def mission_problems(mission: Mission, *, stored: bool = False) -> list[tuple[str, str]]:
     """Every structural problem as `(path, message)`: duplicate titles, unknown or cyclic dependencies,

@@ -152,3 +152,8 @@ class TaskRecord(Task):
     @property
     def spec(self) -> Task:
         return Task.model_validate(self.model_dump(include=set(TASK_SPEC_FIELDS)))
+
+    def has_spec(self, spec: Task) -> bool:
+        """Whether this task is defined as `spec`: `self.spec == spec` without building the spec (a dump
+        and a validation per task, most of saving an unchanged mission of many tasks again)."""
+        return all(getattr(self, name) == getattr(spec, name) for name in TASK_SPEC_FIELDS)

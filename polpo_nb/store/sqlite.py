@@ -313,7 +313,12 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows, CommandRows):
         return rows
 
     def delete_task(self, task_id: str) -> None:
-        self._x("DELETE FROM tasks WHERE id = ?", (task_id,))
+        self.delete_tasks([task_id])
+
+    def delete_tasks(self, task_ids: list[str]) -> None:
+        if task_ids:
+            self.flush()
+            self._c.executemany("DELETE FROM tasks WHERE id = ?", [(task_id,) for task_id in task_ids])
 
     def next_seq(self) -> int:
         """One more than the largest seq a task has or a deleted task had (schema V9): the largest of the
