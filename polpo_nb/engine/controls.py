@@ -404,7 +404,7 @@ def _skipped_descendants(run: Run, task_id: str) -> list[str]:
     out: list[str] = []
     frontier = [task_id]
     while frontier:
-        for child in run.dependents.get(frontier.pop(), []):
+        for child in run.dependents.get(frontier.pop(), ()):
             t = run.tasks[child]
             if child not in out and t.status == S.FAILED and t.result and (t.result.error or "").startswith(SKIPPED_PREFIX):
                 out.append(child)

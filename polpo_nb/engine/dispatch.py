@@ -327,7 +327,7 @@ class Dispatcher:
         doomed: list[str] = []
         frontier = [failed.id]
         while frontier:
-            for child in run.dependents.get(frontier.pop(), []):
+            for child in run.dependents.get(frontier.pop(), ()):
                 if child not in doomed and child not in run.skipping and run.tasks[child].status == S.PENDING:
                     doomed.append(child)
                     frontier.append(child)

@@ -59,7 +59,7 @@ def rerun_tail(run: Run, start: TaskRecord) -> list[str]:
     tail = {start.id}
     frontier = [start.id]
     while frontier:
-        for child in run.dependents.get(frontier.pop(), []):
+        for child in run.dependents.get(frontier.pop(), ()):
             if child not in tail:
                 tail.add(child)
                 frontier.append(child)

@@ -66,7 +66,9 @@ class Run:
         self.tasks: dict[str, TaskRecord] = {}
         self.by_title: dict[str, str] = {}
         self.unmet: dict[str, int] = {}
-        self.dependents: dict[str, list[str]] = {}
+        #: a task -> those that depend on it, for the tasks some depend on: tuples of ids, which the collector
+        #: stops tracking (it visits each of a run's lists at every full collection)
+        self.dependents: dict[str, tuple[str, ...]] = {}
         self.parked: set[str] = set()
         self.deferred: list[str] = []
         self.queued: set[str] = set()
@@ -115,30 +117,28 @@ class Run:
         self.tasks = {t.id: t for t in tasks}
         self.by_title = {t.title: t.id for t in tasks}
         self.unmet = {}
-        self.dependents = {t.id: [] for t in tasks}
         self.rebuild_counters()
 
     def rebuild_counters(self) -> None:
         """Each task's unmet dependencies (those of the run not done) and each task's dependents: one
         pass over the edges (a 10,000-task run is started with it)."""
-        tasks, by_title, dependents, unmet = self.tasks, self.by_title, self.dependents, self.unmet
-        for deps in dependents.values():
-            deps.clear()
+        tasks, by_title, unmet = self.tasks, self.by_title, self.unmet
+        dependents: dict[str, list[str]] = {}
         done = TaskStatus.DONE
         for tid, task in tasks.items():
             count = 0
             for title in task.depends_on:
                 parent = by_title.get(title)
                 if parent is not None:
-                    dependents[parent].append(tid)
+                    dependents.setdefault(parent, []).append(tid)
                     if tasks[parent].status != done:
                         count += 1
             unmet[tid] = count
+        self.dependents = {parent: tuple(children) for parent, children in dependents.items()}
 
     def add_task(self, task: TaskRecord) -> None:
         self.tasks[task.id] = task
         self.by_title[task.title] = task.id
-        self.dependents[task.id] = []
         self.rebuild_counters()
 
     def remove_task(self, task_id: str) -> None:
