@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+import anyio
 from mcp import types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
@@ -69,7 +70,9 @@ async def serve_stdio(path: str | Path, **project_options: Any) -> None:
     """`polpo mcp`: open the project (its engine runs on this loop) and serve it on stdin/stdout until
     the client closes the stream. Nothing else may write to stdout: the stream is the protocol's."""
     from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
 
+    from .mcp_stdin import StrictLines, claimed_stdin
     from .project.aproject import AsyncProject
 
     project = await AsyncProject.open(path, **project_options)
@@ -77,8 +80,14 @@ async def serve_stdio(path: str | Path, **project_options: Any) -> None:
         async def current() -> AsyncProject:
             return project
         server = build_server(current)
-        async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+        with claimed_stdin() as stdin:
+            lines = StrictLines(anyio.wrap_file(stdin))
+            # (the SDK iterates what it is given: a file's lines, or these)
+            async with stdio_server(stdin=cast(Any, lines)) as (read, write):
+                async def refuse(answer: dict[str, Any]) -> None:
+                    await write.send(SessionMessage(types.jsonrpc_message_adapter.validate_python(answer)))
+                lines.refuse = refuse
+                await server.run(read, write, server.create_initialization_options())
     finally:
         await project.close()
 

@@ -13,9 +13,9 @@ from polpo_nb.errors import NotFoundError, SpecError
 from polpo_nb.spec import (
     FileExistsExpectation,
     LlmReviewExpectation,
-    MissionRecord,
     MetricsExpectation,
     Mission,
+    MissionRecord,
     ScriptExpectation,
     Task,
     TaskRecord,

@@ -19,8 +19,8 @@ from tornado.iostream import StreamClosedError
 from polpo_nb.chat import ChatStream
 from polpo_nb.chat.completions import ChunkWriter, classify, completion, model_label, openai_error
 from polpo_nb.errors import PolpoError, SpecError
+from polpo_nb.spec import jsonbody
 
-from . import jsonbody
 from .dialects import FLAT, code_of, dumps, status_of
 from .failures import Failure
 from .route_handler import RouteHandler

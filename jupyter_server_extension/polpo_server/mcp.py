@@ -21,13 +21,12 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from polpo_nb.errors import SpecError
+from polpo_nb.mcp_stdin import parse_error
+from polpo_nb.spec import jsonbody
 
-from . import jsonbody
 from .base import PolpoMixin
 from .dialects import FLAT
 from .limits import MAX_BODY_BYTES
-
-PARSE_ERROR = -32700  # JSON-RPC's code for a body that is not JSON
 
 
 class _Endpoint:
@@ -116,8 +115,7 @@ class McpHandler(PolpoMixin, ExtensionHandlerMixin, APIHandler):
             except SpecError as exc:  # answered as the SDK answers JSON it cannot parse
                 self.set_status(400)
                 self.set_header("Content-Type", "application/json")
-                self.finish(json.dumps({"jsonrpc": "2.0", "id": None,
-                                        "error": {"code": PARSE_ERROR, "message": f"Parse error: {exc.message}"}}))
+                self.finish(json.dumps(parse_error(exc)))
                 return
         gone = self._gone = asyncio.Event()
         body = self.request.body

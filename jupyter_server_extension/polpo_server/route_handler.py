@@ -19,9 +19,8 @@ from tornado.iostream import StreamClosedError
 
 from polpo_nb import AsyncProject, dryrun, files
 from polpo_nb.errors import PolpoError, SpecError
-from polpo_nb.spec import parse, to_jsonable
+from polpo_nb.spec import jsonbody, parse, to_jsonable
 
-from . import jsonbody
 from .base import PolpoMixin
 from .cache import RenderCache, Rendered, WireJSON
 from .dialects import dumps

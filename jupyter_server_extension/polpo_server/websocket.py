@@ -20,9 +20,8 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from polpo_nb.errors import PolpoError, SpecError
 from polpo_nb.events import EventFilter, parse_event_id
-from polpo_nb.spec import parse
+from polpo_nb.spec import jsonbody, parse
 
-from . import jsonbody
 from .auth import AUTH_RESOURCE
 from .base import PolpoMixin
 from .dialects import dumps, status_of

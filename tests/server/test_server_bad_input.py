@@ -25,7 +25,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from polpo_nb.events.filters import EventFilter
-from polpo_server.jsonbody import MAX_DEPTH
+from polpo_nb.spec.jsonbody import MAX_DEPTH
 from polpo_server.limits import MAX_PATTERN_LENGTH, MAX_PATTERNS
 
 KEY = "sk_corpus_5ecret_key"

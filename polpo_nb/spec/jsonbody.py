@@ -1,4 +1,5 @@
-"""The one JSON parser of every request body and WebSocket message: JSON as RFC 8259 says, no more.
+"""The one JSON parser of every request body, WebSocket message and `polpo mcp` line: JSON as RFC 8259
+says, no more.
 
 Python's `json.loads` is lenient where the server cannot afford it: it accepts `NaN`, `Infinity` and
 turns `1e999` into `inf` (none of which JSON has, so a value holding one can be neither answered nor
@@ -14,8 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polpo_nb.errors import SpecError
-from polpo_nb.spec.datafile import DuplicateKeyError, loads_json
+from ..errors import SpecError
+from .datafile import DuplicateKeyError, loads_json
 
 #: Deepest nesting accepted (a mission with tasks, expectations and dimensions is under 10 levels).
 MAX_DEPTH = 64
