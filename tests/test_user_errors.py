@@ -85,7 +85,7 @@ def test_every_builder_model_raises_spec_error_naming_the_field(build, field):
 
 @pytest.mark.parametrize("returned", [object(), [1, {"a": object()}], {"when": {1, 2}, "f": len}])
 def test_an_agent_returning_what_json_cannot_carry_fails_its_attempt_and_is_retried(project, returned):
-    """It failed as an "engine error" in the commit (polpo's traceback, the attempt marked killed, no retry)."""
+    """It failed as an "engine error" in the commit (polpo's traceback, no retry)."""
     project.agent("w")(lambda task, ctx: returned)
     record = project.execute(polpo.Mission("m").task("a", assign_to="w", max_retries=1)).wait(30)
     task = record.tasks[0]
@@ -141,3 +141,21 @@ def test_an_unknown_status_filter_is_refused_naming_the_statuses_not_an_empty_li
     assert "'complete' is not a" in info.value.message and ("'done'" in info.value.message
                                                              or "'completed'" in info.value.message)
     assert len(getattr(project, listing)(status="done" if "task" in listing else "completed")) == 1
+
+
+def test_an_engine_error_during_an_attempt_ends_it_failed_not_killed(project, monkeypatch):
+    """polpo's own failure while the attempt runs (here its assessment raising): the task fails with
+    polpo's traceback, and the attempt is recorded `failed`, as the task is; `killed` says someone
+    killed it, which nobody did."""
+    import polpo_nb.engine.attempts as attempts
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("the assessment broke")
+    monkeypatch.setattr(attempts, "assess", broken)
+    project.agent("w")(lambda task, ctx: "done")
+    record = project.execute(polpo.Mission("m").task("a", assign_to="w", max_retries=2)).wait(30)
+    task = record.tasks[0]
+    assert task.status.value == "failed" and "the assessment broke" in task.result.error
+    assert [a.status for a in project.attempts(task.id)] == ["failed"]
+    events = [e for e in project.replay() if e.event == "task:transition" and e.data["to"] == "failed"]
+    assert [e.data.get("reason") for e in events] == ["engine error"]

@@ -131,13 +131,14 @@ class Attempts:
         await self.writes.update(run, tid, back)
         run.handed_back[tid] = (failures, phase)
 
-    async def fail(self, run: Run, tid: str, error: str, *, reason: str) -> None:
-        """The task fails with `error` (killed, aborted by an engine error, ...); its running attempt is
-        recorded `killed`. A task already done or failed stays as it is."""
+    async def fail(self, run: Run, tid: str, error: str, *, reason: str, attempt_status: str = "failed") -> None:
+        """The task fails with `error` (killed, aborted by an engine error, ...); its running attempt ends
+        `attempt_status`: `failed` as the task does, unless someone killed it. A task already done or
+        failed stays as it is."""
         def fail(tx: Tx, emit: Emit, t: TaskRecord) -> TaskRecord:
             if t.status in (S.DONE, S.FAILED):
                 return t
-            end_running_attempts(tx, (t.id,), "killed")
+            end_running_attempts(tx, (t.id,), attempt_status)
             result = (t.result or TaskResult()).model_copy(update={"error": error})
             return put_task(tx, emit, t, S.FAILED, reason=reason, result=result, phase=None)
         await self.writes.update(run, tid, fail)

@@ -244,7 +244,7 @@ class Controls:
             self.leases.refuse_task_foreign(task)
             run = Run(None, [task])
         run.queued.discard(task_id)
-        await self.dispatcher.fail_task(run, task_id, "killed", reason="killed")
+        await self.dispatcher.fail_task(run, task_id, "killed", reason="killed", attempt_status="killed")
         return run.tasks[task_id]
 
     async def decide(self, task_id: str, approve: bool, note: str | None = None) -> TaskRecord:

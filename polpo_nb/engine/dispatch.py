@@ -283,8 +283,8 @@ class Dispatcher:
             self.dispatch()
         await self.check_finished(run)  # the last job of a run closes it
 
-    async def fail_task(self, run: Run, tid: str, error: str, *, reason: str) -> None:
-        await self.attempts.fail(run, tid, error, reason=reason)
+    async def fail_task(self, run: Run, tid: str, error: str, *, reason: str, attempt_status: str = "failed") -> None:
+        await self.attempts.fail(run, tid, error, reason=reason, attempt_status=attempt_status)
         await self.after_task(run, tid)
 
     # == after a task settles: dependents, gates, checkpoints, completion ===============================
