@@ -227,3 +227,36 @@ def test_a_mission_saved_again_with_new_tasks_numbers_them_in_one_look(project, 
     assert saved.tasks[0].id == first.tasks[0].id
     assert [t.seq for t in saved.tasks[1:]] == list(range(alone.seq + 1, alone.seq + 41))
     assert saved == project.get_mission(saved.id)
+
+
+def test_a_mission_edit_returns_what_it_stored_without_reading_it_back(project):
+    """Renamed, one task changed, one dropped, one added: the record the edit returns (built from what it
+    wrote, no read of every task back) is the one a read finds, task order (by seq) included."""
+    project.agent("w")(lambda task, ctx: "done")
+    first = project.save_mission(polpo.Mission("edit").task("a", assign_to="w").task("b", assign_to="w")
+                                 .task("c", assign_to="w", depends_on=["a"]))
+    edited = polpo.Mission("edited").task("new", assign_to="w").task("c", assign_to="w", priority=3,
+                                                                       depends_on=["a"]).task("a", assign_to="w")
+    saved = project.update_mission(first.id, edited.to_wire())
+    assert [t.title for t in saved.tasks] == ["a", "c", "new"] and saved.task_count == 3
+    assert {t.group for t in saved.tasks} == {"edited"} and saved.tasks[1].priority == 3
+    assert saved == project.get_mission(first.id)
+
+
+def test_a_mission_edit_made_while_another_writes_its_tasks_returns_what_is_stored(project, monkeypatch):
+    """A task of the mission written by someone else between the edit's read and its write: the edit
+    returns the task as stored (read back), not as it was when the edit read it."""
+    project.agent("w")(lambda task, ctx: "done")
+    first = project.save_mission(polpo.Mission("racing").task("a", assign_to="w").task("b", assign_to="w"))
+    editor = project.aio.missions
+    real_check = editor.agents.check
+
+    def check_then_someone_writes(*args, **kwargs):
+        real_check(*args, **kwargs)
+        with project.aio.store.write() as tx:  # another writer, after the edit read the mission
+            tx.put_task(first.tasks[1].evolve(description="written meanwhile"))
+    monkeypatch.setattr(editor.agents, "check", check_then_someone_writes)
+    saved = project.update_mission(first.id, polpo.Mission("racing").task("a", assign_to="w")
+                                   .task("b", assign_to="w").task("c", assign_to="w").to_wire())
+    assert [t.title for t in saved.tasks] == ["a", "b", "c"] and saved.tasks[1].description == "written meanwhile"
+    assert saved == project.get_mission(first.id)

@@ -197,6 +197,7 @@ class MissionEditor:
             raise SpecError([{"loc": [k], "msg": "not a field a PATCH may change"} for k in sorted(unknown)])
         with self.store.read() as tx:
             current = tx.mission(ref)
+            mark = tx.task_mark()  # where the task rows stood when `current`'s were read
         running = current.status in (MissionStatus.ACTIVE, MissionStatus.PAUSED)
         if running and "tasks" in keys:
             raise ConflictError(f"Mission {current.name!r} is {current.status.value}: its task list cannot be "
@@ -212,18 +213,21 @@ class MissionEditor:
         self.agents.check(spec.tasks, spec.team, kept=current.tasks, team_given="team" in keys)
 
         def write(tx: Tx, emit: Emit) -> MissionRecord:
-            if "tasks" in keys:
-                _replace_tasks(tx, emit, current, spec.tasks)
+            # No task row written since `current` was read (by anyone): its tasks are the stored ones, and
+            # what this write makes of them is what it returns, with no read of every task back
+            as_read = tx.task_mark() == mark
+            tasks = _replace_tasks(tx, emit, current, spec.tasks) if "tasks" in keys else current.tasks
             update = {**dict(spec), "tasks": [], "updated_at": utcnow()}
             if "schedule" in keys or "end_date" in keys:
                 update.update(_schedule_fields(spec, current.status))
             record = current.model_copy(update=update)
             tx.put_mission(record)
             if renamed:  # each task keeps its mission's name as `group`
-                for task in tx.tasks(mission_id=current.id):
-                    tx.put_task(task.evolve(group=spec.name))
+                tasks = [task.evolve(group=spec.name) for task in (tasks if as_read else tx.tasks(mission_id=current.id))]
+                for task in tasks:
+                    tx.put_task(task)
             emit(MissionSaved(mission_id=current.id, name=spec.name, fields=sorted(to_camel(k) for k in patch)))
-            return tx.mission(current.id)
+            return record.evolve(tasks=tasks, task_count=len(tasks)) if as_read else tx.mission(current.id)
         updated = await self.journal.write(write)
         self.engine.redefine_mission(updated)
         return updated
@@ -293,8 +297,9 @@ def _insert_task(tx: Tx, emit: Emit, spec: Task, mission: MissionRecord | None, 
     return record
 
 
-def _replace_tasks(tx: Tx, emit: Emit, current: MissionRecord, tasks: list[Task]) -> None:
-    """`tasks` becomes the mission's task list, matched by title: kept tasks keep their ids and history."""
+def _replace_tasks(tx: Tx, emit: Emit, current: MissionRecord, tasks: list[Task]) -> list[TaskRecord]:
+    """`tasks` becomes the mission's task list, matched by title: kept tasks keep their ids and history.
+    Returns the mission's tasks as stored now, in a read's order (by seq: the kept ones, then the new)."""
     existing = {t.title: t for t in current.tasks}
     wanted = {t.title for t in tasks}
     gone = [task for title, task in existing.items() if title not in wanted]
@@ -302,14 +307,18 @@ def _replace_tasks(tx: Tx, emit: Emit, current: MissionRecord, tasks: list[Task]
     for task in gone:
         emit(TaskRemoved(task_id=task.id, mission_id=current.id, title=task.title))
     seq = tx.next_seq()  # after the deletions: a deleted task's seq is never given again
+    kept: dict[str, TaskRecord] = {title: task for title, task in existing.items() if title in wanted}
+    new: list[TaskRecord] = []
     for spec in tasks:
         old = existing.get(spec.title)
         if old is None:
-            _insert_task(tx, emit, spec, current, seq)
+            new.append(_insert_task(tx, emit, spec, current, seq))
             seq += 1
         elif not old.has_spec(spec):
-            tx.put_task(old.model_copy(update={**dict(spec), "updated_at": utcnow()}))
+            kept[spec.title] = old.model_copy(update={**dict(spec), "updated_at": utcnow()})
+            tx.put_task(kept[spec.title])
             emit(TaskUpdated(task_id=old.id, mission_id=current.id))
+    return [*kept.values(), *new]
 
 
 def _rename_references(tx: Tx, mission: MissionRecord, old: str, new: str) -> None:
