@@ -6,6 +6,8 @@ The model is a scripted OpenAI-compatible server on loopback reporting 100 token
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from support import EventLog
 
@@ -133,14 +135,23 @@ def test_a_mission_without_budget_is_not_stopped(project_dir):
 
 def test_concurrent_attempts_finish_their_current_call_and_start_no_other(project_dir):
     mission = polpo.Mission.model_validate({
-        "name": "wide", "budget": {"maxTokens": 200},
+        "name": "wide", "budget": {"maxTokens": 100},  # spent by any one call
         "tasks": [{"title": f"t{i}", "assignTo": "worker"} for i in range(4)],
         "team": {"agents": [{"name": "worker", "model": "local:worker"}]},
     })
-    with LoopbackOpenAI(two_turns, usage=hundred_tokens, latency=0.2) as server, \
+    together = threading.Barrier(4, timeout=WAIT)
+
+    def first_calls_together(body: dict) -> dict:
+        """No first call is answered before all four are in flight: each was let through at 0 spent. (With
+        a budget two calls' worth, a task whose answer came first could make its second call before the
+        others' answers were counted, as happened on a loaded machine.)"""
+        if last_message(body)["role"] != "tool":
+            together.wait()
+        return two_turns(body)
+    with LoopbackOpenAI(first_calls_together, usage=hundred_tokens) as server, \
             polpo.Project(project_dir, config={**_config(server), "maxConcurrency": 4}) as project:
         record = project.execute(mission).wait(WAIT)
-        # four first calls start together at 0 spent; every second call is refused
+        # four first calls are made together at 0 spent, and each finishes; every second call is refused
         assert len(server.requests) == 4
         assert record.status == MissionStatus.PAUSED and record.pause_reason == "budget"
         assert all(t.status == TaskStatus.PENDING for t in record.tasks)
