@@ -15,13 +15,14 @@ protocol. The SDK does the same when it reads stdin itself; given a stream, it l
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 import anyio
 
-from .errors import SpecError
+from .errors import PolpoError, SpecError
 from .spec import jsonbody
 
 #: JSON-RPC's code for a message that is not JSON
@@ -65,11 +66,31 @@ class StrictLines:
         await self.refuse(parse_error(exc))
 
 
+class StdinClosedError(PolpoError):
+    """The process has no stdin (closed, not a pipe): there is no protocol to read."""
+
+    def __init__(self) -> None:
+        super().__init__("stdin is closed, and `polpo mcp` reads the Model Context Protocol on it: start it from "
+                         "an MCP client (Claude Desktop, an IDE), which gives it a pipe")
+
+
+def require_stdin() -> None:
+    """StdinClosedError unless fd 0 is this process's stdin. Checked before anything is opened: with fd 0
+    free, the next file opened (the project's database) would be given it, and taken for the protocol."""
+    try:
+        is_open = sys.stdin is not None and sys.stdin.fileno() == 0
+    except (AttributeError, OSError, ValueError):
+        is_open = False
+    if not is_open:
+        raise StdinClosedError()
+
+
 @contextmanager
 def claimed_stdin() -> Iterator[BinaryIO]:
     """fd 0's bytes, from a private duplicate while fd 0 reads the null device; fd 0 is restored at
     exit. The duplicate is never closed: a worker thread may still be blocked reading it when the
     transport ends, and a closed descriptor's number could be given to another file under it."""
+    require_stdin()
     private = os.dup(0)
     null = os.open(os.devnull, os.O_RDONLY)
     try:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -93,7 +94,7 @@ async def test_a_line_that_is_not_strict_json_is_answered_with_a_parse_error(pro
     assert process.returncode == 0
 
 
-def test_while_it_serves_fd_0_reads_nothing_of_the_protocol():
+def test_while_it_serves_fd_0_reads_nothing_of_the_protocol(monkeypatch):
     """`claimed_stdin`: the protocol is read from a private duplicate of fd 0 while fd 0 reads the null
     device (a child that inherits stdin sees EOF, not the client's messages), and fd 0 is the protocol
     again once it is done."""
@@ -101,6 +102,7 @@ def test_while_it_serves_fd_0_reads_nothing_of_the_protocol():
     reader, writer = os.pipe()
     try:
         os.dup2(reader, 0)
+        monkeypatch.setattr(sys, "stdin", os.fdopen(0, "r", closefd=False))  # (pytest's own reads nothing)
         os.write(writer, b"the protocol\n")
         with claimed_stdin() as stdin:
             assert os.read(0, 100) == b""
@@ -111,3 +113,14 @@ def test_while_it_serves_fd_0_reads_nothing_of_the_protocol():
         os.dup2(saved, 0)
         for fd in (saved, reader, writer):
             os.close(fd)
+
+
+def test_polpo_mcp_with_stdin_closed_says_so_and_opens_nothing(tmp_path):
+    """Started without a stdin (closed, not a pipe: a mistake in a launcher's config): one line saying
+    what is wrong, exit 2, and the project is not opened (with fd 0 free, the database itself could have
+    been given fd 0, and taken for the protocol's stream)."""
+    done = subprocess.run([_polpo(), "mcp", "--project", str(tmp_path)], preexec_fn=lambda: os.close(0),  # noqa: PLW1509
+                          capture_output=True, text=True, timeout=WAIT)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("polpo: ") and "stdin is closed" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / ".polpo").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from .app import cli
-from .exits import OK
+from .exits import OK, UserError
 from .options import project_option
 
 
@@ -16,6 +16,10 @@ def mcp(project_dir: str) -> int:
     chat orchestrator's tools (missions, tasks, agents, memory, files, logs). Point an MCP client at
     `polpo mcp --project DIR`; stdout carries only the protocol (messages go to stderr)."""
     from ..mcp_server import serve_stdio
+    from ..mcp_stdin import StdinClosedError
 
-    asyncio.run(serve_stdio(project_dir))  # the command's own loop: the engine runs on it
+    try:
+        asyncio.run(serve_stdio(project_dir))  # the command's own loop: the engine runs on it
+    except StdinClosedError as exc:
+        raise UserError(exc.message) from None
     return OK
