@@ -72,10 +72,10 @@ async def serve_stdio(path: str | Path, **project_options: Any) -> None:
     from mcp.server.stdio import stdio_server
     from mcp.shared.message import SessionMessage
 
-    from .mcp_stdin import StrictLines, claimed_stdin, require_stdin
+    from .mcp_stdin import StrictLines, claimed_stdin, require_stdio
     from .project.aproject import AsyncProject
 
-    require_stdin()  # before the project opens: its database could be given a free fd 0
+    require_stdio()  # before the project opens: its database could be given a free fd 0 or 1
     project = await AsyncProject.open(path, **project_options)
     try:
         async def current() -> AsyncProject:

@@ -10,6 +10,7 @@ body, and never reaches the SDK; the others go on to it unchanged.
 While it serves, fd 0 points at the null device and the protocol is read from a private duplicate of
 it: a child process (an agent's MCP server, a script check) that inherits stdin reads nothing of the
 protocol. The SDK does the same when it reads stdin itself; given a stream, it leaves fd 0 alone.
+A process started with stdin or stdout closed is refused before the project opens (`require_stdio`).
 """
 
 from __future__ import annotations
@@ -66,23 +67,29 @@ class StrictLines:
         await self.refuse(parse_error(exc))
 
 
-class StdinClosedError(PolpoError):
-    """The process has no stdin (closed, not a pipe): there is no protocol to read."""
+class StdioClosedError(PolpoError):
+    """The process has no stdin or no stdout (closed, not a pipe): there is no protocol to read or answer."""
 
-    def __init__(self) -> None:
-        super().__init__("stdin is closed, and `polpo mcp` reads the Model Context Protocol on it: start it from "
-                         "an MCP client (Claude Desktop, an IDE), which gives it a pipe")
+    def __init__(self, stream: str) -> None:
+        super().__init__(f"{stream} is closed, and `polpo mcp` speaks the Model Context Protocol on stdin and stdout: "
+                         "start it from an MCP client (Claude Desktop, an IDE), which gives it pipes")
 
 
-def require_stdin() -> None:
-    """StdinClosedError unless fd 0 is this process's stdin. Checked before anything is opened: with fd 0
-    free, the next file opened (the project's database) would be given it, and taken for the protocol."""
+def require_stdio() -> None:
+    """StdioClosedError unless fds 0 and 1 are this process's stdin and stdout. Checked before anything
+    is opened: with one of them free, the next file opened (the project's database) would be given it,
+    and taken for the protocol's stream."""
+    _require(0, "stdin")
+    _require(1, "stdout")
+
+
+def _require(fd: int, name: str) -> None:
     try:
-        is_open = sys.stdin is not None and sys.stdin.fileno() == 0
-    except (AttributeError, OSError, ValueError):
+        is_open = getattr(sys, name).fileno() == fd
+    except (AttributeError, OSError, ValueError):  # None (closed at start-up), or not a file
         is_open = False
     if not is_open:
-        raise StdinClosedError()
+        raise StdioClosedError(name)
 
 
 @contextmanager
@@ -90,7 +97,7 @@ def claimed_stdin() -> Iterator[BinaryIO]:
     """fd 0's bytes, from a private duplicate while fd 0 reads the null device; fd 0 is restored at
     exit. The duplicate is never closed: a worker thread may still be blocked reading it when the
     transport ends, and a closed descriptor's number could be given to another file under it."""
-    require_stdin()
+    _require(0, "stdin")
     private = os.dup(0)
     null = os.open(os.devnull, os.O_RDONLY)
     try:

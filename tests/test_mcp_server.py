@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mcp import Client, StdioServerParameters
 from mcp_scenario import drive, write_agents
 
@@ -115,12 +116,13 @@ def test_while_it_serves_fd_0_reads_nothing_of_the_protocol(monkeypatch):
             os.close(fd)
 
 
-def test_polpo_mcp_with_stdin_closed_says_so_and_opens_nothing(tmp_path):
-    """Started without a stdin (closed, not a pipe: a mistake in a launcher's config): one line saying
-    what is wrong, exit 2, and the project is not opened (with fd 0 free, the database itself could have
-    been given fd 0, and taken for the protocol's stream)."""
-    done = subprocess.run([_polpo(), "mcp", "--project", str(tmp_path)], preexec_fn=lambda: os.close(0),  # noqa: PLW1509
-                          capture_output=True, text=True, timeout=WAIT)
+@pytest.mark.parametrize(("fd", "name"), [(0, "stdin"), (1, "stdout")])
+def test_polpo_mcp_with_stdin_or_stdout_closed_says_so_and_opens_nothing(tmp_path, fd, name):
+    """Started without a stdin or a stdout (closed, not a pipe: a mistake in a launcher's config): one line
+    saying what is wrong, exit 2, and the project is not opened (with the fd free, the database itself
+    could have been given it, and taken for the protocol's stream)."""
+    done = subprocess.run([_polpo(), "mcp", "--project", str(tmp_path)], preexec_fn=lambda: os.close(fd),  # noqa: PLW1509
+                          stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=WAIT)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("polpo: ") and "stdin is closed" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"polpo: {name} is closed") and "Traceback" not in done.stderr
     assert not (tmp_path / ".polpo").exists()

@@ -16,10 +16,10 @@ def mcp(project_dir: str) -> int:
     chat orchestrator's tools (missions, tasks, agents, memory, files, logs). Point an MCP client at
     `polpo mcp --project DIR`; stdout carries only the protocol (messages go to stderr)."""
     from ..mcp_server import serve_stdio
-    from ..mcp_stdin import StdinClosedError
+    from ..mcp_stdin import StdioClosedError
 
     try:
         asyncio.run(serve_stdio(project_dir))  # the command's own loop: the engine runs on it
-    except StdinClosedError as exc:
+    except StdioClosedError as exc:
         raise UserError(exc.message) from None
     return OK
