@@ -125,3 +125,30 @@ def test_json_output_stays_json_and_gives_back_the_exact_text(tmp_path: Path):
     events = [json.loads(line) for line in polpo_cli("events", "--json", cwd=root, check=0).stdout.splitlines()]
     assert [e["data"]["title"] for e in events if e["event"] == "task:created"] == [CONTROLS]
     assert as_json("show", "m", cwd=root)["tasks"][0]["result"]["content"] == CONTROLS.upper()
+
+
+def _polpo_with_closed(fds: tuple[int, ...], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`polpo ARGS` started with `fds` closed, as a supervisor's `>&-` or `<&-` leaves them."""
+    def close() -> None:
+        for fd in fds:
+            os.close(fd)
+    keep = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    for fd in fds:
+        keep.pop(("stdin", "stdout", "stderr")[fd])
+    return subprocess.run([POLPO, *args], cwd=cwd, preexec_fn=close, text=True, timeout=WAIT * 4,  # noqa: PLW1509
+                          **keep)  # type: ignore[call-overload]
+
+
+def test_a_mission_run_with_stdout_and_stdin_closed_runs_as_with_them_sent_to_dev_null(tmp_path: Path):
+    """stdin and stdout closed (a supervisor's `<&- >&-`): the command works as with /dev/null, its exit
+    code says how the mission ended, nothing on stderr. Before, Python left `sys.stdout` None and the
+    command ended in an AttributeError (exit 120); and with a standard descriptor free, the project's
+    database could be given it, where a child process's output would land."""
+    root = write_project(tmp_path / "p", {"m.json": mission("closed", "shout", ["a", "b"])})
+    done = _polpo_with_closed((0, 1), "run", "m.json", cwd=root)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert as_json("show", "closed", cwd=root)["status"] == "completed"
+    listed = _polpo_with_closed((1,), "missions", cwd=root)
+    assert (listed.returncode, listed.stderr) == (0, "")
+    with polpo.Project(root) as project:
+        assert [t.result.content for t in project.get_mission("closed").tasks] == ["A", "B"]

@@ -6,6 +6,7 @@ from `exits.TABLE`; a traceback only with `--debug`.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ def cli(debug: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script: run a command, map what it raises to one line and an exit code."""
+    CLOSED_AT_START.update(open_standard_streams())
     args = list(sys.argv[1:] if argv is None else argv)
     _Settings.debug = "--debug" in args
     try:
@@ -61,6 +63,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - an unexpected failure is still one line (or a traceback with --debug)
         return _fail(exc, f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)", exits.FAILED)
     return code if isinstance(code, int) else exits.OK
+
+
+#: The standard streams this process was started without (`polpo mcp` refuses to run so: they are its protocol).
+CLOSED_AT_START: set[str] = set()
+
+_STANDARD = ((0, "stdin", os.O_RDONLY, "r"), (1, "stdout", os.O_WRONLY, "w"), (2, "stderr", os.O_WRONLY, "w"))
+
+
+def open_standard_streams() -> list[str]:
+    """Give a standard descriptor closed at start-up (a supervisor's `<&-` or `>&-`) the null device, as
+    if the command had been given /dev/null; returns the names of those that were closed. Else the next
+    file opened (the project's database) would be given its number, and what a child process writes to
+    its stdout would land in that file; and Python leaves `sys.stdout` None, which ended every command
+    that prints in an AttributeError. Output sent nowhere is what `>&-` asks for; the exit code still
+    says how the command went."""
+    closed = []
+    for fd, name, flags, mode in _STANDARD:
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(name)
+            null = os.open(os.devnull, flags)  # the lowest free number: `fd` itself, unless a lower one is free too
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 - the process's own stream, for its life
+    return closed
 
 
 def _fail(exc: BaseException, message: str, code: int) -> int:

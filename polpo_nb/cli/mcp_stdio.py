@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .app import cli
+from .app import CLOSED_AT_START, cli
 from .exits import OK, UserError
 from .options import project_option
 
@@ -18,6 +18,9 @@ def mcp(project_dir: str) -> int:
     from ..mcp_server import serve_stdio
     from ..mcp_stdin import StdioClosedError
 
+    closed = [name for name in ("stdin", "stdout") if name in CLOSED_AT_START]
+    if closed:  # (given /dev/null since: the protocol would read nothing, its answers would go nowhere)
+        raise UserError(StdioClosedError(closed[0]).message)
     try:
         asyncio.run(serve_stdio(project_dir))  # the command's own loop: the engine runs on it
     except StdioClosedError as exc:
