@@ -35,6 +35,8 @@ def parse_error(exc: SpecError) -> dict[str, Any]:
     parse error, its `id` null (a message that does not parse has no id to trust)."""
     return {"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": f"Parse error: {exc.message}"}}
 
+
+#: How a refused line is answered: the SDK's write stream, known once it exists
 Refuse = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -53,7 +55,7 @@ class StrictLines:
     async def _lines(self) -> AsyncIterator[str]:
         async for raw in self._source:
             if not raw.strip():
-                continue  # a blank line carries no message (the SDK would answer it with an error)
+                continue  # a stray newline between messages carries none: nothing to answer
             try:
                 jsonbody.loads(raw, "message")
             except SpecError as exc:
