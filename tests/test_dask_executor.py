@@ -93,12 +93,18 @@ def wait_for_release(task, ctx):
     return {"released": release.exists()}
 
 
+def tell(marker: str, text: str) -> None:
+    """Write the test's marker whole or not at all (the test waits for it to exist, then reads it: a plain
+    write could be seen created and still empty)."""
+    path = Path(marker)
+    path.with_suffix(".tmp").write_text(text)
+    os.replace(path.with_suffix(".tmp"), path)
+
+
 def die_on_first_attempt(task, ctx):
     """Attempt 1 tells the test its pid and waits to be killed; later attempts succeed."""
     if ctx.attempt == 1:
-        marker = Path(ctx.mission_data["marker"])
-        marker.with_suffix(".tmp").write_text(str(os.getpid()))
-        os.replace(marker.with_suffix(".tmp"), marker)
+        tell(ctx.mission_data["marker"], str(os.getpid()))
         time.sleep(WAIT)
         return "not killed"
     return {"pid": os.getpid()}
@@ -109,7 +115,7 @@ def spin_until_cancelled(task, ctx):
     deadline = time.monotonic() + WAIT
     while not ctx.cancelled and time.monotonic() < deadline:
         time.sleep(0.02)
-    Path(ctx.mission_data["marker"]).write_text("cancelled" if ctx.cancelled else "never cancelled")
+    tell(ctx.mission_data["marker"], "cancelled" if ctx.cancelled else "never cancelled")
     return "done spinning"
 
 
@@ -117,7 +123,7 @@ async def sleep_forever(task, ctx):
     try:
         await asyncio.sleep(WAIT)
     except asyncio.CancelledError:
-        Path(ctx.mission_data["marker"]).write_text("cancelled on the worker")
+        tell(ctx.mission_data["marker"], "cancelled on the worker")
         raise
     return "woke up"
 
