@@ -34,6 +34,12 @@ SERVER = textwrap.dedent('''
     server = MCPServer("echo")
     MARKS = Path(os.environ["MARKS_DIR"])
 
+
+    def mark(name, text):
+        """Whole or not at all: the test reads a mark as soon as it exists."""
+        (MARKS / f".{name}").write_text(text)
+        os.replace(MARKS / f".{name}", MARKS / name)
+
     @server.tool()
     def shout(text: str) -> str:
         """Upper-case the text."""
@@ -69,7 +75,7 @@ SERVER = textwrap.dedent('''
         """Start a helper process of the server's own (as a browser-driving server starts a browser)."""
         import subprocess
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-        (MARKS / "helper").write_text(str(child.pid))
+        mark("helper", str(child.pid))
         return f"helper {child.pid}"
 
     @server.tool()
@@ -80,11 +86,11 @@ SERVER = textwrap.dedent('''
     @server.tool()
     def hang() -> str:
         """Never answers."""
-        (MARKS / "hang").write_text(str(os.getpid()))
+        mark("hang", str(os.getpid()))
         time.sleep(3600)
         return "never"
 
-    (MARKS / f"started-{os.getpid()}").write_text(str(os.getppid()))
+    mark(f"started-{os.getpid()}", str(os.getppid()))
     if len(sys.argv) > 1:
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]))
     else:

@@ -230,12 +230,11 @@ def test_max_duration_interrupts_and_shuts_the_kernel_down(project, project_dir)
 @pytest.mark.parametrize("stop", ["kill", "abort"])
 def test_kill_and_abort_stop_the_kernel(project, project_dir, stop):
     write_notebook(project_dir / "slow.ipynb", "import time", "open('sleeping', 'w').close()\ntime.sleep(600)")
-    events = EventLog(project)
     handle = project.execute(polpo.Mission("slow").task("Slow", notebook="slow.ipynb"))
     wait_for((project_dir / "sleeping").exists)  # cell 2 runs: the stop lands in it
     assert len(kernels()) == 1  # the kernel sleeping in cell 2, the one that must go
     if stop == "kill":
-        project.kill_task(events.of("task:output")[0]["taskId"])
+        project.kill_task(project.get_mission(handle.mission_id).tasks[0].id)
     else:
         project.abort(handle.mission_id)
     record = handle.wait(WAIT)

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from notebook_files import kernels, write_notebook
-from support import EventLog, wait_for
+from support import wait_for
 from test_dask_executor import WAIT, client, cluster, project  # noqa: F401 - the module's cluster and project
 
 import polpo_nb as polpo
@@ -33,12 +33,11 @@ def _interrupted_copy(project_dir: Path, task_id: str) -> bool:
 @pytest.mark.parametrize("stop", ["maxDuration", "kill"])
 def test_a_stopped_notebook_task_on_dask_interrupts_and_ends_its_kernel_on_the_worker(project, project_dir, stop):  # noqa: F811
     write_notebook(project_dir / "slow.ipynb", "import time", "open('sleeping', 'w').close()\ntime.sleep(600)")
-    events = EventLog(project)
     handle = project.execute(polpo.Mission("slow").task(
         "Slow", notebook="slow.ipynb", max_retries=0, **({"max_duration": 15_000} if stop == "maxDuration" else {})))
     wait_for((project_dir / "sleeping").exists, WAIT)  # cell 2 runs: an interrupt now lands in it
     assert len(kernels()) == 1  # the kernel sleeping in cell 2, on a worker
-    task_id = events.of("task:output")[0]["taskId"]
+    task_id = project.get_mission(handle.mission_id).tasks[0].id  # (its outputs may still be on their way back)
     if stop == "kill":
         project.kill_task(task_id)
     task = handle.wait(WAIT).tasks[0]
