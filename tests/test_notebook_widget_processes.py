@@ -103,7 +103,9 @@ def test_a_widget_of_a_mission_this_kernel_runs_never_asks_about_its_process(pro
     wait_for(lambda: widget.state["tasks"] and next(iter(widget.state["tasks"].values()))["status"] == "in_progress",
              timeout=WAIT)
     threading.Event().wait(1.0)  # twenty intervals of the watch, the mission active all along
+    asked_while_it_ran = list(asked)
     release.set()
     assert run.wait(WAIT).status.value == "completed"
-    assert asked == []
+    # (one look may come as the run ends here, before the widget has the events that say it ended)
+    assert asked_while_it_ran == []
     widget.close()
