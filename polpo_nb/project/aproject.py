@@ -47,7 +47,7 @@ from ..spec import (
 )
 from ..spec.files import FileListing, FilePreview
 from ..spec.state import Attempt, LogEntry, LogSession, Process, ProjectInfo, ProjectState, ScheduleOccurrence
-from ..spec.status import LIVE_MISSION_STATES, status_filter
+from ..spec.status import status_filter
 from ..store.changes import watch_database
 from ..store.journal import Emit, Journal
 from ..store.sqlite import Store, Tx
@@ -62,7 +62,7 @@ from .judging import Judging
 from .keys import ApiKeys
 from .loop import engine_call
 from .memory import MemoryFile, appended, memory_text
-from .missions import MissionEditor, NewMission, as_data
+from .missions import MissionEditor, as_data
 from .snapshot import read_processes, read_state, read_team
 from .usage import mission_usage, usage_lines
 
@@ -432,21 +432,10 @@ class AsyncProject(ProjectChat):
         if isinstance(mission, str):
             with self.store.read() as tx:  # a saved mission, else a mission file (NotFoundError naming both)
                 mission = run_target(mission, lambda ref: tx.mission(ref, with_tasks=False))
-        saved: MissionRecord | None = None  # the record to run, when this call has it: no read of it back
-        create: NewMission | None = None
         if isinstance(mission, str):
-            ref = mission
+            ref, saved, create = mission, None, None
         else:
-            spec = parse(Mission, as_data(mission))
-            existing = self.missions.named(spec.name)
-            if existing is None:  # saved by the run's own first transaction
-                new = self.missions.new_mission(spec)
-                ref, create = new.record.id, new
-            elif existing.status in LIVE_MISSION_STATES:
-                ref = existing.id  # running: the engine refuses it in the user's terms (already active)
-            else:
-                saved = await self.update_mission(existing.id, spec.to_wire())
-                ref = saved.id
+            ref, saved, create = await self.missions.to_execute(mission)
         run = await self.engine.execute_mission(ref, saved, create)
         return RunHandle(self, run.key, mission_id=run.key)
 

@@ -30,9 +30,10 @@ from ..spec import (
     parse,
     share_given_fields,
     utcnow,
+    validated_copy,
 )
 from ..spec.mission import mission_problems
-from ..spec.status import RUNNING_TASK_STATES
+from ..spec.status import LIVE_MISSION_STATES, RUNNING_TASK_STATES
 from ..spec.task import TASK_SPEC_FIELDS
 from ..spec.validation import stored_but
 from ..store.journal import Emit, Journal
@@ -110,7 +111,7 @@ class MissionEditor:
     # == tasks =========================================================================================
 
     async def create_task(self, task: Task | dict[str, Any]) -> TaskRecord:
-        spec = parse(Task, as_data(task))
+        spec = validated_copy(Task, task)
         self.agents.check_task(spec, None)
         return await self.journal.write(lambda tx, emit: _insert_task(tx, emit, spec, None))
 
@@ -162,8 +163,23 @@ class MissionEditor:
     # == missions ======================================================================================
 
     async def save_mission(self, mission: Mission | dict[str, Any]) -> MissionRecord:
-        new = self.new_mission(parse(Mission, as_data(mission)))
+        new = self.new_mission(validated_copy(Mission, mission))
         return await self.journal.write(new.write)
+
+    async def to_execute(self, mission: Mission | dict[str, Any]) -> tuple[str, MissionRecord | None, NewMission | None]:
+        """What `execute` of a definition runs: (its id, the record when this call has it, so it is not
+        read back; the mission to create, saved by the run's own first transaction). A mission of that
+        name that is not running gets the new definition first, so re-running a notebook cell just
+        works; a running one is left for the engine to refuse in the user's terms (already active)."""
+        spec = validated_copy(Mission, mission)
+        existing = self.named(spec.name)
+        if existing is None:
+            new = self.new_mission(spec)
+            return new.record.id, None, new
+        if existing.status in LIVE_MISSION_STATES:
+            return existing.id, None, None
+        saved = await self.update_mission(existing.id, spec.to_wire())
+        return saved.id, saved, None
 
     def new_mission(self, spec: Mission) -> NewMission:
         """A mission ready to be saved, every check done (its agents; the graph was checked when `spec`
@@ -245,7 +261,7 @@ class MissionEditor:
         await self.journal.write(write)
 
     async def add_mission_task(self, ref: str, task: Task | dict[str, Any]) -> TaskRecord:
-        spec = parse(Task, as_data(task))
+        spec = validated_copy(Task, task)
         with self.store.read() as tx:
             mission = tx.mission(ref)
         self.engine.refuse_foreign(mission)

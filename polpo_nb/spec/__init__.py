@@ -22,7 +22,7 @@ from .mission import Checkpoint, Delay, Mission, MissionRecord, QualityGate
 from .results import Assessment, CheckResult, CriterionScore, TaskResult, Usage
 from .status import MissionStatus, Phase, TaskStatus
 from .task import RetryPolicy, Task, TaskRecord
-from .validation import parse, spec_error
+from .validation import parse, spec_error, validated_copy
 
 __all__ = [
     "FileEntry", "FileListing", "FilePreview",
@@ -31,5 +31,5 @@ __all__ = [
     "Expectation", "ExpectedOutcome", "FileExistsExpectation", "LlmReviewExpectation", "MetricsExpectation",
     "Mission", "MissionRecord", "MissionStatus", "Phase", "ProjectConfig", "ProviderConfig", "QualityGate",
     "RetryPolicy", "ReviewDimension", "ScriptExpectation", "Task", "TaskRecord", "TaskResult", "TaskStatus",
-    "StrictScalars", "Team", "TestExpectation", "Usage", "WireModel", "parse", "spec_error", "utcnow",
+    "StrictScalars", "Team", "TestExpectation", "Usage", "WireModel", "parse", "spec_error", "utcnow", "validated_copy",
 ]

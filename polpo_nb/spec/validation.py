@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError, ValidationInfo
+from pydantic_core import PydanticSerializationError
 
 from ..errors import SpecError
 from .messages import explain
@@ -58,3 +59,25 @@ def parse(model: type[M], data: Any, *, prefix: tuple[str | int, ...] = (),
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise spec_error(exc, prefix, model) from None
+
+
+def validated_copy(model: type[M], value: Any) -> M:
+    """`parse` for what a user hands over to be kept: a model they built (a Mission, a Task), or its data.
+
+    A model is validated again, as pydantic checks it only when it is built (not an attribute assigned
+    later, nor an item appended to one of its lists), and the result is a copy of the library's own, so
+    the user may go on changing theirs. It goes through its JSON: for a 10,000-task mission, one string
+    validated cost 12.5 µs/task against 18 for a tree of dicts (dumped, then validated), most of the
+    difference being the collector walking those dicts. A value JSON cannot hold (an object assigned to
+    a text field) goes the data way, whose error names the field. (Pydantic's warnings about values
+    not of their field's type are silenced: the validation that follows reports them, as errors.)"""
+    if isinstance(value, BaseModel):
+        try:
+            blob = value.model_dump_json(by_alias=True, exclude_none=True, warnings=False)
+        except PydanticSerializationError:
+            return parse(model, value.model_dump(by_alias=True, exclude_none=True, warnings=False))
+        try:
+            return model.model_validate_json(blob)
+        except ValidationError as exc:
+            raise spec_error(exc, (), model) from None
+    return parse(model, value)
