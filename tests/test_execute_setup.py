@@ -9,6 +9,7 @@ mission, as a draft, as the save then the execute did.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from pathlib import Path
 
@@ -260,3 +261,40 @@ def test_a_mission_edit_made_while_another_writes_its_tasks_returns_what_is_stor
                                    .task("b", assign_to="w").task("c", assign_to="w").to_wire())
     assert [t.title for t in saved.tasks] == ["a", "b", "c"] and saved.tasks[1].description == "written meanwhile"
     assert saved == project.get_mission(first.id)
+
+
+def _share_keys(record: polpo.MissionRecord) -> list[bool]:
+    """Whether each task record of a run's final record holds a key-sharing dict: under half the size of a
+    plain copy of it (`spec._base._key_sharing_dict`: ~300 bytes against ~830)."""
+    return [sys.getsizeof(t.__dict__) < sys.getsizeof(dict(t.__dict__)) / 2 for t in record.tasks]
+
+
+def test_a_runs_records_share_one_key_table_however_it_got_them(project_dir: Path):
+    """A run holds a record per task for its life (its final record is made of them): small, key-sharing
+    records whether the run built them (a new mission), read them back (the same definition run again,
+    a re-run from a task) or took them over from the store (a resume in another process)."""
+    def opened() -> polpo.Project:
+        project = polpo.Project(project_dir)
+        project.agent("w")(lambda task, ctx: "ok")
+        return project
+
+    mission = (polpo.Mission("keys").task("draft", assign_to="w").task("publish", assign_to="w", depends_on=["draft"])
+               .checkpoint("review", after=["draft"], message="Read the draft first"))
+    project = opened()
+    try:
+        assert project.execute(mission).wait(WAIT).status == MissionStatus.PAUSED  # (read from the store)
+        built = project.execute(polpo.Mission("built").task("a", assign_to="w")).wait(WAIT)
+        assert built.status == MissionStatus.COMPLETED and _share_keys(built) == [True]
+    finally:
+        project.close()
+    project = opened()  # the paused run is no process's now: resuming it reads its tasks from the store
+    try:
+        resumed = project.resume("keys").wait(WAIT)
+        assert resumed.status == MissionStatus.COMPLETED and _share_keys(resumed) == [True, True]
+        again = project.execute(mission)  # the definition run again: its tasks are the stored ones
+        assert again.wait(WAIT).status == MissionStatus.PAUSED
+        assert _share_keys(project.resume("keys").wait(WAIT)) == [True, True]
+        rerun = project.rerun("keys", from_task="publish").wait(WAIT)
+        assert rerun.status == MissionStatus.COMPLETED and _share_keys(rerun) == [True, True]
+    finally:
+        project.close()

@@ -24,6 +24,7 @@ from polpo_nb.spec import (
     TaskStatus,
     TestExpectation,
     parse,
+    share_keys,
 )
 from polpo_nb.spec.validation import STORED
 
@@ -578,7 +579,8 @@ def test_records_hold_key_sharing_dicts_whatever_the_process_did_before():
     """A run holds one record per task for its life: made by `extending`/`adopting` and copied by `evolve`,
     its `__dict__` shares one key table with the others (a split dict: ~300 bytes, not the ~830 of a dict
     of its own), even after an attribute of some record was deleted, which makes CPython give up the key
-    sharing of a class for good. Its values and their order are the validated record's."""
+    sharing of a class for good. Its values and their order are the validated record's. A record read
+    from the store (its own table) is laid out the same way by `share_keys`, in place, nothing else changed."""
     task = polpo.Task(title="t", assign_to="w", depends_on=["a"])
     victim = TaskRecord.extending(task, id="task_0")
     del victim.__dict__["feedback"]  # what turns CPython's own sharing for TaskRecord off
@@ -593,6 +595,11 @@ def test_records_hold_key_sharing_dicts_whatever_the_process_did_before():
     assert repr(records[-1]) == repr(validated) and records[-1] == validated
     records[1].title = "changed"  # each record's values are its own
     assert [r.title for r in records[:3]] == ["t0", "changed", "t2"]
+    as_read = TaskRecord.model_validate_json(validated.model_dump_json())  # a record read from the store
+    before = (repr(as_read), as_read.model_dump_json(), as_read.model_fields_set)
+    share_keys([as_read])  # laid out in place, as a run taking it up does
+    assert sys.getsizeof(as_read.__dict__) < sys.getsizeof(own(as_read.__dict__)) / 2
+    assert (repr(as_read), as_read.model_dump_json(), as_read.model_fields_set) == before and as_read == validated
 
 
 def test_a_task_that_depends_on_itself_is_refused_standalone_or_in_a_mission():

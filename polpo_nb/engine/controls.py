@@ -95,7 +95,7 @@ class Controls:
             # before anything is taken over: a process that cannot play its agents (a function of the
             # process that died) is refused, as `execute` is, and the run stays resumable where they are
             self.dispatcher.check_playable(mission.id)
-            run = Run(mission, mission.tasks, flags=self.leases.flags(mission.id))
+            run = Run.taken_up(mission, mission.tasks, self.leases.flags(mission.id))
             refuse_resume_while_spent(run, self.d.store)
             self.runs[run.key] = run
             await self.leases.take_over(run)
@@ -160,7 +160,7 @@ class Controls:
         fresh = run is None
         if run is None:
             self.leases.refuse_foreign(mission)
-            run = Run(mission, mission.tasks, flags=self.leases.flags(mission.id))
+            run = Run.taken_up(mission, mission.tasks, self.leases.flags(mission.id))
             await self.leases.take_over(run)  # paused by a process that died: its attempts in flight start over
         tail = rerun_tail(run, run.tasks[start.id])
         titles = [run.tasks[tid].title for tid in tail]
@@ -335,7 +335,7 @@ class Controls:
 
     async def _reopen(self, probe: Run) -> None:
         assert probe.mission is not None
-        run = Run(probe.mission, list(probe.tasks.values()), flags=self.leases.flags(probe.mission.id))
+        run = Run.taken_up(probe.mission, list(probe.tasks.values()), self.leases.flags(probe.mission.id))
         self.runs[run.key] = run
         await self.writes.set_mission(run, MissionStatus.ACTIVE, error=None,
                                       extra=[MissionResumed(mission_id=probe.mission.id, name=probe.mission.name,

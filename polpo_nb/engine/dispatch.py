@@ -23,7 +23,7 @@ from .. import dryrun
 from ..agents.function import AgentUnavailableError
 from ..errors import ConflictError, PolpoError
 from ..events.catalog import CatalogEvent, MissionCompleted, MissionExecuted
-from ..spec import MissionRecord, MissionStatus, Task, TaskRecord, TaskResult, TaskStatus
+from ..spec import MissionRecord, MissionStatus, Task, TaskRecord, TaskResult, TaskStatus, share_keys
 from ..spec.status import LIVE_MISSION_STATES
 from ..store.journal import Emit, WriteNotStored
 from ..store.sqlite import Tx
@@ -124,6 +124,7 @@ class Dispatcher:
                            for t in create.write_tasks(tx, emit, S.PENDING)]
             else:
                 started = [_restart(tx, emit, t) for t in mission.tasks]
+                share_keys(started)  # copies of records read from the store: laid out as a new mission's
             if mission.team:
                 for agent in mission.team.agents:
                     tx.put_agent(agent, mission.id if mission.team.volatile else None)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import dryrun
-from ..spec import MissionRecord, MissionStatus, Phase, TaskRecord, TaskStatus
+from ..spec import MissionRecord, MissionStatus, Phase, TaskRecord, TaskStatus, share_keys
 from ..spec.mission import DEFAULT_QUALITY_THRESHOLD
 from ..store.journal import not_stored
 
@@ -95,6 +95,14 @@ class Run:
         #: let go because another process took it over (Dispatcher.abandon): its copies here are stale
         self.abandoned = False
         self.load(tasks)
+
+    @classmethod
+    def taken_up(cls, mission: MissionRecord, tasks: list[TaskRecord], flags: RunFlags) -> Run:
+        """A run of a mission as stored, which this engine is to hold (a resume, a re-run, a retry that
+        reopens it): its records, read from the store, share one key table from now on (`share_keys`), as
+        the records of a mission saved and run at once do, so a resumed run is as small as a new one."""
+        share_keys(tasks)
+        return cls(mission, tasks, flags=flags)
 
     @property
     def status(self) -> MissionStatus:

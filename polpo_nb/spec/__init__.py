@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._base import StrictScalars, WireModel, share_given_fields, to_jsonable, utcnow
+from ._base import StrictScalars, WireModel, share_given_fields, share_keys, to_jsonable, utcnow
 from .agent import Agent, Team
 from .budget import Budget
 from .config import ProjectConfig, ProviderConfig
@@ -26,7 +26,7 @@ from .validation import parse, spec_error, validated_copy
 
 __all__ = [
     "FileEntry", "FileListing", "FilePreview",
-    "to_jsonable", "share_given_fields",
+    "to_jsonable", "share_given_fields", "share_keys",
     "Agent", "Assessment", "Budget", "CheckResult", "Checkpoint", "Delay", "CriterionExpectation", "CriterionScore",
     "Expectation", "ExpectedOutcome", "FileExistsExpectation", "LlmReviewExpectation", "MetricsExpectation",
     "Mission", "MissionRecord", "MissionStatus", "Phase", "ProjectConfig", "ProviderConfig", "QualityGate",

@@ -236,6 +236,16 @@ def _key_sharing_dict(cls: type[BaseModel]) -> dict[str, Any]:
     return known[0].copy()
 
 
+def share_keys(models: Iterable[BaseModel]) -> None:
+    """Lay each model's `__dict__` out as a key-sharing one (`_key_sharing_dict`), in place: for records
+    read from the store (validation gives each a table of its own) that a run then holds for its life (a
+    mission run again, resumed, re-run). The values, their order and the objects stay the same."""
+    for model in models:
+        values = _key_sharing_dict(type(model))
+        values.update(model.__dict__)
+        object.__setattr__(model, "__dict__", values)
+
+
 #: Defaults `extending` may share between records: immutable values.
 _SHAREABLE = (type(None), bool, int, float, str, Enum)
 _Extension = tuple[set[str], dict[str, Any], list[tuple[str, Any]]]
