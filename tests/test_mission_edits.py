@@ -9,6 +9,7 @@ import pytest
 import polpo_nb as polpo
 from polpo_nb.agents import AgentUnavailableError
 from polpo_nb.errors import ConflictError
+from polpo_nb.spec import MissionStatus
 
 WAIT = 30
 
@@ -67,3 +68,25 @@ def test_a_standalone_task_s_agent_problem_is_at_its_own_field(project):
     with pytest.raises(polpo.SpecError) as info:
         project.create_task({"title": "t", "assignTo": "nobody"})
     assert [e["loc"] for e in info.value.errors] == [["assignTo"]]
+
+
+def test_save_mission_with_replace_gives_the_saved_mission_of_that_name_the_new_definition(project):
+    """`save_mission(..., replace=True)`, the one rule of `polpo save FILE` and of a `%%polpo mission` cell
+    run again: a mission of that name gets the new definition (same id, its tasks matched by title), none
+    is created; one that runs (active or paused) is refused, in the user's terms, and left as it was."""
+    project.agent("w")(lambda task, ctx: "ok")
+    first = project.save_mission(polpo.Mission("m").task("a", assign_to="w"))
+    with pytest.raises(ConflictError, match="A mission named 'm' already exists"):  # without replace: names are unique
+        project.save_mission(polpo.Mission("m").task("b", assign_to="w"))
+    again = project.save_mission(polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w"), replace=True)
+    assert (again.id, [t.title for t in again.tasks]) == (first.id, ["a", "b"])
+    assert again.tasks[0].id == first.tasks[0].id  # kept by title
+    created = project.save_mission(polpo.Mission("n").task("x", assign_to="w"), replace=True)
+    assert created.id != first.id and [m.name for m in project.list_missions()] == ["m", "n"]
+
+    held = polpo.Mission("held").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"]).checkpoint(
+        "look", after=["a"], message="Look first")
+    assert project.execute(held).wait(WAIT).status == MissionStatus.PAUSED
+    with pytest.raises(ConflictError, match=r"^Mission 'held' is paused: abort it \(or let it finish\) first"):
+        project.save_mission(polpo.Mission("held").task("c", assign_to="w"), replace=True)
+    assert [t.title for t in project.get_mission("held").tasks] == ["a", "b"]

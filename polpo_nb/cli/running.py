@@ -92,14 +92,7 @@ def save(file: str, project_dir: str) -> int:
     if isinstance(spec, str):
         raise UserError(f"no such mission file: {file}")
     with opened(project_dir, create=True) as project:
-        try:
-            existing: MissionRecord | None = project.get_mission(spec.name)
-        except NotFoundError:
-            existing = None
-        if existing is not None and existing.name == spec.name:
-            record = project.update_mission(existing.id, spec.to_wire())
-        else:
-            record = project.save_mission(spec)
+        record = project.save_mission(spec, replace=True)
     head = f"saved {record.name} ({record.id}): {record.status.value}"
     if record.schedule and record.next_run_at and _passed(record.schedule, record.next_run_at):
         say(f"{head}, but its one-shot time {record.next_run_at} has passed: it will be reported missed, not run "

@@ -22,8 +22,7 @@ from ..chat import ChatStream
 from ..errors import ConflictError, NotFoundError, PolpoError
 from ..missionfile import load_mission, parse_mission_text
 from ..project.sync import Project
-from ..spec import Mission, MissionRecord
-from ..spec.status import LIVE_MISSION_STATES, TaskStatus
+from ..spec.status import TaskStatus
 
 USAGE = """\
 %polpo status                             the project at a glance: missions, approvals, resumable runs
@@ -242,7 +241,7 @@ class PolpoMagics(Magics):
         project = self.project()
         if args.run:
             return project.execute(spec)
-        return _save(project, spec)
+        return project.save_mission(spec, replace=True)  # a cell run again updates its mission
 
 
     def _cmd_chat(self, args: Any, cell: str | None) -> None:
@@ -267,16 +266,6 @@ class PolpoMagics(Magics):
 
 def _usage(message: str) -> UsageError:
     return UsageError(f"polpo: {message}\n\nusage:\n{USAGE}\nSee `%polpo?` for every option.")
-
-
-def _save(project: Project, spec: Mission) -> MissionRecord:
-    """Save a mission, or give a saved one of the same name this definition (re-running a cell works)."""
-    existing = next((m for m in project.list_missions() if m.name == spec.name), None)
-    if existing is None:
-        return project.save_mission(spec)
-    if existing.status in LIVE_MISSION_STATES:
-        raise ConflictError(f"mission {spec.name!r} is {existing.status.value}; abort it (or let it finish) first")
-    return project.update_mission(existing.id, spec.to_wire())
 
 
 def _counts(values: Any) -> str:

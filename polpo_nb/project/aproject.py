@@ -390,9 +390,10 @@ class AsyncProject(ProjectChat):
             return tx.mission(ref)
 
     @engine_call
-    async def save_mission(self, mission: Mission | dict[str, Any]) -> MissionRecord:
-        """Create a mission (status draft) with its tasks. Names are unique in a project."""
-        return await self.missions.save_mission(mission)
+    async def save_mission(self, mission: Mission | dict[str, Any], *, replace: bool = False) -> MissionRecord:
+        """Create a mission (status draft) with its tasks. Names are unique in a project: with `replace`,
+        a saved mission of that name that does not run gets this definition instead."""
+        return await self.missions.save_mission(mission, replace=replace)
 
     @engine_call
     async def update_mission(self, ref: str, patch: dict[str, Any]) -> MissionRecord:

@@ -162,9 +162,19 @@ class MissionEditor:
 
     # == missions ======================================================================================
 
-    async def save_mission(self, mission: Mission | dict[str, Any]) -> MissionRecord:
-        new = self.new_mission(validated_copy(Mission, mission))
-        return await self.journal.write(new.write)
+    async def save_mission(self, mission: Mission | dict[str, Any], *, replace: bool = False) -> MissionRecord:
+        """Save a new mission; with `replace`, one of that name that does not run gets this definition
+        instead (its id kept, its tasks matched by title): a mission file saved again, a notebook cell
+        run again. One that runs is refused: its task list cannot change under its run."""
+        spec = validated_copy(Mission, mission)
+        existing = self.named(spec.name) if replace else None
+        if existing is None:
+            new = self.new_mission(spec)
+            return await self.journal.write(new.write)
+        if existing.status in LIVE_MISSION_STATES:
+            raise ConflictError(f"Mission {spec.name!r} is {existing.status.value}: abort it (or let it finish) "
+                                "first, then save it again")
+        return await self.update_mission(existing.id, spec.to_wire())
 
     async def to_execute(self, mission: Mission | dict[str, Any]) -> tuple[str, MissionRecord | None, NewMission | None]:
         """What `execute` of a definition runs: (its id, the record when this call has it, so it is not
