@@ -129,7 +129,8 @@ class WireModel(StrictScalars):
             values.update(base.__dict__)
         else:  # its own containers, as validation would have made: a caller editing its spec's lists
             # afterwards (`task.depends_on.append(...)`) must not edit the record
-            values.update({k: v.copy() if type(v) is list or type(v) is dict else v for k, v in base.__dict__.items()})
+            for k, v in base.__dict__.items():
+                values[k] = v.copy() if type(v) is list or type(v) is dict else v
         values.update(defaults)  # the record's own fields, as validation would fill them
         for name, info in asked:
             if name not in fields:
