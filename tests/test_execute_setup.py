@@ -9,11 +9,11 @@ mission, as a draft, as the save then the execute did.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from pathlib import Path
 
 import pytest
+from support import shares_keys
 
 import polpo_nb as polpo
 from polpo_nb.errors import SpecError
@@ -264,9 +264,8 @@ def test_a_mission_edit_made_while_another_writes_its_tasks_returns_what_is_stor
 
 
 def _share_keys(record: polpo.MissionRecord) -> list[bool]:
-    """Whether each task record of a run's final record holds a key-sharing dict: under half the size of a
-    plain copy of it (`spec._base._key_sharing_dict`: ~300 bytes against ~830)."""
-    return [sys.getsizeof(t.__dict__) < sys.getsizeof(dict(t.__dict__)) / 2 for t in record.tasks]
+    """Whether each task record of a run's final record holds a key-sharing dict."""
+    return [shares_keys(t) for t in record.tasks]
 
 
 def test_a_runs_records_share_one_key_table_however_it_got_them(project_dir: Path):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import pickle
-import sys
 from pathlib import Path
 
 import pytest
+from support import shares_keys
 
 import polpo_nb as polpo
 from polpo_nb.errors import NotFoundError, SpecError
@@ -584,12 +584,10 @@ def test_records_hold_key_sharing_dicts_whatever_the_process_did_before():
     task = polpo.Task(title="t", assign_to="w", depends_on=["a"])
     victim = TaskRecord.extending(task, id="task_0")
     del victim.__dict__["feedback"]  # what turns CPython's own sharing for TaskRecord off
-    own = dict  # (a copy as `{...}` or validation makes it: a table of its own)
     records = [TaskRecord.adopting(polpo.Task(title=f"t{i}", assign_to="w"), id=f"task_{i}", seq=i) for i in range(3)]
     records += [records[0].evolve(status=TaskStatus.DONE, result=TaskResult(content="ok")),
                 TaskRecord.extending(task, id="task_9")]
-    for record in records:
-        assert sys.getsizeof(record.__dict__) < sys.getsizeof(own(record.__dict__)) / 2
+    assert all(shares_keys(record) for record in records)
     validated = TaskRecord(**{**task.model_dump(), "id": "task_9"})
     assert list(records[-1].__dict__) == list(validated.__dict__) == list(TaskRecord.model_fields)
     assert repr(records[-1]) == repr(validated) and records[-1] == validated
@@ -598,7 +596,7 @@ def test_records_hold_key_sharing_dicts_whatever_the_process_did_before():
     as_read = TaskRecord.model_validate_json(validated.model_dump_json())  # a record read from the store
     before = (repr(as_read), as_read.model_dump_json(), as_read.model_fields_set)
     share_keys([as_read])  # laid out in place, as a run taking it up does
-    assert sys.getsizeof(as_read.__dict__) < sys.getsizeof(own(as_read.__dict__)) / 2
+    assert shares_keys(as_read)
     assert (repr(as_read), as_read.model_dump_json(), as_read.model_fields_set) == before and as_read == validated
 
 
