@@ -103,3 +103,19 @@ def test_a_setting_given_twice_in_the_file_is_refused_not_overwritten(project_di
     with pytest.raises(SpecError) as info:
         polpo.Project(project_dir)
     assert info.value.errors == [{"loc": [str(path)], "msg": "duplicate key 'maxConcurrency' in one object"}]
+
+
+def test_a_recent_look_stands_for_a_new_one_only_when_the_caller_allows_it(tmp_path: Path):
+    """`current(within=s)`: a task start (thousands a second) reuses a look that recent instead of two
+    stats; every other caller looks at the file each time."""
+    from polpo_nb.project.config import ConfigFile
+
+    (tmp_path / ".polpo").mkdir()
+    _write_config(tmp_path, {"maxConcurrency": 3})
+    config = ConfigFile(tmp_path)  # its first look: now
+    _write_config(tmp_path, {"maxConcurrency": 5})
+    assert config.current(within=3600).max_concurrency == 3  # looked at less than an hour ago: not again
+    assert config.current().max_concurrency == 5  # a caller without `within` sees the edit at once
+    _write_config(tmp_path, {"maxConcurrency": 7})
+    assert config.current(within=3600).max_concurrency == 5  # the window runs from the last look
+    assert config.current(within=1e-9).max_concurrency == 7  # past the window: looked at again

@@ -23,20 +23,26 @@ from ..agents.notebook import NotebookRuntime
 from ..errors import ConflictError, NotFoundError, SpecError
 from ..events.catalog import AgentAdded, AgentRemoved
 from ..sandbox import SandboxError, resolve_in_project
-from ..spec import Agent, ProjectConfig, Task, Team, parse
+from ..spec import Agent, Task, Team, parse
 from ..store.journal import Emit
 from ..store.sqlite import Store, Tx
+from .config import CurrentConfig
 
 if TYPE_CHECKING:
     from ..agents.llm import LLMRuntime
     from ..engine.run import Run
 
 
+#: A look at the config file this recent (seconds) stands for a new one when a task starts: thousands start a
+#: second in a quick mission, and a hand edit seen 20 ms later is seen at once for any person.
+TASK_START_LOOK = 0.02
+
+
 class AgentRegistry:
     """The agents of one project: its stored team, the functions registered in this process, and how
     each name is played."""
 
-    def __init__(self, store: Store, root: Path, config: Callable[[], ProjectConfig], models: ModelRegistry, *,
+    def __init__(self, store: Store, root: Path, config: CurrentConfig, models: ModelRegistry, *,
                  remote: bool = False) -> None:
         """`config` gives the config as its file says now; `remote`: task bodies run elsewhere (Dask),
         where the model keys live, so a key missing here is no reason to refuse an LLM agent."""
@@ -166,7 +172,9 @@ class AgentRegistry:
                 return label, FunctionAgent(who.assign_to, self._notebooks)
             who = who.assign_to
         name = who
-        config = self.config()  # each task starts on the config as its file says now (the engine shares it)
+        # each task starts on the config as its file says now, or said a few milliseconds ago (the engine
+        # shares the object; a mission's run looked at the file when it started)
+        config = self.config(within=TASK_START_LOOK)
         cached: tuple[Agent, FunctionAgent] | None = run.agent_cache.get(name)
         if cached is not None:
             return cached
