@@ -187,6 +187,57 @@ def test_an_agent_over_its_budget_fails_the_attempt_and_the_fallback_agent_takes
     assert record.tasks[0].result.agent == "frugal"
 
 
+def test_an_agents_duration_budget_stops_its_function_attempt_and_the_retry_policy_applies(project_dir):
+    """An agent's `maxDuration` bounds each of its attempts. Checked only where a model call starts, it
+    never stopped a function agent, which makes none: its first attempt here would have run a minute.
+    It now ends at the agent's time, fails with the budget's error (and `budget:exceeded`), and the
+    task's retries go on as after any failed attempt."""
+    import asyncio
+
+    calls: list[int] = []
+
+    async def stuck_once(task, ctx):
+        calls.append(ctx.attempt)
+        if len(calls) == 1:
+            await asyncio.sleep(60)
+        return "done"
+
+    with polpo.Project(project_dir) as project:
+        project.agent("w", budget={"maxDuration": "PT0.3S"})(stuck_once)
+        log = EventLog(project)
+        record = project.execute({"name": "agent-timed",
+                                  "tasks": [{"title": "a", "assignTo": "w", "maxRetries": 1}]}).wait(WAIT)
+        [task] = record.tasks
+        attempts = project.attempts(task.id)
+    assert record.status == MissionStatus.COMPLETED and task.status == TaskStatus.DONE and task.retries == 1
+    assert calls == [1, 2]
+    assert [a.status for a in attempts] == ["failed", "completed"]
+    error = TaskResult.model_validate_json(attempts[0].result).error
+    assert error.startswith("agent 'w' spent its budget for attempt 1 of task 'a' (maxDuration ")
+    assert error.endswith("of 0.3 s); it was stopped") and "Traceback" not in error
+    [exceeded] = log.of("budget:exceeded")
+    assert (exceeded["scope"], exceeded["agentName"]) == ("agent", "w")
+    assert exceeded["limits"][0]["limit"] == "maxDuration" and exceeded["limits"][0]["used"] >= 0.3
+    assert not log.of("task:timeout")  # the task has no maxDuration: the budget stopped it, and says so
+
+
+def test_an_agents_duration_budget_stops_a_model_call_that_outlasts_it(project_dir):
+    """The same deadline bounds an LLM agent's attempt: a model call slower than the agent's whole time
+    is not waited for to its end."""
+    mission = polpo.Mission.model_validate({
+        "name": "slow-model", "tasks": [{"title": "t", "assignTo": "slow", "maxRetries": 0}],
+        "team": {"agents": [{"name": "slow", "model": "local:slow", "budget": {"maxDuration": "PT0.3S"}}]},
+    })
+    with LoopbackOpenAI(lambda body: text("late"), latency=3.0) as server, \
+            polpo.Project(project_dir, config=_config(server)) as project:
+        record = project.execute(mission).wait(WAIT)
+        [attempt] = project.attempts(record.tasks[0].id)
+    assert record.tasks[0].status == TaskStatus.FAILED and attempt.status == "failed"
+    error = TaskResult.model_validate_json(attempt.result).error
+    assert error.startswith("agent 'slow' spent its budget for attempt 1 of task 't' (maxDuration ")
+    assert error.endswith("it was stopped")
+
+
 def test_usage_reported_with_a_result_counts_toward_the_budget(project_dir):
     """An agent whose calls were not metered here (a remote worker's LLM agent; here a function agent that
     reports its usage) still spends the mission's budget: the next model call is refused."""

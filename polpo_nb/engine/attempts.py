@@ -40,7 +40,16 @@ from ..store.sqlite import Tx
 from ..tracebacks import attempt_error
 from ..usage.ledger import attempt_rows, write_spend
 from ..usage.meter import Meter, metering
-from .budget import attempt_meter, close_meter, execution_of, judge_meter, pause_for_budget, with_judge_spend
+from .budget import (
+    agent_time_left,
+    attempt_meter,
+    close_meter,
+    execution_of,
+    judge_meter,
+    pause_for_budget,
+    stopped_at_agent_time,
+    with_judge_spend,
+)
 from .deps import EngineDeps
 from .holds import has_holds
 from .resume import continued_attempt
@@ -201,8 +210,14 @@ class Attempts:
         started = time.perf_counter()
         error: str | None = None
         result: TaskResult | None = None
-        # (no deadline without maxDuration: an `asyncio.timeout(None)` per attempt cost ~1% of a quick task)
-        deadline = asyncio.timeout(task.max_duration / 1000) if task.max_duration else None
+        # The attempt's deadline: the task's maxDuration, or its agent's budget if that ends first (none
+        # without either: an `asyncio.timeout(None)` per attempt cost ~1% of a quick task).
+        seconds = task.max_duration / 1000 if task.max_duration else None
+        agent_left = agent_time_left(at.agent, at.meter)
+        by_budget = agent_left is not None and (seconds is None or agent_left < seconds)
+        if by_budget:
+            seconds = agent_left
+        deadline = asyncio.timeout(seconds) if seconds is not None else None
         try:
             if at.meter is not None:
                 at.meter.before_request()  # a spent budget starts no agent (function agents make no model call)
@@ -217,6 +232,10 @@ class Attempts:
         except TimeoutError as exc:
             if deadline is None or not deadline.expired():  # the agent's own (a socket's), not maxDuration's
                 error = attempt_error(exc)
+            elif by_budget:
+                ctx.cancel()
+                assert at.meter is not None  # (an agent with a budget is metered)
+                error = attempt_error(stopped_at_agent_time(run, task, at.agent, at.number, at.meter, self.d.journal))
             else:
                 ctx.cancel()
                 error = f"timed out after {task.max_duration:g} ms (maxDuration)"

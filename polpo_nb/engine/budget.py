@@ -3,7 +3,8 @@
 The decisions are pure functions of spend (`budget_limits`, `exhausted`, `warnings_due`), testable
 without a loop or a model. The rest applies them: every attempt runs under a `Meter` (usage/meter.py)
 whose guard runs before each model request, and once before the agent is called (a function agent makes
-no request: a mission's `maxDuration` stops it there). A guard refuses the request when
+no request: a mission's `maxDuration` stops it there; an agent's own `maxDuration` is its attempts'
+deadline, `agent_time_left`). A guard refuses the request when
 
 - the attempt's agent has spent its own budget (`Agent.budget` bounds each attempt): the attempt fails
   with `AgentBudgetExceeded`, and the task's retry policy applies as to any failed attempt;
@@ -37,8 +38,9 @@ from .run import Run
 from .writes import TaskWrite, Writes, chain
 
 __all__ = ["AgentBudgetExceeded", "BudgetSpent", "Limit", "MissionBudgetReached", "MissionLedger", "Spent",
-           "attempt_meter", "budget_limits", "close_meter", "describe", "exhausted", "execution_of", "judge_meter",
-           "mission_ledger", "pause_for_budget", "refuse_resume_while_spent", "warnings_due", "with_judge_spend"]
+           "agent_time_left", "attempt_meter", "attempt_spent", "budget_limits", "close_meter", "describe",
+           "execution_of", "exhausted", "judge_meter", "mission_ledger", "over_agent_budget", "pause_for_budget",
+           "refuse_resume_while_spent", "stopped_at_agent_time", "warnings_due", "with_judge_spend"]
 
 #: The share of a limit at which `budget:warning` is sent.
 WARN_AT = 0.8
@@ -191,26 +193,16 @@ def attempt_meter(run: Run, task: TaskRecord, agent: Agent, attempt: int, config
     mission_id = run.mission.id if run.mission else task.mission_id
     warned_agent: set[tuple[str, float]] = set()
 
-    def emit(scope: str, limits: list[Limit], *, exceeded: bool) -> None:
+    def warn(scope: str, limits: list[Limit]) -> None:
         who = {"mission_id": mission_id, "task_id": task.id, "agent_name": agent.name}
-        if exceeded:
-            message = f"{scope} budget spent ({describe(limits)})"
-            journal.emit(BudgetExceeded(scope=scope, limits=[lim.to_wire() for lim in limits], message=message, **who))
-            return
         for lim in limits:
             journal.emit(BudgetWarning(scope=scope, limit=lim.name, used=lim.used, max=lim.max,
                                        message=f"{scope} budget at {lim.used / lim.max:.0%}: {lim.describe()}", **who))
 
-    def own_spent(meter: Meter) -> Spent:
-        total = meter.total
-        return Spent(total.tokens, float(total.cost), meter.elapsed(), total.unpriced_requests)
-
     def guard(meter: Meter) -> None:
-        over = exhausted(agent.budget, own_spent(meter))
+        over = exhausted(agent.budget, attempt_spent(meter))
         if over:
-            emit("agent", over, exceeded=True)
-            raise AgentBudgetExceeded(f"agent {agent.name!r} spent its budget for attempt {attempt} of task "
-                                      f"{task.title!r} ({describe(over)}); no further model call was made", over)
+            raise over_agent_budget(run, task, agent, attempt, over, journal, stopped=False)
         budget = run.mission.budget if run.mission else None
         if ledger is not None and budget is not None:
             over = exhausted(budget, ledger.spent())
@@ -221,22 +213,61 @@ def attempt_meter(run: Run, task: TaskRecord, agent: Agent, attempt: int, config
                 raise meter.refused
 
     def observe(meter: Meter, model_id: str, spend: Spend) -> None:
-        due = warnings_due(agent.budget, own_spent(meter), warned_agent)
+        due = warnings_due(agent.budget, attempt_spent(meter), warned_agent)
         warned_agent.update((lim.name, lim.max) for lim in due)
         if due:
-            emit("agent", due, exceeded=False)
+            warn("agent", due)
         if ledger is not None:
             ledger.add(spend)
             budget = run.mission.budget if run.mission else None
             due = warnings_due(budget, ledger.spent(), ledger.warned)
             ledger.warned.update((lim.name, lim.max) for lim in due)
             if due:
-                emit("mission", due, exceeded=False)
+                warn("mission", due)
 
     meter = Meter(config.prices, guard=guard, observe=observe)
     if ledger is not None:
         ledger.open.add(meter)
     return meter
+
+
+def attempt_spent(meter: Meter) -> Spent:
+    """What one attempt spent, as its agent's budget counts it."""
+    total = meter.total
+    return Spent(total.tokens, float(total.cost), meter.elapsed(), total.unpriced_requests)
+
+
+def over_agent_budget(run: Run, task: TaskRecord, agent: Agent, attempt: int, over: list[Limit], journal: Journal, *,
+                      stopped: bool) -> AgentBudgetExceeded:
+    """`budget:exceeded` for an attempt over its agent's budget, and the error the attempt fails with:
+    refused its next model call, or `stopped` at its agent's `maxDuration`."""
+    message = f"agent budget spent ({describe(over)})"
+    journal.emit(BudgetExceeded(scope="agent", limits=[lim.to_wire() for lim in over], message=message,
+                                mission_id=run.mission.id if run.mission else task.mission_id, task_id=task.id,
+                                agent_name=agent.name))
+    ending = "it was stopped" if stopped else "no further model call was made"
+    return AgentBudgetExceeded(f"agent {agent.name!r} spent its budget for attempt {attempt} of task {task.title!r} "
+                               f"({describe(over)}); {ending}", over)
+
+
+def agent_time_left(agent: Agent, meter: Meter | None) -> float | None:
+    """Seconds left of the agent's `maxDuration` for this attempt (an agent's budget bounds each of its
+    attempts), or None when it sets none: the attempt's deadline. Checked only where a model call
+    starts, it would never stop a function agent, which makes none, nor a call that hangs."""
+    seconds = agent.budget.max_seconds if agent.budget is not None else None
+    if seconds is None or meter is None:
+        return None
+    return max(seconds - meter.elapsed(), 0.0)
+
+
+def stopped_at_agent_time(run: Run, task: TaskRecord, agent: Agent, attempt: int, meter: Meter,
+                          journal: Journal) -> AgentBudgetExceeded:
+    """The error of an attempt its agent's `maxDuration` stopped (`agent_time_left` ran out), reported as
+    any attempt over its agent's budget."""
+    assert agent.budget is not None
+    limits = [lim for lim in budget_limits(agent.budget, attempt_spent(meter))
+              if lim.used >= lim.max or lim.name == "maxDuration"]  # (what stopped it, to the microsecond)
+    return over_agent_budget(run, task, agent, attempt, limits, journal, stopped=True)
 
 
 def close_meter(run: Run, meter: Meter, reported: Usage | None = None) -> None:
