@@ -266,7 +266,7 @@ def stopped_at_agent_time(run: Run, task: TaskRecord, agent: Agent, attempt: int
     any attempt over its agent's budget."""
     assert agent.budget is not None
     limits = [lim for lim in budget_limits(agent.budget, attempt_spent(meter))
-              if lim.used >= lim.max or lim.name == "maxDuration"]  # (what stopped it, to the microsecond)
+              if lim.used >= lim.max or lim.name == "maxDuration"]  # (what stopped it, read a hair early or not)
     return over_agent_budget(run, task, agent, attempt, limits, journal, stopped=True)
 
 
