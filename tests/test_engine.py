@@ -658,3 +658,38 @@ def test_a_volatile_team_agent_stands_in_for_a_project_agent_of_its_name_and_lea
     assert [(a.name, a.handler) for a in project.list_agents()] == [("writer", "team_mod:permanent")]
     later = project.execute({"name": "later", "tasks": [{"title": "U", "assignTo": "writer"}]}).wait(WAIT)
     assert later.status == MissionStatus.COMPLETED and later.tasks[0].result.content == "permanent"
+
+
+def _store_dependencies_as_an_earlier_version_did(project_dir, title: str, depends_on: list[str]) -> None:
+    """Rewrite a stored task's `dependsOn` behind the library's back: earlier versions stored a task
+    depending on itself, which validation refuses now but reading must still take."""
+    import sqlite3
+
+    with sqlite3.connect(project_dir / ".polpo" / "state.db") as db:
+        for task_id, doc in db.execute("SELECT id, doc FROM tasks").fetchall():
+            data = json.loads(doc)
+            if data["title"] == title:
+                db.execute("UPDATE tasks SET doc = ? WHERE id = ?", (json.dumps({**data, "dependsOn": depends_on}), task_id))
+
+
+def test_a_stored_task_that_depends_on_itself_runs_instead_of_waiting_for_ever(project_dir):
+    """A run counted the task itself among its unmet dependencies: the standalone task stayed pending
+    (its `wait` timed out saying it "keeps running"), and the mission settled `active` with the task
+    pending, both for ever. A task cannot wait for itself: that edge means nothing, the others hold."""
+    with polpo.Project(project_dir) as project:
+        project.agent("w")(ok)
+        solo = project.create_task({"title": "solo", "assignTo": "w"})
+        project.save_mission({"name": "m", "tasks": [{"title": "a", "assignTo": "w"},
+                                                     {"title": "b", "assignTo": "w", "dependsOn": ["a"]}]})
+    _store_dependencies_as_an_earlier_version_did(project_dir, "solo", ["solo"])
+    _store_dependencies_as_an_earlier_version_did(project_dir, "b", ["a", "b"])
+    with polpo.Project(project_dir) as project:
+        project.agent("w")(ok)
+        assert project.get_task(solo.id).depends_on == ["solo"]  # read as stored
+        assert project.execute_task(solo.id).wait(WAIT).status == TaskStatus.DONE
+        order: list[str] = []
+        project.subscribe(lambda e: order.append(e.data["title"]) if e.data.get("to") == "in_progress" else None,
+                          "task:transition")
+        record = project.execute("m").wait(WAIT)
+        assert record.status == MissionStatus.COMPLETED and [t.status for t in record.tasks] == [TaskStatus.DONE] * 2
+        assert order == ["a", "b"]  # b still waited for a

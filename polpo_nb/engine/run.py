@@ -129,7 +129,9 @@ class Run:
 
     def rebuild_counters(self) -> None:
         """Each task's unmet dependencies (those of the run not done) and each task's dependents: one
-        pass over the edges (a 10,000-task run is started with it)."""
+        pass over the edges (a 10,000-task run is started with it). A task never waits for itself: an
+        earlier version stored such tasks (validation refuses them now), and counted, the edge kept the
+        task pending and its run unfinished for ever."""
         tasks, by_title, unmet = self.tasks, self.by_title, self.unmet
         dependents: dict[str, list[str]] = {}
         done = TaskStatus.DONE
@@ -137,7 +139,7 @@ class Run:
             count = 0
             for title in task.depends_on:
                 parent = by_title.get(title)
-                if parent is not None:
+                if parent is not None and parent != tid:
                     dependents.setdefault(parent, []).append(tid)
                     if tasks[parent].status != done:
                         count += 1

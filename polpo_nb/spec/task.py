@@ -65,7 +65,7 @@ class Task(WireModel):
     @classmethod
     def _unique_dependencies(cls, value: list[str], info: ValidationInfo) -> list[str]:
         """Each once; never the task itself (standalone, run alone, it waited for itself for ever), unless
-        an earlier version stored it so."""
+        an earlier version stored it so (a run then ignores that edge: `Run.rebuild_counters`)."""
         title = info.data.get("title")
         if title in value and not is_stored(info):
             raise _invalid(f"task {title!r} depends on itself")
