@@ -105,6 +105,36 @@ def test_locked_database_reports_a_clear_error(tmp_path: Path, monkeypatch):
         assert tx.get_kv("k") == 2
 
 
+def test_a_new_database_another_connection_is_writing_is_opened_once_it_is_done(tmp_path: Path):
+    """Two processes opening a new project at once (a kernel and `polpo serve`, or two `polpo run`): while
+    one holds the write lock of the file, still in rollback-journal mode, SQLite refuses the other's switch
+    to WAL at once (SQLITE_BUSY, without calling its busy handler), and the open failed "database is
+    locked ... move it away to start afresh" (seen in CI, two processes appending to the memory). It
+    waits for the lock now, as every other statement does."""
+    import threading
+
+    db = tmp_path / "state.db"
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE other (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO other VALUES (1)")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        store = Store(db)
+        with store.write() as tx:
+            tx.put_kv("k", 1)
+        with store.read() as tx:
+            assert tx.get_kv("k") == 1
+        store.close()
+    finally:
+        release.join()
+        other.close()
+    with sqlite3.connect(db) as check:
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert check.execute("SELECT x FROM other").fetchall() == [(1,)]  # the other's write, kept
+
+
 def test_two_stores_on_one_file_see_each_others_writes(tmp_path: Path):
     db = tmp_path / "state.db"
     a, b = Store(db), Store(db)
