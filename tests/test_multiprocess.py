@@ -148,16 +148,19 @@ def test_a_decision_on_a_run_no_process_holds_takes_it_over_and_the_mission_goes
 
 
 def test_a_retry_in_a_run_no_process_holds_takes_it_over_and_runs(project_dir: Path):
-    (project_dir / "agents_mod.py").write_text(textwrap.dedent("""
+    # A module name of its own: a process keeps the first module of a name it imports (another test's
+    # `agents_mod`, which never fails, made this test pass by its order alone); "fixed" is looked for in
+    # the project, not in whatever directory the retrying process runs in.
+    (project_dir / "flaky_agents.py").write_text(textwrap.dedent("""
         from pathlib import Path
         def work(task, ctx):
-            if task.title == "Flaky" and not Path("fixed").exists():
+            if task.title == "Flaky" and not (Path(ctx.project_dir) / "fixed").exists():
                 raise RuntimeError("not yet")
             return "done"
     """))
     (project_dir / "both.yaml").write_text(textwrap.dedent("""
         name: both
-        team: {agents: [{name: w, handler: "agents_mod:work"}]}
+        team: {agents: [{name: w, handler: "flaky_agents:work"}]}
         tasks:
           - {title: Deploy, assignTo: w, sideEffects: true}
           - {title: Flaky, assignTo: w, maxRetries: 0}
