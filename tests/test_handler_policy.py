@@ -54,3 +54,30 @@ def test_python_registration_is_not_limited(project):
     project.agent("dumper")(json.dumps)  # a standard library function, registered as code
     [agent] = project.list_agents()
     assert agent.name == "dumper" and agent.handler == "json:dumps"
+
+
+def test_a_handler_module_another_project_imported_first_is_refused_not_run(tmp_path: Path):
+    """A process keeps one module per name: a server serving two projects whose handlers live in modules of
+    the same name ran the first project's code for the second project's tasks, without a word. The
+    second project's agent is refused now, naming where the module it would get comes from."""
+    import uuid
+
+    from polpo_nb.agents import AgentUnavailableError
+
+    module = f"crew_{uuid.uuid4().hex[:8]}"  # a name no other test (or run) imported
+    roots = {}
+    for tag in ("first", "second"):
+        roots[tag] = tmp_path / tag
+        roots[tag].mkdir()
+        (roots[tag] / f"{module}.py").write_text(f"def work(task, ctx):\n    return {tag!r}\n")
+    with polpo.Project(roots["first"]) as first:
+        first.add_agent({"name": "w", "handler": f"{module}:work"})
+        record = first.execute(polpo.Mission("m").task("t", assign_to="w")).wait(WAIT)
+        assert record.tasks[0].result.content == "first"
+    with polpo.Project(roots["second"]) as second:
+        second.add_agent({"name": "w", "handler": f"{module}:work"})
+        with pytest.raises(AgentUnavailableError) as info:
+            second.execute(polpo.Mission("m").task("t", assign_to="w"))
+        assert str(roots["first"] / f"{module}.py") in info.value.message
+        assert f"rename the project's module {module!r}" in info.value.message
+        assert second.get_mission("m").status == MissionStatus.DRAFT  # saved, as execute does, and not run

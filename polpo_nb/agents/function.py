@@ -66,15 +66,35 @@ def to_task_result(value: Any) -> TaskResult:
 def load_handler(spec: str, project_dir: Path) -> AgentFn:
     """Import `package.module:function`, with the project directory first on the import path."""
     module_name, _, attr = spec.partition(":")
-    root = str(project_dir.resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    root = project_dir.resolve()
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
     try:
         obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
         raise AgentUnavailableError(f"cannot load handler {spec!r}: {exc}") from exc
+    top = module_name.split(".")[0]
+    elsewhere = _imported_elsewhere(top, root)
+    if elsewhere is not None:
+        raise AgentUnavailableError(
+            f"cannot load handler {spec!r}: this process imported a module {top!r} from {elsewhere} before (another "
+            f"project's), and Python keeps one module per name; rename the project's module {top!r}, or run this "
+            "project in a process of its own")
     if not callable(obj):
         raise AgentUnavailableError(f"handler {spec!r} is not callable")
     return obj
+
+
+def _imported_elsewhere(top: str, root: Path) -> str | None:
+    """Where the module `top` this process holds was loaded from, when the project has a module of that
+    name and that is not it: a server serving two projects with handler modules of the same name would
+    otherwise run the first one's code for the second one's tasks."""
+    if not ((root / f"{top}.py").is_file() or (root / top).is_dir()):
+        return None  # not the project's module: an installed one is what the handler names
+    module = sys.modules.get(top)
+    origin = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", None) or ()), None)
+    if origin is None or Path(origin).resolve().is_relative_to(root):
+        return None
+    return str(origin)
