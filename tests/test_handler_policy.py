@@ -58,22 +58,26 @@ def test_python_registration_is_not_limited(project):
 
 def test_a_handler_module_another_project_imported_first_is_refused_not_run(tmp_path: Path):
     """A process keeps one module per name: a server serving two projects whose handlers live in modules of
-    the same name ran the first project's code for the second project's tasks, without a word. The
-    second project's agent is refused now, naming where the module it would get comes from."""
+    the same name ran the first project's code for the second project's tasks, without a word. A project
+    whose module differs is refused now, naming where the module it would get comes from; one whose file
+    is the same (two projects made by `polpo init`, left as made) runs, the code being the same."""
     import uuid
 
     from polpo_nb.agents import AgentUnavailableError
 
     module = f"crew_{uuid.uuid4().hex[:8]}"  # a name no other test (or run) imported
+    code = {"first": "def work(task, ctx):\n    return 'first'\n", "copy": "def work(task, ctx):\n    return 'first'\n",
+            "second": "def work(task, ctx):\n    return 'second'\n"}
     roots = {}
-    for tag in ("first", "second"):
+    for tag, source in code.items():
         roots[tag] = tmp_path / tag
         roots[tag].mkdir()
-        (roots[tag] / f"{module}.py").write_text(f"def work(task, ctx):\n    return {tag!r}\n")
-    with polpo.Project(roots["first"]) as first:
-        first.add_agent({"name": "w", "handler": f"{module}:work"})
-        record = first.execute(polpo.Mission("m").task("t", assign_to="w")).wait(WAIT)
-        assert record.tasks[0].result.content == "first"
+        (roots[tag] / f"{module}.py").write_text(source)
+    for tag in ("first", "copy"):
+        with polpo.Project(roots[tag]) as project:
+            project.add_agent({"name": "w", "handler": f"{module}:work"})
+            record = project.execute(polpo.Mission("m").task("t", assign_to="w")).wait(WAIT)
+            assert record.status == MissionStatus.COMPLETED and record.tasks[0].result.content == "first"
     with polpo.Project(roots["second"]) as second:
         second.add_agent({"name": "w", "handler": f"{module}:work"})
         with pytest.raises(AgentUnavailableError) as info:

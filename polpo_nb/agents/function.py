@@ -70,31 +70,36 @@ def load_handler(spec: str, project_dir: Path) -> AgentFn:
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     try:
-        obj: Any = importlib.import_module(module_name)
+        module = importlib.import_module(module_name)
+        obj: Any = module
         for part in attr.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
         raise AgentUnavailableError(f"cannot load handler {spec!r}: {exc}") from exc
-    top = module_name.split(".")[0]
-    elsewhere = _imported_elsewhere(top, root)
+    elsewhere = _imported_elsewhere(module_name, module, root)
     if elsewhere is not None:
         raise AgentUnavailableError(
-            f"cannot load handler {spec!r}: this process imported a module {top!r} from {elsewhere} before (another "
-            f"project's), and Python keeps one module per name; rename the project's module {top!r}, or run this "
-            "project in a process of its own")
+            f"cannot load handler {spec!r}: this process imported a different module {module_name!r} from "
+            f"{elsewhere} before (another project's), and Python keeps one module per name; rename the "
+            f"project's module {module_name.split('.')[0]!r}, or run this project in a process of its own")
     if not callable(obj):
         raise AgentUnavailableError(f"handler {spec!r} is not callable")
     return obj
 
 
-def _imported_elsewhere(top: str, root: Path) -> str | None:
-    """Where the module `top` this process holds was loaded from, when the project has a module of that
-    name and that is not it: a server serving two projects with handler modules of the same name would
-    otherwise run the first one's code for the second one's tasks."""
+def _imported_elsewhere(module_name: str, module: Any, root: Path) -> str | None:
+    """Where `module` (what importing `module_name` gave) was loaded from, when the project has a module of
+    that name whose code differs: a server serving two projects with handler modules of the same name
+    would otherwise run the first one's code for the second one's tasks. The same file in both (two
+    projects made by `polpo init`, left as made) runs the same code either way."""
+    top = module_name.split(".")[0]
     if not ((root / f"{top}.py").is_file() or (root / top).is_dir()):
         return None  # not the project's module: an installed one is what the handler names
-    module = sys.modules.get(top)
-    origin = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", None) or ()), None)
+    origin = getattr(module, "__file__", None)
     if origin is None or Path(origin).resolve().is_relative_to(root):
+        return None
+    own = root.joinpath(*module_name.split("."))
+    own = own.with_suffix(".py") if own.with_suffix(".py").is_file() else own / "__init__.py"
+    if own.is_file() and own.read_bytes() == Path(origin).read_bytes():
         return None
     return str(origin)
