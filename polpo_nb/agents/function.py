@@ -87,13 +87,17 @@ def load_handler(spec: str, project_dir: Path) -> AgentFn:
     return obj
 
 
+def is_project_module(top: str, root: Path) -> bool:
+    """Whether the project directory `root` holds a top-level module `top` (a `.py` file or a package)."""
+    return (root / f"{top}.py").is_file() or (root / top).is_dir()
+
+
 def _imported_elsewhere(module_name: str, module: Any, root: Path) -> str | None:
     """Where `module` (what importing `module_name` gave) was loaded from, when the project has a module of
     that name whose code differs: a server serving two projects with handler modules of the same name
     would otherwise run the first one's code for the second one's tasks. The same file in both (two
     projects made by `polpo init`, left as made) runs the same code either way."""
-    top = module_name.split(".")[0]
-    if not ((root / f"{top}.py").is_file() or (root / top).is_dir()):
+    if not is_project_module(module_name.split(".")[0], root):
         return None  # not the project's module: an installed one is what the handler names
     origin = getattr(module, "__file__", None)
     if origin is None or Path(origin).resolve().is_relative_to(root):

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..spec import Agent
 from ..spec.mcp import StdioMcpServer
+from .function import is_project_module
 
 
 def handler_refusal(handler: str, project_dir: Path, allowed_modules: Iterable[str] = ()) -> str | None:
@@ -37,7 +38,7 @@ def handler_refusal(handler: str, project_dir: Path, allowed_modules: Iterable[s
     if top in sys.stdlib_module_names or top in sys.builtin_module_names:
         return f"handler {handler!r} names {top!r}, a standard library module; {advice}"
     root = project_dir.resolve()
-    if not ((root / f"{top}.py").is_file() or (root / top).is_dir()):
+    if not is_project_module(top, root):
         return f"handler {handler!r} names {top!r}, which is not a module of the project directory; {advice}"
     loaded = getattr(sys.modules.get(top), "__file__", None)
     if loaded and _installed(Path(loaded)):  # the import would give the installed module, not the project's
