@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from pathlib import Path
 
+import pytest
+
+from polpo_nb.errors import StoreError
 from polpo_nb.events import EventBus
 from polpo_nb.events.catalog import MemoryUpdated, TeamRenamed
 from polpo_nb.store import Journal, Store
@@ -69,10 +74,10 @@ async def test_a_commit_waits_for_the_writes_of_work_in_flight(tmp_path: Path, m
     commits = 0
     real_write = store.write
 
-    def counting_write():
+    def counting_write(**kwargs):
         nonlocal commits
         commits += 1
-        return real_write()
+        return real_write(**kwargs)
     monkeypatch.setattr(store, "write", counting_write)
     gates = [asyncio.Event() for _ in range(3)]
 
@@ -97,3 +102,61 @@ async def test_a_commit_does_not_wait_forever_for_expected_work(tmp_path: Path):
         await asyncio.wait_for(journal.write(lambda tx, emit: tx.put_kv("k", 1)), 30)
         with store.read() as tx:
             assert tx.get_kv("k") == 1
+
+
+def _holding_the_write_lock(db: Path) -> sqlite3.Connection:
+    """Another process's connection in the middle of a write (a `polpo` command saving a big mission)."""
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE IF NOT EXISTS elsewhere (x)")
+    return other
+
+
+async def test_a_commit_waiting_for_another_process_s_write_lock_leaves_the_loop_free(tmp_path: Path):
+    """The commit's `BEGIN IMMEDIATE` waited for the lock inside SQLite's busy handler, up to 30 s, on the
+    engine's loop: every run, stream and request of the process stood still meanwhile. The batch now
+    waits on the loop's timer, and is committed, whole, once the lock is free."""
+    store = Store(tmp_path / "state.db")
+    journal = Journal(store, EventBus(store), asyncio.get_running_loop())
+    other = _holding_the_write_lock(tmp_path / "state.db")
+    guard = threading.Timer(5.0, lambda: other.execute("COMMIT"))  # a frozen loop would wait for this
+    guard.start()
+    try:
+        write = journal.write(lambda tx, emit: (tx.put_kv("k", 1), emit(MemoryUpdated(length=1)))[0])
+        ticks = 0
+        for _ in range(20):  # the loop runs other work while the write waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert other.in_transaction, "the loop stood still until the other process let go of its lock"
+        assert not write.done()  # the write waits; it was not dropped, nor failed
+        other.execute("COMMIT")
+    finally:
+        guard.cancel()
+        guard.join()
+    await asyncio.wait_for(write, 30)
+    assert ticks == 20
+    with store.read() as tx:
+        assert tx.get_kv("k") == 1
+        assert [e.event for e in tx.events_after(0)] == ["memory:updated"]
+    other.close()
+
+
+async def test_a_write_lock_held_elsewhere_past_the_busy_timeout_fails_the_batch_and_writes_nothing(
+        tmp_path: Path, monkeypatch):
+    from polpo_nb.store import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "BUSY_TIMEOUT_S", 0.3)
+    store = Store(tmp_path / "state.db")
+    journal = Journal(store, EventBus(store), asyncio.get_running_loop())
+    other = _holding_the_write_lock(tmp_path / "state.db")
+    try:
+        with pytest.raises(StoreError, match="locked by another process for more than"):
+            await asyncio.wait_for(journal.write(lambda tx, emit: tx.put_kv("k", 1)), 30)
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    with store.read() as tx:
+        assert tx.get_kv("k") is None
+    await asyncio.wait_for(journal.write(lambda tx, emit: tx.put_kv("k", 2)), 30)  # the journal goes on
+    with store.read() as tx:
+        assert tx.get_kv("k") == 2

@@ -18,6 +18,11 @@ A write may be queued `after` others whose commit is still pending (the engine s
 dependents while its result commits, so that their begins share its transaction). Such a write runs in
 the same transaction or a later one, and is refused unrun if one of those writes was not stored: what
 depends on a write never becomes durable without it.
+
+While another process holds the database's write lock, the batch waits on the loop's timer, not in
+SQLite's busy handler (which would hold the loop, and every run, stream and request of the process, for
+as long as the other writes): it is tried again every few milliseconds, writes queued meanwhile join
+it, and past the busy timeout every writer of it gets the store's "locked" error.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from ..errors import StoreError
 from ..events.bus import EventBus
 from ..events.catalog import CatalogEvent
 from ..events.model import Event
+from .locking import BUSY_TIMEOUT_MS, StoreBusy, locked_error
 from .sqlite import Store, Tx
 
 T = TypeVar("T")
@@ -41,6 +47,10 @@ _Queued = tuple[WriteFn[Any], asyncio.Future[Any], Collection[asyncio.Future[Any
 
 #: The longest a commit waits for expected writes (seconds), whatever commits have cost so far.
 MAX_LINGER = 0.002
+#: How long a batch waits for another process's write lock before its writers are told it is locked.
+BUSY_TIMEOUT_S = BUSY_TIMEOUT_MS / 1000
+#: The first and the longest pause between two tries for that lock (seconds), doubling in between.
+LOCK_RETRY = (0.001, 0.02)
 
 
 class WriteNotStored(StoreError):
@@ -58,6 +68,8 @@ class Journal:
         self._due = 0.0  # (loop time) the latest the queued batch may wait for expected writes
         self._commit_cost = 0.0  # a moving average of a commit's duration: how long a flush may wait
         self._expecting = _Expecting(self)
+        self._busy_since: float | None = None  # (loop time) when the waiting batch first found the lock taken
+        self._retry = LOCK_RETRY[0]
 
     def write(self, fn: WriteFn[T], *, after: Collection[asyncio.Future[Any]] = (),
               stored: Callable[[T], None] | None = None) -> asyncio.Future[T]:
@@ -128,11 +140,16 @@ class Journal:
                 # One write raised: run the batch again, each write in its own savepoint, so only that
                 # writer fails. The fast path above needs no savepoints, the common case.
                 events, outcomes = self._commit(batch, isolate=True)
-        except Exception as exc:  # the commit itself failed: every writer learns it
-            for _, future, _, _ in batch:
-                if not future.done():
-                    future.set_exception(exc)
+        except StoreBusy as busy:
+            if self._wait_for_lock(batch):
+                return
+            self._fail(batch, locked_error(self._store.path, busy.__cause__, int(BUSY_TIMEOUT_S * 1000)))
             return
+        except Exception as exc:  # the commit itself failed: every writer learns it
+            self._busy_since = None
+            self._fail(batch, exc)
+            return
+        self._busy_since = None
         for (_, _, _, stored), (_, ok, value) in zip(batch, outcomes, strict=True):
             if ok and stored is not None:
                 stored(value)
@@ -145,12 +162,32 @@ class Journal:
             else:
                 future.set_exception(value)
 
+    def _wait_for_lock(self, batch: list[_Queued]) -> bool:
+        """Put the batch back, first in line, and try again shortly; False once it waited the busy timeout."""
+        now = self._loop.time()
+        if self._busy_since is None:
+            self._busy_since, self._retry = now, LOCK_RETRY[0]
+        elif now - self._busy_since >= BUSY_TIMEOUT_S:
+            self._busy_since = None
+            return False
+        self._queue[:0] = batch
+        self._linger = self._loop.call_later(self._retry, self._flush)
+        self._retry = min(2 * self._retry, LOCK_RETRY[1])
+        return True
+
+    @staticmethod
+    def _fail(batch: list[_Queued], exc: BaseException) -> None:
+        """The commit failed: every writer of the batch learns it."""
+        for _, future, _, _ in batch:
+            if not future.done():
+                future.set_exception(exc)
+
     def _commit(self, batch: list[_Queued], *, isolate: bool
                 ) -> tuple[list[Event], list[tuple[asyncio.Future[Any], bool, Any]]]:
         events: list[Event] = []
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         refused: set[asyncio.Future[Any]] = set()  # this batch's writes that were not stored
-        with self._store.write() as tx:
+        with self._store.write(wait=False) as tx:
             now = tx.now
 
             def emit(event: CatalogEvent) -> Event:

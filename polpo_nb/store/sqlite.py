@@ -28,6 +28,7 @@ from ..spec.validation import STORED
 from .commandrows import CommandRows
 from .docs import storable
 from .eventlog import EventRows
+from .locking import BUSY_TIMEOUT_MS, begin_immediate, switch_to_wal
 from .revisions import TaskRevisions
 from .rows import (
     AttemptRow,
@@ -44,7 +45,6 @@ from .schema import MIGRATIONS, SCHEMA_VERSION, statements
 from .steps import StepRows
 from .taskrows import TaskRows
 
-BUSY_TIMEOUT_MS = 30_000
 #: The attempts table's columns in `AttemptRow`'s field order.
 _ATTEMPT_COLUMNS = "task_id, number, status, phase, agent, model, owner, started_at, finished_at, result"
 #: The spend table's columns in `SpendRow`'s field order.
@@ -84,29 +84,16 @@ def readable_rows(model: type[M], rows: Any, what: str) -> list[M]:
     return out
 
 
-def _switch_to_wal(conn: sqlite3.Connection) -> str:
-    """`PRAGMA journal_mode = WAL`, waiting for another connection's write as any statement does: while one
-    holds the write lock of a file still in rollback-journal mode (a new project another process is
-    creating), SQLite refuses the switch at once (SQLITE_BUSY), without calling the busy handler."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.01)
-
-
 class Store:
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "FULL") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = _switch_to_wal(self._conn)
+            self._busy_ms = BUSY_TIMEOUT_MS
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000)
+            self._conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            mode = switch_to_wal(self._conn)
             if mode.lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
             self._conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -141,14 +128,13 @@ class Store:
             raise
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
-        """One write transaction: everything inside commits together or not at all."""
+    def write(self, *, wait: bool = True) -> Iterator[Tx]:
+        """One write transaction: everything inside commits together or not at all. While another process
+        writes, it waits up to the busy timeout; `wait=False` raises `StoreBusy` at once instead, for a
+        caller that must not block its thread (the engine's loop)."""
         with self._lock:
             began = time.perf_counter()
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreError(f"{self.path} is locked by another process for more than {BUSY_TIMEOUT_MS / 1000:.0f}s: {exc}") from exc
+            begin_immediate(self._conn, self.path, self._busy_ms, wait=wait)
             self.tx.now = utcnow()
             try:
                 yield self.tx
