@@ -160,3 +160,36 @@ async def test_a_write_lock_held_elsewhere_past_the_busy_timeout_fails_the_batch
     await asyncio.wait_for(journal.write(lambda tx, emit: tx.put_kv("k", 2)), 30)  # the journal goes on
     with store.read() as tx:
         assert tx.get_kv("k") == 2
+
+
+async def test_work_done_exclusively_waits_for_the_lock_then_runs_once_or_fails_past_the_busy_timeout(
+        tmp_path: Path, monkeypatch):
+    from polpo_nb.store import journal as journal_module
+
+    store = Store(tmp_path / "state.db")
+    journal = Journal(store, EventBus(store), asyncio.get_running_loop())
+    runs: list[int] = []
+
+    def work(tx):
+        runs.append(1)
+        tx.put_kv("k", len(runs))
+        return len(runs)
+
+    other = _holding_the_write_lock(tmp_path / "state.db")
+    edit = asyncio.ensure_future(journal.exclusively(work))
+    await asyncio.sleep(0.1)
+    assert not edit.done() and runs == []  # waiting, on the loop
+    other.execute("COMMIT")
+    assert await asyncio.wait_for(edit, 30) == 1 and runs == [1]
+
+    monkeypatch.setattr(journal_module, "BUSY_TIMEOUT_S", 0.3)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="locked by another process for more than 0.3s"):
+            await asyncio.wait_for(journal.exclusively(work), 30)
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert runs == [1]
+    with store.read() as tx:
+        assert tx.get_kv("k") == 1

@@ -199,6 +199,35 @@ def test_memory_appends_from_several_processes_are_all_kept(project_dir: Path, t
     assert sorted(lines) == sorted(f"{tag} {i}" for tag in ("A", "B") for i in range(200))
 
 
+def test_a_memory_edit_waiting_for_another_process_s_write_lock_leaves_the_engine_free(project_dir: Path):
+    """An edit of the memory holds the store's write lock (so appends from several processes are all kept).
+    It waited for that lock in SQLite's busy handler, on the engine's loop: while another process wrote,
+    the project answered nothing else, not even a read. It waits on the loop's timer now."""
+    import sqlite3
+
+    with polpo.Project(project_dir) as project:
+        project.put_memory("first")
+        other = sqlite3.connect(project_dir / ".polpo" / "state.db", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        guard = threading.Timer(5.0, lambda: other.execute("COMMIT"))  # what a frozen engine would wait for
+        guard.start()
+        appended: list[str] = []
+        appender = threading.Thread(target=lambda: appended.append(project.append_memory("second")))
+        try:
+            appender.start()
+            appender.join(0.2)
+            assert project.list_tasks() == []  # the engine answers while the append waits
+            assert other.in_transaction, "the engine stood still until the other process let go of its lock"
+            assert not appended
+            other.execute("COMMIT")
+        finally:
+            guard.cancel()
+            guard.join()
+            appender.join(WAIT)
+            other.close()
+        assert project.get_memory().splitlines() == ["first", "second"]
+
+
 def test_memory_that_is_not_text_writes_nothing(project_dir: Path):
     with polpo.Project(project_dir) as project:
         project.put_memory("kept")

@@ -513,9 +513,11 @@ class AsyncProject(ProjectChat):
     async def _edit_memory(self, edit: Callable[[str], str]) -> str:
         """Read, edit and write the memory under the store's write lock (`BEGIN IMMEDIATE`, held across
         processes): two processes appending at once lost lines, each writing back what it had read."""
-        with self.store.write():
+        def write(_tx: Tx) -> str:
             text = edit(self.memory_file.read())
             self.memory_file.write(text)
+            return text
+        text = await self.journal.exclusively(write)
         await self.journal.emit(MemoryUpdated(length=len(text)))
         return text
 

@@ -68,8 +68,7 @@ class Journal:
         self._due = 0.0  # (loop time) the latest the queued batch may wait for expected writes
         self._commit_cost = 0.0  # a moving average of a commit's duration: how long a flush may wait
         self._expecting = _Expecting(self)
-        self._busy_since: float | None = None  # (loop time) when the waiting batch first found the lock taken
-        self._retry = LOCK_RETRY[0]
+        self._lock_wait: _LockWait | None = None  # while the batch waits for another process's write lock
 
     def write(self, fn: WriteFn[T], *, after: Collection[asyncio.Future[Any]] = (),
               stored: Callable[[T], None] | None = None) -> asyncio.Future[T]:
@@ -143,13 +142,13 @@ class Journal:
         except StoreBusy as busy:
             if self._wait_for_lock(batch):
                 return
-            self._fail(batch, locked_error(self._store.path, busy.__cause__, int(BUSY_TIMEOUT_S * 1000)))
+            self._fail(batch, _locked(self._store, busy))
             return
         except Exception as exc:  # the commit itself failed: every writer learns it
-            self._busy_since = None
+            self._lock_wait = None
             self._fail(batch, exc)
             return
-        self._busy_since = None
+        self._lock_wait = None
         for (_, _, _, stored), (_, ok, value) in zip(batch, outcomes, strict=True):
             if ok and stored is not None:
                 stored(value)
@@ -164,16 +163,30 @@ class Journal:
 
     def _wait_for_lock(self, batch: list[_Queued]) -> bool:
         """Put the batch back, first in line, and try again shortly; False once it waited the busy timeout."""
-        now = self._loop.time()
-        if self._busy_since is None:
-            self._busy_since, self._retry = now, LOCK_RETRY[0]
-        elif now - self._busy_since >= BUSY_TIMEOUT_S:
-            self._busy_since = None
+        if self._lock_wait is None:
+            self._lock_wait = _LockWait(self._loop)
+        delay = self._lock_wait.next_delay()
+        if delay is None:
+            self._lock_wait = None
             return False
         self._queue[:0] = batch
-        self._linger = self._loop.call_later(self._retry, self._flush)
-        self._retry = min(2 * self._retry, LOCK_RETRY[1])
+        self._linger = self._loop.call_later(delay, self._flush)
         return True
+
+    async def exclusively(self, fn: Callable[[Tx], T]) -> T:
+        """`fn` alone in a write transaction of its own, outside any batch, so that it runs exactly once
+        (work that is not only rows: a file edited under the write lock), once the lock is free, waited
+        for on the loop as a batch waits."""
+        wait = _LockWait(self._loop)
+        while True:
+            try:
+                with self._store.write(wait=False) as tx:
+                    return fn(tx)
+            except StoreBusy as busy:
+                delay = wait.next_delay()
+                if delay is None:
+                    raise _locked(self._store, busy) from None
+                await asyncio.sleep(delay)
 
     @staticmethod
     def _fail(batch: list[_Queued], exc: BaseException) -> None:
@@ -221,6 +234,27 @@ class Journal:
                 events.extend(pending)
                 outcomes.append((future, True, value))
         return events, outcomes
+
+
+class _LockWait:
+    """The pauses between tries for another process's write lock: doubling from `LOCK_RETRY[0]` up to
+    `LOCK_RETRY[1]`, until `BUSY_TIMEOUT_S` has passed since the first try."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._since = loop.time()
+        self._delay = LOCK_RETRY[0]
+
+    def next_delay(self) -> float | None:
+        """Seconds until the next try, or None: the busy timeout has passed."""
+        if self._loop.time() - self._since >= BUSY_TIMEOUT_S:
+            return None
+        delay, self._delay = self._delay, min(2 * self._delay, LOCK_RETRY[1])
+        return delay
+
+
+def _locked(store: Store, busy: StoreBusy) -> StoreError:
+    return locked_error(store.path, busy.__cause__, int(BUSY_TIMEOUT_S * 1000))
 
 
 def not_stored(future: asyncio.Future[Any]) -> bool:
