@@ -228,6 +228,34 @@ def test_a_memory_edit_waiting_for_another_process_s_write_lock_leaves_the_engin
         assert project.get_memory().splitlines() == ["first", "second"]
 
 
+def test_a_write_from_the_caller_s_thread_waiting_for_another_process_leaves_the_engine_free(project_dir: Path):
+    """Registering an agent writes from the caller's thread, holding the connection the engine shares. While
+    another process wrote (a `polpo` command saving a big mission), it waited for the database's lock with
+    the connection held, so the engine, whose reads need that connection, stood still as well."""
+    import sqlite3
+
+    with polpo.Project(project_dir) as project:
+        other = sqlite3.connect(project_dir / ".polpo" / "state.db", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        guard = threading.Timer(5.0, lambda: other.execute("COMMIT"))  # what a frozen engine would wait for
+        guard.start()
+        registered: list[object] = []
+        registrar = threading.Thread(target=lambda: registered.append(project.agent("late")(lambda task, ctx: "ok")))
+        try:
+            registrar.start()
+            registrar.join(0.2)
+            assert project.list_tasks() == []  # the engine answers while the registration waits
+            assert other.in_transaction, "the engine stood still until the other process let go of its lock"
+            assert not registered
+            other.execute("COMMIT")
+        finally:
+            guard.cancel()
+            guard.join()
+            registrar.join(WAIT)
+            other.close()
+        assert registered and "late" in [agent.name for agent in project.list_agents()]
+
+
 def test_memory_that_is_not_text_writes_nothing(project_dir: Path):
     with polpo.Project(project_dir) as project:
         project.put_memory("kept")

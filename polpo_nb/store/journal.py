@@ -36,7 +36,7 @@ from ..errors import StoreError
 from ..events.bus import EventBus
 from ..events.catalog import CatalogEvent
 from ..events.model import Event
-from .locking import BUSY_TIMEOUT_MS, StoreBusy, locked_error
+from .locking import BUSY_TIMEOUT_MS, LockWait, StoreBusy
 from .sqlite import Store, Tx
 
 T = TypeVar("T")
@@ -49,8 +49,6 @@ _Queued = tuple[WriteFn[Any], asyncio.Future[Any], Collection[asyncio.Future[Any
 MAX_LINGER = 0.002
 #: How long a batch waits for another process's write lock before its writers are told it is locked.
 BUSY_TIMEOUT_S = BUSY_TIMEOUT_MS / 1000
-#: The first and the longest pause between two tries for that lock (seconds), doubling in between.
-LOCK_RETRY = (0.001, 0.02)
 
 
 class WriteNotStored(StoreError):
@@ -68,7 +66,7 @@ class Journal:
         self._due = 0.0  # (loop time) the latest the queued batch may wait for expected writes
         self._commit_cost = 0.0  # a moving average of a commit's duration: how long a flush may wait
         self._expecting = _Expecting(self)
-        self._lock_wait: _LockWait | None = None  # while the batch waits for another process's write lock
+        self._lock_wait: LockWait | None = None  # while the batch waits for another process's write lock
 
     def write(self, fn: WriteFn[T], *, after: Collection[asyncio.Future[Any]] = (),
               stored: Callable[[T], None] | None = None) -> asyncio.Future[T]:
@@ -139,10 +137,15 @@ class Journal:
                 # One write raised: run the batch again, each write in its own savepoint, so only that
                 # writer fails. The fast path above needs no savepoints, the common case.
                 events, outcomes = self._commit(batch, isolate=True)
-        except StoreBusy as busy:
-            if self._wait_for_lock(batch):
+        except StoreBusy as busy:  # another process writes: the batch goes back, first in line, for a while
+            self._lock_wait = self._lock_wait or LockWait(BUSY_TIMEOUT_S)
+            delay = self._lock_wait.next_delay()
+            if delay is not None:
+                self._queue[:0] = batch
+                self._linger = self._loop.call_later(delay, self._flush)
                 return
-            self._fail(batch, _locked(self._store, busy))
+            failure, self._lock_wait = self._lock_wait.locked(self._store.path, busy), None
+            self._fail(batch, failure)
             return
         except Exception as exc:  # the commit itself failed: every writer learns it
             self._lock_wait = None
@@ -161,23 +164,11 @@ class Journal:
             else:
                 future.set_exception(value)
 
-    def _wait_for_lock(self, batch: list[_Queued]) -> bool:
-        """Put the batch back, first in line, and try again shortly; False once it waited the busy timeout."""
-        if self._lock_wait is None:
-            self._lock_wait = _LockWait(self._loop)
-        delay = self._lock_wait.next_delay()
-        if delay is None:
-            self._lock_wait = None
-            return False
-        self._queue[:0] = batch
-        self._linger = self._loop.call_later(delay, self._flush)
-        return True
-
     async def exclusively(self, fn: Callable[[Tx], T]) -> T:
         """`fn` alone in a write transaction of its own, outside any batch, so that it runs exactly once
         (work that is not only rows: a file edited under the write lock), once the lock is free, waited
         for on the loop as a batch waits."""
-        wait = _LockWait(self._loop)
+        wait = LockWait(BUSY_TIMEOUT_S)
         while True:
             try:
                 with self._store.write(wait=False) as tx:
@@ -185,7 +176,7 @@ class Journal:
             except StoreBusy as busy:
                 delay = wait.next_delay()
                 if delay is None:
-                    raise _locked(self._store, busy) from None
+                    raise wait.locked(self._store.path, busy) from None
                 await asyncio.sleep(delay)
 
     @staticmethod
@@ -234,27 +225,6 @@ class Journal:
                 events.extend(pending)
                 outcomes.append((future, True, value))
         return events, outcomes
-
-
-class _LockWait:
-    """The pauses between tries for another process's write lock: doubling from `LOCK_RETRY[0]` up to
-    `LOCK_RETRY[1]`, until `BUSY_TIMEOUT_S` has passed since the first try."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._since = loop.time()
-        self._delay = LOCK_RETRY[0]
-
-    def next_delay(self) -> float | None:
-        """Seconds until the next try, or None: the busy timeout has passed."""
-        if self._loop.time() - self._since >= BUSY_TIMEOUT_S:
-            return None
-        delay, self._delay = self._delay, min(2 * self._delay, LOCK_RETRY[1])
-        return delay
-
-
-def _locked(store: Store, busy: StoreBusy) -> StoreError:
-    return locked_error(store.path, busy.__cause__, int(BUSY_TIMEOUT_S * 1000))
 
 
 def not_stored(future: asyncio.Future[Any]) -> bool:

@@ -1,61 +1,99 @@
 """How this process's connection waits for the write lock other processes hold.
 
-SQLite serialises writers across processes: a `BEGIN IMMEDIATE` while another connection writes waits
-in SQLite's busy handler, up to `BUSY_TIMEOUT_MS`, blocking the calling thread. That is right for a
-caller's own thread (a CLI command, a cell registering an agent), wrong for the engine's event loop,
-which serves every run, stream and request of the process: it begins without waiting
-(`begin(wait=False)` raises `StoreBusy` at once) and waits on its own timer instead (`store/journal.py`).
+SQLite serialises writers across processes: a `BEGIN IMMEDIATE` while another connection writes would
+wait in SQLite's busy handler, blocking the calling thread with the connection held. The connection is
+shared by the engine's loop and the caller's threads (`Store`'s lock), and the loop serves every run,
+stream and request of the process: a thread waiting there for another process held them all. So the
+lock is only ever *tried* (`try_begin`), and waited for between tries with nothing held: a thread sleeps
+(`begin`, for `Store.write`), the engine's loop sets a timer (`store/journal.py`). `LockWait` paces the
+tries.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
 from ..errors import StoreError
 
 BUSY_TIMEOUT_MS = 30_000
+#: The first and the longest pause between two tries for the write lock (seconds), doubling in between.
+LOCK_RETRY = (0.001, 0.02)
 
 
 class StoreBusy(StoreError):
-    """Another connection holds the write lock, and the caller asked not to wait: nothing was begun."""
+    """Another connection holds the write lock: nothing was begun."""
 
 
-def locked_error(path: Path, reason: object, busy_ms: int = BUSY_TIMEOUT_MS) -> StoreError:
-    """What a writer is told when another process kept the write lock past the busy timeout."""
-    return StoreError(f"{path} is locked by another process for more than {busy_ms / 1000:g}s: {reason}")
+class LockWait:
+    """The pauses between tries for another process's write lock: doubling from `LOCK_RETRY[0]` up to
+    `LOCK_RETRY[1]`, until `timeout` seconds have passed since the first try."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._since = time.monotonic()
+        self._delay = LOCK_RETRY[0]
+
+    def next_delay(self) -> float | None:
+        """Seconds until the next try, or None: the timeout has passed."""
+        if time.monotonic() - self._since >= self.timeout:
+            return None
+        delay, self._delay = self._delay, min(2 * self._delay, LOCK_RETRY[1])
+        return delay
+
+    def locked(self, path: Path, busy: StoreBusy) -> StoreError:
+        """What a writer is told when another process kept the write lock past the timeout."""
+        return StoreError(f"{path} is locked by another process for more than {self.timeout:g}s: {busy.__cause__}")
 
 
-def begin_immediate(conn: sqlite3.Connection, path: Path, busy_ms: int, *, wait: bool = True) -> None:
-    """`BEGIN IMMEDIATE` on a connection whose busy timeout is `busy_ms`: the write lock, waited for up
-    to that timeout, or (`wait=False`) taken now or refused with `StoreBusy`."""
-    if wait:
+def begin(lock: threading.RLock, conn: sqlite3.Connection, path: Path, busy_ms: int, *, wait: bool) -> None:
+    """Hold `lock` (the connection's) with a write transaction begun on `conn`, or raise with nothing held:
+    `StoreBusy` at once without `wait`, else the "locked" error once `busy_ms` have passed in tries."""
+    pause: LockWait | None = None
+    while True:
+        lock.acquire()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise locked_error(path, exc, busy_ms) from exc
-        return
+            try_begin(conn, path, busy_ms)
+            return  # the lock stays held for the transaction: `Store.write` releases it
+        except StoreBusy as busy:
+            lock.release()
+            if not wait:
+                raise
+            pause = pause or LockWait(busy_ms / 1000)
+            delay = pause.next_delay()
+            if delay is None:
+                raise pause.locked(path, busy) from None
+        except BaseException:
+            lock.release()
+            raise
+        time.sleep(delay)
+
+
+def try_begin(conn: sqlite3.Connection, path: Path, busy_ms: int) -> None:
+    """`BEGIN IMMEDIATE` now, on a connection whose busy timeout is `busy_ms`, or `StoreBusy`."""
     conn.execute("PRAGMA busy_timeout = 0")
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-            raise locked_error(path, exc, busy_ms) from exc
+            raise StoreError(f"{path}: cannot begin a write: {exc}") from exc
         raise StoreBusy(f"{path} is being written by another process") from exc
     finally:
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
 
 
-def switch_to_wal(conn: sqlite3.Connection) -> str:
-    """`PRAGMA journal_mode = WAL`, waiting for another connection's write as any statement does: while one
-    holds the write lock of a file still in rollback-journal mode (a new project another process is
-    creating), SQLite refuses the switch at once (SQLITE_BUSY), without calling the busy handler."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+def switch_to_wal(conn: sqlite3.Connection, busy_ms: int) -> str:
+    """`PRAGMA journal_mode = WAL`, waiting for another connection's write: while one holds the write lock
+    of a file still in rollback-journal mode (a new project another process is creating), SQLite refuses
+    the switch at once (SQLITE_BUSY), without calling the busy handler."""
+    wait = LockWait(busy_ms / 1000)
     while True:
         try:
             return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+            delay = wait.next_delay()
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or delay is None:
                 raise
-            time.sleep(0.01)
+            time.sleep(delay)

@@ -1,8 +1,8 @@
 """`.polpo/state.db`: the durable source of truth of a project.
 
 One connection per process, guarded by a lock so the engine thread and a caller's thread can share it.
-Writes run in `BEGIN IMMEDIATE` transactions (SQLite serialises writers across processes; `busy_timeout`
-makes the others wait rather than fail). WAL mode lets readers in other processes go on meanwhile;
+Writes run in `BEGIN IMMEDIATE` transactions (SQLite serialises writers across processes; the others
+wait their turn, without holding the connection: `locking.py`). WAL mode lets readers in other processes go on meanwhile;
 a read runs in one deferred transaction, so all its queries see one snapshot. Rows come back as their
 pydantic models (documents) or as the small frozen classes of `rows.py` (columns).
 """
@@ -28,7 +28,7 @@ from ..spec.validation import STORED
 from .commandrows import CommandRows
 from .docs import storable
 from .eventlog import EventRows
-from .locking import BUSY_TIMEOUT_MS, begin_immediate, switch_to_wal
+from .locking import BUSY_TIMEOUT_MS, begin, switch_to_wal
 from .revisions import TaskRevisions
 from .rows import (
     AttemptRow,
@@ -93,7 +93,7 @@ class Store:
             self._busy_ms = BUSY_TIMEOUT_MS
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000)
             self._conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-            mode = switch_to_wal(self._conn)
+            mode = switch_to_wal(self._conn, self._busy_ms)
             if mode.lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
             self._conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -130,11 +130,12 @@ class Store:
     @contextmanager
     def write(self, *, wait: bool = True) -> Iterator[Tx]:
         """One write transaction: everything inside commits together or not at all. While another process
-        writes, it waits up to the busy timeout; `wait=False` raises `StoreBusy` at once instead, for a
-        caller that must not block its thread (the engine's loop)."""
-        with self._lock:
-            began = time.perf_counter()
-            begin_immediate(self._conn, self.path, self._busy_ms, wait=wait)
+        writes, the calling thread waits for it, up to the busy timeout, without holding the connection
+        (`store/locking.py`); `wait=False` raises `StoreBusy` at once instead, for the engine's loop,
+        which must not sleep."""
+        began = time.perf_counter()
+        begin(self._lock, self._conn, self.path, self._busy_ms, wait=wait)
+        try:
             self.tx.now = utcnow()
             try:
                 yield self.tx
@@ -147,6 +148,8 @@ class Store:
             self._conn.execute("COMMIT")
             self.commits += 1
             self.write_seconds += time.perf_counter() - began
+        finally:
+            self._lock.release()
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
