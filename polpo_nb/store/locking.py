@@ -77,7 +77,7 @@ def try_begin(conn: sqlite3.Connection, path: Path, busy_ms: int) -> None:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+        if not _busy(exc):
             raise StoreError(f"{path}: cannot begin a write: {exc}") from exc
         raise StoreBusy(f"{path} is being written by another process") from exc
     finally:
@@ -94,6 +94,11 @@ def switch_to_wal(conn: sqlite3.Connection, busy_ms: int) -> str:
             return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
         except sqlite3.OperationalError as exc:
             delay = wait.next_delay()
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or delay is None:
+            if not _busy(exc) or delay is None:
                 raise
             time.sleep(delay)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY, or one of its extended codes (another connection recovering the WAL, ...)."""
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
