@@ -106,10 +106,31 @@ class PolpoRun:
     setup_s: float
     db_bytes: int
     write_s: float  # of `seconds`, inside the store's write transactions (`Store.write_seconds`)
+    gc_s: float = 0.0  # of `seconds`, in CPython's cyclic collector (measured by `--scale` only)
 
 
-def run_polpo(graph: Graph, *, is_async: bool, synchronous: str, width: int) -> PolpoRun:
-    """One mission run in a fresh project; the seconds from execute to settled, and what it wrote."""
+class CollectorClock:
+    """The seconds CPython's cyclic collector runs while `on` (a `gc.callbacks` entry): at 100,000 tasks
+    its full collections walk every record the run holds, which is where the per-task cost bends."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.on = False
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if not self.on:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+
+def run_polpo(graph: Graph, *, is_async: bool, synchronous: str, width: int,
+              collector: CollectorClock | None = None) -> PolpoRun:
+    """One mission run in a fresh project; the seconds from execute to settled, and what it wrote (with
+    `collector`, registered in `gc.callbacks`, the collector's share of those seconds)."""
     import polpo_nb as polpo
 
     mission = polpo_mission(graph)
@@ -135,7 +156,13 @@ def run_polpo(graph: Graph, *, is_async: bool, synchronous: str, width: int) -> 
 
             def execute() -> Any:
                 started.append(time.perf_counter())
-                return project.execute(mission).wait()
+                if collector is not None:
+                    collector.on = True
+                try:
+                    return project.execute(mission).wait()
+                finally:
+                    if collector is not None:
+                        collector.on = False
 
             elapsed, record = timed(execute)
             commits, write_s = store.commits - commits_before, store.write_seconds - write_s_before
@@ -145,7 +172,8 @@ def run_polpo(graph: Graph, *, is_async: bool, synchronous: str, width: int) -> 
     done = [t for t in record.tasks if t.status.value == "done"]
     if record.status.value != "completed" or len(done) != len(graph):
         raise BenchmarkError(f"polpo: mission {record.status.value}, {len(done)}/{len(graph)} tasks done")
-    return PolpoRun(elapsed, commits, first_call[0] - started[0], db_bytes, write_s)
+    return PolpoRun(elapsed, commits, first_call[0] - started[0], db_bytes, write_s,
+                    collector.seconds if collector is not None else 0.0)
 
 
 # -- Dask ----------------------------------------------------------------------------------------------
@@ -377,10 +405,14 @@ def scale_one(tasks: int, width: int) -> dict[str, Any]:
     run_polpo(layered_dag(10 * width, width), is_async=False, synchronous="FULL", width=width)  # imports, first use
     gc.collect()
     baseline = rss_bytes()
-    result = run_polpo(layered_dag(tasks, width), is_async=False, synchronous="FULL", width=width)
+    collector = CollectorClock()
+    gc.callbacks.append(collector)
+    result = run_polpo(layered_dag(tasks, width), is_async=False, synchronous="FULL", width=width, collector=collector)
+    gc.callbacks.remove(collector)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"tasks": tasks, "seconds": result.seconds, "per_task_us": result.seconds / tasks * 1e6,
             "setup_s": result.setup_s, "setup_us_per_task": result.setup_s / tasks * 1e6,
+            "gc_us_per_task": result.gc_s / tasks * 1e6,
             "baseline_rss_mb": baseline / 2**20, "peak_rss_above_mb": (peak - baseline) / 2**20,
             "rss_kb_per_task": (peak - baseline) / 1024 / tasks, "db_bytes": result.db_bytes,
             "db_bytes_per_task": result.db_bytes / tasks, "commits": result.commits}
@@ -406,12 +438,13 @@ def print_scale(rows: list[dict[str, Any]], width: int) -> None:
     runs = rows[0]["runs"]
     print(f"polpo (sync agent, FULL), {width}-wide layered DAG of no-op tasks, each run in a fresh process, "
           + ("one run per size" if runs == 1 else f"the median of {runs} runs per size"))
-    header = (f"{'tasks':>7} {'µs/task':>8} {'setup s':>8} {'setup µs/task':>14} {'peak RSS above':>15} "
-              f"{'KB/task':>8} {'state.db':>10} {'B/task':>7}")
+    header = (f"{'tasks':>7} {'µs/task':>8} {'of which gc':>12} {'setup s':>8} {'setup µs/task':>14} "
+              f"{'peak RSS above':>15} {'KB/task':>8} {'state.db':>10} {'B/task':>7}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['tasks']:>7} {r['per_task_us']:>8.0f} {r['setup_s']:>8.2f} {r['setup_us_per_task']:>14.0f} "
+        print(f"{r['tasks']:>7} {r['per_task_us']:>8.0f} {r['gc_us_per_task']:>12.0f} {r['setup_s']:>8.2f} "
+              f"{r['setup_us_per_task']:>14.0f} "
               f"{r['peak_rss_above_mb']:>12.0f} MB {r['rss_kb_per_task']:>8.1f} {r['db_bytes'] / 2**20:>7.1f} MB "
               f"{r['db_bytes_per_task']:>7.0f}")
     first, last = rows[0], rows[-1]
