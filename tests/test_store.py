@@ -174,3 +174,37 @@ def test_buffered_attempt_rows_are_read_back_committed_and_rolled_back(tmp_path:
         assert [(a.number, a.status, a.phase) for a in tx.attempts("t1")] == [(1, "failed", "execution"), (2, "running", "fix")]
         assert [(a.status, a.result) for a in tx.attempts("t2")] == [("completed", '{"content":"x"}')]
         assert tx.attempts("t3") == [] and tx.attempt_counts(["t1", "t2", "t3"]) == {"t1": 2, "t2": 1}
+
+
+def test_a_checkpoint_never_waits_for_another_process_s_reader(tmp_path: Path):
+    """Housekeeping checkpoints the WAL (TRUNCATE) on the engine's loop every few minutes. That mode waits,
+    in SQLite's busy handler, for every reader to leave its snapshot: another process's long read (a list
+    of a big mission) held the loop, and the whole engine, up to 30 s. It takes what it can now, and the
+    next round does the rest."""
+    import threading
+
+    db = tmp_path / "state.db"
+    store = Store(db)
+    with store.write() as tx:
+        tx.put_kv("k", 1)
+    reader = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM kv").fetchone()  # its snapshot: before the next write
+    with store.write() as tx:
+        tx.put_kv("k", 2)
+    guard = threading.Timer(5.0, lambda: reader.execute("COMMIT"))  # what a waiting checkpoint would wait for
+    guard.start()
+    try:
+        done = store.checkpoint()
+        assert reader.in_transaction, "the checkpoint waited for the reader to leave its snapshot"
+        assert done is False
+    finally:
+        guard.cancel()
+        guard.join()
+        if reader.in_transaction:
+            reader.execute("COMMIT")
+        reader.close()
+    assert store.checkpoint() is True  # nobody reads an old snapshot now: the WAL is emptied
+    assert (tmp_path / "state.db-wal").stat().st_size == 0
+    with store.read() as tx:
+        assert tx.get_kv("k") == 2

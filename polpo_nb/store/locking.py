@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import StoreError
@@ -73,13 +75,22 @@ def begin(lock: threading.RLock, conn: sqlite3.Connection, path: Path, busy_ms: 
 
 def try_begin(conn: sqlite3.Connection, path: Path, busy_ms: int) -> None:
     """`BEGIN IMMEDIATE` now, on a connection whose busy timeout is `busy_ms`, or `StoreBusy`."""
-    conn.execute("PRAGMA busy_timeout = 0")
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        with without_busy_wait(conn, busy_ms):
+            conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if not _busy(exc):
             raise StoreError(f"{path}: cannot begin a write: {exc}") from exc
         raise StoreBusy(f"{path} is being written by another process") from exc
+
+
+@contextmanager
+def without_busy_wait(conn: sqlite3.Connection, busy_ms: int) -> Iterator[None]:
+    """The statements inside get SQLITE_BUSY at once where they would wait for another connection; then
+    the connection's busy timeout (`busy_ms`) is back."""
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        yield
     finally:
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
 

@@ -28,7 +28,7 @@ from ..spec.validation import STORED
 from .commandrows import CommandRows
 from .docs import storable
 from .eventlog import EventRows
-from .locking import BUSY_TIMEOUT_MS, begin, switch_to_wal
+from .locking import BUSY_TIMEOUT_MS, begin, switch_to_wal, without_busy_wait
 from .revisions import TaskRevisions
 from .rows import (
     AttemptRow,
@@ -193,9 +193,13 @@ class Store:
         with self._lock:
             return f"{self._conn.total_changes}:{self.data_version()}"
 
-    def checkpoint(self) -> None:
-        with self._lock:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database and empty it; False when a reader of another process still holds
+        an older snapshot. Then it copies what it can without waiting (it runs on the engine's loop, which
+        a reader's long snapshot would hold), and a later checkpoint does the rest."""
+        with self._lock, without_busy_wait(self._conn, self._busy_ms):
+            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return not busy
 
     def close(self) -> None:
         with self._lock:
