@@ -2,9 +2,10 @@
 
 One connection per process, guarded by a lock so the engine thread and a caller's thread can share it.
 Writes run in `BEGIN IMMEDIATE` transactions (SQLite serialises writers across processes; the others
-wait their turn, without holding the connection: `locking.py`). WAL mode lets readers in other processes go on meanwhile;
-a read runs in one deferred transaction, so all its queries see one snapshot. Rows come back as their
-pydantic models (documents) or as the small frozen classes of `rows.py` (columns).
+wait their turn without holding the connection: `locking.py`). WAL mode lets readers in other
+processes go on meanwhile; a read runs in one deferred transaction, so all its queries see one
+snapshot. Rows come back as their pydantic models (documents) or as the small frozen classes of
+`rows.py` (columns).
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._busy_ms = BUSY_TIMEOUT_MS  # how long a statement waits for another process (`locking.py`)
         try:
-            self._busy_ms = BUSY_TIMEOUT_MS
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000)
             self._conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             mode = switch_to_wal(self._conn, self._busy_ms)
