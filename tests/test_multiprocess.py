@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -199,32 +199,39 @@ def test_memory_appends_from_several_processes_are_all_kept(project_dir: Path, t
     assert sorted(lines) == sorted(f"{tag} {i}" for tag in ("A", "B") for i in range(200))
 
 
+def _waits_for_another_process_without_holding_the_engine(project: polpo.Project, write: Callable[[], object]) -> None:
+    """Run `write` on a thread of its own while another process holds the database's write lock: the engine
+    answers meanwhile, the write waits (not done, not failed), and completes once the lock is free."""
+    import sqlite3
+
+    other = sqlite3.connect(project.root / ".polpo" / "state.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    guard = threading.Timer(5.0, lambda: other.execute("COMMIT"))  # what a frozen engine would wait for
+    guard.start()
+    done: list[object] = []
+    writer = threading.Thread(target=lambda: done.append(write()))
+    try:
+        writer.start()
+        writer.join(0.2)
+        assert project.list_tasks() == []  # the engine answers while the write waits
+        assert other.in_transaction, "the engine stood still until the other process let go of its lock"
+        assert not done
+        other.execute("COMMIT")
+    finally:
+        guard.cancel()
+        guard.join()
+        writer.join(WAIT)
+        other.close()
+    assert done
+
+
 def test_a_memory_edit_waiting_for_another_process_s_write_lock_leaves_the_engine_free(project_dir: Path):
     """An edit of the memory holds the store's write lock (so appends from several processes are all kept).
     It waited for that lock in SQLite's busy handler, on the engine's loop: while another process wrote,
     the project answered nothing else, not even a read. It waits on the loop's timer now."""
-    import sqlite3
-
     with polpo.Project(project_dir) as project:
         project.put_memory("first")
-        other = sqlite3.connect(project_dir / ".polpo" / "state.db", isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")
-        guard = threading.Timer(5.0, lambda: other.execute("COMMIT"))  # what a frozen engine would wait for
-        guard.start()
-        appended: list[str] = []
-        appender = threading.Thread(target=lambda: appended.append(project.append_memory("second")))
-        try:
-            appender.start()
-            appender.join(0.2)
-            assert project.list_tasks() == []  # the engine answers while the append waits
-            assert other.in_transaction, "the engine stood still until the other process let go of its lock"
-            assert not appended
-            other.execute("COMMIT")
-        finally:
-            guard.cancel()
-            guard.join()
-            appender.join(WAIT)
-            other.close()
+        _waits_for_another_process_without_holding_the_engine(project, lambda: project.append_memory("second"))
         assert project.get_memory().splitlines() == ["first", "second"]
 
 
@@ -232,28 +239,10 @@ def test_a_write_from_the_caller_s_thread_waiting_for_another_process_leaves_the
     """Registering an agent writes from the caller's thread, holding the connection the engine shares. While
     another process wrote (a `polpo` command saving a big mission), it waited for the database's lock with
     the connection held, so the engine, whose reads need that connection, stood still as well."""
-    import sqlite3
-
     with polpo.Project(project_dir) as project:
-        other = sqlite3.connect(project_dir / ".polpo" / "state.db", isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")
-        guard = threading.Timer(5.0, lambda: other.execute("COMMIT"))  # what a frozen engine would wait for
-        guard.start()
-        registered: list[object] = []
-        registrar = threading.Thread(target=lambda: registered.append(project.agent("late")(lambda task, ctx: "ok")))
-        try:
-            registrar.start()
-            registrar.join(0.2)
-            assert project.list_tasks() == []  # the engine answers while the registration waits
-            assert other.in_transaction, "the engine stood still until the other process let go of its lock"
-            assert not registered
-            other.execute("COMMIT")
-        finally:
-            guard.cancel()
-            guard.join()
-            registrar.join(WAIT)
-            other.close()
-        assert registered and "late" in [agent.name for agent in project.list_agents()]
+        _waits_for_another_process_without_holding_the_engine(
+            project, lambda: project.agent("late")(lambda task, ctx: "ok"))
+        assert "late" in [agent.name for agent in project.list_agents()]
 
 
 def test_memory_that_is_not_text_writes_nothing(project_dir: Path):
