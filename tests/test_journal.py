@@ -170,9 +170,13 @@ async def test_work_done_exclusively_waits_for_the_lock_then_runs_once_or_fails_
     journal = Journal(store, EventBus(store), asyncio.get_running_loop())
     runs: list[int] = []
 
-    def work(tx):
+    published: list[str] = []
+    journal._bus.subscribe(lambda e: published.append(e.event))
+
+    def work(tx, emit):
         runs.append(1)
         tx.put_kv("k", len(runs))
+        emit(MemoryUpdated(length=len(runs)))
         return len(runs)
 
     other = _holding_the_write_lock(tmp_path / "state.db")
@@ -181,6 +185,7 @@ async def test_work_done_exclusively_waits_for_the_lock_then_runs_once_or_fails_
     assert not edit.done() and runs == []  # waiting, on the loop
     other.execute("COMMIT")
     assert await asyncio.wait_for(edit, 30) == 1 and runs == [1]
+    assert published == ["memory:updated"]  # its event, published once it was committed
 
     monkeypatch.setattr(journal_module, "BUSY_TIMEOUT_S", 0.3)
     other.execute("BEGIN IMMEDIATE")
@@ -190,6 +195,7 @@ async def test_work_done_exclusively_waits_for_the_lock_then_runs_once_or_fails_
     finally:
         other.execute("COMMIT")
         other.close()
-    assert runs == [1]
+    assert runs == [1] and published == ["memory:updated"]
     with store.read() as tx:
         assert tx.get_kv("k") == 1
+        assert [e.event for e in tx.events_after(0)] == ["memory:updated"]

@@ -513,13 +513,12 @@ class AsyncProject(ProjectChat):
     async def _edit_memory(self, edit: Callable[[str], str]) -> str:
         """Read, edit and write the memory under the store's write lock (`BEGIN IMMEDIATE`, held across
         processes): two processes appending at once lost lines, each writing back what it had read."""
-        def write(_tx: Tx) -> str:
+        def write(_tx: Tx, emit: Emit) -> str:
             text = edit(self.memory_file.read())
             self.memory_file.write(text)
+            emit(MemoryUpdated(length=len(text)))
             return text
-        text = await self.journal.exclusively(write)
-        await self.journal.emit(MemoryUpdated(length=len(text)))
-        return text
+        return await self.journal.exclusively(write)
 
     @engine_call
     async def state(self) -> ProjectState:

@@ -164,20 +164,24 @@ class Journal:
             else:
                 future.set_exception(value)
 
-    async def exclusively(self, fn: Callable[[Tx], T]) -> T:
+    async def exclusively(self, fn: WriteFn[T]) -> T:
         """`fn` alone in a write transaction of its own, outside any batch, so that it runs exactly once
         (work that is not only rows: a file edited under the write lock), once the lock is free, waited
-        for on the loop as a batch waits."""
+        for on the loop as a batch waits. Its events are published once it is committed, as a batch's."""
         wait = LockWait(BUSY_TIMEOUT_S)
         while True:
+            events: list[Event] = []
             try:
                 with self._store.write(wait=False) as tx:
-                    return fn(tx)
+                    value = fn(tx, _appender(tx, events))
             except StoreBusy as busy:
                 delay = wait.next_delay()
                 if delay is None:
                     raise wait.locked(self._store.path, busy) from None
                 await asyncio.sleep(delay)
+                continue
+            self._bus.publish(events)
+            return value
 
     @staticmethod
     def _fail(batch: list[_Queued], exc: BaseException) -> None:
@@ -192,19 +196,9 @@ class Journal:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         refused: set[asyncio.Future[Any]] = set()  # this batch's writes that were not stored
         with self._store.write(wait=False) as tx:
-            now = tx.now
-
-            def emit(event: CatalogEvent) -> Event:
-                if not isinstance(event, CatalogEvent):  # inline: ten events per task pass here
-                    _check_event(event)
-                data = event.to_wire()
-                data.setdefault("timestamp", now)
-                row = tx.append_event(event.event, data)
-                pending.append(row)
-                return row
-
             for fn, future, after, _ in batch:
                 pending: list[Event] = []
+                emit = _appender(tx, pending)
                 if after and any(f in refused or not_stored(f) for f in after):
                     refused.add(future)
                     outcomes.append((future, False, WriteNotStored("a write it depends on was not stored")))
@@ -225,6 +219,22 @@ class Journal:
                 events.extend(pending)
                 outcomes.append((future, True, value))
         return events, outcomes
+
+
+def _appender(tx: Tx, rows: list[Event]) -> Emit:
+    """The `emit` of one write: each event becomes a row of `tx` (stamped with its time), kept in `rows`
+    to be published once the transaction commits."""
+    now = tx.now
+
+    def emit(event: CatalogEvent) -> Event:
+        if not isinstance(event, CatalogEvent):  # inline: ten events per task pass here
+            _check_event(event)
+        data = event.to_wire()
+        data.setdefault("timestamp", now)
+        row = tx.append_event(event.event, data)
+        rows.append(row)
+        return row
+    return emit
 
 
 def not_stored(future: asyncio.Future[Any]) -> bool:
