@@ -47,6 +47,7 @@ RSS before the mission was built, and `state.db` bytes (with its WAL) per task a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import logging
@@ -110,17 +111,22 @@ class PolpoRun:
 
 
 class CollectorClock:
-    """The seconds CPython's cyclic collector runs while `on` (a `gc.callbacks` entry): at 100,000 tasks
-    its full collections walk every record the run holds, which is where the per-task cost bends."""
+    """The seconds CPython's cyclic collector runs inside `with` blocks (a `gc.callbacks` entry while
+    inside): at 100,000 tasks its full collections walk every record the run holds, which is where the
+    per-task cost bends."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.on = False
         self._started = 0.0
 
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        if not self.on:
-            return
+    def __enter__(self) -> CollectorClock:
+        gc.callbacks.append(self._clock)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._clock)
+
+    def _clock(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
@@ -130,7 +136,7 @@ class CollectorClock:
 def run_polpo(graph: Graph, *, is_async: bool, synchronous: str, width: int,
               collector: CollectorClock | None = None) -> PolpoRun:
     """One mission run in a fresh project; the seconds from execute to settled, and what it wrote (with
-    `collector`, registered in `gc.callbacks`, the collector's share of those seconds)."""
+    `collector`, the collector's share of those seconds)."""
     import polpo_nb as polpo
 
     mission = polpo_mission(graph)
@@ -156,13 +162,8 @@ def run_polpo(graph: Graph, *, is_async: bool, synchronous: str, width: int,
 
             def execute() -> Any:
                 started.append(time.perf_counter())
-                if collector is not None:
-                    collector.on = True
-                try:
+                with collector or contextlib.nullcontext():
                     return project.execute(mission).wait()
-                finally:
-                    if collector is not None:
-                        collector.on = False
 
             elapsed, record = timed(execute)
             commits, write_s = store.commits - commits_before, store.write_seconds - write_s_before
@@ -405,10 +406,8 @@ def scale_one(tasks: int, width: int) -> dict[str, Any]:
     run_polpo(layered_dag(10 * width, width), is_async=False, synchronous="FULL", width=width)  # imports, first use
     gc.collect()
     baseline = rss_bytes()
-    collector = CollectorClock()
-    gc.callbacks.append(collector)
-    result = run_polpo(layered_dag(tasks, width), is_async=False, synchronous="FULL", width=width, collector=collector)
-    gc.callbacks.remove(collector)
+    result = run_polpo(layered_dag(tasks, width), is_async=False, synchronous="FULL", width=width,
+                       collector=CollectorClock())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"tasks": tasks, "seconds": result.seconds, "per_task_us": result.seconds / tasks * 1e6,
             "setup_s": result.setup_s, "setup_us_per_task": result.setup_s / tasks * 1e6,
