@@ -143,9 +143,9 @@ async def test_a_commit_waiting_for_another_process_s_write_lock_leaves_the_loop
 
 async def test_a_write_lock_held_elsewhere_past_the_busy_timeout_fails_the_batch_and_writes_nothing(
         tmp_path: Path, monkeypatch):
-    from polpo_nb.store import journal as journal_module
+    from polpo_nb.store import sqlite as sqlite_module
 
-    monkeypatch.setattr(journal_module, "BUSY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT_MS", 300)  # the store's busy timeout, the journal's too
     store = Store(tmp_path / "state.db")
     journal = Journal(store, EventBus(store), asyncio.get_running_loop())
     other = _holding_the_write_lock(tmp_path / "state.db")
@@ -164,14 +164,14 @@ async def test_a_write_lock_held_elsewhere_past_the_busy_timeout_fails_the_batch
 
 async def test_work_done_exclusively_waits_for_the_lock_then_runs_once_or_fails_past_the_busy_timeout(
         tmp_path: Path, monkeypatch):
-    from polpo_nb.store import journal as journal_module
+    from polpo_nb.store import sqlite as sqlite_module
 
     store = Store(tmp_path / "state.db")
-    journal = Journal(store, EventBus(store), asyncio.get_running_loop())
+    bus = EventBus(store)
+    journal = Journal(store, bus, asyncio.get_running_loop())
     runs: list[int] = []
-
     published: list[str] = []
-    journal._bus.subscribe(lambda e: published.append(e.event))
+    bus.subscribe(lambda e: published.append(e.event))
 
     def work(tx, emit):
         runs.append(1)
@@ -187,11 +187,14 @@ async def test_work_done_exclusively_waits_for_the_lock_then_runs_once_or_fails_
     assert await asyncio.wait_for(edit, 30) == 1 and runs == [1]
     assert published == ["memory:updated"]  # its event, published once it was committed
 
-    monkeypatch.setattr(journal_module, "BUSY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT_MS", 300)  # a store whose busy timeout is 0.3 s
+    impatient = Store(tmp_path / "state.db")
+    impatient_bus = EventBus(impatient)
+    impatient_bus.subscribe(lambda e: published.append(e.event))
     other.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(StoreError, match="locked by another process for more than 0.3s"):
-            await asyncio.wait_for(journal.exclusively(work), 30)
+            await asyncio.wait_for(Journal(impatient, impatient_bus, asyncio.get_running_loop()).exclusively(work), 30)
     finally:
         other.execute("COMMIT")
         other.close()

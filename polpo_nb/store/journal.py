@@ -36,7 +36,7 @@ from ..errors import StoreError
 from ..events.bus import EventBus
 from ..events.catalog import CatalogEvent
 from ..events.model import Event
-from .locking import BUSY_TIMEOUT_MS, LockWait, StoreBusy
+from .locking import LockWait, StoreBusy
 from .sqlite import Store, Tx
 
 T = TypeVar("T")
@@ -47,8 +47,6 @@ _Queued = tuple[WriteFn[Any], asyncio.Future[Any], Collection[asyncio.Future[Any
 
 #: The longest a commit waits for expected writes (seconds), whatever commits have cost so far.
 MAX_LINGER = 0.002
-#: How long a batch waits for another process's write lock before its writers are told it is locked.
-BUSY_TIMEOUT_S = BUSY_TIMEOUT_MS / 1000
 
 
 class WriteNotStored(StoreError):
@@ -138,7 +136,7 @@ class Journal:
                 # writer fails. The fast path above needs no savepoints, the common case.
                 events, outcomes = self._commit(batch, isolate=True)
         except StoreBusy as busy:  # another process writes: the batch goes back, first in line, for a while
-            self._lock_wait = self._lock_wait or LockWait(BUSY_TIMEOUT_S)
+            self._lock_wait = self._lock_wait or LockWait(self._store.busy_timeout)
             delay = self._lock_wait.next_delay()
             if delay is not None:
                 self._queue[:0] = batch
@@ -168,7 +166,7 @@ class Journal:
         """`fn` alone in a write transaction of its own, outside any batch, so that it runs exactly once
         (work that is not only rows: a file edited under the write lock), once the lock is free, waited
         for on the loop as a batch waits. Its events are published once it is committed, as a batch's."""
-        wait = LockWait(BUSY_TIMEOUT_S)
+        wait = LockWait(self._store.busy_timeout)
         while True:
             events: list[Event] = []
             try:

@@ -152,6 +152,11 @@ class Store:
         finally:
             self._lock.release()
 
+    @property
+    def busy_timeout(self) -> float:
+        """Seconds a write waits for another process's write lock before it fails as locked."""
+        return self._busy_ms / 1000
+
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """One consistent snapshot: every query inside sees the database as of the first one, whatever
