@@ -111,6 +111,7 @@ class MissionWidget(anywidget.AnyWidget):
         self._watch_seconds = watch_seconds
         self._watch: asyncio.TimerHandle | None = None  # the next look at the mission's process
         self._closed = False
+        self._early: list[Event] | None = []  # events delivered while `_open` reads: observed once it has
         #: how many times the synced state was rebuilt (tests and benchmarks count them)
         self.flushes = 0
         #: called with (graph, state) after a flush where the run settled: paused, waiting for an
@@ -137,17 +138,25 @@ class MissionWidget(anywidget.AnyWidget):
         return await self._aio.get_mission(self.mission_id or self._ref)
 
     async def _open(self, ref: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Snapshot and subscribe in one step of the engine loop, which is where events are published:
-        nothing can fall between the two, nothing is seen twice."""
+        """Replay and subscribe in one step of the engine loop, which is where events are published, then
+        read the records: the reads run on the project's reader while the engine goes on, so what it
+        publishes meanwhile is kept and observed once the view exists (its tasks are read again). Nothing
+        falls between the replay and the records, nothing is seen twice."""
         self._ref = ref
-        record = await self._load()
-        self.mission_id = record.id
-        cursor = self._aio.event_cursor()
-        recent = self._aio.replay(max(0, cursor - EVENT_SCAN))
-        self._view = MissionView(record, recent, project_dir=self._aio.root)
-        await self._read_spend()
-        await self._look_at_process()
+        recent = self._aio.replay(max(0, self._aio.event_cursor() - EVENT_SCAN))
         self._subscription = self._aio.subscribe(self._on_event)
+        try:
+            record = await self._load()
+            self.mission_id = record.id
+            self._view = MissionView(record, recent, project_dir=self._aio.root)
+            await self._read_spend()
+            await self._look_at_process()
+        except BaseException:
+            self._subscription.close()
+            raise
+        early, self._early = self._early or [], None
+        for event in early:
+            self._on_event(event)
         return self._view.graph(), self._view.state(time.time() * 1000)
 
     async def _read_spend(self) -> None:
@@ -158,6 +167,9 @@ class MissionWidget(anywidget.AnyWidget):
     def _on_event(self, event: Event) -> None:
         if current_loop() is not self._loop:  # the bus publishes on the engine loop; be safe if not
             self._loop.call_soon_threadsafe(self._on_event, event)
+            return
+        if self._early is not None:  # `_open` is reading: observed once it has read
+            self._early.append(event)
             return
         if self._view.observe(event):
             self._view.stopped = None  # a process writes for it: alive (the next look says it again if not)

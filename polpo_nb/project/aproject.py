@@ -50,6 +50,8 @@ from ..spec.state import Attempt, LogEntry, LogSession, Process, ProjectInfo, Pr
 from ..spec.status import status_filter
 from ..store.changes import watch_database
 from ..store.journal import Emit, Journal
+from ..store.reader import Reader
+from ..store.rows import AttemptRow
 from ..store.sqlite import Store, Tx
 from ..usage.rollup import MissionUsage, UsageLine
 from .agents import AgentRegistry
@@ -95,6 +97,8 @@ class AsyncProject(ProjectChat):
         self.polpo_dir = self.root / POLPO_DIR
         (self.polpo_dir / "output").mkdir(parents=True, exist_ok=True)
         self.store = Store(self.polpo_dir / "state.db", synchronous=self.config.synchronous)
+        #: The public reads: a connection and a thread of their own, so a long read never holds a run.
+        self.reads = Reader(self.store.path, busy_timeout=self.store.busy_timeout)
         self.bus = EventBus(self.store)
         self.memory_file = MemoryFile(self.polpo_dir / "memory.md")
         self.owner = new_owner_id()
@@ -208,6 +212,7 @@ class AsyncProject(ProjectChat):
         await self._prune_steps()
         self._executor.close()
         release_owner(self.owner)
+        self.reads.close()
         self.store.close()
         if "keys" in self.__dict__:  # its connection, if `keys` was ever used
             self.keys.close()
@@ -266,8 +271,7 @@ class AsyncProject(ProjectChat):
 
     @engine_call
     async def get_team(self) -> Team:
-        with self.store.read() as tx:
-            return read_team(tx)
+        return await self.reads(read_team)
 
     @engine_call
     async def rename_team(self, name: str) -> Team:
@@ -280,8 +284,7 @@ class AsyncProject(ProjectChat):
 
     @engine_call
     async def processes(self) -> list[Process]:
-        with self.store.read() as tx:
-            return read_processes(tx)
+        return await self.reads(read_processes)
 
     # == tasks =========================================================================================
 
@@ -289,13 +292,12 @@ class AsyncProject(ProjectChat):
     async def list_tasks(self, *, status: str | None = None, group: str | None = None,
                          assign_to: str | None = None, mission_id: str | None = None) -> list[TaskRecord]:
         status_filter(TaskStatus, status)
-        with self.store.read() as tx:
-            return tx.tasks(status=status, group=group, assign_to=assign_to, mission_id=mission_id)
+        return await self.reads(lambda tx: tx.tasks(status=status, group=group, assign_to=assign_to,
+                                                    mission_id=mission_id))
 
     @engine_call
     async def get_task(self, task_id: str) -> TaskRecord:
-        with self.store.read() as tx:
-            return tx.task(task_id)
+        return await self.reads(lambda tx: tx.task(task_id))
 
     @engine_call
     async def create_task(self, task: Task | dict[str, Any]) -> TaskRecord:
@@ -356,9 +358,10 @@ class AsyncProject(ProjectChat):
     @engine_call
     async def attempts(self, task_id: str) -> list[Attempt]:
         """Every call of the task's agent so far, first to last."""
-        with self.store.read() as tx:
+        def read(tx: Tx) -> list[AttemptRow]:
             tx.task(task_id)
-            rows = tx.attempts(task_id)
+            return tx.attempts(task_id)
+        rows = await self.reads(read)
         return [Attempt.model_validate(row, from_attributes=True) for row in rows]
 
     # == missions ======================================================================================
@@ -366,14 +369,13 @@ class AsyncProject(ProjectChat):
     @engine_call
     async def list_missions(self, *, status: str | None = None) -> list[MissionRecord]:
         status_filter(MissionStatus, status)
-        with self.store.read() as tx:
-            return tx.missions(status=status)
+        return await self.reads(lambda tx: tx.missions(status=status))
 
     @engine_call
     async def resumable_missions(self) -> list[MissionRecord]:
         """Paused missions, and active ones whose engine died (resume takes them over)."""
-        out = []
-        with self.store.read() as tx:
+        def read(tx: Tx) -> list[MissionRecord]:
+            out = []
             for mission in tx.missions(with_tasks=False):
                 if mission.status == MissionStatus.PAUSED:
                     out.append(mission)
@@ -382,12 +384,12 @@ class AsyncProject(ProjectChat):
                     if row is None or (row.owner != self.owner and not owner_alive(row.owner, row.lease_until)):
                         out.append(mission.model_copy(update={"pause_reason": "interrupted",
                                                               "pause_message": "The process running it stopped"}))
-        return out
+            return out
+        return await self.reads(read)
 
     @engine_call
     async def get_mission(self, ref: str) -> MissionRecord:
-        with self.store.read() as tx:
-            return tx.mission(ref)
+        return await self.reads(lambda tx: tx.mission(ref))
 
     @engine_call
     async def save_mission(self, mission: Mission | dict[str, Any], *, replace: bool = False) -> MissionRecord:
@@ -480,21 +482,20 @@ class AsyncProject(ProjectChat):
     @engine_call
     async def schedule_history(self, ref: str) -> list[ScheduleOccurrence]:
         """What happened to each occurrence of a mission's schedule: fired, missed or skipped."""
-        with self.store.read() as tx:
-            rows = tx.schedule_history(tx.mission(ref, with_tasks=False).id)
+        rows = await self.reads(lambda tx: tx.schedule_history(tx.mission(ref, with_tasks=False).id))
         return [ScheduleOccurrence.model_validate(row, from_attributes=True) for row in rows]
 
     @engine_call
     async def mission_usage(self, ref: str) -> MissionUsage:
         """What a mission spent (tokens, requests, tool calls, USD, wall time) in total and by task, agent
         and model (the judge's under `judge`), and its budget against its current execution's spend."""
-        return mission_usage(self.store, ref)
+        return await self.reads(lambda tx: mission_usage(tx, ref))
 
     @engine_call
     async def usage(self, by: str = "agent", *, mission: str | None = None) -> list[UsageLine]:
         """The project's spend (or one mission's) by `task`, `agent`, `model`, `mission` or `kind`
         (attempt, judge, chat); calls that could not be priced are counted apart, never as free."""
-        return usage_lines(self.store, by, mission)
+        return await self.reads(lambda tx: usage_lines(tx, by, mission))
 
     # == memory, state, config, logs ===================================================================
 
@@ -523,8 +524,8 @@ class AsyncProject(ProjectChat):
     @engine_call
     async def state(self) -> ProjectState:
         """Tasks, missions, team and running attempts as of one moment (one read transaction)."""
-        with self.store.read() as tx:
-            return read_state(tx, self.info())
+        info = self.info()
+        return await self.reads(lambda tx: read_state(tx, info))
 
     def info(self) -> ProjectInfo:
         return ProjectInfo(id=self.id, name=self.root.name, path=str(self.root))
@@ -532,15 +533,13 @@ class AsyncProject(ProjectChat):
     @engine_call
     async def log_sessions(self) -> list[LogSession]:
         """The sessions of the project's log (one per attempt of a task), oldest first."""
-        with self.store.read() as tx:
-            rows = tx.log_sessions()
+        rows = await self.reads(lambda tx: tx.log_sessions())
         return [LogSession.model_validate(row, from_attributes=True) for row in rows]
 
     @engine_call
     async def log(self, session_id: str) -> list[LogEntry]:
         """A log session's entries in order."""
-        with self.store.read() as tx:
-            rows = tx.log_entries(session_id)
+        rows = await self.reads(lambda tx: tx.log_entries(session_id))
         if not rows:
             raise NotFoundError(f"Log session not found: {session_id}")
         return [LogEntry.model_validate(row, from_attributes=True) for row in rows]
