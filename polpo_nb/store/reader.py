@@ -2,11 +2,11 @@
 
 A read used to run on the engine's loop, on the engine's connection. Parsing a list of 20,000 tasks
 takes ~0.4 s, and for that long no task of any run moved: a client listing the tasks in a loop (a
-dashboard, a script watching a mission) made a 2,000-task run ~200 times slower, each list taking a
-whole turn of the loop between two of the run's steps. WAL lets a second connection read while the
+dashboard, a script watching a mission) made a run 100-200 times slower (138 times for 500 tasks,
+`benchmarks/reading.py`), each list taking a whole turn of the loop between two of the run's steps. WAL lets a second connection read while the
 engine writes, and a thread lets the loop go on while the rows are parsed. The two still share the GIL
 (Python hands it over every few milliseconds, `sys.getswitchinterval`): a run slows while a big read
-parses, but it no longer stands still.
+parses (2.9 times for the same 500 tasks and client), but it no longer stands still.
 
 A read sees every commit made before it began: a writer's future resolves only once its commit is
 done, so "write, then read" reads what was written. Each read is one deferred transaction, one
@@ -41,12 +41,14 @@ class Reader:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="polpo-reader")
         self._session: tuple[sqlite3.Connection, Tx] | None = None  # on the reader's thread, from the first read
         self._closed = False
+        self._used = False  # a read was queued: the thread exists, and so may the connection
 
     async def __call__(self, fn: Callable[[Tx], T]) -> T:
         if self._closed:
             raise ProjectClosedError()
         try:
             read = asyncio.get_running_loop().run_in_executor(self._thread, self._read, fn)
+            self._used = True
         except RuntimeError:  # closed from another thread since the look above
             raise ProjectClosedError() from None
         return await read
@@ -75,7 +77,8 @@ class Reader:
         if self._closed:
             return
         self._closed = True
-        self._thread.submit(self._close_connection)
+        if self._used:  # (else there is no thread, and none is started to close nothing)
+            self._thread.submit(self._close_connection)
         self._thread.shutdown(wait=False)
 
     def _close_connection(self) -> None:
