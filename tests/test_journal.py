@@ -162,6 +162,30 @@ async def test_a_write_lock_held_elsewhere_past_the_busy_timeout_fails_the_batch
         assert tx.get_kv("k") == 2
 
 
+async def test_a_patient_journal_waits_past_the_busy_timeout_and_says_so_then_commits(
+        tmp_path: Path, monkeypatch, caplog):
+    """The engine's journal: a run's writes are never dropped for another process's lock, however long it
+    is held; each busy timeout spent waiting is a warning in the log."""
+    from polpo_nb.store import sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT_MS", 100)
+    store = Store(tmp_path / "state.db")
+    journal = Journal(store, EventBus(store), asyncio.get_running_loop(), patient=True)
+    other = _holding_the_write_lock(tmp_path / "state.db")
+    try:
+        batch = journal.write(lambda tx, emit: tx.put_kv("k", 1))
+        edit = asyncio.ensure_future(journal.exclusively(lambda tx, emit: tx.put_kv("e", 1)))
+        await asyncio.sleep(0.5)  # five busy timeouts
+        assert not batch.done() and not edit.done()
+        assert caplog.text.count("locked by another process") >= 4
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    await asyncio.wait_for(asyncio.gather(batch, edit), 30)
+    with store.read() as tx:
+        assert (tx.get_kv("k"), tx.get_kv("e")) == (1, 1)
+
+
 async def test_work_done_exclusively_waits_for_the_lock_then_runs_once_or_fails_past_the_busy_timeout(
         tmp_path: Path, monkeypatch):
     from polpo_nb.store import sqlite as sqlite_module

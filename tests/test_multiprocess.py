@@ -6,10 +6,12 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support import wait_for
 
 import polpo_nb as polpo
 from polpo_nb.engine.states import TRANSITIONS
@@ -243,6 +245,45 @@ def test_a_write_from_the_caller_s_thread_waiting_for_another_process_leaves_the
         _waits_for_another_process_without_holding_the_engine(
             project, lambda: project.agent("late")(lambda task, ctx: "ok"))
         assert "late" in [agent.name for agent in project.list_agents()]
+
+
+def test_a_run_whose_writes_meet_a_lock_held_past_the_busy_timeout_waits_it_out_and_ends(
+        project_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
+    """Another process held the write lock longer than the busy timeout just as a task's result was
+    written: the result write failed, so did the task's failure, and the task stayed `in_progress` for
+    ever in a run that never ended (nothing to resume either: its process was alive). A run's own writes
+    now wait the lock out, saying so in the log, and the run goes on once it is free."""
+    import sqlite3
+
+    from polpo_nb.store import sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT_MS", 300)
+    entered, release = threading.Event(), threading.Event()
+
+    def agent(task: polpo.TaskRecord, ctx: object) -> str:
+        if task.title == "a":
+            entered.set()
+            release.wait(WAIT)
+        return "ran"
+
+    with polpo.Project(project_dir) as project:
+        project.agent("w")(agent)
+        run = project.execute(polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"]))
+        assert entered.wait(WAIT)
+        other = sqlite3.connect(project_dir / ".polpo" / "state.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            release.set()  # `a` returns: its result meets the lock, held past three busy timeouts
+            wait_for(lambda: "locked by another process" in caplog.text)
+            time.sleep(0.9)
+            assert project.get_mission("m").tasks[0].status == TaskStatus.IN_PROGRESS  # nothing written yet
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        record = run.wait(WAIT)
+        assert record.status == MissionStatus.COMPLETED
+        assert [(t.title, t.status, t.result.content if t.result else None) for t in record.tasks] == [
+            ("a", TaskStatus.DONE, "ran"), ("b", TaskStatus.DONE, "ran")]
 
 
 def test_memory_that_is_not_text_writes_nothing(project_dir: Path):

@@ -140,8 +140,11 @@ class AsyncProject(ProjectChat):
     async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.journal = Journal(self.store, self.bus, self._loop)
+        # The engine's writes wait out another process's lock (a run must not lose its progress to it);
+        # the project's own requests fail past the busy timeout, for the user to try again.
+        self._engine_journal = Journal(self.store, self.bus, self._loop, patient=True)
         self.engine = Engine(EngineDeps(
-            store=self.store, journal=self.journal, project_dir=self.root, config=self.config, owner=self.owner,
+            store=self.store, journal=self._engine_journal, project_dir=self.root, config=self.config, owner=self.owner,
             executor=self._executor, resolve_agent=self.agents.resolve, judge=self.judging.judge_for,
             check_judge=self.judging.check, memory=self.memory_file.read,
         ))
@@ -208,6 +211,7 @@ class AsyncProject(ProjectChat):
             task.cancel()
         if background:  # let them run their cleanup (a chat turn tells its readers it ended) before the store closes
             await asyncio.wait(background, timeout=CLOSE_GRACE)
+        self._engine_journal.patient = False  # a close never waits for ever: past the busy timeout, it goes
         await self.engine.close()
         await self._prune_steps()
         self._executor.close()

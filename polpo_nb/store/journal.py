@@ -22,12 +22,18 @@ depends on a write never becomes durable without it.
 While another process holds the database's write lock, the batch waits on the loop's timer, not in
 SQLite's busy handler (which would hold the loop, and every run, stream and request of the process, for
 as long as the other writes): it is tried again every few milliseconds, writes queued meanwhile join
-it, and past the busy timeout every writer of it gets the store's "locked" error.
+it, and past the busy timeout every writer of it gets the store's "locked" error. A `patient` journal
+(the engine's) waits on instead, saying so in the log once per busy timeout: a run's writes change the
+run as well as the store (a result, the dependents it releases), and one that failed on a lock left its
+task `in_progress` for ever in a run that never ended. Its writes may wait as long as the other process
+writes; the project's own requests (a save, a new task) still fail past the timeout, as the user can
+try them again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
@@ -36,9 +42,10 @@ from ..errors import StoreError
 from ..events.bus import EventBus
 from ..events.catalog import CatalogEvent
 from ..events.model import Event
-from .locking import LockWait, StoreBusy
+from .locking import LOCK_RETRY, LockWait, StoreBusy
 from .sqlite import Store, Tx
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Emit = Callable[[CatalogEvent], Event]
 WriteFn = Callable[[Tx, Emit], T]
@@ -54,7 +61,9 @@ class WriteNotStored(StoreError):
 
 
 class Journal:
-    def __init__(self, store: Store, bus: EventBus, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, store: Store, bus: EventBus, loop: asyncio.AbstractEventLoop, *, patient: bool = False) -> None:
+        #: Past the busy timeout, wait on for another process's write lock instead of failing the writes.
+        self.patient = patient
         self._store = store
         self._bus = bus
         self._loop = loop
@@ -137,13 +146,14 @@ class Journal:
                 events, outcomes = self._commit(batch, isolate=True)
         except StoreBusy as busy:  # another process writes: the batch goes back, first in line, for a while
             self._lock_wait = self._lock_wait or LockWait(self._store.busy_timeout)
-            delay = self._lock_wait.next_delay()
-            if delay is not None:
-                self._queue[:0] = batch
-                self._linger = self._loop.call_later(delay, self._flush)
+            try:
+                delay = self._next_try(self._lock_wait, busy)
+            except StoreError as failure:
+                self._lock_wait = None
+                self._fail(batch, failure)
                 return
-            failure, self._lock_wait = self._lock_wait.locked(self._store.path, busy), None
-            self._fail(batch, failure)
+            self._queue[:0] = batch
+            self._linger = self._loop.call_later(delay, self._flush)
             return
         except Exception as exc:  # the commit itself failed: every writer learns it
             self._lock_wait = None
@@ -173,13 +183,23 @@ class Journal:
                 with self._store.write(wait=False) as tx:
                     value = fn(tx, _appender(tx, events))
             except StoreBusy as busy:
-                delay = wait.next_delay()
-                if delay is None:
-                    raise wait.locked(self._store.path, busy) from None
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._next_try(wait, busy))
                 continue
             self._bus.publish(events)
             return value
+
+    def _next_try(self, wait: LockWait, busy: StoreBusy) -> float:
+        """Seconds until the write lock is tried again. Past the busy timeout, the "locked" error, unless
+        the journal is patient: then it tries on, and says in the log how long it has waited."""
+        delay = wait.next_delay()
+        if delay is not None:
+            return delay
+        if not self.patient:
+            raise wait.locked(self._store.path, busy) from None
+        log.warning("polpo: %s has been locked by another process for %.0f s; this engine's writes (its runs' "
+                    "progress) wait for it", self._store.path, wait.waited)
+        wait.restart()
+        return LOCK_RETRY[1]
 
     @staticmethod
     def _fail(batch: list[_Queued], exc: BaseException) -> None:

@@ -35,8 +35,17 @@ class LockWait:
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._since = time.monotonic()
+        self._first = self._since = time.monotonic()
         self._delay = LOCK_RETRY[0]
+
+    @property
+    def waited(self) -> float:
+        """Seconds since the first try."""
+        return time.monotonic() - self._first
+
+    def restart(self) -> None:
+        """Another `timeout` of tries, for a writer that waits the lock out (the engine's journal)."""
+        self._since = time.monotonic()
 
     def next_delay(self) -> float | None:
         """Seconds until the next try, or None: the timeout has passed."""
