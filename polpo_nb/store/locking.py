@@ -6,7 +6,7 @@ shared by the engine's loop and the caller's threads (`Store`'s lock), and the l
 stream and request of the process: a thread waiting there for another process held them all. So the
 lock is only ever *tried* (`try_begin`), and waited for between tries with nothing held: a thread sleeps
 (`begin`, for `Store.write`), the engine's loop sets a timer (`store/journal.py`). `LockWait` paces the
-tries.
+tries. (A read takes no write lock: `snapshot` is its transaction, on whichever connection reads.)
 """
 
 from __future__ import annotations
@@ -102,6 +102,18 @@ def without_busy_wait(conn: sqlite3.Connection, busy_ms: int) -> Iterator[None]:
         yield
     finally:
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """One deferred read transaction: every query inside sees the database as of the first one, whatever
+    other connections commit meanwhile (WAL lets them write)."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:  # (an error may have ended it already: keep that error)
+            conn.execute("COMMIT")  # nothing was written: this only ends the snapshot
 
 
 def switch_to_wal(conn: sqlite3.Connection, busy_ms: int) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import ProjectClosedError, StoreError
+from .locking import snapshot
 from .sqlite import Tx
 
 T = TypeVar("T")
@@ -55,12 +56,8 @@ class Reader:
 
     def _read(self, fn: Callable[[Tx], T]) -> T:
         conn, tx = self._session or self._connect()
-        conn.execute("BEGIN")
-        try:
+        with snapshot(conn):
             return fn(tx)
-        finally:
-            if conn.in_transaction:  # (an error may have ended it already: keep that error)
-                conn.execute("COMMIT")  # nothing was written: this only ends the snapshot
 
     def _connect(self) -> tuple[sqlite3.Connection, Tx]:
         try:

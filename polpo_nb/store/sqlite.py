@@ -29,7 +29,7 @@ from ..spec.validation import STORED
 from .commandrows import CommandRows
 from .docs import storable
 from .eventlog import EventRows
-from .locking import BUSY_TIMEOUT_MS, begin, switch_to_wal, without_busy_wait
+from .locking import BUSY_TIMEOUT_MS, begin, snapshot, switch_to_wal, without_busy_wait
 from .revisions import TaskRevisions
 from .rows import (
     AttemptRow,
@@ -166,12 +166,8 @@ class Store:
             if self._conn.in_transaction:
                 yield self.tx
                 return
-            self._conn.execute("BEGIN")
-            try:
+            with snapshot(self._conn):
                 yield self.tx
-            finally:
-                if self._conn.in_transaction:  # (an error may have ended it already: keep that error)
-                    self._conn.execute("COMMIT")  # nothing was written: this only ends the snapshot
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
