@@ -21,6 +21,7 @@ from .errors import (
     ProjectClosedError,
     SpecError,
     StoreError,
+    StoreWriteError,
 )
 from .missionfile import dump_mission, load_mission, parse_mission_text
 from .notebook_result import result
@@ -59,7 +60,7 @@ def load_ipython_extension(ipython: object) -> None:
 __all__ = [
     "Agent", "Assessment", "AsyncProject", "Checkpoint", "ConflictError", "Delay", "ExpectedOutcome", "ForbiddenError",
     "IllegalTransitionError", "Mission", "MissionRecord", "NotFoundError", "PolpoError", "Project", "ProjectClosedError",
-    "QualityGate", "RetryPolicy", "RunHandle", "SpecError", "StepInterrupted", "StoreError", "Task", "TaskRecord",
+    "QualityGate", "RetryPolicy", "RunHandle", "SpecError", "StepInterrupted", "StoreError", "StoreWriteError", "Task", "TaskRecord",
     "TaskResult",
     "Team", "dump_mission", "load_mission", "load_ipython_extension", "parse_mission_text", "result",
 ]

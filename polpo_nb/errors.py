@@ -83,6 +83,12 @@ class StoreError(PolpoError):
     """The project's state database cannot be opened or used (corrupt, locked, newer schema)."""
 
 
+class StoreWriteError(StoreError):
+    """The state database refused a write for a reason waiting does not cure: the disk is full, an I/O
+    error, a read-only or damaged file. Nothing of that write was stored. A run that meets it stops (its
+    progress cannot be recorded) and is resumed once the store can be written again."""
+
+
 def error_for_code(code: str, message: str) -> PolpoError:
     """Rebuild an error that crossed a process boundary as its code (commands, HTTP clients). The code
     says only how to answer, not what failed: INTERNAL is an InternalError, never a StoreError, whose

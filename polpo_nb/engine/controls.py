@@ -99,6 +99,7 @@ class Controls:
             refuse_resume_while_spent(run, self.d.store)
             self.runs[run.key] = run
             await self.leases.take_over(run)
+            self.dispatcher.halted.pop(run.key, None)
             pauses.watch_deadline(run)
         elif run.status != MissionStatus.PAUSED and not retry_failed:
             raise ConflictError(f"Mission {mission.name!r} is {run.status.value}, not paused")

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from .. import dryrun
 from ..agents.function import AgentUnavailableError
-from ..errors import ConflictError, PolpoError
+from ..errors import ConflictError, PolpoError, StoreWriteError
 from ..events.catalog import CatalogEvent, MissionCompleted, MissionExecuted
 from ..spec import MissionRecord, MissionStatus, Task, TaskRecord, TaskResult, TaskStatus, share_keys
 from ..spec.status import LIVE_MISSION_STATES
@@ -70,6 +70,8 @@ class Dispatcher:
         self.pauses = Pauses(deps.journal, writes, runs, release=self._release_parked, expire=self._deadline_passed)
         self._ready: list[tuple[float, int, str, str]] = []
         self._running = 0
+        #: runs stopped because the store refused their writes, by key: why, until resumed or ended
+        self.halted: dict[str, StoreWriteError] = {}
 
     async def close(self) -> None:
         jobs = [j for run in self.runs.values() for j in run.jobs.values()]
@@ -252,6 +254,12 @@ class Dispatcher:
 
     async def _job(self, run: Run, tid: str, arrived: Callable[[], None]) -> None:
         dryrun.enter(run.flags.dry_run)  # this job's own context: dry whoever launched it
+        try:
+            await self._attempt(run, tid, arrived)
+        except StoreWriteError as exc:
+            self.halt(run, exc)
+
+    async def _attempt(self, run: Run, tid: str, arrived: Callable[[], None]) -> None:
         slot = True
         try:
             verdict = await self.attempts.drive(run, tid, arrived)
@@ -272,6 +280,8 @@ class Dispatcher:
             self.abandon(run, exc.holder)
         except WriteNotStored:
             pass  # it never began: a task it depends on failed to store its result, and that failure skips it
+        except StoreWriteError:
+            raise  # nothing can be written, its failure no more than its result: the run stops (`halt`)
         except AgentUnavailableError as exc:  # its agent (or fallback) went since the run started: the user's to fix
             await self.fail_task(run, tid, exc.message, reason="agent unavailable")
         except Exception:  # noqa: BLE001 - an engine bug must not stall the mission
@@ -367,19 +377,40 @@ class Dispatcher:
     def abandon(self, run: Run, holder: str | None) -> None:
         """Let a run go that another process took over (RunTakenOver): its jobs stop, nothing more of it
         is written here, and its waiters here read the mission as the new owner stores it."""
-        if self.runs.get(run.key) is not run:
+        if self._let_go(run):
+            run.abandoned = True
+            log.warning("polpo: mission %s: its run was taken over by %s while this process stalled past its lease; "
+                        "this process stops running it", run.key, holder)
+
+    def halt(self, run: Run, error: StoreWriteError) -> None:
+        """The store refused a write of the run (a full disk, an I/O error): nothing more of it can be
+        recorded, so it stops here, as last committed. Its waiters learn why (`wait()` raises it) and
+        it is listed as resumable: `resume` takes it up again once the store can be written (the
+        attempts it had in flight run again), or, for a standalone task, a kill then a retry."""
+        if not self._let_go(run):
             return
+        what = f"mission {run.mission.name!r}" if run.mission else f"task {next(iter(run.tasks.values())).title!r}"
+        way_out = "resume it" if run.mission else "kill it, then retry it"
+        run.halted = self.halted[run.key] = StoreWriteError(
+            f"{what} stopped: {error.message}. What it did before is kept; once the store can be written "
+            f"again (free disk space, or repair the file), {way_out}.")
+        log.error("polpo: %s", run.halted.message)
+
+    def _let_go(self, run: Run) -> bool:
+        """Stop a run of this engine where it is, writing nothing (its jobs and timers cancelled, its
+        waiters woken); False when it is not, or no longer, run here."""
+        if self.runs.get(run.key) is not run:
+            return False
         del self.runs[run.key]
-        run.stopping = run.abandoned = True
+        run.stopping = True
         current = asyncio.current_task()
         for handle in [*run.jobs.values(), run.deadline_watch, *run.delay_timers.values()]:
             if handle is not None and handle is not current:
                 handle.cancel()
         run.delay_timers.clear()
-        log.warning("polpo: mission %s: its run was taken over by %s while this process stalled past its lease; "
-                    "this process stops running it", run.key, holder)
         run.finished.set()
         run.idle.set()
+        return True
 
     def _check_settled(self, run: Run) -> None:
         """Idle = nothing running, startable or on a timer: finished, paused, or waiting for a human."""
@@ -410,6 +441,7 @@ class Dispatcher:
             if mission.team and mission.team.volatile:
                 await self.d.journal.write(lambda tx, emit: tx.delete_mission_agents(mission.id))
         self.runs.pop(run.key, None)
+        self.halted.pop(run.key, None)  # (an abort of a run halted earlier)
         run.finished.set()
         run.idle.set()
 

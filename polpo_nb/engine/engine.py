@@ -59,12 +59,23 @@ class Engine:
 
     async def wait_idle(self, key: str) -> Run | None:
         """Wait until the run of `key` here has nothing moving (finished, paused or waiting for a human)
-        and return it; None at once when this process does not run it."""
+        and return it; None at once when this process does not run it. A run stopped because the store
+        refused its writes raises why (StoreWriteError), until it is resumed."""
         run = self.runs.get(key)
         if run is None:
+            halted = self.dispatcher.halted.get(key)
+            if halted is not None:
+                raise halted
             return None
         await run.idle.wait()
+        if run.halted is not None:
+            raise run.halted
         return run
+
+    def halted(self) -> dict[str, str]:
+        """The runs this process stopped because the store refused their writes, not resumed since:
+        their keys, and why (`Dispatcher.halt`)."""
+        return {key: error.message for key, error in self.dispatcher.halted.items()}
 
     def redefine_mission(self, mission: MissionRecord) -> None:
         """A running mission's definition was edited: its run goes on with the new one."""

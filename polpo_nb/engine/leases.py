@@ -9,8 +9,9 @@ command for a run another live process owns raises `ForeignRunError`, so the pro
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from ..errors import ForeignRunError
+from ..errors import ForeignRunError, StoreWriteError
 from ..spec import MissionRecord, TaskRecord, TaskStatus
 from ..spec.status import RUNNING_TASK_STATES
 from ..store.journal import Emit, Journal
@@ -21,6 +22,7 @@ from .run import Run, RunFlags
 from .writes import end_running_attempts, put_task
 
 REQUEUED = "requeued after the process running it died"
+log = logging.getLogger(__name__)
 
 
 class Leases:
@@ -43,7 +45,10 @@ class Leases:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             if any(r.mission for r in self._runs.values()):
-                await self.journal.write(self._renew)
+                try:
+                    await self.journal.write(self._renew)
+                except StoreWriteError as exc:  # the next heartbeat tries again: the store may be writable by then
+                    log.error("polpo: this process's leases were not renewed: %s", exc.message)
 
     def _renew(self, tx: Tx, emit: Emit) -> None:
         tx.renew_leases(self.owner, lease_deadline())

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import dryrun
+from ..errors import StoreWriteError
 from ..spec import MissionRecord, MissionStatus, Phase, TaskRecord, TaskStatus, share_keys
 from ..spec.mission import DEFAULT_QUALITY_THRESHOLD
 from ..store.journal import not_stored
@@ -94,6 +95,8 @@ class Run:
         self.handed_back: dict[str, tuple[int, Phase]] = {}
         #: let go because another process took it over (Dispatcher.abandon): its copies here are stale
         self.abandoned = False
+        #: stopped because the store refused its writes (Dispatcher.halt): what its waiters are told
+        self.halted: StoreWriteError | None = None
         self.load(tasks)
 
     @classmethod

@@ -377,12 +377,18 @@ class AsyncProject(ProjectChat):
 
     @engine_call
     async def resumable_missions(self) -> list[MissionRecord]:
-        """Paused missions, and active ones whose engine died (resume takes them over)."""
+        """Paused missions, active ones whose engine died, and those this engine stopped because the
+        store refused their writes (resume takes them over)."""
+        halted = self.engine.halted()
+
         def read(tx: Tx) -> list[MissionRecord]:
             out = []
             for mission in tx.missions(with_tasks=False):
                 if mission.status == MissionStatus.PAUSED:
                     out.append(mission)
+                elif mission.id in halted:
+                    out.append(mission.model_copy(update={"pause_reason": "store unwritable",
+                                                          "pause_message": halted[mission.id]}))
                 elif mission.status == MissionStatus.ACTIVE:
                     row = tx.run(mission.id)
                     if row is None or (row.owner != self.owner and not owner_alive(row.owner, row.lease_until)):

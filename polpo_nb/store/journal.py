@@ -42,7 +42,7 @@ from ..errors import StoreError
 from ..events.bus import EventBus
 from ..events.catalog import CatalogEvent
 from ..events.model import Event
-from .locking import LOCK_RETRY, LockWait, StoreBusy
+from .locking import LOCK_RETRY, LockWait, StoreBusy, unwritable
 from .sqlite import Store, Tx
 
 log = logging.getLogger(__name__)
@@ -225,12 +225,16 @@ class Journal:
                     try:
                         value = fn(tx, emit)
                     except Exception as exc:
+                        if unwritable(exc):  # SQLite may have ended the transaction: Store.write fails it whole
+                            raise
                         raise _WriteFailed from exc
                 else:
                     try:
                         with self._store.savepoint():
                             value = fn(tx, emit)
                     except Exception as exc:  # noqa: BLE001 - reported to that writer only
+                        if unwritable(exc):
+                            raise
                         refused.add(future)
                         outcomes.append((future, False, exc))
                         continue

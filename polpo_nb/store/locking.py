@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreWriteError
 
 BUSY_TIMEOUT_MS = 30_000
 #: The first and the longest pause between two tries for the write lock (seconds), doubling in between.
@@ -89,7 +89,7 @@ def try_begin(conn: sqlite3.Connection, path: Path, busy_ms: int) -> None:
             conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if not _busy(exc):
-            raise StoreError(f"{path}: cannot begin a write: {exc}") from exc
+            raise (StoreWriteError if unwritable(exc) else StoreError)(f"{path}: cannot begin a write: {exc}") from exc
         raise StoreBusy(f"{path} is being written by another process") from exc
 
 
@@ -129,6 +129,19 @@ def switch_to_wal(conn: sqlite3.Connection, busy_ms: int) -> str:
             if not _busy(exc) or delay is None:
                 raise
             time.sleep(delay)
+
+
+#: SQLite's primary result codes for a file that refuses writes until someone acts: the disk is full, an
+#: I/O error, a file made read-only, damaged or replaced. Waiting does not cure them, as it cures BUSY.
+_UNWRITABLE = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CORRUPT,
+                         sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB})
+
+
+def unwritable(exc: BaseException) -> bool:
+    """Whether `exc` says the database file refuses writes (`_UNWRITABLE`). SQLite may have rolled the
+    transaction back on its own then: nothing more may be written in it."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _UNWRITABLE
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:

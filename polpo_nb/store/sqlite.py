@@ -23,13 +23,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConflictError, NotFoundError, StoreError
+from ..errors import ConflictError, NotFoundError, StoreError, StoreWriteError
 from ..spec import Agent, MissionRecord, TaskRecord, utcnow
 from ..spec.validation import STORED
 from .commandrows import CommandRows
 from .docs import storable
 from .eventlog import EventRows
-from .locking import BUSY_TIMEOUT_MS, begin, snapshot, switch_to_wal, without_busy_wait
+from .locking import BUSY_TIMEOUT_MS, begin, snapshot, switch_to_wal, unwritable, without_busy_wait
 from .revisions import TaskRevisions
 from .rows import (
     AttemptRow,
@@ -141,12 +141,16 @@ class Store:
             try:
                 yield self.tx
                 self.tx.flush()
-            except BaseException:
                 self.tx.reset()
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                self.tx.reset()
+                if self._conn.in_transaction:  # (SQLite ends it itself on some errors: keep the first one)
+                    self._conn.execute("ROLLBACK")
+                if unwritable(exc):
+                    raise StoreWriteError(f"{self.path} cannot be written ({exc}); nothing of this write was "
+                                          "stored") from exc
                 raise
-            self.tx.reset()
-            self._conn.execute("COMMIT")
             self.commits += 1
             self.write_seconds += time.perf_counter() - began
         finally:
@@ -178,8 +182,9 @@ class Store:
             yield
         except BaseException:
             self.tx.restore(mark)  # rows buffered before this unit stay; anything it flushed is rolled back
-            self._conn.execute("ROLLBACK TO op")
-            self._conn.execute("RELEASE op")
+            if self._conn.in_transaction:  # (SQLite ends the whole transaction itself on some errors)
+                self._conn.execute("ROLLBACK TO op")
+                self._conn.execute("RELEASE op")
             raise
         self._conn.execute("RELEASE op")
 

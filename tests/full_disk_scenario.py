@@ -1,0 +1,95 @@
+"""A run whose store cannot be written from the moment its first task returns (its files may not grow,
+as on a full disk), then can again: run by tests/test_store_unwritable.py in a process of its own, as
+the limit (RLIMIT_FSIZE) is the whole process's. Prints what the user saw, as one JSON line.
+
+    mission: a (returns 2 MB, past the limit) -> b, then resumed
+    task:    a standalone task returning 2 MB, then killed and retried
+
+Usage: python full_disk_scenario.py mission|task PROJECT_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+from support import WAIT, wait_for  # (this script's folder is on its path)
+
+import polpo_nb as polpo
+
+RESULT = "x" * 2_000_000
+
+
+def disk_full(root: Path) -> None:
+    """From now on no file of this process may grow past the largest of the store's files: a write past
+    it fails (EFBIG, SQLite's "disk I/O error"; Python ignores the SIGXFSZ it raises)."""
+    largest = max(f.stat().st_size for f in (root / ".polpo").glob("state.db*"))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (largest, resource.RLIM_INFINITY))
+
+
+def space_freed() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def open_project(root: Path, calls: list[str]) -> polpo.Project:
+    """A project whose agent `w` fills the disk with the first result it returns: 2 MB for `a`."""
+    def agent(task: polpo.TaskRecord, ctx: object) -> str:
+        calls.append(task.title)
+        if calls == ["a"]:
+            disk_full(root)
+        return RESULT if task.title == "a" else "ran"
+    project = polpo.Project(root)
+    project.agent("w")(agent)
+    return project
+
+
+def waited(run: polpo.RunHandle, report: dict[str, Any]) -> None:
+    """What `wait()` says, twice: the second time, after the run stopped."""
+    for attempt in ("wait", "wait again"):
+        try:
+            report[attempt] = f"returned {run.wait(WAIT).status.value}"
+        except polpo.StoreWriteError as exc:
+            report[attempt] = exc.message
+        except TimeoutError as exc:
+            report[attempt] = f"timed out: {exc}"
+
+
+def mission(root: Path) -> dict[str, Any]:
+    calls: list[str] = []
+    report: dict[str, Any] = {}
+    with open_project(root, calls) as project:
+        waited(project.execute(polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"])),
+               report)
+        report["resumable"] = [[m.name, m.pause_reason, m.pause_message] for m in project.resumable_missions()]
+        report["stored"] = [[t.title, t.status.value] for t in project.get_mission("m").tasks]
+        space_freed()
+        record = project.resume("m").wait(WAIT)
+        report["resumed"] = [record.status.value, [[t.title, t.status.value, t.result.content == RESULT if t.title == "a"
+                                                    else t.result.content] for t in record.tasks]]
+        report["attempts of a"] = [a.status for a in project.attempts(record.tasks[0].id)]
+        report["calls"] = calls
+    return report
+
+
+def task(root: Path) -> dict[str, Any]:
+    calls: list[str] = []
+    report: dict[str, Any] = {}
+    with open_project(root, calls) as project:
+        solo = project.create_task({"title": "a", "assignTo": "w"})
+        waited(project.execute_task(solo.id), report)
+        report["stored"] = project.get_task(solo.id).status.value
+        space_freed()
+        report["killed"] = project.kill_task(solo.id).status.value
+        project.retry_task(solo.id)
+        wait_for(lambda: project.get_task(solo.id).status.value in ("done", "failed"))
+        record = project.get_task(solo.id)
+        report["retried"] = [record.status.value, record.result.content == RESULT if record.result else None]
+        report["calls"] = calls
+    return report
+
+
+if __name__ == "__main__":
+    print(json.dumps({"mission": mission, "task": task}[sys.argv[1]](Path(sys.argv[2]))))

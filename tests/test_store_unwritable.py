@@ -1,0 +1,52 @@
+"""A run whose store stops taking writes (a full disk, an I/O error) stops at once, saying why, and is
+taken up again once the store can be written: before, it stayed `active` for ever with its task
+`in_progress` and no way out (`wait()` timed out, `resume` refused an active mission, nothing was
+listed as resumable, and the masked error said "cannot rollback - no transaction is active").
+
+Each scenario runs in a process of its own (`full_disk_scenario.py`): the full disk is a file size
+limit (RLIMIT_FSIZE), which holds for the whole process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from support import WAIT
+
+SCENARIO = Path(__file__).with_name("full_disk_scenario.py")
+
+
+def scenario(name: str, root: Path) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, str(SCENARIO), name, str(root)], capture_output=True, text=True,
+                          timeout=WAIT * 4)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return report
+
+
+def test_a_mission_whose_store_cannot_be_written_stops_with_the_reason_and_resumes_once_it_can(tmp_path: Path):
+    report = scenario("mission", tmp_path)
+    for attempt in ("wait", "wait again"):
+        assert report[attempt].startswith(f"mission 'm' stopped: {tmp_path / '.polpo' / 'state.db'} cannot be "
+                                          "written (disk I/O error); nothing of this write was stored"), report
+        assert report[attempt].endswith("resume it.")
+    assert report["stored"] == [["a", "in_progress"], ["b", "pending"]]  # as last committed: nothing half-written
+    [(name, reason, message)] = report["resumable"]
+    assert (name, reason, message) == ("m", "store unwritable", report["wait"])
+    assert report["resumed"] == ["completed", [["a", "done", True], ["b", "done", "ran"]]]
+    assert report["attempts of a"] == ["crashed", "completed"]  # the attempt the full disk cut off ran again
+    assert report["calls"] == ["a", "a", "b"]
+
+
+def test_a_standalone_task_whose_store_cannot_be_written_stops_then_is_killed_and_retried(tmp_path: Path):
+    report = scenario("task", tmp_path)
+    for attempt in ("wait", "wait again"):
+        assert report[attempt].startswith("task 'a' stopped: "), report
+        assert report[attempt].endswith("kill it, then retry it.")
+    assert report["stored"] == "in_progress"
+    assert report["killed"] == "failed"
+    assert report["retried"] == ["done", True]
+    assert report["calls"] == ["a", "a"]
