@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -99,11 +100,13 @@ RenderRows = Callable[[Sequence[Row]], dict[str, bytes]]
 
 
 class RecordCache:
-    """Each record's wire JSON by (scope, id), kept with the stored JSON it was rendered from."""
+    """Each record's wire JSON by (scope, id), kept with the stored JSON it was rendered from. Used on
+    the reader threads of the server's projects (`lists.py`), one at a time (`_lock`)."""
 
     def __init__(self, max_records: int = MAX_RECORDS) -> None:
         self.max_records = max_records
         self._scopes: dict[Hashable, dict[str, tuple[str, bytes]]] = {}
+        self._lock = threading.Lock()
         #: records rendered so far (each miss renders one): what tests count instead of timing
         self.renders = 0
 
@@ -112,13 +115,15 @@ class RecordCache:
         where the stored JSON is the one it was rendered from, rendered (all at once, by `render`) where
         not. `whole`: `rows` are every record of the scope, so the ones not among them (deleted) are
         forgotten."""
-        entries = self._refresh(scope, rows, render, whole)
-        return [entry[1] for row in rows if (entry := entries.get(row[0])) is not None]
+        with self._lock:
+            entries = self._refresh(scope, rows, render, whole)
+            return [entry[1] for row in rows if (entry := entries.get(row[0])) is not None]
 
     def by_id(self, scope: Hashable, rows: Sequence[Row], render: RenderRows, *, whole: bool = False) -> dict[str, bytes]:
         """`wire` by record id."""
-        entries = self._refresh(scope, rows, render, whole)
-        return {row[0]: entry[1] for row in rows if (entry := entries.get(row[0])) is not None}
+        with self._lock:
+            entries = self._refresh(scope, rows, render, whole)
+            return {row[0]: entry[1] for row in rows if (entry := entries.get(row[0])) is not None}
 
     def _refresh(self, scope: Hashable, rows: Sequence[Row], render: RenderRows, whole: bool) -> dict[str, tuple[str, bytes]]:
         entries = self._scopes.get(scope)
@@ -139,4 +144,5 @@ class RecordCache:
         return entries
 
     def clear(self) -> None:
-        self._scopes.clear()
+        with self._lock:
+            self._scopes.clear()

@@ -16,7 +16,7 @@ from typing import Any
 
 from polpo_nb import AsyncProject
 from polpo_nb.spec import MissionRecord, TaskRecord, to_jsonable
-from polpo_nb.store.sqlite import readable_rows
+from polpo_nb.store.sqlite import Tx, readable_rows
 
 from .cache import RecordCache, Row, WireJSON
 from .dialects import dumps
@@ -44,17 +44,20 @@ def render_tasks(rows: Sequence[Row]) -> dict[str, bytes]:
 
 
 async def task_list(project: AsyncProject, query: TaskQuery, lists: TaskLists) -> WireJSON:
-    """The tasks matching the query's filters in creation order, one page of them if it asks."""
+    """The tasks matching the query's filters in creation order, one page of them if it asks. Read and
+    rendered on the project's reader thread (`project.reads`), the only one that touches its `TaskList`."""
     tasks = lists.of(project.store)
-    with project.store.read() as tx:
+
+    def read(tx: Tx) -> WireJSON:
         tasks.sync(tx, render_tasks)
-        missions = None if query.group is None else tx.mission_ids(query.group)
-    if query.limit is None and query.cursor is None and not (query.status or query.group or query.assign_to):
-        return WireJSON(tasks.body())
-    page = tasks.select(status=None if query.status is None else query.status.value, assign_to=query.assign_to,
-                        missions=missions, after=query.after, limit=query.limit)
-    headers = {} if page.more_after is None else {NEXT_CURSOR: encode_cursor(page.more_after)}
-    return WireJSON(json_array(page.parts), headers)
+        if query.limit is None and query.cursor is None and not (query.status or query.group or query.assign_to):
+            return WireJSON(tasks.body())
+        page = tasks.select(status=None if query.status is None else query.status.value, assign_to=query.assign_to,
+                            missions=None if query.group is None else tx.mission_ids(query.group),
+                            after=query.after, limit=query.limit)
+        headers = {} if page.more_after is None else {NEXT_CURSOR: encode_cursor(page.more_after)}
+        return WireJSON(json_array(page.parts), headers)
+    return await project.reads(read)
 
 
 def render_mission_tasks(rows: Sequence[Row]) -> dict[str, bytes]:
@@ -76,10 +79,12 @@ def render_missions(rows: Sequence[Row]) -> dict[str, bytes]:
 
 
 async def mission_list(project: AsyncProject, query: MissionQuery, records: RecordCache) -> WireJSON:
-    """The missions (with their tasks, as `GET missions/{id}` answers each) in creation order."""
+    """The missions (with their tasks, as `GET missions/{id}` answers each) in creation order, read
+    and rendered on the project's reader thread (`project.reads`)."""
     scope = str(project.root)
-    parts = []
-    with project.store.read() as tx:
+
+    def read(tx: Tx) -> WireJSON:
+        parts = []
         rows = tx.mission_docs(status=query.status)
         fields = records.by_id((scope, "missions"), rows, render_missions, whole=query.status is None)
         for ident, _, _ in rows:
@@ -88,4 +93,5 @@ async def mission_list(project: AsyncProject, query: MissionQuery, records: Reco
                 continue
             tasks = records.wire((scope, "mission tasks"), tx.task_docs(mission_id=ident), render_mission_tasks)
             parts.append(own[:-1] + b',"taskCount":%d,"tasks":[' % len(tasks) + b",".join(tasks) + b"]}")
-    return WireJSON(json_array(parts))
+        return WireJSON(json_array(parts))
+    return await project.reads(read)

@@ -287,3 +287,38 @@ def test_the_kept_list_holds_a_digest_of_each_stored_row_not_the_row():
     renders = tasks.renders
     tasks.sync(table, render)
     assert tasks.renders == renders + 1
+
+
+@pytest.mark.parametrize(("path", "renderer"), [("tasks", "render_tasks"), ("missions", "render_missions")])
+async def test_a_list_being_rendered_holds_neither_the_server_nor_a_run(
+        api: Api, project: AsyncProject, monkeypatch: pytest.MonkeyPatch, path: str, renderer: str):
+    """A cold list of many records takes a while to read and render (~0.4 s for 20,000 tasks). It ran on
+    the server's loop holding the store: every request, stream and kernel message of the Jupyter server
+    waited, and so did every run's commits. Here a mission is run from start to end while a list is held
+    in the middle of its rendering."""
+    import polpo_nb as polpo
+    from polpo_server import lists
+
+    project.agent("quick")(lambda task, ctx: "ok")
+    await project.save_mission(polpo.Mission("listed").task("t", assign_to="quick"))
+    loop = asyncio.get_running_loop()
+
+    async def a_whole_mission() -> str:
+        record = await (await project.execute_mission(polpo.Mission(f"during {path}").task("a", assign_to="quick")
+                                                      .task("b", assign_to="quick", depends_on=["a"])))
+        return record.status.value
+
+    seen: list[str] = []
+    render = getattr(lists, renderer)
+
+    def held(rows):  # type: ignore[no-untyped-def]
+        if not seen:  # the first rendering: run a mission meanwhile, and wait for its end (or fail to)
+            try:
+                seen.append(asyncio.run_coroutine_threadsafe(a_whole_mission(), loop).result(10))
+            except TimeoutError:
+                seen.append("the mission did not end while the list was rendered")
+        return render(rows)
+    monkeypatch.setattr(lists, renderer, held)
+    response = await api.request("GET", path)
+    assert response.status_code == 200
+    assert seen == ["completed"]
