@@ -4,6 +4,7 @@ the limit (RLIMIT_FSIZE) is the whole process's. Prints what the user saw, as on
 
     mission: a (returns 2 MB, past the limit) -> b, then resumed
     task:    a standalone task returning 2 MB, then killed and retried
+    timer:   a mission whose deadline passes (its failure to write) while its task runs, then resumed
 
 Usage: python full_disk_scenario.py mission|task PROJECT_DIR
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,5 +94,28 @@ def task(root: Path) -> dict[str, Any]:
     return report
 
 
+def timer(root: Path) -> dict[str, Any]:
+    """What a timer writes (here the deadline's failure of the mission) meets the full disk."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow(task: polpo.TaskRecord, ctx: object) -> str:
+        disk_full(root)
+        started.set()
+        release.wait(WAIT)
+        return "late"
+    report: dict[str, Any] = {}
+    with polpo.Project(root) as project:
+        project.agent("slow")(slow)
+        deadline = datetime.now(UTC) + timedelta(seconds=1)
+        run = project.execute(polpo.Mission("m", deadline=deadline).task("a", assign_to="slow"))
+        assert started.wait(WAIT)
+        waited(run, report)
+        release.set()
+        space_freed()
+        record = project.resume("m").wait(WAIT)  # its deadline has passed: the resumed run ends as it would have
+        report["resumed"] = [record.status.value, record.error, [[t.title, t.status.value] for t in record.tasks]]
+    return report
+
+
 if __name__ == "__main__":
-    print(json.dumps({"mission": mission, "task": task}[sys.argv[1]](Path(sys.argv[2]))))
+    print(json.dumps({"mission": mission, "task": task, "timer": timer}[sys.argv[1]](Path(sys.argv[2]))))

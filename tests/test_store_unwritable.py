@@ -50,3 +50,13 @@ def test_a_standalone_task_whose_store_cannot_be_written_stops_then_is_killed_an
     assert report["killed"] == "failed"
     assert report["retried"] == ["done", True]
     assert report["calls"] == ["a", "a"]
+
+
+def test_a_timer_whose_write_the_store_refuses_stops_its_mission_too(tmp_path: Path):
+    """The deadline's timer fails the mission with a write: refused, it raised inside the timer's own
+    asyncio task ("Task exception was never retrieved") and the mission stayed active for ever."""
+    report = scenario("timer", tmp_path)
+    for attempt in ("wait", "wait again"):
+        assert report[attempt].startswith("mission 'm' stopped: "), report
+        assert report[attempt].endswith("resume it.")
+    assert report["resumed"] == ["failed", "deadline", [["a", "failed"]]]

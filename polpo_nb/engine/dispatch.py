@@ -67,7 +67,8 @@ class Dispatcher:
         self.writes = writes
         self.attempts = attempts
         self.leases = leases
-        self.pauses = Pauses(deps.journal, writes, runs, release=self._release_parked, expire=self._deadline_passed)
+        self.pauses = Pauses(deps.journal, writes, runs, release=self._release_parked, expire=self._deadline_passed,
+                             halt=self.halt)
         self._ready: list[tuple[float, int, str, str]] = []
         self._running = 0
         #: runs stopped because the store refused their writes, by key: why, until resumed or ended

@@ -42,13 +42,21 @@ class Leases:
             self._heartbeat.cancel()
 
     async def _renew_leases(self) -> None:
+        unrenewed = False  # the last renewal was refused (said once in the log, until one succeeds)
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             if any(r.mission for r in self._runs.values()):
                 try:
                     await self.journal.write(self._renew)
                 except StoreWriteError as exc:  # the next heartbeat tries again: the store may be writable by then
-                    log.error("polpo: this process's leases were not renewed: %s", exc.message)
+                    if not unrenewed:
+                        log.error("polpo: this process's leases cannot be renewed (tried again every %g s): %s",
+                                  HEARTBEAT_SECONDS, exc.message)
+                    unrenewed = True
+                    continue
+                if unrenewed:
+                    log.warning("polpo: this process's leases are renewed again")
+                    unrenewed = False
 
     def _renew(self, tx: Tx, emit: Emit) -> None:
         tx.renew_leases(self.owner, lease_deadline())

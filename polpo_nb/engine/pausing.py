@@ -2,8 +2,9 @@
 
 The decisions are `holds.py`'s pure functions; this room writes their consequences (a passed gate's
 event, a mission paused at a gate or a checkpoint, a delay's clock in the run's flags) and keeps the
-timers. When a timer fires it hands the run back to the dispatcher through the two callbacks it was
-built with: `release` (a delay elapsed: parked tasks may start) and `expire` (the deadline passed).
+timers. When a timer fires it hands the run back to the dispatcher through the callbacks it was built
+with: `release` (a delay elapsed: parked tasks may start), `expire` (the deadline passed), and `halt`
+(what the timer wrote was refused by the store: the run stops, as a job's refused write stops it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from ..errors import StoreWriteError
 from ..events.catalog import (
     CheckpointApprovalRequested,
     CheckpointWaiting,
@@ -32,12 +34,13 @@ RunCallback = Callable[[Run], Awaitable[None]]
 
 class Pauses:
     def __init__(self, journal: Journal, writes: Writes, runs: dict[str, Run], *, release: RunCallback,
-                 expire: RunCallback) -> None:
+                 expire: RunCallback, halt: Callable[[Run, StoreWriteError], None]) -> None:
         self.journal = journal
         self.writes = writes
         self._runs = runs
         self._release = release
         self._expire = expire
+        self._halt = halt
 
     async def check_gates(self, run: Run) -> None:
         """Announce the gates that opened; pause the mission at one that can no longer open."""
@@ -114,8 +117,12 @@ class Pauses:
         if run.key not in self._runs:
             return
         assert run.mission is not None
-        await self.journal.emit(DelayElapsed(mission_id=run.mission.id, delay=delay.name, blocks_tasks=delay.blocks_tasks))
-        await self._release(run)
+        try:
+            await self.journal.emit(DelayElapsed(mission_id=run.mission.id, delay=delay.name,
+                                                 blocks_tasks=delay.blocks_tasks))
+            await self._release(run)
+        except StoreWriteError as exc:
+            self._halt(run, exc)
 
     def watch_deadline(self, run: Run) -> None:
         """Fail the run when its mission's deadline passes (nothing to watch without one); a watch
@@ -130,5 +137,8 @@ class Pauses:
 
         async def watch() -> None:
             await asyncio.sleep(seconds)
-            await self._expire(run)
+            try:
+                await self._expire(run)
+            except StoreWriteError as exc:
+                self._halt(run, exc)
         run.deadline_watch = asyncio.create_task(watch(), name=f"polpo-deadline-{run.key}")
