@@ -39,10 +39,12 @@ def space_freed() -> None:
 
 def open_project(root: Path, calls: list[str]) -> polpo.Project:
     """A project whose agent `w` fills the disk with the first result it returns: 2 MB for `a`."""
-    def agent(task: polpo.TaskRecord, ctx: object) -> str:
+    def agent(task: polpo.TaskRecord, ctx: Any) -> str:
         calls.append(task.title)
         if calls == ["a"]:
             disk_full(root)
+            for line in range(3):  # writes nobody awaits, refused as well
+                ctx.output(f"output {line}")
         return RESULT if task.title == "a" else "ran"
     project = polpo.Project(root)
     project.agent("w")(agent)

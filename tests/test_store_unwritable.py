@@ -23,7 +23,9 @@ def scenario(name: str, root: Path) -> dict[str, Any]:
     done = subprocess.run([sys.executable, str(SCENARIO), name, str(root)], capture_output=True, text=True,
                           timeout=WAIT * 4)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "never retrieved" not in done.stderr, done.stderr[-3000:]  # every refused write is someone's to tell
     report: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    report["stderr"] = done.stderr
     return report
 
 
@@ -39,6 +41,8 @@ def test_a_mission_whose_store_cannot_be_written_stops_with_the_reason_and_resum
     assert report["resumed"] == ["completed", [["a", "done", True], ["b", "done", "ran"]]]
     assert report["attempts of a"] == ["crashed", "completed"]  # the attempt the full disk cut off ran again
     assert report["calls"] == ["a", "a", "b"]
+    # the agent's three outputs after the disk filled: said once, not three times
+    assert report["stderr"].count("a write nobody waited for") == 1, report["stderr"]
 
 
 def test_a_standalone_task_whose_store_cannot_be_written_stops_then_is_killed_and_retried(tmp_path: Path):

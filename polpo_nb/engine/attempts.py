@@ -354,15 +354,16 @@ class Attempts:
 
         def output(text: str) -> None:
             event = TaskOutput(task_id=task.id, mission_id=task.mission_id, attempt=number, text=text)
-            loop.call_soon_threadsafe(lambda: journal.emit(event))
+            loop.call_soon_threadsafe(journal.unawaited, lambda tx, emit: emit(event))
 
         def tool_use(name: str, args: Any, summary: str) -> None:
             event = TaskToolUse(task_id=task.id, mission_id=task.mission_id, attempt=number, agent_name=agent.name,
                                 tool=name, args=args, result=summary)
-            loop.call_soon_threadsafe(lambda: journal.emit(event))
+            loop.call_soon_threadsafe(journal.unawaited, lambda tx, emit: emit(event))
 
         def log(message: str, level: str) -> None:
-            loop.call_soon_threadsafe(lambda: journal.write(lambda tx, emit: tx.log(session, message, level=level, task_id=task.id)))
+            loop.call_soon_threadsafe(journal.unawaited, lambda tx, emit: tx.log(session, message, level=level,
+                                                                                 task_id=task.id))
 
         return AgentContext(
             task=task, agent=agent, model=model, attempt=number, phase=phase, project_dir=self.d.project_dir,

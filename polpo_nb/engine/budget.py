@@ -195,9 +195,14 @@ def attempt_meter(run: Run, task: TaskRecord, agent: Agent, attempt: int, config
 
     def warn(scope: str, limits: list[Limit]) -> None:
         who = {"mission_id": mission_id, "task_id": task.id, "agent_name": agent.name}
-        for lim in limits:
-            journal.emit(BudgetWarning(scope=scope, limit=lim.name, used=lim.used, max=lim.max,
-                                       message=f"{scope} budget at {lim.used / lim.max:.0%}: {lim.describe()}", **who))
+        warnings = [BudgetWarning(scope=scope, limit=lim.name, used=lim.used, max=lim.max,
+                                  message=f"{scope} budget at {lim.used / lim.max:.0%}: {lim.describe()}", **who)
+                    for lim in limits]
+
+        def emit_all(tx: Tx, emit: Emit) -> None:
+            for warning in warnings:
+                emit(warning)
+        journal.unawaited(emit_all)
 
     def guard(meter: Meter) -> None:
         over = exhausted(agent.budget, attempt_spent(meter))
@@ -242,9 +247,10 @@ def over_agent_budget(run: Run, task: TaskRecord, agent: Agent, attempt: int, ov
     """`budget:exceeded` for an attempt over its agent's budget, and the error the attempt fails with:
     refused its next model call, or `stopped` at its agent's `maxDuration`."""
     message = f"agent budget spent ({describe(over)})"
-    journal.emit(BudgetExceeded(scope="agent", limits=[lim.to_wire() for lim in over], message=message,
-                                mission_id=run.mission.id if run.mission else task.mission_id, task_id=task.id,
-                                agent_name=agent.name))
+    exceeded = BudgetExceeded(scope="agent", limits=[lim.to_wire() for lim in over], message=message,
+                              mission_id=run.mission.id if run.mission else task.mission_id, task_id=task.id,
+                              agent_name=agent.name)
+    journal.unawaited(lambda tx, emit: emit(exceeded))
     ending = "it was stopped" if stopped else "no further model call was made"
     return AgentBudgetExceeded(f"agent {agent.name!r} spent its budget for attempt {attempt} of task {task.title!r} "
                                f"({describe(over)}); {ending}", over)

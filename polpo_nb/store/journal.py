@@ -74,6 +74,7 @@ class Journal:
         self._commit_cost = 0.0  # a moving average of a commit's duration: how long a flush may wait
         self._expecting = _Expecting(self)
         self._lock_wait: LockWait | None = None  # while the batch waits for another process's write lock
+        self._unawaited_failed = False  # an `unawaited` write failed since the last commit (said once)
 
     def write(self, fn: WriteFn[T], *, after: Collection[asyncio.Future[Any]] = (),
               stored: Callable[[T], None] | None = None) -> asyncio.Future[T]:
@@ -123,6 +124,19 @@ class Journal:
         _check_event(event)  # refused here, in the caller's frame, not at the commit
         return self.write(lambda tx, emit: emit(event))
 
+    def unawaited(self, fn: WriteFn[Any]) -> None:
+        """A write nobody waits for (an agent's output, a log line, a budget warning): its failure is
+        said in the log, once until a commit succeeds again (an agent streaming its output into a full
+        disk would say it a thousand times), instead of asyncio's "exception was never retrieved"."""
+        self.write(fn).add_done_callback(self._unstored)
+
+    def _unstored(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is None or self._unawaited_failed:
+            return
+        self._unawaited_failed = True
+        log.warning("polpo: a write nobody waited for (an agent's output, log line or budget warning) was not "
+                    "stored, nor will the like be until a commit succeeds again: %s", future.exception())
+
     def _flush(self) -> None:
         if self._linger is not None:
             self._linger.cancel()
@@ -160,6 +174,7 @@ class Journal:
             self._fail(batch, exc)
             return
         self._lock_wait = None
+        self._unawaited_failed = False
         for (_, _, _, stored), (_, ok, value) in zip(batch, outcomes, strict=True):
             if ok and stored is not None:
                 stored(value)
