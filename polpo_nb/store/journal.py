@@ -135,7 +135,8 @@ class Journal:
             return
         self._unawaited_failed = True
         log.warning("polpo: a write nobody waited for (an agent's output, log line or budget warning) was not "
-                    "stored, nor will the like be until a commit succeeds again: %s", future.exception())
+                    "stored (the next such failures are not said until a commit succeeds again): %s",
+                    future.exception())
 
     def _flush(self) -> None:
         if self._linger is not None:
