@@ -3,10 +3,11 @@
 A read used to run on the engine's loop, on the engine's connection. Parsing a list of 20,000 tasks
 takes ~0.4 s, and for that long no task of any run moved: a client listing the tasks in a loop (a
 dashboard, a script watching a mission) made a run 100-200 times slower (138 times for 500 tasks,
-`benchmarks/reading.py`), each list taking a whole turn of the loop between two of the run's steps. WAL lets a second connection read while the
-engine writes, and a thread lets the loop go on while the rows are parsed. The two still share the GIL
-(Python hands it over every few milliseconds, `sys.getswitchinterval`): a run slows while a big read
-parses (2.9 times for the same 500 tasks and client), but it no longer stands still.
+`benchmarks/reading.py`), each list taking a whole turn of the loop between two of the run's steps.
+WAL lets a second connection read while the engine writes, and a thread lets the loop go on while the
+rows are parsed. The two still share the GIL (Python hands it over every few milliseconds,
+`sys.getswitchinterval`): a run slows while a big read parses (2.9 times for the same 500 tasks and
+client), but it no longer stands still. The server's lists read here too (`polpo_server/lists.py`).
 
 A read sees every commit made before it began: a writer's future resolves only once its commit is
 done, so "write, then read" reads what was written. Each read is one deferred transaction, one
