@@ -86,7 +86,17 @@ class StoreError(PolpoError):
 class StoreWriteError(StoreError):
     """The state database refused a write for a reason waiting does not cure: the disk is full, an I/O
     error, a read-only or damaged file. Nothing of that write was stored. A run that meets it stops (its
-    progress cannot be recorded) and is resumed once the store can be written again."""
+    progress cannot be recorded) and is resumed once the store can be written again.
+
+    Its own code (HTTP 507), not INTERNAL: the cure is the operator's (free space, repair the file), and
+    the request may be sent again as it was. `reason` is SQLite's words ("database or disk is full"),
+    which a client may be told; the message names the file, which it is not."""
+
+    code = "INSUFFICIENT_STORAGE"
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message, reason=reason)
+        self.reason = reason
 
 
 def error_for_code(code: str, message: str) -> PolpoError:
@@ -95,7 +105,7 @@ def error_for_code(code: str, message: str) -> PolpoError:
     message would claim the database is at fault."""
     if code == SpecError.code:
         return SpecError([{"loc": [], "msg": message}])
-    for cls in (NotFoundError, ConflictError, ForbiddenError):
+    for cls in (NotFoundError, ConflictError, ForbiddenError, StoreWriteError):
         if cls.code == code:
             return cls(message)
     return InternalError(message)

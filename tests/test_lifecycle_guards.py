@@ -102,9 +102,9 @@ def test_a_schedule_whose_run_cannot_start_publishes_schedule_failed(project, ev
 
 
 def test_every_code_a_refusal_has_comes_back_as_its_class_across_a_process():
-    from polpo_nb.errors import ForbiddenError, NotFoundError, SpecError
+    from polpo_nb.errors import ForbiddenError, NotFoundError, SpecError, StoreWriteError
 
-    for cls in (NotFoundError, ConflictError, ForbiddenError):
+    for cls in (NotFoundError, ConflictError, ForbiddenError, StoreWriteError):
         error = error_for_code(cls.code, "refused")
         assert type(error) is cls and error.message == "refused"
     assert isinstance(error_for_code("BAD_REQUEST", "bad"), SpecError)

@@ -22,7 +22,7 @@ from polpo_nb.errors import PolpoError, SpecError
 from polpo_nb.spec import jsonbody
 
 from .dialects import FLAT, code_of, dumps, status_of
-from .failures import Failure
+from .failures import Failure, failure_of
 from .route_handler import RouteHandler
 from .routes import Call, Route
 from .sse import SseResponse
@@ -84,7 +84,9 @@ class ChatCompletionsHandler(StreamMixin, RouteHandler):
             result = await route.call(call)
         except PolpoError as exc:
             status, code, param = classify(exc)
-            raise OpenAIFailure(status, exc.message if status < 500 or status == 502 else "Internal server error",
+            if status >= 500 and status != 502:  # ours: the client is told what the API says, the log the rest
+                self.log.error("polpo: %s failed: %s", self.request.path, exc.message)
+            raise OpenAIFailure(status, exc.message if status < 500 or status == 502 else failure_of(exc).message,
                                 code, param) from None
         if isinstance(result, ChatStream):
             await self._stream(result, bool(call.body.stream_options and call.body.stream_options.include_usage))

@@ -26,6 +26,7 @@ CODES: dict[str, tuple[int, str]] = {
     "PAYLOAD_TOO_LARGE": (413, "payload_too_large"),
     "RATE_LIMITED": (429, "rate_limited"),
     "INTERNAL": (500, "internal_error"),
+    "INSUFFICIENT_STORAGE": (507, "insufficient_storage"),  # the project's store refuses writes (a full disk)
 }
 _BY_STATUS = {status: code for code, (status, _) in CODES.items() if code != "INVALID_API_KEY"}
 

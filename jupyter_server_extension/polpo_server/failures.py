@@ -1,7 +1,7 @@
 """Errors as the API answers them: a `Failure` carries the contract code, the message and field errors.
 
-Library errors (`PolpoError`) map to 400/403/404/409 in the user's terms; anything else is an internal
-error whose details stay in the server's log.
+Library errors (`PolpoError`) map to 400/403/404/409 in the user's terms, a store that refuses writes
+(a full disk) to 507; anything else is an internal error whose details stay in the server's log.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from tornado import web
 
-from polpo_nb.errors import PolpoError, SpecError
+from polpo_nb.errors import PolpoError, SpecError, StoreWriteError
 
 from .dialects import code_of, status_of
 
@@ -41,6 +41,10 @@ def failure_of(exc: BaseException) -> Failure:
     """A library error as the client sees it: its own code and message, or an opaque internal error."""
     if isinstance(exc, SpecError):
         return Failure("BAD_REQUEST", exc.message, exc.errors)
+    if isinstance(exc, StoreWriteError):  # its message names the server's files: the client gets the cause
+        cause = f" ({exc.reason})" if exc.reason else ""
+        return Failure(exc.code, f"the project's store cannot be written{cause}; nothing of this request was "
+                                 "stored: free disk space (or repair the store), then send it again")
     if isinstance(exc, PolpoError) and exc.code in ("BAD_REQUEST", "FORBIDDEN", "NOT_FOUND", "CONFLICT"):
         return Failure(exc.code, exc.message)
     return Failure("INTERNAL", "Internal server error")

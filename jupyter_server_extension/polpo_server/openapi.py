@@ -148,6 +148,9 @@ class _Builder:
                     ("409", "Name conflict or illegal transition")]
         if route.body is not None:
             statuses.append(("413", "The body is larger than the server accepts"))
+        if route.method != "GET":
+            statuses.append(("507", "The project's store refuses writes (`insufficient_storage`: a full disk, an "
+                                    "I/O error): nothing was stored; send it again once space is freed"))
         if ADMIN_TAG in route.tags:
             statuses.append(("403", "Keys are managed with the server's own credentials, not with a project key"))
         statuses.append(("429", "Rate limited (`rate_limited`): this key made too many requests this minute, or "

@@ -23,7 +23,7 @@ from polpo_nb.spec import jsonbody, parse, to_jsonable
 
 from .base import PolpoMixin
 from .cache import RenderCache, Rendered, WireJSON
-from .dialects import dumps
+from .dialects import dumps, status_of
 from .failures import Failure, failure_of
 from .limits import MAX_BODY_BYTES
 from .routes import Call, Route
@@ -77,7 +77,10 @@ class RouteHandler(PolpoMixin, ExtensionHandlerMixin, APIHandler):
         except web.HTTPError as exc:
             self._fail(self.classify(exc.status_code, exc))
         except PolpoError as exc:
-            self._fail(failure_of(exc))
+            answer = failure_of(exc)
+            if status_of(answer.code) >= 500:  # the client is told little (a full disk, a damaged store)
+                self.log.error("polpo: %s %s failed: %s", method, self.request.path, exc.message)
+            self._fail(answer)
         except StreamClosedError:
             pass
         except Exception:  # noqa: BLE001 - never a traceback to the client; the log keeps it

@@ -394,7 +394,7 @@ class Dispatcher:
         way_out = "resume it" if run.mission else "kill it, then retry it"
         run.halted = self.halted[run.key] = StoreWriteError(
             f"{what} stopped: {error.message}. What it did before is kept; once the store can be written "
-            f"again (free disk space, or repair the file), {way_out}.")
+            f"again (free disk space, or repair the file), {way_out}.", reason=error.reason)
         log.error("polpo: %s", run.halted.message)
 
     def _let_go(self, run: Run) -> bool:

@@ -89,7 +89,9 @@ def try_begin(conn: sqlite3.Connection, path: Path, busy_ms: int) -> None:
             conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if not _busy(exc):
-            raise (StoreWriteError if unwritable(exc) else StoreError)(f"{path}: cannot begin a write: {exc}") from exc
+            if unwritable(exc):
+                raise StoreWriteError(f"{path}: cannot begin a write: {exc}", reason=str(exc)) from exc
+            raise StoreError(f"{path}: cannot begin a write: {exc}") from exc
         raise StoreBusy(f"{path} is being written by another process") from exc
 
 

@@ -149,7 +149,7 @@ class Store:
                     self._conn.execute("ROLLBACK")
                 if unwritable(exc):
                     raise StoreWriteError(f"{self.path} cannot be written ({exc}); nothing of this write was "
-                                          "stored") from exc
+                                          "stored", reason=str(exc)) from exc
                 raise
             self.commits += 1
             self.write_seconds += time.perf_counter() - began

@@ -156,17 +156,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_serve(root: Path, *, port: int, key: str, log: Path, cli: bool = True, **options: Any) -> subprocess.Popen:
+def start_serve(root: Path, *, port: int, key: str, log: Path, cli: bool = True, prelude: str = "",
+                **options: Any) -> subprocess.Popen:
     """`polpo serve --port P --api-key K --project ROOT` (the installed console script), once healthy.
-    `cli=False` runs `polpo_server.serve.serve(...)` itself, with `options` as its keyword arguments:
-    the same server, for tests of the server rather than of the command line."""
+    `cli=False` runs `polpo_server.serve.serve(...)` itself, with `options` as its keyword arguments,
+    after the Python code `prelude`: the same server, for tests of the server rather than of the
+    command line."""
     if cli:
         polpo = shutil.which("polpo", path=str(Path(sys.executable).parent))
         command = [polpo] if polpo else [sys.executable, "-m", "polpo_nb.cli"]
         command += ["serve", "--port", str(port), "--api-key", key, "--project", str(root)]
     else:
         kwargs = {"port": port, "api_key": key, "project": str(root), **options}
-        command = [sys.executable, "-c", f"from polpo_server.serve import serve; serve(**{kwargs!r})"]
+        command = [sys.executable, "-c", f"{prelude}\nfrom polpo_server.serve import serve; serve(**{kwargs!r})"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
     with log.open("a") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root.parent)

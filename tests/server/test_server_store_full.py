@@ -1,0 +1,110 @@
+"""A served project whose disk fills up: a write the store refuses is answered 507 Insufficient Storage
+in the user's terms (nothing of it stored, nothing half-written, no server path in the body), the server
+keeps answering, and the same request succeeds once space is freed.
+
+The server is `polpo serve` in a process of its own, as the limit that stands for a full disk
+(RLIMIT_FSIZE: no file of the process may grow past the store's largest) is the whole process's. The
+test fills and frees the disk with two signals the served process handles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+from server_helpers import WAIT, free_port, start_serve, stop_serve, until
+
+KEY = "sk_test_full_disk"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+#: Run in the served process before the server: SIGUSR2 fills the disk, then frees it, and says so in a
+#: marker file once done (small: it fits under the limit). (Jupyter's server takes SIGUSR1 for itself.)
+DISK = """
+import resource, signal
+from pathlib import Path
+ROOT = Path({root!r})
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing us
+def toggle(*_):
+    marker = ROOT.parent / "disk"
+    if marker.exists() and marker.read_text() == "full":
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        marker.write_text("freed")
+    else:
+        largest = max(f.stat().st_size for f in (ROOT / ".polpo").glob("state.db*"))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (largest, resource.RLIM_INFINITY))
+        marker.write_text("full")
+signal.signal(signal.SIGUSR2, toggle)
+"""
+
+
+def _mission(name: str) -> dict:
+    """A draft mission whose one task's description (300 KB) makes the store's files grow."""
+    return {"name": name, "team": {"agents": [{"name": "w", "model": "test"}]},
+            "tasks": [{"title": "big", "description": "x" * 300_000, "assignTo": "w"}]}
+
+
+async def _disk(proc, root: Path, state: str) -> None:
+    os.kill(proc.pid, signal.SIGUSR2)
+    marker = root.parent / "disk"
+
+    async def said() -> bool:
+        return marker.exists() and marker.read_text() == state
+    await until(said)
+
+
+@pytest.mark.parametrize("dialect", ["project", "flat"])
+async def test_a_write_the_full_disk_refuses_is_507_and_succeeds_once_space_is_freed(tmp_path: Path, dialect: str):
+    root = tmp_path / "full"
+    root.mkdir()
+    (root / "polpo.json").write_text('{"orchestratorModel": "test"}')
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = await asyncio.to_thread(start_serve, root, port=port, key=KEY, log=log, cli=False,
+                                   prelude=DISK.format(root=str(root)))
+    prefix = "api/v1/projects/full/" if dialect == "project" else "v1/"
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/", headers=AUTH, timeout=WAIT) as client:
+            first = await client.post(prefix + "missions", json=_mission("before"))
+            assert first.status_code == 201, first.text
+            await _disk(proc, root, "full")
+
+            refused = await client.post(prefix + "missions", json=_mission("during"))
+            assert refused.status_code == 507, refused.text
+            body = refused.json()
+            assert body["code"] == ("INSUFFICIENT_STORAGE" if dialect == "project" else "insufficient_storage")
+            assert "store cannot be written" in body["error"] and "nothing of this request was stored" in body["error"]
+            assert "free disk space" in body["error"]
+            assert str(root) not in refused.text  # the server's own paths stay on the server
+
+            if dialect == "flat":  # the chat endpoint says it in OpenAI's error shape, the status the same
+                chat = await client.post("v1/chat/completions", json={
+                    "model": "polpo", "messages": [{"role": "user", "content": "x" * 300_000}]})
+                assert chat.status_code == 507, chat.text
+                error = chat.json()["error"]
+                assert error["code"] == "insufficient_storage" and error["type"] == "server_error"
+                assert "store cannot be written" in error["message"] and str(root) not in chat.text
+
+            # the server still answers; nothing of the refused write is there, the earlier one is whole
+            listed = await client.get(prefix + "missions")
+            assert listed.status_code == 200, listed.text
+            missions = listed.json()["data"] if dialect == "project" else listed.json()
+            assert [m["name"] for m in missions] == ["before"]
+
+            await _disk(proc, root, "freed")
+            again = await client.post(prefix + "missions", json=_mission("during"))
+            assert again.status_code == 201, again.text
+            listed = await client.get(prefix + "missions")
+            missions = listed.json()["data"] if dialect == "project" else listed.json()
+            assert sorted(m["name"] for m in missions) == ["before", "during"]
+            assert all(len(m["tasks"][0]["description"]) == 300_000 for m in missions)
+    finally:
+        code = await asyncio.to_thread(stop_serve, proc)
+    assert code == 0, log.read_text()
+    said = log.read_text()
+    assert "Traceback" not in said  # a full disk is the operator's to fix, not a server bug
+    # the operator is told which file, and why
+    assert f"failed: {root / '.polpo' / 'state.db'} cannot be written (" in said, said
