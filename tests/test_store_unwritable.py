@@ -9,6 +9,7 @@ limit (RLIMIT_FSIZE), which holds for the whole process."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,44 @@ def test_a_timer_whose_write_the_store_refuses_stops_its_mission_too(tmp_path: P
         assert report[attempt].startswith("mission 'm' stopped: "), report
         assert report[attempt].endswith("resume it.")
     assert report["resumed"] == ["failed", "deadline", [["a", "failed"]]]
+
+
+FILLER = '''
+import resource
+from pathlib import Path
+
+
+def fill(task, ctx):
+    """The first time, fills the disk (no file of this process may grow past the store's largest); returns 2 MB."""
+    filled = Path(ctx.project_dir) / "filled"
+    if not filled.exists():
+        filled.write_text("")
+        largest = max(f.stat().st_size for f in (Path(ctx.project_dir) / ".polpo").glob("state.db*"))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (largest, resource.RLIM_INFINITY))
+    return "x" * 2_000_000
+'''
+
+
+def test_the_command_line_says_once_why_a_run_stopped_and_resume_takes_it_up(tmp_path: Path):
+    """`polpo run` on a disk that fills: one line says why (the engine's log record is the CLI's to
+    print, not a second copy), exit 1; `polpo resume` in a new process (space freed) completes it."""
+    from cli_project import POLPO, polpo
+
+    (tmp_path / "disk.py").write_text(FILLER)
+    (tmp_path / "m.json").write_text(json.dumps({
+        "name": "m", "team": {"name": "t", "agents": [{"name": "w", "handler": "disk:fill"}]},
+        "tasks": [{"title": "a", "assignTo": "w"}]}))
+
+    run = subprocess.run([POLPO, "run", "m.json"], cwd=tmp_path, capture_output=True, text=True, timeout=WAIT * 4,
+                         stdin=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN))
+    assert run.returncode == 1, (run.stdout, run.stderr)
+    assert run.stderr.count("cannot be written (disk I/O error)") == 1, run.stderr
+    assert "mission 'm' stopped:" in run.stderr and "resume it." in run.stderr
+    assert "never retrieved" not in run.stderr and "Traceback" not in run.stderr
+
+    # a new process (space freed: no limit): the mission is listed as stopped, and resume completes it
+    listed = polpo("missions", cwd=tmp_path, check=0)
+    assert "polpo resume m" in listed.stdout, listed.stdout
+    resumed = polpo("resume", "m", cwd=tmp_path)
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    assert "mission m: completed" in resumed.stdout + resumed.stderr

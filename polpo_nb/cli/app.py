@@ -15,7 +15,7 @@ import click
 
 from .. import __version__
 from ..errors import ConflictError, NotFoundError, PolpoError, SpecError
-from . import exits
+from . import exits, logs
 from .printable import printable
 
 EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in exits.TABLE)
@@ -40,6 +40,7 @@ def cli(debug: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script: run a command, map what it raises to one line and an exit code."""
     CLOSED_AT_START.update(open_standard_streams())
+    logs.install()
     args = list(sys.argv[1:] if argv is None else argv)
     _Settings.debug = "--debug" in args
     try:

@@ -34,7 +34,7 @@ from ..errors import ConflictError
 from ..events.model import Event
 from ..project import Project, RunHandle
 from ..spec import MissionRecord, MissionStatus, TaskRecord, TaskStatus
-from . import exits
+from . import exits, logs
 from .view import SHOWN, make_view, stdout
 
 TICK_SECONDS = 0.25  # how often the live view redraws (and the main thread looks at its signals)
@@ -75,7 +75,14 @@ def leave(code: int) -> None:
 def follow(project: Project, start: Callable[[], RunHandle], interrupts: Interrupts, *,
            plain: bool = False) -> MissionRecord | TaskRecord:
     """Start a run with `start()` (subscribed first: no event is missed), show it until it settles and
-    return its record; on Ctrl-C, stop it (see the module docstring)."""
+    return its record; on Ctrl-C, stop it (see the module docstring). Why it stopped, if the store
+    refused its writes, is raised (and printed once, by `main`: `logs.following`)."""
+    with logs.following():
+        return _follow(project, start, interrupts, plain=plain)
+
+
+def _follow(project: Project, start: Callable[[], RunHandle], interrupts: Interrupts, *,
+            plain: bool) -> MissionRecord | TaskRecord:
     out = stdout()
     events: queue.SimpleQueue[Any] = queue.SimpleQueue()
     subscription = project.subscribe(events.put, SHOWN)

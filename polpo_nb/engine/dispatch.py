@@ -395,7 +395,9 @@ class Dispatcher:
         run.halted = self.halted[run.key] = StoreWriteError(
             f"{what} stopped: {error.message}. What it did before is kept; once the store can be written "
             f"again (free disk space, or repair the file), {way_out}.", reason=error.reason)
-        log.error("polpo: %s", run.halted.message)
+        # the log is where an operator learns of it with nobody waiting; `run_key` marks the record, which
+        # the CLI (following the run, it prints what `wait()` raises) leaves out
+        log.error("polpo: %s", run.halted.message, extra={"run_key": run.key})
 
     def _let_go(self, run: Run) -> bool:
         """Stop a run of this engine where it is, writing nothing (its jobs and timers cancelled, its
