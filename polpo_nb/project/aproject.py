@@ -19,6 +19,7 @@ from ..agents.function import FunctionAgent
 from ..agents.models import ModelRegistry
 from ..assess import FunctionJudge, Judge
 from ..chat.sessions import Sessions
+from ..engine.collector import collector_paused
 from ..engine.commands import CommandRouter
 from ..engine.engine import Engine, EngineDeps
 from ..engine.interrupt import release_leases
@@ -405,7 +406,8 @@ class AsyncProject(ProjectChat):
     async def save_mission(self, mission: Mission | dict[str, Any], *, replace: bool = False) -> MissionRecord:
         """Create a mission (status draft) with its tasks. Names are unique in a project: with `replace`,
         a saved mission of that name that does not run gets this definition instead."""
-        return await self.missions.save_mission(mission, replace=replace)
+        with collector_paused():  # its records are built in bulk
+            return await self.missions.save_mission(mission, replace=replace)
 
     @engine_call
     async def update_mission(self, ref: str, patch: dict[str, Any]) -> MissionRecord:
@@ -445,11 +447,12 @@ class AsyncProject(ProjectChat):
         if isinstance(mission, str):
             with self.store.read() as tx:  # a saved mission, else a mission file (NotFoundError naming both)
                 mission = run_target(mission, lambda ref: tx.mission(ref, with_tasks=False))
-        if isinstance(mission, str):
-            ref, saved, create = mission, None, None
-        else:
-            ref, saved, create = await self.missions.to_execute(mission)
-        run = await self.engine.execute_mission(ref, saved, create)
+        with collector_paused():  # its records are built (parsed, saved, read back) in bulk
+            if isinstance(mission, str):
+                ref, saved, create = mission, None, None
+            else:
+                ref, saved, create = await self.missions.to_execute(mission)
+            run = await self.engine.execute_mission(ref, saved, create)
         return RunHandle(self, run.key, mission_id=run.key)
 
     @engine_call
