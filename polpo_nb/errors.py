@@ -19,6 +19,12 @@ class PolpoError(Exception):
         self.message = message
         self.details = details
 
+    @property
+    def public_message(self) -> str:
+        """What a client of the server (HTTP, chat, MCP) is told: the message, unless it names what stays
+        on the server (its files)."""
+        return self.message
+
 
 class NotFoundError(PolpoError):
     code = "NOT_FOUND"
@@ -97,6 +103,12 @@ class StoreWriteError(StoreError):
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message, reason=reason)
         self.reason = reason
+
+    @property
+    def public_message(self) -> str:
+        cause = f" ({self.reason})" if self.reason else ""
+        return (f"the project's store cannot be written{cause}; nothing of this request was stored: free disk "
+                "space (or repair the store), then send it again")
 
 
 def error_for_code(code: str, message: str) -> PolpoError:

@@ -41,10 +41,8 @@ def failure_of(exc: BaseException) -> Failure:
     """A library error as the client sees it: its own code and message, or an opaque internal error."""
     if isinstance(exc, SpecError):
         return Failure("BAD_REQUEST", exc.message, exc.errors)
-    if isinstance(exc, StoreWriteError):  # its message names the server's files: the client gets the cause
-        cause = f" ({exc.reason})" if exc.reason else ""
-        return Failure(exc.code, f"the project's store cannot be written{cause}; nothing of this request was "
-                                 "stored: free disk space (or repair the store), then send it again")
+    if isinstance(exc, StoreWriteError):
+        return Failure(exc.code, exc.public_message)
     if isinstance(exc, PolpoError) and exc.code in ("BAD_REQUEST", "FORBIDDEN", "NOT_FOUND", "CONFLICT"):
         return Failure(exc.code, exc.message)
     return Failure("INTERNAL", "Internal server error")

@@ -413,7 +413,7 @@ async def run_tool(project: AsyncProject, spec: ToolSpec, arguments: dict[str, A
         if hasattr(value, "mission_id") and hasattr(value, "wait_async"):  # a RunHandle: the run started
             value = await _started(value)
     except PolpoError as exc:
-        return {"ok": False, "error": exc.message, "code": exc.code}, False
+        return {"ok": False, "error": exc.public_message, "code": exc.code}, False
     except Exception as exc:  # noqa: BLE001 - a bug in a call must not end the conversation
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "code": "INTERNAL"}, False
     return to_jsonable(value), True

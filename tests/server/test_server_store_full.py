@@ -15,7 +15,10 @@ import signal
 from pathlib import Path
 
 import httpx
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from server_helpers import WAIT, free_port, start_serve, stop_serve, until
 
 KEY = "sk_test_full_disk"
@@ -87,6 +90,13 @@ async def test_a_write_the_full_disk_refuses_is_507_and_succeeds_once_space_is_f
                 error = chat.json()["error"]
                 assert error["code"] == "insufficient_storage" and error["type"] == "server_error"
                 assert "store cannot be written" in error["message"] and str(root) not in chat.text
+
+                # so does the project as an MCP server: the tool's answer, not the server's files
+                async with httpx2.AsyncClient(headers=AUTH, timeout=WAIT) as http, \
+                        Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)) as mcp:
+                    tool = await mcp.call_tool("create_mission", _mission("during"))
+                assert tool.is_error and "store cannot be written" in tool.content[0].text, tool.content
+                assert str(root) not in tool.content[0].text
 
             # the server still answers; nothing of the refused write is there, the earlier one is whole
             listed = await client.get(prefix + "missions")
