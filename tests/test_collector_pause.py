@@ -1,4 +1,4 @@
-"""A mission's records are built with Python's cyclic collector paused (`engine/collector.py`): at
+"""A mission's records are built with Python's cyclic collector paused (`polpo_nb/collector.py`): at
 100,000 tasks the collections its save started cost a third of the save. The collector is left as it
 was found: on, after a save and after a refused one; off, when the caller had turned it off."""
 
@@ -13,7 +13,7 @@ import pytest
 from support import WAIT
 
 import polpo_nb as polpo
-from polpo_nb.engine.collector import collector_paused
+from polpo_nb.collector import collector_paused
 from polpo_nb.spec import MissionStatus
 
 
@@ -85,3 +85,20 @@ def test_pauses_at_once_on_several_threads_end_with_the_last():
             assert not gc.isenabled()
         assert not gc.isenabled()  # the inner pause ended, the outer one goes on
     assert gc.isenabled()
+
+
+def test_no_collection_runs_while_a_missions_records_are_read_back(project: polpo.Project):
+    """A re-run reads every record of its mission (once: the mission's id is found without its tasks),
+    as a resume does, and a list of its tasks reads them all too."""
+    project.agent("w")(lambda task, ctx: "ok")
+    record = project.execute(_mission("again", 3000)).wait(WAIT)
+    assert record.status == MissionStatus.COMPLETED
+
+    with collections() as seen:
+        handle = project.rerun_mission("again", from_task="t2999")
+    assert len(seen) <= 1, seen  # without the pause, ~100
+    assert handle.wait(WAIT).status == MissionStatus.COMPLETED
+
+    with collections() as seen:
+        tasks = project.list_tasks(mission_id=record.id)
+    assert len(tasks) == 3000 and len(seen) <= 1, seen

@@ -19,7 +19,7 @@ from ..agents.function import FunctionAgent
 from ..agents.models import ModelRegistry
 from ..assess import FunctionJudge, Judge
 from ..chat.sessions import Sessions
-from ..engine.collector import collector_paused
+from ..collector import collector_paused
 from ..engine.commands import CommandRouter
 from ..engine.engine import Engine, EngineDeps
 from ..engine.interrupt import release_leases
@@ -402,6 +402,10 @@ class AsyncProject(ProjectChat):
     async def get_mission(self, ref: str) -> MissionRecord:
         return await self.reads(lambda tx: tx.mission(ref))
 
+    async def _mission_id(self, ref: str) -> str:
+        """A mission's id from its id or name (NotFoundError otherwise), its tasks not read."""
+        return await self.reads(lambda tx: tx.mission(ref, with_tasks=False).id)
+
     @engine_call
     async def save_mission(self, mission: Mission | dict[str, Any], *, replace: bool = False) -> MissionRecord:
         """Create a mission (status draft) with its tasks. Names are unique in a project: with `replace`,
@@ -457,35 +461,37 @@ class AsyncProject(ProjectChat):
 
     @engine_call
     async def resume_mission(self, ref: str, *, retry_failed: bool = False) -> RunHandle:
-        mission = await self.get_mission(ref)
-        await self._routed("resume", lambda: self.engine.resume(mission.id, retry_failed=retry_failed),
-                           mission_id=mission.id, retryFailed=retry_failed)
-        return RunHandle(self, mission.id, mission_id=mission.id)
+        mission_id = await self._mission_id(ref)
+        with collector_paused():  # its records are read back in bulk
+            await self._routed("resume", lambda: self.engine.resume(mission_id, retry_failed=retry_failed),
+                               mission_id=mission_id, retryFailed=retry_failed)
+        return RunHandle(self, mission_id, mission_id=mission_id)
 
     @engine_call
     async def rerun_mission(self, ref: str, *, from_task: str) -> RunHandle:
         """Run a finished, failed, cancelled or paused mission again from one of its tasks (title or id):
         that task and everything downstream of it re-execute, the results upstream are reused, and every
         earlier attempt stays in `attempts`. Refused while the mission runs."""
-        mission = await self.get_mission(ref)
-        await self._routed("rerun", lambda: self.engine.rerun(mission.id, from_task), mission_id=mission.id,
-                           fromTask=from_task)
-        return RunHandle(self, mission.id, mission_id=mission.id)
+        mission_id = await self._mission_id(ref)
+        with collector_paused():  # its records are read back in bulk
+            await self._routed("rerun", lambda: self.engine.rerun(mission_id, from_task), mission_id=mission_id,
+                               fromTask=from_task)
+        return RunHandle(self, mission_id, mission_id=mission_id)
 
     @engine_call
     async def abort_mission(self, ref: str) -> MissionRecord:
-        mission = await self.get_mission(ref)
-        await self._routed("abort", lambda: self.engine.abort(mission.id), mission_id=mission.id)
-        return await self.get_mission(mission.id)
+        mission_id = await self._mission_id(ref)
+        await self._routed("abort", lambda: self.engine.abort(mission_id), mission_id=mission_id)
+        return await self.get_mission(mission_id)
 
     @engine_call
     async def interrupt_mission(self, ref: str) -> MissionRecord:
         """Stop a run of this process because the process is stopping (Ctrl-C, SIGTERM): its attempts are
         cancelled and their tasks go back to pending, the mission pauses (`pauseReason: "interrupted"`)
         and no process owns it any more, so `resume` continues it here or anywhere else."""
-        mission = await self.get_mission(ref)
-        await self.engine.interrupt(mission.id)
-        return await self.get_mission(mission.id)
+        mission_id = await self._mission_id(ref)
+        await self.engine.interrupt(mission_id)
+        return await self.get_mission(mission_id)
 
     def release_runs(self) -> None:
         """Give up this process's runs at once, from any thread, even while the engine is busy: their

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ..collector import collector_paused
 from ..errors import ConflictError, NotFoundError, StoreError, StoreWriteError
 from ..spec import Agent, MissionRecord, TaskRecord, utcnow
 from ..spec.validation import STORED
@@ -295,9 +296,12 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows, CommandRows):
 
     def tasks(self, *, mission_id: str | None = None, status: str | None = None, assign_to: str | None = None,
               group: str | None = None, standalone: bool = False) -> list[TaskRecord]:
-        rows = self.task_docs(mission_id=mission_id, status=status, assign_to=assign_to, group=group,
-                              standalone=standalone)
-        return readable_rows(TaskRecord, ((ident, doc) for ident, _, doc in rows), "Task")
+        """Read with the collector paused (`collector.py`): the collections a mission's 20,000 rows and
+        records started took half the read."""
+        with collector_paused():
+            rows = self.task_docs(mission_id=mission_id, status=status, assign_to=assign_to, group=group,
+                                  standalone=standalone)
+            return readable_rows(TaskRecord, ((ident, doc) for ident, _, doc in rows), "Task")
 
     def task_docs(self, *, mission_id: str | None = None, status: str | None = None, assign_to: str | None = None,
                   group: str | None = None, standalone: bool = False) -> list[tuple[str, int, str]]:
