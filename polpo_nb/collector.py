@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class _Pauses:
@@ -47,3 +50,9 @@ def collector_paused() -> Iterator[None]:
             _pauses.depth -= 1
             if _pauses.depth == 0 and _pauses.was_enabled:
                 gc.enable()
+
+
+async def paused(work: Awaitable[T]) -> T:
+    """`work` awaited with the collector paused (a coroutine that builds or reads records in bulk)."""
+    with collector_paused():
+        return await work

@@ -19,7 +19,7 @@ from ..agents.function import FunctionAgent
 from ..agents.models import ModelRegistry
 from ..assess import FunctionJudge, Judge
 from ..chat.sessions import Sessions
-from ..collector import collector_paused
+from ..collector import collector_paused, paused
 from ..engine.commands import CommandRouter
 from ..engine.engine import Engine, EngineDeps
 from ..engine.interrupt import release_leases
@@ -462,9 +462,9 @@ class AsyncProject(ProjectChat):
     @engine_call
     async def resume_mission(self, ref: str, *, retry_failed: bool = False) -> RunHandle:
         mission_id = await self._mission_id(ref)
-        with collector_paused():  # its records are read back in bulk
-            await self._routed("resume", lambda: self.engine.resume(mission_id, retry_failed=retry_failed),
-                               mission_id=mission_id, retryFailed=retry_failed)
+        # its records are read back in bulk here (not while another process that owns it is waited for)
+        await self._routed("resume", lambda: paused(self.engine.resume(mission_id, retry_failed=retry_failed)),
+                           mission_id=mission_id, retryFailed=retry_failed)
         return RunHandle(self, mission_id, mission_id=mission_id)
 
     @engine_call
@@ -473,9 +473,8 @@ class AsyncProject(ProjectChat):
         that task and everything downstream of it re-execute, the results upstream are reused, and every
         earlier attempt stays in `attempts`. Refused while the mission runs."""
         mission_id = await self._mission_id(ref)
-        with collector_paused():  # its records are read back in bulk
-            await self._routed("rerun", lambda: self.engine.rerun(mission_id, from_task), mission_id=mission_id,
-                               fromTask=from_task)
+        await self._routed("rerun", lambda: paused(self.engine.rerun(mission_id, from_task)), mission_id=mission_id,
+                           fromTask=from_task)  # read back in bulk (here, as resume's)
         return RunHandle(self, mission_id, mission_id=mission_id)
 
     @engine_call
