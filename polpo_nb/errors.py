@@ -100,12 +100,16 @@ class StoreWriteError(StoreError):
 
     code = "INSUFFICIENT_STORAGE"
 
-    def __init__(self, message: str, reason: str = "") -> None:
+    def __init__(self, message: str, reason: str = "", public: str = "") -> None:
         super().__init__(message, reason=reason)
         self.reason = reason
+        self._public = public
 
     @property
     def public_message(self) -> str:
+        """`public`, if given (a run stopped); else what a refused request is told."""
+        if self._public:
+            return self._public
         cause = f" ({self.reason})" if self.reason else ""
         return (f"the project's store cannot be written{cause}; nothing of this request was stored: free disk "
                 "space (or repair the store), then send it again")

@@ -11,12 +11,12 @@ from typing import Any
 
 from tornado.iostream import StreamClosedError
 
-from polpo_nb.errors import SpecError
+from polpo_nb.errors import PolpoError, SpecError
 from polpo_nb.events import parse_event_id
 from polpo_nb.spec import to_jsonable
 
 from .dialects import dumps
-from .failures import Failure
+from .failures import Failure, failure_of
 from .route_handler import RouteHandler
 from .routes import Call, Route
 from .sse import SseResponse, execute_events, pump
@@ -66,6 +66,12 @@ class StreamMixin:
         except KeyRevoked:
             with contextlib.suppress(StreamClosedError):
                 await self.response.fail("INVALID_API_KEY", KEY_REVOKED)
+        except PolpoError as exc:  # (the run it follows stopped: its store refused a write)
+            handler.log.error("polpo: stream %s: %s", handler.request.path, exc.message)
+            answer = failure_of(exc)
+            if not self.response.closed.is_set():
+                with contextlib.suppress(StreamClosedError):
+                    await self.response.fail(answer.code, answer.message)
         except Exception:  # noqa: BLE001 - the stream is open: say it in the stream, never a traceback
             handler.log.exception("polpo: stream %s failed", handler.request.path)
             if not self.response.closed.is_set():

@@ -392,9 +392,11 @@ class Dispatcher:
             return
         what = f"mission {run.mission.name!r}" if run.mission else f"task {next(iter(run.tasks.values())).title!r}"
         way_out = "resume it" if run.mission else "kill it, then retry it"
+        kept = f"What it did before is kept; once the store can be written again (free disk space, or repair " \
+               f"the file), {way_out}."
         run.halted = self.halted[run.key] = StoreWriteError(
-            f"{what} stopped: {error.message}. What it did before is kept; once the store can be written "
-            f"again (free disk space, or repair the file), {way_out}.", reason=error.reason)
+            f"{what} stopped: {error.message}. {kept}", reason=error.reason,
+            public=f"{what} stopped: the project's store cannot be written ({error.reason}). {kept}")
         # the log is where an operator learns of it with nobody waiting; `run_key` marks the record, which
         # the CLI (following the run, it prints what `wait()` raises) leaves out
         log.error("polpo: %s", run.halted.message, extra={"run_key": run.key})

@@ -10,6 +10,7 @@ test fills and frees the disk with two signals the served process handles.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import httpx2
 import pytest
+from httpx_sse import aconnect_sse
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from server_helpers import WAIT, free_port, start_serve, stop_serve, until
@@ -118,3 +120,71 @@ async def test_a_write_the_full_disk_refuses_is_507_and_succeeds_once_space_is_f
     assert "Traceback" not in said  # a full disk is the operator's to fix, not a server bug
     # the operator is told which file, and why
     assert f"failed: {root / '.polpo' / 'state.db'} cannot be written (" in said, said
+
+
+#: The served project's agent: the first time, it fills the disk (as the signal does) and says so in the
+#: marker; every time, it returns 300 KB, which the full disk refuses.
+AGENTS = """
+import resource
+from pathlib import Path
+
+
+def big(task, ctx):
+    marker = Path(ctx.project_dir).parent / "disk"
+    if not marker.exists():
+        largest = max(f.stat().st_size for f in (Path(ctx.project_dir) / ".polpo").glob("state.db*"))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (largest, resource.RLIM_INFINITY))
+        marker.write_text("full")
+    return "x" * 300_000
+"""
+
+
+async def test_a_run_the_full_disk_stops_is_listed_resumable_and_resumed_over_http(tmp_path: Path):
+    root = tmp_path / "full"
+    root.mkdir()
+    (root / "disk_agents.py").write_text(AGENTS)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = await asyncio.to_thread(start_serve, root, port=port, key=KEY, log=log, cli=False,
+                                   prelude=DISK.format(root=str(root)))
+    api = "api/v1/projects/full/"
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/", headers=AUTH, timeout=WAIT) as client:
+            created = await client.post(api + "missions", json={
+                "name": "m", "team": {"agents": [{"name": "w", "handler": "disk_agents:big"}]},
+                "tasks": [{"title": "a", "assignTo": "w"}, {"title": "b", "assignTo": "w", "dependsOn": ["a"]}]})
+            assert created.status_code == 201, created.text
+            mission_id = created.json()["data"]["id"]
+            # execute streams the run's events until it settles: here, until it stops, said as the last event
+            async with aconnect_sse(client, "POST", api + f"missions/{mission_id}/execute") as source:
+                events = [sse async for sse in source.aiter_sse()]
+            last = json.loads(events[-1].data)
+            assert last["data"]["code"] == "INSUFFICIENT_STORAGE", events[-1].data
+            assert last["data"]["error"] == ("mission 'm' stopped: the project's store cannot be written (disk I/O "
+                                             "error). What it did before is kept; once the store can be written "
+                                             "again (free disk space, or repair the file), resume it.")
+
+            async def stopped() -> list:
+                listed = (await client.get(api + "missions/resumable")).json()["data"]
+                return [m for m in listed if m.get("pauseReason") == "store unwritable"]
+            [listed] = await until(stopped)
+            assert listed["name"] == "m" and "cannot be written" in listed["pauseMessage"]
+            assert "resume it" in listed["pauseMessage"]
+
+            await _disk(proc, root, "freed")
+            resumed = await client.post(api + f"missions/{mission_id}/resume")
+            assert resumed.status_code == 200, resumed.text
+
+            async def completed() -> dict | None:
+                mission = (await client.get(api + f"missions/{mission_id}")).json()["data"]
+                return mission if mission["status"] == "completed" else None
+            mission = await until(completed)
+            assert [(t["title"], t["status"], len(t["result"]["content"])) for t in mission["tasks"]] == [
+                ("a", "done", 300_000), ("b", "done", 300_000)]
+            assert (await client.get(api + "missions/resumable")).json()["data"] == []
+    finally:
+        code = await asyncio.to_thread(stop_serve, proc)
+    assert code == 0, log.read_text()
+    said = log.read_text()
+    assert "Traceback" not in said and "never retrieved" not in said, said
+    assert "mission 'm' stopped:" in said  # nobody waits on a server: the log is where it is said
