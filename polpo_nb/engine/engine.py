@@ -74,8 +74,9 @@ class Engine:
 
     def halted(self) -> dict[str, str]:
         """The runs this process stopped because the store refused their writes, not resumed since:
-        their keys, and why (`Dispatcher.halt`)."""
-        return {key: error.message for key, error in self.dispatcher.halted.items()}
+        their keys, and why (`Dispatcher.halt`), as the API lists it (the file is named in the log and in
+        what `wait()` raises, not in a listing a client of the server reads)."""
+        return {key: error.public_message for key, error in self.dispatcher.halted.items()}
 
     def redefine_mission(self, mission: MissionRecord) -> None:
         """A running mission's definition was edited: its run goes on with the new one."""
