@@ -36,7 +36,7 @@ from .budget import refuse_resume_while_spent, with_judge_spend
 from .deps import EngineDeps
 from .dispatch import Dispatcher, outcome
 from .interrupt import interrupt_run
-from .leases import Leases
+from .leases import REQUEUED, REQUEUED_AFTER_HALT, Leases
 from .rerun import find_task, refuse_unsettled, reopen_holds, rerun_tail, superseded
 from .run import Run, RunFlags
 from .states import SKIPPED_PREFIX, check_command
@@ -98,7 +98,8 @@ class Controls:
             run = Run.taken_up(mission, mission.tasks, self.leases.flags(mission.id))
             refuse_resume_while_spent(run, self.d.store)
             self.runs[run.key] = run
-            await self.leases.take_over(run)
+            halted = self.dispatcher.halted.get(run.key) is not None
+            await self.leases.take_over(run, REQUEUED_AFTER_HALT if halted else REQUEUED)
             self.dispatcher.halted.pop(run.key, None)
             pauses.watch_deadline(run)
         elif run.status != MissionStatus.PAUSED and not retry_failed:

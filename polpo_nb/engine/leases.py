@@ -22,6 +22,8 @@ from .run import Run, RunFlags
 from .writes import end_running_attempts, put_task
 
 REQUEUED = "requeued after the process running it died"
+#: Said of a task in flight when its run stopped because the store refused a write (Dispatcher.halt).
+REQUEUED_AFTER_HALT = "requeued after its run stopped: the store refused a write"
 log = logging.getLogger(__name__)
 
 
@@ -79,11 +81,12 @@ class Leases:
             return True
         return owner_alive(owner, tx.owner_lease(owner))
 
-    async def take_over(self, run: Run) -> None:
-        """Take over an orphaned run: attempts in flight run again (at-least-once), done work stays."""
+    async def take_over(self, run: Run, reason: str = REQUEUED) -> None:
+        """Take over an orphaned run: attempts in flight run again (at-least-once), done work stays.
+        `reason` says why they were cut off (their process died, or the store refused a write)."""
         def requeue(tx: Tx, emit: Emit) -> list[TaskRecord]:
             end_running_attempts(tx, run.tasks, "crashed")
-            return [put_task(tx, emit, t, TaskStatus.PENDING, reason=REQUEUED, phase=None)
+            return [put_task(tx, emit, t, TaskStatus.PENDING, reason=reason, phase=None)
                     for t in run.tasks.values() if t.status in RUNNING_TASK_STATES]
         for new in await self.journal.write(requeue):
             run.tasks[new.id] = new

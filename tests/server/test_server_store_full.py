@@ -187,3 +187,41 @@ async def test_a_run_the_full_disk_stops_is_listed_resumable_and_resumed_over_ht
     said = log.read_text()
     assert "Traceback" not in said and "never retrieved" not in said, said
     assert "mission 'm' stopped:" in said  # nobody waits on a server: the log is where it is said
+
+
+async def test_a_run_the_full_disk_stopped_in_a_server_is_resumed_from_the_command_line(tmp_path: Path):
+    """The user frees space, then runs `polpo resume m` in a shell: the server's process still owns the
+    run, so the command travels to it through the store, and the run completes there."""
+    from cli_project import polpo
+
+    root = tmp_path / "full"
+    root.mkdir()
+    (root / "disk_agents.py").write_text(AGENTS)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = await asyncio.to_thread(start_serve, root, port=port, key=KEY, log=log, cli=False,
+                                   prelude=DISK.format(root=str(root)))
+    api = "api/v1/projects/full/"
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/", headers=AUTH, timeout=WAIT) as client:
+            created = await client.post(api + "missions", json={
+                "name": "m", "team": {"agents": [{"name": "w", "handler": "disk_agents:big"}]},
+                "tasks": [{"title": "a", "assignTo": "w"}]})
+            mission_id = created.json()["data"]["id"]
+            async with aconnect_sse(client, "POST", api + f"missions/{mission_id}/execute") as source:
+                events = [sse async for sse in source.aiter_sse()]
+            assert json.loads(events[-1].data)["data"]["code"] == "INSUFFICIENT_STORAGE"
+            await _disk(proc, root, "freed")
+
+            resumed = await asyncio.to_thread(polpo, "resume", "m", cwd=root)
+            assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+            # the attempt the full disk cut off runs again, and the log says why it was requeued
+            assert "in_progress -> pending  (requeued after its run stopped: the store refused a write)" in resumed.stdout
+            assert "process running it died" not in resumed.stdout
+            assert "mission m: completed" in resumed.stdout + resumed.stderr
+            mission = (await client.get(api + f"missions/{mission_id}")).json()["data"]
+            assert mission["status"] == "completed"
+            assert [len(t["result"]["content"]) for t in mission["tasks"]] == [300_000]
+    finally:
+        code = await asyncio.to_thread(stop_serve, proc)
+    assert code == 0, log.read_text()
