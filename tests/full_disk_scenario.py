@@ -5,8 +5,9 @@ the limit (RLIMIT_FSIZE) is the whole process's. Prints what the user saw, as on
     mission: a (returns 2 MB, past the limit) -> b, then resumed
     task:    a standalone task returning 2 MB, then killed and retried
     timer:   a mission whose deadline passes (its failure to write) while its task runs, then resumed
+    widget:  the mission's notebook widget says the run stopped, and its Resume button takes it up
 
-Usage: python full_disk_scenario.py mission|task PROJECT_DIR
+Usage: python full_disk_scenario.py mission|task|timer|widget PROJECT_DIR
 """
 
 from __future__ import annotations
@@ -119,5 +120,33 @@ def timer(root: Path) -> dict[str, Any]:
     return report
 
 
+def widget(root: Path) -> dict[str, Any]:
+    """The notebook's widget on the mission: no event says the run stopped (nothing could be written), so
+    it must learn it, say why, and its Resume button must take the run up once space is freed."""
+    import comm
+
+    from polpo_nb.notebook.widget import MissionWidget
+
+    comm.create_comm = comm.DummyComm  # (no front end: the widget's messages go nowhere)
+    calls: list[str] = []
+    report: dict[str, Any] = {}
+    with open_project(root, calls) as project:
+        run = project.execute(polpo.Mission("m").task("a", assign_to="w").task("b", assign_to="w", depends_on=["a"]))
+        shown = MissionWidget(project, run.mission_id, watch_seconds=0.05)
+        wait_for(lambda: shown.state["mission"].get("pause_reason") == "store unwritable")
+        report["shown"] = [shown.state["mission"]["status"], shown.state["mission"]["pause_message"],
+                           shown.state["progress"]["ticking"]]
+        space_freed()
+        shown._handle_msg({"content": {"data": {"method": "custom", "content": {"action": "resume",
+                                                                                 "retryFailed": False}}},
+                           "buffers": []})  # the Resume button, as widget.js sends it
+        wait_for(lambda: shown.state["mission"]["status"] == "completed")
+        report["after resume"] = [shown.state["mission"].get("pause_message"),
+                                  sorted(t["status"] for t in shown.state["tasks"].values())]
+        shown.close()
+    return report
+
+
 if __name__ == "__main__":
-    print(json.dumps({"mission": mission, "task": task, "timer": timer}[sys.argv[1]](Path(sys.argv[2]))))
+    scenarios = {"mission": mission, "task": task, "timer": timer, "widget": widget}
+    print(json.dumps(scenarios[sys.argv[1]](Path(sys.argv[2]))))

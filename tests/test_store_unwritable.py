@@ -70,6 +70,16 @@ def test_a_timer_whose_write_the_store_refuses_stops_its_mission_too(tmp_path: P
     assert report["resumed"] == ["failed", "deadline", [["a", "failed"]]]
 
 
+def test_the_notebook_widget_says_the_run_stopped_and_its_resume_button_takes_it_up(tmp_path: Path):
+    report = scenario("widget", tmp_path)
+    status, message, ticking = report["shown"]
+    assert status == "active" and ticking is False  # nothing runs: its clock stops
+    assert message == ("mission 'm' stopped: the project's store cannot be written (disk I/O error). What it did "
+                       "before is kept; once the store can be written again (free disk space, or repair the "
+                       "file), resume it.")
+    assert report["after resume"] == [None, ["done", "done"]]
+
+
 FILLER = '''
 import resource
 from pathlib import Path
