@@ -11,7 +11,7 @@ from typing import Any
 
 from tornado import web
 
-from polpo_nb.errors import PolpoError, SpecError, StoreWriteError
+from polpo_nb.errors import PolpoError, SpecError
 
 from .dialects import code_of, status_of
 
@@ -37,14 +37,17 @@ class Refusal(web.HTTPError):
         self.failure = failure
 
 
+#: The codes whose errors are told to the client as they are (`public_message`): the client's mistakes and
+#: refusals, and a store that refuses writes (the operator's to cure; the request may be sent again).
+_TOLD = frozenset({"BAD_REQUEST", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "INSUFFICIENT_STORAGE"})
+
+
 def failure_of(exc: BaseException) -> Failure:
     """A library error as the client sees it: its own code and message, or an opaque internal error."""
     if isinstance(exc, SpecError):
         return Failure("BAD_REQUEST", exc.message, exc.errors)
-    if isinstance(exc, StoreWriteError):
+    if isinstance(exc, PolpoError) and exc.code in _TOLD:
         return Failure(exc.code, exc.public_message)
-    if isinstance(exc, PolpoError) and exc.code in ("BAD_REQUEST", "FORBIDDEN", "NOT_FOUND", "CONFLICT"):
-        return Failure(exc.code, exc.message)
     return Failure("INTERNAL", "Internal server error")
 
 

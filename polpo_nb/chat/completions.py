@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field
 
-from ..errors import NotFoundError, PolpoError, SpecError, StoreWriteError
+from ..errors import NotFoundError, PolpoError, SpecError
 from ..spec import StrictScalars
 from .messages import ChatChunk, ChatReply
 
@@ -222,6 +222,6 @@ def classify(exc: PolpoError) -> tuple[int, str, str | None]:
         return 404, "not_found", None
     if exc.code == "CONFLICT":
         return 409, "conflict", None
-    if isinstance(exc, StoreWriteError):  # a full disk: nothing was stored, the same request may be sent again
+    if exc.code == "INSUFFICIENT_STORAGE":  # a full disk: nothing was stored, the same request may be sent again
         return 507, "insufficient_storage", None
     return 500, "internal_error", None

@@ -98,8 +98,7 @@ class Controls:
             run = Run.taken_up(mission, mission.tasks, self.leases.flags(mission.id))
             refuse_resume_while_spent(run, self.d.store)
             self.runs[run.key] = run
-            halted = self.dispatcher.halted.get(run.key) is not None
-            await self.leases.take_over(run, REQUEUED_AFTER_HALT if halted else REQUEUED)
+            await self.leases.take_over(run, REQUEUED_AFTER_HALT if run.key in self.dispatcher.halted else REQUEUED)
             self.dispatcher.halted.pop(run.key, None)
             pauses.watch_deadline(run)
         elif run.status != MissionStatus.PAUSED and not retry_failed:
