@@ -18,6 +18,7 @@ from polpo_nb.events import EventFilter, format_event_id, parse_event_id
 from polpo_nb.events import bus as bus_module
 from polpo_nb.events.bus import RING_SIZE
 from polpo_nb.events.catalog import CatalogEvent, MemoryUpdated, TeamRenamed
+from polpo_nb.events.packing import PackedEvents
 
 
 @pytest.mark.parametrize("pattern,name,expected", [
@@ -67,6 +68,68 @@ def test_replay_beyond_the_ring_reads_the_store(project):
     events = project.replay(first - 1, "memory:*")
     assert len(events) == RING_SIZE + 300
     assert [e.data["length"] for e in events[:3]] == [0, 1, 2]
+
+
+def test_the_ring_serves_replays_without_keeping_delivered_events_in_the_collectors_heap(project):
+    """A run publishes ten events per task; a ring of the last thousand as objects kept each one alive
+    long enough to reach the collector's oldest generation, where its death costs full collections
+    (at 100,000 tasks, a sixth of the collector's time). The ring holds the commits' packed rows
+    instead (bytes, which the collector never walks): replays from it are the same events."""
+    import gc
+
+    from polpo_nb.events import Event
+
+    marked = 7_000_000  # (this test's events, whatever other tests of this process left alive)
+    _emit(project, RING_SIZE // 2, lambda i: MemoryUpdated(length=marked + i))
+    gc.collect()
+    assert sum(isinstance(o, Event) and o.data.get("length", 0) >= marked for o in gc.get_objects()) == 0
+    first = project.replay(0, "memory:*")[0].id
+    assert _replays_are_the_stores(project, first - 1, first + 7, first + RING_SIZE // 2 - 2)
+    assert [e.data["length"] - marked for e in project.replay(first - 1)] == list(range(RING_SIZE // 2))
+
+
+def _replays_are_the_stores(project, *afters: int) -> bool:
+    """Whether a replay after each of `afters` (from the ring, where it reaches) is what the store holds."""
+    for after in afters:
+        with project.aio.store.read() as tx:
+            stored = [(e.id, e.event, e.data) for e in tx.events_after(after, limit=10**6)]
+        if [(e.id, e.event, e.data) for e in project.replay(after)] != stored or not stored:
+            return False
+    return True
+
+
+def test_the_ring_after_a_commit_larger_than_itself_and_a_batch_with_a_refused_write(project, monkeypatch):
+    """A mission's save commits thousands of events at once; a batch whose one write raises commits
+    the others (each in a savepoint, the refused one rolled back): the ring keeps what was committed,
+    no more, and no row larger than itself (a replay unpacks whole rows on the caller's loop)."""
+    journal = project.aio.journal
+    _emit(project, 5)
+    start = project.aio.bus.cursor
+
+    def many(tx, emit):
+        for i in range(RING_SIZE + 500):
+            emit(_ping(i))
+
+    def refused(tx, emit):
+        emit(_ping(-1))
+        tx.flush()  # (its row written, then rolled back with its savepoint)
+        raise ValueError("refused")
+
+    async def go():
+        await journal.write(many)
+        writes = [journal.write(lambda tx, emit, i=i: emit(_ping(10_000 + i))) for i in range(3)]
+        writes.insert(1, journal.write(refused))
+        return await asyncio.gather(*writes, return_exceptions=True)
+    outcomes = project._thread.call(go())
+    assert [type(o).__name__ for o in outcomes] == ["Event", "ValueError", "Event", "Event"]
+    end = project.aio.bus.cursor
+    assert end == start + RING_SIZE + 500 + 3
+    unpacked: list[int] = []  # the size of each row a replay unpacks
+    events_of = PackedEvents.events
+    monkeypatch.setattr(PackedEvents, "events", lambda row: (unpacked.append(row.size), events_of(row))[1])
+    assert _replays_are_the_stores(project, start, start + 499, start + 500, end - 4, end - 3, end - 1)
+    assert [e.data["length"] for e in project.replay(end - 4)] == [RING_SIZE + 499, 10_000, 10_001, 10_002]
+    assert unpacked and max(unpacked) <= RING_SIZE
 
 
 def test_subscribers_that_come_and_go_get_exactly_the_events_of_their_time(project):
@@ -163,6 +226,7 @@ def test_events_from_another_process_reach_this_processs_subscribers(project, tm
     assert "mission:completed" in names and names.count("task:completed") == 2
     ids = [e.id for e in seen]
     assert ids == sorted(ids) and ids == list(range(ids[0], ids[0] + len(ids)))  # ordered, no gap
+    assert _replays_are_the_stores(project, ids[0] - 1, ids[len(ids) // 2], ids[-2])  # (the ring packed them)
 
 
 @pytest.mark.parametrize("patterns", ["task:*", "*", "task:transition", "mission:*,schedule:*",

@@ -3,8 +3,9 @@
 Events are rows of the store first (durable, global integer ids across processes); the bus only
 delivers them. `cursor` is the last id delivered: a commit whose ids do not follow it (another process
 wrote in between) first delivers the missing rows from the store, so every subscriber in every
-process sees one stream, ordered by id, with no gaps. A ring of the last 1000 events serves
-reconnects without touching the store; older replays read the store.
+process sees one stream, ordered by id, with no gaps. A ring of the last ~1000 events serves
+reconnects without touching the store; older replays read the store. The ring holds them packed, as the
+store's rows do (`packing.py`): not the events, which would live on in the collector's oldest generation.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import TYPE_CHECKING
 
 from .filters import EventFilter
 from .model import Event
+from .packing import PackedEvents
 
 if TYPE_CHECKING:
     from ..store.sqlite import Store
 
 log = logging.getLogger(__name__)
 
+#: Events the ring keeps at least (whole commits: the oldest goes once the others hold this many).
 RING_SIZE = 1000
 #: A live subscriber that falls this far behind is dropped; its stream ends and the client reconnects
 #: with its last id, losing nothing (the store replays).
@@ -59,7 +62,8 @@ class EventBus:
         #: event name -> the subscribers whose filter takes it, made at the name's first event since the
         #: subscribers last changed: ten events per task meet one dict lookup, not every filter
         self._routes: dict[str, tuple[Subscription, ...]] = {}
-        self._ring: deque[Event] = deque(maxlen=RING_SIZE)
+        self._ring: deque[PackedEvents] = deque()
+        self._ring_events = 0  # how many the ring's rows hold
         with store.read() as tx:
             self.cursor = tx.last_event_id()
 
@@ -89,14 +93,17 @@ class EventBus:
 
     # -- publishing ------------------------------------------------------------------------------------
 
-    def publish(self, events: list[Event]) -> None:
-        """Deliver events just committed by this process (ascending ids), filling any gap first."""
+    def publish(self, events: list[Event], written: list[PackedEvents] | None = None) -> None:
+        """Deliver events just committed by this process (ascending ids), filling any gap first.
+        `written`: the rows that hold them, which the ring keeps as they are (else it packs them)."""
         if not events:
             return
         with self._lock:
             if events[0].id != self.cursor + 1:
                 self._deliver(self._read_after(self.cursor, upto=events[0].id - 1))
-            self._deliver(e for e in events if e.id > self.cursor)
+            if events[0].id <= self.cursor:  # (delivered already, by a poll that read the store)
+                events, written = [e for e in events if e.id > self.cursor], None
+            self._deliver(events, written)
 
     def poll(self) -> int:
         """Deliver events committed by other processes since the cursor; returns how many."""
@@ -110,12 +117,14 @@ class EventBus:
             return tx.events_after(after, upto=upto, limit=REPLAY_PAGE)
 
     def _from_ring(self, after: int, upto: int) -> list[Event] | None:
-        """The events with ids in (after, upto] from the ring, or None when it does not reach back so far."""
+        """The events with ids in (after, upto] from the ring, or None when it does not hold them all (it
+        does not reach back so far; a subscriber replays while the events it is given are delivered)."""
         with self._lock:
             ring = list(self._ring)
-        if ring and after >= ring[0].id - 1:
-            return [e for e in ring if after < e.id <= upto]
-        return None
+        if not ring or after < ring[0].first - 1 or upto > ring[-1].last:
+            return None
+        return [e for row in ring if row.last > after and row.first <= upto
+                for e in row.events() if after < e.id <= upto]
 
     async def _replayed(self, after: int, flt: EventFilter, upto: int) -> AsyncIterator[Event]:
         """`replay`, for a stream: from the ring when it reaches back far enough, else from the store a
@@ -139,11 +148,14 @@ class EventBus:
         with self._store.read() as tx:
             return tx.events_after(after, upto=upto, limit=1_000_000)
 
-    def _deliver(self, events: Iterable[Event]) -> None:
+    def _deliver(self, events: list[Event], written: list[PackedEvents] | None = None) -> None:
+        """To each subscriber, in order; then into the ring, as `written` when those rows hold exactly
+        `events` (a commit's own), else packed here (what other processes committed)."""
+        if not events:
+            return
         routes = self._routes
         for event in events:
             self.cursor = event.id
-            self._ring.append(event)
             subs = routes.get(event.event)
             if subs is None:
                 subs = routes[event.event] = tuple(s for s in self._subs if s.filter.matches(event.event))
@@ -152,6 +164,27 @@ class EventBus:
                     sub.callback(event)
                 except Exception:  # noqa: BLE001 - a subscriber's bug (a closed pipe) must not stall the journal
                     log.exception("event subscriber %r failed on %s", sub.callback, event.event)
+        if not written or (written[0].first, written[-1].last, sum(r.size for r in written)) != (
+                events[0].id, events[-1].id, len(events)) or any(r.size > RING_SIZE for r in written):
+            tail = events[-RING_SIZE:]  # (of a mission's save: its last events)
+            if tail[-1].id - tail[0].id + 1 != len(tail):  # not consecutive (rows of an old store): not kept
+                self._keep([])
+                return
+            written = [PackedEvents.of(tail)]
+        self._keep(written)
+
+    def _keep(self, rows: list[PackedEvents]) -> None:
+        """Rows into the ring, the oldest out while the others hold RING_SIZE events (none: the ring is
+        emptied). A replay from the ring unpacks whole rows on the caller's loop, so none holds more than
+        RING_SIZE."""
+        ring = self._ring
+        if not rows or (ring and rows[0].first != ring[-1].last + 1):  # (the tail of a larger commit: what it follows goes)
+            ring.clear()
+            self._ring_events = 0
+        ring.extend(rows)
+        self._ring_events += sum(row.size for row in rows)
+        while len(ring) > 1 and self._ring_events - ring[0].size >= RING_SIZE:
+            self._ring_events -= ring.popleft().size
 
     # -- replay ----------------------------------------------------------------------------------------
 

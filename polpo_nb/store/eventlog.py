@@ -12,45 +12,16 @@ Rows migrated from the old `events` table hold one event each as plain JSON text
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import zlib
-from collections.abc import Sequence
 from typing import Any
 
-from pydantic_core import to_json
-
 from ..events.model import Event
+from ..events.packing import PackedEvents, pack, unpack
 
 #: Larger ids than SQLite's integers (a client's Last-Event-ID) mean "after everything".
 _MAX_ID = 2**62
 #: The last id written: the newest row's (rows are in id order; one seek of the primary key).
 _LAST_ID = "SELECT last FROM event_batches ORDER BY first DESC LIMIT 1"
-
-
-#: Events serialised at once when packing: a mission's save (two events per task) is compressed as it is
-#: serialised, a piece at a time, rather than held whole as JSON first.
-_PACK_PIECE = 512
-
-
-def pack(events: Sequence[Sequence[Any]]) -> bytes:
-    """`[[name, payload], ...]` (or pairs as tuples) as a row's body: compressed fast (level 1), the
-    bytes a commit adds."""
-    if len(events) <= _PACK_PIECE:
-        return zlib.compress(to_json(events), 1)
-    packer = zlib.compressobj(1)
-    out = [packer.compress(b"[")]
-    for start in range(0, len(events), _PACK_PIECE):
-        piece = to_json(events[start:start + _PACK_PIECE])[1:-1]  # the piece's items, without its brackets
-        out.append(packer.compress(b"," + piece if start else piece))
-    out.append(packer.compress(b"]"))
-    out.append(packer.flush())
-    return b"".join(out)
-
-
-def unpack(body: bytes | str) -> list[list[Any]]:
-    """A row's events: compressed JSON, or plain JSON text for a row migrated from the old table."""
-    return json.loads(zlib.decompress(body) if isinstance(body, bytes) else body)  # type: ignore[no-any-return]
 
 
 class EventRows:
@@ -61,6 +32,8 @@ class EventRows:
     _events: list[tuple[str, dict[str, Any]]]
     _events_first: int
     _next_event: int | None
+    #: the rows this transaction wrote, for the bus to keep once it commits (`written_events`)
+    _written: list[PackedEvents]
 
     def _x(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
         raise NotImplementedError
@@ -79,10 +52,15 @@ class EventRows:
         return Event(id=event_id, event=name, data=data)
 
     def _flush_events(self) -> None:
-        first = self._events_first
-        self._c.execute("INSERT INTO event_batches (first, last, body) VALUES (?, ?, ?)",
-                        (first, first + len(self._events) - 1, pack(self._events)))
+        row = PackedEvents(self._events_first, self._events_first + len(self._events) - 1, pack(self._events))
+        self._c.execute("INSERT INTO event_batches (first, last, body) VALUES (?, ?, ?)", row)
+        self._written.append(row)
         self._events.clear()
+
+    def written_events(self) -> list[PackedEvents]:
+        """Inside `Store.write()`, once it is flushed: the event rows it wrote, which its caller hands the
+        bus with the events once committed (the ring keeps these bytes, not the events)."""
+        return list(self._written)
 
     def events_after(self, after: int, *, limit: int = 10_000, upto: int | None = None) -> list[Event]:
         """Up to `limit` events with ids above `after` (and at most `upto`), in order."""

@@ -42,6 +42,7 @@ from ..errors import StoreError
 from ..events.bus import EventBus
 from ..events.catalog import CatalogEvent
 from ..events.model import Event
+from ..events.packing import PackedEvents
 from .locking import LOCK_RETRY, LockWait, StoreBusy, unwritable
 from .sqlite import Store, Tx
 
@@ -51,6 +52,8 @@ Emit = Callable[[CatalogEvent], Event]
 WriteFn = Callable[[Tx, Emit], T]
 #: A queued write: its function, its writer's future, the writes it must follow (`after`), its `stored`.
 _Queued = tuple[WriteFn[Any], asyncio.Future[Any], Collection[asyncio.Future[Any]], Callable[[Any], None] | None]
+#: a commit's events, and the rows that hold them (`EventBus.publish`)
+_Published = tuple[list[Event], list[PackedEvents]]
 
 #: The longest a commit waits for expected writes (seconds), whatever commits have cost so far.
 MAX_LINGER = 0.002
@@ -153,12 +156,12 @@ class Journal:
         try:
             try:
                 started = time.perf_counter()
-                events, outcomes = self._commit(batch, isolate=False)
+                published, outcomes = self._commit(batch, isolate=False)
                 self._commit_cost = 0.8 * self._commit_cost + 0.2 * (time.perf_counter() - started)
             except _WriteFailed:
                 # One write raised: run the batch again, each write in its own savepoint, so only that
                 # writer fails. The fast path above needs no savepoints, the common case.
-                events, outcomes = self._commit(batch, isolate=True)
+                published, outcomes = self._commit(batch, isolate=True)
         except StoreBusy as busy:  # another process writes: the batch goes back, first in line, for a while
             self._lock_wait = self._lock_wait or LockWait(self._store.busy_timeout)
             try:
@@ -179,7 +182,7 @@ class Journal:
         for (_, _, _, stored), (_, ok, value) in zip(batch, outcomes, strict=True):
             if ok and stored is not None:
                 stored(value)
-        self._bus.publish(events)
+        self._bus.publish(*published)
         for future, ok, value in outcomes:
             if future.done():
                 continue
@@ -198,10 +201,11 @@ class Journal:
             try:
                 with self._store.write(wait=False) as tx:
                     value = fn(tx, _appender(tx, events))
+                    written = _written(tx)
             except StoreBusy as busy:
                 await asyncio.sleep(self._next_try(wait, busy))
                 continue
-            self._bus.publish(events)
+            self._bus.publish(events, written)
             return value
 
     def _next_try(self, wait: LockWait, busy: StoreBusy) -> float:
@@ -225,7 +229,7 @@ class Journal:
                 future.set_exception(exc)
 
     def _commit(self, batch: list[_Queued], *, isolate: bool
-                ) -> tuple[list[Event], list[tuple[asyncio.Future[Any], bool, Any]]]:
+                ) -> tuple[_Published, list[tuple[asyncio.Future[Any], bool, Any]]]:
         events: list[Event] = []
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         refused: set[asyncio.Future[Any]] = set()  # this batch's writes that were not stored
@@ -256,7 +260,14 @@ class Journal:
                         continue
                 events.extend(pending)
                 outcomes.append((future, True, value))
-        return events, outcomes
+            written = _written(tx)
+        return (events, written), outcomes
+
+
+def _written(tx: Tx) -> list[PackedEvents]:
+    """At the end of a write: its buffered rows written, and its event rows, which the bus keeps."""
+    tx.flush()
+    return tx.written_events()
 
 
 def _appender(tx: Tx, rows: list[Event]) -> Emit:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..collector import collector_paused
 from ..errors import ConflictError, NotFoundError, StoreError, StoreWriteError
+from ..events.packing import PackedEvents
 from ..spec import Agent, MissionRecord, TaskRecord, utcnow
 from ..spec.validation import STORED
 from .commandrows import CommandRows
@@ -234,6 +235,7 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows, CommandRows):
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._events_first = 0
         self._next_event: int | None = None
+        self._written: list[PackedEvents] = []
         self._holders: dict[str, str | None] = {}  # run_holder's answers in this transaction
         self.now = ""  # the transaction's timestamp: everything it commits happens at once
 
@@ -274,14 +276,16 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows, CommandRows):
         self._finished.clear()
         self._events.clear()
         self._next_event = None
+        self._written.clear()
         self._holders.clear()
 
     def mark(self) -> tuple[Any, ...]:
         return (dict(self._tasks), set(self._new_tasks), {k: list(v) for k, v in self._started.items()},
-                dict(self._finished), list(self._events), self._events_first, self._next_event)
+                dict(self._finished), list(self._events), self._events_first, self._next_event, len(self._written))
 
     def restore(self, mark: tuple[Any, ...]) -> None:
-        tasks, new_tasks, started, finished, events, self._events_first, self._next_event = mark
+        tasks, new_tasks, started, finished, events, self._events_first, self._next_event, written = mark
+        del self._written[written:]  # rows flushed inside the unit are rolled back with it
         self._tasks, self._new_tasks, self._finished, self._events = dict(tasks), set(new_tasks), dict(finished), list(events)
         self._started = {k: list(v) for k, v in started.items()}
         self._holders.clear()  # a run row the unit wrote is rolled back
