@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,3 +288,27 @@ def test_closing_the_project_cancels_a_running_turn(project_dir):
     project.close()
     chunks = list(stream)
     assert chunks[-1].kind == "error" and chunks[-1].code == "CANCELLED", chunks[-1].error
+
+
+def test_a_turn_that_fails_on_a_bug_ends_its_stream_as_internal_and_the_log_has_the_traceback(
+        project_dir, monkeypatch, caplog):
+    """Not the model's failure, nor one of polpo's told errors: a bug. Its reader sees the turn end as
+    INTERNAL without the exception's text (which may hold a server's paths or data), and the log has the
+    whole traceback. (The chunk said `RuntimeError: <its text>` before.)"""
+    from polpo_nb.chat.sessions import Sessions
+
+    add = Sessions.add
+
+    async def add_then_break(self, session_id, messages):
+        if any(m.role == "assistant" for m in messages):
+            raise RuntimeError("a bug, near /srv/secret/path")
+        return await add(self, session_id, messages)
+    monkeypatch.setattr(Sessions, "add", add_then_break)
+    with polpo.Project(project_dir) as project:
+        project.agent("echo")(lambda task, ctx: "never stored")  # (a function agent, talked to directly)
+        with caplog.at_level(logging.ERROR, logger="polpo_nb"):
+            chunks = list(project.chat("hi", agent="echo", stream=True))
+    assert (chunks[-1].kind, chunks[-1].code) == ("error", "INTERNAL")
+    assert "secret" not in (chunks[-1].error or "") and "internal error" in (chunks[-1].error or "")
+    logged = [r for r in caplog.records if r.exc_info and "chat turn" in r.getMessage()]
+    assert len(logged) == 1 and "a bug, near /srv/secret/path" in str(logged[0].exc_info[1])

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field
 
-from ..errors import NotFoundError, PolpoError, SpecError
+from ..errors import PolpoError, SpecError
 from ..spec import StrictScalars
 from .messages import ChatChunk, ChatReply
 
@@ -182,8 +182,9 @@ class ChunkWriter:
                 out.append({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                             "model": self.model, "choices": [], "usage": usage, "sessionId": self.session_id})
             return out
-        if item.kind == "error":
-            return [openai_error(502, item.error or "the chat turn failed", "upstream_error")]
+        if item.kind == "error":  # the turn failed after the stream began: said as its request would have been
+            status, code = BY_CODE.get(item.code or "", INTERNAL_ERROR)
+            return [openai_error(status, item.error or "the chat turn failed", code)]
         return []
 
 
@@ -199,11 +200,23 @@ def openai_error(status: int, message: str, code: str | None, param: str | None 
     return {"error": {"message": message, "type": kind, "code": code, "param": param}}
 
 
+#: (status, OpenAI error code) of a chat call's error by its polpo code, before its answer began (`classify`)
+#: or after, in its stream: the turn's own error chunk (`ChunkWriter`).
+BY_CODE: dict[str, tuple[int, str]] = {
+    "FORBIDDEN": (403, "forbidden"),
+    "NOT_FOUND": (404, "not_found"),
+    "CONFLICT": (409, "conflict"),
+    "UPSTREAM": (502, "upstream_error"),  # the model or the agent failed (`ChatTurnError`)
+    "CANCELLED": (503, "cancelled"),  # the turn was stopped: the server shut down, or its reader cancelled it
+    "INSUFFICIENT_STORAGE": (507, "insufficient_storage"),  # a full disk: nothing stored; the same turn may be sent again
+}
+INTERNAL_ERROR = (500, "internal_error")
+
+
 def classify(exc: PolpoError) -> tuple[int, str, str | None]:
     """(status, OpenAI error code, param) for a library error raised by a chat call."""
     from .orchestrator import NoOrchestratorModel, UnknownAgent
     from .sessions import SessionNotFound
-    from .stream import ChatTurnError
 
     if isinstance(exc, NoOrchestratorModel):
         return 400, "orchestrator_model_not_configured", "model"
@@ -211,17 +224,9 @@ def classify(exc: PolpoError) -> tuple[int, str, str | None]:
         return 404, "agent_not_found", "agent"
     if isinstance(exc, SessionNotFound):
         return 404, "session_not_found", "sessionId"
-    if isinstance(exc, ChatTurnError):
-        return 502, "upstream_error", None
     if isinstance(exc, SpecError):
         loc = exc.errors[0]["loc"] if exc.errors else []
         return 400, "invalid_value", ".".join(str(p) for p in loc) or None
     if exc.code == "BAD_REQUEST":  # an unusable model: unknown provider, missing key
         return 400, "model_unavailable", "model"
-    if isinstance(exc, NotFoundError):
-        return 404, "not_found", None
-    if exc.code == "CONFLICT":
-        return 409, "conflict", None
-    if exc.code == "INSUFFICIENT_STORAGE":  # a full disk: nothing was stored, the same request may be sent again
-        return 507, "insufficient_storage", None
-    return 500, "internal_error", None
+    return (*BY_CODE.get(exc.code, INTERNAL_ERROR), None)

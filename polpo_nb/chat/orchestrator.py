@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatService", "ChatTurn", "NoOrchestratorModel", "UnknownAgent"]
 
+log = logging.getLogger(__name__)
 Push = Callable[[ChatChunk], None]
 NEW_SESSION = "new"
 LATEST_SESSION = "last"
@@ -424,8 +426,13 @@ def start_stream(turn: ChatTurn, keep: set[asyncio.Task[Any]]) -> ChatStream:
         except asyncio.CancelledError:
             stream.push(ChatChunk(kind="error", error="the chat turn was cancelled", code="CANCELLED"))
             raise
-        except Exception as exc:  # noqa: BLE001 - a reader must always see the end
-            stream.push(ChatChunk(kind="error", error=f"{type(exc).__name__}: {exc}", code="INTERNAL"))
+        except PolpoError as exc:  # (a full disk refused to store its answer): what a client may read, the rest logged
+            log.error("polpo: chat turn of session %s failed: %s", turn.session_id, exc.message)
+            stream.push(ChatChunk(kind="error", error=exc.public_message, code=exc.code))
+        except Exception:  # a reader must always see the end; the traceback is for the operator
+            log.exception("polpo: chat turn of session %s failed", turn.session_id)
+            stream.push(ChatChunk(kind="error", error="the chat turn failed on an internal error (the log says which)",
+                                  code="INTERNAL"))
         else:
             stream.push(ChatChunk(kind="done", reply=reply))
 

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,11 +24,14 @@ from pathlib import Path
 
 import httpx
 import httpx2
+import openai
 import pytest
 from httpx_sse import aconnect_sse
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from server_helpers import WAIT, free_port, start_serve, stop_serve, until
+
+from polpo_nb.testing import LoopbackOpenAI, text
 
 KEY = "sk_test_full_disk"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -230,3 +234,48 @@ async def test_a_run_the_full_disk_stopped_in_a_server_is_resumed_from_the_comma
         mission = (await server.client.get(API + f"missions/{mission_id}")).json()["data"]
         assert mission["status"] == "completed"
         assert [len(t["result"]["content"]) for t in mission["tasks"]] == [300_000]
+
+
+async def test_a_chat_stream_the_full_disk_stops_midway_ends_with_507s_error_and_the_turn_can_be_sent_again(
+        tmp_path: Path):
+    """The orchestrator's answer arrives after the disk filled: the turn cannot store it. The stream
+    (already begun, so its status cannot change) ends with an error that says so in OpenAI's shape, as
+    the request would have been answered before it began: not the provider's fault (502), and not the
+    server's file. Once space is freed, the same turn sent again is answered and stored."""
+    server: list[Served] = []
+
+    def orchestrator(body: dict) -> dict:
+        if not (server[0].root.parent / "disk").exists():  # the first answer: the disk fills before it arrives
+            os.kill(server[0].proc.pid, signal.SIGUSR2)
+            marker = server[0].root.parent / "disk"
+            while not (marker.exists() and marker.read_text() == "full"):
+                time.sleep(0.01)
+        return text("y" * 300_000)
+
+    with LoopbackOpenAI(orchestrator) as loopback:
+        config = {"orchestratorModel": "local:orchestrator", "providers": {"local": {"baseUrl": loopback.base_url}}}
+        async with served(tmp_path, {"polpo.json": json.dumps(config)}) as running:
+            server.append(running)
+            chat = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{running.port}/v1", api_key=KEY, max_retries=0,
+                                      timeout=WAIT)
+            said: list[str] = []
+            with pytest.raises(openai.APIError) as failed:
+                async for chunk in await chat.chat.completions.create(
+                        model="polpo", messages=[{"role": "user", "content": "hello"}], stream=True):
+                    said.extend(choice.delta.content or "" for choice in chunk.choices)
+            error = failed.value.body
+            assert isinstance(error, dict) and (error["code"], error["type"]) == ("insufficient_storage", "server_error")
+            assert "store cannot be written" in error["message"] and "send it again" in error["message"]
+            assert str(running.root) not in error["message"]
+
+            await _disk(running, "freed")
+            again = await chat.chat.completions.create(model="polpo", messages=[{"role": "user", "content": "hello"}])
+            assert again.choices[0].message.content == "y" * 300_000
+            sessions = (await running.client.get("v1/chat/sessions")).json()
+            stored = [(await running.client.get(f"v1/chat/sessions/{s['id']}/messages")).json() for s in sessions]
+            answers = [m["content"] for messages in stored for m in messages if m["role"] == "assistant"]
+            assert len(sessions) == 2 and sum(m["role"] == "user" for messages in stored for m in messages) == 2
+            assert answers == ["y" * 300_000]  # the refused answer is not stored, half or whole
+    log = running.log.read_text()
+    assert "Traceback" not in log, log
+    assert f"{running.root / '.polpo' / 'state.db'} cannot be written (" in log, log
