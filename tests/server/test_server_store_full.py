@@ -86,8 +86,8 @@ async def served(tmp_path: Path, files: dict[str, str]) -> AsyncIterator[Served]
     cleanly (exit 0) at the end."""
     root = tmp_path / "full"
     root.mkdir()
-    for name, text in files.items():
-        (root / name).write_text(text)
+    for name, content in files.items():
+        (root / name).write_text(content)
     port = free_port()
     log = tmp_path / "serve.log"
     proc = await asyncio.to_thread(start_serve, root, port=port, key=KEY, log=log, cli=False,
