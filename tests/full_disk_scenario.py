@@ -38,9 +38,12 @@ def space_freed() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
-def open_project(root: Path, calls: list[str]) -> polpo.Project:
-    """A project whose agent `w` fills the disk with the first result it returns: 2 MB for `a`."""
+def open_project(root: Path, calls: list[str], go: threading.Event | None = None) -> polpo.Project:
+    """A project whose agent `w` fills the disk with the first result it returns: 2 MB for `a` (once
+    `go` is set, if given)."""
     def agent(task: polpo.TaskRecord, ctx: Any) -> str:
+        if go is not None:
+            go.wait(WAIT)
         calls.append(task.title)
         if calls == ["a"]:
             disk_full(root)

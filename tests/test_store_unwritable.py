@@ -12,6 +12,7 @@ import json
 import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,48 @@ def test_the_command_line_says_once_why_a_run_stopped_and_resume_takes_it_up(tmp
     resumed = polpo("resume", "m", cwd=tmp_path)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert "mission m: completed" in resumed.stdout + resumed.stderr
+
+
+def test_a_notebook_cell_waiting_on_the_run_says_once_why_it_stopped(tmp_path: Path):
+    """In a real ipykernel, `run.wait()` raises the stop to the cell that waits. The engine's log record of
+    it (for a run nobody waits on) went to the same cell as stderr: the reason said twice, once in red
+    text above the traceback. A run someone waits on is told by its waiter alone."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path),
+                              extra_arguments=["--HistoryManager.enabled=False"])  # (its history file may not grow)
+    try:
+        setup = kc.execute(textwrap.dedent(f"""
+            import sys
+            sys.path.insert(0, {str(SCENARIO.parent)!r})
+            import polpo_nb as polpo
+            from full_disk_scenario import open_project
+            import threading
+            calls, go = [], threading.Event()
+            project = open_project(__import__("pathlib").Path({str(tmp_path)!r}), calls, go=go)
+            run = project.execute(polpo.Mission('m').task('a', assign_to='w'))
+        """))
+        assert kc.get_shell_msg(timeout=WAIT)["content"]["status"] == "ok"
+        # (the agent fills the disk once the cell waits: a run that stopped before anyone waited is logged)
+        cell = kc.execute("threading.Timer(0.2, go.set).start(); run.wait(60)")
+        reply = kc.get_shell_msg(timeout=WAIT * 2)["content"]
+        assert (reply["status"], reply["ename"]) == ("error", "StoreWriteError"), reply
+        said: list[str] = []  # what the cell showed, as text
+        while True:
+            msg = kc.get_iopub_msg(timeout=WAIT)
+            if msg["parent_header"].get("msg_id") not in (setup, cell):
+                continue
+            content = msg["content"]
+            if msg["msg_type"] == "stream":
+                said.append(content["text"])
+            elif msg["msg_type"] == "error":
+                said.append(content["evalue"])
+            elif msg["msg_type"] == "status" and content["execution_state"] == "idle" and \
+                    msg["parent_header"]["msg_id"] == cell:
+                break
+        shown = "".join(said)
+        assert shown.count("mission 'm' stopped:") == 1, said
+        assert "cannot be written (disk I/O error)" in reply["evalue"] and "resume it." in reply["evalue"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -16,6 +16,7 @@ import logging
 import operator
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -73,6 +74,8 @@ class Dispatcher:
         self._running = 0
         #: runs stopped because the store refused their writes, by key: why, until resumed or ended
         self.halted: dict[str, StoreWriteError] = {}
+        #: run key -> how many callers of this process wait on it (`Engine.wait_idle`): its stop is raised to them
+        self.awaited: Counter[str] = Counter()
 
     async def close(self) -> None:
         jobs = [j for run in self.runs.values() for j in run.jobs.values()]
@@ -397,9 +400,11 @@ class Dispatcher:
         run.halted = self.halted[run.key] = StoreWriteError(
             f"{what} stopped: {error.message}. {kept}", reason=error.reason,
             public=f"{what} stopped: the project's store cannot be written ({error.reason}). {kept}")
-        # the log is where an operator learns of it with nobody waiting; `run_key` marks the record, which
-        # the CLI (following the run, it prints what `wait()` raises) leaves out
-        log.error("polpo: %s", run.halted.message, extra={"run_key": run.key})
+        # Told to its waiters (`wait()` raises it), else to the log, where an operator learns of a run nobody
+        # waits on (a server's). `run_key` marks the record: `polpo run` leaves it out while it follows a run
+        # (it may halt before the command's waiter is there; the command prints what `wait()` raises).
+        if not self.awaited[run.key]:
+            log.error("polpo: %s", run.halted.message, extra={"run_key": run.key})
 
     def _let_go(self, run: Run) -> bool:
         """Stop a run of this engine where it is, writing nothing (its jobs and timers cancelled, its

@@ -60,14 +60,22 @@ class Engine:
     async def wait_idle(self, key: str) -> Run | None:
         """Wait until the run of `key` here has nothing moving (finished, paused or waiting for a human)
         and return it; None at once when this process does not run it. A run stopped because the store
-        refused its writes raises why (StoreWriteError), until it is resumed."""
+        refused its writes raises why (StoreWriteError), until it is resumed: to the caller alone, not to the
+        log as well (a notebook cell, `polpo run`, would say it twice)."""
         run = self.runs.get(key)
         if run is None:
             halted = self.dispatcher.halted.get(key)
             if halted is not None:
                 raise halted
             return None
-        await run.idle.wait()
+        awaited = self.dispatcher.awaited
+        awaited[key] += 1
+        try:
+            await run.idle.wait()
+        finally:
+            awaited[key] -= 1
+            if not awaited[key]:
+                del awaited[key]
         if run.halted is not None:
             raise run.halted
         return run
