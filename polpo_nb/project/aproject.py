@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .. import files
 from ..agents.function import FunctionAgent
 from ..agents.models import ModelRegistry
 from ..assess import FunctionJudge, Judge
@@ -28,7 +27,6 @@ from ..engine.schedules import Scheduler
 from ..errors import ForeignRunError, NotFoundError, StoreError
 from ..events.bus import EventBus, Subscription
 from ..events.catalog import (
-    MemoryUpdated,
     TeamRenamed,
 )
 from ..events.model import Event
@@ -46,8 +44,7 @@ from ..spec import (
     Team,
     parse,
 )
-from ..spec.files import FileListing, FilePreview
-from ..spec.state import Attempt, LogEntry, LogSession, Process, ProjectInfo, ProjectState, ScheduleOccurrence
+from ..spec.state import Attempt, Process, ProjectInfo, ProjectState, ScheduleOccurrence
 from ..spec.status import status_filter
 from ..store.changes import watch_database
 from ..store.journal import Emit, Journal
@@ -64,10 +61,11 @@ from .handles import RunHandle
 from .judging import Judging
 from .keys import ApiKeys
 from .loop import engine_call
-from .memory import MemoryFile, appended, memory_text
+from .memory import MemoryFile
 from .missions import MissionEditor, as_data
 from .snapshot import read_processes, read_state, read_team
 from .usage import mission_usage, usage_lines
+from .workspace import ProjectWorkspace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,7 +77,7 @@ if TYPE_CHECKING:
 CLOSE_GRACE = 5.0  # seconds background tasks get to finish their cleanup on close
 
 
-class AsyncProject(ProjectChat):
+class AsyncProject(ProjectChat, ProjectWorkspace):
     """Open with `await AsyncProject.open(path)` on the loop that will run its engine."""
 
     def __init__(self, path: str | Path = ".", *, config: dict[str, Any] | None = None,
@@ -515,29 +513,7 @@ class AsyncProject(ProjectChat):
         (attempt, judge, chat); calls that could not be priced are counted apart, never as free."""
         return await self.reads(lambda tx: usage_lines(tx, by, mission))
 
-    # == memory, state, config, logs ===================================================================
-
-    @engine_call
-    async def get_memory(self) -> str:
-        return self.memory_file.read()
-
-    @engine_call
-    async def put_memory(self, text: str) -> str:
-        return await self._edit_memory(lambda current: memory_text(text))
-
-    @engine_call
-    async def append_memory(self, text: str) -> str:
-        return await self._edit_memory(lambda current: appended(current, memory_text(text)))
-
-    async def _edit_memory(self, edit: Callable[[str], str]) -> str:
-        """Read, edit and write the memory under the store's write lock (`BEGIN IMMEDIATE`, held across
-        processes): two processes appending at once lost lines, each writing back what it had read."""
-        def write(_tx: Tx, emit: Emit) -> str:
-            text = edit(self.memory_file.read())
-            self.memory_file.write(text)
-            emit(MemoryUpdated(length=len(text)))
-            return text
-        return await self.journal.exclusively(write)
+    # == state =========================================================================================
 
     @engine_call
     async def state(self) -> ProjectState:
@@ -547,38 +523,6 @@ class AsyncProject(ProjectChat):
 
     def info(self) -> ProjectInfo:
         return ProjectInfo(id=self.id, name=self.root.name, path=str(self.root))
-
-    @engine_call
-    async def log_sessions(self) -> list[LogSession]:
-        """The sessions of the project's log (one per attempt of a task), oldest first."""
-        rows = await self.reads(lambda tx: tx.log_sessions())
-        return [LogSession.model_validate(row, from_attributes=True) for row in rows]
-
-    @engine_call
-    async def log(self, session_id: str) -> list[LogEntry]:
-        """A log session's entries in order."""
-        rows = await self.reads(lambda tx: tx.log_entries(session_id))
-        if not rows:
-            raise NotFoundError(f"Log session not found: {session_id}")
-        return [LogEntry.model_validate(row, from_attributes=True) for row in rows]
-
-    # == files =========================================================================================
-
-    @engine_call
-    async def list_files(self, path: str = ".", *, nested: bool = True) -> FileListing:
-        """A directory of the project (sandboxed: nothing outside it, no escaping symlinks; `nested=False`:
-        nothing of a project nested in this one)."""
-        return files.listing(self.root, path, nested=nested)
-
-    @engine_call
-    async def preview_file(self, path: str, max_lines: int = 500, *, nested: bool = True) -> FilePreview:
-        """A text or JSON file's first `max_lines` lines; for other files, their kind and type."""
-        return files.preview(self.root, path, max_lines, nested=nested)
-
-    @engine_call
-    async def file_path(self, path: str, *, nested: bool = True) -> Path:
-        """Where a file of the project is on disk, once the sandbox has checked it is one."""
-        return files.resolve_file(self.root, path, nested=nested)
 
     # == events ========================================================================================
 
