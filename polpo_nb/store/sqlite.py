@@ -28,6 +28,7 @@ from ..errors import ConflictError, NotFoundError, StoreError, StoreWriteError
 from ..events.packing import PackedEvents
 from ..spec import Agent, MissionRecord, TaskRecord, utcnow
 from ..spec.validation import STORED
+from .chatrows import ChatRows
 from .commandrows import CommandRows
 from .docs import storable
 from .eventlog import EventRows
@@ -35,8 +36,6 @@ from .locking import BUSY_TIMEOUT_MS, begin, snapshot, switch_to_wal, unwritable
 from .revisions import TaskRevisions
 from .rows import (
     AttemptRow,
-    ChatMessageRow,
-    ChatSessionRow,
     LogEntryRow,
     LogSessionRow,
     RunRow,
@@ -215,7 +214,7 @@ class Store:
             self._conn.close()
 
 
-class Tx(StepRows, TaskRevisions, TaskRows, EventRows, CommandRows):
+class Tx(StepRows, TaskRevisions, TaskRows, EventRows, CommandRows, ChatRows):
     """Queries and writes over the connection; use inside `Store.read()` / `Store.write()`.
 
     Task rows, attempt rows and events, the bulk of the engine's writes, are buffered and written with
@@ -501,44 +500,6 @@ class Tx(StepRows, TaskRevisions, TaskRows, EventRows, CommandRows):
         rows = self._x("SELECT occurrence, outcome, owner, at FROM schedule_fires WHERE mission_id = ? ORDER BY occurrence",
                        (mission_id,))
         return [ScheduleFireRow(*row) for row in rows]
-
-    # -- chat sessions (rows are the chat layer's JSON: the store stays ignorant of its models) -----------
-
-    def put_chat_session(self, session_id: str, title: str, agent: str | None, created_at: str, updated_at: str) -> None:
-        self._w(
-            "INSERT INTO chat_sessions (id, title, agent, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET title=excluded.title, agent=excluded.agent, updated_at=excluded.updated_at",
-            (session_id, title, agent, created_at, updated_at),
-        )
-
-    def chat_sessions(self, session_id: str | None = None) -> list[ChatSessionRow]:
-        """Sessions, most recently updated first, with their message counts (one session by id)."""
-        sql = ("SELECT s.id, s.title, s.agent, s.created_at, s.updated_at, "
-               "(SELECT COUNT(*) FROM chat_messages m WHERE m.session_id = s.id) FROM chat_sessions s")
-        args: list[Any] = []
-        if session_id is not None:
-            sql, args = sql + " WHERE s.id = ?", [session_id]
-        return [ChatSessionRow(*row) for row in self._x(sql + " ORDER BY s.updated_at DESC, s.rowid DESC", args)]
-
-    def touch_chat_session(self, session_id: str, updated_at: str, title: str | None = None) -> bool:
-        if title is None:
-            cur = self._w("UPDATE chat_sessions SET updated_at = ? WHERE id = ?", (updated_at, session_id))
-        else:
-            cur = self._w("UPDATE chat_sessions SET updated_at = ?, title = ? WHERE id = ?", (updated_at, title, session_id))
-        return cur.rowcount > 0
-
-    def delete_chat_session(self, session_id: str) -> bool:
-        self._w("DELETE FROM chat_messages WHERE session_id = ?", (session_id,))
-        return self._w("DELETE FROM chat_sessions WHERE id = ?", (session_id,)).rowcount > 0
-
-    def add_chat_message(self, session_id: str, doc: str) -> int:
-        cur = self._w("INSERT INTO chat_messages (session_id, doc) VALUES (?, ?)", (session_id, doc))
-        return int(cur.lastrowid or 0)
-
-    def chat_messages(self, session_id: str) -> list[ChatMessageRow]:
-        """A session's messages in conversation order."""
-        return [ChatMessageRow(*row) for row in
-                self._x("SELECT id, doc FROM chat_messages WHERE session_id = ? ORDER BY id", (session_id,))]
 
     # -- spend (usage/ledger.py writes it with the work it pays for) -----------------------------------
 
