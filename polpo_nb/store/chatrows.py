@@ -3,20 +3,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from .rows import ChatMessageRow, ChatSessionRow
+from .statements import Statements
 
 
-class ChatRows:
+class ChatRows(Statements):
     """The chat queries of a transaction (`Tx` inherits them)."""
-
-    def _x(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
-        raise NotImplementedError
-
-    def _w(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
-        raise NotImplementedError
 
     def put_chat_session(self, session_id: str, title: str, agent: str | None, created_at: str, updated_at: str) -> None:
         self._w(

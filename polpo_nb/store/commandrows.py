@@ -7,20 +7,14 @@ withdrawn by its sender, who gave up waiting): `engine/commands.py` gives them t
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from .rows import CommandOutcome, CommandRow
+from .statements import Statements
 
 
-class CommandRows:
+class CommandRows(Statements):
     """The command queries of a transaction (`Tx` inherits them)."""
-
-    def _x(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
-        raise NotImplementedError
-
-    def _w(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
-        raise NotImplementedError
 
     def add_command(self, owner: str, kind: str, mission_id: str | None, task_id: str | None, payload: dict[str, Any]) -> int:
         cur = self._w("INSERT INTO commands (owner, kind, mission_id, task_id, payload) VALUES (?, ?, ?, ?, ?)",

@@ -12,11 +12,11 @@ Rows migrated from the old `events` table hold one event each as plain JSON text
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from ..events.model import Event
 from ..events.packing import PackedEvents, pack, unpack
+from .statements import Statements
 
 #: Larger ids than SQLite's integers (a client's Last-Event-ID) mean "after everything".
 _MAX_ID = 2**62
@@ -24,19 +24,15 @@ _MAX_ID = 2**62
 _LAST_ID = "SELECT last FROM event_batches ORDER BY first DESC LIMIT 1"
 
 
-class EventRows:
+class EventRows(Statements):
     """The event queries of a transaction (`Tx` inherits them; `Tx` owns the buffer and flushes it)."""
 
-    _c: sqlite3.Connection
     #: buffered `(name, payload)` of this transaction, ids `_events_first`..; written as one row at flush
     _events: list[tuple[str, dict[str, Any]]]
     _events_first: int
     _next_event: int | None
     #: the rows this transaction wrote, for the bus to keep once it commits (`written_events`)
     _written: list[PackedEvents]
-
-    def _x(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
-        raise NotImplementedError
 
     def append_event(self, name: str, data: dict[str, Any]) -> Event:
         """Inside `Store.write()` only: the id follows the last stored one, which no other writer can

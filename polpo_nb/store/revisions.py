@@ -13,9 +13,9 @@ reader's queries inside one `Store.read()` see one snapshot: a mark and the rows
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from typing import Any
+
+from .statements import Statements
 
 
 @dataclass(slots=True, frozen=True)
@@ -41,11 +41,8 @@ class TaskRevRow:
 _COLUMNS = "id, seq, status, assign_to, mission_id, doc"
 
 
-class TaskRevisions:
+class TaskRevisions(Statements):
     """The revision queries of a transaction (`Tx` inherits them)."""
-
-    def _x(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
-        raise NotImplementedError
 
     def task_mark(self) -> TaskMark:
         rev, deletions = self._x("SELECT (SELECT COALESCE(MAX(rev), 0) FROM tasks), (SELECT n FROM task_deletions)").fetchone()

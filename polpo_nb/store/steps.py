@@ -7,11 +7,10 @@ meaning). The rows only keep them in order, per attempt, with a kind, a key and 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 from .rows import AttemptRow
+from .statements import Statements
 
 
 @dataclass(slots=True, frozen=True)
@@ -30,11 +29,8 @@ _COLUMNS = "id, task_id, attempt, kind, key, doc"
 _RUNS_ON = "'crashed', 'interrupted'"
 
 
-class StepRows:
+class StepRows(Statements):
     """The step queries of a transaction (`Tx` inherits them)."""
-
-    def _x(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
-        raise NotImplementedError
 
     def add_steps(self, task_id: str, attempt: int, steps: list[tuple[str, str, str]]) -> None:
         """Append `(kind, key, doc)` steps to an attempt, in order."""

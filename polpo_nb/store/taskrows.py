@@ -7,12 +7,12 @@ from the last record put. Rows are numbered with the next revisions (store/revis
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 from ..spec import TaskRecord
 from .docs import storable
+from .statements import Statements
 
 _UPDATE_TASK = "UPDATE tasks SET status = ?, assign_to = ?, doc = ?, rev = ? WHERE id = ? AND mission_id IS ? AND seq = ?"
 #: `_UPDATE_TASK`'s rows, as inserts or updates of every column
@@ -21,10 +21,9 @@ _UPSERT_TASK = ("INSERT INTO tasks (status, assign_to, doc, rev, id, mission_id,
                 "status=excluded.status, assign_to=excluded.assign_to, doc=excluded.doc, rev=excluded.rev")
 
 
-class TaskRows:
+class TaskRows(Statements):
     """The task puts of a transaction (`Tx` inherits them; `Tx` owns the buffers, flushes and resets them)."""
 
-    _c: sqlite3.Connection
     _tasks: dict[str, TaskRecord]  # by id, the last record put
     _new_tasks: set[str]  # of `_tasks`, those put as new rows (`put_new_task`)
 
