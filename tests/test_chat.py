@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from traceback import format_exception
 
 import pytest
 from chat_script import StreamScript, call, last_tool_return, say
@@ -290,11 +291,9 @@ def test_closing_the_project_cancels_a_running_turn(project_dir):
     assert chunks[-1].kind == "error" and chunks[-1].code == "CANCELLED", chunks[-1].error
 
 
-def test_a_turn_that_fails_on_a_bug_ends_its_stream_as_internal_and_the_log_has_the_traceback(
-        project_dir, monkeypatch, caplog):
-    """Not the model's failure, nor one of polpo's told errors: a bug. Its reader sees the turn end as
-    INTERNAL without the exception's text (which may hold a server's paths or data), and the log has the
-    whole traceback. (The chunk said `RuntimeError: <its text>` before.)"""
+@pytest.fixture
+def answers_cannot_be_stored(monkeypatch):
+    """A bug of ours: storing a turn's answer raises (not a PolpoError), its text naming a path."""
     from polpo_nb.chat.sessions import Sessions
 
     add = Sessions.add
@@ -304,6 +303,13 @@ def test_a_turn_that_fails_on_a_bug_ends_its_stream_as_internal_and_the_log_has_
             raise RuntimeError("a bug, near /srv/secret/path")
         return await add(self, session_id, messages)
     monkeypatch.setattr(Sessions, "add", add_then_break)
+
+
+def test_a_turn_that_fails_on_a_bug_ends_its_stream_as_internal_and_the_log_has_the_traceback(
+        project_dir, answers_cannot_be_stored, caplog):
+    """Not the model's failure, nor one of polpo's told errors: a bug. Its reader sees the turn end as
+    INTERNAL without the exception's text (which may hold a server's paths or data), and the log has the
+    whole traceback. (The chunk said `RuntimeError: <its text>` before.)"""
     with polpo.Project(project_dir) as project:
         project.agent("echo")(lambda task, ctx: "never stored")  # (a function agent, talked to directly)
         with caplog.at_level(logging.ERROR, logger="polpo_nb"):
@@ -312,3 +318,18 @@ def test_a_turn_that_fails_on_a_bug_ends_its_stream_as_internal_and_the_log_has_
     assert "secret" not in (chunks[-1].error or "") and "internal error" in (chunks[-1].error or "")
     logged = [r for r in caplog.records if r.exc_info and "chat turn" in r.getMessage()]
     assert len(logged) == 1 and "a bug, near /srv/secret/path" in str(logged[0].exc_info[1])
+
+
+def test_a_turn_of_the_orchestrator_that_cannot_store_its_answer_is_not_the_models_failure(
+        project_dir, answers_cannot_be_stored, caplog):
+    """The model answered; storing its answer failed on a bug of ours. The turn said `model 'scripted'
+    failed: RuntimeError: <the bug's text>` (UPSTREAM, a 502 over HTTP): the provider blamed, and the
+    exception's text shown to the client. It ends as INTERNAL, the traceback in the log."""
+    with polpo.Project(project_dir, config={"orchestratorModel": "scripted"}) as project:
+        orchestrate(project, say("never stored"))
+        with caplog.at_level(logging.ERROR, logger="polpo_nb"):
+            chunks = list(project.chat("hi", stream=True))
+    assert (chunks[-1].kind, chunks[-1].code) == ("error", "INTERNAL"), chunks[-1]
+    assert "secret" not in (chunks[-1].error or "") and "scripted" not in (chunks[-1].error or "")
+    logged = [r for r in caplog.records if r.exc_info and "chat turn" in r.getMessage()]
+    assert len(logged) == 1 and "a bug, near /srv/secret/path" in "".join(format_exception(logged[0].exc_info[1]))

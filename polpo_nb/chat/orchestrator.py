@@ -258,7 +258,12 @@ class ChatService:
         who = turn.agent
 
         async def store(*messages: ChatMessage) -> None:
-            added.extend(await self.sessions.add(turn.session_id, list(messages)))
+            try:
+                added.extend(await self.sessions.add(turn.session_id, list(messages)))
+            except PolpoError:
+                raise
+            except Exception as exc:  # a bug of ours, in the model's loop: not to be taken for the model's failure
+                raise _NotTheModels("the turn's messages could not be stored") from exc
 
         try:
             async with agent.iter(turn.prompt, deps=deps, message_history=to_history(turn.history),
@@ -311,7 +316,7 @@ class ChatService:
             text = (text + "\n\n" + note) if text else note
             await store(ChatMessage(role="assistant", content=note, name=who))
             usage = _usage(run.usage)
-        except (asyncio.CancelledError, PolpoError):
+        except (asyncio.CancelledError, PolpoError, _NotTheModels):
             raise  # cancelled, or the store failed: not the model's fault
         except Exception as exc:  # noqa: BLE001 - the provider failed: say so, never a traceback
             raise ChatTurnError(f"model {model_name!r} failed: {type(exc).__name__}: {_first_line(exc)}") from None
@@ -340,6 +345,11 @@ class ChatService:
         stored = await self.sessions.add(turn.session_id, [ChatMessage(role="assistant", content=content, name=name)])
         return ChatReply(session_id=turn.session_id, content=content, model=spec.model, agent=name,
                          messages=[*turn.added, *stored])
+
+
+class _NotTheModels(Exception):
+    """A failure of ours inside the model's loop (storing a message): `start_stream` logs its traceback
+    and ends the turn as INTERNAL, where the loop would have reported it as the model's (UPSTREAM)."""
 
 
 def _silent(chunk: ChatChunk) -> None:
