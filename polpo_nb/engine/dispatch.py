@@ -17,7 +17,8 @@ import operator
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from .. import dryrun
@@ -74,8 +75,8 @@ class Dispatcher:
         self._running = 0
         #: runs stopped because the store refused their writes, by key: why, until resumed or ended
         self.halted: dict[str, StoreWriteError] = {}
-        #: run key -> how many callers of this process wait on it (`Engine.wait_idle`): its stop is raised to them
-        self.awaited: Counter[str] = Counter()
+        #: run key -> how many callers of this process wait on it (`awaiting`): its stop is raised to them
+        self._awaited: Counter[str] = Counter()
 
     async def close(self) -> None:
         jobs = [j for run in self.runs.values() for j in run.jobs.values()]
@@ -386,6 +387,18 @@ class Dispatcher:
             log.warning("polpo: mission %s: its run was taken over by %s while this process stalled past its lease; "
                         "this process stops running it", run.key, holder)
 
+    @contextmanager
+    def awaiting(self, key: str) -> Iterator[None]:
+        """While a caller of this process waits on the run of `key` (`Engine.wait_idle`): should the run
+        halt, it is told by what the wait raises, not by the log as well."""
+        self._awaited[key] += 1
+        try:
+            yield
+        finally:
+            self._awaited[key] -= 1
+            if not self._awaited[key]:
+                del self._awaited[key]
+
     def halt(self, run: Run, error: StoreWriteError) -> None:
         """The store refused a write of the run (a full disk, an I/O error): nothing more of it can be
         recorded, so it stops here, as last committed. Its waiters learn why (`wait()` raises it) and
@@ -403,7 +416,7 @@ class Dispatcher:
         # Told to its waiters (`wait()` raises it), else to the log, where an operator learns of a run nobody
         # waits on (a server's). `run_key` marks the record: `polpo run` leaves it out while it follows a run
         # (it may halt before the command's waiter is there; the command prints what `wait()` raises).
-        if not self.awaited[run.key]:
+        if not self._awaited[run.key]:
             log.error("polpo: %s", run.halted.message, extra={"run_key": run.key})
 
     def _let_go(self, run: Run) -> bool:

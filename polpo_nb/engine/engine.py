@@ -68,14 +68,8 @@ class Engine:
             if halted is not None:
                 raise halted
             return None
-        awaited = self.dispatcher.awaited
-        awaited[key] += 1
-        try:
+        with self.dispatcher.awaiting(key):
             await run.idle.wait()
-        finally:
-            awaited[key] -= 1
-            if not awaited[key]:
-                del awaited[key]
         if run.halted is not None:
             raise run.halted
         return run
