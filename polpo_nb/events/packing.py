@@ -27,7 +27,7 @@ class PackedEvents(NamedTuple):
 
     first: int
     last: int
-    body: bytes
+    body: bytes | str  # (str: a row migrated from the old table, one event as plain JSON; never in the ring)
 
     @property
     def size(self) -> int:

@@ -63,18 +63,17 @@ class EventRows(Statements):
         after = min(after, _MAX_ID)
         # the row holding the event after `after` starts at or before it: one seek of the primary key
         start = self._x("SELECT COALESCE(MAX(first), 0) FROM event_batches WHERE first <= ?", (after + 1,)).fetchone()[0]
-        sql, args = "SELECT first, body FROM event_batches WHERE first >= ?", [start]
+        sql, args = "SELECT first, last, body FROM event_batches WHERE first >= ?", [start]
         if upto is not None:
             sql, args = sql + " AND first <= ?", [start, min(upto, _MAX_ID)]
         out: list[Event] = []
-        for first, body in self._x(sql + " ORDER BY first", args).fetchall():
-            for offset, (name, data) in enumerate(unpack(body)):
-                event_id = first + offset
-                if event_id <= after:
+        for row in self._x(sql + " ORDER BY first", args).fetchall():
+            for event in PackedEvents(*row).events():
+                if event.id <= after:
                     continue
-                if (upto is not None and event_id > upto) or len(out) >= limit:
+                if (upto is not None and event.id > upto) or len(out) >= limit:
                     return out
-                out.append(Event(id=event_id, event=name, data=data))
+                out.append(event)
         return out
 
     def last_event_id(self) -> int:
