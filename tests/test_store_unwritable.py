@@ -19,6 +19,9 @@ from typing import Any
 from support import WAIT
 
 SCENARIO = Path(__file__).with_name("full_disk_scenario.py")
+#: What a client (the resumable list, the widget) is told of the mission the full disk stopped: not the file
+STOPPED = ("mission 'm' stopped: the project's store cannot be written (disk I/O error). What it did before is kept; "
+           "once the store can be written again (free disk space, or repair the file), resume it.")
 
 
 def scenario(name: str, root: Path) -> dict[str, Any]:
@@ -40,9 +43,7 @@ def test_a_mission_whose_store_cannot_be_written_stops_with_the_reason_and_resum
     assert report["stored"] == [["a", "in_progress"], ["b", "pending"]]  # as last committed: nothing half-written
     [(name, reason, message)] = report["resumable"]
     assert (name, reason) == ("m", "store unwritable")
-    assert message == ("mission 'm' stopped: the project's store cannot be written (disk I/O error). What it did "
-                       "before is kept; once the store can be written again (free disk space, or repair the "
-                       "file), resume it.")
+    assert message == STOPPED
     assert report["resumed"] == ["completed", [["a", "done", True], ["b", "done", "ran"]]]
     assert report["attempts of a"] == ["crashed", "completed"]  # the attempt the full disk cut off ran again
     assert report["calls"] == ["a", "a", "b"]
@@ -75,9 +76,7 @@ def test_the_notebook_widget_says_the_run_stopped_and_its_resume_button_takes_it
     report = scenario("widget", tmp_path)
     status, message, ticking = report["shown"]
     assert status == "active" and ticking is False  # nothing runs: its clock stops
-    assert message == ("mission 'm' stopped: the project's store cannot be written (disk I/O error). What it did "
-                       "before is kept; once the store can be written again (free disk space, or repair the "
-                       "file), resume it.")
+    assert message == STOPPED
     assert report["after resume"] == [None, ["done", "done"]]
 
 
@@ -132,13 +131,13 @@ def test_a_notebook_cell_waiting_on_the_run_says_once_why_it_stopped(tmp_path: P
                               extra_arguments=["--HistoryManager.enabled=False"])  # (its history file may not grow)
     try:
         setup = kc.execute(textwrap.dedent(f"""
-            import sys
+            import sys, threading
+            from pathlib import Path
             sys.path.insert(0, {str(SCENARIO.parent)!r})
             import polpo_nb as polpo
             from full_disk_scenario import open_project
-            import threading
             calls, go = [], threading.Event()
-            project = open_project(__import__("pathlib").Path({str(tmp_path)!r}), calls, go=go)
+            project = open_project(Path({str(tmp_path)!r}), calls, go=go)
             run = project.execute(polpo.Mission('m').task('a', assign_to='w'))
         """))
         assert kc.get_shell_msg(timeout=WAIT)["content"]["status"] == "ok"
