@@ -109,3 +109,24 @@ def test_a_widget_of_a_mission_this_kernel_runs_never_asks_about_its_process(pro
     # (one look may come as the run ends here, before the widget has the events that say it ended)
     assert asked_while_it_ran == []
     widget.close()
+
+
+def test_what_the_killed_process_wrote_before_the_look_and_is_delivered_after_it_does_not_say_it_runs(project, comms, monkeypatch):  # noqa: F811
+    """This process delivers what others commit when its follower wakes, so the last events of a process
+    killed a moment ago may reach a widget after it looked and found the process gone. Written before the
+    look, they say nothing of the process now: the widget goes on saying that it stopped."""
+    bus = project.aio.bus
+    deliver, held = bus.poll, threading.Event()
+    held.set()
+    monkeypatch.setattr(bus, "poll", lambda: 0 if held.is_set() else deliver())
+    with run_elsewhere_then_killed(project, "late", ["Held"]) as mission_id:
+        pass
+    widget = MissionWidget(project, mission_id)
+    assert widget.state["mission"]["pause_message"] == STOPPED
+    shown = len(widget.state["events"])
+    held.clear()
+    assert deliver() > 0  # the dead process's events, delivered only now
+    wait_for(lambda: len(widget.state["events"]) > shown, timeout=WAIT)
+    assert widget.state["mission"]["pause_message"] == STOPPED
+    assert widget.state["progress"]["ticking"] is False
+    widget.close()

@@ -112,6 +112,8 @@ class MissionWidget(anywidget.AnyWidget):
         self._watch: asyncio.TimerHandle | None = None  # the next look at the mission's process
         self._closed = False
         self._early: list[Event] | None = []  # events delivered while `_open` reads: observed once it has
+        #: the last event committed when the process was last looked at: only a later one says it is alive
+        self._looked_after = 0
         #: how many times the synced state was rebuilt (tests and benchmarks count them)
         self.flushes = 0
         #: called with (graph, state) after a flush where the run settled: paused, waiting for an
@@ -172,7 +174,8 @@ class MissionWidget(anywidget.AnyWidget):
             self._early.append(event)
             return
         if self._view.observe(event):
-            self._view.stopped = None  # a process writes for it: alive (the next look says it again if not)
+            if event.id > self._looked_after:  # a process wrote for it since the look: alive (the next look
+                self._view.stopped = None      # says it again if not); what it wrote before may come later
             self._poke()
 
     def _poke_if_pending(self) -> None:
@@ -200,6 +203,7 @@ class MissionWidget(anywidget.AnyWidget):
         its process lives as long as the widget)."""
         stopped = None
         if self._active() and self.mission_id is not None and not self._aio.runs(self.mission_id):
+            self._looked_after = await self._aio.committed_event_cursor()
             found = next((m for m in await self._aio.resumable_missions()
                           if m.id == self.mission_id and m.status == MissionStatus.ACTIVE), None)
             if found is not None:

@@ -535,6 +535,12 @@ class AsyncProject(ProjectChat, ProjectWorkspace):
         and none before (what "from now" means to SSE, the WebSocket and the widget)."""
         return self.bus.cursor
 
+    @engine_call
+    async def committed_event_cursor(self) -> int:
+        """The id of the latest event any process committed: `event_cursor` reaches it once this process
+        has delivered what the others wrote (its follower does when it wakes)."""
+        return await self.reads(lambda tx: tx.last_event_id())
+
     def replay(self, after: int = 0, pattern: str | Iterable[str] | None = None) -> list[Event]:
         return self.bus.replay(after, pattern)
 

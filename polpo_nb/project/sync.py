@@ -207,3 +207,4 @@ class Project:
     chat = _blocking(AsyncProject.chat)
     in_use = _blocking(AsyncProject.in_use)
     state_version = _blocking(AsyncProject.state_version)
+    committed_event_cursor = _blocking(AsyncProject.committed_event_cursor)
