@@ -333,3 +333,24 @@ def test_a_turn_of_the_orchestrator_that_cannot_store_its_answer_is_not_the_mode
     assert "secret" not in (chunks[-1].error or "") and "scripted" not in (chunks[-1].error or "")
     logged = [r for r in caplog.records if r.exc_info and "chat turn" in r.getMessage()]
     assert len(logged) == 1 and "a bug, near /srv/secret/path" in "".join(format_exception(logged[0].exc_info[1]))
+
+
+def test_a_tool_that_fails_on_a_bug_tells_the_model_internal_without_its_text_and_logs_the_traceback(
+        chat_project, monkeypatch, caplog):
+    """A tool call that raises a polpo error tells the model its public message, to act on. One that
+    raises anything else is a bug: the conversation goes on, the model (and the client, which sees each
+    tool's result) read INTERNAL without the exception's text, and the traceback is in the log."""
+    async def broken() -> list:
+        raise RuntimeError("a bug, near /srv/secret/path")
+    monkeypatch.setattr(chat_project.aio, "resumable_missions", broken)
+    script = orchestrate(chat_project, call("list_resumable_missions"), say("That failed on our side."))
+    with caplog.at_level(logging.ERROR, logger="polpo_nb"):
+        chunks = list(chat_project.chat("What can I resume?", stream=True))
+    answer = last_tool_return(script.calls[-1]["messages"])
+    assert (answer["ok"], answer["code"]) == (False, "INTERNAL") and "secret" not in json.dumps(answer)
+    assert "list_resumable_missions" in answer["error"] and "log" in answer["error"]
+    shown = next(c for c in chunks if c.kind == "tool_result")
+    assert json.loads(shown.text) == answer
+    assert chunks[-1].kind == "done" and chunks[-1].reply.content == "That failed on our side."
+    logged = [r for r in caplog.records if r.exc_info]
+    assert len(logged) == 1 and "a bug, near /srv/secret/path" in str(logged[0].exc_info[1])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
@@ -38,6 +39,8 @@ from ..spec.partial import partial_model
 
 if TYPE_CHECKING:
     from ..project.aproject import AsyncProject
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TOOLS", "ToolSpec", "run_tool", "tool_by_name"]
 
@@ -414,8 +417,12 @@ async def run_tool(project: AsyncProject, spec: ToolSpec, arguments: dict[str, A
             value = await _started(value)
     except PolpoError as exc:
         return {"ok": False, "error": exc.public_message, "code": exc.code}, False
-    except Exception as exc:  # noqa: BLE001 - a bug in a call must not end the conversation
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "code": "INTERNAL"}, False
+    except Exception:  # noqa: BLE001 - a bug in a call must not end the conversation
+        # its text may hold a server's paths or data: the model (and the client, shown each tool's result)
+        # reads that it failed, the log has why
+        log.exception("chat tool %s failed on an internal error", spec.name)
+        return {"ok": False, "error": f"{spec.name} failed on an internal error (the server's log says which)",
+                "code": "INTERNAL"}, False
     return to_jsonable(value), True
 
 
