@@ -342,6 +342,43 @@ def test_execute_then_abort_after_confirming(served: Served, page: Page) -> None
     assert status_of(served, "missions", saved["id"]) == "cancelled"
 
 
+def test_a_press_that_spans_a_repaint_still_clicks(served: Served, page: Page) -> None:
+    """Each change repaints the page with new buttons. A press (mouse down, then up) that spanned a repaint
+    clicked nothing: the button it began on was gone when it ended. A person pressing Abort while a running
+    mission's events came in had to press again (CI once saw it as the test above timing out on Cancel).
+    A repaint now waits for the press to end (`aria-busy` on the page meanwhile), then happens."""
+    saved = mission(served, "Pressed", [task("Wait forever")])
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    login(page, served, f"#/missions/{saved['id']}")
+    expect(page.locator(f'.ui-page[data-mission-id="{saved["id"]}"]')).to_have_attribute("data-status", "active")
+    page.evaluate("""() => { window.repainted = 0;
+        new MutationObserver(() => { window.repainted += 1; }).observe(document.getElementById("main"), {childList: true}); }""")
+    page.locator("#pages a").first.focus()  # (pressing the button moves the focus: not the press's end)
+    page.get_by_role("button", name="Abort").hover()
+    page.mouse.down()
+    served.call("PATCH", f"missions/{saved['id']}", json={"prompt": "changed while pressing"})
+    page.wait_for_function("""() => window.repainted > 0 || document.getElementById("main").getAttribute("aria-busy") === "true" """)
+    page.mouse.up()
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()  # the press clicked Abort: it asks
+    expect(page.locator(".ui-page")).to_contain_text("changed while pressing")  # the held repaint, made
+    expect(page.locator("#main")).not_to_have_attribute("aria-busy", "true")
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()  # (the question survived it)
+    page.get_by_role("button", name="Cancel").click()
+    assert status_of(served, "missions", saved["id"]) == "active"
+
+
+def test_a_press_that_never_ends_holds_the_page_for_two_seconds_at_most(served: Served, page: Page) -> None:
+    """A press dragged out of the window may never be seen to end: the page does not stay stale for it."""
+    saved = mission(served, "Held down", [task("Wait forever")])
+    login(page, served, f"#/missions/{saved['id']}")
+    page.locator(".ui-page h2").first.hover()
+    page.mouse.down()
+    served.call("PATCH", f"missions/{saved['id']}", json={"prompt": "changed while held down"})
+    expect(page.locator(".ui-page")).to_contain_text("changed while held down")  # the mouse still down
+    expect(page.locator("#main")).not_to_have_attribute("aria-busy", "true")
+    page.mouse.up()
+
+
 def test_a_hostile_title_renders_as_text(served: Served, page: Page) -> None:
     saved = mission(served, EVIL, [task(EVIL, "writer", sideEffects=True)])
     served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
