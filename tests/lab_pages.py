@@ -94,7 +94,8 @@ def open_and_run_all(page: Page, base: str, token: str, notebook: str) -> None:
 
 
 def stub_widget(page: Page, graph: dict, state: dict, detail: dict, host_width: int | None = None) -> None:
-    """widget.js and widget.css alone in a page, on a stub model: `select` answers with `detail`."""
+    """widget.js and widget.css alone in a page, on a stub model: `select` answers with `detail`;
+    `window.setState(state)` syncs a new state as the kernel would."""
     width = f" style='width:{host_width}px'" if host_width else ""
     page.set_content(f"<div id='host'{width}></div>")
     page.add_style_tag(content=(ROOT / "polpo_nb" / "notebook" / "widget.css").read_text())
@@ -106,6 +107,7 @@ def stub_widget(page: Page, graph: dict, state: dict, detail: dict, host_width: 
         const model = {get: k => data[k], on: (n, f) => (handlers[n] ??= []).push(f), off() {},
                        send: m => { (window.sent ??= []).push(m); if (m.action === 'select') handlers['msg:custom'].forEach(f => f({...detail, taskId: m.taskId})); }};
         widget.render({model, el: document.getElementById('host')});
+        window.setState = (next) => { data.state = next; (handlers['change:state'] || []).forEach(f => f()); };
     }""", [js, graph, state, detail])
 
 

@@ -142,6 +142,35 @@ def test_widget_renders_hostile_strings_as_text(browser: Browser) -> None:
     assert page.evaluate("() => window.sent") == [{"action": "select", "taskId": "t1"}, {"action": "approve", "taskId": "t1"}]
 
 
+def test_a_press_on_approve_that_spans_a_state_update_still_approves(browser: Browser) -> None:
+    """Each synced state repainted the approvals with new buttons, so a press on Approve (mouse down, then
+    up) that spanned an update of another task clicked nothing: the button it began on was gone. A row
+    stays while its task awaits approval."""
+    graph = {"rev": 1, "width": 300, "height": 120, "edges": [],
+             "nodes": [{"id": "t1", "title": "Publish", "agent": "w", "x": 8, "y": 8},
+                       {"id": "t2", "title": "Draft", "agent": "w", "x": 8, "y": 64}]}
+
+    def state(other: str) -> dict:
+        return {"graphRev": 1, "mission": {"id": "m1", "name": "m", "status": "active"},
+                "tasks": {"t1": {"status": "awaiting_approval"}, "t2": {"status": other}},
+                "progress": {"total": 2, "done": 0, "failed": 0, "running": 1, "awaiting": 1, "elapsed": 1.0,
+                             "ticking": True}, "events": []}
+    page = browser.new_page()
+    stub_widget(page, graph, state("in_progress"), {})
+    approve = page.locator('.polpo-approval[data-task-id="t1"] button.polpo-approve')
+    approve.hover()
+    page.mouse.down()
+    page.evaluate("(next) => window.setState(next)", state("review"))
+    page.wait_for_function("""() => [...document.querySelectorAll('.polpo-node')].some(
+        g => g.textContent.includes('Draft') && g.getAttribute('data-status') === 'review')""")
+    page.mouse.up()
+    assert page.evaluate("() => window.sent") == [{"action": "approve", "taskId": "t1"}]
+    page.evaluate("(next) => window.setState(next)", {**state("done"), "tasks": {"t1": {"status": "done"},
+                                                                                  "t2": {"status": "done"}}})
+    assert page.locator(".polpo-approval").count() == 0  # its task no longer awaits: its row goes
+    page.close()
+
+
 #: Every node's box, and whether it is wholly inside the canvas's visible area and on top at its centre.
 NODE_VISIBILITY = """() => {
     const canvas = document.querySelector('.polpo-canvas').getBoundingClientRect();

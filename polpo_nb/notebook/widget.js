@@ -66,23 +66,41 @@ function render({ model, el: host }) {
     return b;
   }
 
+  // A task's row stays while it awaits approval, rather than being built again at every state: a press on
+  // its button that spans an update of another task must still click it.
+  const approvalRows = new Map(); // task id -> its row
+
+  function approvalRow(node) {
+    const row = el("div", { class: "polpo-approval", "data-task-id": node.id });
+    row.append(
+      el("span", { class: "polpo-approval-title" }, node.title),
+      el("span", { class: "polpo-approval-text" }, " awaits approval "),
+      button("Approve", "polpo-approve", () => send({ action: "approve", taskId: node.id })),
+      button("Reject", "polpo-danger polpo-reject", () => send({ action: "reject", taskId: node.id })),
+    );
+    row.querySelector(".polpo-approve").setAttribute("data-task-id", node.id);
+    row.querySelector(".polpo-reject").setAttribute("data-task-id", node.id);
+    return row;
+  }
+
   function paintApprovals(state) {
-    approvals.replaceChildren();
     const graph = model.get("graph") || {};
+    const rows = [];
     for (const node of graph.nodes || []) {
       const task = (state.tasks || {})[node.id];
       if (!task || task.status !== "awaiting_approval") continue;
-      const row = el("div", { class: "polpo-approval", "data-task-id": node.id });
-      row.append(
-        el("span", { class: "polpo-approval-title" }, node.title),
-        el("span", { class: "polpo-approval-text" }, " awaits approval "),
-        button("Approve", "polpo-approve", () => send({ action: "approve", taskId: node.id })),
-        button("Reject", "polpo-danger polpo-reject", () => send({ action: "reject", taskId: node.id })),
-      );
-      row.querySelector(".polpo-approve").setAttribute("data-task-id", node.id);
-      row.querySelector(".polpo-reject").setAttribute("data-task-id", node.id);
-      approvals.appendChild(row);
+      let row = approvalRows.get(node.id);
+      if (!row || row.querySelector(".polpo-approval-title").textContent !== node.title) {
+        row = approvalRow(node);
+        approvalRows.set(node.id, row);
+      }
+      rows.push(row);
     }
+    for (const id of [...approvalRows.keys()]) {
+      if (!rows.includes(approvalRows.get(id))) approvalRows.delete(id);
+    }
+    const shown = [...approvals.children];
+    if (shown.length !== rows.length || shown.some((row, i) => row !== rows[i])) approvals.replaceChildren(...rows);
   }
 
   function paintHeader(state) {
