@@ -418,10 +418,10 @@ async def run_tool(project: AsyncProject, spec: ToolSpec, arguments: dict[str, A
     except PolpoError as exc:
         return {"ok": False, "error": exc.public_message, "code": exc.code}, False
     except Exception:  # noqa: BLE001 - a bug in a call must not end the conversation
-        # its text may hold a server's paths or data: the model (and the client, shown each tool's result)
-        # reads that it failed, the log has why
-        log.exception("chat tool %s failed on an internal error", spec.name)
-        return {"ok": False, "error": f"{spec.name} failed on an internal error (the server's log says which)",
+        # its text may hold a server's paths or data: the model (and the client, shown each tool's result,
+        # or the MCP client) reads that it failed, the log has why
+        log.exception("tool %s failed on an internal error", spec.name)
+        return {"ok": False, "error": f"{spec.name} failed on an internal error (the log says which)",
                 "code": "INTERNAL"}, False
     return to_jsonable(value), True
 
