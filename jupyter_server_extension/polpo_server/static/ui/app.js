@@ -64,35 +64,32 @@ function identity(node) {
 }
 
 // A press (pointer down, then up) that spans a repaint clicks nothing: the button it began on is gone
-// when it ends. So a repaint waits for the press to end, `aria-busy` on the page meanwhile, at most
-// HOLD_MS (a press dragged out of the window may never be seen to end).
+// when it ends. So a repaint waits for the press to end, `aria-busy` on the page meanwhile, HOLD_MS at
+// most (a press dragged out of the window may never be seen to end).
 const HOLD_MS = 2000;
-let pressed = null; // the timer that ends a held press anyway
-let held = false; // a repaint waits for the press to end
+let pressed = false;
+let held = null; // while a repaint waits: the timer that makes it anyway
 
-main.addEventListener("pointerdown", () => {
-  clearTimeout(pressed);
-  pressed = setTimeout(released, HOLD_MS);
-});
+main.addEventListener("pointerdown", () => { pressed = true; });
 for (const name of ["pointerup", "pointercancel"]) window.addEventListener(name, () => released(), true);
 window.addEventListener("blur", (e) => { if (e.target === window) released(); }); // the window's, not a control's
 
 function released() {
-  if (pressed === null) return;
-  clearTimeout(pressed);
-  pressed = null;
-  if (held) setTimeout(render, 0); // after the press's click, which follows its pointerup
+  pressed = false;
+  if (held === null) return;
+  clearTimeout(held);
+  held = null;
+  setTimeout(render, 0); // after the press's click, which follows its pointerup
 }
 
 /** Repaint the current page, keeping focus (keyboard users stay where they were) and typed values. */
 function render() {
   if (!live || !live.state) return;
-  if (pressed !== null) {
-    held = true;
+  if (pressed) {
+    if (held === null) held = setTimeout(released, HOLD_MS);
     main.setAttribute("aria-busy", "true");
     return;
   }
-  held = false;
   main.removeAttribute("aria-busy");
   const focused = identity(document.activeElement);
   const fields = "input[data-key], textarea[data-key], select[data-key]";
