@@ -68,8 +68,6 @@ function render({ model, el: host }) {
 
   // A task's row stays while it awaits approval, rather than being built again at every state: a press on
   // its button that spans an update of another task must still click it.
-  const approvalRows = new Map(); // task id -> its row
-
   function approvalRow(node) {
     const row = el("div", { class: "polpo-approval", "data-task-id": node.id });
     row.append(
@@ -85,21 +83,15 @@ function render({ model, el: host }) {
 
   function paintApprovals(state) {
     const graph = model.get("graph") || {};
+    const shown = [...approvals.children];
+    const kept = new Map(shown.map((row) => [row.getAttribute("data-task-id"), row]));
     const rows = [];
     for (const node of graph.nodes || []) {
       const task = (state.tasks || {})[node.id];
       if (!task || task.status !== "awaiting_approval") continue;
-      let row = approvalRows.get(node.id);
-      if (!row || row.querySelector(".polpo-approval-title").textContent !== node.title) {
-        row = approvalRow(node);
-        approvalRows.set(node.id, row);
-      }
-      rows.push(row);
+      const row = kept.get(node.id);
+      rows.push(row && row.querySelector(".polpo-approval-title").textContent === node.title ? row : approvalRow(node));
     }
-    for (const id of [...approvalRows.keys()]) {
-      if (!rows.includes(approvalRows.get(id))) approvalRows.delete(id);
-    }
-    const shown = [...approvals.children];
     if (shown.length !== rows.length || shown.some((row, i) => row !== rows[i])) approvals.replaceChildren(...rows);
   }
 
