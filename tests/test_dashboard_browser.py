@@ -367,6 +367,28 @@ def test_a_press_that_spans_a_repaint_still_clicks(served: Served, page: Page) -
     assert status_of(served, "missions", saved["id"]) == "active"
 
 
+def test_a_space_press_that_spans_a_repaint_still_clicks(served: Served, page: Page) -> None:
+    """A keyboard press on a button clicks at the Space key's release, on the button that saw it go down.
+    A repaint between the two gave the focus to the new button, which had not seen the key go down: the
+    press clicked nothing. A Space held on the page holds the repaint as a held mouse button does."""
+    saved = mission(served, "Keyed", [task("Wait forever")])
+    served.call("POST", f"missions/{saved['id']}/execute", headers={"Accept": "application/json"})
+    login(page, served, f"#/missions/{saved['id']}")
+    expect(page.locator(f'.ui-page[data-mission-id="{saved["id"]}"]')).to_have_attribute("data-status", "active")
+    page.evaluate("""() => { window.repainted = 0;
+        new MutationObserver(() => { window.repainted += 1; }).observe(document.getElementById("main"), {childList: true}); }""")
+    page.get_by_role("button", name="Abort").focus()
+    page.keyboard.down(" ")
+    served.call("PATCH", f"missions/{saved['id']}", json={"prompt": "changed while keyed"})
+    page.wait_for_function("""() => window.repainted > 0 || document.getElementById("main").getAttribute("aria-busy") === "true" """)
+    page.keyboard.up(" ")
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()  # the press clicked Abort: it asks
+    expect(page.locator(".ui-page")).to_contain_text("changed while keyed")  # the held repaint, made
+    expect(page.locator("#main")).not_to_have_attribute("aria-busy", "true")
+    page.get_by_role("button", name="Cancel").click()
+    assert status_of(served, "missions", saved["id"]) == "active"
+
+
 def test_a_press_that_never_ends_holds_the_page_for_two_seconds_at_most(served: Served, page: Page) -> None:
     """A press dragged out of the window may never be seen to end: the page does not stay stale for it."""
     saved = mission(served, "Held down", [task("Wait forever")])

@@ -63,15 +63,19 @@ function identity(node) {
   return null;
 }
 
-// A press (pointer down, then up) that spans a repaint clicks nothing: the button it began on is gone
-// when it ends. So a repaint waits for the press to end, `aria-busy` on the page meanwhile, HOLD_MS at
-// most (a press dragged out of the window may never be seen to end).
+// A press (pointer down, then up; or Space down, then up on a focused button) that spans a repaint
+// clicks nothing: the button it began on is gone when it ends (the focus moves to its successor, which
+// never saw the key go down). So a repaint waits for the press to end, `aria-busy` on the page
+// meanwhile, HOLD_MS at most (a press dragged out of the window may never be seen to end).
 const HOLD_MS = 2000;
 let pressed = false;
 let held = null; // while a repaint waits: the timer that makes it anyway
+const isSpace = (e) => e.key === " " || e.key === "Spacebar";
 
 main.addEventListener("pointerdown", () => { pressed = true; });
+main.addEventListener("keydown", (e) => { if (isSpace(e)) pressed = true; });
 for (const name of ["pointerup", "pointercancel"]) window.addEventListener(name, () => released(), true);
+window.addEventListener("keyup", (e) => { if (isSpace(e)) released(); }, true);
 window.addEventListener("blur", (e) => { if (e.target === window) released(); }); // the window's, not a control's
 
 function released() {
@@ -79,7 +83,7 @@ function released() {
   if (held === null) return;
   clearTimeout(held);
   held = null;
-  setTimeout(render, 0); // after the press's click, which follows its pointerup
+  setTimeout(render, 0); // after the press's click, which follows its pointerup (or keyup)
 }
 
 /** Repaint the current page, keeping focus (keyboard users stay where they were) and typed values. */
